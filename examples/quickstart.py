@@ -1,0 +1,49 @@
+"""A short end-to-end example: track a tiny training loop, then read it back.
+
+Run it with ``bash scripts/demo.sh`` (or ``python examples/quickstart.py``);
+it writes a lab to ./stepstone-demo and prints what was recorded.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import stepstone
+from stepstone.store import init_lab, open_lab
+
+
+def train(lab: Path, lr: float, seed: int) -> str:
+    random.seed(seed)
+    run = stepstone.init(project="quickstart", name=f"lr={lr}-seed={seed}", lab=lab,
+                         config={"optim": {"lr": lr}, "seed": seed, "steps": 300})
+    loss = 4.0
+    for step in range(run.config["steps"]):
+        loss = 1.5 + (loss - 1.5) * (1 - lr) + random.gauss(0, 0.01)
+        run.log({"train/loss": loss, "train/lr": lr * math.cos(step / 300 * math.pi / 2)})
+    run.log_eval([{"id": f"ex{i}", "score": loss + random.gauss(0, 0.1),
+                   "difficulty": ["easy", "medium", "hard"][i % 3]} for i in range(30)])
+    run.summary["final_loss"] = loss
+    run.finish()
+    return run.id
+
+
+def main() -> None:
+    lab = init_lab(Path("stepstone-demo"))
+    for lr in (0.01, 0.03):
+        for seed in (0, 1):
+            train(lab, lr, seed)
+    with open_lab(lab) as opened:
+        for record in opened.runs.list(project="quickstart"):
+            points = opened.metrics.count(record.id)
+            print(f"{record.name:>18}  {record.status:9} final_loss="
+                  f"{record.summary['final_loss']:.3f}  points={points}")
+    print(f"\nlab: {lab}\nnext: stepstone status --lab {lab}")
+    subprocess.run([sys.executable, "-m", "stepstone", "status", "--lab", str(lab)], check=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""stepstone: track ML runs fast, and answer research questions with them.
+
+Shaped like ``wandb`` for the common calls, so ``import stepstone as wandb`` works::
+
+    import stepstone
+    run = stepstone.init(project="mqar", config={"lr": 3e-4})
+    for step in range(100):
+        stepstone.log({"loss": 1.0 / (step + 1)})
+    stepstone.finish()
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stepstone.sdk.run import Config, Run, Summary
+from stepstone.sdk.session import init
+
+__version__ = "0.1.0"
+
+run: Run | None = None
+config: Config = Config()
+summary: Summary = Summary()
+
+
+def _require_run(what: str) -> Run:
+    if run is None:
+        from stepstone.errors import UsageError
+
+        raise UsageError(f"stepstone.{what}() needs a run: call stepstone.init() first")
+    return run
+
+
+def log(data: dict[str, Any], step: int | None = None, commit: bool = True) -> None:
+    """Log metrics to the current run (see :meth:`Run.log`)."""
+    _require_run("log").log(data, step=step, commit=commit)
+
+
+def log_eval(records: Any, name: str = "eval", step: int | None = None) -> int:
+    """Store per-example evaluation records on the current run (see :meth:`Run.log_eval`)."""
+    return _require_run("log_eval").log_eval(records, name=name, step=step)
+
+
+def save(path: str, name: str | None = None) -> str | None:
+    """Store a file with the current run."""
+    return _require_run("save").save(path, name=name)
+
+
+def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
+    """Flush and finish the current run (no-op when there is none)."""
+    if run is not None:
+        run.finish(exit_code=exit_code)
+
+
+def Api(lab: str | None = None) -> Any:  # noqa: N802 - shaped like wandb.Api
+    """Read runs, histories and evaluations of a lab (needs the ``analysis`` extra)."""
+    from stepstone.api import Api as _Api
+
+    return _Api(lab=lab)
+
+
+__all__ = [
+    "Api", "Config", "Run", "Summary", "__version__", "config", "finish", "init", "log",
+    "log_eval", "run", "save", "summary",
+]

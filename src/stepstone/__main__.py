@@ -1,0 +1,5 @@
+"""``python -m stepstone``: the command line."""
+
+from stepstone.cli import main
+
+main()

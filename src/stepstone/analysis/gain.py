@@ -1,0 +1,334 @@
+"""Compute-efficiency gain against a baseline's fitted scaling law, and its trend.
+
+``gain = C_predicted / C_observed``: ``C_observed`` is the compute a new run spent,
+``C_predicted`` the compute the baseline's fitted law needs to reach the new run's loss
+(on the baseline's compute-optimal frontier for an (N, D) law, or at the run's own model
+size with ``n=``). A gain of 1.3 means the baseline would need 30% more compute for the
+same loss. Above 1 the method is more compute-efficient; below 1 it is worse.
+
+The gain is **undefined** when the run's loss is at or below the baseline's fitted
+irreducible loss E (the baseline never reaches it at any compute): the rung says so and
+carries no number. Each rung's interval comes from the baseline fit's bootstrap refits;
+refits whose E lies above the run's loss give an unbounded upper end (reported as None).
+
+Trend across a ladder: the slope of ``ln gain`` against ``log10 C`` (change in log-gain
+per decade of compute), by least squares over the defined rungs. Its interval combines the
+baseline-fit uncertainty (the slope recomputed under every bootstrap refit) with the
+scatter of the rungs about the line (ordinary least-squares standard error, 3+ rungs),
+``se = sqrt(se_boot² + se_ols²)``, and a t (3+ rungs) or normal (2 rungs) quantile.
+Verdict: **rising** when the interval lies above 0 (the strongest evidence for a method),
+**falling** when below 0 (the idea will most likely not scale), **stable** when it
+contains 0 and lies within ``±tolerance`` (default 0.1, about ±10% per decade), and
+**inconclusive** when it contains 0 but is wider than that, or with fewer than 2 rungs.
+
+When two fitted laws have different compute exponents the gain is a function of compute,
+not one number: :func:`gain_curve` reports ``gain(C)`` on a grid of budgets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as _st
+
+from stepstone.errors import AnalysisError
+
+from ._common import ArrayLike, FloatArray, ResultMixin, as_float_array, require_positive
+from .fit import ScalingFit
+from .scaling import ChinchillaLaw
+
+VERDICTS = ("rising", "stable", "falling", "inconclusive")
+
+
+@dataclass(frozen=True)
+class GainRung(ResultMixin):
+    """The gain at one rung of a ladder (``gain`` is None when undefined; see ``note``)."""
+
+    label: str
+    compute: float
+    loss: float
+    baseline_loss: float
+    compute_predicted: float | None
+    gain: float | None
+    ci_low: float | None
+    ci_high: float | None  # None: unbounded above (some refits never reach the loss)
+    defined: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class GainTrend(ResultMixin):
+    """How the gain moves with compute: slope of ln(gain) per decade of compute."""
+
+    verdict: str
+    slope_per_decade: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_rungs: int
+    tolerance: float
+    explanation: str
+
+
+@dataclass(frozen=True)
+class GainResult(ResultMixin):
+    """Per-rung gains against a baseline law and the verdict on their trend."""
+
+    baseline_form: str
+    flops_method: str
+    comparison: str
+    confidence: float
+    rungs: tuple[GainRung, ...]
+    trend: GainTrend
+
+    @property
+    def gains(self) -> tuple[float | None, ...]:
+        return tuple(r.gain for r in self.rungs)
+
+    def all_above(self, threshold: float) -> bool:
+        """True when every rung is defined and its interval's low end is >= ``threshold``."""
+        return all(r.defined and r.ci_low is not None and r.ci_low >= threshold
+                   for r in self.rungs)
+
+
+@dataclass(frozen=True)
+class GainPoint(ResultMixin):
+    compute: float
+    loss: float
+    gain: float | None
+    ci_low: float | None
+    ci_high: float | None
+    note: str
+
+
+@dataclass(frozen=True)
+class GainCurve(ResultMixin):
+    """``gain(C)`` of one fitted law against a baseline law over a grid of budgets."""
+
+    baseline_form: str
+    new_form: str
+    confidence: float
+    exponent_baseline: tuple[float, float, float]  # value, low, high
+    exponent_new: tuple[float, float, float]
+    exponents_differ: bool
+    points: tuple[GainPoint, ...]
+    note: str
+
+
+def _quantiles(x: FloatArray, confidence: float) -> tuple[float, float]:
+    tail = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(x, [tail, 1.0 - tail], method="inverted_cdf")
+    return float(lo), float(hi)
+
+
+def _rung(
+    label: str,
+    c_obs: float,
+    loss: float,
+    base_loss: float,
+    c_point: float,
+    c_samples: FloatArray,
+    confidence: float,
+    undefined_note: str,
+) -> tuple[GainRung, FloatArray]:
+    gains = np.where(np.isfinite(c_samples), c_samples / c_obs, np.inf)
+    if not math.isfinite(c_point):
+        rung = GainRung(label, c_obs, loss, base_loss, None, None, None, None, False,
+                        undefined_note)
+        return rung, gains
+    gain = c_point / c_obs
+    note = ""
+    if gains.size >= 2:
+        lo, hi = _quantiles(gains, confidence)
+        unreach = float(np.mean(~np.isfinite(gains)))
+        if unreach > 0:
+            note = (f"{unreach:.0%} of the baseline's bootstrap refits never reach this loss"
+                    " (their E is above it)")
+        ci_low: float | None = lo if math.isfinite(lo) else None
+        ci_high: float | None = hi if math.isfinite(hi) else None
+    else:
+        ci_low = ci_high = None
+        note = "no interval: the baseline fit has no bootstrap refits"
+    return GainRung(label, c_obs, loss, base_loss, c_point, gain, ci_low, ci_high, True,
+                    note), gains
+
+
+def _trend(
+    compute: FloatArray,
+    point: FloatArray,
+    samples: FloatArray,
+    confidence: float,
+    tolerance: float,
+) -> GainTrend:
+    """``point`` (m,) and ``samples`` (B, m) gains at the defined rungs."""
+    m = compute.size
+    if m < 2 or np.unique(compute).size < 2:
+        return GainTrend("inconclusive", None, None, None, m, tolerance,
+                         "A trend needs defined gains at 2 or more compute budgets.")
+    x = np.log10(compute)
+    dx = x - x.mean()
+    sxx = float(dx @ dx)
+    y = np.log(point)
+    slope = float(dx @ (y - y.mean()) / sxx)
+    var = 0.0
+    finite = np.all(np.isfinite(samples), axis=1) if samples.size else np.zeros(0, bool)
+    if finite.sum() >= 2:
+        ys = np.log(samples[finite])
+        slopes = (ys - ys.mean(axis=1, keepdims=True)) @ dx / sxx
+        var += float(slopes.var(ddof=1))
+    if m >= 3:
+        resid = y - y.mean() - slope * dx
+        var += float(resid @ resid) / (m - 2) / sxx
+        q = float(_st.t.ppf(0.5 + confidence / 2.0, m - 2))
+    else:
+        q = float(_st.norm.ppf(0.5 + confidence / 2.0))
+    half = q * math.sqrt(var)
+    lo, hi = slope - half, slope + half
+    per = f"{slope:+.3f} ln-gain per decade [{lo:+.3f}, {hi:+.3f}]"
+    if lo > 0:
+        verdict, why = "rising", f"gain rises with scale: {per}"
+    elif hi < 0:
+        verdict, why = "falling", f"gain falls with scale, the idea will likely not scale: {per}"
+    elif max(-lo, hi) <= tolerance:
+        verdict, why = "stable", f"gain is flat with scale within ±{tolerance:g}: {per}"
+    else:
+        verdict, why = (
+            "inconclusive",
+            f"the interval holds both a rise and a fall beyond ±{tolerance:g}: {per}; "
+            "add rungs or seeds",
+        )
+    if m == 2:
+        why += " (2 rungs: only the baseline fit's uncertainty is in the interval)"
+    return GainTrend(verdict, slope, lo, hi, m, tolerance, why)
+
+
+def efficiency_gain(
+    baseline: ScalingFit,
+    compute: ArrayLike,
+    loss: ArrayLike,
+    *,
+    n: ArrayLike | None = None,
+    labels: Sequence[str] | None = None,
+    tolerance: float = 0.1,
+) -> GainResult:
+    """Gain of new runs (one per rung: ``compute`` spent, ``loss`` reached) over a baseline law.
+
+    With ``n=`` (model sizes; (N, D) baselines only) the baseline is taken at the run's own
+    size: ``C_predicted = k·N·D'`` where ``D'`` is the tokens the baseline of that size needs.
+    """
+    c = as_float_array(compute, "compute")
+    y = as_float_array(loss, "loss")
+    require_positive(c, "compute")
+    require_positive(y, "loss")
+    if c.size != y.size:
+        raise AnalysisError(
+            f"compute has {c.size} values but loss has {y.size}; give one pair per rung."
+        )
+    if labels is not None and len(labels) != c.size:
+        raise AnalysisError(f"labels has {len(labels)} entries for {c.size} rungs.")
+    if tolerance <= 0:
+        raise AnalysisError(f"tolerance must be positive; got {tolerance}.")
+    form = baseline.form_impl
+    sizes: FloatArray | None = None
+    if n is not None:
+        if not isinstance(form, ChinchillaLaw):
+            raise AnalysisError("n= (same-size comparison) needs a baseline fitted with "
+                                "form='chinchilla'; drop n= to compare on compute.")
+        sizes = as_float_array(n, "n")
+        require_positive(sizes, "n")
+        if sizes.size != c.size:
+            raise AnalysisError(f"n has {sizes.size} values for {c.size} rungs.")
+    theta = baseline.vector
+    e = baseline.irreducible_loss
+    base_loss = form.loss_at_compute(theta, c)[0]
+    rungs: list[GainRung] = []
+    sample_cols: list[FloatArray] = []
+    for i in range(c.size):
+        label = labels[i] if labels is not None else f"rung {i + 1}"
+        li = float(y[i])
+        if sizes is not None:
+            assert isinstance(form, ChinchillaLaw)
+            ni = float(sizes[i])
+            k = form.flops_per_param_token
+            c_point = float(k * ni * form.tokens_for_loss(theta, li, ni)[0])
+            c_samp = k * ni * form.tokens_for_loss(baseline.samples, li, ni)
+            floor = float(theta[0] + theta[1] * ni ** (-theta[3]))
+            why = (f"undefined: loss {li:.4g} is at or below {floor:.4g}, what the baseline "
+                   f"of this size reaches with unlimited data")
+        else:
+            c_point = float(form.compute_for_loss(theta, li)[0])
+            c_samp = form.compute_for_loss(baseline.samples, li)
+            why = (f"undefined: loss {li:.4g} is at or below the baseline's irreducible loss "
+                   f"E = {e:.4g}; no baseline compute reaches it" if e is not None else
+                   "undefined: the baseline law never reaches this loss")
+        rung, gains = _rung(label, float(c[i]), li, float(base_loss[i]), c_point, c_samp,
+                            baseline.confidence, why)
+        rungs.append(rung)
+        sample_cols.append(gains)
+    defined = [i for i, r in enumerate(rungs) if r.defined]
+    point = np.array([rungs[i].gain for i in defined], dtype=np.float64)
+    samples = (np.stack([sample_cols[i] for i in defined], axis=1) if defined
+               else np.zeros((0, 0)))
+    trend = _trend(c[defined], point, samples, baseline.confidence, tolerance)
+    return GainResult(
+        baseline_form=baseline.form,
+        flops_method=baseline.flops_method,
+        comparison="same model size" if sizes is not None else "compute-optimal frontier"
+        if isinstance(form, ChinchillaLaw) else "baseline law L(C)",
+        confidence=baseline.confidence,
+        rungs=tuple(rungs),
+        trend=trend,
+    )
+
+
+def _exponent(fit: ScalingFit) -> tuple[float, float, float]:
+    form = fit.form_impl
+    value = float(form.compute_exponent(fit.vector)[0])
+    if fit.samples.shape[0] >= 2:
+        lo, hi = _quantiles(form.compute_exponent(fit.samples), fit.confidence)
+        return value, lo, hi
+    return value, math.nan, math.nan
+
+
+def gain_curve(baseline: ScalingFit, new: ScalingFit, compute: ArrayLike) -> GainCurve:
+    """``gain(C) = C_baseline(L_new(C)) / C`` for two fitted laws over budgets ``compute``.
+
+    Intervals pair the i-th bootstrap refit of each law. ``exponents_differ`` is True when
+    the intervals of the two compute exponents do not overlap: the gain then changes with
+    scale and one number would mislead.
+    """
+    c = as_float_array(compute, "compute")
+    require_positive(c, "compute")
+    bf, nf = baseline.form_impl, new.form_impl
+    l_new = nf.loss_at_compute(new.vector, c)[0]
+    b = min(baseline.samples.shape[0], new.samples.shape[0])
+    l_new_s = nf.loss_at_compute(new.samples[:b], c) if b else np.zeros((0, c.size))
+    points: list[GainPoint] = []
+    for j in range(c.size):
+        cp = float(bf.compute_for_loss(baseline.vector, float(l_new[j]))[0])
+        if not math.isfinite(cp):
+            points.append(GainPoint(float(c[j]), float(l_new[j]), None, None, None,
+                                    "undefined: at or below the baseline's irreducible loss"))
+            continue
+        note = ""
+        lo_v: float | None = None
+        hi_v: float | None = None
+        if b >= 2:
+            cs = bf.compute_for_loss(baseline.samples[:b], l_new_s[:, j])
+            gs = np.where(np.isfinite(cs), cs / c[j], np.inf)
+            lo, hi = _quantiles(gs, baseline.confidence)
+            lo_v = lo if math.isfinite(lo) else None
+            hi_v = hi if math.isfinite(hi) else None
+        else:
+            note = "no interval: a fit has no bootstrap refits"
+        points.append(GainPoint(float(c[j]), float(l_new[j]), cp / float(c[j]), lo_v, hi_v,
+                                note))
+    eb, en = _exponent(baseline), _exponent(new)
+    differ = bool(eb[2] < en[1] or en[2] < eb[1])
+    note = ("the compute exponents differ: the gain changes with scale, so report gain(C), "
+            "not one number" if differ else
+            "the compute exponents agree within their intervals: the gain is roughly constant")
+    return GainCurve(baseline.form, new.form, baseline.confidence, eb, en, differ,
+                     tuple(points), note)

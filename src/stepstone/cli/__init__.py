@@ -1,0 +1,88 @@
+"""The ``stepstone`` command line.
+
+Commands load lazily (``COMMANDS`` maps a name to ``module:attribute``) so that
+``stepstone --help`` and the tracking commands never import the analysis or web
+stacks. Library errors become one line on stderr and exit code 1 (2 for usage);
+nothing prints a traceback unless ``STEPSTONE_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from stepstone import __version__
+from stepstone.errors import StepstoneError, UsageError
+
+COMMANDS: dict[str, str] = {
+    "init": "stepstone.cli.lab:init_cmd",
+    "run": "stepstone.cli.run:run_cmd",
+    "runs": "stepstone.cli.runs:runs_cmd",
+    "show": "stepstone.cli.runs:show_cmd",
+    "status": "stepstone.cli.runs:status_cmd",
+    "abandon": "stepstone.cli.runs:abandon_cmd",
+    "export": "stepstone.cli.data:export_cmd",
+    "query": "stepstone.cli.data:query_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attr)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stepstone")
+def cli() -> None:
+    """stepstone: track ML runs fast, and answer research questions with them.
+
+    \b
+    Example:
+      stepstone init
+      stepstone run --name first -- python train.py
+      stepstone status
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point: run the CLI, turning library errors into one line."""
+    try:
+        return cli.main(args=argv, prog_name="stepstone", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except StepstoneError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: never a traceback
+        if os.environ.get("STEPSTONE_DEBUG"):
+            raise
+        click.echo(
+            f"error: unexpected {type(exc).__name__}: {exc} "
+            "(set STEPSTONE_DEBUG=1 to see the traceback, and please report it)",
+            err=True,
+        )
+        sys.exit(1)

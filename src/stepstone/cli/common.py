@@ -1,0 +1,72 @@
+"""Options and output helpers shared by every command."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def lab_option(func: F) -> F:
+    """``--lab PATH``: the lab to use (default: ``STEPSTONE_LAB`` or the nearest ``.stepstone/``)."""
+    return click.option(
+        "--lab",
+        "lab",
+        default=None,
+        envvar="STEPSTONE_LAB",
+        metavar="PATH",
+        help="Lab folder or store URL (default: $STEPSTONE_LAB or the nearest .stepstone/).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    """``--json``: machine-readable output for scripts and agents."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print JSON instead of a table."
+    )(func)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN / inf are not JSON; keep them readable
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "to_dict"):
+        return _jsonable(value.to_dict())
+    return value
+
+
+def print_json(payload: Any) -> None:
+    """Print ``payload`` as JSON (non-finite floats become strings)."""
+    click.echo(json.dumps(_jsonable(payload), indent=2, default=str))
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "") -> None:
+    """Print ``rows`` as a rich table with the given columns."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title or None, show_lines=False)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(format_cell(row.get(col)) for col in columns))
+    Console(soft_wrap=False, width=max(100, Console().width)).print(table)
+
+
+def format_cell(value: Any) -> str:
+    """Render one table cell: floats with 4 significant digits, None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)

@@ -1,0 +1,181 @@
+"""``stepstone runs | show | status | abandon``: look at runs and close unfinished ones."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.method import runs as run_rules
+from stepstone.store.lab import open_lab
+from stepstone.store.runs import STATUSES, RunRecord
+
+_COLUMNS = ("id", "name", "project", "status", "kind", "age", "duration", "step", "tags")
+
+
+def _row(run: RunRecord, now: float) -> dict[str, Any]:
+    return {
+        "id": run.id, "name": run.name, "project": run.project, "status": run.status,
+        "kind": run.kind, "age": _ago(now - run.created_at), "duration": _span(run.duration),
+        "step": run.last_step, "tags": run.tags, "reason": run.reason,
+    }
+
+
+def _ago(seconds: float) -> str:
+    return f"{_span(seconds)} ago"
+
+
+def _span(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+@click.command("runs")
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option("--project", help="Only runs of this project.")
+@click.option("--tag", help="Only runs with this tag.")
+@click.option("--name", help="Only runs whose name contains this text.")
+@click.option("--limit", type=int, default=50, show_default=True, help="At most this many runs.")
+@lab_option
+@json_option
+def runs_cmd(status: str | None, project: str | None, tag: str | None, name: str | None,
+             limit: int, lab: str | None, as_json: bool) -> None:
+    """List runs, newest first.
+
+    \b
+    Example:
+      stepstone runs --status crashed
+      stepstone runs --project mqar --tag sweep --json
+    """
+    with open_lab(lab) as opened:
+        opened.runs.reap_crashed()
+        records = opened.runs.list(status=status, project=project, tag=tag, name=name,
+                                   limit=limit, details=as_json)
+    if as_json:
+        print_json([r.to_dict() for r in records])
+        return
+    now = time.time()
+    print_table([_row(r, now) for r in records], _COLUMNS, title=f"{len(records)} runs")
+
+
+@click.command("show")
+@click.argument("run")
+@lab_option
+@json_option
+def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
+    """Show one run: status, config, summary, metrics, code and environment.
+
+    RUN is a run id, a unique id prefix or a unique run name.
+
+    \b
+    Example:
+      stepstone show 3f9k2a1b
+      stepstone show brisk-otter-3f9k --json
+    """
+    with open_lab(lab) as opened:
+        opened.runs.reap_crashed()
+        record = opened.runs.get(run)
+        keys = opened.metrics.keys(record.id)
+        points = opened.metrics.count(record.id)
+        objects = opened.run_objects(record.id)
+        evals = opened.evals.names(record.id)
+    payload = record.to_dict()
+    payload.update(metric_keys=keys, points=points, objects=objects, eval_sets=evals)
+    if as_json:
+        print_json(payload)
+        return
+    click.echo(f"{record.name} ({record.id})  project={record.project}  status={record.status}")
+    if record.reason:
+        click.echo(f"  reason: {record.reason}")
+    for label, value in (("question", record.question_id), ("baseline", record.baseline),
+                         ("git", _git_line(record)), ("code snapshot", record.code_snapshot),
+                         ("command", " ".join(record.command or [])),
+                         ("duration", _span(record.duration)), ("exit code", record.exit_code)):
+        if value not in (None, ""):
+            click.echo(f"  {label}: {value}")
+    if record.has_nonfinite:
+        click.echo("  warning: some metric values are NaN or infinite")
+    for note in record.capture_notes or []:
+        click.echo(f"  capture: {note}")
+    _section("config", record.config)
+    _section("summary", record.summary)
+    click.echo(f"metrics: {len(keys)} keys, {points} points" + (f"; evals: {', '.join(evals)}"
+                                                                  if evals else ""))
+
+
+def _git_line(record: RunRecord) -> str | None:
+    if not record.git_commit:
+        return None
+    dirty = " (dirty)" if record.git_dirty else ""
+    return f"{record.git_commit[:10]} on {record.git_branch}{dirty}"
+
+
+def _section(title: str, data: dict[str, Any]) -> None:
+    from stepstone.store.runs import flatten
+
+    if not data:
+        return
+    click.echo(f"{title}:")
+    for key, value in flatten(data).items():
+        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+        click.echo(f"  {key} = {shown}")
+
+
+@click.command("status")
+@lab_option
+@json_option
+def status_cmd(lab: str | None, as_json: bool) -> None:
+    """What needs you now: crashed and unfinished runs first, then running, then recent.
+
+    \b
+    Example:
+      stepstone status
+      stepstone status --json
+    """
+    with open_lab(lab) as opened:
+        attention = run_rules.attention(opened)
+        running = opened.runs.list(status="running", details=False)
+        recent = opened.runs.list(status="finished", limit=10, details=False)
+    now = time.time()
+    sections = {"needs attention": attention, "running": running, "recently finished": recent}
+    if as_json:
+        print_json({k.replace(" ", "_"): [r.to_dict() for r in v] for k, v in sections.items()})
+        return
+    for title, records in sections.items():
+        columns = (*_COLUMNS, "reason") if title == "needs attention" else _COLUMNS
+        if records:
+            print_table([_row(r, now) for r in records], columns, title=title)
+        else:
+            click.echo(f"{title}: none")
+    if attention:
+        click.echo("Finish these by resuming them, or close them with "
+                   "`stepstone abandon RUN --reason ...`.")
+
+
+@click.command("abandon")
+@click.argument("run")
+@click.option("--reason", required=True, help="Why the run stops here (kept for good).")
+@lab_option
+@json_option
+def abandon_cmd(run: str, reason: str, lab: str | None, as_json: bool) -> None:
+    """Close a crashed, failed or killed run with a written reason.
+
+    \b
+    Example:
+      stepstone abandon 3f9k2a1b --reason "diverged at step 4k; lr too high, see page 12"
+    """
+    with open_lab(lab) as opened:
+        record = run_rules.abandon(opened, run, reason)
+    if as_json:
+        print_json(record.to_dict())
+    else:
+        click.echo(f"run {record.id} abandoned: {record.reason}")

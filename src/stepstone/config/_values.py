@@ -1,0 +1,100 @@
+"""Config values: the YAML dialect they are read in, how they are shown, and how they compare.
+
+One YAML dialect serves config files and override values alike. It is PyYAML's safe
+loader with three changes that match what OmegaConf and Hydra users expect:
+
+- ``1e-3`` is a float (YAML 1.1 needs a dot: ``1.0e-3``);
+- ``2026-11-21`` stays a string (no ``datetime.date`` objects in a config);
+- ``1:30`` and ``010`` stay strings (no base-60 or octal integers).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import yaml
+
+from stepstone.errors import ConfigError
+
+_INT = re.compile(
+    r"^(?:[-+]?0b[0-1_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"
+)
+_FLOAT = re.compile(
+    r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+    r"|[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)"
+    r"|\.(?:nan|NaN|NAN))$"
+)
+_DROPPED = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+_NULL_WORDS = {"null", "Null", "NULL", "~"}
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with the float, date and base-60 fixes described above."""
+
+
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _DROPPED]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"))
+ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def parse_value(text: str) -> Any:
+    """Read one override value as a YAML scalar or flow collection.
+
+    ``1`` → 1, ``1e-3`` → 0.001, ``true`` → True, ``null`` → None, ``[1, 2]`` → [1, 2],
+    ``{a: 1}`` → {"a": 1}, ``'1'`` → "1"; an empty value is the empty string, and text that
+    YAML would read as a block mapping or list (``a: b``, ``- x``) stays a string.
+    """
+    stripped = text.strip()
+    if not stripped:
+        return ""
+    try:
+        value = yaml.load(stripped, Loader=ConfigLoader)  # a safe loader
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            f"cannot read the value {stripped!r}: {problem}; quote it (key='...') "
+            "if it is meant as a string"
+        ) from None
+    if isinstance(value, dict) and not stripped.startswith("{"):
+        return stripped
+    if isinstance(value, list) and not stripped.startswith("["):
+        return stripped
+    if value is None and stripped not in _NULL_WORDS:
+        return stripped
+    return value
+
+
+def format_value(value: Any) -> str:
+    """Show a value the way an override would write it: ``full``, ``0.001``, ``"1"``, ``[1, 2]``."""
+    if isinstance(value, str):
+        plain = value and value == value.strip() and "\n" not in value and "#" not in value
+        if plain:
+            try:
+                if parse_value(value) == value:
+                    return value
+            except ConfigError:
+                pass
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+    return json.dumps(value, ensure_ascii=False, default=repr)
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted, compact JSON of a value (non-JSON leaves shown by ``repr``)."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
+    )
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two config values are the same, type included: 1 ≠ 1.0 ≠ True; NaN equals NaN."""
+    return a is b or canonical_json(a) == canonical_json(b)

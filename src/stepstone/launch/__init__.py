@@ -1,0 +1,1 @@
+"""Launching runs: one command attached to the lab, local pools, Ray and Slurm."""

@@ -1,0 +1,170 @@
+"""Run any command as a recorded run.
+
+The launcher makes the run, captures code, git and environment, starts the
+command with ``STEPSTONE_RUN_ID`` and ``STEPSTONE_LAB`` set (so a script that
+calls ``stepstone.init()`` attaches to this run instead of making another),
+copies its output to the terminal and to the run's log, keeps the heartbeat
+going, and records exit code, duration and the reason it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from stepstone.errors import UsageError
+from stepstone.sdk.capture import capture_all
+from stepstone.sdk.session import new_run_id, new_run_name
+from stepstone.store.lab import Lab
+from stepstone.store.runs import RunRecord
+
+HEARTBEAT_SECONDS = 5.0
+
+
+@dataclass
+class LaunchSpec:
+    """What to run and how to record it."""
+
+    command: Sequence[str]
+    project: str = "default"
+    name: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    tags: Sequence[str] = ()
+    kind: str = "adhoc"
+    question_id: str | None = None
+    baseline: str | None = None
+    config_delta: Mapping[str, Any] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    run_id: str | None = None
+
+
+def create_run(lab: Lab, spec: LaunchSpec) -> str:
+    """Make the run row for ``spec`` (status running, owned by this process)."""
+    if not spec.command:
+        raise UsageError("nothing to run: give the command after --, e.g. "
+                         "`stepstone run -- python train.py`")
+    run_id = spec.run_id or new_run_id()
+    now = time.time()
+    seed = spec.config.get("seed")
+    lab.runs.create({
+        "id": run_id, "name": spec.name or new_run_name(run_id), "project": spec.project,
+        "kind": spec.kind, "tags": list(spec.tags), "status": "running", "created_at": now,
+        "heartbeat_at": now, "pid": os.getpid(), "host": socket.gethostname(),
+        "command": list(spec.command), "cwd": spec.cwd or os.getcwd(),
+        "question_id": spec.question_id, "baseline": spec.baseline,
+        "config_delta": dict(spec.config_delta) if spec.config_delta is not None else None,
+        "seed": seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+    }, spec.config)
+    return run_id
+
+
+def _code_folder(spec: LaunchSpec) -> Path:
+    """Where the launched code lives: the script's folder for `python x.py`, else the cwd."""
+    cwd = Path(spec.cwd or os.getcwd())
+    for arg in spec.command[1:3]:
+        if arg.endswith(".py") and (cwd / arg).is_file():
+            return (cwd / arg).resolve().parent
+    return cwd
+
+
+def _pump(source: IO[bytes], sink: Any, chunks: list[bytes], lock: threading.Lock) -> None:
+    for line in iter(source.readline, b""):
+        with lock:
+            chunks.append(line)
+        if sink is not None:
+            sink.buffer.write(line)
+            sink.flush()
+    source.close()
+
+
+def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True) -> RunRecord:
+    """Launch ``spec.command`` as a run, wait for it, and return the finished record."""
+    run_id = create_run(lab, spec)
+    cap = capture_all(lab.objects, folder=_code_folder(spec))
+    with lab.db.transaction():
+        for role, name, digest, size in cap.objects:
+            lab.object_index.record(digest, size)
+            if role is not None:
+                lab.object_index.attach(run_id, role, name, digest)
+        lab.runs.write_fields(run_id, cap.fields)
+    env = {**os.environ, **spec.env, "STEPSTONE_RUN_ID": run_id, "STEPSTONE_LAB": str(lab.root)}
+    started = time.time()
+    try:
+        proc = subprocess.Popen(list(spec.command), cwd=spec.cwd, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        lab.runs.update(run_id, status="failed", reason=f"could not start: {exc.strerror}",
+                        ended_at=time.time(), exit_code=127)
+        raise UsageError(f"cannot run {spec.command[0]!r}: {exc.strerror}") from exc
+    chunks: list[bytes] = []
+    lock = threading.Lock()
+    pumps = [
+        threading.Thread(target=_pump, args=(proc.stdout, sys.stdout if echo else None, chunks,
+                                             lock), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, sys.stderr if echo else None, chunks,
+                                             lock), daemon=True),
+    ]
+    for pump in pumps:
+        pump.start()
+    interrupted: str | None = None
+    previous = _forward_sigterm(proc)
+    try:
+        while True:
+            try:
+                code = proc.wait(timeout=HEARTBEAT_SECONDS)
+                break
+            except subprocess.TimeoutExpired:
+                lab.runs.update(run_id, heartbeat_at=time.time())
+            except KeyboardInterrupt:
+                interrupted = "interrupted (Ctrl-C)"
+                proc.send_signal(signal.SIGINT)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    for pump in pumps:
+        pump.join(timeout=10)
+    return _record_end(lab, run_id, code, started, b"".join(chunks), interrupted)
+
+
+def _forward_sigterm(proc: subprocess.Popen[bytes]) -> Any:
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def forward(signum: int, frame: Any) -> None:
+        proc.send_signal(signal.SIGTERM)
+
+    return signal.signal(signal.SIGTERM, forward)
+
+
+def _record_end(lab: Lab, run_id: str, code: int, started: float, output: bytes,
+                interrupted: str | None) -> RunRecord:
+    if output:
+        digest = lab.put_object(output)
+        lab.attach_object(run_id, "log", "output.log", digest)
+    current = lab.runs.get(run_id)
+    fields: dict[str, Any] = {"exit_code": code, "ended_at": time.time()}
+    if code == 0 and interrupted is None:
+        fields.update(status="finished", reason=None)
+    elif code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else code
+        fields.update(status="killed", reason=interrupted or f"killed by signal {name}")
+    elif interrupted is not None:
+        fields.update(status="killed", reason=interrupted)
+    else:
+        keep = current.status in ("failed", "killed") and current.reason
+        fields.update(status=current.status if keep else "failed",
+                      reason=current.reason if keep else f"exit code {code}")
+    if "duration_s" not in current.summary:
+        lab.runs.set_summary(run_id, {"duration_s": fields["ended_at"] - started})
+    lab.runs.update(run_id, **fields)
+    return lab.runs.get(run_id)

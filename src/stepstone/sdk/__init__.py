@@ -1,0 +1,1 @@
+"""The tracking SDK: the run handle, the background writer and capture."""

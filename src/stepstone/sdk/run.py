@@ -1,0 +1,361 @@
+"""The run handle: ``log``, ``config``, ``summary``, ``log_eval``, ``finish``.
+
+``log`` is the hot path: it checks the values' types, copies the dict and
+appends it to the writer's queue. Anything that is not a plain int or float
+(nested dicts, numpy or torch scalars, booleans, text) takes a slower path that
+normalizes it first; anything that cannot be a metric raises at once.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from stepstone.errors import MetricValueError, UsageError
+from stepstone.sdk.writer import Op, Writer
+from stepstone.store.evals import normalize_record
+
+MAX_OUTPUT_BYTES = 20 * 1024 * 1024
+SCALE_KEYS = ("n_params", "n_params_non_embedding", "tokens", "flops", "flops_method")
+
+
+def _scalar(key: str, value: Any) -> float | int | str:
+    """A metric value as int, float or text, or a MetricValueError saying what to do."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        return value
+    item = getattr(value, "item", None)
+    if item is not None and callable(item):
+        size = getattr(value, "size", None)
+        numel = value.numel() if hasattr(value, "numel") else (size if isinstance(size, int) else 1)
+        if numel == 1:
+            return _scalar(key, item())
+        raise MetricValueError(
+            f"cannot log {key!r}: it holds {numel} values; log a scalar (e.g. .mean().item()) "
+            "or per-example results with run.log_eval"
+        )
+    if value is None:
+        raise MetricValueError(f"cannot log {key!r}: the value is None; log a number or text")
+    raise MetricValueError(
+        f"cannot log {key!r}: a {type(value).__name__} is not a number or text; "
+        "log numbers, strings, or save files with run.save(path)"
+    )
+
+
+def normalize(data: Mapping[str, Any], prefix: str = "") -> dict[str, float | int | str]:
+    """Flatten nested dicts to ``a/b`` keys and turn every value into int, float or text."""
+    out: dict[str, float | int | str] = {}
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise MetricValueError(f"metric names must be strings, got {key!r}")
+        name = f"{prefix}/{key}" if prefix else key
+        if isinstance(value, Mapping):
+            out.update(normalize(value, name))
+        else:
+            out[name] = _scalar(name, value)
+    return out
+
+
+class Config:
+    """A run's config with attribute and item access (``config.lr``, ``config["lr"]``)."""
+
+    def __init__(self, data: Mapping[str, Any] | None = None, run: Run | None = None) -> None:
+        object.__setattr__(self, "_data", dict(data or {}))
+        object.__setattr__(self, "_run", run)
+
+    def _changed(self, items: Mapping[str, Any]) -> None:
+        run = self._run
+        if run is not None:
+            run._enqueue(Op("config", dict(items)))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(f"config has no key {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+        self._changed({key: value})
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def keys(self) -> Any:
+        return self._data.keys()
+
+    def items(self) -> Any:
+        return self._data.items()
+
+    def values(self) -> Any:
+        return self._data.values()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def update(self, data: Any = None, allow_val_change: bool = True, **kwargs: Any) -> None:
+        items = dict(as_mapping(data) if data is not None else {}, **kwargs)
+        self._data.update(items)
+        self._changed(items)
+
+    def setdefaults(self, data: Mapping[str, Any]) -> None:
+        added = {k: v for k, v in as_mapping(data).items() if k not in self._data}
+        if added:
+            self.update(added)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+    def __repr__(self) -> str:
+        return f"Config({self._data!r})"
+
+
+def as_mapping(data: Any) -> dict[str, Any]:
+    """A dict from a mapping, an argparse.Namespace, a dataclass or an OmegaConf config."""
+    if isinstance(data, Config):
+        return data.as_dict()
+    if isinstance(data, Mapping):
+        return dict(data)
+    module = type(data).__module__
+    if module.startswith("omegaconf"):
+        from omegaconf import OmegaConf
+
+        container = OmegaConf.to_container(data, resolve=True)
+        if not isinstance(container, dict):
+            raise UsageError("an OmegaConf config must be a mapping at the top level")
+        return {str(k): v for k, v in container.items()}
+    if hasattr(data, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(data)
+    if hasattr(data, "__dict__"):
+        return {k: v for k, v in vars(data).items() if not k.startswith("_")}
+    raise UsageError(
+        f"config must be a dict, argparse.Namespace, dataclass or OmegaConf config, "
+        f"not {type(data).__name__}"
+    )
+
+
+class Summary(dict):  # type: ignore[type-arg]
+    """A run's summary: the last value of each metric unless set explicitly."""
+
+    def __init__(self, run: Run | None = None) -> None:
+        super().__init__()
+        self._run = run
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        if self._run is not None:
+            self._run._enqueue(Op("summary", {key: value}))
+
+    def update(self, data: Any = None, **kwargs: Any) -> None:  # type: ignore[override]
+        items = dict(data or {}, **kwargs)
+        super().update(items)
+        if self._run is not None:
+            self._run._enqueue(Op("summary", items))
+
+
+class _Tee:
+    """Copies what a script prints into the run's log, up to a cap."""
+
+    def __init__(self, stream: Any, sink: list[str], lock: threading.Lock) -> None:
+        self._stream = stream
+        self._sink = sink
+        self._lock = lock
+        self._size = 0
+
+    def write(self, text: str) -> int:
+        if self._size < MAX_OUTPUT_BYTES:
+            with self._lock:
+                self._sink.append(text)
+            self._size += len(text)
+        return int(self._stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class Run:
+    """A tracked run. Made by :func:`stepstone.init`; use as a context manager to finish it."""
+
+    def __init__(
+        self, *, run_id: str, name: str, project: str, lab_root: Path | None,
+        config: Mapping[str, Any], writer: Writer | None, start_step: int = 0,
+        attached: bool = False,
+    ) -> None:
+        self.id = run_id
+        self.name = name
+        self.project = project
+        self.dir = lab_root
+        self.attached = attached
+        self.summary = Summary(self)
+        self._writer = writer
+        self._queue = writer.queue if writer is not None else None
+        self.config = Config(config, self)
+        self._step = start_step
+        self._pending: dict[str, Any] = {}
+        self._finished = False
+        self._capture: threading.Thread | None = None
+        self._output: list[str] = []
+        self._output_lock = threading.Lock()
+        self._tees: list[tuple[str, Any]] = []
+        if writer is not None:
+            writer.summary_view = self.summary
+
+    # -- logging --------------------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        return self._step
+
+    def log(self, data: Mapping[str, Any], step: int | None = None, commit: bool = True) -> None:
+        """Record ``data`` at ``step`` (default: the next step). No I/O happens here."""
+        if self._finished:
+            raise UsageError(f"run {self.id} is finished: call stepstone.init() for a new run")
+        for value in data.values():
+            kind = type(value)
+            if kind is not float and kind is not int:
+                values = normalize(data)
+                break
+        else:
+            values = dict(data)
+        if step is None:
+            step = self._step
+        elif type(step) is not int:
+            if not isinstance(step, int) and not (isinstance(step, float) and step.is_integer()):
+                raise UsageError(f"step must be an integer, got {step!r}")
+            step = int(step)
+        if not commit:
+            self._pending.update(values)
+            return
+        if self._pending:
+            self._pending.update(values)
+            values, self._pending = self._pending, {}
+        if self._queue is not None:
+            self._queue.append((step, time.time(), values))
+        self._step = step + 1
+
+    def log_eval(
+        self, records: Iterable[Mapping[str, Any]], name: str = "eval", step: int | None = None
+    ) -> int:
+        """Store per-example evaluation records; return how many were stored.
+
+        Each record is a dict with ``id``, ``score`` and/or ``correct``, optional
+        ``prediction``; every other key is a bucket field (difficulty, length, ...).
+        """
+        rows = [normalize_record(r, i) for i, r in enumerate(records)]
+        for row in rows:
+            if row[1] is not None and not math.isfinite(row[1]):
+                raise MetricValueError(
+                    f"evaluation record {row[0]!r} has a non-finite score {row[1]}"
+                )
+        self._enqueue(Op("evals", (name, step, rows)))
+        return len(rows)
+
+    def save(self, path: str | Path, name: str | None = None) -> str | None:
+        """Store a file (a checkpoint, a plot) with the run; return its object id."""
+        file = Path(path)
+        if not file.is_file():
+            raise UsageError(f"cannot save {file}: it is not a file")
+        if self._writer is None or self.dir is None:
+            return None
+        from stepstone.store.objects import ObjectStore
+
+        data = file.read_bytes()
+        digest = ObjectStore(self.dir / "objects").put(data)
+        self._enqueue(Op("object", ("artifact", name or file.name, digest, len(data))))
+        return digest
+
+    def _enqueue(self, op: Op) -> None:
+        if self._queue is not None:
+            self._queue.append(op)
+
+    def flush(self) -> None:
+        """Block until everything logged so far is in the lab."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    # -- output capture ---------------------------------------------------------------------
+    def _start_tee(self) -> None:
+        for stream_name in ("stdout", "stderr"):
+            stream = getattr(sys, stream_name)
+            self._tees.append((stream_name, stream))
+            setattr(sys, stream_name, _Tee(stream, self._output, self._output_lock))
+
+    def _stop_tee(self) -> None:
+        for stream_name, stream in self._tees:
+            if isinstance(getattr(sys, stream_name), _Tee):
+                setattr(sys, stream_name, stream)
+        self._tees = []
+        if self._output and self.dir is not None:
+            from stepstone.store.objects import ObjectStore
+
+            with self._output_lock:
+                data = "".join(self._output).encode("utf-8", "replace")
+            digest = ObjectStore(self.dir / "objects").put(data)
+            self._enqueue(Op("object", ("log", "output.log", digest, len(data))))
+
+    # -- the end ------------------------------------------------------------------------------
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None, *,
+               status: str | None = None, reason: str | None = None) -> None:
+        """Flush everything and mark the run finished (or failed for a non-zero exit code)."""
+        if self._finished:
+            return
+        self._finished = True
+        from stepstone.sdk import session
+
+        session.forget(self)
+        if self._pending and self._queue is not None:
+            self._queue.append((self._step, time.time(), self._pending))
+            self._pending = {}
+        if status is None:
+            status = "finished" if not exit_code else "failed"
+            if status == "failed" and reason is None:
+                reason = f"exit code {exit_code}"
+        if self._capture is not None:
+            self._capture.join(timeout=60)
+        self._stop_tee()
+        if self._writer is None:
+            return
+        self._enqueue(Op("fields", {
+            "status": status, "reason": reason, "exit_code": exit_code, "ended_at": time.time(),
+        }))
+        self._writer.close()
+        if self._writer.error is not None:
+            print(f"stepstone: run {self.id} could not be fully saved: {self._writer.error}",
+                  file=sys.stderr)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.finish()
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish(status="killed", reason="interrupted (KeyboardInterrupt)")
+        else:
+            self.finish(exit_code=1, reason=f"{exc_type.__name__}: {exc}")
+
+    def __repr__(self) -> str:
+        return f"<stepstone.Run {self.id} {self.name!r} project={self.project!r}>"

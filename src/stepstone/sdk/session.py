@@ -1,0 +1,309 @@
+"""``init()``: make or resume a run, and the process-level hooks around it.
+
+The current run lives here; ``stepstone.run``, ``stepstone.config`` and
+``stepstone.summary`` are pointed at it so that ``import stepstone as wandb``
+works. At exit, on an uncaught exception and on SIGTERM the run is flushed and
+marked finished, failed or killed with the reason.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from stepstone.errors import LabError, UsageError
+from stepstone.sdk.run import Config, Run, Summary, as_mapping
+from stepstone.sdk.writer import DEFAULT_INTERVAL, Op, Writer
+from stepstone.store.db import Database
+from stepstone.store.lab import DB_NAME, LAB_DIRNAME, init_lab
+from stepstone.store.migrations import check_version
+from stepstone.store.runs import Runs
+
+_ADJECTIVES = ("brisk", "calm", "dapper", "eager", "fancy", "gentle", "hardy", "jolly", "keen",
+               "lively", "mellow", "nimble", "plucky", "quiet", "rapid", "steady", "tidy", "vivid",
+               "witty", "zesty")
+_NOUNS = ("otter", "heron", "maple", "comet", "delta", "ember", "fjord", "grove", "harbor",
+          "island", "lagoon", "meadow", "nebula", "orchid", "pebble", "quartz", "ridge", "summit",
+          "tundra", "willow")
+_WANDB_OPTIONS = {"entity", "reinit", "settings", "anonymous", "allow_val_change", "magic",
+                  "config_exclude_keys", "config_include_keys", "sync_tensorboard", "monitor_gym",
+                  "save_code", "force", "tensorboard", "fork_from", "resume_from"}
+
+_current: Run | None = None
+_hooks_installed = False
+_exception: BaseException | None = None
+_previous_sigterm: Any = None
+
+
+def new_run_id() -> str:
+    """An 8-character base-36 id, like wandb's."""
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    value = uuid.uuid4().int
+    return "".join(alphabet[(value >> (5 * i)) % 36] for i in range(8))
+
+
+def new_run_name(run_id: str) -> str:
+    rng = random.Random(run_id)
+    return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{run_id[:4]}"
+
+
+def _lab_root(lab: str | Path | None, dir: str | Path | None) -> Path:
+    """The lab to write to; made on the spot (with a note) when none exists yet."""
+    chosen = lab or os.environ.get("STEPSTONE_LAB")
+    if chosen:
+        path = Path(chosen).expanduser()
+        root = path if path.name == LAB_DIRNAME else path / LAB_DIRNAME
+        if not (root / DB_NAME).exists():
+            init_lab(root)
+        return root.resolve()
+    if dir is not None:
+        root = Path(dir).expanduser() / LAB_DIRNAME
+        if not (root / DB_NAME).exists():
+            init_lab(root)
+        return root.resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / LAB_DIRNAME / DB_NAME).exists():
+            return folder / LAB_DIRNAME
+    root = init_lab(here)
+    print(f"stepstone: created a lab at {root} (run `stepstone status` there to see runs)",
+          file=sys.stderr)
+    return root
+
+
+def init(
+    project: str | None = None,
+    name: str | None = None,
+    config: Any = None,
+    tags: Sequence[str] | None = None,
+    notes: str | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    dir: str | Path | None = None,
+    resume: bool | str | None = None,
+    id: str | None = None,
+    mode: str | None = None,
+    *,
+    lab: str | Path | None = None,
+    kind: str | None = None,
+    question: str | None = None,
+    baseline: str | None = None,
+    flush_interval: float = DEFAULT_INTERVAL,
+    **wandb_options: Any,
+) -> Run:
+    """Start (or resume) a run and make it the current one.
+
+    Shaped like ``wandb.init``: ``project``, ``name``, ``config``, ``tags``, ``notes``,
+    ``group``, ``job_type``, ``dir`` (where the lab lives when none is found), ``resume``
+    (``"allow"``, ``"must"``, ``"never"`` or True) with ``id``, and ``mode``
+    (``"online"``/``"offline"`` both write to the local lab; ``"disabled"`` records nothing).
+    """
+    unknown = set(wandb_options) - _WANDB_OPTIONS
+    if unknown:
+        raise TypeError(f"init() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    if _current is not None:
+        _current.finish()
+    mode = mode or os.environ.get("STEPSTONE_MODE") or "online"
+    if mode not in ("online", "offline", "disabled", "shared"):
+        raise UsageError(f"mode must be 'online', 'offline' or 'disabled', not {mode!r}")
+    user_config = as_mapping(config) if config is not None else {}
+    project = project or os.environ.get("STEPSTONE_PROJECT") or _default_project()
+    if mode == "disabled":
+        return _activate(Run(run_id=id or new_run_id(), name=name or "disabled", project=project,
+                             lab_root=None, config=user_config, writer=None))
+    try:
+        return _start(project, name, user_config, tags, notes, group, job_type, dir, resume, id,
+                      lab, kind, question, baseline, flush_interval,
+                      save_code=wandb_options.get("save_code", True) is not False)
+    except LabError as exc:
+        print(f"stepstone: {exc}. This run is NOT being recorded; training goes on.",
+              file=sys.stderr)
+        return _activate(Run(run_id=id or new_run_id(), name=name or "unrecorded",
+                             project=project, lab_root=None, config=user_config, writer=None))
+
+
+def _default_project() -> str:
+    main = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
+    return Path(main).stem if main else Path.cwd().name or "default"
+
+
+def _start(
+    project: str, name: str | None, user_config: Mapping[str, Any], tags: Sequence[str] | None,
+    notes: str | None, group: str | None, job_type: str | None, dir: str | Path | None,
+    resume: bool | str | None, run_id: str | None, lab: str | Path | None, kind: str | None,
+    question: str | None, baseline: str | None, flush_interval: float, save_code: bool,
+) -> Run:
+    root = _lab_root(lab, dir)
+    db = Database(root / DB_NAME)
+    try:
+        check_version(db, auto_upgrade=True)
+        runs = Runs(db)
+        attached_id = os.environ.get("STEPSTONE_RUN_ID")
+        attached = bool(attached_id) and runs.exists(str(attached_id)) and run_id in (None, attached_id)
+        start_step = 0
+        if attached:
+            run_id = str(attached_id)
+            record = runs.get(run_id)
+            config = {**user_config, **record.config}  # the launcher's config wins
+            runs.set_config(run_id, config)
+            extra: dict[str, Any] = {"status": "running"}
+            if tags:
+                extra["tags"] = sorted(set(record.tags) | set(tags))
+            if notes:
+                extra["notes"] = notes
+            if name and record.name.startswith("run-"):
+                extra["name"] = name
+            runs.update(run_id, **extra)
+            name, project = str(extra.get("name", record.name)), record.project
+            start_step = (record.last_step + 1) if record.last_step is not None else 0
+        elif run_id is not None and runs.exists(run_id):
+            if resume in (None, False, "never"):
+                raise UsageError(
+                    f"run {run_id} already exists: pass resume='allow' to continue it, "
+                    "or drop id= to start a new run"
+                )
+            record = runs.get(run_id)
+            config = {**record.config, **user_config}
+            runs.set_config(run_id, config)
+            runs.update(run_id, status="running", reason=None, ended_at=None, exit_code=None,
+                        pid=os.getpid(), host=socket.gethostname(), heartbeat_at=time.time())
+            name, project = record.name, record.project
+            start_step = (record.last_step + 1) if record.last_step is not None else 0
+        else:
+            if resume == "must":
+                raise UsageError(f"resume='must' but there is no run {run_id!r} in {root}")
+            run_id = run_id or new_run_id()
+            config = dict(user_config)
+            now = time.time()
+            runs.create({
+                "id": run_id, "name": name or new_run_name(run_id), "project": project,
+                "group_name": group, "job_type": job_type, "kind": kind or "adhoc",
+                "tags": list(tags or []), "notes": notes, "status": "running",
+                "created_at": now, "heartbeat_at": now, "pid": os.getpid(),
+                "host": socket.gethostname(), "command": [sys.executable, *sys.argv],
+                "cwd": str(Path.cwd()), "question_id": question, "baseline": baseline,
+                "seed": _seed_of(config),
+            }, config)
+            name = name or new_run_name(run_id)
+    finally:
+        db.close()
+    writer = Writer(root / DB_NAME, run_id, interval=flush_interval)
+    writer.start()
+    run = Run(run_id=run_id, name=name or run_id, project=project, lab_root=root, config=config,
+              writer=writer, start_step=start_step, attached=attached)
+    _start_capture(run, root, code=save_code and not attached)
+    if not attached:
+        run._start_tee()
+    return _activate(run)
+
+
+def _seed_of(config: Mapping[str, Any]) -> int | None:
+    seed = config.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def _start_capture(run: Run, root: Path, *, code: bool) -> None:
+    from stepstone.sdk.capture import capture_all
+    from stepstone.store.objects import ObjectStore
+
+    def work() -> None:
+        try:
+            cap = capture_all(ObjectStore(root / "objects"), code=code)
+        except Exception as exc:  # capture must never break a run
+            print(f"stepstone: could not capture the environment: {exc}", file=sys.stderr)
+            return
+        for obj in cap.objects:
+            run._enqueue(Op("object", obj))
+        run._enqueue(Op("fields", cap.fields))
+
+    thread = threading.Thread(target=work, name=f"stepstone-capture-{run.id}", daemon=True)
+    thread.start()
+    run._capture = thread
+
+
+def _activate(run: Run) -> Run:
+    global _current
+    _current = run
+    _install_hooks()
+    module = sys.modules["stepstone"]
+    module.run = run  # type: ignore[attr-defined]
+    module.config = run.config  # type: ignore[attr-defined]
+    module.summary = run.summary  # type: ignore[attr-defined]
+    return run
+
+
+def forget(run: Run) -> None:
+    """Called by ``Run.finish``: the module-level handles stop pointing at ``run``."""
+    global _current
+    if _current is run:
+        _current = None
+        module = sys.modules["stepstone"]
+        module.run = None  # type: ignore[attr-defined]
+        module.config = Config()  # type: ignore[attr-defined]
+        module.summary = Summary()  # type: ignore[attr-defined]
+
+
+def current() -> Run | None:
+    return _current
+
+
+# -- process hooks -------------------------------------------------------------------------------
+def _install_hooks() -> None:
+    global _hooks_installed, _previous_sigterm
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_at_exit)
+    previous_hook = sys.excepthook
+
+    def excepthook(exc_type: Any, exc: Any, tb: Any) -> None:
+        global _exception
+        _exception = exc
+        previous_hook(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+    if threading.current_thread() is threading.main_thread():
+        try:
+            _previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:  # not in the main thread of the main interpreter
+            pass
+
+
+def _at_exit() -> None:
+    run = _current
+    if run is None:
+        return
+    exc = _exception
+    if exc is None:
+        run.finish()
+    elif isinstance(exc, KeyboardInterrupt):
+        run.finish(status="killed", reason="interrupted (SIGINT / KeyboardInterrupt)")
+    else:
+        run.finish(exit_code=1, reason=f"{type(exc).__name__}: {exc}")
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    run = _current
+    if run is not None:
+        run.finish(status="killed", reason="terminated by SIGTERM")
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signum, frame)
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def describe(run: Run) -> str:
+    return json.dumps({"id": run.id, "name": run.name, "project": run.project})

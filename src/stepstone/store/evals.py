@@ -1,0 +1,88 @@
+"""Per-example evaluation records, the input of stratified evaluation."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from stepstone.errors import UsageError
+from stepstone.store.db import Database
+
+RESERVED = ("id", "score", "correct", "prediction")
+
+
+def normalize_record(record: Mapping[str, Any], index: int) -> tuple[str, float | None, int | None, str | None, str]:
+    """Split one record into (id, score, correct, prediction, bucket fields as JSON)."""
+    if not isinstance(record, Mapping):
+        raise UsageError(f"evaluation record {index} is a {type(record).__name__}, not a dict")
+    example_id = record.get("id", index)
+    score = record.get("score")
+    correct = record.get("correct")
+    if score is None and correct is None:
+        raise UsageError(
+            f"evaluation record {index} has neither 'score' nor 'correct': give one of them"
+        )
+    try:
+        score_f = None if score is None else float(score)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"evaluation record {index}: score {score!r} is not a number") from exc
+    if score_f is None and correct is not None:
+        score_f = float(bool(correct))
+    prediction = record.get("prediction")
+    fields = {k: v for k, v in record.items() if k not in RESERVED}
+    return (
+        str(example_id),
+        score_f,
+        None if correct is None else int(bool(correct)),
+        None if prediction is None else str(prediction),
+        json.dumps(fields, default=str, sort_keys=True),
+    )
+
+
+class Evals:
+    """Statements on ``eval_records``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def write(
+        self, run_id: str, name: str, step: int | None, rows: Iterable[tuple[Any, ...]]
+    ) -> None:
+        """Insert normalized rows inside the caller's transaction."""
+        now = time.time()
+        self.db.executemany(
+            "INSERT INTO eval_records (run_id, name, step, example_id, score, correct, prediction,"
+            " fields, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, name, step, *r, now) for r in rows],
+        )
+
+    def records(self, run_id: str, name: str | None = None) -> list[dict[str, Any]]:
+        """The records of a run as dicts: id, score, correct, prediction, name, step and fields."""
+        sql = (
+            "SELECT name, step, example_id, score, correct, prediction, fields FROM eval_records"
+            " WHERE run_id = ?"
+        )
+        params: list[Any] = [run_id]
+        if name is not None:
+            sql += " AND name = ?"
+            params.append(name)
+        out = []
+        for row in self.db.query(sql + " ORDER BY id", params):
+            record: dict[str, Any] = json.loads(row["fields"])
+            record.update(
+                id=row["example_id"], score=row["score"], name=row["name"], step=row["step"]
+            )
+            if row["correct"] is not None:
+                record["correct"] = bool(row["correct"])
+            if row["prediction"] is not None:
+                record["prediction"] = row["prediction"]
+            out.append(record)
+        return out
+
+    def names(self, run_id: str) -> list[str]:
+        rows = self.db.query(
+            "SELECT DISTINCT name FROM eval_records WHERE run_id = ? ORDER BY name", (run_id,)
+        )
+        return [r["name"] for r in rows]

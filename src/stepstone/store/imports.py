@@ -1,0 +1,111 @@
+"""Runs brought in from other trackers (wandb, MLflow, TensorBoard), written in one transaction.
+
+An imported run keeps its original id, config, metric series, summary and times, and
+``runs.imported_from`` says where it came from (``wandb:/path/to/run``). Writing is
+all or nothing: the run row, its config, every metric chunk, text metric and summary
+key land in one transaction, so a failed import leaves no half run behind, and a run
+whose id is already in the lab is skipped, so importing twice duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepstone.errors import UsageError
+from stepstone.store.db import Database
+from stepstone.store.metrics import Chunk, Metrics
+from stepstone.store.runs import _JSON_COLUMNS, _RUN_COLUMNS, Runs, encode
+
+# points per stored chunk: big enough to be cheap, small enough to keep rows modest
+CHUNK_POINTS = 50_000
+
+
+@dataclass
+class ImportedRun:
+    """One run read from another tracker, ready to be written.
+
+    ``row`` holds ``runs`` columns (``id``, ``name``, ``project``, ``status``,
+    ``created_at`` are required; ``imported_from`` is set by the importer);
+    ``series`` maps a metric key to parallel lists of steps, values and wall times;
+    ``texts`` holds text metrics as ``(key, step, time, text)``.
+    """
+
+    row: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    series: dict[str, tuple[list[int], list[float], list[float]]] = field(default_factory=dict)
+    texts: list[tuple[str, int, float, str]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return str(self.row["id"])
+
+    @property
+    def points(self) -> int:
+        return sum(len(steps) for steps, _, _ in self.series.values())
+
+
+class Imports:
+    """Statements that write imported runs (and find the ones already imported)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.runs = Runs(db)
+        self.metrics = Metrics(db)
+
+    def origin(self, run_id: str) -> str | None:
+        """Where a run of the lab was imported from ('' for a native run), or None if absent."""
+        row = self.db.query_one("SELECT imported_from FROM runs WHERE id = ?", (run_id,))
+        if row is None:
+            return None
+        return str(row["imported_from"] or "")
+
+    def write(self, run: ImportedRun) -> bool:
+        """Write ``run`` in one transaction; False (and nothing written) if its id exists."""
+        row = dict(run.row)
+        unknown = set(row) - set(_RUN_COLUMNS)
+        if unknown:
+            raise UsageError(f"unknown run fields: {', '.join(sorted(unknown))}")
+        for required in ("id", "name", "project", "status", "created_at"):
+            if row.get(required) is None:
+                raise UsageError(f"an imported run needs {required!r}")
+        steps_seen = [max(steps) for steps, _, _ in run.series.values() if steps]
+        steps_seen += [t[1] for t in run.texts]
+        if steps_seen and row.get("last_step") is None:
+            row["last_step"] = max(steps_seen)
+        nonfinite = any(
+            not math.isfinite(v) for _, values, _ in run.series.values() for v in values
+        )
+        row["has_nonfinite"] = int(nonfinite)
+        values = {
+            k: (encode(v) if k in _JSON_COLUMNS and v is not None else v) for k, v in row.items()
+        }
+        with self.db.transaction():
+            if self.db.scalar("SELECT COUNT(*) FROM runs WHERE id = ?", (run.id,)):
+                return False
+            cols = ", ".join(values)
+            marks = ", ".join("?" for _ in values)
+            self.db.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", list(values.values()))
+            if run.config:
+                self.runs.write_config(run.id, run.config)
+            self.metrics.write_chunks(run.id, _chunks(run.series))
+            if run.texts:
+                self.metrics.write_texts(run.id, run.texts)
+            if run.summary:
+                self.runs.write_summary(run.id, run.summary)
+        return True
+
+
+def _chunks(series: Mapping[str, tuple[list[int], list[float], list[float]]]) -> list[Chunk]:
+    out = []
+    for key, (steps, values, times) in series.items():
+        for start in range(0, len(steps), CHUNK_POINTS):
+            end = start + CHUNK_POINTS
+            out.append(Chunk(key, steps[start:end], values[start:end], times[start:end]))
+    return out
+
+
+__all__ = ["CHUNK_POINTS", "ImportedRun", "Imports"]

@@ -1,0 +1,146 @@
+"""Metric series, stored as columnar chunks.
+
+Each flush of the SDK writes one row per metric key holding that key's points
+as packed little-endian arrays (int64 steps, float64 values and times). That
+is what makes ingest cheap (one row per key per flush, not per point) and a
+million-point series quick to read. NaN and ±inf survive as IEEE values; a
+chunk that holds any is flagged. Text values logged as metrics live one row per
+point in ``metric_texts``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from stepstone.store.db import Database
+
+_SWAP = sys.byteorder != "little"
+
+
+def pack(kind: str, values: Sequence[float] | Sequence[int]) -> bytes:
+    arr = array(kind, values)
+    if _SWAP:  # pragma: no cover - big-endian hosts
+        arr.byteswap()
+    return arr.tobytes()
+
+
+def unpack(kind: str, blob: bytes) -> array:  # type: ignore[type-arg]
+    arr = array(kind)
+    arr.frombytes(bytes(blob))
+    if _SWAP:  # pragma: no cover
+        arr.byteswap()
+    return arr
+
+
+@dataclass
+class Series:
+    """One metric of one run: parallel lists of steps, values and wall times."""
+
+    key: str
+    steps: list[int]
+    values: list[float]
+    times: list[float]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @property
+    def last(self) -> float | None:
+        return self.values[-1] if self.values else None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The points of one key gathered in one flush."""
+
+    key: str
+    steps: Sequence[int]
+    values: Sequence[float]
+    times: Sequence[float]
+
+
+class Metrics:
+    """Statements on ``metric_chunks`` and ``metric_texts``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def write_chunks(self, run_id: str, chunks: Iterable[Chunk]) -> int:
+        """Insert chunks inside the caller's transaction; return the number of points."""
+        rows = []
+        total = 0
+        for c in chunks:
+            if not c.steps:
+                continue
+            nonfinite = int(any(not math.isfinite(v) for v in c.values))
+            rows.append((
+                run_id, c.key, len(c.steps), min(c.steps), max(c.steps),
+                pack("q", c.steps), pack("d", c.values), pack("d", c.times), nonfinite,
+            ))
+            total += len(c.steps)
+        if rows:
+            self.db.executemany(
+                "INSERT INTO metric_chunks (run_id, key, n, step_min, step_max, steps, vals, times,"
+                " nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return total
+
+    def write_texts(self, run_id: str, rows: Iterable[tuple[str, int, float, str]]) -> None:
+        """Insert (key, step, time, text) rows inside the caller's transaction."""
+        self.db.executemany(
+            "INSERT INTO metric_texts (run_id, key, step, ts, value) VALUES (?, ?, ?, ?, ?)",
+            [(run_id, *r) for r in rows],
+        )
+
+    def keys(self, run_id: str) -> list[str]:
+        rows = self.db.query(
+            "SELECT DISTINCT key FROM metric_chunks WHERE run_id = ? ORDER BY key", (run_id,)
+        )
+        return [r["key"] for r in rows]
+
+    def count(self, run_id: str) -> int:
+        return int(
+            self.db.scalar("SELECT COALESCE(SUM(n), 0) FROM metric_chunks WHERE run_id = ?", (run_id,))
+        )
+
+    def history(self, run_id: str, keys: Sequence[str] | None = None) -> dict[str, Series]:
+        """Every numeric series of a run (or just ``keys``), in logging order."""
+        sql = "SELECT key, steps, vals, times FROM metric_chunks WHERE run_id = ?"
+        params: list[Any] = [run_id]
+        if keys is not None:
+            if not keys:
+                return {}
+            sql += f" AND key IN ({', '.join('?' for _ in keys)})"
+            params += list(keys)
+        out: dict[str, Series] = {}
+        for row in self.db.query(sql + " ORDER BY id", params):
+            series = out.get(row["key"])
+            if series is None:
+                series = out[row["key"]] = Series(row["key"], [], [], [])
+            series.steps.extend(unpack("q", row["steps"]))
+            series.values.extend(unpack("d", row["vals"]))
+            series.times.extend(unpack("d", row["times"]))
+        return out
+
+    def texts(self, run_id: str) -> dict[str, list[tuple[int, str]]]:
+        out: dict[str, list[tuple[int, str]]] = {}
+        for row in self.db.query(
+            "SELECT key, step, value FROM metric_texts WHERE run_id = ? ORDER BY id", (run_id,)
+        ):
+            out.setdefault(row["key"], []).append((row["step"], row["value"]))
+        return out
+
+    def last_values(self, run_ids: Sequence[str], key: str) -> Mapping[str, float]:
+        """The last logged value of ``key`` for each run that logged it."""
+        out: dict[str, float] = {}
+        for run_id in run_ids:
+            series = self.history(run_id, [key]).get(key)
+            if series and series.values:
+                out[run_id] = series.values[-1]
+        return out

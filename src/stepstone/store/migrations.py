@@ -1,0 +1,208 @@
+"""The lab schema, as numbered migrations recorded in ``schema_migrations``.
+
+Each migration is a list of portable statements (see :mod:`stepstone.store.db`)
+that runs on SQLite and PostgreSQL alike. A migration is never edited once
+released: change the schema by appending a new one. Embedded (SQLite) labs are
+upgraded when opened; a shared PostgreSQL store is upgraded only by
+``stepstone migrate``, so that one client cannot surprise a team.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from stepstone.errors import SchemaVersionError
+from stepstone.store.db import SQLITE, Database
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+CORE: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "runs, configs, summaries, metrics, evaluations, objects, fits",
+        (
+            """CREATE TABLE runs (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                project TEXT NOT NULL,
+                group_name TEXT,
+                job_type TEXT,
+                kind TEXT NOT NULL DEFAULT 'adhoc',
+                tags TEXT NOT NULL DEFAULT '[]',
+                notes TEXT,
+                status TEXT NOT NULL,
+                reason TEXT,
+                exit_code INTEGER,
+                created_at DOUBLE PRECISION NOT NULL,
+                ended_at DOUBLE PRECISION,
+                heartbeat_at DOUBLE PRECISION,
+                pid INTEGER,
+                host TEXT,
+                command TEXT,
+                cwd TEXT,
+                question_id TEXT,
+                baseline TEXT,
+                config_delta TEXT,
+                seed INTEGER,
+                last_step INTEGER,
+                code_snapshot TEXT,
+                git_commit TEXT,
+                git_branch TEXT,
+                git_dirty INTEGER,
+                env TEXT,
+                capture_notes TEXT,
+                has_nonfinite INTEGER NOT NULL DEFAULT 0,
+                imported_from TEXT
+            )""",
+            "CREATE INDEX runs_status ON runs (status)",
+            "CREATE INDEX runs_project ON runs (project, created_at)",
+            "CREATE INDEX runs_question ON runs (question_id)",
+            "CREATE INDEX runs_name ON runs (name)",
+            """CREATE TABLE run_configs (
+                run_id TEXT NOT NULL REFERENCES runs (id),
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (run_id, key)
+            )""",
+            """CREATE TABLE run_summaries (
+                run_id TEXT NOT NULL REFERENCES runs (id),
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                num DOUBLE PRECISION,
+                PRIMARY KEY (run_id, key)
+            )""",
+            """CREATE TABLE metric_chunks (
+                id {serial_pk},
+                run_id TEXT NOT NULL REFERENCES runs (id),
+                key TEXT NOT NULL,
+                n INTEGER NOT NULL,
+                step_min INTEGER NOT NULL,
+                step_max INTEGER NOT NULL,
+                steps {blob} NOT NULL,
+                vals {blob} NOT NULL,
+                times {blob} NOT NULL,
+                nonfinite INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX metric_chunks_run_key ON metric_chunks (run_id, key, id)",
+            """CREATE TABLE metric_texts (
+                id {serial_pk},
+                run_id TEXT NOT NULL REFERENCES runs (id),
+                key TEXT NOT NULL,
+                step INTEGER NOT NULL,
+                ts DOUBLE PRECISION NOT NULL,
+                value TEXT NOT NULL
+            )""",
+            "CREATE INDEX metric_texts_run ON metric_texts (run_id, key, step)",
+            """CREATE TABLE eval_records (
+                id {serial_pk},
+                run_id TEXT NOT NULL REFERENCES runs (id),
+                name TEXT NOT NULL,
+                step INTEGER,
+                example_id TEXT NOT NULL,
+                score DOUBLE PRECISION,
+                correct INTEGER,
+                prediction TEXT,
+                fields TEXT NOT NULL DEFAULT '{}',
+                created_at DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX eval_records_run ON eval_records (run_id, name)",
+            """CREATE TABLE objects (
+                hash TEXT PRIMARY KEY,
+                size INTEGER NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL
+            )""",
+            """CREATE TABLE run_objects (
+                run_id TEXT NOT NULL REFERENCES runs (id),
+                role TEXT NOT NULL,
+                name TEXT NOT NULL,
+                hash TEXT NOT NULL REFERENCES objects (hash),
+                PRIMARY KEY (run_id, role, name)
+            )""",
+            """CREATE TABLE fits (
+                id TEXT PRIMARY KEY,
+                created_at DOUBLE PRECISION NOT NULL,
+                label TEXT NOT NULL,
+                form TEXT NOT NULL,
+                source TEXT NOT NULL,
+                run_ids TEXT NOT NULL DEFAULT '[]',
+                flops_method TEXT,
+                result TEXT NOT NULL
+            )""",
+        ),
+    ),
+)
+
+
+
+def _collect() -> tuple[Migration, ...]:
+    """Every migration, in version order; each area keeps its own in its own module."""
+    from stepstone.store import schema_launch, schema_method
+
+    found = sorted((*CORE, *schema_method.MIGRATIONS, *schema_launch.MIGRATIONS),
+                   key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a version: {versions}")
+    return tuple(found)
+
+
+MIGRATIONS = _collect()
+LATEST = MIGRATIONS[-1].version
+
+
+def schema_version(db: Database) -> int:
+    """The highest migration applied to ``db`` (0 for an empty database)."""
+    if "schema_migrations" not in db.tables():
+        return 0
+    return int(db.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") or 0)
+
+
+def check_version(db: Database, *, auto_upgrade: bool) -> int:
+    """Refuse a schema newer than this client; upgrade an older one if allowed."""
+    version = schema_version(db)
+    if version > LATEST:
+        raise SchemaVersionError(
+            f"this lab has schema v{version}, newer than this stepstone understands "
+            f"(v{LATEST}): upgrade stepstone (pip install -U stepstone)"
+        )
+    if version < LATEST:
+        if not auto_upgrade:
+            raise SchemaVersionError(
+                f"this store has schema v{version} and this stepstone needs v{LATEST}: "
+                "run `stepstone migrate` to upgrade it"
+            )
+        return migrate(db)
+    return version
+
+
+def migrate(db: Database) -> int:
+    """Apply every pending migration, each in its own transaction; return the new version."""
+    with db.transaction():
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+    for migration in MIGRATIONS:
+        with db.transaction():
+            done = db.scalar(
+                "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", (migration.version,)
+            )
+            if done:
+                continue
+            for statement in migration.statements:
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, time.time()),
+            )
+    return schema_version(db)
+
+
+__all__ = ["LATEST", "MIGRATIONS", "SQLITE", "Migration", "check_version", "migrate", "schema_version"]

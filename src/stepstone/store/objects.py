@@ -1,0 +1,101 @@
+"""A content-addressed blob store: code snapshots, logs, diffs, artifacts.
+
+A blob lives at ``objects/<first two hex>/<sha256>``, written to a temporary
+file and renamed into place, so a reader never sees half a blob and the same
+content is stored once however often it is put.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import time
+
+from stepstone.errors import LabError, NotFoundError
+from stepstone.store.db import Database, describe_write_error
+
+_HEX = set("0123456789abcdef")
+
+
+class ObjectStore:
+    """Blobs by sha256 under one folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, digest: str) -> Path:
+        if len(digest) != 64 or not set(digest) <= _HEX:
+            raise NotFoundError(f"{digest!r} is not an object id (64 hex characters)")
+        return self.root / digest[:2] / digest
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).exists()
+
+    def put(self, data: bytes) -> str:
+        """Store ``data``; return its sha256 hex digest."""
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path(digest)
+        if target.exists():
+            return digest
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise LabError(describe_write_error(exc, str(self.root))) from exc
+        return digest
+
+    def get(self, digest: str) -> bytes:
+        try:
+            return self.path(digest).read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"object {digest[:12]} is missing from {self.root}") from exc
+
+
+class ObjectIndex:
+    """Statements on ``objects`` and ``run_objects``: which blobs exist, which run uses which."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record(self, digest: str, size: int) -> None:
+        """Register a stored blob, inside the caller's transaction."""
+        self.db.execute(
+            "INSERT INTO objects (hash, size, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (hash) DO NOTHING",
+            (digest, size, time.time()),
+        )
+
+    def attach(self, run_id: str, role: str, name: str, digest: str) -> None:
+        """Link a blob to a run under (role, name), inside the caller's transaction."""
+        self.db.execute(
+            "INSERT INTO run_objects (run_id, role, name, hash) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run_id, role, name) DO UPDATE SET hash = excluded.hash",
+            (run_id, role, name, digest),
+        )
+
+    def of_run(self, run_id: str, role: str | None = None) -> list[dict[str, object]]:
+        sql = "SELECT role, name, hash FROM run_objects WHERE run_id = ?"
+        params: list[object] = [run_id]
+        if role:
+            sql += " AND role = ?"
+            params.append(role)
+        return self.db.query(sql + " ORDER BY role, name", params)
+
+    def find(self, run_id: str, role: str, name: str) -> str | None:
+        row = self.db.query_one(
+            "SELECT hash FROM run_objects WHERE run_id = ? AND role = ? AND name = ?",
+            (run_id, role, name),
+        )
+        return None if row is None else str(row["hash"])

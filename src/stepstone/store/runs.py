@@ -1,0 +1,357 @@
+"""Runs: their rows, flattened configs and summaries, and crash detection."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepstone.errors import NotFoundError, UsageError
+from stepstone.store.db import Database
+
+STATUSES = ("running", "finished", "failed", "killed", "crashed", "abandoned")
+OPEN_STATUSES = ("running",)
+# a run whose heartbeat is older than this (and whose process cannot be seen) is crashed
+HEARTBEAT_STALE_SECONDS = 60.0
+
+_RUN_COLUMNS = (
+    "id", "name", "project", "group_name", "job_type", "kind", "tags", "notes", "status",
+    "reason", "exit_code", "created_at", "ended_at", "heartbeat_at", "pid", "host", "command",
+    "cwd", "question_id", "baseline", "config_delta", "seed", "last_step", "code_snapshot",
+    "git_commit", "git_branch", "git_dirty", "env", "capture_notes", "has_nonfinite",
+    "imported_from",
+)
+_JSON_COLUMNS = {"tags", "command", "config_delta", "env", "capture_notes"}
+
+
+@dataclass
+class RunRecord:
+    """One run as stored (config and summary nested back from their tables)."""
+
+    id: str
+    name: str
+    project: str
+    status: str
+    created_at: float
+    kind: str = "adhoc"
+    group_name: str | None = None
+    job_type: str | None = None
+    tags: list[str] = field(default_factory=list)
+    notes: str | None = None
+    reason: str | None = None
+    exit_code: int | None = None
+    ended_at: float | None = None
+    heartbeat_at: float | None = None
+    pid: int | None = None
+    host: str | None = None
+    command: list[str] | None = None
+    cwd: str | None = None
+    question_id: str | None = None
+    baseline: str | None = None
+    config_delta: dict[str, Any] | None = None
+    seed: int | None = None
+    last_step: int | None = None
+    code_snapshot: str | None = None
+    git_commit: str | None = None
+    git_branch: str | None = None
+    git_dirty: int | None = None
+    env: dict[str, Any] | None = None
+    capture_notes: list[str] | None = None
+    has_nonfinite: int = 0
+    imported_from: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        end = self.ended_at or (self.heartbeat_at if self.status != "running" else time.time())
+        return None if end is None else max(0.0, end - self.created_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in _RUN_COLUMNS}
+        out["config"] = self.config
+        out["summary"] = self.summary
+        out["duration"] = self.duration
+        return out
+
+
+def encode(value: Any) -> str:
+    """JSON text for a config or summary value (NaN and inf kept as such)."""
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def decode(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (``sep`` joins the keys)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{sep}{key}" if prefix else str(key)
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, name, sep))
+        else:
+            out[name] = value
+    return out
+
+
+def unflatten(flat: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
+    """Inverse of :func:`flatten`."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        parts = key.split(sep)
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def numeric(value: Any) -> float | None:
+    """The value as a float when it is a finite or infinite number, else None."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        f = float(value)
+        return None if math.isnan(f) else f
+    return None
+
+
+class Runs:
+    """Statements on ``runs``, ``run_configs`` and ``run_summaries``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- writes -----------------------------------------------------------------------
+    def create(self, row: Mapping[str, Any], config: Mapping[str, Any] | None = None) -> str:
+        unknown = set(row) - set(_RUN_COLUMNS)
+        if unknown:
+            raise UsageError(f"unknown run fields: {', '.join(sorted(unknown))}")
+        values = {k: (encode(v) if k in _JSON_COLUMNS and v is not None else v) for k, v in row.items()}
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self.db.transaction():
+            self.db.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", list(values.values()))
+            if config:
+                self.write_config(str(row["id"]), config)
+        return str(row["id"])
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        unknown = set(fields) - set(_RUN_COLUMNS)
+        if unknown:
+            raise UsageError(f"unknown run fields: {', '.join(sorted(unknown))}")
+        if not fields:
+            return
+        with self.db.transaction():
+            self.write_fields(run_id, fields)
+
+    def write_fields(self, run_id: str, fields: Mapping[str, Any]) -> None:
+        """Update run columns inside the caller's transaction; ``last_step`` never goes back."""
+        sets: list[str] = []
+        values: list[Any] = []
+        for key, value in fields.items():
+            if key == "last_step":
+                sets.append("last_step = CASE WHEN last_step IS NULL OR last_step < ? "
+                            "THEN ? ELSE last_step END")
+                values += [value, value]
+                continue
+            sets.append(f"{key} = ?")
+            values.append(encode(value) if key in _JSON_COLUMNS and value is not None else value)
+        self.db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*values, run_id])
+
+    def set_config(self, run_id: str, config: Mapping[str, Any]) -> None:
+        """Upsert config keys (nested dicts are flattened with dots)."""
+        with self.db.transaction():
+            self.write_config(run_id, config)
+
+    def write_config(self, run_id: str, config: Mapping[str, Any]) -> None:
+        """Upsert config keys inside the caller's transaction."""
+        rows = [(run_id, k, encode(v)) for k, v in flatten(config).items()]
+        self.db.executemany(
+            "INSERT INTO run_configs (run_id, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+            rows,
+        )
+
+    def write_summary(self, run_id: str, items: Mapping[str, Any]) -> None:
+        """Upsert summary keys, inside the caller's transaction."""
+        self.db.executemany(
+            "INSERT INTO run_summaries (run_id, key, value, num) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, num = excluded.num",
+            [(run_id, k, encode(v), numeric(v)) for k, v in items.items()],
+        )
+
+    def set_summary(self, run_id: str, items: Mapping[str, Any]) -> None:
+        with self.db.transaction():
+            self.write_summary(run_id, items)
+
+    # -- reads ------------------------------------------------------------------------
+    def _record(self, row: Mapping[str, Any]) -> RunRecord:
+        data = {k: (decode(v) if k in _JSON_COLUMNS else v) for k, v in row.items()}
+        if data.get("tags") is None:
+            data["tags"] = []
+        return RunRecord(**data)
+
+    def resolve_id(self, ref: str) -> str:
+        """A run id from an id, a unique id prefix or a unique name."""
+        row = self.db.query_one("SELECT id FROM runs WHERE id = ?", (ref,))
+        if row:
+            return str(row["id"])
+        rows = self.db.query(
+            "SELECT id FROM runs WHERE name = ? ORDER BY created_at DESC", (ref,)
+        )
+        if len(rows) == 1:
+            return str(rows[0]["id"])
+        if len(rows) > 1:
+            ids = ", ".join(r["id"] for r in rows[:5])
+            raise UsageError(f"{len(rows)} runs are named {ref!r} ({ids}): use the run id")
+        rows = self.db.query("SELECT id FROM runs WHERE id LIKE ?", (ref + "%",)) if len(ref) >= 4 else []
+        if len(rows) == 1:
+            return str(rows[0]["id"])
+        raise NotFoundError(f"no run {ref!r} in this lab: `stepstone runs` lists them")
+
+    def get(self, ref: str) -> RunRecord:
+        run_id = self.resolve_id(ref)
+        row = self.db.query_one("SELECT * FROM runs WHERE id = ?", (run_id,))
+        assert row is not None
+        record = self._record(row)
+        record.config = self.config(run_id)
+        record.summary = self.summary(run_id)
+        return record
+
+    def exists(self, run_id: str) -> bool:
+        return self.db.scalar("SELECT COUNT(*) FROM runs WHERE id = ?", (run_id,)) > 0
+
+    def config(self, run_id: str) -> dict[str, Any]:
+        rows = self.db.query("SELECT key, value FROM run_configs WHERE run_id = ?", (run_id,))
+        return unflatten({r["key"]: decode(r["value"]) for r in rows})
+
+    def summary(self, run_id: str) -> dict[str, Any]:
+        rows = self.db.query("SELECT key, value FROM run_summaries WHERE run_id = ?", (run_id,))
+        return {r["key"]: decode(r["value"]) for r in sorted(rows, key=lambda r: r["key"])}
+
+    def list(
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        project: str | None = None,
+        tag: str | None = None,
+        name: str | None = None,
+        question_id: str | None = None,
+        baseline: str | None = None,
+        kind: str | None = None,
+        ids: Iterable[str] | None = None,
+        limit: int | None = None,
+        details: bool = True,
+    ) -> list[RunRecord]:
+        """Runs matching every filter given, newest first; ``details`` loads configs and summaries."""
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            bad = set(statuses) - set(STATUSES)
+            if bad:
+                raise UsageError(
+                    f"unknown status {', '.join(sorted(bad))}: use one of {', '.join(STATUSES)}"
+                )
+            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            params += statuses
+        for column, value in (
+            ("project", project), ("question_id", question_id), ("baseline", baseline), ("kind", kind)
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if name is not None:
+            where.append("name LIKE ?")
+            params.append(f"%{name}%")
+        if tag is not None:
+            where.append("tags LIKE ?")
+            params.append(f'%{json.dumps(tag)}%')
+        if ids is not None:
+            id_list = list(ids)
+            if not id_list:
+                return []
+            where.append(f"id IN ({', '.join('?' for _ in id_list)})")
+            params += id_list
+        sql = "SELECT * FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        records = [self._record(r) for r in self.db.query(sql, params)]
+        if details and records:
+            self._attach_details(records)
+        return records
+
+    def _attach_details(self, records: list[RunRecord]) -> None:
+        by_id = {r.id: r for r in records}
+        flat_configs: dict[str, dict[str, Any]] = {r.id: {} for r in records}
+        ids = list(by_id)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self.db.query(
+                f"SELECT run_id, key, value FROM run_configs WHERE run_id IN ({marks})", chunk
+            ):
+                flat_configs[row["run_id"]][row["key"]] = decode(row["value"])
+            for row in self.db.query(
+                f"SELECT run_id, key, value FROM run_summaries WHERE run_id IN ({marks})", chunk
+            ):
+                by_id[row["run_id"]].summary[row["key"]] = decode(row["value"])
+        for run_id, flat in flat_configs.items():
+            by_id[run_id].config = unflatten(flat)
+
+    # -- liveness ---------------------------------------------------------------------
+    def reap_crashed(self, now: float | None = None) -> list[str]:
+        """Mark running runs whose process is gone as crashed; return their ids.
+
+        A run is dead when its process ran on this host and no longer exists, or
+        when its heartbeat is older than ``HEARTBEAT_STALE_SECONDS``.
+        """
+        now = time.time() if now is None else now
+        host = socket.gethostname()
+        dead: list[str] = []
+        for row in self.db.query(
+            "SELECT id, pid, host, heartbeat_at, created_at FROM runs WHERE status = 'running'"
+        ):
+            beat = row["heartbeat_at"] or row["created_at"]
+            if row["host"] == host and row["pid"]:
+                gone = not _pid_alive(int(row["pid"]))
+            else:
+                gone = now - beat > HEARTBEAT_STALE_SECONDS
+            if gone:
+                dead.append(row["id"])
+        for run_id in dead:
+            with self.db.transaction():
+                self.db.execute(
+                    "UPDATE runs SET status = 'crashed', reason = ?, ended_at = heartbeat_at "
+                    "WHERE id = ? AND status = 'running'",
+                    ("the process died without finishing (no heartbeat)", run_id),
+                )
+        return dead
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by its parent) is dead for our purposes
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -1,0 +1,261 @@
+"""Plumbing shared by the task scripts: flags from a dataclass, smoke mode, precision, the
+learning-rate schedule, FLOPs, and opening a run.
+
+Nothing here knows about a particular task; each task module stays an ordinary training script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import math
+import os
+import random
+import types
+import typing
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import torch
+
+SMOKE_ENV = "STEPSTONE_SMOKE"
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+C = TypeVar("C")
+
+
+# ---------------------------------------------------------------------------------------------
+# Configs and flags
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _is_int_tuple(tp: Any) -> bool:
+    return typing.get_origin(tp) is tuple and typing.get_args(tp)[:1] == (int,)
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    """Bring a value read back from a run config (JSON) to the field's type."""
+    if value is None:
+        return None
+    if _is_int_tuple(tp):
+        if isinstance(value, str):
+            value = [v for v in value.replace(",", " ").split() if v]
+        return tuple(int(v) for v in value)
+    if tp is bool:
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return bool(value)
+    if tp in (int, float, str):
+        return tp(value)
+    return value
+
+
+def config_from(cls: type[C], values: Mapping[str, Any], base: C | None = None) -> C:
+    """A ``cls`` config whose fields come from ``values`` where present, else from ``base``
+    (or the defaults). Unknown keys in ``values`` are ignored: a run config may carry more."""
+    base = base if base is not None else cls()
+    types_ = _field_types(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in values:
+            kwargs[f.name] = _coerce(types_[f.name], values[f.name])
+        else:
+            kwargs[f.name] = getattr(base, f.name)
+    return cls(**kwargs)
+
+
+def build_parser(cls: type, description: str | None = None) -> argparse.ArgumentParser:
+    """An argparse parser with one ``--flag`` per dataclass field (``--no-flag`` for booleans,
+    space- or comma-separated lists for tuples), defaulting to the dataclass defaults."""
+    parser = argparse.ArgumentParser(
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    defaults = cls()
+    types_ = _field_types(cls)
+    for f in dataclasses.fields(cls):
+        tp = types_[f.name]
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        help_ = (f.metadata.get("help", "") + f" (default: {default!r})").strip()
+        if tp is bool:
+            parser.add_argument(
+                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
+                help=help_,
+            )
+        elif _is_int_tuple(tp):
+            parser.add_argument(
+                flag, dest=f.name, nargs="+", default=default, help=help_,
+                type=lambda s: [int(v) for v in s.split(",") if v],
+            )
+        else:
+            origin = tp if tp in (int, float, str) else str
+            parser.add_argument(flag, dest=f.name, type=origin, default=default, help=help_)
+    return parser
+
+
+def parse_config(cls: type[C], argv: Sequence[str] | None, description: str | None) -> C:
+    args = build_parser(cls, description).parse_args(argv)
+    values = vars(args)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        v = values[f.name]
+        if isinstance(v, list):  # nargs="+" with comma-splitting gives a list of lists
+            values[f.name] = tuple(x for part in v for x in (part if isinstance(part, list) else [part]))
+    return config_from(cls, values)
+
+
+def smoke_enabled(cfg_smoke: bool) -> bool:
+    """Smoke mode: the config key ``smoke`` or the environment variable STEPSTONE_SMOKE=1."""
+    env = os.environ.get(SMOKE_ENV, "").strip().lower()
+    return cfg_smoke or env in ("1", "true", "yes", "on")
+
+
+# ---------------------------------------------------------------------------------------------
+# Training helpers
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """The autocast context for ``precision`` (fp32: none)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
+    """A gradient scaler, enabled for fp16 only (bf16 has fp32's exponent range)."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def lr_at(step: int, total_steps: int, lr: float, warmup_steps: int, min_ratio: float = 0.1) -> float:
+    """Linear warmup then cosine decay to ``min_ratio * lr``."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on biases, norms or embeddings)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        is_matrix = p.dim() >= 2 and "emb" not in name
+        (decay if is_matrix else no_decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98))
+
+
+def training_flops(n_params: int, tokens: int) -> tuple[float, str]:
+    """Training compute C and how it was estimated: ``stepstone.analysis.flops`` where it
+    offers an estimator, else C = 6 N D (Kaplan et al. 2020)."""
+    try:
+        from stepstone.analysis import flops as flops_mod  # type: ignore[attr-defined]
+
+        estimate = getattr(flops_mod, "flops_6nd", None) or getattr(flops_mod, "six_nd", None)
+        if estimate is not None:
+            return float(estimate(n_params, tokens)), "6ND"
+    except ImportError:
+        pass
+    return 6.0 * n_params * tokens, "6ND"
+
+
+def torch_threads(n: int) -> None:
+    """Cap intra-op threads (0 keeps torch's default)."""
+    if n > 0:
+        torch.set_num_threads(n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+
+
+class MemoryRun:
+    """A run that keeps everything in memory, shaped like the SDK's run handle.
+
+    For using a task without a lab (``train(cfg, run=MemoryRun())``) and for tests of the
+    training code itself. ``history`` maps a key to a list of (step, value).
+    """
+
+    def __init__(self, config: Mapping[str, Any] | None = None) -> None:
+        self.id = "memory"
+        self.config: dict[str, Any] = dict(config or {})
+        self.summary: dict[str, Any] = {}
+        self.history: dict[str, list[tuple[int, float]]] = {}
+        self.evals: dict[str, list[dict[str, Any]]] = {}
+        self.finished = False
+
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        for key, value in data.items():
+            series = self.history.setdefault(key, [])
+            series.append((step if step is not None else len(series), float(value)))
+
+    def log_eval(self, records: Sequence[Mapping[str, Any]], name: str = "eval") -> None:
+        self.evals.setdefault(name, []).extend(dict(r) for r in records)
+
+    def finish(self, exit_code: int = 0) -> None:
+        self.finished = True
+
+
+@contextlib.contextmanager
+def open_run(
+    run: Any,
+    *,
+    project: str,
+    name: str | None,
+    config: Mapping[str, Any],
+    tags: Sequence[str],
+    job_type: str,
+) -> Iterator[Any]:
+    """Yield ``run`` when one was given (its owner finishes it); otherwise start one with
+    ``stepstone.init`` and finish it on the way out, marking it failed if training raised."""
+    if run is not None:
+        yield run
+        return
+    import stepstone
+
+    own = stepstone.init(
+        project=project, name=name, config=dict(config), tags=list(tags), job_type=job_type
+    )
+    try:
+        yield own
+    except BaseException:
+        _finish(own, exit_code=1)
+        raise
+    _finish(own, exit_code=0)
+
+
+def _finish(run: Any, exit_code: int) -> None:
+    try:
+        run.finish(exit_code=exit_code)
+    except TypeError:  # a handle whose finish() takes no exit code
+        run.finish()
+
+
+def run_config(run: Any) -> Mapping[str, Any]:
+    """The run's config as a mapping (the SDK's config object or a plain dict)."""
+    config = getattr(run, "config", None)
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return config
+    as_dict = getattr(config, "as_dict", None) or getattr(config, "to_dict", None)
+    if callable(as_dict):
+        return typing.cast(Mapping[str, Any], as_dict())
+    return types.MappingProxyType(dict(vars(config)))

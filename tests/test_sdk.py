@@ -1,0 +1,229 @@
+"""The SDK: init, log, config, summary, log_eval, finish, resume."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import stepstone
+from stepstone.errors import MetricValueError, UsageError
+from stepstone.store import init_lab, open_lab
+
+
+@pytest.fixture
+def lab_root(tmp_path):
+    return init_lab(tmp_path)
+
+
+def read(lab_root, run_id):
+    with open_lab(lab_root) as lab:
+        return lab.runs.get(run_id), lab.metrics.history(run_id), lab.metrics.texts(run_id)
+
+
+def test_log_records_every_point_with_steps(lab_root):
+    run = stepstone.init(project="p", lab=lab_root, config={"lr": 0.1})
+    for i in range(1000):
+        run.log({"loss": 1.0 / (i + 1), "acc": i / 1000})
+    run.finish()
+    record, history, _ = read(lab_root, run.id)
+    assert record.status == "finished"
+    assert history["loss"].steps == list(range(1000))
+    assert history["loss"].values[-1] == pytest.approx(1 / 1000)
+    assert record.summary["acc"] == pytest.approx(0.999)
+    assert record.last_step == 999
+
+
+def test_explicit_steps_and_commit_false_merge_into_one_step(lab_root):
+    run = stepstone.init(project="p", lab=lab_root)
+    run.log({"a": 1.0}, step=10)
+    run.log({"b": 2.0}, step=10)
+    run.log({"c": 3.0}, commit=False)
+    run.log({"d": 4.0})
+    run.finish()
+    _, history, _ = read(lab_root, run.id)
+    assert history["a"].steps == [10] and history["b"].steps == [10]
+    assert history["c"].steps == [11] and history["d"].steps == [11]
+
+
+def test_nested_dicts_flatten_and_scalars_normalize(lab_root):
+    np = pytest.importorskip("numpy")
+    run = stepstone.init(project="p", lab=lab_root)
+    run.log({"train": {"loss": np.float32(0.5), "ok": True}, "n": np.int64(3), "note": "hi"})
+    run.finish()
+    _, history, texts = read(lab_root, run.id)
+    assert history["train/loss"].values == [0.5]
+    assert history["train/ok"].values == [1.0]
+    assert history["n"].values == [3.0]
+    assert texts == {"note": [(0, "hi")]}
+
+
+def test_non_finite_values_are_stored_and_flagged(lab_root, capsys):
+    run = stepstone.init(project="p", lab=lab_root)
+    run.log({"loss": float("nan")})
+    run.log({"loss": float("inf")})
+    run.log({"loss": 1.0})
+    run.finish()
+    record, history, _ = read(lab_root, run.id)
+    values = history["loss"].values
+    assert math.isnan(values[0]) and values[1] == math.inf and values[2] == 1.0
+    assert record.has_nonfinite == 1
+    assert "is nan" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        (None, "None"),
+        (object(), "not a number or text"),
+        ([1, 2], "not a number or text"),
+    ],
+    ids=["none", "object", "list"],
+)
+def test_bad_metric_values_raise_clear_errors(lab_root, value, fragment):
+    run = stepstone.init(project="p", lab=lab_root)
+    with pytest.raises(MetricValueError, match=fragment):
+        run.log({"x": value})
+    run.finish()
+
+
+def test_array_values_are_refused_with_advice(lab_root):
+    np = pytest.importorskip("numpy")
+    run = stepstone.init(project="p", lab=lab_root)
+    with pytest.raises(MetricValueError, match="log_eval"):
+        run.log({"x": np.ones(3)})
+    run.finish()
+
+
+def test_config_attribute_item_and_update(lab_root):
+    run = stepstone.init(project="p", lab=lab_root, config={"lr": 0.1, "model": {"d": 8}})
+    assert run.config.lr == 0.1 and run.config["model"] == {"d": 8}
+    run.config.batch = 32
+    run.config.update({"wd": 0.01})
+    run.config["lr"] = 0.2
+    run.finish()
+    record, _, _ = read(lab_root, run.id)
+    assert record.config == {"lr": 0.2, "model": {"d": 8}, "batch": 32, "wd": 0.01}
+
+
+def test_config_accepts_namespace_and_dataclass(lab_root):
+    import argparse
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Cfg:
+        width: int = 4
+
+    run = stepstone.init(project="p", lab=lab_root, config=argparse.Namespace(lr=1e-3))
+    run.config.update(Cfg())
+    run.finish()
+    record, _, _ = read(lab_root, run.id)
+    assert record.config == {"lr": 1e-3, "width": 4}
+
+
+def test_explicit_summary_wins_over_last_value(lab_root):
+    run = stepstone.init(project="p", lab=lab_root)
+    run.log({"loss": 2.0})
+    run.log({"loss": 1.0})
+    run.summary["loss"] = 0.5
+    run.summary.update({"best_step": 1})
+    run.finish()
+    record, _, _ = read(lab_root, run.id)
+    assert record.summary["loss"] == 0.5 and record.summary["best_step"] == 1
+
+
+def test_log_eval_stores_records_with_buckets(lab_root):
+    run = stepstone.init(project="p", lab=lab_root)
+    n = run.log_eval([
+        {"id": "a", "score": 1.0, "difficulty": "easy"},
+        {"id": "b", "correct": False, "difficulty": "hard", "prediction": "x"},
+    ])
+    run.finish()
+    with open_lab(lab_root) as lab:
+        records = lab.evals.records(run.id)
+    assert n == 2
+    assert records[0] == {"id": "a", "score": 1.0, "difficulty": "easy", "name": "eval",
+                          "step": None}
+    assert records[1]["correct"] is False and records[1]["score"] == 0.0
+    assert records[1]["prediction"] == "x"
+
+
+def test_log_eval_refuses_a_record_without_score(lab_root):
+    run = stepstone.init(project="p", lab=lab_root)
+    with pytest.raises(UsageError, match="neither 'score' nor 'correct'"):
+        run.log_eval([{"id": "a"}])
+    run.finish()
+
+
+def test_failed_exit_code_marks_failed(lab_root):
+    run = stepstone.init(project="p", lab=lab_root)
+    run.finish(exit_code=2)
+    record, _, _ = read(lab_root, run.id)
+    assert record.status == "failed" and record.exit_code == 2 and "exit code 2" in record.reason
+
+
+def test_context_manager_marks_exception_as_failed(lab_root):
+    with pytest.raises(RuntimeError), stepstone.init(project="p", lab=lab_root) as run:
+        raise RuntimeError("diverged")
+    record, _, _ = read(lab_root, run.id)
+    assert record.status == "failed" and "RuntimeError: diverged" in record.reason
+
+
+def test_log_after_finish_is_refused(lab_root):
+    run = stepstone.init(project="p", lab=lab_root)
+    run.finish()
+    with pytest.raises(UsageError, match="finished"):
+        run.log({"x": 1})
+
+
+def test_resume_continues_steps_and_refuses_without_resume(lab_root):
+    run = stepstone.init(project="p", lab=lab_root, id="resume01")
+    run.log({"x": 1.0})
+    run.log({"x": 2.0})
+    run.finish(exit_code=1)
+    with pytest.raises(UsageError, match="resume='allow'"):
+        stepstone.init(project="p", lab=lab_root, id="resume01")
+    again = stepstone.init(project="p", lab=lab_root, id="resume01", resume="allow")
+    again.log({"x": 3.0})
+    again.finish()
+    record, history, _ = read(lab_root, "resume01")
+    assert history["x"].steps == [0, 1, 2]
+    assert record.status == "finished" and record.exit_code is None
+
+
+def test_resume_must_needs_an_existing_run(lab_root):
+    with pytest.raises(UsageError, match="resume='must'"):
+        stepstone.init(project="p", lab=lab_root, id="nosuchrun", resume="must")
+
+
+def test_disabled_mode_records_nothing(lab_root):
+    run = stepstone.init(project="p", lab=lab_root, mode="disabled")
+    run.log({"x": 1.0})
+    run.finish()
+    with open_lab(lab_root) as lab:
+        assert lab.runs.list() == []
+
+
+def test_save_stores_a_file_with_the_run(lab_root, tmp_path):
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(b"weights")
+    run = stepstone.init(project="p", lab=lab_root)
+    digest = run.save(ckpt)
+    run.finish()
+    with open_lab(lab_root) as lab:
+        assert lab.run_object(run.id, "artifact", "model.pt") == b"weights"
+        assert lab.objects.exists(digest)
+
+
+def test_init_without_a_lab_creates_one_in_dir(tmp_path, monkeypatch):
+    monkeypatch.delenv("STEPSTONE_LAB", raising=False)
+    run = stepstone.init(project="p", dir=tmp_path)
+    run.log({"x": 1.0})
+    run.finish()
+    with open_lab(tmp_path / ".stepstone") as lab:
+        assert lab.runs.get(run.id).status == "finished"
+
+
+def test_unknown_init_argument_is_a_type_error(lab_root):
+    with pytest.raises(TypeError, match="bogus"):
+        stepstone.init(project="p", lab=lab_root, bogus=1)
