@@ -121,7 +121,8 @@ def test_export_and_query(cli, tmp_path):
         (("run", "--set", "nokey=1", "--", "true"), 2, "+nokey=1"),
         (("export", "runs", "--format", "parquet"), 2, "--out"),
     ],
-    ids=["unknown-run", "write-query", "bad-sql", "missing-config", "unknown-key", "parquet-stdout"],
+    ids=["unknown-run", "write-query", "bad-sql", "missing-config", "unknown-key",
+         "parquet-stdout"],
 )
 def test_bad_input_gets_one_clear_line_and_changes_nothing(cli, tmp_path, args, code, fragment):
     result = cli(*args, check=False)

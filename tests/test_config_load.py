@@ -137,7 +137,11 @@ def test_interpolation_without_omegaconf(tmp_path: Path, monkeypatch: pytest.Mon
         ("config", "a: 1", "unknown extension '(none)'; use .yaml, .yml, .json or .toml"),
         ("c.yaml", "a: [1, 2\nb: 3\n", "cannot parse YAML config {path}: "),
         ("c.yaml", "a: 1\n b: 2\n", "mapping values are not allowed here at line 2, column 3"),
-        ("c.json", '{"a": 1,\n "b": }', "cannot parse JSON config {path}: Expecting value at line 2"),
+        (
+            "c.json",
+            '{"a": 1,\n "b": }',
+            "cannot parse JSON config {path}: Expecting value at line 2",
+        ),
         ("c.toml", "a = 1\nb = \n", "cannot parse TOML config {path}: Invalid value (at line 2"),
         ("c.yaml", "- 1\n- 2\n", "holds a list at the top level; a config must be a mapping"),
         ("c.json", '"text"', "holds a string at the top level"),

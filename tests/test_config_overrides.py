@@ -83,7 +83,7 @@ def test_parse_value(text: str, expected: object) -> None:
     ("text", "message"),
     [
         ("[1,2", "cannot read the value '[1,2': expected ',' or ']'"),
-        ("'open", "cannot read the value \"'open\": found unexpected end of stream"),
+        ("'open", 'cannot read the value "\'open": found unexpected end of stream'),
         ("!!python/name:os.system", "could not determine a constructor"),
     ],
     ids=["unclosed-list", "unclosed-quote", "unsafe-tag"],
@@ -176,8 +176,11 @@ def test_override_str_round_trips(text: str) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("optim.lr", "override 'optim.lr' has no '='; write key=value to change a key, "
-         "+key=value to add one, or ~key to delete one"),
+        (
+            "optim.lr",
+            "override 'optim.lr' has no '='; write key=value to change a key, "
+            "+key=value to add one, or ~key to delete one",
+        ),
         ("+window", "override '+window' has no '='"),
         ("=1", "override '=1' has a malformed key ''; keys are dotted names like optim.lr"),
         ("a..b=1", "override 'a..b=1' has a malformed key 'a..b'"),

@@ -11,8 +11,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from stepstone.store import init_lab, open_lab
 
 

@@ -18,6 +18,11 @@ from stepstone.sdk.session import init
 
 __version__ = "0.1.0"
 
+# The config *package* must be imported before the attribute below is set: importing a
+# submodule for the first time rebinds the parent's attribute of the same name, which
+# would replace the wandb-shaped ``stepstone.config`` object with the package.
+import stepstone.config as _config_package  # noqa: F401
+
 run: Run | None = None
 config: Config = Config()
 summary: Summary = Summary()
@@ -52,7 +57,7 @@ def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
         run.finish(exit_code=exit_code)
 
 
-def Api(lab: str | None = None) -> Any:  # noqa: N802 - shaped like wandb.Api
+def Api(lab: str | None = None) -> Any:
     """Read runs, histories and evaluations of a lab (needs the ``analysis`` extra)."""
     from stepstone.api import Api as _Api
 

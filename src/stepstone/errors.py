@@ -11,7 +11,7 @@ message and an exit code. Each message says what went wrong and what to do next.
     ├── NotFoundError         an unknown run, question, baseline, idea or page
     ├── LabError              no lab here, or a lab that cannot be opened or written
     │   └── SchemaVersionError  the lab's schema and this client disagree
-    ├── MethodError           an action the research method forbids (promote an unanswered question, ...)
+    ├── MethodError           an action the method forbids (promote an unanswered question)
     └── AnalysisError         input the analysis refuses (too few points, degenerate data)
 """
 

@@ -35,12 +35,12 @@ def run_rows(records: Iterable[RunRecord]) -> list[dict[str, Any]]:
 def history_rows(lab: Lab, run_ids: Sequence[str], keys: Sequence[str] | None = None
                  ) -> list[dict[str, Any]]:
     """One row per point: run_id, key, step, value, time."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for run_id in run_ids:
         for key, series in lab.metrics.history(run_id, keys).items():
             rows.extend(
                 {"run_id": run_id, "key": key, "step": s, "value": v, "time": t}
-                for s, v, t in zip(series.steps, series.values, series.times)
+                for s, v, t in zip(series.steps, series.values, series.times, strict=True)
             )
     return rows
 
@@ -57,7 +57,9 @@ def write_rows(rows: list[dict[str, Any]], fmt: str, out: Path | None) -> bytes 
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError as exc:
-            raise UsageError("Parquet export needs pyarrow: pip install 'stepstone[analysis]'") from exc
+            raise UsageError(
+                "Parquet export needs pyarrow: pip install 'stepstone[analysis]'"
+            ) from exc
         table = pa.Table.from_pylist([{c: _cell(row.get(c)) for c in columns} for row in rows])
         pq.write_table(table, out)
         return None

@@ -125,9 +125,7 @@ def wilson_interval(successes: float, n: int, confidence: float) -> tuple[float,
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def welch(
-    a: FloatArray, b: FloatArray, confidence: float
-) -> tuple[float, float, float, float]:
+def welch(a: FloatArray, b: FloatArray, confidence: float) -> tuple[float, float, float, float]:
     """Welch difference ``mean(b) - mean(a)``: (diff, low, high, p-value); needs 2+ each."""
     diff = float(b.mean() - a.mean())
     va, vb = float(a.var(ddof=1)) / a.size, float(b.var(ddof=1)) / b.size
@@ -140,9 +138,7 @@ def welch(
     return (diff, diff - t * se, diff + t * se, p)
 
 
-def paired(
-    a: FloatArray, b: FloatArray, confidence: float
-) -> tuple[float, float, float, float]:
+def paired(a: FloatArray, b: FloatArray, confidence: float) -> tuple[float, float, float, float]:
     """Paired difference ``mean(b - a)``: (diff, low, high, p-value of the paired t-test)."""
     d = b - a
     diff = float(d.mean())
@@ -181,5 +177,3 @@ def align_arms(
             f"{name_b} has {xb.size}. Pass seed->value mappings to pair on common seeds."
         )
     return xa, xb, tuple(str(i) for i in range(xa.size))
-
-

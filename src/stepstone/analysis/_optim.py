@@ -9,8 +9,10 @@ memory ``m`` curvature pairs, the two-loop recursion, initial scaling
 ``γ = sᵀy / yᵀy``, and a backtracking Armijo line search (quadratic interpolation,
 ``c1 = 1e-4``). Curvature pairs with ``sᵀy <= 0`` are skipped, so every direction is a
 descent direction. A problem stops when its gradient's largest entry is below ``gtol``,
-when one step lowers its objective by less than ``ftol`` relative, or when the line search
-cannot lower it any more (it sits at the floating-point minimum).
+when one step lowers its objective by less than ``ftol`` relative, when ``stall_window``
+steps together lower it by less than ``stall_tol`` relative (a start crawling along a flat
+valley far from the best basin), or when the line search cannot lower it any more (it sits
+at the floating-point minimum).
 """
 
 from __future__ import annotations
@@ -43,10 +45,29 @@ def lbfgs_batch(
     max_iter: int = 1000,
     memory: int = 10,
     gtol: float = 1e-11,
-    ftol: float = 1e-13,
+    ftol: float = 1e-10,
+    stall_window: int = 25,
+    stall_tol: float = 0.0,
     max_backtracks: int = 40,
 ) -> BatchResult:
     """Minimise ``fun`` from every row of ``x0`` (shape (S, P)) at once."""
+    with np.errstate(all="ignore"):  # wild trial points give inf/NaN; the search rejects them
+        return _lbfgs(
+            fun, x0, max_iter, memory, gtol, ftol, stall_window, stall_tol, max_backtracks
+        )
+
+
+def _lbfgs(
+    fun: Objective,
+    x0: FloatArray,
+    max_iter: int,
+    memory: int,
+    gtol: float,
+    ftol: float,
+    stall_window: int,
+    stall_tol: float,
+    max_backtracks: int,
+) -> BatchResult:
     x = np.array(x0, dtype=np.float64, copy=True)
     n_prob, n_par = x.shape
     all_idx = np.arange(n_prob)
@@ -59,6 +80,7 @@ def lbfgs_batch(
     gamma = np.zeros(n_prob)  # 0 means "no curvature yet"
     iters = np.zeros(n_prob, dtype=np.int64)
     converged = np.zeros(n_prob, dtype=bool)
+    f_past = np.repeat(f[:, None], stall_window, axis=1)  # ring of f, stall_window steps back
     active = np.isfinite(f) & (np.abs(g).max(axis=1) > gtol)
     converged[~active & np.isfinite(f)] = True
 
@@ -124,7 +146,7 @@ def lbfgs_batch(
         y = g_new - ga
         sy = np.einsum("ij,ij->i", s, y)
         yy = np.einsum("ij,ij->i", y, y)
-        good = done & (sy > 1e-12 * np.sqrt(np.einsum("ij,ij->i", s, s) * yy))
+        good = done & (yy > 0) & (sy > 1e-12 * np.sqrt(np.einsum("ij,ij->i", s, s) * yy))
         slot = it % memory
         rho[act, slot] = 0.0
         s_hist[act, slot] = 0.0
@@ -139,7 +161,14 @@ def lbfgs_batch(
         small_g = np.abs(g_new).max(axis=1) <= gtol
         scale = np.maximum(np.maximum(np.abs(fa), np.abs(f_new)), 1e-300)
         small_f = done & ((fa - f_new) <= ftol * scale)
-        finished = stalled | small_g | small_f
+        ring = it % stall_window
+        crawl = (
+            (stall_tol > 0)
+            & (it >= stall_window)
+            & ((f_past[act, ring] - f_new) <= stall_tol * scale)
+        )
+        f_past[act, ring] = f_new
+        finished = stalled | small_g | small_f | crawl
         converged[act[finished]] = True
         active[act[finished]] = False
 

@@ -111,10 +111,20 @@ def average_evals(
         avg = _row(name, per_seed.tolist(), conf)
         note = "average taken per seed across evals, then over seeds"
     else:
-        avg = EvalRow(name, min(sizes), float(np.mean([r.mean for r in rows])), math.nan,
-                      math.nan, math.nan, ())
-        note = ("mean of the eval means; no interval because the evals do not share seeds"
-                if len(sizes) > 1 else "mean of single numbers; add seeds for an interval")
+        avg = EvalRow(
+            name,
+            min(sizes),
+            float(np.mean([r.mean for r in rows])),
+            math.nan,
+            math.nan,
+            math.nan,
+            (),
+        )
+        note = (
+            "mean of the eval means; no interval because the evals do not share seeds"
+            if len(sizes) > 1
+            else "mean of single numbers; add seeds for an interval"
+        )
     return EvalTable(rows, avg, conf, note)
 
 
@@ -167,8 +177,9 @@ def loss_eval_divergence(
             clear_down = clear_up = True
         worse = signed < 0 and beyond and clear_down
         better = signed > 0 and beyond and clear_up
-        changes.append(EvalChange(k, float(xb.mean()), float(xa.mean()), change, lo, hi, hib,
-                                  worse, better))
+        changes.append(
+            EvalChange(k, float(xb.mean()), float(xa.mean()), change, lo, hi, hib, worse, better)
+        )
     worsened = tuple(c.name for c in changes if c.worse)
     detected = loss_improved and bool(worsened)
     b_lab, a_lab = labels
@@ -181,10 +192,22 @@ def loss_eval_divergence(
     for c in changes:
         reading = "WORSE" if c.worse else "better" if c.better else "no clear change"
         ci = f" [{c.ci_low:+.3g}, {c.ci_high:+.3g}]" if c.ci_low is not None else ""
-        lines.append(f"| {c.name} | {c.before:.4g} | {c.after:.4g} | {c.change:+.4g}{ci} | "
-                     f"{reading} |")
-    return Divergence(b_lab, a_lab, loss_key, float(lb.mean()), float(la.mean()),
-                      loss_improved, tuple(changes), worsened, detected, "\n".join(lines), conf)
+        lines.append(
+            f"| {c.name} | {c.before:.4g} | {c.after:.4g} | {c.change:+.4g}{ci} | {reading} |"
+        )
+    return Divergence(
+        b_lab,
+        a_lab,
+        loss_key,
+        float(lb.mean()),
+        float(la.mean()),
+        loss_improved,
+        tuple(changes),
+        worsened,
+        detected,
+        "\n".join(lines),
+        conf,
+    )
 
 
 def checkpoint_divergences(
@@ -203,9 +226,14 @@ def checkpoint_divergences(
         before = {k: v for k, v in prev.items() if k != step_key}
         after = {k: v for k, v in cur.items() if k != step_key}
         labels = (f"{step_key} {prev.get(step_key, '?')}", f"{step_key} {cur.get(step_key, '?')}")
-        div = loss_eval_divergence(before, after, loss_key=loss_key,
-                                   higher_is_better=higher_is_better, min_delta=min_delta,
-                                   labels=labels)
+        div = loss_eval_divergence(
+            before,
+            after,
+            loss_key=loss_key,
+            higher_is_better=higher_is_better,
+            min_delta=min_delta,
+            labels=labels,
+        )
         if div.detected:
             found.append(div)
     return tuple(found)

@@ -26,12 +26,12 @@ import numpy as np
 from stepstone.errors import AnalysisError
 
 from ._common import (
+    INTERNAL,
     ArrayLike,
     FloatArray,
     ResultMixin,
     as_float_array,
     check_confidence,
-    INTERNAL,
     percentile_interval,
     require_positive,
 )
@@ -171,9 +171,11 @@ class ScalingFit(ResultMixin):
                 raise AnalysisError(f"A '{self.form}' law takes compute=, not n= and d=.")
             if n is None or d is None:
                 raise AnalysisError("Give both n= (parameters) and d= (tokens).")
-            nn = np.atleast_1d(np.asarray(n, dtype=np.float64))
-            dd = np.atleast_1d(np.asarray(d, dtype=np.float64))
-            data = FitData(loss=np.ones(np.broadcast(nn, dd).shape), n=nn * 1.0, d=dd * 1.0)
+            nn, dd = np.broadcast_arrays(
+                np.atleast_1d(np.asarray(n, dtype=np.float64)),
+                np.atleast_1d(np.asarray(d, dtype=np.float64)),
+            )
+            data = FitData(loss=np.ones(nn.shape), n=nn.ravel(), d=dd.ravel())
             return np.atleast_2d(form.predict(np.atleast_2d(params), data))
         if compute is None:
             raise AnalysisError("Give compute= (FLOPs), or n= and d= for an (N, D) law.")

@@ -16,10 +16,11 @@ per decade of compute), by least squares over the defined rungs. Its interval co
 baseline-fit uncertainty (the slope recomputed under every bootstrap refit) with the
 scatter of the rungs about the line (ordinary least-squares standard error, 3+ rungs),
 ``se = sqrt(se_boot² + se_ols²)``, and a t (3+ rungs) or normal (2 rungs) quantile.
-Verdict: **rising** when the interval lies above 0 (the strongest evidence for a method),
-**falling** when below 0 (the idea will most likely not scale), **stable** when it
-contains 0 and lies within ``±tolerance`` (default 0.1, about ±10% per decade), and
-**inconclusive** when it contains 0 but is wider than that, or with fewer than 2 rungs.
+Verdict, in this order: **stable** when the whole interval lies within ``±tolerance``
+(default 0.1, about ±10% per decade: an equivalence test), **rising** when it lies above 0
+(the strongest evidence for a method), **falling** when it lies below 0 (the idea will most
+likely not scale), and **inconclusive** when it straddles 0 and reaches past the tolerance,
+or with fewer than 2 defined rungs.
 
 When two fitted laws have different compute exponents the gain is a function of compute,
 not one number: :func:`gain_curve` reports ``gain(C)`` on a grid of budgets.
@@ -89,8 +90,7 @@ class GainResult(ResultMixin):
 
     def all_above(self, threshold: float) -> bool:
         """True when every rung is defined and its interval's low end is >= ``threshold``."""
-        return all(r.defined and r.ci_low is not None and r.ci_low >= threshold
-                   for r in self.rungs)
+        return all(r.defined and r.ci_low is not None and r.ci_low >= threshold for r in self.rungs)
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,9 @@ def _rung(
 ) -> tuple[GainRung, FloatArray]:
     gains = np.where(np.isfinite(c_samples), c_samples / c_obs, np.inf)
     if not math.isfinite(c_point):
-        rung = GainRung(label, c_obs, loss, base_loss, None, None, None, None, False,
-                        undefined_note)
+        rung = GainRung(
+            label, c_obs, loss, base_loss, None, None, None, None, False, undefined_note
+        )
         return rung, gains
     gain = c_point / c_obs
     note = ""
@@ -144,15 +145,18 @@ def _rung(
         lo, hi = _quantiles(gains, confidence)
         unreach = float(np.mean(~np.isfinite(gains)))
         if unreach > 0:
-            note = (f"{unreach:.0%} of the baseline's bootstrap refits never reach this loss"
-                    " (their E is above it)")
+            note = (
+                f"{unreach:.0%} of the baseline's bootstrap refits never reach this loss"
+                " (their E is above it)"
+            )
         ci_low: float | None = lo if math.isfinite(lo) else None
         ci_high: float | None = hi if math.isfinite(hi) else None
     else:
         ci_low = ci_high = None
         note = "no interval: the baseline fit has no bootstrap refits"
-    return GainRung(label, c_obs, loss, base_loss, c_point, gain, ci_low, ci_high, True,
-                    note), gains
+    return GainRung(
+        label, c_obs, loss, base_loss, c_point, gain, ci_low, ci_high, True, note
+    ), gains
 
 
 def _trend(
@@ -165,8 +169,15 @@ def _trend(
     """``point`` (m,) and ``samples`` (B, m) gains at the defined rungs."""
     m = compute.size
     if m < 2 or np.unique(compute).size < 2:
-        return GainTrend("inconclusive", None, None, None, m, tolerance,
-                         "A trend needs defined gains at 2 or more compute budgets.")
+        return GainTrend(
+            "inconclusive",
+            None,
+            None,
+            None,
+            m,
+            tolerance,
+            "A trend needs defined gains at 2 or more compute budgets.",
+        )
     x = np.log10(compute)
     dx = x - x.mean()
     sxx = float(dx @ dx)
@@ -187,12 +198,12 @@ def _trend(
     half = q * math.sqrt(var)
     lo, hi = slope - half, slope + half
     per = f"{slope:+.3f} ln-gain per decade [{lo:+.3f}, {hi:+.3f}]"
-    if lo > 0:
+    if max(-lo, hi) <= tolerance:
+        verdict, why = "stable", f"gain is flat with scale within ±{tolerance:g}: {per}"
+    elif lo > 0:
         verdict, why = "rising", f"gain rises with scale: {per}"
     elif hi < 0:
         verdict, why = "falling", f"gain falls with scale, the idea will likely not scale: {per}"
-    elif max(-lo, hi) <= tolerance:
-        verdict, why = "stable", f"gain is flat with scale within ±{tolerance:g}: {per}"
     else:
         verdict, why = (
             "inconclusive",
@@ -234,8 +245,10 @@ def efficiency_gain(
     sizes: FloatArray | None = None
     if n is not None:
         if not isinstance(form, ChinchillaLaw):
-            raise AnalysisError("n= (same-size comparison) needs a baseline fitted with "
-                                "form='chinchilla'; drop n= to compare on compute.")
+            raise AnalysisError(
+                "n= (same-size comparison) needs a baseline fitted with "
+                "form='chinchilla'; drop n= to compare on compute."
+            )
         sizes = as_float_array(n, "n")
         require_positive(sizes, "n")
         if sizes.size != c.size:
@@ -255,28 +268,36 @@ def efficiency_gain(
             c_point = float(k * ni * form.tokens_for_loss(theta, li, ni)[0])
             c_samp = k * ni * form.tokens_for_loss(baseline.samples, li, ni)
             floor = float(theta[0] + theta[1] * ni ** (-theta[3]))
-            why = (f"undefined: loss {li:.4g} is at or below {floor:.4g}, what the baseline "
-                   f"of this size reaches with unlimited data")
+            why = (
+                f"undefined: loss {li:.4g} is at or below {floor:.4g}, what the baseline "
+                f"of this size reaches with unlimited data"
+            )
         else:
             c_point = float(form.compute_for_loss(theta, li)[0])
             c_samp = form.compute_for_loss(baseline.samples, li)
-            why = (f"undefined: loss {li:.4g} is at or below the baseline's irreducible loss "
-                   f"E = {e:.4g}; no baseline compute reaches it" if e is not None else
-                   "undefined: the baseline law never reaches this loss")
-        rung, gains = _rung(label, float(c[i]), li, float(base_loss[i]), c_point, c_samp,
-                            baseline.confidence, why)
+            why = (
+                f"undefined: loss {li:.4g} is at or below the baseline's irreducible loss "
+                f"E = {e:.4g}; no baseline compute reaches it"
+                if e is not None
+                else "undefined: the baseline law never reaches this loss"
+            )
+        rung, gains = _rung(
+            label, float(c[i]), li, float(base_loss[i]), c_point, c_samp, baseline.confidence, why
+        )
         rungs.append(rung)
         sample_cols.append(gains)
     defined = [i for i, r in enumerate(rungs) if r.defined]
     point = np.array([rungs[i].gain for i in defined], dtype=np.float64)
-    samples = (np.stack([sample_cols[i] for i in defined], axis=1) if defined
-               else np.zeros((0, 0)))
+    samples = np.stack([sample_cols[i] for i in defined], axis=1) if defined else np.zeros((0, 0))
     trend = _trend(c[defined], point, samples, baseline.confidence, tolerance)
     return GainResult(
         baseline_form=baseline.form,
         flops_method=baseline.flops_method,
-        comparison="same model size" if sizes is not None else "compute-optimal frontier"
-        if isinstance(form, ChinchillaLaw) else "baseline law L(C)",
+        comparison="same model size"
+        if sizes is not None
+        else "compute-optimal frontier"
+        if isinstance(form, ChinchillaLaw)
+        else "baseline law L(C)",
         confidence=baseline.confidence,
         rungs=tuple(rungs),
         trend=trend,
@@ -309,8 +330,16 @@ def gain_curve(baseline: ScalingFit, new: ScalingFit, compute: ArrayLike) -> Gai
     for j in range(c.size):
         cp = float(bf.compute_for_loss(baseline.vector, float(l_new[j]))[0])
         if not math.isfinite(cp):
-            points.append(GainPoint(float(c[j]), float(l_new[j]), None, None, None,
-                                    "undefined: at or below the baseline's irreducible loss"))
+            points.append(
+                GainPoint(
+                    float(c[j]),
+                    float(l_new[j]),
+                    None,
+                    None,
+                    None,
+                    "undefined: at or below the baseline's irreducible loss",
+                )
+            )
             continue
         note = ""
         lo_v: float | None = None
@@ -323,12 +352,15 @@ def gain_curve(baseline: ScalingFit, new: ScalingFit, compute: ArrayLike) -> Gai
             hi_v = hi if math.isfinite(hi) else None
         else:
             note = "no interval: a fit has no bootstrap refits"
-        points.append(GainPoint(float(c[j]), float(l_new[j]), cp / float(c[j]), lo_v, hi_v,
-                                note))
+        points.append(GainPoint(float(c[j]), float(l_new[j]), cp / float(c[j]), lo_v, hi_v, note))
     eb, en = _exponent(baseline), _exponent(new)
     differ = bool(eb[2] < en[1] or en[2] < eb[1])
-    note = ("the compute exponents differ: the gain changes with scale, so report gain(C), "
-            "not one number" if differ else
-            "the compute exponents agree within their intervals: the gain is roughly constant")
-    return GainCurve(baseline.form, new.form, baseline.confidence, eb, en, differ,
-                     tuple(points), note)
+    note = (
+        "the compute exponents differ: the gain changes with scale, so report gain(C), "
+        "not one number"
+        if differ
+        else "the compute exponents agree within their intervals: the gain is roughly constant"
+    )
+    return GainCurve(
+        baseline.form, new.form, baseline.confidence, eb, en, differ, tuple(points), note
+    )

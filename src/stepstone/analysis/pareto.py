@@ -177,8 +177,16 @@ def pareto_front(
     for i in range(len(ids)):
         by = np.flatnonzero(dom[:, i])
         best_dom = ids[int(by[np.argmax(qv[by])])] if by.size else None
-        points.append(ParetoPoint(ids[i], qual[i], dict(zip(costs, cmat[i], strict=True)), by.size == 0,
-                                  best_dom, int(rank[i])))
+        points.append(
+            ParetoPoint(
+                ids[i],
+                qual[i],
+                dict(zip(costs, cmat[i], strict=True)),
+                by.size == 0,
+                best_dom,
+                int(rank[i]),
+            )
+        )
     front = sorted((p for p in points if p.on_front), key=lambda p: (p.costs[costs[0]], p.id))
     ranked = tuple(points[i] for i in order)
     return ParetoResult(quality, costs, maximize, parsed, tuple(front), ranked, tuple(out))

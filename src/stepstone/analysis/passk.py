@@ -63,8 +63,11 @@ class PassAtKCurve(ResultMixin):
 
 
 def _check(n: int, c: int, k: int) -> None:
-    if not (isinstance(n, (int, np.integer)) and isinstance(c, (int, np.integer))
-            and isinstance(k, (int, np.integer))):
+    if not (
+        isinstance(n, (int, np.integer))
+        and isinstance(c, (int, np.integer))
+        and isinstance(k, (int, np.integer))
+    ):
         raise AnalysisError(f"n, c and k must be integers; got n={n!r}, c={c!r}, k={k!r}.")
     if n < 1 or k < 1:
         raise AnalysisError(f"n and k must be at least 1; got n={n}, k={k}.")
@@ -104,8 +107,7 @@ def pass_at_k_problems(
     per = np.array([pass_at_k(int(ni), int(ci), k) for ni, ci in zip(ns, cs, strict=True)])
     mean = float(per.mean())
     if per.size >= 2:
-        lo, hi = t_interval(mean, float(per.std(ddof=1)) / math.sqrt(per.size),
-                            per.size - 1, conf)
+        lo, hi = t_interval(mean, float(per.std(ddof=1)) / math.sqrt(per.size), per.size - 1, conf)
         lo, hi = max(0.0, lo), min(1.0, hi)
     else:
         lo = hi = math.nan

@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -202,8 +203,11 @@ def _int8_report(
             raise AnalysisError("int8_per_channel needs a 2-D or higher array (channels).")
         ax = axis % x.ndim
         other = tuple(i for i in range(x.ndim) if i != ax)
-        ref = (np.percentile(a, clip_pct, axis=other, keepdims=True) if clip_pct is not None
-               else a.max(axis=other, keepdims=True))
+        ref = (
+            np.percentile(a, clip_pct, axis=other, keepdims=True)
+            if clip_pct is not None
+            else a.max(axis=other, keepdims=True)
+        )
         n_scales = x.shape[ax]
     else:
         ref = np.asarray(np.percentile(a, clip_pct) if clip_pct is not None else a.max())
@@ -269,8 +273,9 @@ def precision_report(
         if name in FLOAT_FORMATS:
             reports.append(_float_report(flat, FLOAT_FORMATS[name]))
         else:
-            reports.append(_int8_report(x, name == "int8_per_channel", channel_axis,
-                                        int8_clip_percentile))
+            reports.append(
+                _int8_report(x, name == "int8_per_channel", channel_axis, int8_clip_percentile)
+            )
     return PrecisionReport(
         n_values=int(flat.size),
         n_zero=int((flat == 0).sum()),
@@ -283,7 +288,7 @@ def precision_report(
 
 
 def compare_precisions(
-    results: Mapping[str, Sequence[float] | Mapping[object, float]],
+    results: Mapping[str, Sequence[float] | Mapping[Any, float]],
     *,
     reference: str,
     max_drop: float,
@@ -302,16 +307,18 @@ def compare_precisions(
     if max_drop < 0:
         raise AnalysisError(f"max_drop must be 0 or more; got {max_drop}.")
     ref_raw = results[reference]
-    ref = as_float_array(list(ref_raw.values()) if isinstance(ref_raw, Mapping) else ref_raw,
-                         reference)
+    ref = as_float_array(
+        list(ref_raw.values()) if isinstance(ref_raw, Mapping) else ref_raw, reference
+    )
     rows = []
     for name, raw in results.items():
         vals = as_float_array(list(raw.values()) if isinstance(raw, Mapping) else raw, name)
         mean = float(vals.mean())
         std = float(vals.std(ddof=1)) if vals.size >= 2 else math.nan
         if name == reference:
-            rows.append(PrecisionRow(name, vals.size, mean, std, None, None, None, False,
-                                     "reference"))
+            rows.append(
+                PrecisionRow(name, vals.size, mean, std, None, None, None, False, "reference")
+            )
             continue
         is_paired = isinstance(raw, Mapping) and isinstance(ref_raw, Mapping)
         if is_paired:
@@ -326,8 +333,11 @@ def compare_precisions(
         sign = 1.0 if higher_is_better else -1.0
         drop = sign * float(a.mean() - b.mean())
         if not enough:
-            rows.append(PrecisionRow(name, vals.size, mean, std, drop, None, None, is_paired,
-                                     "inconclusive"))
+            rows.append(
+                PrecisionRow(
+                    name, vals.size, mean, std, drop, None, None, is_paired, "inconclusive"
+                )
+            )
             continue
         # difference reference - this, oriented so that positive means "worse than reference"
         d, lo, hi, _ = paired(b, a, conf) if is_paired else welch(b, a, conf)
@@ -336,5 +346,3 @@ def compare_precisions(
         verdict = "accept" if hi <= max_drop else "reject" if lo > max_drop else "inconclusive"
         rows.append(PrecisionRow(name, vals.size, mean, std, drop, lo, hi, is_paired, verdict))
     return PrecisionComparison(metric, reference, higher_is_better, max_drop, conf, tuple(rows))
-
-

@@ -164,8 +164,8 @@ def bootstrap_ci(
 
 
 def paired_comparison(
-    a: Sequence[float] | Mapping[object, float] | ArrayLike,
-    b: Sequence[float] | Mapping[object, float] | ArrayLike,
+    a: Sequence[float] | Mapping[Any, float] | ArrayLike,
+    b: Sequence[float] | Mapping[Any, float] | ArrayLike,
     *,
     higher_is_better: bool = True,
     confidence: float = 0.95,
@@ -218,11 +218,14 @@ def _power(d: float, n: int, alpha: float, paired_design: bool, two_sided: bool)
         df, ncp = n - 1, d * math.sqrt(n)
     else:
         df, ncp = 2 * n - 2, d * math.sqrt(n / 2.0)
-    if two_sided:
-        tc = float(_st.t.ppf(1 - alpha / 2, df))
-        return float(_st.nct.sf(tc, df, ncp) + _st.nct.cdf(-tc, df, ncp))
-    tc = float(_st.t.ppf(1 - alpha, df))
-    return float(_st.nct.sf(tc, df, ncp))
+    tc = float(_st.t.ppf(1 - (alpha / 2 if two_sided else alpha), df))
+    upper = float(_st.nct.sf(tc, df, ncp))
+    if not math.isfinite(upper):  # far tail where scipy's nct gives NaN: normal limit
+        upper = float(_st.norm.sf(tc - ncp))
+    if not two_sided:
+        return upper
+    lower = float(_st.nct.cdf(-tc, df, ncp))
+    return upper + (lower if math.isfinite(lower) else 0.0)
 
 
 def minimum_detectable_effect(
@@ -257,8 +260,9 @@ def minimum_detectable_effect(
         while _power(hi, n, alpha, paired_design, two) < power:
             hi *= 2.0
         d = float(
-            _opt.brentq(lambda x: _power(x, n, alpha, paired_design, two) - power, 0.0, hi,
-                        xtol=1e-10)
+            _opt.brentq(
+                lambda x: _power(x, n, alpha, paired_design, two) - power, 0.0, hi, xtol=1e-10
+            )
         )
     return DetectableEffect(
         effect=d * s,
@@ -270,5 +274,3 @@ def minimum_detectable_effect(
         power=power,
         alternative=alternative,
     )
-
-

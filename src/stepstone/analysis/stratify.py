@@ -196,8 +196,9 @@ def _stats(
         lo, hi = wilson_interval(float(x.sum()), n, conf)
         worst = None
     else:
-        lo, hi = t_interval(mean, std / math.sqrt(n), n - 1, conf) if n >= 2 else (
-            math.nan, math.nan)
+        lo, hi = (
+            t_interval(mean, std / math.sqrt(n), n - 1, conf) if n >= 2 else (math.nan, math.nan)
+        )
         worst = float(np.percentile(x, 5 if hib else 95))
     return BucketStats(field, bucket, n, mean, std, worst, lo, hi, n < min_count)
 
@@ -253,25 +254,42 @@ def stratify(
         empty = tuple(k for k in keys if k not in groups)
         field_stats = [
             _stats(field, k, np.array(groups[k]), binary, higher_is_better, conf, min_count)
-            for k in keys if k in groups
+            for k in keys
+            if k in groups
         ]
         thin = tuple(b.bucket for b in field_stats if b.thin)
         miss = len(groups.get(MISSING, []))
         buckets.extend(field_stats)
         coverage.append(Coverage(field, len(field_stats), empty, thin, miss))
         findings += [f"{field}={k}: no examples (empty bucket)" for k in empty]
-        findings += [f"{field}={b.bucket}: only {b.count} example(s), under {min_count} (thin)"
-                     for b in field_stats if b.thin]
+        findings += [
+            f"{field}={b.bucket}: only {b.count} example(s), under {min_count} (thin)"
+            for b in field_stats
+            if b.thin
+        ]
         if miss:
             findings.append(f"{miss} record(s) have no {field!r}")
     solid = [b for b in buckets if not b.thin] or buckets
     weakest = None
     if solid:
         weakest = (min if higher_is_better else max)(solid, key=lambda b: b.mean)
-        findings.insert(0, f"weakest bucket: {weakest.field}={weakest.bucket} "
-                           f"(mean {weakest.mean:.4g} vs {overall.mean:.4g} overall)")
-    return StratifiedReport(name, higher_is_better, conf, min_count, overall, tuple(buckets),
-                            weakest, tuple(coverage), tuple(findings), missing_metric)
+        findings.insert(
+            0,
+            f"weakest bucket: {weakest.field}={weakest.bucket} "
+            f"(mean {weakest.mean:.4g} vs {overall.mean:.4g} overall)",
+        )
+    return StratifiedReport(
+        name,
+        higher_is_better,
+        conf,
+        min_count,
+        overall,
+        tuple(buckets),
+        weakest,
+        tuple(coverage),
+        tuple(findings),
+        missing_metric,
+    )
 
 
 def _diff(
@@ -290,8 +308,9 @@ def _diff(
     if xa.size == 0 or xb.size == 0:
         ma = float(xa.mean()) if xa.size else math.nan
         mb = float(xb.mean()) if xb.size else math.nan
-        return BucketDiff(field, bucket, xa.size, xb.size, ma, mb, mb - ma, None, None, False,
-                          "too few examples")
+        return BucketDiff(
+            field, bucket, xa.size, xb.size, ma, mb, mb - ma, None, None, False, "too few examples"
+        )
     is_paired = len(common) >= 2
     lo: float | None = None
     hi: float | None = None
@@ -309,8 +328,19 @@ def _diff(
         verdict = "b better" if (lo > 0) == hib else "b worse"
     else:
         verdict = "no clear difference"
-    return BucketDiff(field, bucket, int(xa.size), int(xb.size), float(xa.mean()),
-                      float(xb.mean()), diff, lo, hi, is_paired, verdict)
+    return BucketDiff(
+        field,
+        bucket,
+        int(xa.size),
+        int(xb.size),
+        float(xa.mean()),
+        float(xb.mean()),
+        diff,
+        lo,
+        hi,
+        is_paired,
+        verdict,
+    )
 
 
 def compare_buckets(
@@ -332,8 +362,14 @@ def compare_buckets(
     name = _metric_name([*records_a, *records_b], metric)
     ka = [(r, v) for r in records_a if (v := _value(r, name)) is not None]
     kb = [(r, v) for r in records_b if (v := _value(r, name)) is not None]
-    overall = _diff("*", "all", [(r.get("id"), v) for r, v in ka],
-                    [(r.get("id"), v) for r, v in kb], higher_is_better, conf)
+    overall = _diff(
+        "*",
+        "all",
+        [(r.get("id"), v) for r, v in ka],
+        [(r.get("id"), v) for r, v in kb],
+        higher_is_better,
+        conf,
+    )
     rows: list[BucketDiff] = []
     for field in fields:
         vals = [r.get(field) for r, _ in (*ka, *kb)]
@@ -346,8 +382,7 @@ def compare_buckets(
             gb.setdefault(label(r.get(field)), []).append((r.get("id"), v))
         for k in dict.fromkeys([*order, *ga, *gb]):
             if k in ga or k in gb:
-                rows.append(_diff(field, k, ga.get(k, []), gb.get(k, []), higher_is_better,
-                                  conf))
+                rows.append(_diff(field, k, ga.get(k, []), gb.get(k, []), higher_is_better, conf))
     worse = [r for r in rows if r.verdict == "b worse"]
     largest = None
     if worse:

@@ -13,7 +13,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def lab_option(func: F) -> F:
-    """``--lab PATH``: the lab to use (default: ``STEPSTONE_LAB`` or the nearest ``.stepstone/``)."""
+    """``--lab PATH``: the lab (default: ``STEPSTONE_LAB`` or the nearest ``.stepstone/``)."""
     return click.option(
         "--lab",
         "lab",

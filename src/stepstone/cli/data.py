@@ -97,5 +97,6 @@ def _materialize_points(lab) -> None:  # type: ignore[no-untyped-def]
         db.executemany(
             "INSERT INTO temp.points VALUES (?, ?, ?, ?, ?)",
             [(row["run_id"], row["key"], s, v, t) for s, v, t in
-             zip(unpack("q", row["steps"]), unpack("d", row["vals"]), unpack("d", row["times"]))],
+             zip(unpack("q", row["steps"]), unpack("d", row["vals"]), unpack("d", row["times"]),
+                 strict=True)],
         )

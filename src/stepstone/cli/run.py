@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from stepstone.cli.common import json_option, lab_option, print_json
 from stepstone.config import load_config, resolve
+from stepstone.errors import UsageError
 from stepstone.launch.process import LaunchSpec, run_attached
 from stepstone.store.lab import open_lab
 
@@ -20,29 +22,70 @@ from stepstone.store.lab import open_lab
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a config key (dotted, Hydra style; +key=value adds one).")
 @click.option("--tag", "tags", multiple=True, help="Tag the run (repeatable).")
-@click.option("--kind", default="adhoc", show_default=True,
-              type=click.Choice(["adhoc", "baseline", "feature", "rung", "smoke", "eval"]))
+@click.option("--kind", default=None,
+              type=click.Choice(["adhoc", "baseline", "feature", "rung", "smoke", "eval"]),
+              help="Run kind (default: feature with --question, else adhoc).")
+@click.option("--baseline", help="Start from this baseline (tier or version) and verify.")
+@click.option("--question", help="The question this run answers.")
+@click.option("--feature", "features", multiple=True, help="Feature keys that must change.")
+@click.option("--allow", "allowed", multiple=True, help="Other keys that may change.")
+@click.option("--smoke", is_flag=True, help="Run a tiny smoke run first; stop if it fails.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @lab_option
 @json_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_cmd(name: str | None, project: str | None, config_file: Path | None,
-            overrides: tuple[str, ...], tags: tuple[str, ...], kind: str, lab: str | None,
+            overrides: tuple[str, ...], tags: tuple[str, ...], kind: str | None,
+            baseline: str | None, question: str | None, features: tuple[str, ...],
+            allowed: tuple[str, ...], smoke: bool, yes: bool, lab: str | None,
             as_json: bool, command: tuple[str, ...]) -> None:
     """Run COMMAND as a recorded run: output, exit code, duration, code and environment.
 
     A script that calls stepstone.init() attaches to this run and its metrics land
-    in it; the resolved config reaches it as stepstone.config.
+    in it; the resolved config reaches it as stepstone.config. With --baseline the
+    config is the baseline's plus --set, verified before launch (the diff is shown).
 
     \b
     Example:
       stepstone run --name lr-3e-4 --config base.yaml --set optim.lr=3e-4 -- python train.py
+      stepstone run --baseline small --question q1 --set model.qk_norm=true --smoke --yes \\
+        -- python train.py
     """
-    config = load_config(config_file) if config_file else {}
-    config = resolve(config, list(overrides))
+    from stepstone.method.launch import prepare_launch, run_smoke
+    from stepstone.method.notebook import record_run_result
+
+    if baseline is not None and config_file is not None:
+        raise UsageError("--baseline and --config both name the starting config: give one")
     with open_lab(lab) as opened:
+        delta = None
+        version = None
+        if baseline is not None:
+            prepared = prepare_launch(
+                opened, baseline=baseline, overrides=overrides,
+                feature_keys=[k.strip() for v in features for k in v.split(",") if k.strip()],
+                allowed=[k.strip() for v in allowed for k in v.split(",") if k.strip()],
+                question=question, strict=True)
+            config, delta, version = prepared.config, prepared.delta, prepared.baseline_version
+            if not as_json:
+                click.echo(f"against {version}:\n{prepared.diff.render()}", err=True)
+            if not yes and sys.stdin.isatty():
+                click.confirm("Launch with this config?", abort=True)
+        else:
+            if question is not None:
+                opened.questions.get(question)
+            config = resolve(load_config(config_file) if config_file else {}, list(overrides))
+        chosen = kind or ("feature" if question else "adhoc")
         spec = LaunchSpec(command=list(command), project=project or Path.cwd().name, name=name,
-                          config=config, tags=tags, kind=kind)
+                          config=config, tags=tags, kind=chosen, question_id=question,
+                          baseline=version, config_delta=delta)
+        if smoke:
+            run_smoke(opened, spec, echo=not as_json)
+        if question is not None:
+            from stepstone.method.questions import start
+
+            start(opened, question)
         record = run_attached(opened, spec, echo=not as_json)
+        record_run_result(opened, record.id)
     if as_json:
         print_json(record.to_dict())
     else:

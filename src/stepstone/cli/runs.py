@@ -9,6 +9,7 @@ import click
 
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
 from stepstone.method import runs as run_rules
+from stepstone.method.status import method_status, print_method_status
 from stepstone.store.lab import open_lab
 from stepstone.store.runs import STATUSES, RunRecord
 
@@ -88,8 +89,10 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
         points = opened.metrics.count(record.id)
         objects = opened.run_objects(record.id)
         evals = opened.evals.names(record.id)
+        cut = run_rules.schedule_incomplete(opened, record)
     payload = record.to_dict()
-    payload.update(metric_keys=keys, points=points, objects=objects, eval_sets=evals)
+    payload.update(metric_keys=keys, points=points, objects=objects, eval_sets=evals,
+                   incomplete_schedule=cut)
     if as_json:
         print_json(payload)
         return
@@ -102,6 +105,8 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
                          ("duration", _span(record.duration)), ("exit code", record.exit_code)):
         if value not in (None, ""):
             click.echo(f"  {label}: {value}")
+    if payload.get("incomplete_schedule"):
+        click.echo(f"  NOT A FINISHED RESULT: {payload['incomplete_schedule']}")
     if record.has_nonfinite:
         click.echo("  warning: some metric values are NaN or infinite")
     for note in record.capture_notes or []:
@@ -145,11 +150,14 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
         attention = run_rules.attention(opened)
         running = opened.runs.list(status="running", details=False)
         recent = opened.runs.list(status="finished", limit=10, details=False)
+        method = method_status(opened)
     now = time.time()
     sections = {"needs attention": attention, "running": running, "recently finished": recent}
     if as_json:
-        print_json({k.replace(" ", "_"): [r.to_dict() for r in v] for k, v in sections.items()})
+        print_json({**{k.replace(" ", "_"): [r.to_dict() for r in v]
+                       for k, v in sections.items()}, "method": method})
         return
+    print_method_status(method)
     for title, records in sections.items():
         columns = (*_COLUMNS, "reason") if title == "needs attention" else _COLUMNS
         if records:

@@ -8,18 +8,46 @@
     >>> verify(base, new, feature_keys=["model"]).ok
     True
 
-See docs/config.md.
+See docs/config.md. The names load on first use, so ``import stepstone.config`` costs
+nothing until one is needed: ``stepstone/__init__.py`` can import this package early
+(before it binds the SDK's ``stepstone.config`` object, which a later first import of
+this package would otherwise replace).
 """
 
 from __future__ import annotations
 
-from stepstone.config._values import format_value, parse_value
-from stepstone.config.diff import ConfigDiff, DiffEntry, diff
-from stepstone.config.flat import flatten, unflatten
-from stepstone.config.hashing import config_hash
-from stepstone.config.load import SUFFIXES, interpolate_config, load_config
-from stepstone.config.overrides import Override, apply_override, parse_override, resolve
-from stepstone.config.verify import DEFAULT_ALLOWED_KEYS, VerifyResult, verify
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stepstone.config._diff import ConfigDiff, DiffEntry, diff
+    from stepstone.config._flat import flatten, unflatten
+    from stepstone.config._hashing import config_hash
+    from stepstone.config._load import SUFFIXES, interpolate_config, load_config
+    from stepstone.config._overrides import Override, apply_override, parse_override, resolve
+    from stepstone.config._values import format_value, parse_value
+    from stepstone.config._verify import DEFAULT_ALLOWED_KEYS, VerifyResult, verify
+
+_HOME = {
+    "ConfigDiff": "_diff",
+    "DiffEntry": "_diff",
+    "diff": "_diff",
+    "flatten": "_flat",
+    "unflatten": "_flat",
+    "config_hash": "_hashing",
+    "SUFFIXES": "_load",
+    "interpolate_config": "_load",
+    "load_config": "_load",
+    "Override": "_overrides",
+    "apply_override": "_overrides",
+    "parse_override": "_overrides",
+    "resolve": "_overrides",
+    "format_value": "_values",
+    "parse_value": "_values",
+    "DEFAULT_ALLOWED_KEYS": "_verify",
+    "VerifyResult": "_verify",
+    "verify": "_verify",
+}
 
 __all__ = [
     "DEFAULT_ALLOWED_KEYS",
@@ -41,3 +69,16 @@ __all__ = [
     "unflatten",
     "verify",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -93,7 +93,7 @@ def write_candidates(
             if dry_run:
                 report.imported.append({**entry, "dry_run": True})
                 continue
-            if imports.write(run):
+            if imports.write(run, opened.objects):
                 report.imported.append(entry)
             else:  # written by someone else since we looked
                 report.skipped.append({"id": run.id, "from": cand.origin,

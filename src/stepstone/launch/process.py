@@ -155,6 +155,8 @@ def _record_end(lab: Lab, run_id: str, code: int, started: float, output: bytes,
     fields: dict[str, Any] = {"exit_code": code, "ended_at": time.time()}
     if code == 0 and interrupted is None:
         fields.update(status="finished", reason=None)
+    elif current.status == "killed" and current.reason:  # stopped on purpose (a cancel)
+        fields.update(status="killed", reason=current.reason)
     elif code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else code
         fields.update(status="killed", reason=interrupted or f"killed by signal {name}")

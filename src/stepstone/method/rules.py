@@ -656,9 +656,9 @@ class Evidence:
     @classmethod
     def build(
         cls,
-        runs: Mapping[Rung, Mapping[Seed, Mapping[str, float]]] | Iterable[RunRecord] = (),
+        runs: Mapping[Any, Mapping[Any, Mapping[str, float]]] | Iterable[RunRecord] = (),
         baseline: Mapping[Any, Any] | Iterable[RunRecord] = (),
-        gains: Mapping[Rung, Gain | tuple[float, float, float] | float] | None = None,
+        gains: Mapping[Any, Gain | tuple[float, float, float] | float] | None = None,
         unfinished: Iterable[tuple[Rung, Seed]] = (),
         missing: Iterable[tuple[Rung, Seed]] = (),
         rungs: Iterable[Rung] | None = None,
@@ -687,7 +687,7 @@ class Evidence:
         )
 
 
-def _records(runs: Mapping[Rung, Mapping[Seed, Mapping[str, float]]]) -> list[RunRecord]:
+def _records(runs: Mapping[Any, Mapping[Any, Mapping[str, float]]]) -> list[RunRecord]:
     return [
         RunRecord(dict(metrics), rung, seed)
         for rung, by_seed in runs.items()
@@ -963,6 +963,8 @@ class _Evaluator:
                 value = run.buckets.get(metric, {}).get(bucket)
                 if value is None:
                     raise _Unknown(f"{self.describe(run)} has no {metric} for bucket {bucket!r}")
+            if not isinstance(value, int | float):
+                raise _Unknown(f"{metric} is not a number in {self.describe(run)}: {value!r}")
             if math.isnan(value):
                 raise _Unknown(f"{metric} is NaN in {self.describe(run)}")
             values.append(float(value))
@@ -1014,8 +1016,8 @@ class _Evaluator:
             raise _Unknown(f"the baseline's {metric} is NaN")
         if not point:
             return _spread(seeded)
-        half = (_spread(seeded).high - _spread(seeded).value) if len(seeded) > 1 else 0.0
-        return _Est(point[0], point[0] - half, point[0] + half)
+        sd = statistics.stdev(seeded) if len(seeded) > 1 else 0.0
+        return _Est(point[0], point[0] - sd, point[0] + sd)
 
 
 def evaluate(rule: Rule | str, evidence: Evidence) -> Verdict:

@@ -32,7 +32,8 @@ class Capture:
     """The result of capturing one run's context."""
 
     fields: dict[str, Any] = field(default_factory=dict)
-    objects: list[tuple[str | None, str, str, int]] = field(default_factory=list)  # role, name, hash, size
+    # (role, name, hash, size); role None: a blob reached through the manifest, not the run
+    objects: list[tuple[str | None, str, str, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -185,10 +186,11 @@ def _gpus() -> list[dict[str, Any]]:
     if torch is not None:
         try:
             if torch.cuda.is_available():
+                cuda = torch.cuda
                 return [
-                    {"name": torch.cuda.get_device_name(i),
-                     "memory_gb": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 2)}
-                    for i in range(torch.cuda.device_count())
+                    {"name": cuda.get_device_name(i),
+                     "memory_gb": round(cuda.get_device_properties(i).total_memory / 2**30, 2)}
+                    for i in range(cuda.device_count())
                 ]
         except Exception:
             pass

@@ -25,10 +25,16 @@ from typing import Any
 from stepstone.errors import LabError, UsageError
 from stepstone.sdk.run import Config, Run, Summary, as_mapping
 from stepstone.sdk.writer import DEFAULT_INTERVAL, Op, Writer
-from stepstone.store.db import Database
-from stepstone.store.lab import DB_NAME, LAB_DIRNAME, init_lab
-from stepstone.store.migrations import check_version
+from stepstone.store.db import is_postgres_url
+from stepstone.store.lab import connect, init_lab
 from stepstone.store.runs import Runs
+from stepstone.store.target import (
+    LAB_DIRNAME,
+    StoreTarget,
+    is_lab_folder,
+    target_of_folder,
+    target_of_url,
+)
 
 _ADJECTIVES = ("brisk", "calm", "dapper", "eager", "fancy", "gentle", "hardy", "jolly", "keen",
                "lively", "mellow", "nimble", "plucky", "quiet", "rapid", "steady", "tidy", "vivid",
@@ -58,28 +64,33 @@ def new_run_name(run_id: str) -> str:
     return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{run_id[:4]}"
 
 
-def _lab_root(lab: str | Path | None, dir: str | Path | None) -> Path:
-    """The lab to write to; made on the spot (with a note) when none exists yet."""
+def _lab_root(lab: str | Path | None, dir: str | Path | None) -> StoreTarget:
+    """The store to write to (``lab``, ``STEPSTONE_LAB``, ``STEPSTONE_STORE``, ``dir``, the
+    nearest lab upward); a local lab is made on the spot (with a note) when none exists yet."""
     chosen = lab or os.environ.get("STEPSTONE_LAB")
+    if chosen and is_postgres_url(str(chosen)):
+        return target_of_url(str(chosen))
     if chosen:
         path = Path(chosen).expanduser()
         root = path if path.name == LAB_DIRNAME else path / LAB_DIRNAME
-        if not (root / DB_NAME).exists():
+        if not is_lab_folder(root):
             init_lab(root)
-        return root.resolve()
+        return target_of_folder(root.resolve())
+    if os.environ.get("STEPSTONE_STORE"):
+        return target_of_url(os.environ["STEPSTONE_STORE"])
     if dir is not None:
         root = Path(dir).expanduser() / LAB_DIRNAME
-        if not (root / DB_NAME).exists():
+        if not is_lab_folder(root):
             init_lab(root)
-        return root.resolve()
+        return target_of_folder(root.resolve())
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
-        if (folder / LAB_DIRNAME / DB_NAME).exists():
-            return folder / LAB_DIRNAME
+        if is_lab_folder(folder / LAB_DIRNAME):
+            return target_of_folder(folder / LAB_DIRNAME)
     root = init_lab(here)
     print(f"stepstone: created a lab at {root} (run `stepstone status` there to see runs)",
           file=sys.stderr)
-    return root
+    return target_of_folder(root)
 
 
 def init(
@@ -144,13 +155,13 @@ def _start(
     resume: bool | str | None, run_id: str | None, lab: str | Path | None, kind: str | None,
     question: str | None, baseline: str | None, flush_interval: float, save_code: bool,
 ) -> Run:
-    root = _lab_root(lab, dir)
-    db = Database(root / DB_NAME)
+    target = _lab_root(lab, dir)
+    db = connect(target)  # an embedded lab is upgraded here; a team store is only checked
     try:
-        check_version(db, auto_upgrade=True)
         runs = Runs(db)
         attached_id = os.environ.get("STEPSTONE_RUN_ID")
-        attached = bool(attached_id) and runs.exists(str(attached_id)) and run_id in (None, attached_id)
+        attached = (bool(attached_id) and runs.exists(str(attached_id))
+                    and run_id in (None, attached_id))
         start_step = 0
         if attached:
             run_id = str(attached_id)
@@ -182,7 +193,8 @@ def _start(
             start_step = (record.last_step + 1) if record.last_step is not None else 0
         else:
             if resume == "must":
-                raise UsageError(f"resume='must' but there is no run {run_id!r} in {root}")
+                raise UsageError(
+                    f"resume='must' but there is no run {run_id!r} in {target.describe()}")
             run_id = run_id or new_run_id()
             config = dict(user_config)
             now = time.time()
@@ -198,13 +210,17 @@ def _start(
             name = name or new_run_name(run_id)
     finally:
         db.close()
-    writer = Writer(root / DB_NAME, run_id, interval=flush_interval)
+    writer = Writer(target.database, run_id, interval=flush_interval)
     writer.start()
-    run = Run(run_id=run_id, name=name or run_id, project=project, lab_root=root, config=config,
-              writer=writer, start_step=start_step, attached=attached)
-    _start_capture(run, root, code=save_code and not attached)
+    run = Run(run_id=run_id, name=name or run_id, project=project, lab_root=target.root,
+              config=config, writer=writer, start_step=start_step, attached=attached)
+    _start_capture(run, target, code=save_code and not attached)
     if not attached:
         run._start_tee()
+    if "hydra" in sys.modules:  # launched from a Hydra app: keep its overrides and choices
+        from stepstone.integrations import hydra
+
+        hydra.record(run)
     return _activate(run)
 
 
@@ -213,13 +229,13 @@ def _seed_of(config: Mapping[str, Any]) -> int | None:
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
-def _start_capture(run: Run, root: Path, *, code: bool) -> None:
+def _start_capture(run: Run, target: StoreTarget, *, code: bool) -> None:
     from stepstone.sdk.capture import capture_all
-    from stepstone.store.objects import ObjectStore
+    from stepstone.store.target import open_objects
 
     def work() -> None:
         try:
-            cap = capture_all(ObjectStore(root / "objects"), code=code)
+            cap = capture_all(open_objects(target.objects), code=code)
         except Exception as exc:  # capture must never break a run
             print(f"stepstone: could not capture the environment: {exc}", file=sys.stderr)
             return

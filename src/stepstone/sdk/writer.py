@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stepstone.store.db import Database, describe_write_error
+from stepstone.store.db import (
+    SQLITE,
+    Database,
+    describe_write_error,
+    is_postgres_url,
+    mask_url,
+)
 from stepstone.store.evals import Evals
 from stepstone.store.metrics import Chunk, Metrics
 from stepstone.store.objects import ObjectIndex
@@ -57,10 +63,10 @@ class _Batch:
 class Writer(threading.Thread):
     """Drains a run's queue into the lab every ``interval`` seconds."""
 
-    def __init__(self, db_path: str | Path, run_id: str, interval: float = DEFAULT_INTERVAL,
+    def __init__(self, target: str | Path, run_id: str, interval: float = DEFAULT_INTERVAL,
                  summary_view: dict[str, Any] | None = None) -> None:
         super().__init__(name=f"stepstone-writer-{run_id}", daemon=True)
-        self.db_path = str(db_path)
+        self.db_path = str(target)  # what Database() takes: a SQLite file or a store URL
         self.run_id = run_id
         self.interval = interval
         self.queue: deque[Any] = deque()
@@ -121,7 +127,12 @@ class Writer(threading.Thread):
             self._write(batch, now)
         except Exception as exc:  # keep the data, tell the user once, retry next interval
             self._retry = batch
-            message = describe_write_error(exc, str(Path(self.db_path).parent))
+            if self._db is not None and self._db.dialect is not SQLITE:
+                self._db.close()  # the server may have gone: connect afresh next time
+                self._db = None
+            where = (mask_url(self.db_path) if is_postgres_url(self.db_path)
+                     else str(Path(self.db_path).parent))
+            message = describe_write_error(exc, where)
             if message != self.error:
                 print(f"stepstone: {message}; training goes on and stepstone keeps "
                       "retrying (nothing logged so far is dropped)", file=sys.stderr)
@@ -182,31 +193,37 @@ class Writer(threading.Thread):
 
     def _write(self, batch: _Batch, now: float) -> None:
         db = self._connect()
-        runs, metrics, evals = Runs(db), Metrics(db), Evals(db)
         fields: dict[str, Any] = dict(batch.fields)
         fields["heartbeat_at"] = now
         if batch.last_step is not None:
             fields["last_step"] = batch.last_step
         if batch.nonfinite:
             fields["has_nonfinite"] = 1
-        with db.transaction():
-            written = metrics.write_chunks(
-                self.run_id, (Chunk(k, s, v, t) for k, (s, v, t) in batch.chunks.items())
-            )
-            if batch.texts:
-                metrics.write_texts(self.run_id, batch.texts)
-            if batch.config:
-                runs.write_config(self.run_id, batch.config)
-            if batch.summary:
-                runs.write_summary(self.run_id, batch.summary)
-            for name, step, rows in batch.evals:
-                evals.write(self.run_id, name, step, rows)
-            index = ObjectIndex(db)
-            for role, name, digest, size in batch.objects:
-                index.record(digest, size)
-                if role is not None:
-                    index.attach(self.run_id, role, name, digest)
-            runs.write_fields(self.run_id, fields)
+        written = db.atomic(lambda: self._write_in(db, batch, fields))
         self.points_written += written
         self._last_beat = now
+
+    def _write_in(self, db: Database, batch: _Batch, fields: dict[str, Any]) -> int:
+        """One flush's transaction (run again whole after a deadlock on PostgreSQL)."""
+        runs, metrics, evals = Runs(db), Metrics(db), Evals(db)
+        written = metrics.write_chunks(
+            self.run_id, (Chunk(k, s, v, t) for k, (s, v, t) in batch.chunks.items())
+        )
+        if batch.texts:
+            metrics.write_texts(self.run_id, batch.texts)
+        if batch.config:
+            runs.write_config(self.run_id, batch.config)
+        if batch.summary:
+            runs.write_summary(self.run_id, batch.summary)
+        for name, step, rows in batch.evals:
+            evals.write(self.run_id, name, step, rows)
+        index = ObjectIndex(db)
+        # shared rows in one order for every writer, so concurrent runs never deadlock
+        for digest, size in sorted({(o[2], o[3]) for o in batch.objects}):
+            index.record(digest, size)
+        for role, name, digest, _size in batch.objects:
+            if role is not None:
+                index.attach(self.run_id, role, name, digest)
+        runs.write_fields(self.run_id, fields)
+        return written
 

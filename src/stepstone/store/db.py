@@ -5,23 +5,37 @@ Statements are written once with ``?`` placeholders and portable types; the
 keys, upserts are standard on both). SQLite runs in WAL mode with a busy
 timeout, and every write transaction starts ``BEGIN IMMEDIATE`` and is retried
 while another process holds the write lock, so many writers never fail on a lock.
+
+On PostgreSQL (a ``postgresql://`` target, psycopg 3) the connection is in
+autocommit mode and :meth:`Database.transaction` issues ``BEGIN``/``COMMIT``
+itself; ``INTEGER`` columns become ``BIGINT`` (SQLite integers are 64-bit), ``LIKE``
+becomes ``ILIKE`` (SQLite's LIKE ignores ASCII case) and a literal ``%`` is escaped.
+:meth:`Database.atomic` re-runs a whole transaction after a deadlock or a
+serialization failure.
 """
 
 from __future__ import annotations
 
+import functools
 import random
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from stepstone.errors import LabError
 
 LOCK_RETRY_SECONDS = 120.0
+T = TypeVar("T")
+# PostgreSQL errors after which the whole transaction can simply be tried again:
+# serialization failure, deadlock detected, lock not available
+_PG_RETRY_STATES = {"40001", "40P01", "55P03"}
+_DDL = re.compile(r"^\s*(CREATE|ALTER)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -35,10 +49,20 @@ class Dialect:
 
     def sql(self, statement: str) -> str:
         """Rewrite a portable statement (``?`` placeholders, ``{blob}``, ``{serial_pk}``)."""
-        out = statement.replace("{blob}", self.blob).replace("{serial_pk}", self.serial_pk)
-        if self.placeholder != "?":
-            out = out.replace("?", self.placeholder)
-        return out
+        return _rewrite(self, statement)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rewrite(dialect: Dialect, statement: str) -> str:
+    out = statement.replace("{blob}", dialect.blob).replace("{serial_pk}", dialect.serial_pk)
+    if dialect.name == "postgresql":
+        if _DDL.match(out):  # an INTEGER is 64-bit on SQLite: keep it so
+            out = re.sub(r"\bINTEGER\b", "BIGINT", out, flags=re.IGNORECASE)
+        out = re.sub(r"\bLIKE\b", "ILIKE", out)  # SQLite's LIKE ignores ASCII case
+        out = out.replace("%", "%%")
+    if dialect.placeholder != "?":
+        out = out.replace("?", dialect.placeholder)
+    return out
 
 
 SQLITE = Dialect("sqlite", "BLOB", "INTEGER PRIMARY KEY AUTOINCREMENT", "?")
@@ -46,8 +70,22 @@ POSTGRES = Dialect("postgresql", "BYTEA", "BIGSERIAL PRIMARY KEY", "%s")
 
 
 def _is_lock_error(exc: Exception) -> bool:
+    if getattr(exc, "sqlstate", None) in _PG_RETRY_STATES:
+        return True
+    if not isinstance(exc, sqlite3.Error):
+        return False
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def is_postgres_url(target: str | Path) -> bool:
+    """True for a ``postgresql://`` (or ``postgres://``) store URL."""
+    return str(target).startswith(("postgresql://", "postgres://"))
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages."""
+    return re.sub(r"^(\w+://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def _folder_writable(folder: str) -> bool:
@@ -68,7 +106,8 @@ def describe_write_error(exc: Exception, where: str) -> str:
     if not read_only and "unable to open" in text:
         read_only = not _folder_writable(where)
     if read_only:
-        return f"the lab at {where} is read-only: make it writable or point --lab/STEPSTONE_LAB elsewhere"
+        return (f"the lab at {where} is read-only: make it writable or point --lab / "
+                "STEPSTONE_LAB elsewhere")
     if "full" in text or "no space" in text:
         return f"the disk holding the lab at {where} is full: free some space"
     return f"cannot write to the lab at {where}: {exc}"
@@ -81,7 +120,7 @@ class Database:
         self.target = str(target)
         self.readonly = readonly
         self._local_lock = threading.Lock()
-        if self.target.startswith(("postgresql://", "postgres://")):
+        if is_postgres_url(self.target):
             self.dialect = POSTGRES
             self._conn = self._connect_postgres()
         else:
@@ -118,10 +157,27 @@ class Database:
             raise LabError(
                 "a PostgreSQL store needs psycopg: pip install 'stepstone[postgres]'"
             ) from exc
+        options: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in self.target:
+            options["connect_timeout"] = 10
+        if "application_name" not in self.target:
+            options["application_name"] = "stepstone"
         try:
-            conn = psycopg.connect(self.target, autocommit=True)
+            conn = psycopg.connect(self.target, **options)
+            text_loader, binary_loader = _number_loaders()
+            conn.adapters.register_loader("numeric", text_loader)
+            conn.adapters.register_loader("numeric", binary_loader)
+            if self.readonly:
+                conn.execute("SET default_transaction_read_only = on")
+            try:  # pglz makes metric chunks ~10x slower to write; lz4 needs PostgreSQL 14+
+                conn.execute("SET default_toast_compression = 'lz4'")
+            except psycopg.Error:
+                pass
         except psycopg.Error as exc:
-            raise LabError(f"cannot connect to the team store {self.target}: {exc}") from exc
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise LabError(
+                f"cannot connect to the team store {mask_url(self.target)}: {message}"
+            ) from exc
         return conn
 
     def close(self) -> None:
@@ -129,7 +185,10 @@ class Database:
 
     # -- statements ----------------------------------------------------------------
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
-        return self._conn.execute(self.dialect.sql(statement), tuple(params))
+        if self.dialect is SQLITE:
+            return self._conn.execute(self.dialect.sql(statement), tuple(params))
+        # binary results: a BYTEA chunk arrives as its bytes, not as hex text to decode
+        return self._conn.execute(self.dialect.sql(statement), tuple(params), binary=True)
 
     def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
         sql = self.dialect.sql(statement)
@@ -144,7 +203,7 @@ class Database:
         if cur.description is None:
             return []
         cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row)) for row in cur.fetchall()]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def query_one(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         rows = self.query(statement, params)
@@ -170,10 +229,29 @@ class Database:
             try:
                 yield self
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             else:
                 self._commit(deadline)
+
+    def atomic(self, work: Callable[[], T]) -> T:
+        """Run ``work()`` in a transaction, again after a deadlock or a serialization failure."""
+        deadline = time.monotonic() + LOCK_RETRY_SECONDS
+        while True:
+            try:
+                with self.transaction():
+                    return work()
+            except Exception as exc:
+                if not _is_lock_error(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.005, 0.05))
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except Exception:  # a broken connection has no transaction left to roll back
+            if self.dialect is SQLITE:
+                raise
 
     def _begin(self) -> None:
         self._conn.execute("BEGIN IMMEDIATE" if self.dialect is SQLITE else "BEGIN")
@@ -183,9 +261,11 @@ class Database:
             try:
                 self._conn.execute("COMMIT")
                 return
-            except sqlite3.OperationalError as exc:
-                if not _is_lock_error(exc) or time.monotonic() > deadline:
-                    self._conn.execute("ROLLBACK")
+            except Exception as exc:
+                if self.dialect is not SQLITE or not _is_lock_error(exc) or (
+                    time.monotonic() > deadline
+                ):
+                    self._rollback()
                     raise
                 time.sleep(random.uniform(0.005, 0.05))
 
@@ -194,6 +274,27 @@ class Database:
             rows = self.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
         else:
             rows = self.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema()"
             ).fetchall()
         return {r[0] for r in rows}
+
+
+def _number_loaders() -> tuple[Any, Any]:
+    """psycopg loaders for ``numeric`` (what SUM and AVG of integers give on PostgreSQL):
+    an int when whole, else a float, as SQLite returns them, never a Decimal."""
+    from psycopg.types.numeric import NumericBinaryLoader, NumericLoader
+
+    def plain(value: Any) -> Any:
+        exponent = value.as_tuple().exponent
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+
+    class NumberLoader(NumericLoader):
+        def load(self, data: Any) -> Any:
+            return plain(super().load(data))
+
+    class NumberBinaryLoader(NumericBinaryLoader):
+        def load(self, data: Any) -> Any:
+            return plain(super().load(data))
+
+    return NumberLoader, NumberBinaryLoader

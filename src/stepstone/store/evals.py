@@ -13,7 +13,10 @@ from stepstone.store.db import Database
 RESERVED = ("id", "score", "correct", "prediction")
 
 
-def normalize_record(record: Mapping[str, Any], index: int) -> tuple[str, float | None, int | None, str | None, str]:
+Row = tuple[str, float | None, int | None, str | None, str]
+
+
+def normalize_record(record: Mapping[str, Any], index: int) -> Row:
     """Split one record into (id, score, correct, prediction, bucket fields as JSON)."""
     if not isinstance(record, Mapping):
         raise UsageError(f"evaluation record {index} is a {type(record).__name__}, not a dict")

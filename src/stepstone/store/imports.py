@@ -17,6 +17,7 @@ from typing import Any
 from stepstone.errors import UsageError
 from stepstone.store.db import Database
 from stepstone.store.metrics import Chunk, Metrics
+from stepstone.store.objects import ObjectIndex, ObjectStore
 from stepstone.store.runs import _JSON_COLUMNS, _RUN_COLUMNS, Runs, encode
 
 # points per stored chunk: big enough to be cheap, small enough to keep rows modest
@@ -38,6 +39,8 @@ class ImportedRun:
     series: dict[str, tuple[list[int], list[float], list[float]]] = field(default_factory=dict)
     texts: list[tuple[str, int, float, str]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    # blobs to attach to the run, as (role, name, data): the output log, for one
+    objects: list[tuple[str, str, bytes]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -63,8 +66,16 @@ class Imports:
             return None
         return str(row["imported_from"] or "")
 
-    def write(self, run: ImportedRun) -> bool:
-        """Write ``run`` in one transaction; False (and nothing written) if its id exists."""
+    def write(self, run: ImportedRun, objects: ObjectStore | None = None) -> bool:
+        """Write ``run`` in one transaction; False (and nothing written) if its id exists.
+
+        ``run.objects`` are put in ``objects`` (content-addressed, so a failed import
+        leaves at most an unreferenced blob) and attached to the run in the transaction.
+        """
+        stored = []
+        if objects is not None:
+            for role, name, data in run.objects:
+                stored.append((role, name, objects.put(data), len(data)))
         row = dict(run.row)
         unknown = set(row) - set(_RUN_COLUMNS)
         if unknown:
@@ -96,6 +107,10 @@ class Imports:
                 self.metrics.write_texts(run.id, run.texts)
             if run.summary:
                 self.runs.write_summary(run.id, run.summary)
+            index = ObjectIndex(self.db)
+            for role, name, digest, size in stored:
+                index.record(digest, size)
+                index.attach(run.id, role, name, digest)
         return True
 
 

@@ -1,8 +1,10 @@
 """A lab: the ``.stepstone/`` folder (or a team store) that holds every run.
 
-Found from ``--lab``, then ``STEPSTONE_LAB``, then the nearest ``.stepstone/``
-from the working directory upward. It holds ``lab.db`` (SQLite in WAL mode) and
-``objects/`` (content-addressed blobs).
+Found from ``--lab``, then ``STEPSTONE_LAB``, then ``STEPSTONE_STORE``, then the
+nearest ``.stepstone/`` from the working directory upward. It holds ``lab.db``
+(SQLite in WAL mode) and ``objects/`` (content-addressed blobs), or, for a team
+store, ``store.toml`` naming the PostgreSQL URL and the shared objects location
+(see :mod:`stepstone.store.target`).
 """
 
 from __future__ import annotations
@@ -14,42 +16,98 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from stepstone.errors import LabError, NotFoundError
-from stepstone.store.db import Database
+from stepstone.errors import LabError, NotFoundError, UsageError
+from stepstone.store.baselines import Baselines
+from stepstone.store.db import Database, is_postgres_url
 from stepstone.store.evals import Evals
+from stepstone.store.ideas import Ideas
 from stepstone.store.metrics import Metrics
-from stepstone.store.migrations import check_version, migrate
-from stepstone.store.objects import ObjectIndex, ObjectStore
+from stepstone.store.migrations import check_version, migrate, schema_version
+from stepstone.store.notebook import Notebook
+from stepstone.store.objects import ObjectIndex
+from stepstone.store.plans import Plans
+from stepstone.store.questions import Questions
 from stepstone.store.runs import Runs
-
-LAB_DIRNAME = ".stepstone"
-DB_NAME = "lab.db"
+from stepstone.store.target import (
+    DB_NAME,
+    LAB_DIRNAME,
+    STORE_FILE,
+    StoreTarget,
+    is_lab_folder,
+    open_objects,
+    target_of_folder,
+    target_of_url,
+    write_store_file,
+)
 
 
 def find_lab(explicit: str | Path | None = None, start: str | Path | None = None) -> Path:
     """The lab folder to use, or a LabError saying how to make one."""
     chosen = explicit if explicit is not None else os.environ.get("STEPSTONE_LAB") or None
     if chosen is not None:
+        if is_postgres_url(str(chosen)):
+            raise LabError("a store URL has no lab folder: give the folder made by "
+                           "`stepstone init --store URL`")
         path = Path(chosen).expanduser()
         if path.name != LAB_DIRNAME and (path / LAB_DIRNAME).is_dir():
             path = path / LAB_DIRNAME
-        if not (path / DB_NAME).exists():
+        if not is_lab_folder(path):
             raise LabError(f"no lab at {path}: create one with `stepstone init {path.parent}`")
         return path.resolve()
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / LAB_DIRNAME
-        if (candidate / DB_NAME).exists():
+        if is_lab_folder(candidate):
             return candidate
     raise LabError(
         f"no lab found in {here} or above: run `stepstone init` here, or pass --lab PATH"
     )
 
 
-def init_lab(where: str | Path | None = None) -> Path:
-    """Create (or upgrade) a lab in ``where`` (a project folder or a ``.stepstone`` folder)."""
+def find_store(explicit: str | Path | None = None, start: str | Path | None = None) -> StoreTarget:
+    """The store to use: ``explicit`` (a folder or a URL), ``STEPSTONE_LAB``, ``STEPSTONE_STORE``,
+    or the nearest lab folder upward from ``start``."""
+    chosen = explicit if explicit is not None else os.environ.get("STEPSTONE_LAB") or None
+    if chosen is not None and is_postgres_url(str(chosen)):
+        return target_of_url(str(chosen))
+    if chosen is None and os.environ.get("STEPSTONE_STORE"):
+        return target_of_url(os.environ["STEPSTONE_STORE"])
+    return target_of_folder(find_lab(chosen, start))
+
+
+def connect(target: StoreTarget, *, readonly: bool = False) -> Database:
+    """Open ``target``'s database at a schema this client understands.
+
+    An embedded lab is upgraded on the spot; a team store only by ``stepstone migrate``.
+    """
+    db = Database(target.database, readonly=readonly)
+    try:
+        if target.is_postgres and schema_version(db) == 0:
+            raise LabError(f"the team store {target.describe()} is empty: "
+                           f"run `stepstone init --store URL` (or `stepstone migrate`) first")
+        check_version(db, auto_upgrade=not readonly and not target.is_postgres)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def init_lab(
+    where: str | Path | None = None, *, store: str | None = None, objects: str | None = None,
+) -> Path:
+    """Create (or upgrade) a lab in ``where`` (a project folder or a ``.stepstone`` folder).
+
+    With ``store`` (a ``postgresql://`` URL) the lab is a team store: ``.stepstone/store.toml``
+    records the URL and ``objects`` (a shared folder or an fsspec URL; default
+    ``.stepstone/objects``), and an empty database gets the schema. A team store that exists
+    already is checked, never upgraded here: that is ``stepstone migrate``'s job.
+    """
     base = Path(where or Path.cwd()).expanduser()
     root = base if base.name == LAB_DIRNAME else base / LAB_DIRNAME
+    if store is not None or (root / STORE_FILE).exists():
+        return _init_team_lab(root, store, objects)
+    if objects is not None:
+        raise UsageError("--objects goes with --store: a local lab keeps its objects in it")
     try:
         (root / "objects").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -62,17 +120,61 @@ def init_lab(where: str | Path | None = None) -> Path:
     return root.resolve()
 
 
-class Lab:
-    """An open lab: its database repositories and its object store."""
+def _init_team_lab(root: Path, store: str | None, objects: str | None) -> Path:
+    from stepstone.store.team import upgrade
 
-    def __init__(self, root: Path, db: Database) -> None:
+    if store is None:
+        target = target_of_folder(root)
+    else:
+        if not is_postgres_url(store):
+            raise UsageError(f"--store takes a postgresql:// URL, not {store!r}")
+        if objects is not None and "://" not in objects:
+            objects = str(Path(objects).expanduser().resolve())
+        target = target_of_url(store, objects or str(root.resolve() / "objects"))
+    db = Database(target.database)  # connect first: a bad URL leaves nothing behind
+    try:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            if "://" not in target.objects:
+                Path(target.objects).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LabError(f"cannot create a lab at {root}: {exc.strerror}") from exc
+        if store is not None:
+            write_store_file(root, store, objects)
+        if schema_version(db) == 0:
+            upgrade(db)
+        else:
+            check_version(db, auto_upgrade=False)
+    finally:
+        db.close()
+    return root.resolve()
+
+
+class Lab:
+    """An open lab: its database repositories and its object store.
+
+    ``root`` is the local ``.stepstone/`` folder, None for a team store named by URL alone;
+    ``target`` says where the database and the objects live.
+    """
+
+    def __init__(self, root: Path | None, db: Database, target: StoreTarget | None = None) -> None:
+        if target is None:
+            if root is None:
+                raise ValueError("a Lab needs a root folder or a target")
+            target = target_of_folder(root)
         self.root = root
+        self.target = target
         self.db = db
-        self.objects = ObjectStore(root / "objects")
+        self.objects = open_objects(target.objects)
         self.runs = Runs(db)
         self.metrics = Metrics(db)
         self.evals = Evals(db)
         self.object_index = ObjectIndex(db)
+        self.plans = Plans(db)
+        self.ideas = Ideas(db)
+        self.questions = Questions(db)
+        self.baselines = Baselines(db)
+        self.notebook = Notebook(db)
 
     def close(self) -> None:
         self.db.close()
@@ -124,8 +226,8 @@ class Lab:
         fit_id = uuid.uuid4().hex[:10]
         with self.db.transaction():
             self.db.execute(
-                "INSERT INTO fits (id, created_at, label, form, source, run_ids, flops_method, result)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO fits (id, created_at, label, form, source, run_ids, flops_method,"
+                " result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (fit_id, time.time(), label, form, source, json.dumps(run_ids), flops_method,
                  json.dumps(result, default=str)),
             )
@@ -145,12 +247,6 @@ class Lab:
 
 
 def open_lab(explicit: str | Path | None = None, *, readonly: bool = False) -> Lab:
-    """Open the lab named by ``explicit``/``STEPSTONE_LAB`` or found upward from here."""
-    root = find_lab(explicit)
-    db = Database(root / DB_NAME, readonly=readonly)
-    try:
-        check_version(db, auto_upgrade=not readonly)
-    except BaseException:
-        db.close()
-        raise
-    return Lab(root, db)
+    """Open the lab named by ``explicit``, ``STEPSTONE_LAB``, ``STEPSTONE_STORE``, or upward."""
+    target = find_store(explicit)
+    return Lab(target.root, connect(target, readonly=readonly), target)

@@ -106,7 +106,9 @@ class Metrics:
 
     def count(self, run_id: str) -> int:
         return int(
-            self.db.scalar("SELECT COALESCE(SUM(n), 0) FROM metric_chunks WHERE run_id = ?", (run_id,))
+            self.db.scalar(
+                "SELECT COALESCE(SUM(n), 0) FROM metric_chunks WHERE run_id = ?", (run_id,)
+            )
         )
 
     def history(self, run_id: str, keys: Sequence[str] | None = None) -> dict[str, Series]:

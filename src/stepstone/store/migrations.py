@@ -18,9 +18,14 @@ from stepstone.store.db import SQLITE, Database
 
 @dataclass(frozen=True)
 class Migration:
+    """A numbered schema step: portable ``statements``, then ``by_dialect`` ones
+    (``(dialect name, statement)``: triggers and the like, which SQLite and
+    PostgreSQL spell differently) run only on their own backend."""
+
     version: int
     name: str
     statements: tuple[str, ...]
+    by_dialect: tuple[tuple[str, str], ...] = ()
 
 
 CORE: tuple[Migration, ...] = (
@@ -198,6 +203,9 @@ def migrate(db: Database) -> int:
                 continue
             for statement in migration.statements:
                 db.execute(statement)
+            for dialect, statement in migration.by_dialect:
+                if dialect == db.dialect.name:
+                    db.execute(statement)
             db.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 (migration.version, migration.name, time.time()),
@@ -205,4 +213,6 @@ def migrate(db: Database) -> int:
     return schema_version(db)
 
 
-__all__ = ["LATEST", "MIGRATIONS", "SQLITE", "Migration", "check_version", "migrate", "schema_version"]
+__all__ = [
+    "LATEST", "MIGRATIONS", "SQLITE", "Migration", "check_version", "migrate", "schema_version",
+]

@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from pathlib import Path
-
 import time
+from pathlib import Path
 
 from stepstone.errors import LabError, NotFoundError
 from stepstone.store.db import Database, describe_write_error

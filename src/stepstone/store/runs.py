@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import math
 import os
@@ -137,7 +138,8 @@ class Runs:
         unknown = set(row) - set(_RUN_COLUMNS)
         if unknown:
             raise UsageError(f"unknown run fields: {', '.join(sorted(unknown))}")
-        values = {k: (encode(v) if k in _JSON_COLUMNS and v is not None else v) for k, v in row.items()}
+        values = {k: (encode(v) if k in _JSON_COLUMNS and v is not None else v)
+                  for k, v in row.items()}
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         with self.db.transaction():
@@ -215,7 +217,9 @@ class Runs:
         if len(rows) > 1:
             ids = ", ".join(r["id"] for r in rows[:5])
             raise UsageError(f"{len(rows)} runs are named {ref!r} ({ids}): use the run id")
-        rows = self.db.query("SELECT id FROM runs WHERE id LIKE ?", (ref + "%",)) if len(ref) >= 4 else []
+        rows = []
+        if len(ref) >= 4:  # a unique id prefix
+            rows = self.db.query("SELECT id FROM runs WHERE id LIKE ?", (ref + "%",))
         if len(rows) == 1:
             return str(rows[0]["id"])
         raise NotFoundError(f"no run {ref!r} in this lab: `stepstone runs` lists them")
@@ -230,7 +234,7 @@ class Runs:
         return record
 
     def exists(self, run_id: str) -> bool:
-        return self.db.scalar("SELECT COUNT(*) FROM runs WHERE id = ?", (run_id,)) > 0
+        return bool(self.db.scalar("SELECT COUNT(*) FROM runs WHERE id = ?", (run_id,)))
 
     def config(self, run_id: str) -> dict[str, Any]:
         rows = self.db.query("SELECT key, value FROM run_configs WHERE run_id = ?", (run_id,))
@@ -254,7 +258,7 @@ class Runs:
         limit: int | None = None,
         details: bool = True,
     ) -> list[RunRecord]:
-        """Runs matching every filter given, newest first; ``details`` loads configs and summaries."""
+        """Runs matching every filter, newest first; ``details`` loads configs and summaries."""
         where: list[str] = []
         params: list[Any] = []
         if status is not None:
@@ -267,7 +271,8 @@ class Runs:
             where.append(f"status IN ({', '.join('?' for _ in statuses)})")
             params += statuses
         for column, value in (
-            ("project", project), ("question_id", question_id), ("baseline", baseline), ("kind", kind)
+            ("project", project), ("question_id", question_id), ("baseline", baseline),
+            ("kind", kind),
         ):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -295,7 +300,7 @@ class Runs:
             self._attach_details(records)
         return records
 
-    def _attach_details(self, records: list[RunRecord]) -> None:
+    def _attach_details(self, records: builtins.list[RunRecord]) -> None:
         by_id = {r.id: r for r in records}
         flat_configs: dict[str, dict[str, Any]] = {r.id: {} for r in records}
         ids = list(by_id)
@@ -314,7 +319,7 @@ class Runs:
             by_id[run_id].config = unflatten(flat)
 
     # -- liveness ---------------------------------------------------------------------
-    def reap_crashed(self, now: float | None = None) -> list[str]:
+    def reap_crashed(self, now: float | None = None) -> builtins.list[str]:
         """Mark running runs whose process is gone as crashed; return their ids.
 
         A run is dead when its process ran on this host and no longer exists, or

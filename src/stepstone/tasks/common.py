@@ -84,12 +84,19 @@ def build_parser(cls: type, description: str | None = None) -> argparse.Argument
         help_ = (f.metadata.get("help", "") + f" (default: {default!r})").strip()
         if tp is bool:
             parser.add_argument(
-                flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
+                flag,
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=default,
                 help=help_,
             )
         elif _is_int_tuple(tp):
             parser.add_argument(
-                flag, dest=f.name, nargs="+", default=default, help=help_,
+                flag,
+                dest=f.name,
+                nargs="+",
+                default=default,
+                help=help_,
                 type=lambda s: [int(v) for v in s.split(",") if v],
             )
         else:
@@ -104,7 +111,8 @@ def parse_config(cls: type[C], argv: Sequence[str] | None, description: str | No
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         v = values[f.name]
         if isinstance(v, list):  # nargs="+" with comma-splitting gives a list of lists
-            values[f.name] = tuple(x for part in v for x in (part if isinstance(part, list) else [part]))
+            flat = (x for part in v for x in (part if isinstance(part, list) else [part]))
+            values[f.name] = tuple(flat)
     return config_from(cls, values)
 
 
@@ -138,7 +146,9 @@ def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
 
-def lr_at(step: int, total_steps: int, lr: float, warmup_steps: int, min_ratio: float = 0.1) -> float:
+def lr_at(
+    step: int, total_steps: int, lr: float, warmup_steps: int, min_ratio: float = 0.1
+) -> float:
     """Linear warmup then cosine decay to ``min_ratio * lr``."""
     if warmup_steps > 0 and step < warmup_steps:
         return lr * (step + 1) / warmup_steps
@@ -149,7 +159,8 @@ def lr_at(step: int, total_steps: int, lr: float, warmup_steps: int, min_ratio: 
 
 def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (not on biases, norms or embeddings)."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -163,23 +174,35 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
 
 
 def training_flops(n_params: int, tokens: int) -> tuple[float, str]:
-    """Training compute C and how it was estimated: ``stepstone.analysis.flops`` where it
-    offers an estimator, else C = 6 N D (Kaplan et al. 2020)."""
-    try:
-        from stepstone.analysis import flops as flops_mod  # type: ignore[attr-defined]
+    """Training compute C = 6 N D (Kaplan et al. 2020) and the method's name, with N the total
+    parameter count and D the training tokens.
 
-        estimate = getattr(flops_mod, "flops_6nd", None) or getattr(flops_mod, "six_nd", None)
-        if estimate is not None:
-            return float(estimate(n_params, tokens)), "6ND"
-    except ImportError:
-        pass
+    The same estimate as ``stepstone.analysis.flops.flops_6nd`` (a test holds them equal),
+    written inline because importing ``stepstone.analysis`` pulls in scipy: seconds of start-up
+    for one multiplication."""
     return 6.0 * n_params * tokens, "6ND"
 
 
-def torch_threads(n: int) -> None:
-    """Cap intra-op threads (0 keeps torch's default)."""
+def pick_device(name: str) -> torch.device:
+    """``"auto"``: CUDA when there is one, else the CPU; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the body with ``n`` intra-op threads (0: leave torch's setting), then restore it.
+
+    One thread is the default of the tasks: their models are tiny, and several threads on a
+    busy 2-core machine spin against each other and run many times slower."""
+    previous = torch.get_num_threads()
     if n > 0:
         torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,17 +244,26 @@ def open_run(
     name: str | None,
     config: Mapping[str, Any],
     tags: Sequence[str],
-    job_type: str,
+    smoke: bool,
+    lab: str | None = None,
 ) -> Iterator[Any]:
-    """Yield ``run`` when one was given (its owner finishes it); otherwise start one with
-    ``stepstone.init`` and finish it on the way out, marking it failed if training raised."""
+    """Yield ``run`` when one was given (its owner finishes it; the task config fills in the
+    keys its config lacks); otherwise start one with ``stepstone.init`` (kind ``smoke`` in
+    smoke mode) and finish it on the way out, marked failed if training raised."""
     if run is not None:
+        _fill_config(run, config)
         yield run
         return
     import stepstone
 
     own = stepstone.init(
-        project=project, name=name, config=dict(config), tags=list(tags), job_type=job_type
+        project=project,
+        name=name,
+        config=dict(config),
+        tags=list(tags),
+        job_type="train",
+        kind="smoke" if smoke else None,
+        lab=lab,
     )
     try:
         yield own
@@ -239,6 +271,18 @@ def open_run(
         _finish(own, exit_code=1)
         raise
     _finish(own, exit_code=0)
+
+
+def _fill_config(run: Any, config: Mapping[str, Any]) -> None:
+    target = getattr(run, "config", None)
+    if target is None:
+        return
+    setdefaults = getattr(target, "setdefaults", None)
+    if callable(setdefaults):
+        setdefaults(dict(config))
+    elif isinstance(target, dict):
+        for key, value in config.items():
+            target.setdefault(key, value)
 
 
 def _finish(run: Any, exit_code: int) -> None:

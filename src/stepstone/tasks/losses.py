@@ -29,6 +29,15 @@ def log_one_minus_p(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return others - logits.logsumexp(-1)
 
 
+def kshot_nll(logits: torch.Tensor, targets: torch.Tensor, k: int) -> torch.Tensor:
+    """Per-row ``-log(1 - (1 - p)^k)`` for logits (N, V) and targets (N,), by the identity in
+    the module docstring (valid for every k >= 1; at k = 1 it is cross-entropy)."""
+    logp = -F.cross_entropy(logits, targets, reduction="none")
+    i = torch.arange(k, dtype=logits.dtype, device=logits.device)
+    log_sum = (i * log_one_minus_p(logits, targets)[:, None]).logsumexp(-1)
+    return -logp - log_sum
+
+
 def kshot_loss(
     logits: torch.Tensor,
     targets: torch.Tensor,
@@ -40,17 +49,16 @@ def kshot_loss(
     cross-entropy (computed by :func:`torch.nn.functional.cross_entropy`)."""
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
-    logits = logits.reshape(-1, logits.shape[-1]).float()
+    logits = logits.reshape(-1, logits.shape[-1])
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()  # the loss is always computed in at least fp32
     targets = targets.reshape(-1)
     keep = targets != IGNORE_INDEX
     logits, targets = logits[keep], targets[keep]
     if k == 1:
         losses = F.cross_entropy(logits, targets, reduction="none")
     else:
-        logp = -F.cross_entropy(logits, targets, reduction="none")
-        i = torch.arange(k, dtype=logits.dtype, device=logits.device)
-        log_sum = (i * log_one_minus_p(logits, targets)[:, None]).logsumexp(-1)
-        losses = -logp - log_sum
+        losses = kshot_nll(logits, targets, k)
     if reduction == "none":
         return losses
     if reduction == "sum":

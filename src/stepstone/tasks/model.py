@@ -13,7 +13,8 @@ One module, readable in one sitting. The variants the seeds talk about are switc
   layer ``l`` is multiplied by ``1 / sqrt(l)``.
 
 ``position`` is ``"rope"`` (rotary, in every attention variant), ``"learned"`` (absolute) or
-``"none"``. Pre-LayerNorm blocks, GELU MLP, tied input and output embeddings.
+``"none"``. ``mlp_ratio = 0`` leaves the MLPs out (an attention-only model). Pre-LayerNorm
+blocks, GELU MLP, tied input and output embeddings.
 """
 
 from __future__ import annotations
@@ -49,15 +50,17 @@ class ModelConfig:
             raise ValueError(f"attention must be one of {ATTENTIONS}, not {self.attention!r}")
         if self.position not in POSITIONS:
             raise ValueError(f"position must be one of {POSITIONS}, not {self.position!r}")
-        if self.position == "rope" and (self.d_model // self.n_heads) % 2:
-            raise ValueError("rope needs an even head dimension")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if self.position == "rope" and (self.d_model // self.n_heads) % 2:
+            raise ValueError("rope needs an even head dimension")
         if self.attention == "sliding_window" and self.window < 1:
             raise ValueError(f"window must be at least 1, not {self.window}")
 
 
-def sliding_window_mask(seq_len: int, window: int, device: torch.device | None = None) -> torch.Tensor:
+def sliding_window_mask(
+    seq_len: int, window: int, device: torch.device | None = None
+) -> torch.Tensor:
     """Boolean (T, T) mask, True where query i may attend to key j: ``i - window < j <= i``."""
     i = torch.arange(seq_len, device=device)[:, None]
     j = torch.arange(seq_len, device=device)[None, :]
@@ -74,7 +77,9 @@ def causal_linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -
     return (scores @ v) / (scores.sum(-1, keepdim=True) + 1e-6)
 
 
-def delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+def delta_rule(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor
+) -> torch.Tensor:
     """The delta rule as a naive recurrence over time. q, k, v: (B, H, T, D); beta: (B, H, T).
 
     Keys and queries are L2-normalised so that the state update is a contraction for beta <= 1.
@@ -92,7 +97,9 @@ def delta_rule(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Te
     return torch.stack(outs, dim=2)
 
 
-def rope_tables(seq_len: int, head_dim: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_tables(
+    seq_len: int, head_dim: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """cos and sin tables (T, head_dim / 2) of rotary position embeddings (base 10000)."""
     inv_freq = 1.0 / (10000 ** (torch.arange(0, head_dim, 2, device=device).float() / head_dim))
     angles = torch.arange(seq_len, device=device).float()[:, None] * inv_freq[None, :]
@@ -134,7 +141,8 @@ class Attention(nn.Module):
             assert self.beta is not None
             beta = torch.sigmoid(self.beta(x)).transpose(1, 2)  # (B, H, T)
             y = delta_rule(q.float(), k.float(), v.float(), beta.float()).to(v.dtype)
-        return self.proj(y.transpose(1, 2).reshape(b, t, c))
+        out: torch.Tensor = self.proj(y.transpose(1, 2).reshape(b, t, c))
+        return out
 
 
 class MLP(nn.Module):
@@ -144,7 +152,8 @@ class MLP(nn.Module):
         self.proj = nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(F.gelu(self.fc(x)))
+        out: torch.Tensor = self.proj(F.gelu(self.fc(x)))
+        return out
 
 
 class Block(nn.Module):
@@ -153,17 +162,19 @@ class Block(nn.Module):
         self.layer = layer  # 1-based
         self.ln1 = nn.LayerNorm(cfg.d_model)
         self.attn = Attention(cfg)
-        self.ln2 = nn.LayerNorm(cfg.d_model)
-        self.mlp = MLP(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model) if cfg.mlp_ratio > 0 else None
+        self.mlp = MLP(cfg) if cfg.mlp_ratio > 0 else None
         self.drop = nn.Dropout(cfg.dropout)
         self.norm_scale = 1.0 / math.sqrt(layer) if cfg.layernorm_scaling else 1.0
         # ProRes residual scale; a buffer so that it follows the module across devices.
+        self.residual_scale: torch.Tensor
         self.register_buffer("residual_scale", torch.ones(()), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.residual_scale
         x = x + a * self.drop(self.attn(self.ln1(x) * self.norm_scale))
-        x = x + a * self.drop(self.mlp(self.ln2(x) * self.norm_scale))
+        if self.mlp is not None and self.ln2 is not None:
+            x = x + a * self.drop(self.mlp(self.ln2(x) * self.norm_scale))
         return x
 
 
@@ -179,7 +190,8 @@ class Transformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.pos_emb = nn.Embedding(cfg.max_seq_len, cfg.d_model) if cfg.position == "learned" else None
+        learned = cfg.position == "learned"
+        self.pos_emb = nn.Embedding(cfg.max_seq_len, cfg.d_model) if learned else None
         self.blocks = nn.ModuleList(Block(cfg, layer) for layer in range(1, cfg.n_layers + 1))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
@@ -219,7 +231,8 @@ class Transformer(nn.Module):
             x = x + self.pos_emb(torch.arange(t, device=idx.device))
         for block in self.blocks:
             x = block(x)
-        return self.head(self.ln_f(x))
+        logits: torch.Tensor = self.head(self.ln_f(x))
+        return logits
 
 
 def count_params(model: Transformer) -> tuple[int, int]:

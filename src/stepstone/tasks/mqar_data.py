@@ -118,10 +118,10 @@ def generate_mqar(
 
 
 def distance_bucket(distance: int, edges: tuple[int, ...] = DISTANCE_EDGES) -> str:
-    """A label for the power-of-two bucket holding ``distance``: ``"<8"``, ``"8-15"``, ..."""
-    if distance < edges[0]:
-        return f"<{edges[0]}"
-    for lo, hi in zip(edges, edges[1:]):
+    """A label for the power-of-two bucket holding ``distance``: ``"0-7"``, ``"8-15"``, ..."""
+    lo = 0
+    for hi in edges:
         if distance < hi:
             return f"{lo}-{hi - 1}"
+        lo = hi
     return f">={edges[-1]}"

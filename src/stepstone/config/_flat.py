@@ -14,7 +14,7 @@ def check_key(key: str, what: str = "key") -> list[str]:
     if not parts or any(not part or part != part.strip() or "=" in part for part in parts):
         raise ConfigError(
             f"{what} {key!r} is malformed; write a dotted name like optim.lr "
-            "(no empty parts, spaces or '=')"
+            "(no empty parts, spaces around parts or '=')"
         )
     return parts
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
+from stepstone.config._flat import walk
 from stepstone.config._values import ConfigLoader
-from stepstone.config.flat import walk
 from stepstone.errors import ConfigError
 
 if sys.version_info >= (3, 11):

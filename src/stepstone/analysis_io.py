@@ -1,0 +1,346 @@
+"""Glue between a lab and the pure analysis: select runs, turn records into arrays.
+
+:mod:`stepstone.analysis` stays free of I/O; everything that reads a lab (run summaries,
+evaluation records, stored fits) or a file (CSV, Parquet, ``.npy``) for it lives here, so
+the command line and notebooks share one way of doing it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stepstone.errors import AnalysisError, NotFoundError, UsageError
+from stepstone.store.lab import Lab
+from stepstone.store.runs import RunRecord
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from stepstone.analysis.fit import ScalingFit
+
+N_KEY, D_KEY, C_KEY, METHOD_KEY = "n_params", "tokens", "flops", "flops_method"
+
+
+@dataclass
+class Selection:
+    """Runs picked from a lab: the finished ones used, and the others with why not."""
+
+    source: str
+    runs: list[RunRecord]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (run id, reason)
+
+    def skipped_line(self) -> str:
+        """One line saying how many runs were skipped and why ('' when none)."""
+        if not self.skipped:
+            return ""
+        reasons: dict[str, int] = {}
+        for _, why in self.skipped:
+            reasons[why] = reasons.get(why, 0) + 1
+        parts = ", ".join(f"{n} {why}" for why, n in reasons.items())
+        return f"skipped {len(self.skipped)} run(s): {parts}"
+
+
+def select_runs(
+    lab: Lab,
+    *,
+    question: str | None = None,
+    baseline: str | None = None,
+    tag: str | None = None,
+    project: str | None = None,
+    run_ids: Sequence[str] = (),
+    finished_only: bool = True,
+) -> Selection:
+    """The runs named by one or more filters (all must hold); unfinished runs are skipped."""
+    if not (question or baseline or tag or project or run_ids):
+        raise UsageError("choose runs: give --question, --baseline, --tag, --project or --run")
+    ids = [lab.runs.resolve_id(r) for r in run_ids] if run_ids else None
+    records = lab.runs.list(question_id=question, baseline=baseline, tag=tag, project=project,
+                            ids=ids)
+    parts = [f"{k}:{v}" for k, v in (("question", question), ("baseline", baseline),
+                                     ("tag", tag), ("project", project)) if v]
+    if ids:
+        parts.append("runs:" + ",".join(i[:8] for i in ids))
+    source = " ".join(parts)
+    if not records:
+        raise NotFoundError(f"no runs match {source}")
+    records.sort(key=lambda r: r.created_at)
+    used: list[RunRecord] = []
+    skipped: list[tuple[str, str]] = []
+    for rec in records:
+        if finished_only and rec.status != "finished":
+            skipped.append((rec.id, f"not finished ({rec.status})"))
+        else:
+            used.append(rec)
+    return Selection(source, used, skipped)
+
+
+def number(summary: Mapping[str, Any], key: str) -> float | None:
+    """``summary[key]`` as a finite float, else None (booleans and text are not numbers)."""
+    value = summary.get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+@dataclass
+class ScalingPoints:
+    """One point per run: N, D, C and the loss, with how C was obtained."""
+
+    source: str
+    labels: list[str]
+    loss: list[float]
+    compute: list[float]
+    n: list[float] | None
+    d: list[float] | None
+    flops_method: str
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.loss)
+
+
+def _method(methods: Sequence[str]) -> str:
+    distinct = sorted(set(methods))
+    if not distinct:
+        return "given"
+    return distinct[0] if len(distinct) == 1 else "mixed(" + ",".join(distinct) + ")"
+
+
+def scaling_points(selection: Selection, metric: str = "val_loss",
+                   *, need_nd: bool = False) -> ScalingPoints:
+    """N, D, C and ``metric`` from each run's summary (C = 6·N·D when ``flops`` is absent)."""
+    from stepstone.analysis import flops_6nd
+
+    labels: list[str] = []
+    loss: list[float] = []
+    comp: list[float] = []
+    ns: list[float | None] = []
+    ds: list[float | None] = []
+    methods: list[str] = []
+    skipped = list(selection.skipped)
+    for rec in selection.runs:
+        s = rec.summary
+        y, n, d, c = number(s, metric), number(s, N_KEY), number(s, D_KEY), number(s, C_KEY)
+        if y is None:
+            skipped.append((rec.id, f"no {metric!r} in summary"))
+            continue
+        if need_nd and (n is None or d is None):
+            skipped.append((rec.id, f"no {N_KEY!r}/{D_KEY!r} in summary"))
+            continue
+        if c is not None:
+            method = str(s.get(METHOD_KEY) or "measured")
+        elif n is not None and d is not None:
+            try:
+                c = flops_6nd(n, d).flops
+            except AnalysisError:
+                skipped.append((rec.id, f"non-positive {N_KEY!r}/{D_KEY!r}"))
+                continue
+            method = "6ND"
+        else:
+            skipped.append((rec.id, f"no {C_KEY!r} and no {N_KEY!r}+{D_KEY!r} in summary"))
+            continue
+        labels.append(rec.id)
+        loss.append(y)
+        comp.append(c)
+        ns.append(n)
+        ds.append(d)
+        methods.append(method)
+    have_nd = bool(ns) and all(v is not None for v in ns) and all(v is not None for v in ds)
+    return ScalingPoints(
+        source=selection.source, labels=labels, loss=loss, compute=comp,
+        n=[float(v) for v in ns if v is not None] if have_nd else None,
+        d=[float(v) for v in ds if v is not None] if have_nd else None,
+        flops_method=_method(methods), skipped=skipped,
+    )
+
+
+def read_table(path: str | Path) -> dict[str, list[Any]]:
+    """A CSV or Parquet file as columns (name -> values)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"no file {p}")
+    if p.suffix.lower() == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as exc:
+            raise UsageError("reading Parquet needs pyarrow: pip install pyarrow") from exc
+        table: dict[str, list[Any]] = pq.read_table(p).to_pydict()
+        return table
+    if p.suffix.lower() not in (".csv", ".tsv"):
+        raise UsageError(f"{p.name}: give a .csv or .parquet file")
+    import csv
+
+    with p.open(newline="") as fh:
+        reader = csv.DictReader(fh, delimiter="\t" if p.suffix.lower() == ".tsv" else ",")
+        rows = list(reader)
+        cols: dict[str, list[Any]] = {name: [] for name in reader.fieldnames or []}
+    for row in rows:
+        for name in cols:
+            cols[name].append(row.get(name))
+    return cols
+
+
+def points_from_file(
+    path: str | Path, *, n_col: str | None = "n_params", d_col: str | None = "tokens",
+    c_col: str | None = "flops", loss_col: str = "loss", need_nd: bool = False,
+) -> ScalingPoints:
+    """Scaling points from a CSV/Parquet file (one row per run; C = 6·N·D when no C column)."""
+    cols = read_table(path)
+    if loss_col not in cols:
+        raise UsageError(f"{Path(path).name} has no column {loss_col!r}; name it with --loss-col "
+                         f"(columns: {', '.join(cols)})")
+    records = [{k: cols[k][i] for k in cols} for i in range(len(cols[loss_col]))]
+    keys = {N_KEY: n_col, D_KEY: d_col, C_KEY: c_col}
+    runs = []
+    for i, row in enumerate(records):
+        summary: dict[str, Any] = {"loss": _float(row.get(loss_col))}
+        for key, col in keys.items():
+            if col and col in row:
+                summary[key] = _float(row[col])
+        runs.append(RunRecord(id=f"row{i + 1}", name=f"row{i + 1}", project="", status="finished",
+                              created_at=0.0, summary=summary))
+    return scaling_points(Selection(f"file:{path}", runs), "loss", need_nd=need_nd)
+
+
+def _float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def fit_points(points: ScalingPoints, form: str, *, n_bootstrap: int = 1000,
+               holdout: int | None = None, seed: int | None = 0) -> ScalingFit:
+    """Fit ``form`` to the points (``chinchilla`` on N and D, the others on C)."""
+    from stepstone.analysis import fit_scaling_law
+
+    if form == "chinchilla":
+        if points.n is None or points.d is None:
+            raise AnalysisError("A chinchilla fit needs N and D for every run "
+                                f"(summary keys {N_KEY!r} and {D_KEY!r}, or --n-col/--d-col).")
+        return fit_scaling_law(form, n=points.n, d=points.d, loss=points.loss,
+                               n_bootstrap=n_bootstrap, holdout=holdout, seed=seed,
+                               flops_method=points.flops_method)
+    return fit_scaling_law(form, compute=points.compute, loss=points.loss,
+                           n_bootstrap=n_bootstrap, holdout=holdout, seed=seed,
+                           flops_method=points.flops_method)
+
+
+def find_fit(lab: Lab, ref: str) -> dict[str, Any]:
+    """A stored fit by id, or the newest one with that label."""
+    fits = lab.fits()
+    for row in fits:
+        if row["id"] == ref:
+            return row
+    for row in fits:  # newest first
+        if row["label"] == ref:
+            return row
+    raise NotFoundError(f"no stored fit with id or label {ref!r}: make one with `stepstone fit`")
+
+
+def fit_from_stored(row: Mapping[str, Any]) -> ScalingFit:
+    """Rebuild a stored fit (with its bootstrap refits) by refitting its stored data with the
+    stored form, bootstrap count and seed: deterministic, so it equals the fit that was saved."""
+    from stepstone.analysis import fit_scaling_law
+
+    res = row["result"]
+    kwargs: dict[str, Any] = dict(
+        loss=res["loss"], n_bootstrap=int(res.get("n_bootstrap") or 0), holdout=0,
+        seed=res.get("seed"), confidence=float(res.get("confidence") or 0.95),
+        flops_method=str(res.get("flops_method") or row.get("flops_method") or "given"),
+    )
+    if res.get("n") is not None and res.get("d") is not None:
+        return fit_scaling_law(res["form"], n=res["n"], d=res["d"], **kwargs)
+    return fit_scaling_law(res["form"], compute=res["compute"], **kwargs)
+
+
+def arm_values(runs: Sequence[RunRecord], metric: str) -> dict[str, float]:
+    """Seed -> summary value of ``metric`` (seed from the config, else the run's seed)."""
+    out: dict[str, float] = {}
+    for rec in runs:
+        value = number(rec.summary, metric)
+        if value is None:
+            continue
+        seed = rec.config.get("seed", rec.seed)
+        key = str(seed if seed is not None else rec.id)
+        if key in out:
+            raise UsageError(f"two runs of one arm have seed {key}: an arm needs one run per seed")
+        out[key] = value
+    return out
+
+
+def eval_keys(summaries: Sequence[Mapping[str, Any]], loss_key: str) -> list[str]:
+    """Summary keys that look like downstream evals (``eval...``) and every summary has."""
+    if not summaries:
+        return []
+    common = [k for k in summaries[0] if k != loss_key and k.lower().startswith("eval")
+              and all(number(s, k) is not None for s in summaries)]
+    return sorted(common)
+
+
+def eval_records(lab: Lab, run_ref: str, name: str | None = None) -> list[dict[str, Any]]:
+    """The per-example evaluation records of a run (``name``: one eval set; default: the only
+    one, or ``eval``)."""
+    run_id = lab.runs.resolve_id(run_ref)
+    names = lab.evals.names(run_id)
+    if not names:
+        raise NotFoundError(f"run {run_id} has no evaluation records: log them with "
+                            "run.log_eval(records)")
+    if name is None:
+        if len(names) == 1:
+            name = names[0]
+        elif "eval" in names:
+            name = "eval"
+        else:
+            raise UsageError(f"run {run_id} has several eval sets ({', '.join(names)}): "
+                             "choose one with --name")
+    elif name not in names:
+        raise NotFoundError(f"run {run_id} has no eval set {name!r} (it has {', '.join(names)})")
+    return lab.evals.records(run_id, name)
+
+
+def bucket_fields(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The fields records can be bucketed by (not id, score, correct, prediction, name, step)."""
+    skip = {"id", "score", "correct", "prediction", "name", "step"}
+    return sorted({k for r in records for k in r if k not in skip})
+
+
+def run_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """One dict per run for :func:`stepstone.analysis.pareto_front`: id, name, summary."""
+    return [{**r.summary, "id": r.id, "name": r.name} for r in runs]
+
+
+def load_array(path: str | Path) -> npt.NDArray[np.float64]:
+    """A numpy array file (``.npy``, or the first array of an ``.npz``) as float64."""
+    import numpy as np
+
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"no file {p}")
+    try:
+        loaded = np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"{p.name} is not a numpy array file: {exc}") from exc
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            if not loaded.files:
+                raise UsageError(f"{p.name} holds no arrays")
+            arr = loaded[loaded.files[0]]
+    else:
+        arr = loaded
+    try:
+        out: npt.NDArray[np.float64] = np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{p.name} does not hold numbers") from exc
+    return out

@@ -1,0 +1,270 @@
+"""``stepstone sweep``, ``ladder``, ``cancel`` and ``plans``: plan many runs, launch them
+on a local pool, Ray or Slurm, resume them, and stop them."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _launch_options(func: F) -> F:
+    """Options every planning command shares: base config, method links and executor."""
+    options = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Base config file (YAML, JSON or TOML) every run starts from."),
+        click.option("--set", "base_overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a key of the base config (repeatable)."),
+        click.option("--name", help="Plan name (default: the kind and the plan id)."),
+        click.option("--project", default=None, help="Project (default: the folder's name)."),
+        click.option("--baseline", default=None,
+                     help="Baseline the runs compare against (e.g. small); verified per run."),
+        click.option("--feature", "features", multiple=True, metavar="KEYS",
+                     help="Config keys of the feature under test (repeatable)."),
+        click.option("--question", "question_id", default=None,
+                     help="The question these runs answer."),
+        click.option("--executor", type=click.Choice(["local", "ray", "slurm"]),
+                     default="local", show_default=True, help="Where the runs go."),
+        click.option("--workers", type=int, default=1, show_default=True,
+                     help="local: runs at once (Ray: CPUs of a local cluster; Slurm: array "
+                          "parallelism)."),
+        click.option("--address", default=None, help="ray: cluster address (default: start a "
+                     "local one for the job)."),
+        click.option("--cpus-per-run", type=float, default=1.0, show_default=True,
+                     help="ray/slurm: CPUs each run needs."),
+        click.option("--gpus-per-run", type=float, default=0.0, show_default=True,
+                     help="ray: GPUs each run needs."),
+        click.option("--partition", default=None, help="slurm: partition."),
+        click.option("--time", "time_limit", default=None,
+                     help="slurm: time limit per job (minutes or H:M:S; default 60 min)."),
+        click.option("--gpus-per-job", type=int, default=0, show_default=True,
+                     help="slurm: GPUs per job."),
+        click.option("--cluster", type=click.Choice(["slurm", "local"]), default="slurm",
+                     show_default=True,
+                     help="slurm: 'local' runs the job array with submitit's local executor."),
+        click.option("--dry-run", is_flag=True, help="Show the plan; launch nothing."),
+        lab_option,
+        json_option,
+        click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _base_config(config_file: Path | None, overrides: tuple[str, ...]) -> dict[str, Any]:
+    from stepstone.config import load_config, resolve
+
+    return resolve(load_config(config_file) if config_file else {}, list(overrides))
+
+
+def _executor(opts: dict[str, Any], lab_root: Path | None, plan_id: str) -> Any:
+    from stepstone.launch import executors
+
+    kind = opts["executor"]
+    if kind == "local":
+        return executors.local_executor(workers=opts["workers"])
+    if kind == "ray":
+        return executors.ray_executor(address=opts["address"], cpus_per_run=opts["cpus_per_run"],
+                                      gpus_per_run=opts["gpus_per_run"],
+                                      num_cpus=opts["workers"] if opts["workers"] > 1 else None)
+    folder = (lab_root or Path.cwd()) / "submitit" / plan_id
+    return executors.slurm_executor(
+        folder, partition=opts["partition"], time_limit=opts["time_limit"],
+        gpus_per_job=opts["gpus_per_job"], cpus_per_run=max(1, int(opts["cpus_per_run"])),
+        parallelism=opts["workers"] if opts["workers"] > 1 else None, cluster=opts["cluster"])
+
+
+def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[..., Any]) -> None:
+    from stepstone.launch.hooks import make_verifier
+    from stepstone.launch.runner import launch_plan
+    from stepstone.store.lab import open_lab
+
+    as_json = opts["as_json"]
+    base = _base_config(opts["config_file"], opts["base_overrides"])
+    with open_lab(opts["lab"]) as lab:
+        plan = make(base, list(opts["command"]), name=opts["name"],
+                    project=opts["project"] or Path.cwd().name, cwd=str(Path.cwd()),
+                    baseline=opts["baseline"], question_id=opts["question_id"],
+                    verify=make_verifier(lab, opts["baseline"], opts["features"]))
+        if opts["dry_run"]:
+            if as_json:
+                print_json(plan.to_dict())
+            else:
+                print_table([{"#": r.idx, "run": r.label, "changes": _delta(r.config_delta)}
+                             for r in plan.runs], ["#", "run", "changes"],
+                            title=f"{kind} {plan.id} ({len(plan.runs)} runs, not launched)")
+            return
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            result = launch_plan(lab, plan, _executor(opts, lab.root, plan.id),
+                                 executor_name=opts["executor"], progress=not as_json)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        print_table([s.to_dict() for s in result.states],
+                    ["idx", "label", "status", "run_id", "attempts", "reason"],
+                    title=f"{kind} {plan.id}: {result.status}")
+        click.echo(f"launched {len(result.launched)}, skipped {len(result.skipped)} "
+                   f"(finished or still running); plan {plan.id} is {result.status}", err=True)
+    if result.status != "done":
+        raise SystemExit(1)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _delta(delta: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in delta.items())
+
+
+@click.command("sweep", context_settings={"ignore_unknown_options": True})
+@click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2",
+              help="A swept key and its values (repeatable; every combination runs).")
+@click.option("--list", "list_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="File of override sets: YAML/JSON list of mappings, or one run per line.")
+@_launch_options
+def sweep_cmd(grid: tuple[str, ...], list_file: Path | None, **opts: Any) -> None:
+    """Plan a sweep over a base config and launch it (again: only what is not finished).
+
+    The plan's id is a hash of the base config, the runs and the command, so running
+    the same command again resumes it: finished runs are skipped, failed, crashed or
+    killed ones run again as new attempts (the old run is kept).
+
+    \b
+    Example:
+      stepstone sweep --config base.yaml --grid optim.lr=1e-3,3e-3 --grid seed=0,1 -- python t.py
+      stepstone sweep --list runs.yaml --executor local --workers 2 -- python train.py
+    """
+    from stepstone.launch.plan import load_override_sets, parse_grid, plan_sweep
+
+    if not grid and list_file is None:
+        raise UsageError("a sweep needs --grid KEY=V1,V2 or --list FILE")
+    sets = load_override_sets(list_file) if list_file else None
+    parsed = parse_grid(grid)
+    _plan_and_launch("sweep", opts, lambda base, command, **kw: plan_sweep(
+        base, command, grid=parsed, override_sets=sets, **kw))
+
+
+@click.command("ladder", context_settings={"ignore_unknown_options": True})
+@click.option("--rungs", default=None, metavar="SPEC|FILE",
+              help="Rungs as 'k=v,k=v; k=v,...' or a YAML file listing one mapping per rung.")
+@click.option("--budgets", default=None, metavar="C1,C2,...",
+              help="Compute budgets in FLOPs; N and D from 6*N*D = C and --tokens-per-param.")
+@click.option("--tokens-per-param", type=float, default=20.0, show_default=True,
+              help="Tokens per parameter (D = r*N) for --budgets.")
+@click.option("--n-key", default="model.n_params", show_default=True,
+              help="Config key that receives N (parameters) for --budgets.")
+@click.option("--d-key", default="train.tokens", show_default=True,
+              help="Config key that receives D (tokens) for --budgets.")
+@_launch_options
+def ladder_cmd(rungs: str | None, budgets: str | None, tokens_per_param: float, n_key: str,
+               d_key: str, **opts: Any) -> None:
+    """Plan a scaling ladder and launch it (again: only the rungs not finished).
+
+    Rungs are given by size and tokens (--rungs), or by compute budgets (--budgets),
+    split into N params and D tokens with 6*N*D = C at a fixed tokens-per-param ratio.
+    Ctrl-C (or `stepstone cancel PLAN`) stops the ladder's runs and marks them killed.
+
+    \b
+    Example:
+      stepstone ladder --config b.yaml --rungs "d_model=32,steps=100; d_model=64,steps=200" \
+        -- python t.py
+      stepstone ladder --config base.yaml --budgets 1e12,3e12,1e13 --executor ray -- python t.py
+    """
+    from stepstone.launch.plan import (
+        chinchilla_allocate,
+        load_override_sets,
+        parse_budgets,
+        parse_rungs,
+        plan_ladder,
+    )
+
+    if rungs is None and budgets is None:
+        raise UsageError("a ladder needs --rungs or --budgets")
+    planned: list[list[str]] = []
+    if rungs is not None:
+        is_file = rungs.endswith((".yaml", ".yml", ".json", ".txt")) and Path(rungs).is_file()
+        planned = load_override_sets(rungs) if is_file else parse_rungs(rungs)
+    budget_list = parse_budgets(budgets) if budgets else None
+    allocate = chinchilla_allocate(n_key, d_key, tokens_per_param) if budget_list else None
+    _plan_and_launch("ladder", opts, lambda base, command, **kw: plan_ladder(
+        base, command, rungs=planned, budgets=budget_list, allocate=allocate, **kw))
+
+
+@click.command("cancel")
+@click.argument("plan")
+@click.option("--reason", default="cancelled by the user", show_default=True,
+              help="Why: recorded on the plan and on every run it stops.")
+@lab_option
+@json_option
+def cancel_cmd(plan: str, reason: str, lab: str | None, as_json: bool) -> None:
+    """Cancel a sweep or ladder: stop its running runs and mark them killed with the reason.
+
+    No more of its runs start; launching the plan again resumes it.
+
+    \b
+    Example:
+      stepstone cancel 3f2a9c1b7d4e --reason "wrong learning rate"
+    """
+    from stepstone.launch.runner import cancel_plan
+    from stepstone.store.lab import open_lab
+
+    with open_lab(lab) as opened:
+        plan_id = opened.plans.resolve_id(plan)
+        stopped = cancel_plan(opened, plan_id, reason)
+    if as_json:
+        print_json({"plan_id": plan_id, "stopped": stopped, "reason": reason})
+    else:
+        click.echo(f"plan {plan_id} cancelled; stopped {len(stopped)} running run(s)"
+                   + (f": {', '.join(stopped)}" if stopped else ""))
+
+
+@click.command("plans")
+@click.argument("plan", required=False)
+@click.option("--limit", type=int, default=20, show_default=True, help="Plans to list.")
+@lab_option
+@json_option
+def plans_cmd(plan: str | None, limit: int, lab: str | None, as_json: bool) -> None:
+    """List sweeps and ladders, or show one plan's runs and where each stands.
+
+    \b
+    Example:
+      stepstone plans
+      stepstone plans 3f2a9c1b7d4e --json
+    """
+    from stepstone.launch.runner import counts, plan_state
+    from stepstone.store.lab import open_lab
+
+    with open_lab(lab) as opened:
+        if plan is None:
+            rows = []
+            for p in opened.plans.recent(limit=limit):
+                c = counts(plan_state(opened, p.id, reap=False))
+                rows.append({**p.to_dict(), "runs": sum(c.values()), **c})
+            if as_json:
+                print_json(rows)
+            else:
+                print_table(rows, ["id", "kind", "name", "status", "runs", "done", "running",
+                                   "failed", "waiting", "reason"], title="plans")
+            return
+        row = opened.plans.get(plan)
+        states = plan_state(opened, row.id)
+    if as_json:
+        print_json({**row.to_dict(), "runs": [s.to_dict() for s in states]})
+    else:
+        print_table([s.to_dict() for s in states],
+                    ["idx", "label", "status", "run_id", "attempts", "reason"],
+                    title=f"{row.kind} {row.id} ({row.name}): {row.status}"
+                          + (f", {row.reason}" if row.reason else ""))

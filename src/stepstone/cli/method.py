@@ -1,0 +1,518 @@
+"""``stepstone idea | question | baseline | plan | decide | note | plan-day | notebook``:
+the research method from the command line (every rule lives in stepstone.method)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.method import baselines as baseline_rules
+from stepstone.method import decide as decide_rules
+from stepstone.method import ideas as idea_rules
+from stepstone.method import notebook as notebook_rules
+from stepstone.method import questions as question_rules
+from stepstone.method.launch import prepare_launch, problems_text
+from stepstone.store.lab import open_lab
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [k.strip() for v in values for k in v.split(",") if k.strip()]
+
+
+def _review_prompt(opened: Any) -> None:
+    pending = notebook_rules.pending_review(opened)
+    if pending:
+        click.echo(pending["prompt"], err=True)
+
+
+# ----------------------------------------------------------------------------- ideas
+@click.group("idea")
+def idea_group() -> None:
+    """The parking lot of ideas, ranked by expected signal per cost.
+
+    \b
+    Example:
+      stepstone idea add "QK-norm" --source arxiv:2302.05442 --cost 3h --signal high
+      stepstone idea list
+    """
+
+
+@idea_group.command("add")
+@click.argument("title")
+@click.option("--source", help="Where it came from: a paper, a link, 'bottleneck in X'.")
+@click.option("--cost", help="Estimated cost to test it (90m, 3h, 2d).")
+@click.option("--signal", default="medium", show_default=True,
+              type=click.Choice(list(idea_rules.SIGNALS)), help="Expected signal.")
+@lab_option
+@json_option
+def idea_add(title: str, source: str | None, cost: str | None, signal: str, lab: str | None,
+             as_json: bool) -> None:
+    """Park a new idea.
+
+    \b
+    Example:
+      stepstone idea add "QK-norm" --source arxiv:2302.05442 --cost 3h --signal high
+    """
+    with open_lab(lab) as opened:
+        idea = idea_rules.add(opened, title, source=source, cost=cost, signal=signal)
+    if as_json:
+        print_json(idea)
+    else:
+        click.echo(f"idea {idea['id']} parked: {idea['title']}")
+
+
+@idea_group.command("list")
+@click.option("--status", type=click.Choice(idea_rules.STATUSES), help="Only this status.")
+@click.option("--all", "show_all", is_flag=True, help="Include adopted and dropped ideas.")
+@lab_option
+@json_option
+def idea_list(status: str | None, show_all: bool, lab: str | None, as_json: bool) -> None:
+    """Ideas ranked by expected signal per hour of cost.
+
+    \b
+    Example:
+      stepstone idea list
+      stepstone idea list --all --json
+    """
+    with open_lab(lab) as opened:
+        rows = idea_rules.ranked(opened, status, include_closed=show_all)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(rows, ("id", "title", "status", "signal", "cost_hours", "score", "source",
+                       "reason"), title=f"{len(rows)} ideas")
+
+
+def _idea_move(to: str) -> click.Command:
+    @click.command(to if to != "dropped" else "drop")
+    @click.argument("idea")
+    @click.option("--reason", required=True, help="Why (kept for good).")
+    @lab_option
+    @json_option
+    def command(idea: str, reason: str, lab: str | None, as_json: bool) -> None:
+        with open_lab(lab) as opened:
+            row = idea_rules.move(opened, idea, to, reason)
+        if as_json:
+            print_json(row)
+        else:
+            click.echo(f"idea {row['id']} is {row['status']}: {reason}")
+
+    verb = {"parked": "park", "picked": "pick", "dropped": "drop"}[to]
+    command.name = verb
+    command.help = (f"Move an idea to {to}, with the reason.\n\n\b\nExample:\n"
+                    f"  stepstone idea {verb} i3 --reason \"...\"")
+    return command
+
+
+for _to in ("parked", "picked", "dropped"):
+    idea_group.add_command(_idea_move(_to))
+
+
+# ----------------------------------------------------------------------------- questions
+@click.group("question")
+def question_group() -> None:
+    """Research questions: metric, decision rule, time box, baseline.
+
+    \b
+    Example:
+      stepstone question new "Does QK-norm help?" --metric val_loss \\
+        --rule "val_loss <= baseline - 0.01" --timebox 3h --baseline small
+      stepstone question list
+    """
+
+
+@question_group.command("new")
+@click.argument("text")
+@click.option("--idea", help="The idea it tests (moves to picked).")
+@click.option("--metric", "metrics", multiple=True, help="A metric that answers it.")
+@click.option("--rule", required=True, help="The decision rule, e.g. 'gain >= 1.05 at every rung'.")
+@click.option("--timebox", help="How long it may take (3h, 2d).")
+@click.option("--baseline", help="The baseline tier (or version) it is compared against.")
+@lab_option
+@json_option
+def question_new(text: str, idea: str | None, metrics: tuple[str, ...], rule: str,
+                 timebox: str | None, baseline: str | None, lab: str | None,
+                 as_json: bool) -> None:
+    """Ask a question before any run; the rule must parse.
+
+    \b
+    Example:
+      stepstone question new "Does QK-norm help?" --idea i1 --metric val_loss \\
+        --rule "gain >= 1.05 at every rung" --timebox 3h --baseline small
+    """
+    with open_lab(lab) as opened:
+        q = question_rules.create(opened, text, rule=rule, metrics=_split(metrics), idea=idea,
+                                  timebox=timebox, baseline=baseline)
+    if as_json:
+        print_json(q)
+    else:
+        click.echo(f"question {q['id']} open: {q['text']}  (rule: {q['rule']})")
+
+
+@question_group.command("list")
+@click.option("--status", type=click.Choice(question_rules.STATUSES), help="Only this status.")
+@lab_option
+@json_option
+def question_list(status: str | None, lab: str | None, as_json: bool) -> None:
+    """Every question with its status and answer.
+
+    \b
+    Example:
+      stepstone question list --status running
+    """
+    with open_lab(lab) as opened:
+        rows = opened.questions.list(status)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(rows, ("id", "text", "status", "answer", "rule", "baseline", "timebox_hours"),
+                title=f"{len(rows)} questions")
+
+
+@question_group.command("show")
+@click.argument("question")
+@lab_option
+@json_option
+def question_show(question: str, lab: str | None, as_json: bool) -> None:
+    """One question: rule, status, runs, recorded feature change and pages.
+
+    \b
+    Example:
+      stepstone question show q1
+    """
+    with open_lab(lab) as opened:
+        q = question_rules.get(opened, question)
+        q["runs"] = [{"id": r.id, "name": r.name, "status": r.status, "kind": r.kind}
+                     for r in opened.runs.list(question_id=question, details=False)]
+        q["pages"] = [p["number"] for p in opened.notebook.pages(question_id=question)]
+    if as_json:
+        print_json(q)
+        return
+    click.echo(f"{q['id']}: {q['text']}")
+    for key in ("status", "answer", "rule", "metrics", "baseline", "timebox_hours",
+                "feature_delta", "conclusion", "reason"):
+        if q.get(key) not in (None, "", [], {}):
+            click.echo(f"  {key}: {q[key]}")
+    for run in q["runs"]:
+        click.echo(f"  run {run['id']} {run['name']} {run['kind']} {run['status']}")
+    if q["pages"]:
+        click.echo(f"  notebook pages: {', '.join(map(str, q['pages']))}")
+
+
+@question_group.command("abandon")
+@click.argument("question")
+@click.option("--reason", required=True, help="Why it stops here.")
+@lab_option
+@json_option
+def question_abandon(question: str, reason: str, lab: str | None, as_json: bool) -> None:
+    """Abandon an open question with a reason.
+
+    \b
+    Example:
+      stepstone question abandon q2 --reason "superseded by q3"
+    """
+    with open_lab(lab) as opened:
+        q = question_rules.abandon(opened, question, reason)
+    if as_json:
+        print_json(q)
+    else:
+        click.echo(f"question {q['id']} abandoned: {reason}")
+
+
+# ----------------------------------------------------------------------------- baselines
+@click.group("baseline")
+def baseline_group() -> None:
+    """Dated, frozen baselines by tier; promotions of proven features.
+
+    \b
+    Example:
+      stepstone baseline create small --config small.yaml
+      stepstone baseline history small
+    """
+
+
+@baseline_group.command("create")
+@click.argument("tier")
+@click.option("--config", "config_file", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The config file.")
+@click.option("--metric", help="The reference metric later versions must not regress on.")
+@lab_option
+@json_option
+def baseline_create(tier: str, config_file: Path, metric: str | None, lab: str | None,
+                    as_json: bool) -> None:
+    """Freeze a config as today's version of TIER (small@YYYY-MM-DD).
+
+    \b
+    Example:
+      stepstone baseline create small --config small.yaml --metric val_loss
+    """
+    with open_lab(lab) as opened:
+        row = baseline_rules.create(opened, tier, config_file, reference_metric=metric)
+    if as_json:
+        print_json(row)
+    else:
+        click.echo(f"baseline {row['version']} created (frozen)")
+
+
+@baseline_group.command("list")
+@lab_option
+@json_option
+def baseline_list(lab: str | None, as_json: bool) -> None:
+    """Every baseline version, by tier.
+
+    \b
+    Example:
+      stepstone baseline list
+    """
+    with open_lab(lab) as opened:
+        rows = opened.baselines.list()
+        current = {t: opened.baselines.current(t) for t in {r["tier"] for r in rows}}
+    for row in rows:
+        row["current"] = (current[row["tier"]] or {}).get("version") == row["version"]
+    if as_json:
+        print_json(rows)
+        return
+    print_table(rows, ("version", "tier", "parent", "reference_metric", "current"),
+                title=f"{len(rows)} baseline versions")
+
+
+def _print_version(row: dict[str, Any]) -> None:
+    click.echo(f"{row['version']}  (parent: {row['parent'] or 'none'})  {row['check']['text']}")
+    for feature in row["features"]:
+        delta = ", ".join(f"{k}={v}" for k, v in feature["delta"].items())
+        click.echo(f"  + {delta}  proved by {feature['question_id']}: {feature['question']}")
+    for key, stats in row["reference_metrics"].items():
+        click.echo(f"  {key} = {stats['mean']:.6g} ± {stats['sd']:.2g} (n={int(stats['n'])})")
+
+
+@baseline_group.command("show")
+@click.argument("baseline")
+@lab_option
+@json_option
+def baseline_show(baseline: str, lab: str | None, as_json: bool) -> None:
+    """One version (a tier means its newest): config, features, metrics, regression check.
+
+    \b
+    Example:
+      stepstone baseline show small
+      stepstone baseline show small@2026-11-21 --json
+    """
+    with open_lab(lab) as opened:
+        row = baseline_rules.describe(opened, baseline_rules.resolve(opened, baseline))
+    if as_json:
+        print_json(row)
+        return
+    _print_version(row)
+    from stepstone.store.runs import flatten
+
+    for key, value in flatten(row["config"]).items():
+        click.echo(f"  config {key} = {value}")
+
+
+@baseline_group.command("history")
+@click.argument("tier")
+@lab_option
+@json_option
+def baseline_history(tier: str, lab: str | None, as_json: bool) -> None:
+    """The lineage of a tier: versions, parents, features merged and the proving questions.
+
+    \b
+    Example:
+      stepstone baseline history small
+    """
+    with open_lab(lab) as opened:
+        rows = baseline_rules.history(opened, tier)
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        _print_version(row)
+
+
+@baseline_group.command("promote")
+@click.argument("tier")
+@click.option("--from", "question", required=True, help="The question answered yes.")
+@lab_option
+@json_option
+def baseline_promote(tier: str, question: str, lab: str | None, as_json: bool) -> None:
+    """A new dated version of TIER: its current config plus the proven feature.
+
+    \b
+    Example:
+      stepstone baseline promote small --from q3
+    """
+    with open_lab(lab) as opened:
+        row = baseline_rules.promote(opened, tier, question)
+    if as_json:
+        print_json(row)
+    else:
+        click.echo(f"baseline {row['version']} created from {row['parent']} + {question}; "
+                   "run it (kind baseline) to check it does not regress")
+
+
+# ----------------------------------------------------------------------------- plan, decide
+@click.command("plan")
+@click.option("--baseline", required=True, help="Baseline tier or version.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a key.")
+@click.option("--feature", "features", multiple=True, help="Feature keys that must change.")
+@click.option("--allow", "allowed", multiple=True, help="Other keys that may change.")
+@click.option("--question", help="The question these runs answer (records the feature change).")
+@lab_option
+@json_option
+def plan_cmd(baseline: str, overrides: tuple[str, ...], features: tuple[str, ...],
+             allowed: tuple[str, ...], question: str | None, lab: str | None,
+             as_json: bool) -> None:
+    """Resolve baseline + overrides, show the diff, and verify it (refused on a mismatch).
+
+    \b
+    Example:
+      stepstone plan --baseline small --set model.qk_norm=true --feature model.qk_norm --question q1
+    """
+    with open_lab(lab) as opened:
+        prepared = prepare_launch(opened, baseline=baseline, overrides=overrides,
+                                  feature_keys=_split(features), allowed=_split(allowed),
+                                  question=question, strict=False)
+    if as_json:
+        print_json(prepared.to_dict())
+    else:
+        click.echo(f"against {prepared.baseline_version}:\n{prepared.diff.render()}")
+    if not prepared.ok:
+        from stepstone.errors import ConfigError
+
+        raise ConfigError(problems_text(prepared))
+    if not as_json:
+        click.echo("verified: the feature is on and nothing else changed")
+
+
+@click.command("decide")
+@click.argument("question")
+@click.option("--conclusion", help="Your conclusion; without it only the proposal is shown.")
+@click.option("--answer", type=click.Choice(decide_rules.ANSWERS),
+              help="Override the proposed answer (recorded as an override).")
+@lab_option
+@json_option
+def decide_cmd(question: str, conclusion: str | None, answer: str | None, lab: str | None,
+               as_json: bool) -> None:
+    """Gather the evidence, evaluate the question's rule, propose an answer; confirm it.
+
+    \b
+    Example:
+      stepstone decide q1
+      stepstone decide q1 --conclusion "QK-norm helps at every rung"
+    """
+    with open_lab(lab) as opened:
+        proposal, page = decide_rules.decide(opened, question, conclusion=conclusion,
+                                             answer=answer)
+    if as_json:
+        print_json({**proposal.to_dict(), "decision_page": page})
+        return
+    click.echo(f"{question}: rule `{proposal.rule}` → proposed {proposal.answer}")
+    for reason in proposal.verdict.reasons:
+        click.echo(f"  {reason}")
+    for flag in proposal.flags:
+        click.echo(f"  ! {flag}")
+    if page is None:
+        click.echo(f"confirm with `stepstone decide {question} --conclusion \"...\"`")
+    else:
+        click.echo(f"recorded: {page['title']} (page {page['number']})")
+
+
+# ----------------------------------------------------------------------------- notebook
+@click.command("note")
+@click.argument("text")
+@click.option("--question", help="The question it belongs to.")
+@click.option("--kind", default="note", show_default=True,
+              type=click.Choice(notebook_rules.WRITABLE))
+@click.option("--corrects", type=int, help="The page it corrects (that page stays as it is).")
+@click.option("--review", type=int, help="The day's plan page it reviews.")
+@lab_option
+@json_option
+def note_cmd(text: str, question: str | None, kind: str, corrects: int | None,
+             review: int | None, lab: str | None, as_json: bool) -> None:
+    """Append a page to the notebook.
+
+    \b
+    Example:
+      stepstone note "lr 3e-4 diverges past 1B params" --question q1
+      stepstone note "page 4 had the wrong seed count" --corrects 4
+    """
+    with open_lab(lab) as opened:
+        page = notebook_rules.note(opened, text, kind=kind, question=question,
+                                   corrects=corrects, review=review)
+        if review is None:
+            _review_prompt(opened)
+    if as_json:
+        print_json(page)
+    else:
+        click.echo(f"page {page['number']} ({page['kind']}): {page['title']}")
+
+
+@click.command("plan-day")
+@click.argument("text")
+@lab_option
+@json_option
+def plan_day_cmd(text: str, lab: str | None, as_json: bool) -> None:
+    """Write today's plan; tomorrow asks what was done and why not.
+
+    \b
+    Example:
+      stepstone plan-day "run q3's ladder; decide q2; read the DeltaNet paper"
+    """
+    with open_lab(lab) as opened:
+        _review_prompt(opened)
+        page = notebook_rules.plan_day(opened, text)
+    if as_json:
+        print_json(page)
+    else:
+        click.echo(f"page {page['number']}: {page['title']}")
+
+
+@click.group("notebook", invoke_without_command=True)
+@click.option("--question", help="Only pages of this question.")
+@lab_option
+@json_option
+@click.pass_context
+def notebook_group(ctx: click.Context, question: str | None, lab: str | None,
+                   as_json: bool) -> None:
+    """Read the notebook (append-only, numbered pages).
+
+    \b
+    Example:
+      stepstone notebook --question q1
+      stepstone notebook export notes/
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with open_lab(lab) as opened:
+        pages = notebook_rules.pages(opened, question)
+        _review_prompt(opened)
+    if as_json:
+        print_json(pages)
+        return
+    for page in pages:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(page["created_at"]))
+        click.echo(f"--- page {page['number']} · {page['kind']} · {stamp} · {page['title']}")
+        click.echo(page["body"])
+
+
+@notebook_group.command("export")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@lab_option
+@json_option
+def notebook_export(folder: Path, lab: str | None, as_json: bool) -> None:
+    """Write the notebook as Markdown (one file per question, [[wikilinks]], for Obsidian).
+
+    \b
+    Example:
+      stepstone notebook export ~/vault/stepstone
+    """
+    with open_lab(lab) as opened:
+        written = notebook_rules.export(opened, folder)
+    if as_json:
+        print_json([str(p) for p in written])
+    else:
+        click.echo(f"wrote {len(written)} files to {folder}")

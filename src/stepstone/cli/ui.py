@@ -1,0 +1,58 @@
+"""``stepstone ui``: serve the read-only dashboard."""
+
+from __future__ import annotations
+
+import click
+
+from stepstone.cli.common import lab_option
+from stepstone.errors import UsageError
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def check_binding(host: str, token: str | None) -> None:
+    """Refuse to serve a lab beyond this machine without a token."""
+    if host not in LOCAL_HOSTS and not token:
+        raise UsageError(
+            f"binding {host} would show this lab to other machines: pass --token T "
+            "(or set STEPSTONE_UI_TOKEN), or keep the default --host 127.0.0.1"
+        )
+
+
+@click.command("ui")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but 127.0.0.1/localhost needs --token.")
+@click.option("--port", default=8420, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to serve on.")
+@click.option("--token", default=None, envvar="STEPSTONE_UI_TOKEN", metavar="T",
+              help="Require this token on every request (default: $STEPSTONE_UI_TOKEN).")
+@lab_option
+def ui_cmd(host: str, port: int, token: str | None, lab: str | None) -> None:
+    """Serve the dashboard (runs, curves, compare, questions, baselines, notebook).
+
+    Read-only: the dashboard never changes the lab. It binds 127.0.0.1 unless told
+    otherwise; binding any other address needs --token, and then every request must
+    carry it (open the printed URL once: the token becomes a cookie).
+
+    \b
+    Example:
+      stepstone ui
+      stepstone ui --port 9000 --lab ~/research/attention
+      stepstone ui --host 0.0.0.0 --token "$(openssl rand -hex 16)"
+    """
+    check_binding(host, token)
+    try:
+        import uvicorn
+
+        from stepstone.web.app import LOCAL_HOSTS as HOST_NAMES
+        from stepstone.web.app import create_app
+    except ImportError as exc:
+        raise UsageError(
+            f"the dashboard needs its extra: pip install 'stepstone[ui]' ({exc.name} is missing)"
+        ) from exc
+    allowed = list(HOST_NAMES) if host in LOCAL_HOSTS and not token else None
+    app = create_app(lab, token=token, allowed_hosts=allowed)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/runs" + (f"?token={token}" if token else "")
+    click.echo(f"stepstone dashboard on {url} (read-only; Ctrl+C stops it)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,187 @@
+"""Dated baselines: create, resolve, promote a proven feature, and check for regressions.
+
+A baseline version is ``TIER@YYYY-MM-DD`` (``.2``, ``.3`` for more the same day); its
+config is frozen. A promotion makes a new version from the tier's current one plus the
+config change that a question answered *yes* proved, and the new version's own runs
+must not be worse than its parent's beyond noise on the reference metric.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from stepstone.config import flatten, load_config, unflatten
+from stepstone.errors import MethodError, NotFoundError, UsageError
+from stepstone.method import ideas as idea_rules
+from stepstone.store.lab import Lab
+from stepstone.store.runs import numeric
+
+TIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NOISE_TOLERANCE = 0.01
+"""With one seed a side, a difference within 1% of the parent's mean counts as noise."""
+_LOWER_BETTER = ("loss", "error", "err", "perplexity", "ppl", "latency", "time", "_ms", "bpb",
+                 "bits", "wer", "cer", "mse", "mae")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Losses, errors, perplexities and latencies go down; everything else goes up."""
+    name = metric.lower()
+    return any(part in name for part in _LOWER_BETTER)
+
+
+def today() -> str:
+    return time.strftime("%Y-%m-%d")
+
+
+def resolve(lab: Lab, ref: str) -> dict[str, Any]:
+    """``small`` (the tier's newest version) or ``small@2026-11-21`` → the baseline row."""
+    if "@" in ref:
+        return lab.baselines.get(ref)
+    row = lab.baselines.current(ref)
+    if row is None:
+        raise NotFoundError(f"no baseline {ref!r}: create it with "
+                            f"`stepstone baseline create {ref} --config FILE`")
+    return row
+
+
+def create(lab: Lab, tier: str, config: Path | str | dict[str, Any], *,
+           reference_metric: str | None = None) -> dict[str, Any]:
+    """A new dated, frozen version of ``tier`` from a config file (or a dict)."""
+    if not TIER.match(tier) or "@" in tier:
+        raise UsageError(f"a baseline tier is a plain name like small or large, not {tier!r}")
+    loaded = config if isinstance(config, dict) else load_config(config)
+    parent = lab.baselines.current(tier)
+    version = lab.baselines.create(tier=tier, day=today(), config=loaded,
+                                   parent=parent["version"] if parent else None,
+                                   reference_metric=reference_metric)
+    return lab.baselines.get(version)
+
+
+def reference_metrics(lab: Lab, version: str) -> dict[str, dict[str, float]]:
+    """Mean, spread and count of each numeric summary key over the version's own runs."""
+    runs = lab.runs.list(baseline=version, kind="baseline", status="finished")
+    values: dict[str, list[float]] = {}
+    for run in runs:
+        for key, value in run.summary.items():
+            num = numeric(value)
+            if num is None or key.startswith("_") or key in ("duration_s", "seed"):
+                continue
+            values.setdefault(key, []).append(num)
+    return {
+        key: {"mean": statistics.fmean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0,
+              "n": float(len(v))}
+        for key, v in sorted(values.items())
+    }
+
+
+def regression(lab: Lab, row: dict[str, Any]) -> dict[str, Any]:
+    """``{"status": ok | regressed | unverified | root, "text": ...}`` against the parent."""
+    parent = row.get("parent")
+    metric = row.get("reference_metric")
+    if not parent:
+        return {"status": "root", "text": "first version of its tier"}
+    if not metric:
+        return {"status": "unverified", "text": "no reference metric to compare on"}
+    mine = reference_metrics(lab, row["version"]).get(metric)
+    theirs = reference_metrics(lab, parent).get(metric)
+    if mine is None or theirs is None:
+        who = row["version"] if mine is None else parent
+        return {"status": "unverified",
+                "text": f"{who} has no finished baseline run with {metric} yet"}
+    one_seed = mine["n"] < 2 and theirs["n"] < 2
+    noise = (abs(theirs["mean"]) * NOISE_TOLERANCE if one_seed
+             else max(mine["sd"], theirs["sd"]))
+    worse = mine["mean"] - theirs["mean"]
+    if not lower_is_better(metric):
+        worse = -worse
+    text = (f"{metric}: {mine['mean']:.6g} vs parent {theirs['mean']:.6g} "
+            f"(noise {noise:.3g}{', fixed tolerance' if one_seed else ', seed spread'})")
+    if worse > noise:
+        return {"status": "regressed", "text": "REGRESSED " + text, "by": worse, "noise": noise}
+    return {"status": "ok", "text": text, "by": worse, "noise": noise}
+
+
+def apply_delta(config: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with each dotted key of ``delta`` set (a None value removes the key)."""
+    flat = flatten(config)
+    for key, value in delta.items():
+        for existing in [k for k in flat if k == key or k.startswith(key + ".")]:
+            del flat[existing]
+        if value is not None:
+            flat.update(flatten({key: value}) if isinstance(value, dict) else {key: value})
+    result: dict[str, Any] = unflatten(flat)
+    return result
+
+
+def promote(lab: Lab, tier: str, question_id: str) -> dict[str, Any]:
+    """A new dated version of ``tier``: its current config plus the question's proven delta."""
+    from stepstone.method import notebook
+
+    question = lab.questions.get(question_id)
+    if question["status"] != "answered" or question["answer"] != "yes":
+        state = question["status"] + (f" ({question['answer']})" if question["answer"] else "")
+        raise MethodError(f"question {question_id} is {state}: only a question answered yes "
+                          "may be promoted into a baseline")
+    parent = resolve(lab, tier)
+    asked = (question.get("baseline") or "").split("@", 1)[0]
+    if asked and asked != parent["tier"]:
+        raise MethodError(f"question {question_id} was asked against {asked}, not {tier}")
+    delta = question.get("feature_delta") or {}
+    if not delta:
+        raise MethodError(f"question {question_id} has no recorded feature change: plan its "
+                          "runs with `stepstone plan --question` or `stepstone run --question`")
+    if any(f["question_id"] == question_id for v in lab.baselines.list(parent["tier"])
+           for f in lab.baselines.features(v["version"])):
+        raise MethodError(f"question {question_id} is already promoted into {parent['tier']}")
+    metric = next((m for m in question["metrics"] if m != "gain"),
+                  parent.get("reference_metric"))
+    version = lab.baselines.create(
+        tier=parent["tier"], day=today(), parent=parent["version"],
+        config=apply_delta(parent["config"], delta), reference_metric=metric,
+        features=[(question_id, delta)],
+    )
+    idea_rules.follow(lab, question.get("idea_id"), "adopted", f"promoted into {version}")
+    notebook.write(lab, "decision", f"Promoted {question_id} into {version}",
+                   f"{version} = {parent['version']} + the change proven by {question_id}:\n"
+                   + "\n".join(f"- {k} = {v}" for k, v in delta.items()),
+                   question_id=question_id, data={"version": version, "delta": delta})
+    return lab.baselines.get(version)
+
+
+def describe(lab: Lab, row: dict[str, Any]) -> dict[str, Any]:
+    """A version with its features (and the questions that proved them), metrics, check."""
+    out = dict(row)
+    features = lab.baselines.features(row["version"])
+    for feature in features:
+        try:
+            feature["question"] = lab.questions.get(feature["question_id"])["text"]
+        except NotFoundError:  # pragma: no cover - a foreign key keeps it
+            feature["question"] = None
+    out["features"] = features
+    out["reference_metrics"] = reference_metrics(lab, row["version"])
+    out["check"] = regression(lab, row)
+    return out
+
+
+def history(lab: Lab, tier: str) -> list[dict[str, Any]]:
+    """Every version of ``tier``, oldest first, described."""
+    rows = lab.baselines.list(tier.split("@", 1)[0])
+    if not rows:
+        raise NotFoundError(f"no baseline {tier!r}: `stepstone baseline list` shows them")
+    return [describe(lab, r) for r in rows]
+
+
+def flagged(lab: Lab) -> list[dict[str, Any]]:
+    """Current versions that regressed against their parent (shown by `stepstone status`)."""
+    out = []
+    for tier in sorted({r["tier"] for r in lab.baselines.list()}):
+        row = lab.baselines.current(tier)
+        if row is not None:
+            check = regression(lab, row)
+            if check["status"] == "regressed":
+                out.append({"version": row["version"], **check})
+    return out

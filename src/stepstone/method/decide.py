@@ -1,0 +1,209 @@
+"""Answer a question from the lab's evidence: gather, evaluate its rule, propose, record.
+
+The evidence: the question's runs (final metrics from their summaries, by rung and
+seed), the baseline version's own runs (kind ``baseline``) as the reference, stored
+efficiency gains per rung, and every run that is unfinished, cut short or missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from stepstone.errors import MethodError, UsageError
+from stepstone.method import baselines as baseline_rules
+from stepstone.method import ideas as idea_rules
+from stepstone.method import notebook
+from stepstone.method import runs as run_rules
+from stepstone.method.rules import (
+    Evidence,
+    Gain,
+    RunRecord,
+    Verdict,
+    evaluate,
+    parse_rule,
+    uses_gain,
+)
+from stepstone.store.lab import Lab
+from stepstone.store.runs import RunRecord as StoredRun
+from stepstone.store.runs import numeric
+
+ANSWERS = ("yes", "no", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The proposed answer, why, and what the evidence lacks."""
+
+    question_id: str
+    rule: str
+    verdict: Verdict
+    baseline_version: str | None
+    runs: tuple[str, ...]
+    flags: tuple[str, ...] = ()
+    gains: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def answer(self) -> str:
+        return self.verdict.answer
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question": self.question_id, "rule": self.rule, "proposed": self.answer,
+                "reasons": list(self.verdict.reasons), "baseline": self.baseline_version,
+                "runs": list(self.runs), "flags": list(self.flags), "gains": self.gains}
+
+
+def _rung(run: StoredRun) -> Any:
+    for source in (run.config, run.summary):
+        if source.get("rung") is not None:
+            return source["rung"]
+    for source in (run.summary, run.config):
+        if source.get("n_params") is not None:
+            return source["n_params"]
+    return None
+
+
+def _metrics(run: StoredRun) -> dict[str, float]:
+    out = {}
+    for key, value in run.summary.items():
+        num = numeric(value)
+        if num is not None:
+            out[key] = num
+    return out
+
+
+def _label(value: Any) -> Any:
+    text = str(value)
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def stored_gains(lab: Lab, question_id: str, run_ids: set[str]) -> dict[Any, Gain]:
+    """Per-rung gains from a stored gain result (a fit row of form ``gain`` labelled with
+    the question or made from its runs), as the analysis's ``GainResult.to_dict()``."""
+    for fit in lab.fits():
+        if fit["form"] != "gain" and "rungs" not in fit["result"]:
+            continue
+        if fit["label"] != question_id and not run_ids & set(fit["run_ids"]):
+            continue
+        gains: dict[Any, Gain] = {}
+        for rung in fit["result"].get("rungs", []):
+            if rung.get("gain") is None:
+                continue
+            value = float(rung["gain"])
+            low = rung.get("ci_low")
+            high = rung.get("ci_high")
+            gains[_label(rung.get("label"))] = Gain(
+                value, value if low is None else float(low),
+                float("inf") if high is None else float(high))
+        return gains
+    return {}
+
+
+def gather(lab: Lab, question_id: str) -> Proposal:
+    """Collect the evidence for a question and evaluate its rule: the proposal."""
+    q = lab.questions.get(question_id)
+    rule = parse_rule(q["rule"])
+    runs = [r for r in lab.runs.list(question_id=question_id) if r.kind != "smoke"]
+    flags: list[str] = []
+    records: list[RunRecord] = []
+    for run in sorted(runs, key=lambda r: r.created_at):
+        if run.status == "abandoned":
+            flags.append(f"run {run.id} was abandoned ({run.reason}): left out")
+            continue
+        cut = run_rules.schedule_incomplete(lab, run)
+        finished = run.status == "finished" and cut is None
+        if run.status != "finished":
+            flags.append(f"run {run.id} is {run.status}: not a finished result")
+        elif cut:
+            flags.append(f"run {run.id} is not a finished result: {cut}")
+        seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
+        records.append(RunRecord(_metrics(run), _rung(run), seed, finished, run_id=run.id))
+    if not runs:
+        flags.append(f"question {question_id} has no runs yet")
+    versions = [r.baseline for r in runs if r.baseline]
+    version = max(set(versions), key=versions.count) if versions else None
+    if version is None and q.get("baseline"):
+        version = baseline_rules.resolve(lab, q["baseline"])["version"]
+    reference: list[RunRecord] = []
+    if version is not None:
+        for run in lab.runs.list(baseline=version, kind="baseline", status="finished"):
+            seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
+            reference.append(RunRecord(_metrics(run), _rung(run), seed, run_id=run.id))
+        if not reference:
+            flags.append(f"the baseline {version} has no finished runs of its own")
+    gains: dict[Any, Gain] = {}
+    if uses_gain(rule):
+        if importlib.util.find_spec("stepstone.analysis.gain") is None:
+            flags.append("gain evidence missing: stepstone.analysis is not installed")
+        else:
+            gains = stored_gains(lab, question_id, {r.id for r in runs})
+            if not gains:
+                flags.append("gain evidence missing: no stored efficiency-gain result for "
+                              "these runs (compute one with the analysis first)")
+    _dedupe(records, flags)
+    evidence = Evidence.build(runs=records, baseline=reference, gains=gains)
+    verdict = evaluate(rule, evidence)
+    if any(not r.finished for r in records) and verdict.answer != "inconclusive":
+        verdict = Verdict("inconclusive", (*verdict.reasons,
+                                           "some runs are not finished results"))
+    return Proposal(question_id, str(rule), verdict, version,
+                    tuple(r.id for r in runs), tuple(flags),
+                    {str(k): [g.value, g.low, g.high] for k, g in gains.items()})
+
+
+def _dedupe(records: list[RunRecord], flags: list[str]) -> None:
+    """Two runs at the same rung and seed: keep the newest (a rerun), say so."""
+    seen: dict[tuple[Any, Any], int] = {}
+    for index, record in enumerate(records):
+        key = (record.rung, record.seed)
+        if key in seen:
+            flags.append(f"run {records[seen[key]].run_id} was rerun as {record.run_id}: "
+                         "the newer one counts")
+        seen[key] = index
+    keep = set(seen.values())
+    records[:] = [r for i, r in enumerate(records) if i in keep]
+
+
+def decide(lab: Lab, question_id: str, *, conclusion: str | None = None,
+           answer: str | None = None) -> tuple[Proposal, dict[str, Any] | None]:
+    """The proposal; with a conclusion, also record the answer (``answer`` overrides the
+    proposal, recorded as such) and write the result and decision pages."""
+    q = lab.questions.get(question_id)
+    if answer is not None and answer not in ANSWERS:
+        raise UsageError(f"--answer is one of {', '.join(ANSWERS)}, not {answer!r}")
+    if conclusion is None:
+        if answer is not None:
+            raise UsageError("--answer goes with --conclusion: write what you conclude")
+        return gather(lab, question_id), None
+    if q["status"] in ("answered", "abandoned"):
+        raise MethodError(f"question {question_id} is already {q['status']}")
+    if not conclusion.strip():
+        raise UsageError("a conclusion needs some text")
+    proposal = gather(lab, question_id)
+    final = answer or proposal.answer
+    overridden = final != proposal.answer
+    lab.questions.update(question_id, status="answered", answer=final,
+                         proposed=proposal.answer, overridden=int(overridden),
+                         conclusion=conclusion.strip(), answered_at=time.time())
+    lines = [f"Rule: `{proposal.rule}` → proposed **{proposal.answer}**", ""]
+    lines += [f"- {r}" for r in proposal.verdict.reasons]
+    lines += [f"- flag: {f}" for f in proposal.flags]
+    lines += ["", "Runs: " + ", ".join(f"`{r}`" for r in proposal.runs)]
+    if proposal.baseline_version:
+        lines.append(f"Baseline: {proposal.baseline_version}")
+    result = notebook.write(lab, "result", f"Evidence for {question_id}", "\n".join(lines),
+                            question_id=question_id, data=proposal.to_dict())
+    text = (f"Answer: **{final}**" + (f" (overrides the proposal {proposal.answer})"
+                                      if overridden else "")
+            + f"\n\n{conclusion.strip()}\n\nEvidence: page {result['number']}")
+    page = notebook.write(lab, "decision", f"{question_id} answered {final}", text,
+                          question_id=question_id,
+                          data={"answer": final, "proposed": proposal.answer,
+                                "overridden": overridden, "evidence_page": result["number"]})
+    idea_rules.follow(lab, q.get("idea_id"), "tested", f"question {question_id} answered {final}")
+    return proposal, page

@@ -1,0 +1,84 @@
+"""Ideas in the parking lot: how they move, and how they rank (expected signal per cost)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from stepstone.errors import MethodError, UsageError
+from stepstone.store.lab import Lab
+
+SIGNALS = {"low": 1.0, "medium": 2.0, "high": 3.0}
+STATUSES = ("parked", "picked", "tested", "adopted", "dropped")
+# which status an idea may move to from which
+MOVES: dict[str, tuple[str, ...]] = {
+    "parked": ("picked", "dropped"),
+    "picked": ("parked", "tested", "dropped"),
+    "tested": ("adopted", "dropped", "picked"),
+    "adopted": (),
+    "dropped": ("parked",),
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)?\s*$", re.IGNORECASE)
+_UNIT_HOURS = {"s": 1 / 3600, "m": 1 / 60, "min": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0}
+
+
+def parse_hours(text: str | None, what: str = "a duration") -> float | None:
+    """``3h`` → 3.0, ``30m`` → 0.5, ``2d`` → 48.0, a bare number is hours; None stays None."""
+    if text is None or str(text).strip() == "":
+        return None
+    match = _DURATION.match(str(text))
+    if not match:
+        raise UsageError(f"{what} is a number with a unit (90m, 3h, 2d), not {text!r}")
+    unit = (match.group(2) or "h").lower()
+    return float(match.group(1)) * _UNIT_HOURS[unit]
+
+
+def score(idea: dict[str, Any]) -> float:
+    """Expected signal per hour of cost (an unknown cost counts as 8 hours)."""
+    cost = idea.get("cost_hours") or 8.0
+    return SIGNALS.get(str(idea.get("signal")), 1.0) / max(cost, 1e-6)
+
+
+def add(lab: Lab, title: str, *, source: str | None = None, cost: str | None = None,
+        signal: str = "medium", reason: str | None = None) -> dict[str, Any]:
+    if not title.strip():
+        raise UsageError("an idea needs a title")
+    if signal not in SIGNALS:
+        raise UsageError(f"--signal is one of {', '.join(SIGNALS)}, not {signal!r}")
+    hours = parse_hours(cost, "--cost")
+    idea_id = lab.ideas.add(title=title.strip(), source=source, cost_hours=hours, signal=signal,
+                            reason=reason or "parked when added")
+    return lab.ideas.get(idea_id)
+
+
+def ranked(lab: Lab, status: str | None = None, *, include_closed: bool = False
+           ) -> list[dict[str, Any]]:
+    """Ideas by expected signal per cost, best first; adopted and dropped ones last."""
+    rows = lab.ideas.list(status)
+    if not include_closed and status is None:
+        rows = [r for r in rows if r["status"] not in ("adopted", "dropped")]
+    for row in rows:
+        row["score"] = score(row)
+    return sorted(rows, key=lambda r: (r["status"] in ("adopted", "dropped"), -r["score"]))
+
+
+def move(lab: Lab, idea_id: str, to: str, reason: str | None) -> dict[str, Any]:
+    """Move an idea to ``to`` with a reason; the method says which moves exist."""
+    if not reason or not reason.strip():
+        raise UsageError(f"moving an idea to {to} needs a reason: --reason '...'")
+    idea = lab.ideas.get(idea_id)
+    if to not in MOVES[idea["status"]]:
+        allowed = ", ".join(MOVES[idea["status"]]) or "nothing (it is final)"
+        raise MethodError(f"idea {idea_id} is {idea['status']}: it can move to {allowed}, "
+                          f"not {to}")
+    lab.ideas.move(idea_id, to, reason.strip())
+    return lab.ideas.get(idea_id)
+
+
+def follow(lab: Lab, idea_id: str | None, to: str, reason: str) -> None:
+    """Move an idea along when its question moves (silently skip a move that does not exist)."""
+    if not idea_id:
+        return
+    idea = lab.ideas.get(idea_id)
+    if to in MOVES[idea["status"]]:
+        lab.ideas.move(idea_id, to, reason)

@@ -1,0 +1,174 @@
+"""The notebook: numbered, append-only pages, and the pages the method writes itself.
+
+Kinds: ``result`` (written automatically when a run ends or a question is decided),
+``note``, ``decision``, ``plan`` (the day's plan; the next day asks for its review) and
+``correction`` (points at an earlier page, which is never changed).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from stepstone.errors import UsageError
+from stepstone.store.lab import Lab
+
+KINDS = ("result", "note", "decision", "plan", "correction")
+WRITABLE = ("note", "decision", "plan", "correction")
+
+
+def write(lab: Lab, kind: str, title: str, body: str, *, question_id: str | None = None,
+          run_id: str | None = None, corrects: int | None = None, review_of: int | None = None,
+          data: dict[str, Any] | None = None) -> dict[str, Any]:
+    if kind not in KINDS:
+        raise UsageError(f"a page kind is one of {', '.join(KINDS)}, not {kind!r}")
+    number = lab.notebook.append(kind=kind, title=title, body=body, question_id=question_id,
+                                 run_id=run_id, corrects=corrects, review_of=review_of,
+                                 data=data)
+    return lab.notebook.get(number)
+
+
+def note(lab: Lab, text: str, *, kind: str = "note", question: str | None = None,
+         corrects: int | None = None, review: int | None = None) -> dict[str, Any]:
+    """A page written by hand; a correction must point at an earlier page."""
+    if not text.strip():
+        raise UsageError("a page needs some text")
+    if kind not in WRITABLE:
+        raise UsageError(f"--kind is one of {', '.join(WRITABLE)} (result pages are written "
+                         "by stepstone itself)")
+    if corrects is not None:
+        lab.notebook.get(corrects)
+        kind = "correction"
+    elif kind == "correction":
+        raise UsageError("a correction points at the page it corrects: --corrects PAGE")
+    if question is not None:
+        lab.questions.get(question)
+    if review is not None:
+        page = lab.notebook.get(review)
+        if page["kind"] != "plan":
+            raise UsageError(f"page {review} is a {page['kind']} page, not a day's plan")
+    title = text.strip().splitlines()[0][:80]
+    if corrects is not None:
+        title = f"Correction of page {corrects}: {title}"
+    elif review is not None:
+        title = f"Review of the plan on page {review}: {title}"
+    return write(lab, kind, title, text.strip(), question_id=question, corrects=corrects,
+                 review_of=review)
+
+
+def _day(ts: float) -> str:
+    return time.strftime("%Y-%m-%d", time.localtime(ts))
+
+
+def plan_day(lab: Lab, text: str) -> dict[str, Any]:
+    if not text.strip():
+        raise UsageError("a day's plan needs some text")
+    return write(lab, "plan", f"Plan for {_day(time.time())}", text.strip())
+
+
+def pending_review(lab: Lab, now: float | None = None) -> dict[str, Any] | None:
+    """The latest plan page of an earlier day that has no review yet, with the prompt."""
+    now = time.time() if now is None else now
+    plans = [p for p in lab.notebook.pages(kind="plan") if _day(p["created_at"]) < _day(now)]
+    if not plans:
+        return None
+    reviewed = {p["review_of"] for p in lab.notebook.pages() if p["review_of"] is not None}
+    last = plans[-1]
+    if last["number"] in reviewed:
+        return None
+    return {"page": last["number"], "day": _day(last["created_at"]), "plan": last["body"],
+            "prompt": (f"The plan of {_day(last['created_at'])} (page {last['number']}) has no "
+                       "review: what was done, and why was the rest not? Answer with "
+                       f"`stepstone note --review {last['number']} \"...\"`.")}
+
+
+def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
+    from stepstone.method import runs as run_rules
+
+    run = lab.runs.get(run_id)
+    lines = [f"Run `{run.id}` `{run.name}` ({run.kind}) ended **{run.status}**"
+             + (f": {run.reason}" if run.reason else "") + "."]
+    if run.baseline:
+        lines.append(f"Baseline: {run.baseline}.")
+    if run.config_delta:
+        lines.append("Config change: " + ", ".join(f"{k}={v}" for k, v in
+                                                   sorted(run.config_delta.items())))
+    schedule = run_rules.schedule_incomplete(lab, run)
+    if schedule:
+        lines.append(f"Not a finished result: {schedule}.")
+    numbers = {k: v for k, v in run.summary.items() if isinstance(v, int | float)}
+    for key, value in numbers.items():
+        lines.append(f"- {key} = {value:.6g}" if isinstance(value, float) else
+                     f"- {key} = {value}")
+    data = {"run_id": run.id, "status": run.status, "summary": numbers,
+            "incomplete_schedule": schedule}
+    return "\n".join(lines), data
+
+
+def record_run_result(lab: Lab, run_id: str) -> dict[str, Any] | None:
+    """Write the result page of a run that ended (once per status); the SDK path calls it too."""
+    run = lab.runs.get(run_id)
+    if run.status == "running":
+        return None
+    for page in lab.notebook.pages(run_id=run.id, kind="result"):
+        if page["data"].get("status") == run.status:
+            return page
+    body, data = _run_lines(lab, run.id)
+    return write(lab, "result", f"Run {run.name} {run.status}", body,
+                 question_id=run.question_id, run_id=run.id, data=data)
+
+
+def pages(lab: Lab, question: str | None = None) -> list[dict[str, Any]]:
+    if question is not None:
+        lab.questions.get(question)
+    return lab.notebook.pages(question_id=question)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:60] or "page"
+
+
+def export(lab: Lab, folder: Path) -> list[Path]:
+    """Markdown for Obsidian: one file per question (and ``lab-notebook.md`` for the rest),
+    each page a heading ``page-N`` that other pages link to with ``[[file#page-N]]``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write to {folder}: {exc.strerror}") from exc
+    all_pages = lab.notebook.pages()
+    questions = {q["id"]: q for q in lab.questions.list()}
+    names = {qid: f"{qid} {_slug(q['text'])}" for qid, q in questions.items()}
+    home = "lab-notebook"
+    where = {p["number"]: names.get(p["question_id"] or "", home) for p in all_pages}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for page in all_pages:
+        groups.setdefault(where[page["number"]], []).append(page)
+    for qid in questions:
+        groups.setdefault(names[qid], [])
+    groups.setdefault(home, [])
+    written = []
+    for name, group in sorted(groups.items()):
+        qid = next((k for k, v in names.items() if v == name), None)
+        lines = [f"# {name}", ""]
+        if qid is not None:
+            q = questions[qid]
+            lines += [f"Question: {q['text']}", f"Rule: `{q['rule']}`",
+                      f"Status: {q['status']}" + (f" ({q['answer']})" if q["answer"] else ""),
+                      *([f"Conclusion: {q['conclusion']}"] if q["conclusion"] else []),
+                      f"Back to [[{home}]]", ""]
+        for page in group:
+            stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(page["created_at"]))
+            lines += [f"## page-{page['number']}", "",
+                      f"**{page['kind']}** · {stamp} · {page['title']}", ""]
+            for ref, label in ((page["corrects"], "Corrects"), (page["review_of"], "Reviews")):
+                if ref is not None:
+                    lines.append(f"{label} [[{where.get(ref, home)}#page-{ref}]]")
+            lines += [page["body"], ""]
+        if name == home:
+            lines += ["## Questions", ""] + [f"- [[{n}]]" for n in sorted(names.values())]
+        path = folder / f"{name}.md"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,81 @@
+"""Research questions: a rule parsed at creation, a time box, and their statuses."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from stepstone.errors import MethodError, NotFoundError, UsageError
+from stepstone.method import ideas as idea_rules
+from stepstone.method.rules import metrics_used, parse_rule, uses_gain
+from stepstone.store.lab import Lab
+
+STATUSES = ("open", "running", "answered", "abandoned")
+ANSWERS = ("yes", "no", "inconclusive")
+
+
+def create(lab: Lab, text: str, *, rule: str, metrics: list[str] | None = None,
+           idea: str | None = None, timebox: str | None = None,
+           baseline: str | None = None) -> dict[str, Any]:
+    """A new open question; the rule must parse (RuleError carries the position)."""
+    if not text.strip():
+        raise UsageError("a question needs its text")
+    tree = parse_rule(rule)
+    hours = idea_rules.parse_hours(timebox, "--timebox")
+    if idea is not None:
+        lab.ideas.get(idea)
+    if baseline is not None:
+        tier = baseline.split("@", 1)[0]
+        if not lab.baselines.list(tier):
+            raise NotFoundError(f"no baseline {baseline!r}: create it with "
+                                f"`stepstone baseline create {tier} --config FILE`")
+    named = list(metrics or []) or [m for m in metrics_used(tree)]
+    if uses_gain(tree) and "gain" not in named:
+        named.append("gain")
+    qid = lab.questions.create(text=text.strip(), idea_id=idea, metrics=named, rule=str(tree),
+                               timebox_hours=hours, baseline=baseline)
+    idea_rules.follow(lab, idea, "picked", f"question {qid} asks it")
+    return lab.questions.get(qid)
+
+
+def get(lab: Lab, qid: str) -> dict[str, Any]:
+    return lab.questions.get(qid)
+
+
+def start(lab: Lab, qid: str) -> None:
+    """The first launch of a question's run: open → running."""
+    question = lab.questions.get(qid)
+    if question["status"] == "open":
+        lab.questions.update(qid, status="running", started_at=time.time())
+    elif question["status"] in ("answered", "abandoned"):
+        raise MethodError(f"question {qid} is {question['status']}: ask a new question "
+                          "for new runs")
+
+
+def abandon(lab: Lab, qid: str, reason: str) -> dict[str, Any]:
+    if not reason.strip():
+        raise UsageError("abandoning a question needs a reason: --reason '...'")
+    question = lab.questions.get(qid)
+    if question["status"] in ("answered", "abandoned"):
+        raise MethodError(f"question {qid} is already {question['status']}")
+    lab.questions.update(qid, status="abandoned", reason=reason.strip(), answered_at=time.time())
+    return lab.questions.get(qid)
+
+
+def deadline(question: dict[str, Any]) -> float | None:
+    hours = question.get("timebox_hours")
+    if hours is None:
+        return None
+    return float(question.get("started_at") or question["created_at"]) + float(hours) * 3600
+
+
+def overdue(lab: Lab, now: float | None = None) -> list[dict[str, Any]]:
+    """Open or running questions whose time box has run out, with ``over_hours``."""
+    now = time.time() if now is None else now
+    out = []
+    for question in lab.questions.list():
+        end = deadline(question)
+        if question["status"] in ("open", "running") and end is not None and now > end:
+            question["over_hours"] = (now - end) / 3600
+            out.append(question)
+    return out

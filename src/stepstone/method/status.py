@@ -1,0 +1,36 @@
+"""The method's part of ``stepstone status``: time boxes run out, baselines that regressed,
+the day's plan waiting for its review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from stepstone.method import baselines as baseline_rules
+from stepstone.method import notebook as notebook_rules
+from stepstone.method import questions as question_rules
+from stepstone.store.lab import Lab
+
+
+def method_status(lab: Lab) -> dict[str, Any]:
+    """What the method asks of you now."""
+    return {
+        "overdue_questions": [
+            {"id": q["id"], "text": q["text"], "status": q["status"],
+             "timebox_hours": q["timebox_hours"], "over_hours": q["over_hours"]}
+            for q in question_rules.overdue(lab)
+        ],
+        "regressed_baselines": baseline_rules.flagged(lab),
+        "pending_review": notebook_rules.pending_review(lab),
+    }
+
+
+def print_method_status(status: dict[str, Any]) -> None:
+    for q in status["overdue_questions"]:
+        click.echo(f"time box run out: {q['id']} ({q['status']}, {q['timebox_hours']:.3g}h box, "
+                   f"{q['over_hours']:.1f}h over): {q['text']}  — decide it or abandon it")
+    for b in status["regressed_baselines"]:
+        click.echo(f"baseline {b['version']} regressed: {b['text']}")
+    if status["pending_review"]:
+        click.echo(status["pending_review"]["prompt"])

@@ -1,0 +1,69 @@
+"""Dated baselines (``small@2026-11-21``): frozen configs, parents, merged features."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from stepstone.errors import NotFoundError
+from stepstone.store.db import Database
+
+
+class Baselines:
+    """Statements on ``baselines`` and ``baseline_features``. A config is never updated."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, *, tier: str, day: str, parent: str | None, config: dict[str, Any],
+               reference_metric: str | None,
+               features: Sequence[tuple[str, dict[str, Any]]] = ()) -> str:
+        """Insert a new version of ``tier`` dated ``day``; a second one that day gets ``.2``."""
+        with self.db.transaction():
+            seq = int(self.db.scalar("SELECT COALESCE(MAX(seq), 0) FROM baselines"
+                                     " WHERE tier = ? AND day = ?", (tier, day)) or 0) + 1
+            version = f"{tier}@{day}" + (f".{seq}" if seq > 1 else "")
+            self.db.execute(
+                "INSERT INTO baselines (version, tier, day, seq, parent, config, reference_metric,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (version, tier, day, seq, parent, json.dumps(config, sort_keys=True),
+                 reference_metric, time.time()),
+            )
+            for question_id, delta in features:
+                self.db.execute("INSERT INTO baseline_features (version, question_id, delta)"
+                                " VALUES (?, ?, ?)", (version, question_id, json.dumps(delta)))
+        return version
+
+    def _decode(self, row: dict[str, Any]) -> dict[str, Any]:
+        row["config"] = json.loads(row["config"])
+        return row
+
+    def get(self, version: str) -> dict[str, Any]:
+        row = self.db.query_one("SELECT * FROM baselines WHERE version = ?", (version,))
+        if row is None:
+            raise NotFoundError(f"no baseline {version!r}: `stepstone baseline list` shows them")
+        return self._decode(row)
+
+    def current(self, tier: str) -> dict[str, Any] | None:
+        row = self.db.query_one("SELECT * FROM baselines WHERE tier = ?"
+                                " ORDER BY day DESC, seq DESC LIMIT 1", (tier,))
+        return None if row is None else self._decode(row)
+
+    def list(self, tier: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM baselines"
+        params: tuple[Any, ...] = ()
+        if tier is not None:
+            sql += " WHERE tier = ?"
+            params = (tier,)
+        rows = self.db.query(sql + " ORDER BY tier, day, seq", params)
+        return [self._decode(r) for r in rows]
+
+    def features(self, version: str) -> builtins.list[dict[str, Any]]:
+        rows = self.db.query("SELECT question_id, delta FROM baseline_features WHERE version = ?"
+                             " ORDER BY question_id", (version,))
+        for row in rows:
+            row["delta"] = json.loads(row["delta"])
+        return rows

@@ -1,0 +1,58 @@
+"""The notebook: numbered, append-only pages.
+
+This class can add and read pages, never change or remove one; the database refuses
+``UPDATE`` and ``DELETE`` on ``notebook_pages`` as well (see schema_method).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from stepstone.errors import NotFoundError
+from stepstone.store.db import Database
+
+
+class Notebook:
+    """Statements on ``notebook_pages``: insert and select only."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def append(self, *, kind: str, title: str, body: str, question_id: str | None = None,
+               run_id: str | None = None, corrects: int | None = None,
+               review_of: int | None = None, data: dict[str, Any] | None = None) -> int:
+        """Add a page; return its number."""
+        with self.db.transaction():
+            self.db.execute(
+                "INSERT INTO notebook_pages (kind, title, body, question_id, run_id, corrects,"
+                " review_of, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (kind, title, body, question_id, run_id, corrects, review_of,
+                 json.dumps(data or {}, default=str, sort_keys=True), time.time()),
+            )
+            number = self.db.scalar("SELECT MAX(number) FROM notebook_pages")
+        return int(number)
+
+    def _decode(self, row: dict[str, Any]) -> dict[str, Any]:
+        row["data"] = json.loads(row["data"])
+        return row
+
+    def get(self, number: int) -> dict[str, Any]:
+        row = self.db.query_one("SELECT * FROM notebook_pages WHERE number = ?", (number,))
+        if row is None:
+            raise NotFoundError(f"no notebook page {number}: `stepstone notebook` lists them")
+        return self._decode(row)
+
+    def pages(self, *, question_id: str | None = None, kind: str | None = None,
+              run_id: str | None = None) -> list[dict[str, Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("question_id", question_id), ("kind", kind), ("run_id", run_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = "SELECT * FROM notebook_pages"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [self._decode(r) for r in self.db.query(sql + " ORDER BY number", params)]

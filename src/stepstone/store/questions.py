@@ -1,0 +1,63 @@
+"""Research questions: text, metrics, decision rule, time box, status and answer."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from stepstone.errors import NotFoundError, UsageError
+from stepstone.store.db import Database
+
+_FIELDS = ("status", "answer", "proposed", "overridden", "conclusion", "reason", "feature_keys",
+           "feature_delta", "started_at", "answered_at")
+_JSON = ("metrics", "feature_keys", "feature_delta")
+
+
+class Questions:
+    """Statements on ``questions``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, *, text: str, idea_id: str | None, metrics: list[str], rule: str,
+               timebox_hours: float | None, baseline: str | None) -> str:
+        with self.db.transaction():
+            count = int(self.db.scalar("SELECT COUNT(*) FROM questions") or 0)
+            qid = f"q{count + 1}"
+            self.db.execute(
+                "INSERT INTO questions (id, text, idea_id, metrics, rule, timebox_hours, baseline,"
+                " status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+                (qid, text, idea_id, json.dumps(metrics), rule, timebox_hours, baseline,
+                 time.time()),
+            )
+        return qid
+
+    def update(self, qid: str, **fields: Any) -> None:
+        unknown = set(fields) - set(_FIELDS)
+        if unknown:
+            raise UsageError(f"unknown question fields: {', '.join(sorted(unknown))}")
+        values = [json.dumps(v) if k in _JSON and v is not None else v for k, v in fields.items()]
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.db.transaction():
+            self.db.execute(f"UPDATE questions SET {sets} WHERE id = ?", [*values, qid])
+
+    def _decode(self, row: dict[str, Any]) -> dict[str, Any]:
+        for key in _JSON:
+            if row.get(key) is not None:
+                row[key] = json.loads(row[key])
+        return row
+
+    def get(self, qid: str) -> dict[str, Any]:
+        row = self.db.query_one("SELECT * FROM questions WHERE id = ?", (qid,))
+        if row is None:
+            raise NotFoundError(f"no question {qid!r}: `stepstone question list` shows them")
+        return self._decode(row)
+
+    def list(self, status: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM questions"
+        params: tuple[Any, ...] = ()
+        if status is not None:
+            sql += " WHERE status = ?"
+            params = (status,)
+        return [self._decode(r) for r in self.db.query(sql + " ORDER BY created_at", params)]

@@ -1,0 +1,416 @@
+"""Team-store operations: schema upgrades under a lock, and ``sync`` between two labs.
+
+:func:`sync` copies every table of one lab into another (typically a laptop's
+SQLite lab into the team's PostgreSQL store) and every object blob they use,
+without duplicates, so that running it twice adds nothing. It knows no table by
+name: it reads the tables, keys and foreign keys from the source database, so
+tables added by later migrations (notebook pages, plans, ...) are copied too.
+
+- A table keyed by its own values (``runs.id``, ``objects.hash``,
+  ``run_configs (run_id, key)``) is upserted: a missing row is inserted, a row
+  that differs takes the source's values (the source wins: a laptop's run that
+  finished after an earlier sync updates the copy).
+- A table keyed by a generated number (``metric_chunks``, ``eval_records``,
+  ...) gets new numbers in the destination, so its rows are matched by content:
+  a source row is copied unless an equal row is already there (counted, so
+  two equal rows stay two). Foreign keys to such numbers are translated.
+
+Both labs must be at the same schema version. Work is done one run (or one
+table) per transaction; an interrupted sync is finished by running it again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from stepstone.errors import NotFoundError, SchemaVersionError, UsageError
+from stepstone.store import migrations
+from stepstone.store.db import POSTGRES, SQLITE, Database
+from stepstone.store.migrations import check_version, migrate, schema_version
+
+if TYPE_CHECKING:
+    from stepstone.store.lab import Lab
+
+# pg_advisory_lock key held while migrating a team store ("stepston" in ASCII)
+MIGRATE_LOCK_KEY = 0x73746570_73746F6E
+_BATCH = 500
+
+
+def upgrade(db: Database) -> tuple[int, int]:
+    """Apply every pending migration; return (version before, version after).
+
+    On PostgreSQL this holds an advisory lock, so two ``stepstone migrate`` at once
+    do not race. A schema newer than this client is refused.
+    """
+    locked = db.dialect is POSTGRES
+    if locked:
+        db.scalar("SELECT pg_advisory_lock(?)", (MIGRATE_LOCK_KEY,))
+    try:
+        before = schema_version(db)
+        if before > migrations.LATEST:
+            check_version(db, auto_upgrade=False)  # raises: upgrade stepstone
+        after = migrate(db) if before < migrations.LATEST else before
+    finally:
+        if locked:
+            db.scalar("SELECT pg_advisory_unlock(?)", (MIGRATE_LOCK_KEY,))
+    return before, after
+
+
+# -- introspection --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TableInfo:
+    """What sync needs to know about one table, read from the database itself."""
+
+    name: str
+    columns: tuple[str, ...]
+    pk: tuple[str, ...]
+    serial: bool  # one generated integer key: rows are matched by content
+    fks: tuple[tuple[str, str, str], ...]  # (column, parent table, parent column)
+
+
+def describe_tables(db: Database) -> dict[str, TableInfo]:
+    """Every table of ``db`` except the migration log, with its keys."""
+    names = sorted(t for t in db.tables()
+                   if t != "schema_migrations" and not t.startswith("sqlite_"))
+    return {name: (_sqlite_table(db, name) if db.dialect is SQLITE else _pg_table(db, name))
+            for name in names}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sqlite_table(db: Database, name: str) -> TableInfo:
+    cols = db.query(f"PRAGMA table_info({_quote(name)})")
+    pk = tuple(c["name"] for c in sorted((c for c in cols if c["pk"]), key=lambda c: c["pk"]))
+    serial = len(pk) == 1 and any(
+        c["name"] == pk[0] and str(c["type"]).upper() == "INTEGER" for c in cols
+    )
+    fks = []
+    for fk in db.query(f"PRAGMA foreign_key_list({_quote(name)})"):
+        parent_col = fk["to"]
+        if parent_col is None:  # REFERENCES parent without a column: the parent's key
+            parent_pk = [c["name"] for c in db.query(f"PRAGMA table_info({_quote(fk['table'])})")
+                         if c["pk"]]
+            parent_col = parent_pk[0]
+        fks.append((fk["from"], fk["table"], parent_col))
+    return TableInfo(name, tuple(c["name"] for c in cols), pk, serial, tuple(fks))
+
+
+def _pg_table(db: Database, name: str) -> TableInfo:
+    cols = db.query(
+        "SELECT column_name, column_default FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+        (name,),
+    )
+    pk_rows = db.query(
+        "SELECT a.attname AS name FROM pg_index i"
+        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+        " WHERE i.indrelid = to_regclass(?) AND i.indisprimary"
+        " ORDER BY array_position(i.indkey::int2[], a.attnum)",
+        (_quote(name),),
+    )
+    pk = tuple(r["name"] for r in pk_rows)
+    serial = len(pk) == 1 and any(
+        c["column_name"] == pk[0] and str(c["column_default"] or "").startswith("nextval(")
+        for c in cols
+    )
+    fk_rows = db.query(
+        "SELECT a.attname AS col, pc.relname AS parent, pa.attname AS parent_col"
+        " FROM pg_constraint c"
+        " CROSS JOIN LATERAL unnest(c.conkey, c.confkey) AS k(child, parent)"
+        " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.child"
+        " JOIN pg_class pc ON pc.oid = c.confrelid"
+        " JOIN pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.parent"
+        " WHERE c.contype = 'f' AND c.conrelid = to_regclass(?)",
+        (_quote(name),),
+    )
+    fks = tuple((r["col"], r["parent"], r["parent_col"]) for r in fk_rows)
+    return TableInfo(name, tuple(c["column_name"] for c in cols), pk, serial, fks)
+
+
+def _order(tables: dict[str, TableInfo]) -> list[TableInfo]:
+    """Parents before children (foreign keys), then by name."""
+    done: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in seen or name not in tables:
+            return
+        if name in path:  # a cycle: nothing to order by
+            return
+        for _col, parent, _pcol in tables[name].fks:
+            if parent != name:
+                visit(parent, (*path, name))
+        seen.add(name)
+        done.append(name)
+
+    for name in sorted(tables):
+        visit(name, ())
+    return [tables[n] for n in done]
+
+
+# -- the report -----------------------------------------------------------------------------------
+@dataclass
+class TableCount:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class SyncReport:
+    """What one sync did, per table, and the object blobs it copied."""
+
+    tables: dict[str, TableCount] = field(default_factory=dict)
+    objects_copied: int = 0
+    objects_present: int = 0
+    objects_missing: list[str] = field(default_factory=list)
+
+    @property
+    def inserted(self) -> int:
+        return sum(t.inserted for t in self.tables.values())
+
+    @property
+    def updated(self) -> int:
+        return sum(t.updated for t in self.tables.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inserted": self.inserted, "updated": self.updated,
+            "objects_copied": self.objects_copied, "objects_present": self.objects_present,
+            "objects_missing": self.objects_missing,
+            "tables": {name: vars(c) for name, c in self.tables.items()},
+        }
+
+
+# -- sync -----------------------------------------------------------------------------------------
+def _norm(value: Any) -> Any:
+    """A value as compared across backends: bytes for blobs, NaN equal to NaN, 2.0 == 2."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, (float, Decimal)):
+        if math.isnan(value):
+            return ("nan",)
+        if math.isfinite(value) and value == int(value):
+            return int(value)
+        return float(value)
+    return value
+
+
+def _row_key(row: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(_norm(v) for v in row)
+
+
+def sync(source: Lab, dest: Lab) -> SyncReport:
+    """Copy everything in ``source`` that ``dest`` lacks (see the module's notes)."""
+    if source.target.database == dest.target.database:
+        raise UsageError(f"the source and the destination are the same store: "
+                         f"{source.target.describe()}")
+    src_version, dst_version = schema_version(source.db), schema_version(dest.db)
+    if src_version != dst_version:
+        older = source if src_version < dst_version else dest
+        raise SchemaVersionError(
+            f"cannot sync a schema v{src_version} lab into a schema v{dst_version} store: "
+            f"run `stepstone migrate --lab {older.target.location}` first"
+        )
+    tables = describe_tables(source.db)
+    missing = set(tables) - describe_tables(dest.db).keys()
+    if missing:
+        raise SchemaVersionError(f"the destination has no table {', '.join(sorted(missing))}: "
+                                 "both labs must be made by the same stepstone version")
+    report = SyncReport()
+    _copy_objects(source, dest, report)
+    referenced = {parent for t in tables.values() for _c, parent, _p in t.fks}
+    id_maps: dict[str, dict[Any, Any]] = defaultdict(dict)
+    for info in _order(tables):
+        count = report.tables[info.name] = TableCount()
+        _sync_table(source.db, dest.db, info, tables, info.name in referenced, id_maps, count)
+    return report
+
+
+def _copy_objects(source: Lab, dest: Lab, report: SyncReport) -> None:
+    if "objects" not in source.db.tables():
+        return
+    same = source.target.objects == dest.target.objects
+    for row in source.db.query("SELECT hash FROM objects ORDER BY hash"):
+        digest = str(row["hash"])
+        if same or dest.objects.exists(digest):
+            report.objects_present += 1
+            continue
+        try:
+            data = source.objects.get(digest)
+        except NotFoundError:
+            report.objects_missing.append(digest)
+            continue
+        dest.objects.put(data)
+        report.objects_copied += 1
+
+
+def _scope_column(info: TableInfo, tables: dict[str, TableInfo]) -> str | None:
+    """A column that splits the table into small groups: a key of a parent row (a run id).
+
+    None for a table that points at itself: its rows go in one group, in key order, so a row
+    is always copied after the row it points at."""
+    if any(parent == info.name for _c, parent, _p in info.fks):
+        return None
+    for col, parent, _pcol in info.fks:
+        if parent != info.name and parent in tables and not tables[parent].serial:
+            return col
+    return None
+
+
+def _sync_table(
+    src: Database, dst: Database, info: TableInfo, tables: dict[str, TableInfo],
+    referenced: bool, id_maps: dict[str, dict[Any, Any]], count: TableCount,
+) -> None:
+    table = _quote(info.name)
+    cols = ", ".join(_quote(c) for c in info.columns)
+    scope = _scope_column(info, tables)
+    order = " ORDER BY " + ", ".join(_quote(c) for c in info.pk) if info.pk else ""
+    if scope is None:
+        groups: list[Any] = [None]
+    else:
+        groups = [r["v"] for r in src.query(
+            f"SELECT DISTINCT {_quote(scope)} AS v FROM {table} ORDER BY 1")]
+    for group in groups:
+        if group is None and scope is not None:
+            where, params = f" WHERE {_quote(scope)} IS NULL", []
+        elif scope is not None:
+            where, params = f" WHERE {_quote(scope)} = ?", [group]
+        else:
+            where, params = "", []
+        src_rows = [tuple(r.values()) for r in src.query(
+            f"SELECT {cols} FROM {table}{where}{order}", params)]
+        if not src_rows:
+            continue
+        rows = _translate(info, src_rows, id_maps)
+        if info.serial or not info.pk:
+            work = partial(_put_by_content, dst, info, rows, referenced, where, params,
+                           id_maps[info.name])
+        else:
+            work = partial(_put_by_key, dst, info, rows, scope, where, params)
+        inserted, updated, unchanged, mapping = dst.atomic(work)
+        count.inserted += inserted
+        count.updated += updated
+        count.unchanged += unchanged
+        id_maps[info.name].update(mapping)
+
+
+def _translate(
+    info: TableInfo, rows: list[tuple[Any, ...]], id_maps: dict[str, dict[Any, Any]]
+) -> list[tuple[Any, ...]]:
+    """Rewrite foreign keys that point at generated numbers to the destination's numbers."""
+    moves = [(info.columns.index(col), parent) for col, parent, _p in info.fks
+             if parent != info.name and id_maps.get(parent)]
+    if not moves:
+        return rows
+    out = []
+    for row in rows:
+        values = list(row)
+        for index, parent in moves:
+            if values[index] is not None:
+                values[index] = id_maps[parent].get(values[index], values[index])
+        out.append(tuple(values))
+    return out
+
+
+def _put_by_key(
+    dst: Database, info: TableInfo, rows: list[tuple[Any, ...]], scope: str | None,
+    where: str, params: list[Any],
+) -> tuple[int, int, int, dict[Any, Any]]:
+    table = _quote(info.name)
+    cols = ", ".join(_quote(c) for c in info.columns)
+    pk_index = [info.columns.index(c) for c in info.pk]
+    existing: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    if scope is not None:
+        found = dst.query(f"SELECT {cols} FROM {table}{where}", params)
+    elif len(info.pk) == 1:
+        found = []
+        keys = [row[pk_index[0]] for row in rows]
+        for start in range(0, len(keys), _BATCH):
+            part = keys[start:start + _BATCH]
+            found += dst.query(f"SELECT {cols} FROM {table} WHERE {_quote(info.pk[0])} IN "
+                               f"({', '.join('?' for _ in part)})", part)
+    else:
+        found = dst.query(f"SELECT {cols} FROM {table}")
+    for r in found:
+        values = tuple(r.values())
+        existing[_row_key([values[i] for i in pk_index])] = _row_key(values)
+    other = [i for i in range(len(info.columns)) if i not in pk_index]
+    inserts, updates = [], []
+    unchanged = 0
+    for row in rows:
+        have = existing.get(_row_key([row[i] for i in pk_index]))
+        if have is None:
+            inserts.append(row)
+        elif have != _row_key(row):
+            updates.append([*(row[i] for i in other), *(row[i] for i in pk_index)])
+        else:
+            unchanged += 1
+    if inserts:
+        dst.executemany(f"INSERT INTO {table} ({cols}) VALUES "
+                        f"({', '.join('?' for _ in info.columns)})", inserts)
+    if updates and other:
+        sets = ", ".join(f"{_quote(info.columns[i])} = ?" for i in other)
+        match = " AND ".join(f"{_quote(c)} = ?" for c in info.pk)
+        dst.executemany(f"UPDATE {table} SET {sets} WHERE {match}", updates)
+    return len(inserts), len(updates), unchanged, {}
+
+
+def _put_by_content(
+    dst: Database, info: TableInfo, rows: list[tuple[Any, ...]], referenced: bool,
+    where: str, params: list[Any], earlier: dict[Any, Any],
+) -> tuple[int, int, int, dict[Any, Any]]:
+    """Insert the rows that ``dst`` lacks, matched by content; ``earlier`` maps the numbers of
+    this table's rows copied in earlier groups (for a table that points at itself)."""
+    table = _quote(info.name)
+    id_col = info.pk[0] if info.pk else None
+    id_index = info.columns.index(id_col) if id_col else None
+    body = [i for i in range(len(info.columns)) if i != id_index]
+    body_cols = ", ".join(_quote(info.columns[i]) for i in body)
+    select = f"{_quote(id_col)}, {body_cols}" if id_col else f"NULL, {body_cols}"
+    have: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+    for r in dst.query(f"SELECT {select} FROM {table}{where}", params):
+        values = tuple(r.values())
+        have[_row_key(values[1:])].append(values[0])
+    left = Counter({k: len(v) for k, v in have.items()})
+    mapping: dict[Any, Any] = {}
+    inserts: list[tuple[Any, ...]] = []
+    unchanged = 0
+    insert_sql = (f"INSERT INTO {table} ({body_cols}) VALUES ({', '.join('?' for _ in body)})")
+    self_cols = {col for col, parent, _p in info.fks if parent == info.name}
+    for row in rows:
+        values = tuple(row[i] for i in body)
+        if self_cols:  # a row may point at one copied just before it
+            values = tuple(
+                (mapping[v] if v in mapping else earlier.get(v, v))
+                if info.columns[i] in self_cols and v is not None else v
+                for i, v in zip(body, values, strict=True)
+            )
+        key = _row_key(values)
+        if left[key] > 0:
+            left[key] -= 1
+            if id_index is not None:
+                mapping[row[id_index]] = have[key][left[key]]
+            unchanged += 1
+        elif id_index is not None and (referenced or self_cols):
+            mapping[row[id_index]] = dst.scalar(insert_sql + f" RETURNING {_quote(id_col or '')}",
+                                                values)
+        else:
+            inserts.append(values)
+    if inserts:
+        dst.executemany(insert_sql, inserts)
+    inserted = len(rows) - unchanged
+    return inserted, 0, unchanged, mapping
+

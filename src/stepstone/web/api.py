@@ -1,0 +1,116 @@
+"""JSON endpoints under ``/api`` (read-only). Errors: ``{"error": {"status", "message"}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from stepstone.errors import NotFoundError, UsageError
+from stepstone.store.lab import Lab
+from stepstone.store.listing import Listing
+from stepstone.web.common import finite, lab_of
+from stepstone.web.series import DEFAULT_POINTS, MAX_POINTS, run_series
+
+router = APIRouter(prefix="/api")
+MAX_COMPARE = 20
+MAX_FILE_BYTES = 1_000_000
+
+
+def run_row(run: Any) -> dict[str, Any]:
+    return {
+        "id": run.id, "name": run.name, "project": run.project, "status": run.status,
+        "kind": run.kind, "tags": run.tags, "created_at": run.created_at,
+        "last_step": run.last_step, "duration": run.duration, "notes": run.notes,
+    }
+
+
+@router.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/runs")
+def runs(
+    status: str | None = None, project: str | None = None, tag: str | None = None,
+    name: str | None = None, sort: str = "created", order: str = "desc",
+    page: int = Query(1, ge=1), per: int = Query(50, ge=1, le=1000),
+    lab: Lab = Depends(lab_of),
+) -> dict[str, Any]:
+    if order not in ("asc", "desc"):
+        raise UsageError(f"order is 'asc' or 'desc', not {order!r}")
+    found = Listing(lab.db).page(
+        status=status or None, project=project or None, tag=tag or None, name=name or None,
+        sort=sort, descending=order == "desc", offset=(page - 1) * per, limit=per,
+    )
+    return {"total": found.total, "page": page, "per": per,
+            "runs": [finite(run_row(r)) for r in found.runs]}
+
+
+@router.get("/runs/{ref}")
+def run(ref: str, lab: Lab = Depends(lab_of)) -> dict[str, Any]:
+    record = lab.runs.get(ref)
+    out: dict[str, Any] = finite(record.to_dict())
+    out["metric_keys"] = lab.metrics.keys(record.id)
+    return out
+
+
+@router.get("/runs/{ref}/series")
+def series(
+    ref: str,
+    key: list[str] | None = Query(None),
+    since: int | None = None,
+    points: int = Query(DEFAULT_POINTS, ge=3, le=MAX_POINTS),
+    lab: Lab = Depends(lab_of),
+) -> dict[str, Any]:
+    """The run's series (or ``key``s), downsampled to ``points``; ``since``: only later steps."""
+    record = lab.runs.get(ref)
+    return {
+        "run": record.id, "status": record.status, "last_step": record.last_step,
+        "series": run_series(lab, record.id, key, since, points),
+    }
+
+
+@router.get("/compare/series")
+def compare_series(
+    run: list[str] = Query(..., description="run ids, names or id prefixes"),
+    key: str = Query(..., min_length=1),
+    points: int = Query(DEFAULT_POINTS, ge=3, le=MAX_POINTS),
+    lab: Lab = Depends(lab_of),
+) -> dict[str, Any]:
+    """One metric of several runs, each downsampled with LTTB to ``points``."""
+    if len(run) > MAX_COMPARE:
+        raise UsageError(f"compare at most {MAX_COMPARE} runs at once, not {len(run)}")
+    out = []
+    for ref in run:
+        record = lab.runs.get(ref)
+        found = run_series(lab, record.id, [key], None, points).get(key)
+        out.append({"run": record.id, "name": record.name, "status": record.status,
+                    **(found or {"x": [], "y": [], "n": 0, "dropped": 0})})
+    return {"key": key, "series": out}
+
+
+@router.get("/runs/{ref}/code")
+def code_file(ref: str, path: str = Query(..., min_length=1),
+              lab: Lab = Depends(lab_of)) -> dict[str, Any]:
+    """A file of the run's code snapshot: only a manifest entry, never a path on disk."""
+    record = lab.runs.get(ref)
+    if not record.code_snapshot:
+        raise NotFoundError(f"run {record.id} has no code snapshot")
+    data = lab.snapshot_file(record.code_snapshot, path)
+    text = decode_text(data)
+    return {"run": record.id, "path": path, "size": len(data), "binary": text is None,
+            "text": text}
+
+
+def decode_text(data: bytes) -> str | None:
+    """The file as text (cut at ``MAX_FILE_BYTES``), None for a binary file."""
+    head = data[:MAX_FILE_BYTES]
+    if b"\x00" in head[:8192]:
+        return None
+    return head.decode("utf-8", errors="replace")
+
+
+@router.get("/{rest:path}", include_in_schema=False)
+def unknown(rest: str) -> None:
+    raise NotFoundError(f"no API endpoint /api/{rest}")

@@ -1,0 +1,145 @@
+"""The dashboard's FastAPI app: ``create_app(lab_path, token=None)``.
+
+Read-only: every route is a GET (HEAD) and opens the lab read-only. With a token every
+request must carry it: ``?token=T`` once (it becomes a cookie and the page reloads
+without it), the ``stepstone_token`` cookie, or an ``Authorization: Bearer T`` /
+``X-Stepstone-Token: T`` header.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from stepstone.errors import LabError, NotFoundError, StepstoneError, UsageError
+from stepstone.store.lab import connect, find_store
+from stepstone.web import api, pages_method, pages_runs
+from stepstone.web.common import HERE, error_response
+
+COOKIE = "stepstone_token"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def plotly_script() -> Path:
+    """plotly's bundled script, from the installed package (never a CDN)."""
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def status_of(exc: Exception) -> tuple[int, str]:
+    """The HTTP status and the message for an exception."""
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code, str(exc.detail)
+    if isinstance(exc, RequestValidationError):
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ())[1:]) or "request"
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        return 400, "bad request: " + "; ".join(parts)
+    if isinstance(exc, NotFoundError):
+        return 404, str(exc)
+    if isinstance(exc, UsageError):
+        return 400, str(exc)
+    if isinstance(exc, LabError):
+        return 503, str(exc)
+    if isinstance(exc, StepstoneError):
+        return 400, str(exc)
+    return 500, f"internal error ({type(exc).__name__}); the server log has the details"
+
+
+def create_app(
+    lab_path: str | Path | None,
+    token: str | None = None,
+    *,
+    allowed_hosts: Sequence[str] | None = None,
+) -> FastAPI:
+    """The dashboard over the lab at ``lab_path`` (a folder, a ``.stepstone`` folder or URL).
+
+    ``token``: when given, every request must carry it. ``allowed_hosts``: when given,
+    requests whose ``Host`` is not one of them are refused (DNS-rebinding defence).
+    """
+    target = find_store(lab_path)
+    connect(target, readonly=True).close()  # fail now, with a clear error, not on first page
+    app = FastAPI(title="stepstone", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.target = target
+    app.state.token = token
+
+    async def handle_error(request: Request, exc: Exception) -> Response:
+        status, message = status_of(exc)
+        return error_response(request, status, message)
+
+    for kind in (StarletteHTTPException, RequestValidationError, StepstoneError, Exception):
+        app.add_exception_handler(kind, handle_error)
+
+    @app.middleware("http")
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return error_response(request, 405, "the dashboard is read-only: GET requests only")
+        if allowed_hosts is not None:
+            host = (request.headers.get("host") or "").rsplit(":", 1)[0]
+            if host not in allowed_hosts:
+                return error_response(request, 400, f"unexpected Host header {host!r}")
+        from_query = False
+        if token is not None:
+            supplied = request.query_params.get("token")
+            from_query = supplied is not None
+            if supplied is None:
+                supplied = request.headers.get("x-stepstone-token")
+            if supplied is None:
+                auth = request.headers.get("authorization", "")
+                if auth.lower().startswith("bearer "):
+                    supplied = auth[7:].strip()
+            if supplied is None:
+                supplied = request.cookies.get(COOKIE)
+            if supplied is None or not hmac.compare_digest(supplied.encode(), token.encode()):
+                return error_response(
+                    request, 401,
+                    "this dashboard needs its token: open the URL `stepstone ui` printed "
+                    "(?token=...) or send an Authorization: Bearer header",
+                )
+        if from_query and not request.url.path.startswith("/api/"):
+            # keep the token out of the address bar and history: cookie, then a clean URL
+            query = urlencode([(k, v) for k, v in request.query_params.multi_items()
+                               if k != "token"])
+            response: Response = RedirectResponse(
+                request.url.path + (f"?{query}" if query else ""), status_code=303
+            )
+        else:
+            response = await call_next(request)
+        if from_query and token is not None:
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(plotly_script(), media_type="text/javascript",
+                            headers={"Cache-Control": "max-age=86400"})
+
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(api.router)
+    app.include_router(pages_runs.router)
+    app.include_router(pages_method.router)
+    return app

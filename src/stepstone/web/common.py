@@ -1,0 +1,104 @@
+"""Shared by the dashboard's route modules: the lab of a request, templates, errors, JSON."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from stepstone.store.lab import Lab, connect
+from stepstone.store.target import StoreTarget
+
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
+)
+BADGE = {
+    "running": "live", "finished": "ok", "failed": "bad", "crashed": "bad", "killed": "bad",
+    "abandoned": "muted", "open": "live", "answered": "ok", "parked": "muted", "picked": "live",
+    "tested": "live", "adopted": "ok", "dropped": "muted",
+}
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+TEMPLATES.env.filters["when"] = _when
+TEMPLATES.env.filters["duration"] = _duration
+TEMPLATES.env.filters["num"] = _num
+TEMPLATES.env.globals["badge"] = lambda status: BADGE.get(str(status), "muted")
+
+
+def lab_of(request: Request) -> Iterator[Lab]:
+    """A read-only connection to the app's lab for one request (a FastAPI dependency)."""
+    target: StoreTarget = request.app.state.target
+    lab = Lab(target.root, connect(target, readonly=True), target)
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render ``templates/name`` with ``context`` (autoescaped)."""
+    context.setdefault("nav", name.split(".")[0])
+    return TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """The one error shape of every API endpoint."""
+    return {"error": {"status": status, "message": message}}
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    """JSON for ``/api/...`` (and clients that ask for JSON), an HTML page otherwise."""
+    wants_json = request.url.path.startswith("/api/") or "text/html" not in request.headers.get(
+        "accept", ""
+    )
+    if wants_json:
+        return JSONResponse(error_body(status, message), status_code=status)
+    return page(request, "error.html", status_code=status, status=status, message=message,
+                nav="error")
+
+
+def finite(value: Any) -> Any:
+    """``value`` with NaN and ±inf replaced by None (JSON has no such numbers), recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value

@@ -1,0 +1,80 @@
+"""Pages of the research method: questions, ideas, baselines, the notebook (all read-only).
+
+The rules (time boxes, idea ranking, baseline regressions) come from ``stepstone.method``;
+these pages only show what they say.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+
+from stepstone.store.lab import Lab
+from stepstone.web.common import lab_of, page
+
+router = APIRouter()
+QUESTION_ORDER = ("open", "running", "answered", "abandoned")
+
+
+@router.get("/questions", response_class=HTMLResponse)
+def questions_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse:
+    from stepstone.method.questions import deadline
+
+    now = time.time()
+    groups: dict[str, list[dict[str, Any]]] = {s: [] for s in QUESTION_ORDER}
+    for question in lab.questions.list():
+        end = deadline(question)
+        question["deadline"] = end
+        question["overdue"] = (
+            question["status"] in ("open", "running") and end is not None and now > end
+        )
+        question["left_hours"] = None if end is None else (end - now) / 3600
+        groups.setdefault(str(question["status"]), []).append(question)
+    return page(request, "questions.html", groups=groups)
+
+
+@router.get("/ideas", response_class=HTMLResponse)
+def ideas_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse:
+    from stepstone.method.ideas import ranked
+
+    ideas = ranked(lab, include_closed=True)
+    for idea in ideas:
+        idea["events"] = lab.ideas.events(idea["id"])
+    return page(request, "ideas.html", ideas=ideas)
+
+
+@router.get("/baselines", response_class=HTMLResponse)
+def baselines_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse:
+    from stepstone.method.baselines import history
+
+    tiers = sorted({str(r["tier"]) for r in lab.baselines.list()})
+    lineages = []
+    for tier in tiers:
+        versions = history(lab, tier)
+        metric = next((v.get("reference_metric") for v in reversed(versions)
+                       if v.get("reference_metric")), None)
+        points = []
+        for v in versions:
+            ref = (v.get("reference_metrics") or {}).get(metric) if metric else None
+            points.append({"version": v["version"], "value": ref["mean"] if ref else None,
+                           "regressed": v["check"]["status"] == "regressed"})
+        lineages.append({"tier": tier, "versions": versions, "metric": metric,
+                         "points": points})
+    return page(request, "baselines.html", lineages=lineages)
+
+
+@router.get("/notebook", response_class=HTMLResponse)
+def notebook_page(request: Request, question: str | None = None,
+                  lab: Lab = Depends(lab_of)) -> HTMLResponse:
+    from stepstone.method.notebook import pages
+
+    found = pages(lab, question or None)
+    corrected_by: dict[int, list[int]] = {}
+    for p in found:
+        if p.get("corrects"):
+            corrected_by.setdefault(int(p["corrects"]), []).append(int(p["number"]))
+    return page(request, "notebook.html", pages=found, corrected_by=corrected_by,
+                question=question)

@@ -1,0 +1,170 @@
+"""Pages about runs: the runs table, one run (curves, config, code, logs, env), compare."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from stepstone.errors import NotFoundError, StepstoneError, UsageError
+from stepstone.store.lab import Lab
+from stepstone.store.listing import SORT_COLUMNS, Listing
+from stepstone.store.runs import STATUSES, RunRecord, flatten
+from stepstone.web.api import MAX_COMPARE, decode_text
+from stepstone.web.common import lab_of, page
+
+router = APIRouter()
+LOG_TAIL_BYTES = 200_000
+
+
+@router.get("/", include_in_schema=False)
+def home() -> RedirectResponse:
+    return RedirectResponse("/runs", status_code=307)
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def runs_page(
+    request: Request,
+    status: str = "", project: str = "", tag: str = "", name: str = "",
+    sort: str = "created", order: str = "desc",
+    page_no: int = Query(1, ge=1, alias="page"), per: int = Query(50, ge=1, le=500),
+    lab: Lab = Depends(lab_of),
+) -> HTMLResponse:
+    if order not in ("asc", "desc"):
+        raise UsageError(f"order is 'asc' or 'desc', not {order!r}")
+    listing = Listing(lab.db)
+    found = listing.page(
+        status=status or None, project=project or None, tag=tag or None, name=name or None,
+        sort=sort, descending=order == "desc", offset=(page_no - 1) * per, limit=per,
+    )
+    filters = {"status": status, "project": project, "tag": tag, "name": name}
+    pages = max(1, math.ceil(found.total / per))
+
+    def link(**changes: Any) -> str:
+        params = {**filters, "sort": sort, "order": order, "page": page_no, "per": per,
+                  **changes}
+        return "/runs?" + urlencode({k: v for k, v in params.items() if v not in ("", None)})
+
+    def sort_link(column: str) -> str:
+        flip = "asc" if (sort == column and order == "desc") else "desc"
+        return link(sort=column, order=flip, page=1)
+
+    return page(
+        request, "runs.html", runs=found.runs, total=found.total, page_no=page_no, pages=pages,
+        per=per, filters=filters, sort=sort, order=order, statuses=STATUSES,
+        projects=listing.projects(), counts=listing.status_counts(),
+        sort_columns=list(SORT_COLUMNS), link=link, sort_link=sort_link,
+        max_compare=MAX_COMPARE,
+    )
+
+
+def baseline_diff(lab: Lab, run: RunRecord) -> tuple[dict[str, Any] | None, str | None]:
+    """The diff of the run's config against its baseline's, or why there is none."""
+    if not run.baseline:
+        return None, None
+    try:
+        base = lab.baselines.get(run.baseline)
+    except NotFoundError:
+        return None, f"baseline {run.baseline} is not in this lab"
+    except StepstoneError as exc:  # an older lab without the method tables
+        return None, str(exc)
+    except Exception:  # noqa: BLE001 - a lab at an older schema has no baselines table
+        return None, "this lab has no baselines table yet"
+    from stepstone.config import diff
+
+    result = diff(base.get("config") or {}, run.config)
+    return {"version": run.baseline, "entries": list(result.entries)}, None
+
+
+@router.get("/runs/{ref}", response_class=HTMLResponse)
+def run_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResponse:
+    run = lab.runs.get(ref)
+    keys = lab.metrics.keys(run.id)
+    diff_info, diff_note = baseline_diff(lab, run)
+    return page(
+        request, "run.html", run=run, keys=keys, config=flatten(run.config),
+        points=lab.metrics.count(run.id), diff=diff_info, diff_note=diff_note,
+        notebook=_notebook_pages(lab, run.id), texts=lab.metrics.texts(run.id),
+        evals=lab.evals.names(run.id), nav="runs", tab="overview",
+    )
+
+
+def _notebook_pages(lab: Lab, run_id: str) -> list[dict[str, Any]] | None:
+    """Notebook pages about the run, None when the lab has no notebook table."""
+    try:
+        return lab.notebook.pages(run_id=run_id)
+    except Exception:  # noqa: BLE001 - an older lab without the method tables
+        return None
+
+
+@router.get("/runs/{ref}/code", response_class=HTMLResponse)
+def code_page(request: Request, ref: str, path: str | None = None,
+              lab: Lab = Depends(lab_of)) -> HTMLResponse:
+    run = lab.runs.get(ref)
+    files: list[dict[str, Any]] = []
+    shown: dict[str, Any] | None = None
+    if run.code_snapshot:
+        manifest = lab.snapshot_manifest(run.code_snapshot)
+        files = [{"path": p, "size": e.get("size")} for p, e in sorted(manifest["files"].items())]
+        if path is not None:
+            data = lab.snapshot_file(run.code_snapshot, path)  # manifest entries only
+            shown = {"path": path, "size": len(data), "text": decode_text(data)}
+    return page(request, "code.html", run=run, files=files, shown=shown, nav="runs", tab="code")
+
+
+@router.get("/runs/{ref}/logs", response_class=HTMLResponse)
+def logs_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResponse:
+    run = lab.runs.get(ref)
+    text: str | None = None
+    cut = 0
+    try:
+        data = lab.run_object(run.id, "log", "output.log")
+    except NotFoundError:
+        data = None
+    if data is not None:
+        cut = max(0, len(data) - LOG_TAIL_BYTES)
+        text = data[cut:].decode("utf-8", errors="replace")
+    return page(request, "logs.html", run=run, text=text, cut=cut, nav="runs", tab="logs")
+
+
+@router.get("/runs/{ref}/env", response_class=HTMLResponse)
+def env_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResponse:
+    run = lab.runs.get(ref)
+    env = dict(run.env or {})
+    packages = env.pop("packages", None)
+    facts = flatten(env) if env else {}
+    return page(
+        request, "env.html", run=run, facts=facts,
+        packages=sorted(packages.items()) if isinstance(packages, dict) else [],
+        nav="runs", tab="env",
+    )
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(
+    request: Request, run: list[str] = Query([]), key: str = "",
+    lab: Lab = Depends(lab_of),
+) -> HTMLResponse:
+    if len(run) > MAX_COMPARE:
+        raise UsageError(f"compare at most {MAX_COMPARE} runs at once, not {len(run)}")
+    records = [lab.runs.get(ref) for ref in dict.fromkeys(run)]
+    key_sets = [set(lab.metrics.keys(r.id)) for r in records]
+    all_keys = sorted(set().union(*key_sets)) if key_sets else []
+    common = sorted(set.intersection(*key_sets)) if key_sets else []
+    if not key:
+        preferred = [k for k in common if "loss" in k] or common or all_keys
+        key = preferred[0] if preferred else ""
+    elif key not in all_keys:
+        raise NotFoundError(f"none of these runs logged {key!r}")
+    summary_keys = sorted({k for r in records for k in r.summary})[:12]
+    configs = [flatten(r.config) for r in records]
+    config_keys = sorted({k for c in configs for k in c})
+    differing = [k for k in config_keys
+                 if len({repr(c.get(k, "—")) for c in configs}) > 1]
+    return page(
+        request, "compare.html", runs=records, key=key, keys=all_keys, common=common,
+        summary_keys=summary_keys, configs=configs, differing=differing, nav="compare",
+    )

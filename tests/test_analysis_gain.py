@@ -1,0 +1,147 @@
+"""Compute-efficiency gain: known gains recovered, undefined below E, trend verdicts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from stepstone.analysis import efficiency_gain, fit_scaling_law, gain_curve
+from stepstone.analysis.fit import ScalingFit
+from stepstone.analysis.scaling import ChinchillaLaw
+from stepstone.errors import AnalysisError
+
+E, A, ALPHA = 1.8, 300.0, 0.08
+RUNGS = np.array([1e19, 1e20, 1e21, 1e22])
+
+
+def law(c: np.ndarray | float, a: float = A, alpha: float = ALPHA) -> np.ndarray:
+    return E + a * np.asarray(c, dtype=float) ** -alpha
+
+
+@pytest.fixture(scope="module")
+def exact_fit() -> ScalingFit:
+    c = np.logspace(18, 22, 10)
+    return fit_scaling_law("compute", compute=c, loss=law(c), n_bootstrap=50, holdout=0)
+
+
+@pytest.fixture(scope="module")
+def noisy_fit() -> ScalingFit:
+    rng = np.random.default_rng(11)
+    c = np.logspace(18, 22, 16)
+    loss = law(c) * np.exp(rng.normal(0, 0.003, c.size))
+    return fit_scaling_law("compute", compute=c, loss=loss, n_bootstrap=300, holdout=0)
+
+
+@pytest.mark.parametrize(
+    ("gains", "verdict"),
+    [
+        pytest.param([1.25, 1.25, 1.25, 1.25], "stable", id="stable"),
+        pytest.param([1.1, 1.3, 1.6, 2.0], "rising", id="rising"),
+        pytest.param([2.0, 1.6, 1.3, 1.1], "falling", id="falling"),
+        pytest.param([1.2, 1.9, 1.1, 1.8], "inconclusive", id="noisy"),
+    ],
+)
+def test_known_gains_and_trend(exact_fit: ScalingFit, gains: list[float], verdict: str) -> None:
+    # a run that spends C and reaches the loss the baseline reaches with g·C has gain g
+    loss = [float(law(c * g)) for c, g in zip(RUNGS, gains, strict=True)]
+    res = efficiency_gain(exact_fit, RUNGS, loss)
+    assert [r.gain for r in res.rungs] == pytest.approx(gains, rel=1e-6)
+    assert all(r.defined for r in res.rungs)
+    assert res.trend.verdict == verdict, res.trend.explanation
+    assert res.comparison == "baseline law L(C)"
+    json.dumps(res.to_dict(), allow_nan=False)
+
+
+def test_gain_undefined_at_or_below_irreducible_loss(exact_fit: ScalingFit) -> None:
+    res = efficiency_gain(exact_fit, [1e20, 1e21], [float(law(2e20)), 1.79])
+    good, bad = res.rungs
+    assert good.gain == pytest.approx(2.0, rel=1e-6)
+    assert not bad.defined and bad.gain is None and bad.ci_low is None
+    assert "irreducible loss" in bad.note
+    assert res.trend.verdict == "inconclusive"
+    assert not res.all_above(1.0)
+
+
+def test_gain_interval_from_baseline_uncertainty(noisy_fit: ScalingFit) -> None:
+    res = efficiency_gain(noisy_fit, RUNGS, [float(law(c * 1.5)) for c in RUNGS])
+    for r in res.rungs:
+        assert r.ci_low is not None and r.ci_high is not None
+        assert r.ci_low <= r.gain <= r.ci_high  # type: ignore[operator]
+        assert r.ci_low <= 1.5 <= r.ci_high
+    assert res.all_above(1.0)
+    assert res.trend.verdict in ("stable", "inconclusive")
+    lo, hi = res.trend.ci_low, res.trend.ci_high
+    assert lo is not None and hi is not None and lo < 0 < hi
+
+
+def test_unbounded_upper_end_when_refits_put_e_above_loss() -> None:
+    rng = np.random.default_rng(2)
+    c = np.logspace(18, 20, 8)
+    fit = fit_scaling_law(
+        "compute",
+        compute=c,
+        loss=law(c) * np.exp(rng.normal(0, 0.01, 8)),
+        n_bootstrap=200,
+        holdout=0,
+    )
+    # two decades of noisy runs leave E poorly pinned: many refits put E above this loss
+    assert fit.param("E").ci_high > fit.values["E"] + 0.3
+    rung = efficiency_gain(fit, [1e20], [fit.values["E"] + 0.3]).rungs[0]
+    assert rung.defined and rung.gain is not None
+    assert rung.ci_high is None and "never reach" in rung.note
+    assert json.loads(json.dumps(rung.to_dict()))["ci_high"] is None
+
+
+def test_same_size_comparison_with_chinchilla_baseline() -> None:
+    n = np.repeat(np.logspace(7.5, 10, 6), 5)
+    d = np.tile(np.logspace(9.5, 11.5, 5), 6)
+    loss = 1.69 + 406.4 / n**0.34 + 410.7 / d**0.28
+    grid = {"alpha": (0.5,), "beta": (0.5,), "e": (0.0,), "a": (5.0,), "b": (5.0,)}
+    fit = fit_scaling_law(ChinchillaLaw(grid=grid), n=n, d=d, loss=loss, n_bootstrap=10, holdout=0)
+    # a 1e9 model trained on 2e10 tokens reaching the loss the baseline reaches at 3e10 tokens
+    target = 1.69 + 406.4 / 1e9**0.34 + 410.7 / 3e10**0.28
+    res = efficiency_gain(fit, [6 * 1e9 * 2e10], [target], n=[1e9])
+    assert res.comparison == "same model size"
+    assert res.rungs[0].gain == pytest.approx(1.5, rel=1e-6)
+    floor = 1.69 + 406.4 / 1e9**0.34
+    res = efficiency_gain(fit, [1.2e20], [floor - 0.01], n=[1e9])
+    assert not res.rungs[0].defined and "unlimited data" in res.rungs[0].note
+    frontier = efficiency_gain(fit, [1.2e20], [target])
+    assert frontier.comparison == "compute-optimal frontier"
+
+
+def test_gain_curve_constant_when_exponents_match() -> None:
+    c = np.logspace(18, 22, 10)
+    base = fit_scaling_law("compute", compute=c, loss=law(c), n_bootstrap=20, holdout=0)
+    new = fit_scaling_law("compute", compute=c, loss=law(c, a=200.0), n_bootstrap=20, holdout=0)
+    curve = gain_curve(base, new, [1e19, 1e21, 1e23])
+    expected = (300.0 / 200.0) ** (1 / ALPHA)
+    assert [p.gain for p in curve.points] == pytest.approx([expected] * 3, rel=1e-6)
+
+
+def test_gain_curve_reports_gain_of_c_when_exponents_differ() -> None:
+    rng = np.random.default_rng(5)
+    c = np.logspace(18, 22, 14)
+    noise = np.exp(rng.normal(0, 0.002, c.size))
+    base = fit_scaling_law("compute", compute=c, loss=law(c) * noise, n_bootstrap=200, holdout=0)
+    new = fit_scaling_law(
+        "compute", compute=c, loss=law(c, alpha=0.1) * noise, n_bootstrap=200, holdout=0
+    )
+    curve = gain_curve(base, new, np.logspace(19, 23, 5))
+    assert curve.exponents_differ and "gain(C)" in curve.note
+    gains = [p.gain for p in curve.points if p.gain is not None]
+    assert len(gains) == len(curve.points)
+    assert gains == sorted(gains)  # the steeper law pulls ahead with scale
+
+
+def test_gain_refusals(exact_fit: ScalingFit) -> None:
+    with pytest.raises(AnalysisError, match="one pair per rung"):
+        efficiency_gain(exact_fit, [1e20, 1e21], [2.0])
+    with pytest.raises(AnalysisError, match="positive"):
+        efficiency_gain(exact_fit, [0.0], [2.0])
+    with pytest.raises(AnalysisError, match="chinchilla"):
+        efficiency_gain(exact_fit, [1e20], [2.0], n=[1e9])
+    with pytest.raises(AnalysisError, match="labels"):
+        efficiency_gain(exact_fit, [1e20], [2.0], labels=["a", "b"])

@@ -1,0 +1,234 @@
+"""Scaling-law forms and fits: known laws recovered, published Chinchilla values, refusals."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from stepstone.analysis import ScalingForm, fit_scaling_law, register_form
+from stepstone.analysis.scaling import FORMS, ChinchillaLaw, ComputeLaw, FitData, get_form
+from stepstone.errors import AnalysisError
+
+CHINCHILLA = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+# a small grid around the usual basin keeps the tests cheap; the full grid is tested once
+SMALL_GRID = {"alpha": (0.5,), "beta": (0.5,), "e": (0.0, 0.5), "a": (5.0,), "b": (5.0,)}
+
+
+def chinchilla_loss(n: np.ndarray, d: np.ndarray, p: dict[str, float] = CHINCHILLA) -> np.ndarray:
+    return p["E"] + p["A"] / n ** p["alpha"] + p["B"] / d ** p["beta"]
+
+
+def ladder() -> tuple[np.ndarray, np.ndarray]:
+    n = np.repeat(np.logspace(7.5, 10.0, 6), 5)
+    d = np.tile(np.logspace(9.5, 11.5, 5), 6)
+    return n, d
+
+
+def test_chinchilla_published_values_round_trip_with_full_grid() -> None:
+    n, d = ladder()
+    fit = fit_scaling_law(
+        "chinchilla", n=n, d=d, loss=chinchilla_loss(n, d), n_bootstrap=0, holdout=0
+    )
+    assert fit.n_starts == 5 * 5 * 5 * 6 * 6 == 4500
+    for name, value in CHINCHILLA.items():
+        assert fit.values[name] == pytest.approx(value, rel=1e-6)
+    assert max(abs(r) for r in fit.residuals) < 1e-9
+
+
+def test_chinchilla_noisy_truth_inside_bootstrap_intervals() -> None:
+    rng = np.random.default_rng(7)
+    n = np.exp(rng.uniform(np.log(7e7), np.log(1.6e10), 120))
+    d = np.exp(rng.uniform(np.log(5e9), np.log(5e11), 120))
+    loss = chinchilla_loss(n, d) * np.exp(rng.normal(0.0, 0.01, n.size))
+    fit = fit_scaling_law(
+        ChinchillaLaw(grid=SMALL_GRID), n=n, d=d, loss=loss, n_bootstrap=300, seed=1, holdout=0
+    )
+    for name, value in CHINCHILLA.items():
+        p = fit.param(name)
+        assert p.ci_low <= value <= p.ci_high, (name, p)
+        assert p.ci_low <= p.value <= p.ci_high
+    assert fit.n_bootstrap_failed == 0
+    assert fit.bootstrap_start == "full-data optimum"
+
+
+def test_compute_law_noise_free_exact() -> None:
+    c = np.logspace(18, 22, 12)
+    fit = fit_scaling_law("compute", compute=c, loss=1.8 + 300.0 * c**-0.08, n_bootstrap=50)
+    assert fit.values == pytest.approx({"E": 1.8, "A": 300.0, "alpha": 0.08}, rel=1e-7)
+    assert fit.holdout is not None
+    assert fit.holdout.n_held_out == 2
+    assert fit.holdout.max_abs_relative_error < 1e-9
+    assert fit.irreducible_loss == pytest.approx(1.8)
+
+
+def test_compute_law_noisy_within_interval() -> None:
+    rng = np.random.default_rng(3)
+    c = np.logspace(18, 22, 16)
+    loss = (1.8 + 300.0 * c**-0.08) * np.exp(rng.normal(0, 0.004, c.size))
+    fit = fit_scaling_law("compute", compute=c, loss=loss, n_bootstrap=400, seed=0)
+    for name, value in {"E": 1.8, "A": 300.0, "alpha": 0.08}.items():
+        p = fit.param(name)
+        assert p.ci_low <= value <= p.ci_high, p
+    assert fit.holdout is not None and fit.holdout.max_abs_relative_error < 0.02
+
+
+def test_power_law_closed_form_and_ci() -> None:
+    c = np.logspace(17, 21, 9)
+    fit = fit_scaling_law("power", compute=c, loss=3.0 * c**-0.05, n_bootstrap=100)
+    assert fit.values == pytest.approx({"a": 3.0, "b": -0.05})
+    assert fit.irreducible_loss is None
+    assert fit.compute_for_loss(3.0 * 1e19**-0.05) == pytest.approx(1e19, rel=1e-9)
+    rng = np.random.default_rng(0)
+    noisy = 3.0 * c**-0.05 * np.exp(rng.normal(0, 0.01, c.size))
+    fit = fit_scaling_law("power", compute=c, loss=noisy, n_bootstrap=500)
+    b = fit.param("b")
+    assert b.ci_low <= -0.05 <= b.ci_high
+
+
+def test_predict_and_compute_for_loss_invert() -> None:
+    c = np.logspace(18, 22, 10)
+    fit = fit_scaling_law("compute", compute=c, loss=2.0 + 50.0 * c**-0.06, n_bootstrap=0)
+    target = float(fit.predict(3e20)[0])
+    assert fit.compute_for_loss(target) == pytest.approx(3e20, rel=1e-8)
+    with pytest.raises(AnalysisError, match="irreducible loss"):
+        fit.compute_for_loss(1.99)
+    with pytest.raises(AnalysisError, match="bootstrap"):
+        fit.predict_interval(1e21)
+
+
+def test_chinchilla_compute_optimal_matches_closed_form_and_numeric_minimum() -> None:
+    n, d = ladder()
+    fit = fit_scaling_law(
+        ChinchillaLaw(grid=SMALL_GRID),
+        n=n,
+        d=d,
+        loss=chinchilla_loss(n, d),
+        n_bootstrap=20,
+        holdout=0,
+    )
+    budget = 5.76e23  # Gopher's compute
+    opt = fit.compute_optimal(budget)
+    # Hoffmann et al. Table 2, Approach 3: N_opt ∝ C^0.46, D_opt ∝ C^0.54
+    a = CHINCHILLA["beta"] / (CHINCHILLA["alpha"] + CHINCHILLA["beta"])
+    assert a == pytest.approx(0.46, abs=0.01)
+    opt10 = fit.compute_optimal(budget * 10)
+    assert math.log10(opt10.n / opt.n) == pytest.approx(a, rel=1e-6)
+    assert opt.n * opt.d * 6 == pytest.approx(budget, rel=1e-9)
+    # numeric check: no other split of the budget gives a lower loss
+    grid_n = opt.n * np.logspace(-1, 1, 401)
+    losses = chinchilla_loss(grid_n, budget / (6 * grid_n))
+    assert losses.min() >= opt.loss - 1e-12
+    assert grid_n[np.argmin(losses)] == pytest.approx(opt.n, rel=0.02)
+    assert float(fit.predict(n=opt.n, d=opt.d)[0]) == pytest.approx(opt.loss)
+    on_grid = fit.predict(n=[1e8, 1e9], d=2e10)  # d broadcasts against n
+    assert on_grid == pytest.approx(chinchilla_loss(np.array([1e8, 1e9]), np.array([2e10] * 2)))
+    low, high = fit.predict_interval(n=[1e9], d=[2e10])
+    assert low[0] <= fit.predict(n=1e9, d=2e10)[0] <= high[0]
+    assert float(fit.predict(budget)[0]) == pytest.approx(opt.loss)
+    # frontier inverse
+    assert fit.compute_for_loss(opt.loss) == pytest.approx(budget, rel=1e-8)
+
+
+def test_compute_optimal_needs_nd_law() -> None:
+    c = np.logspace(18, 22, 8)
+    fit = fit_scaling_law("compute", compute=c, loss=2 + 50 * c**-0.06, n_bootstrap=0)
+    with pytest.raises(AnalysisError, match="chinchilla"):
+        fit.compute_optimal(1e21)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param(
+            {"compute": [1e18, 1e19], "loss": [3.0, 2.5]},
+            "at least 3 runs",
+            id="fewer-points-than-params",
+        ),
+        pytest.param(
+            {"compute": [1e18, 1e19, 1e20], "loss": [3.0, 0.0, 2.0]}, "positive", id="zero-loss"
+        ),
+        pytest.param(
+            {"compute": [1e18, -1e19, 1e20], "loss": [3.0, 2.5, 2.0]},
+            "positive",
+            id="negative-compute",
+        ),
+        pytest.param(
+            {"compute": [1e18, 1e19, 1e20], "loss": [3.0, float("nan"), 2.0]},
+            "non-finite",
+            id="nan-loss",
+        ),
+        pytest.param(
+            {"compute": [1e19] * 4, "loss": [3.0, 2.9, 2.8, 2.7]}, "same compute", id="one-size"
+        ),
+        pytest.param(
+            {"compute": [1e18, 1e19, 1e20], "loss": [3.0, 2.0]}, "one per run", id="length-mismatch"
+        ),
+        pytest.param({"loss": [3.0, 2.5, 2.0]}, "compute=", id="no-compute"),
+    ],
+)
+def test_compute_law_refusals(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(AnalysisError, match=message):
+        fit_scaling_law("compute", n_bootstrap=0, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("n", "d", "message"),
+    [
+        pytest.param([1e8] * 6, [1e9, 2e9, 3e9, 4e9, 5e9, 6e9], "same model size N", id="one-N"),
+        pytest.param([1e8, 2e8, 3e8, 4e8, 5e8, 6e8], [1e9] * 6, "same token count D", id="one-D"),
+        pytest.param([1e8, 2e8, 3e8, 4e8], [1e9, 2e9, 3e9, 4e9], "at least 5 runs", id="4-runs"),
+    ],
+)
+def test_chinchilla_refusals(n: list[float], d: list[float], message: str) -> None:
+    loss = chinchilla_loss(np.array(n), np.array(d))
+    with pytest.raises(AnalysisError, match=message):
+        fit_scaling_law("chinchilla", n=n, d=d, loss=loss, n_bootstrap=0)
+
+
+def test_unknown_form_and_bad_holdout() -> None:
+    with pytest.raises(AnalysisError, match="Unknown scaling-law form"):
+        fit_scaling_law("nope", compute=[1, 2, 3], loss=[3, 2, 1])
+    c = np.logspace(18, 22, 5)
+    with pytest.raises(AnalysisError, match="hold out fewer"):
+        fit_scaling_law("compute", compute=c, loss=2 + 50 * c**-0.06, holdout=3, n_bootstrap=0)
+    c = c[:4]
+    fit = fit_scaling_law("compute", compute=c, loss=2 + 50 * c**-0.06, n_bootstrap=0)
+    assert fit.holdout is None and "skipped" in fit.holdout_note
+
+
+def test_fit_to_dict_is_json_and_records_flops_method() -> None:
+    c = np.logspace(18, 22, 8)
+    fit = fit_scaling_law(
+        "compute", compute=c, loss=2 + 50 * c**-0.06, n_bootstrap=30, flops_method="6ND"
+    )
+    out = fit.to_dict()
+    text = json.dumps(out, allow_nan=False)
+    assert "samples" not in out and "form_impl" not in out
+    assert out["flops_method"] == "6ND"
+    assert [p["name"] for p in out["params"]] == ["E", "A", "alpha"]
+    assert json.loads(text)["form"] == "compute"
+    with pytest.raises(AnalysisError, match="no parameter"):
+        fit.param("beta")
+
+
+def test_register_form_extends_the_interface() -> None:
+    class Shifted(ComputeLaw):
+        name = "shifted-test"
+
+    try:
+        register_form(Shifted)
+        assert isinstance(get_form("shifted-test"), ScalingForm)
+        c = np.logspace(18, 21, 6)
+        fit = fit_scaling_law("shifted-test", compute=c, loss=2 + 9 * c**-0.05, n_bootstrap=0)
+        assert fit.form == "shifted-test"
+    finally:
+        FORMS.pop("shifted-test", None)
+
+
+def test_fitdata_subset() -> None:
+    data = FitData(loss=np.array([3.0, 2.0, 1.0]), compute=np.array([1.0, 2.0, 3.0]))
+    sub = data.subset(np.array([2, 0]))
+    assert sub.size == 2 and sub.compute is not None and sub.compute.tolist() == [3.0, 1.0]

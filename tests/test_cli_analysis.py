@@ -1,0 +1,265 @@
+"""The analysis commands on a real lab: fit, gain, compare, stratify, pareto, precision."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import stepstone
+from stepstone.cli import main
+from stepstone.store import init_lab
+from stepstone.store.lab import open_lab
+
+E, A, B, ALPHA, BETA = 1.7, 400.0, 410.0, 0.34, 0.28
+CE, CA, CALPHA = 1.7, 2000.0, 0.15  # a compute law for the gain ladder
+
+
+def chinchilla(n: float, d: float) -> float:
+    return E + A / n**ALPHA + B / d**BETA
+
+
+def compute_law(c: float) -> float:
+    return CE + CA * c ** (-CALPHA)
+
+
+@pytest.fixture(autouse=True)
+def _no_environment_capture(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code/git/environment capture is tested elsewhere; here it only slows each run down."""
+    monkeypatch.setattr("stepstone.sdk.capture.capture_all",
+                        lambda *a, **k: SimpleNamespace(objects=[], fields={}))
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    init_lab(tmp_path)
+    return tmp_path
+
+
+def add_run(root: Path, summary: dict, *, project: str = "p", tags: list[str] | None = None,
+            baseline: str | None = None, config: dict | None = None, finish: bool = True,
+            evals: list[dict] | None = None) -> str:
+    run = stepstone.init(project=project, lab=root, config=config or {}, tags=tags,
+                         baseline=baseline)
+    run.summary.update(summary)
+    if evals is not None:
+        run.log_eval(evals)
+    run_id = run.id
+    run.finish(exit_code=0 if finish else 1)
+    return run_id
+
+
+def cli(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    main([*args, "--lab", str(root)] if args[0] != "precision" else list(args))
+    return capsys.readouterr().out
+
+
+def cli_json(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    return json.loads(cli(root, capsys, *args, "--json"))
+
+
+def subprocess_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "stepstone", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def chinchilla_lab(root: Path) -> Path:
+    for n in (1e7, 3e7, 1e8, 3e8):
+        for d in (2e8, 1e9, 5e9):
+            add_run(root, {"n_params": n, "tokens": d, "val_loss": chinchilla(n, d)},
+                    baseline="base")
+    return root
+
+
+def test_fit_chinchilla_recovers_the_law_and_stores_it(chinchilla_lab: Path, capsys) -> None:
+    add_run(chinchilla_lab, {"n_params": 1e9, "tokens": 1e9, "val_loss": 2.0}, baseline="base",
+            finish=False)  # failed: skipped
+    out = cli_json(chinchilla_lab, capsys, "fit", "--baseline", "base", "--form", "chinchilla",
+                   "--bootstrap", "50", "--budget", "1e21", "--label", "chin")
+    params = {p["name"]: p["value"] for p in out["fit"]["params"]}
+    assert params["E"] == pytest.approx(E, rel=1e-3)
+    assert params["alpha"] == pytest.approx(ALPHA, rel=1e-3)
+    assert params["beta"] == pytest.approx(BETA, rel=1e-3)
+    assert out["fit"]["flops_method"] == "6ND"
+    assert out["skipped"] == [{"run": out["skipped"][0]["run"], "reason": "not finished "
+                                                                          "(failed)"}]
+    assert len(out["run_ids"]) == 12
+    assert out["compute_optimal"]["n"] > 0
+    with open_lab(chinchilla_lab) as lab:
+        (row,) = lab.fits("chin")
+    assert row["id"] == out["fit_id"] and row["source"] == "baseline:base"
+    assert row["flops_method"] == "6ND" and row["form"] == "chinchilla"
+
+
+def test_fit_prints_markdown_and_latex_tables(chinchilla_lab: Path, capsys) -> None:
+    text = cli(chinchilla_lab, capsys, "fit", "--baseline", "base", "--bootstrap", "50")
+    assert "| parameter | value | 95% CI | bootstrap se |" in text
+    assert "Held-out extrapolation" in text and "fit id:" in text
+    latex = cli(chinchilla_lab, capsys, "fit", "--baseline", "base", "--bootstrap", "50",
+                "--form", "power", "--table", "latex", "--no-save")
+    assert r"\begin{tabular}" in latex and r"\toprule" in latex and "fit id" not in latex
+
+
+def test_fit_from_csv_and_parquet(tmp_path: Path, root: Path, capsys) -> None:
+    rows = [(n, d, chinchilla(n, d)) for n in (1e7, 1e8, 1e9) for d in (1e8, 1e9, 1e10)]
+    csv_path = tmp_path / "ladder.csv"
+    csv_path.write_text("N,D,L\n" + "\n".join(f"{n},{d},{loss}" for n, d, loss in rows))
+    out = cli_json(root, capsys, "fit", "--from", str(csv_path), "--n-col", "N", "--d-col", "D",
+                   "--loss-col", "L", "--form", "chinchilla", "--bootstrap", "50")
+    params = {p["name"]: p["value"] for p in out["fit"]["params"]}
+    assert params["alpha"] == pytest.approx(ALPHA, rel=1e-3)
+    assert out["source"] == f"file:{csv_path}" and out["fit_id"]
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq_path = tmp_path / "ladder.parquet"
+    pq.write_table(pa.table({"flops": [6 * n * d for n, d, _ in rows],
+                             "loss": [loss for *_, loss in rows]}), pq_path)
+    out = cli_json(root, capsys, "fit", "--from", str(pq_path), "--bootstrap", "50",
+                   "--no-save")
+    assert out["fit"]["form"] == "compute" and out["fit"]["n_points"] == 9
+    assert out["fit_id"] is None and out["fit"]["flops_method"] == "measured"
+
+
+def test_fit_refusals_are_one_line(root: Path) -> None:
+    for n in (1e7, 1e8):
+        add_run(root, {"n_params": n, "tokens": 1e9, "val_loss": chinchilla(n, 1e9)},
+                baseline="tiny")
+    add_run(root, {"n_params": 1e9, "val_loss": 2.0}, baseline="tiny")  # no tokens, no flops
+    result = subprocess_cli("fit", "--baseline", "tiny", "--bootstrap", "50", "--lab", str(root))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert "skipped 1 run(s)" in lines[0]
+    result = subprocess_cli("fit", "--lab", str(root))
+    assert result.returncode == 2 and "--question" in result.stderr
+    result = subprocess_cli("fit", "--baseline", "nobody", "--lab", str(root))
+    assert result.returncode == 1 and "no runs match" in result.stderr
+
+
+def _gain_lab(root: Path) -> None:
+    for c in (1e17, 1e18, 1e19, 1e20, 1e21):
+        n = (c / 6 / 20) ** 0.5
+        add_run(root, {"n_params": n, "tokens": 20 * n, "flops": c,
+                       "val_loss": compute_law(c)}, baseline="base")
+    for c in (1e18, 1e19, 1e20):  # reaches the baseline's loss at half the compute
+        add_run(root, {"flops": c, "val_loss": compute_law(2 * c)}, tags=["feature"])
+
+
+def test_gain_is_two_for_half_compute(root: Path, capsys) -> None:
+    _gain_lab(root)
+    fit = cli_json(root, capsys, "fit", "--baseline", "base", "--bootstrap", "50",
+                   "--label", "base-law")
+    assert fit["fit"]["flops_method"] == "measured"
+    for ref in ("base-law", fit["fit_id"]):
+        out = cli_json(root, capsys, "gain", "--baseline-fit", ref, "--tag", "feature")
+        gains = [r["gain"] for r in out["gain"]["rungs"]]
+        assert gains == pytest.approx([2.0, 2.0, 2.0], rel=1e-3)
+        assert out["gain"]["trend"]["verdict"] == "stable"
+    text = cli(root, capsys, "gain", "--baseline", "base", "--tag", "feature",
+               "--bootstrap", "50")
+    assert "| run | C | loss |" in text and "trend: STABLE" in text
+
+
+def test_gain_undefined_rung_and_refusal(root: Path, capsys) -> None:
+    _gain_lab(root)
+    add_run(root, {"flops": 1e19, "val_loss": 1.0}, tags=["feature"])  # below E
+    out = cli_json(root, capsys, "gain", "--baseline", "base", "--tag", "feature",
+                   "--bootstrap", "50")
+    undefined = [r for r in out["gain"]["rungs"] if not r["defined"]]
+    assert len(undefined) == 1 and undefined[0]["gain"] is None and undefined[0]["note"]
+    result = subprocess_cli("gain", "--baseline-fit", "nope", "--tag", "feature",
+                            "--lab", str(root))
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_compare_two_runs_and_arms(root: Path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    for seed in range(5):
+        noise = float(rng.normal(0, 0.01))
+        add_run(root, {"val_loss": 2.5 + noise, "eval/arc": 0.50 + noise},
+                tags=["a"], config={"seed": seed})
+        add_run(root, {"val_loss": 2.4 + noise, "eval/arc": 0.45 + noise},
+                tags=["b"], config={"seed": seed})
+    out = cli_json(root, capsys, "compare", "--a-tag", "a", "--b-tag", "b")
+    assert out["paired"]["n"] == 5 and out["paired"]["verdict"] == "b better"
+    assert out["paired"]["mean_diff"] == pytest.approx(-0.1, abs=1e-6)
+    assert out["seed_variance"]["a"]["n"] == 5
+    assert out["minimum_detectable_effect"] is None or out["minimum_detectable_effect"]["n"] == 5
+    assert out["divergence"]["detected"] is True and out["divergence"]["worsened"] == ["eval/arc"]
+    text = cli(root, capsys, "compare", "--a-tag", "a", "--b-tag", "b")
+    assert "Paired comparison" in text and "DIVERGENCE" in text
+
+    with open_lab(root) as lab:
+        a_id = lab.runs.list(tag="a")[0].id
+        b_id = lab.runs.list(tag="b")[0].id
+    out = cli_json(root, capsys, "compare", a_id, b_id)
+    assert out["diff"] == pytest.approx(-0.1, abs=0.05) and out["b_better"] is True
+    assert "divergence" in out
+
+
+def _eval_records(shift: float) -> list[dict]:
+    rng = np.random.default_rng(1)
+    recs = []
+    for i in range(200):
+        level = ("easy", "medium", "hard")[i % 3] if i < 190 else "expert"
+        base = {"easy": 0.9, "medium": 0.7, "hard": 0.4, "expert": 0.5}[level]
+        score = float(np.clip(base + shift * (level == "hard") + rng.normal(0, 0.05), 0, 1))
+        recs.append({"id": f"ex{i}", "score": score, "difficulty": level})
+    return recs
+
+
+def test_stratify_on_logged_eval_records(root: Path, capsys) -> None:
+    a = add_run(root, {}, evals=_eval_records(0.0))
+    b = add_run(root, {}, evals=_eval_records(-0.2))
+    out = cli_json(root, capsys, "stratify", a, "--by", "difficulty")
+    assert out["weakest"]["bucket"] == "hard"
+    assert "expert" in out["coverage"][0]["thin"]
+    text = cli(root, capsys, "stratify", a)
+    assert "**hard** (weakest)" in text and "expert (thin)" in text
+    comp = cli_json(root, capsys, "stratify", a, "--by", "difficulty", "--against", b)
+    assert comp["largest_regression"]["bucket"] == "hard"
+    assert comp["largest_regression"]["paired"] is True
+    result = subprocess_cli("stratify", add_run(root, {}), "--lab", str(root))
+    assert result.returncode == 1 and "log_eval" in result.stderr
+
+
+def test_pareto_from_summaries(root: Path, capsys) -> None:
+    points = {"small": (0.70, 20.0), "mid": (0.80, 50.0), "big": (0.85, 150.0),
+              "bad": (0.65, 60.0)}
+    for name, (acc, lat) in points.items():
+        add_run(root, {"eval/accuracy": acc, "latency_ms": lat, "label": name}, project="pz")
+    out = cli_json(root, capsys, "pareto", "--project", "pz", "--quality", "eval/accuracy",
+                   "--cost", "latency_ms", "--constraint", "latency_ms <= 100")
+    front = out["pareto"]["front"]
+    assert [p["quality"] for p in front] == [0.70, 0.80]
+    assert len(out["pareto"]["disqualified"]) == 1
+    text = cli(root, capsys, "pareto", "--project", "pz", "--quality", "eval/accuracy",
+               "--cost", "latency_ms", "--table", "latex")
+    assert r"\begin{tabular}" in text
+    result = subprocess_cli("pareto", "--project", "pz", "--quality", "q", "--cost", "c",
+                            "--constraint", "nonsense", "--lab", str(root))
+    assert result.returncode == 1 and "metric op number" in result.stderr
+
+
+def test_precision_of_an_array_file(tmp_path: Path, root: Path, capsys) -> None:
+    values = np.concatenate([np.random.default_rng(0).normal(0, 1, 1000), [1e5, 1e-9]])
+    path = tmp_path / "w.npy"
+    np.save(path, values)
+    out = cli_json(root, capsys, "precision", str(path), "--format", "fp16", "--format", "bf16")
+    by = {f["format"]: f for f in out["report"]["formats"]}
+    assert set(by) == {"fp16", "bf16"}
+    assert by["fp16"]["overflow_fraction"] == pytest.approx(1 / 1002)
+    assert by["bf16"]["overflow_fraction"] == 0
+    text = cli(root, capsys, "precision", str(path))
+    assert "| format | overflow |" in text and "| int8 |" in text
+    assert "int8_per_channel" not in text  # a 1-D array has no channels
+    result = subprocess_cli("precision", str(path), "--format", "fp4")
+    assert result.returncode == 2 and "unknown format" in result.stderr

@@ -1,0 +1,208 @@
+"""A real ladder on the local pool: every rung recorded; a killed rung relaunched once;
+Ctrl-C-style cancel stops runs and says why; the CLI resumes instead of duplicating."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from stepstone.launch.executors import local_executor
+from stepstone.launch.plan import plan_ladder
+from stepstone.launch.runner import launch_plan, plan_state
+from stepstone.store import open_lab
+
+TRAIN = """\
+import os, time
+import stepstone
+
+stepstone.init()
+width = stepstone.config["model"]["width"]
+for step in range(3):
+    stepstone.log({"loss": 1.0 / (width * (step + 1)), "acc": width / 10.0}, step=step)
+hang = stepstone.config.get("hang") or {}
+if hang and width == hang["width"] and os.path.exists(hang["file"]):
+    with open(hang["file"] + ".pid", "w") as fh:
+        fh.write(str(os.getpid()))
+    time.sleep(120)
+stepstone.summary["final_loss"] = 1.0 / (width * 3)
+stepstone.finish()
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, lab: Path) -> Path:
+    (tmp_path / "train.py").write_text(TRAIN)
+    return tmp_path
+
+
+def _ladder(project: Path, widths: list[int], hang_width: int | None = None):
+    base = {"model": {"width": 1}, "hang": {"file": str(project / "hang"),
+                                            "width": hang_width or -1}}
+    return plan_ladder(base, [sys.executable, "train.py"],
+                       rungs=[[f"model.width={w}"] for w in widths], cwd=str(project),
+                       baseline="small", question_id="q-width")
+
+
+def _wait_for(path: Path, timeout: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return int(path.read_text())
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never appeared")
+
+
+def _in_thread(target, *args):
+    out: dict[str, object] = {}
+
+    def work():
+        try:
+            out["result"] = target(*args)
+        except BaseException as exc:  # surfaced by the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread, out
+
+
+def _check_recorded(opened, run_id: str, width: int) -> None:
+    rec = opened.runs.get(run_id)
+    assert rec.status == "finished", (rec.status, rec.reason)
+    assert rec.config["model"]["width"] == width
+    assert rec.config_delta == {"model.width": width}
+    assert (rec.baseline, rec.question_id, rec.kind) == ("small", "q-width", "rung")
+    assert rec.code_snapshot and "train.py" in opened.snapshot_manifest(rec.code_snapshot)["files"]
+    history = opened.metrics.history(run_id)
+    assert history["loss"].values == pytest.approx([1 / width, 1 / (2 * width), 1 / (3 * width)])
+    assert history["acc"].last == pytest.approx(width / 10)
+    assert rec.summary["final_loss"] == pytest.approx(1 / (3 * width))
+
+
+def test_local_ladder_records_rungs_and_relaunch_finishes_a_killed_one(project, lab):
+    (project / "hang").write_text("")
+    plan = _ladder(project, [2, 4, 8], hang_width=4)
+    with open_lab(lab) as opened:
+        thread, out = _in_thread(launch_plan, opened, plan, local_executor(workers=2))
+        pid = _wait_for(project / "hang.pid")
+        os.kill(pid, signal.SIGKILL)  # the rung dies mid-run
+        thread.join(60)
+        assert "error" not in out, out
+        first = out["result"]
+        assert first.status == "incomplete" and first.launched == [0, 1, 2]
+        states = plan_state(opened, plan.id)
+        assert [s.status for s in states] == ["finished", "killed", "finished"]
+        killed_id = states[1].run_id
+        assert "SIGKILL" in (opened.runs.get(killed_id).reason or "")
+
+        (project / "hang").unlink()
+        again = launch_plan(opened, plan, local_executor(workers=2))
+        assert again.status == "done" and again.launched == [1] and again.skipped == [0, 2]
+        states = plan_state(opened, plan.id)
+        assert [s.attempts for s in states] == [1, 2, 1]
+        for state, width in zip(states, [2, 4, 8], strict=True):
+            _check_recorded(opened, str(state.run_id), width)
+        runs = opened.runs.list(tag=f"plan:{plan.id}")
+        assert len(runs) == 4  # three rungs, plus the killed attempt kept as it was
+        assert opened.runs.get(killed_id).status == "killed"
+        # a third launch finds nothing to do
+        third = launch_plan(opened, plan, local_executor(workers=2))
+        assert third.launched == [] and third.status == "done"
+        assert len(opened.runs.list(tag=f"plan:{plan.id}")) == 4
+
+
+def test_cancel_stops_running_runs_marks_them_killed_and_resumes(project, lab):
+    (project / "hang").write_text("")
+    plan = _ladder(project, [3, 5], hang_width=5)
+    env = {**os.environ, "STEPSTONE_LAB": str(lab)}
+    with open_lab(lab) as opened:
+        thread, out = _in_thread(launch_plan, opened, plan, local_executor(workers=2))
+        pid = _wait_for(project / "hang.pid")
+        deadline = time.monotonic() + 60
+        while plan_state(opened, plan.id)[0].status != "finished":  # only rung 1 is left
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        done = subprocess.run(
+            [sys.executable, "-m", "stepstone", "cancel", plan.id, "--reason", "wrong lr",
+             "--json"], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        stopped = json.loads(done.stdout)["stopped"]
+        thread.join(60)
+        assert not thread.is_alive() and "error" not in out, out
+        assert out["result"].status == "cancelled"
+        states = plan_state(opened, plan.id)
+        assert states[1].status == "killed" and stopped == [states[1].run_id]
+        assert states[1].reason == "cancelled: wrong lr"
+        assert opened.plans.get(plan.id).reason == "wrong lr"
+        with pytest.raises(ProcessLookupError):  # nothing left running unseen
+            for _ in range(50):
+                os.kill(pid, 0)
+                time.sleep(0.1)
+
+        (project / "hang").unlink()
+        again = launch_plan(opened, plan, local_executor(workers=2))
+        assert again.status == "done" and again.launched == [1]
+        _check_recorded(opened, str(plan_state(opened, plan.id)[1].run_id), 5)
+
+
+def test_cli_ladder_runs_then_resumes_without_duplicates(project, lab):
+    (project / "base.yaml").write_text("model:\n  width: 1\n")
+    env = {**os.environ, "STEPSTONE_LAB": str(lab)}
+    args = [sys.executable, "-m", "stepstone", "ladder", "--config", "base.yaml",
+            "--rungs", "model.width=2; model.width=6", "--workers", "2", "--json", "--",
+            sys.executable, "train.py"]
+    first = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert first.returncode == 0, first.stderr
+    result = json.loads(first.stdout)
+    assert result["status"] == "done" and result["launched"] == [0, 1]
+    second = subprocess.run(args, cwd=project, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["launched"] == []
+    listing = subprocess.run([sys.executable, "-m", "stepstone", "plans", "--json"],
+                             cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    plans = json.loads(listing.stdout)
+    assert [(p["id"], p["status"], p["done"]) for p in plans] == [(result["plan_id"], "done", 2)]
+    with open_lab(lab) as opened:
+        runs = opened.runs.list(tag=f"plan:{result['plan_id']}")
+        assert sorted(r.config["model"]["width"] for r in runs) == [2, 6]
+        assert all(r.summary["final_loss"] == pytest.approx(1 / (3 * r.config["model"]["width"]))
+                   for r in runs)
+
+
+def test_ctrl_c_on_the_cli_cancels_the_ladder(project, lab):
+    (project / "hang").write_text("")
+    (project / "base.yaml").write_text(
+        f"model:\n  width: 1\nhang:\n  file: {project / 'hang'}\n  width: 7\n")
+    env = {**os.environ, "STEPSTONE_LAB": str(lab)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stepstone", "ladder", "--config", "base.yaml", "--rungs",
+         "model.width=7", "--json", "--", sys.executable, "train.py"],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True)
+    try:
+        pid = _wait_for(project / "hang.pid")
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode in (1, 130)  # click reports Ctrl-C as "Aborted."
+    with open_lab(lab) as opened:
+        (plan,) = opened.plans.recent()
+        assert plan.status == "cancelled" and plan.owner_pid is None
+        (state,) = plan_state(opened, plan.id)
+        assert state.status == "killed" and "interrupted" in (state.reason or "")
+    with pytest.raises(ProcessLookupError):
+        for _ in range(50):
+            os.kill(pid, 0)
+            time.sleep(0.1)

@@ -1,0 +1,119 @@
+"""Planning sweeps and ladders (pure), the plan tables, and the baseline hook."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from stepstone.errors import UsageError
+from stepstone.launch import hooks
+from stepstone.launch.plan import (
+    chinchilla_allocate,
+    load_override_sets,
+    parse_grid,
+    parse_rungs,
+    plan_ladder,
+    plan_sweep,
+)
+from stepstone.launch.runner import plan_state, save_plan
+from stepstone.store import open_lab
+from stepstone.store.migrations import schema_version
+
+BASE = {"optim": {"lr": 0.001}, "seed": 0, "model": {"n_params": 1, "n_layer": 1}}
+CMD = ["python", "train.py"]
+
+
+def test_grid_sweep_plans_every_combination_with_its_delta():
+    plan = plan_sweep(BASE, CMD, grid=parse_grid(["optim.lr=1e-3,3e-3", "seed=0,1"]))
+    assert [r.overrides for r in plan.runs] == [
+        ("optim.lr=0.001", "seed=0"), ("optim.lr=0.001", "seed=1"),
+        ("optim.lr=0.003", "seed=0"), ("optim.lr=0.003", "seed=1")]
+    assert plan.runs[3].config["optim"]["lr"] == 0.003 and plan.runs[3].config["seed"] == 1
+    assert plan.runs[3].config_delta == {"optim.lr": 0.003, "seed": 1}
+    assert plan.runs[0].config_delta == {}
+
+
+def test_plan_id_is_stable_and_depends_on_config_runs_and_command(tmp_path):
+    grid = parse_grid(["seed=0,1"])
+    a = plan_sweep(BASE, CMD, grid=grid)
+    assert plan_sweep(dict(BASE), list(CMD), grid=grid).id == a.id
+    assert plan_sweep(BASE, [*CMD, "--fast"], grid=grid).id != a.id
+    assert plan_sweep({**BASE, "seed": 5}, CMD, grid=grid).id != a.id
+    assert plan_sweep(BASE, CMD, grid=parse_grid(["seed=0,2"])).id != a.id
+
+
+def test_list_file_and_rung_spec(tmp_path):
+    listing = tmp_path / "runs.yaml"
+    listing.write_text("- {optim: {lr: 0.01}}\n- {seed: 3, optim.lr: 0.02}\n- [seed=4]\n")
+    sets = load_override_sets(listing)
+    assert sets == [["optim.lr=0.01"], ["seed=3", "optim.lr=0.02"], ["seed=4"]]
+    text = tmp_path / "runs.txt"
+    text.write_text("# one run per line\nseed=1 optim.lr=0.5\n\nseed=2\n")
+    assert load_override_sets(text) == [["seed=1", "optim.lr=0.5"], ["seed=2"]]
+    rungs = parse_rungs("n_layer=2,d_model=32,steps=100; n_layer=2,d_model=64,steps=200")
+    assert rungs == [["n_layer=2", "d_model=32", "steps=100"],
+                     ["n_layer=2", "d_model=64", "steps=200"]]
+    plan = plan_ladder({}, CMD, rungs=rungs)  # no base config: every key is added
+    assert plan.runs[1].config == {"n_layer": 2, "d_model": 64, "steps": 200}
+
+
+def test_budget_ladder_splits_compute_as_6ND_with_fixed_ratio():
+    plan = plan_ladder(BASE, CMD, budgets=[1e12, 1e13],
+                       allocate=chinchilla_allocate("model.n_params", "train.tokens", 20))
+    for run, budget in zip(plan.runs, [1e12, 1e13], strict=True):
+        n, d = run.config["model"]["n_params"], run.config["train"]["tokens"]
+        assert math.isclose(6 * n * d, budget, rel_tol=1e-3)
+        assert math.isclose(d / n, 20, rel_tol=1e-3)
+        assert run.config["compute_budget"] == budget
+    custom = plan_ladder(BASE, CMD, budgets=[1e9], allocate=lambda c: {"model.n_layer": 7})
+    assert custom.runs[0].config["model"]["n_layer"] == 7
+
+
+def test_bad_plans_get_one_clear_error():
+    with pytest.raises(UsageError, match="same"):
+        plan_sweep(BASE, CMD, override_sets=[["seed=1"], ["seed=1"]])
+    with pytest.raises(UsageError, match="KEY=V1"):
+        parse_grid(["seed"])
+    with pytest.raises(UsageError, match="nothing to run"):
+        plan_sweep(BASE, [], grid={"seed": [1]})
+    with pytest.raises(UsageError, match="allocation"):
+        plan_ladder(BASE, CMD, budgets=[1e12])
+    with pytest.raises(UsageError):
+        plan_sweep(BASE, CMD, override_sets=[["optim.lrr=1"]])  # no such key
+
+
+def test_verifier_hook_sees_every_run_and_refuses_problems(lab):
+    seen = []
+
+    def factory(opened, baseline, features):
+        assert baseline == "small" and features == ["optim"]
+
+        def verify(config):
+            seen.append(config["seed"])
+            return config, ([] if config["seed"] != 1 else ["seed changed by accident"])
+        return verify
+
+    hooks.register_verifier_factory(factory)
+    try:
+        with open_lab(lab) as opened:
+            verify = hooks.make_verifier(opened, "small", ["optim"])
+            assert hooks.make_verifier(opened, None) is None
+        with pytest.raises(UsageError, match="seed changed by accident"):
+            plan_sweep(BASE, CMD, grid={"seed": [0, 1]}, verify=verify, baseline="small")
+        assert seen == [0, 1]
+    finally:
+        hooks.register_verifier_factory(None)
+
+
+def test_saved_plan_is_idempotent_and_carries_method_links(lab):
+    plan = plan_sweep(BASE, CMD, grid={"seed": [0, 1]}, baseline="small", question_id="q1")
+    with open_lab(lab) as opened:
+        assert schema_version(opened.db) >= 3
+        row = save_plan(opened, plan)
+        again = save_plan(opened, plan)
+        assert row.id == again.id == plan.id and row.created_at == again.created_at
+        assert (row.baseline, row.question_id, row.status) == ("small", "q1", "planned")
+        assert [s.status for s in plan_state(opened, plan.id)] == ["pending", "pending"]
+        assert opened.plans.runs(plan.id)[1].config_delta == {"seed": 1}
+        assert opened.plans.resolve_id(plan.id[:6]) == plan.id

@@ -1,0 +1,107 @@
+"""Bad input changes nothing; the notebook is append-only through every interface."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from stepstone.method import notebook
+from stepstone.store import open_lab
+from stepstone.store.notebook import Notebook
+from test_method_loop import cli
+
+_TABLES = ("ideas", "idea_events", "questions", "baselines", "baseline_features",
+           "notebook_pages", "runs")
+
+
+def _counts(lab: Path) -> dict[str, int]:
+    with open_lab(lab) as opened:
+        return {t: int(opened.db.scalar(f"SELECT COUNT(*) FROM {t}")) for t in _TABLES}
+
+
+@pytest.fixture
+def seeded(lab: Path, tmp_path: Path) -> Path:
+    config = tmp_path / "small.yaml"
+    config.write_text("model:\n  qk_norm: false\nseed: 0\n")
+    assert cli(lab, "baseline", "create", "small", "--config", str(config))[0] == 0
+    assert cli(lab, "question", "new", "q?", "--rule", "val_loss <= 1")[0] == 0
+    return lab
+
+
+BAD = [
+    ("unknown-baseline", ("plan", "--baseline", "nope", "--set", "model.qk_norm=true"),
+     "no baseline 'nope'"),
+    ("unknown-baseline-version", ("baseline", "show", "small@1999-01-01"), "no baseline"),
+    ("unknown-question", ("decide", "q99"), "no question 'q99'"),
+    ("unknown-question-plan", ("plan", "--baseline", "small", "--set", "model.qk_norm=true",
+                               "--question", "q99"), "no question"),
+    ("rule-does-not-parse", ("question", "new", "x?", "--rule", "val_loss <="), "position"),
+    ("unknown-override-key", ("plan", "--baseline", "small", "--set", "model.nope=1"),
+     "model.nope"),
+    ("promote-unanswered", ("baseline", "promote", "small", "--from", "q1"),
+     "only a question answered yes"),
+    ("unknown-idea", ("idea", "pick", "i9", "--reason", "x"), "no idea"),
+    ("bad-timebox", ("question", "new", "x?", "--rule", "a < 1", "--timebox", "soon"),
+     "--timebox"),
+    ("correct-missing-page", ("note", "x", "--corrects", "42"), "no notebook page 42"),
+]
+
+
+@pytest.mark.parametrize("args, message", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_input_gets_one_error_and_changes_nothing(seeded: Path, args: tuple[str, ...],
+                                                      message: str) -> None:
+    before = _counts(seeded)
+    code, _out, err = cli(seeded, *args)
+    assert code != 0
+    assert message in err and err.startswith("error: ") and "Traceback" not in err
+    assert _counts(seeded) == before
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE notebook_pages SET body = 'changed'",
+    "DELETE FROM notebook_pages",
+], ids=["update", "delete"])
+def test_the_database_refuses_to_change_a_page(lab: Path, statement: str) -> None:
+    with open_lab(lab) as opened:
+        notebook.write(opened, "note", "t", "original")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            opened.db.execute(statement)
+        assert opened.notebook.get(1)["body"] == "original"
+    raw = sqlite3.connect(lab / "lab.db")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        raw.execute(statement)
+    raw.close()
+
+
+def test_no_python_api_edits_or_deletes_a_page() -> None:
+    names = {n for n in dir(Notebook) if not n.startswith("_")}
+    assert names == {"append", "get", "pages"}
+    assert not [n for n in dir(notebook) if any(w in n for w in ("edit", "delete", "update",
+                                                                  "remove"))]
+
+
+def test_a_correction_leaves_the_page_it_corrects(lab: Path) -> None:
+    with open_lab(lab) as opened:
+        first = notebook.note(opened, "seed count was 3")
+        fix = notebook.note(opened, "it was 5", corrects=first["number"])
+        assert fix["kind"] == "correction" and opened.notebook.get(1)["body"] == "seed count was 3"
+
+
+@pytest.mark.parametrize("text, hours", [("3h", 3.0), ("90m", 1.5), ("2d", 48.0), ("1", 1.0)],
+                         ids=["hours", "minutes", "days", "bare"])
+def test_durations(text: str, hours: float) -> None:
+    from stepstone.method.ideas import parse_hours
+
+    assert parse_hours(text) == hours
+
+
+def test_same_day_baselines_get_a_suffix(lab: Path) -> None:
+    from stepstone.method import baselines
+
+    with open_lab(lab) as opened:
+        a = baselines.create(opened, "small", {"x": 1})
+        b = baselines.create(opened, "small", {"x": 2})
+        assert b["version"] == a["version"] + ".2" and b["parent"] == a["version"]
+        assert baselines.resolve(opened, "small")["version"] == b["version"]

@@ -1,0 +1,441 @@
+"""The store test-suite, run against SQLite and PostgreSQL alike (``store_target``)."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from stepstone.errors import LabError, SchemaVersionError, UsageError
+from stepstone.store import migrations, open_lab
+from stepstone.store.db import Database
+from stepstone.store.lab import Lab
+from stepstone.store.metrics import Chunk
+from stepstone.store.migrations import Migration
+from stepstone.store.target import StoreTarget, open_objects
+from stepstone.store.team import sync
+
+
+def _open(target: StoreTarget) -> Lab:
+    return open_lab(target.location)
+
+
+def _run_row(run_id: str, **extra: object) -> dict[str, object]:
+    now = time.time()
+    row: dict[str, object] = {"id": run_id, "name": f"run-{run_id}", "project": "p",
+                              "status": "running", "created_at": now, "heartbeat_at": now}
+    row.update(extra)
+    return row
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPSTONE_")}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+# -- schema --------------------------------------------------------------------------------
+def test_migrations_are_recorded_and_integers_are_64_bit(store_target):
+    with _open(store_target) as lab:
+        versions = [r["version"] for r in lab.db.query(
+            "SELECT version FROM schema_migrations ORDER BY version")]
+        assert versions == [m.version for m in migrations.MIGRATIONS]
+        assert {"runs", "run_configs", "metric_chunks", "objects"} <= lab.db.tables()
+        big = 2**40 + 1
+        lab.runs.create(_run_row("big00001", seed=big, last_step=big, pid=2**31 + 5))
+        record = lab.runs.get("big00001")
+        assert (record.seed, record.last_step, record.pid) == (big, big, 2**31 + 5)
+        lab.put_object(b"")  # size 0 and a 64-bit size column alike
+        assert lab.db.scalar("SELECT SUM(size) FROM objects") == 0
+
+
+# -- runs ----------------------------------------------------------------------------------
+def test_runs_create_get_and_list(store_target):
+    with _open(store_target) as lab:
+        lab.runs.create(_run_row("aaaa1111", name="Brisk-Otter", tags=["sweep", "a"]),
+                        {"optim": {"lr": 0.1}, "steps": 3})
+        lab.runs.create(_run_row("bbbb2222", name="calm-heron", project="q", status="finished"))
+        lab.runs.create(_run_row("bbbb3333", name="calm-heron", project="q"))
+        assert lab.runs.get("aaaa1111").config == {"optim": {"lr": 0.1}, "steps": 3}
+        assert lab.runs.get("Brisk-Otter").id == "aaaa1111"
+        assert lab.runs.get("aaaa").tags == ["sweep", "a"]
+        with pytest.raises(UsageError, match="2 runs are named"):
+            lab.runs.get("calm-heron")
+        assert {r.id for r in lab.runs.list(project="q")} == {"bbbb2222", "bbbb3333"}
+        assert [r.id for r in lab.runs.list(status="finished")] == ["bbbb2222"]
+        assert [r.id for r in lab.runs.list(tag="sweep")] == ["aaaa1111"]
+        assert [r.id for r in lab.runs.list(name="brisk")] == ["aaaa1111"]  # any case
+        assert len(lab.runs.list(limit=2)) == 2
+        assert lab.runs.list(ids=[]) == []
+        lab.runs.update("bbbb3333", last_step=10)
+        lab.runs.update("bbbb3333", last_step=4)  # never goes back
+        assert lab.runs.get("bbbb3333").last_step == 10
+
+
+def test_config_and_summary_upsert(store_target):
+    with _open(store_target) as lab:
+        lab.runs.create(_run_row("cfg00001"), {"a": 1, "b": {"c": "x"}})
+        lab.runs.set_config("cfg00001", {"a": 2, "d": [1, 2]})
+        lab.runs.set_summary("cfg00001", {"loss": 0.5, "best": float("inf"), "bad": float("nan"),
+                                          "note": "ok"})
+        lab.runs.set_summary("cfg00001", {"loss": 0.25})
+        record = lab.runs.get("cfg00001")
+        assert record.config == {"a": 2, "b": {"c": "x"}, "d": [1, 2]}
+        assert record.summary["loss"] == 0.25 and record.summary["best"] == math.inf
+        assert math.isnan(record.summary["bad"]) and record.summary["note"] == "ok"
+        nums = {r["key"]: r["num"] for r in lab.db.query(
+            "SELECT key, num FROM run_summaries WHERE run_id = ?", ("cfg00001",))}
+        assert nums == {"loss": 0.25, "best": math.inf, "bad": None, "note": None}
+        assert lab.db.scalar("SELECT COUNT(*) FROM run_summaries") == 4
+
+
+# -- metrics and evaluations ----------------------------------------------------------------
+def test_metric_chunks_round_trip_with_nan_and_inf(store_target):
+    nasty = [0.0, -0.0, 1e-310, 1.5, float("nan"), float("inf"), float("-inf"), 1e308]
+    steps = [0, 1, 2, 3, 4, 5, 6, 2**40]
+    times = [1700000000.0 + i / 3 for i in range(len(steps))]
+    with _open(store_target) as lab:
+        lab.runs.create(_run_row("met00001"))
+        with lab.db.transaction():
+            written = lab.metrics.write_chunks("met00001", [
+                Chunk("loss", steps, nasty, times), Chunk("acc", [0, 1], [0.5, 0.75], times[:2]),
+                Chunk("empty", [], [], []),
+            ])
+            lab.metrics.write_texts("met00001", [("phase", 0, times[0], "warm-up ✓")])
+        with lab.db.transaction():
+            lab.metrics.write_chunks("met00001", [Chunk("acc", [2], [1.0], [times[2]])])
+        assert written == len(steps) + 2
+        history = lab.metrics.history("met00001")
+        assert lab.metrics.keys("met00001") == ["acc", "loss"]
+        assert lab.metrics.count("met00001") == len(steps) + 3
+        assert history["acc"].values == [0.5, 0.75, 1.0] and history["acc"].steps == [0, 1, 2]
+        loss = history["loss"]
+        assert loss.steps == steps and loss.times == times
+        assert [str(v) for v in loss.values] == [str(v) for v in nasty]  # -0.0, nan, inf kept
+        assert math.copysign(1, loss.values[1]) == -1
+        assert lab.metrics.texts("met00001") == {"phase": [(0, "warm-up ✓")]}
+        flags = {r["key"]: r["nonfinite"] for r in lab.db.query(
+            "SELECT key, nonfinite FROM metric_chunks WHERE run_id = ?", ("met00001",))}
+        assert flags == {"loss": 1, "acc": 0}
+
+
+def test_evaluation_records(store_target):
+    from stepstone.store.evals import normalize_record
+
+    records = [{"id": "q1", "score": 0.5, "difficulty": "hard"},
+               {"id": 2, "correct": True, "prediction": "42", "length": 7}]
+    with _open(store_target) as lab:
+        lab.runs.create(_run_row("eva00001"))
+        with lab.db.transaction():
+            lab.evals.write("eva00001", "mmlu", 100,
+                            [normalize_record(r, i) for i, r in enumerate(records)])
+        out = lab.evals.records("eva00001")
+        assert lab.evals.names("eva00001") == ["mmlu"]
+    assert out[0] == {"id": "q1", "score": 0.5, "difficulty": "hard", "name": "mmlu", "step": 100}
+    assert out[1]["correct"] is True and out[1]["score"] == 1.0 and out[1]["length"] == 7
+
+
+# -- objects -------------------------------------------------------------------------------
+def test_objects_live_where_the_target_says(store_target):
+    with _open(store_target) as lab:
+        lab.runs.create(_run_row("obj00001"))
+        digest = lab.put_object(b"checkpoint bytes")
+        assert lab.put_object(b"checkpoint bytes") == digest
+        lab.attach_object("obj00001", "artifact", "model.pt", digest)
+        assert lab.run_object("obj00001", "artifact", "model.pt") == b"checkpoint bytes"
+        assert lab.run_objects("obj00001") == [
+            {"role": "artifact", "name": "model.pt", "hash": digest}]
+        assert lab.db.scalar("SELECT COUNT(*) FROM objects") == 1
+    assert (Path(store_target.objects) / digest[:2] / digest).read_bytes() == b"checkpoint bytes"
+
+
+def test_objects_at_an_fsspec_url():
+    pytest.importorskip("fsspec")
+    store = open_objects("memory://stepstone-test-objects")
+    digest = store.put(b"blob")
+    assert store.exists(digest) and store.get(digest) == b"blob"
+    assert store.put(b"blob") == digest
+    from stepstone.errors import NotFoundError
+
+    with pytest.raises(NotFoundError, match="missing"):
+        store.get("0" * 64)
+
+
+# -- the SDK, many processes, crashes ---------------------------------------------------------
+_WORKER = textwrap.dedent("""
+    import sys, stepstone
+    lab, worker, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    run = stepstone.init(project="many", id=f"worker{worker:02d}", lab=lab, flush_interval=0.05,
+                         config={"worker": worker}, save_code=worker == 0)
+    for step in range(steps):
+        run.log({f"m{k}": float(step * k) for k in range(10)})
+        if step % 100 == 0:
+            run.log_eval([{"id": step, "score": 1.0}], step=step)
+    run.finish()
+""")
+
+
+def test_sixteen_processes_logging_at_once_lose_no_point(store_target, tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER)
+    steps, workers = 400, 16
+    procs = [subprocess.Popen([sys.executable, str(script), str(store_target.root), str(w),
+                               str(steps)], env=_env(), stderr=subprocess.PIPE, text=True)
+             for w in range(workers)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * workers, errors
+    with _open(store_target) as lab:
+        runs = lab.runs.list(project="many")
+        assert sorted(r.id for r in runs) == [f"worker{w:02d}" for w in range(workers)]
+        for run in runs:
+            assert run.status == "finished" and run.last_step == steps - 1
+            assert lab.metrics.count(run.id) == steps * 10
+            series = lab.metrics.history(run.id, ["m3"])["m3"]
+            assert series.steps == list(range(steps))
+            assert series.values == [float(s * 3) for s in range(steps)]
+            assert len(lab.evals.records(run.id)) == steps // 100
+        assert lab.db.scalar("SELECT SUM(n) FROM metric_chunks") == workers * steps * 10
+        assert lab.runs.get("worker00").code_snapshot  # its blobs are in the target's objects
+        snapshot = lab.runs.get("worker00").code_snapshot
+        assert "files" in lab.snapshot_manifest(snapshot)
+
+
+def test_a_worker_killed_mid_run_shows_as_crashed(store_target, tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text(textwrap.dedent("""
+        import sys, time, stepstone
+        run = stepstone.init(project="kill", id="killme01", lab=sys.argv[1], flush_interval=0.1,
+                             save_code=False)
+        for step in range(100000):
+            run.log({"x": float(step)})
+            print(step, flush=True)
+            time.sleep(0.005)
+    """))
+    proc = subprocess.Popen([sys.executable, str(script), str(store_target.root)], env=_env(),
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if int(line) >= 100:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with _open(store_target) as lab:
+        assert lab.runs.get("killme01").status == "running"  # until someone looks
+        # a run of another machine whose heartbeat stopped long ago is crashed too
+        lab.runs.create(_run_row("remote01", host=f"not-{socket.gethostname()}", pid=1,
+                                 heartbeat_at=time.time() - 3600))
+        assert sorted(lab.runs.reap_crashed()) == ["killme01", "remote01"]
+        record = lab.runs.get("killme01")
+        series = lab.metrics.history("killme01")["x"]
+    assert record.status == "crashed" and "died" in (record.reason or "")
+    assert series.steps == list(range(len(series.steps))) and len(series.steps) > 0
+
+
+# -- schema versions ----------------------------------------------------------------------------
+def test_a_store_newer_than_this_client_is_refused(store_target, capsys):
+    from stepstone.cli import main
+
+    with _db(store_target) as db:
+        db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                   (migrations.LATEST + 1, "from the future", time.time()))
+    with pytest.raises(SchemaVersionError, match="newer than this stepstone"):
+        _open(store_target)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["migrate", "--lab", str(store_target.root)])
+    assert exit_info.value.code == 1
+    assert "upgrade stepstone" in capsys.readouterr().err
+    import stepstone
+
+    run = stepstone.init(project="p", lab=str(store_target.root))  # training goes on, unrecorded
+    assert run.dir is None
+    run.finish()
+    assert "NOT being recorded" in capsys.readouterr().err
+
+
+def test_an_older_store_is_upgraded_by_the_policy(store_target, monkeypatch, capsys):
+    """A newer client: SQLite upgrades on open; PostgreSQL waits for `stepstone migrate`."""
+    from stepstone.cli import main
+
+    new = Migration(migrations.LATEST + 1, "a test table",
+                    ("CREATE TABLE test_extra (id {serial_pk}, note TEXT NOT NULL)",))
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, new))
+    monkeypatch.setattr(migrations, "LATEST", new.version)
+    if not store_target.is_postgres:
+        with _open(store_target) as lab:
+            assert "test_extra" in lab.db.tables()
+        return
+    with pytest.raises(SchemaVersionError, match="run `stepstone migrate`"):
+        _open(store_target)
+    main(["migrate", "--lab", str(store_target.root), "--dry-run"])
+    assert "would apply" in capsys.readouterr().out
+    main(["migrate", "--lab", str(store_target.root)])
+    assert f"to v{new.version}" in capsys.readouterr().out
+    with _open(store_target) as lab:
+        assert "test_extra" in lab.db.tables()
+    main(["migrate", "--lab", str(store_target.root), "--json"])
+    assert '"migrations": []' in capsys.readouterr().out
+
+
+class _db:
+    """A raw connection to a target's database, closed on exit."""
+
+    def __init__(self, target: StoreTarget) -> None:
+        self.db = Database(target.database)
+
+    def __enter__(self) -> Database:
+        return self.db
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.close()
+
+
+# -- sync ----------------------------------------------------------------------------------
+PAGES = Migration(900, "notebook-like pages (test only)", (
+    """CREATE TABLE test_pages (
+        id {serial_pk},
+        run_id TEXT REFERENCES runs (id),
+        corrects INTEGER REFERENCES test_pages (id),
+        body TEXT NOT NULL
+    )""",
+    "CREATE TABLE test_tags (name TEXT PRIMARY KEY, color TEXT)",
+))
+
+
+def _add_pages(monkeypatch: pytest.MonkeyPatch, *dbs: Database) -> None:
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, PAGES))
+    monkeypatch.setattr(migrations, "LATEST", PAGES.version)
+    for db in dbs:
+        migrations.migrate(db)
+
+
+def _local_work(root: Path, tmp_path: Path) -> list[str]:
+    """Two runs made through the SDK in a laptop's lab (metrics, evals, objects, texts)."""
+    script = tmp_path / "laptop.py"
+    script.write_text(textwrap.dedent("""
+        import sys, stepstone
+        for name in ("first", "second"):
+            run = stepstone.init(project="laptop", name=name, lab=sys.argv[1], config={"lr": 0.1})
+            for step in range(50):
+                run.log({"loss": 1.0 / (step + 1), "bad": float("nan"), "phase": "train"})
+            run.log_eval([{"id": i, "score": i / 10, "bucket": "easy"} for i in range(5)])
+            run.summary["best"] = 0.02
+            run.finish()
+            print(run.id)
+    """))
+    out = subprocess.run([sys.executable, str(script), str(root)], env=_env(), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, check=True)
+    return out.stdout.split()
+
+
+def _snapshot(lab: Lab) -> dict[str, object]:
+    """Everything that sync must carry, without the generated numbers."""
+    out: dict[str, object] = {}
+    for run in lab.runs.list(project="laptop"):
+        history = {k: (s.steps, [str(v) for v in s.values]) for k, s in
+                   lab.metrics.history(run.id).items()}
+        out[run.id] = (run.status, run.config, {k: str(v) for k, v in run.summary.items()},
+                       history, lab.metrics.texts(run.id), lab.evals.records(run.id),
+                       lab.run_objects(run.id))
+    return out
+
+
+def test_sync_copies_everything_once(store_target, tmp_path, monkeypatch):
+    from stepstone.store.lab import init_lab
+
+    laptop_root = init_lab(tmp_path / "laptop")
+    run_ids = _local_work(laptop_root, tmp_path)
+    with open_lab(laptop_root) as laptop, _open(store_target) as team:
+        _add_pages(monkeypatch, laptop.db, team.db)
+        # the team store has work of its own, whose generated numbers collide with the laptop's
+        team.runs.create(_run_row("team0001", project="team"))
+        with team.db.transaction():
+            team.db.execute("INSERT INTO test_pages (run_id, body) VALUES (?, ?)",
+                            ("team0001", "team page"))
+            team.metrics.write_chunks("team0001", [Chunk("loss", [0], [9.0], [0.0])])
+        with laptop.db.transaction():
+            laptop.db.execute("INSERT INTO test_pages (run_id, body) VALUES (?, ?)",
+                              (run_ids[0], "result: loss 0.02"))
+            first = laptop.db.scalar("SELECT MAX(id) FROM test_pages")
+            laptop.db.execute("INSERT INTO test_pages (corrects, body) VALUES (?, ?)",
+                              (first, "correction: it was 0.03"))
+            laptop.db.execute("INSERT INTO test_tags (name, color) VALUES (?, ?)", ("a", "red"))
+        report = sync(laptop, team)
+        assert report.tables["runs"].inserted == 2 and report.tables["test_pages"].inserted == 2
+        assert report.objects_copied > 0 and not report.objects_missing
+        assert _snapshot(team) == _snapshot(laptop)
+        correction = team.db.query_one(
+            "SELECT p.body AS body, q.body AS corrected FROM test_pages p"
+            " JOIN test_pages q ON q.id = p.corrects")
+        assert correction == {"body": "correction: it was 0.03", "corrected": "result: loss 0.02"}
+        for digest in {o["hash"] for r in run_ids for o in team.run_objects(r)}:
+            assert team.objects.get(digest) == laptop.objects.get(digest)
+        counts = {t: team.db.scalar(f"SELECT COUNT(*) FROM {t}") for t in report.tables}
+
+        again = sync(laptop, team)  # nothing new: nothing added
+        assert again.inserted == 0 and again.updated == 0 and again.objects_copied == 0
+        assert {t: team.db.scalar(f"SELECT COUNT(*) FROM {t}") for t in report.tables} == counts
+
+        # the laptop goes on: a run is reaped on the team side, then finishes at home
+        team.runs.update(run_ids[1], status="crashed")
+        with laptop.db.transaction():
+            laptop.metrics.write_chunks(run_ids[1], [Chunk("loss", [50], [0.01], [1.0])])
+            laptop.db.execute("INSERT INTO test_tags (name, color) VALUES (?, ?)", ("b", "blue"))
+        laptop.runs.update(run_ids[1], notes="more steps")
+        third = sync(laptop, team)
+        assert third.tables["metric_chunks"].inserted == 1
+        assert third.tables["test_tags"].inserted == 1
+        assert third.tables["runs"].updated == 1
+        assert _snapshot(team) == _snapshot(laptop)
+        assert team.runs.get(run_ids[1]).status == "finished"
+        assert team.metrics.history("team0001")["loss"].values == [9.0]  # untouched
+        assert team.db.scalar("SELECT COUNT(*) FROM test_pages") == 3
+
+
+def test_sync_refuses_different_schema_versions(store_target, tmp_path, monkeypatch):
+    from stepstone.store.lab import init_lab
+
+    laptop_root = init_lab(tmp_path / "laptop")
+    with open_lab(laptop_root) as laptop, _open(store_target) as team:
+        _add_pages(monkeypatch, laptop.db)
+        with pytest.raises(SchemaVersionError, match="stepstone migrate"):
+            sync(laptop, team)
+        with pytest.raises(UsageError, match="same store"):
+            sync(laptop, laptop)
+
+
+def test_sync_command_twice(store_target, tmp_path, capsys):
+    import json
+
+    from stepstone.cli import main
+    from stepstone.store.lab import init_lab
+
+    laptop_root = init_lab(tmp_path / "laptop")
+    _local_work(laptop_root, tmp_path)
+    args = ["sync", "--lab", str(laptop_root), "--to", str(store_target.root), "--json"]
+    main(args)
+    first = json.loads(capsys.readouterr().out)
+    assert first["tables"]["runs"]["inserted"] == 2 and first["objects_copied"] > 0
+    main(args)
+    second = json.loads(capsys.readouterr().out)
+    assert second["inserted"] == 0 and second["updated"] == 0 and second["objects_copied"] == 0
+    main(args[:-1])
+    assert "nothing new" in capsys.readouterr().out
+
+
+def test_unreachable_store_is_one_clear_error(tmp_path, capsys):
+    with pytest.raises(LabError, match=r"cannot connect to the team store postgresql://me:\*\*\*@"):
+        Database("postgresql://me:secret@127.0.0.1:1/nothing?connect_timeout=2")
+    import stepstone
+
+    run = stepstone.init(project="p", lab="postgresql://me:secret@127.0.0.1:1/nothing")
+    run.log({"x": 1.0})
+    run.finish()
+    err = capsys.readouterr().err
+    assert "NOT being recorded" in err and "secret" not in err
