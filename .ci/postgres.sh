@@ -3,6 +3,7 @@
 # Idempotent: safe to run again while the server is already up. Needs root (apt, pg_ctlcluster).
 # Prints one line on stdout, the URL to export as STEPSTONE_TEST_PG:
 #   export STEPSTONE_TEST_PG="$(.ci/postgres.sh)"
+# and writes it to .ci/postgres.env (STEPSTONE_TEST_PG=...) for scripts/test.sh to source.
 # Everything else goes to stderr.
 set -euo pipefail
 
@@ -38,17 +39,22 @@ if ! grep -qF "$MARK" "$HBA"; then
     rm -f "$tmp"
     RELOAD=1
 fi
-# listen on loopback, on the chosen port, with room for many test clients
-cat > "$CONF_DIR/conf.d/stepstone-ci.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $PORT
-max_connections = 200
-CONF
+# listen on loopback only, with room for many test clients (needs a restart to change)
+WANT="listen_addresses = '127.0.0.1'
+max_connections = 200"
+CONF="$CONF_DIR/conf.d/stepstone-ci.conf"
+if [ "$(cat "$CONF" 2>/dev/null)" != "$WANT" ]; then
+    printf '%s\n' "$WANT" > "$CONF"
+    RESTART=1
+fi
 
 status="$(pg_lsclusters -h | awk -v v="$VERSION" -v c="$CLUSTER" '$1==v && $2==c {print $4}')"
 if [ "$status" != "online" ]; then
     log "starting cluster $VERSION/$CLUSTER"
     pg_ctlcluster "$VERSION" "$CLUSTER" start >&2
+elif [ "${RESTART:-0}" = 1 ]; then
+    log "restarting cluster $VERSION/$CLUSTER for its new settings"
+    pg_ctlcluster "$VERSION" "$CLUSTER" restart >&2
 elif [ "${RELOAD:-0}" = 1 ]; then
     pg_ctlcluster "$VERSION" "$CLUSTER" reload >&2
 fi
@@ -56,7 +62,9 @@ PORT="$(pg_lsclusters -h | awk -v v="$VERSION" -v c="$CLUSTER" '$1==v && $2==c {
 
 for _ in $(seq 1 60); do
     if pg_isready -q -h 127.0.0.1 -p "$PORT"; then
-        echo "postgresql://postgres@127.0.0.1:$PORT/postgres"
+        URL="postgresql://postgres@127.0.0.1:$PORT/postgres"
+        echo "STEPSTONE_TEST_PG=$URL" > "$(dirname "${BASH_SOURCE[0]}")/postgres.env"
+        echo "$URL"
         exit 0
     fi
     sleep 0.5

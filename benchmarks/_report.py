@@ -2,8 +2,8 @@
 
 Each script owns one section of ``docs/benchmarks.md``, delimited by
 ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``. :func:`write_section` replaces
-the text between those markers (appending them at the end when absent, creating
-the file with a short intro when missing) and never touches anything else.
+the text between those markers (appending them at the end when absent; creating
+the file, or adding its short intro, when missing) and never touches anything else.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ def write_section(path: str | Path, name: str, body: str) -> None:
     start, end = markers(name)
     block = f"{start}\n{body.strip()}\n{end}"
     text = file.read_text(encoding="utf-8") if file.exists() else INTRO
+    if not re.search(r"^# ", text, re.MULTILINE):  # an existing file without its intro
+        text = INTRO + "\n" + text.lstrip("\n")
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _m: block, text, count=1)

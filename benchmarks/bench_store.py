@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     pg_version = ""
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="stepstone-bench-") as tmp:
         for n in counts:
             root = init_lab(Path(tmp) / f"sqlite-{n}")
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print("no PostgreSQL server (--pg or STEPSTONE_TEST_PG): SQLite only", file=sys.stderr)
 
+    args.load = (load_before, os.getloadavg()[0])
     table = _markdown(rows, args, pg_version)
     print(table)
     if args.write:
@@ -163,9 +165,10 @@ def _markdown(rows: list[tuple[str, int, dict[str, float]]], args: argparse.Name
         f"`python benchmarks/bench_store.py` on {time.strftime('%Y-%m-%d')}: {machine}. "
         f"{args.calls:,} `log()` calls of {args.keys} scalars each per case, through the real "
         "SDK (`init`, `log`, `finish`; default flush interval 0.5 s), split among the "
-        "processes, which all start logging at once once `init` is done; wall time runs from "
-        "that start to the end of the last `finish()`, after which every point is counted "
-        "in the store.",
+        "processes, which start logging together once every `init` is done; wall time runs "
+        "from that start to the end of the last `finish()`, after which every point is "
+        f"counted in the store. Load average {args.load[0]:.1f} before, {args.load[1]:.1f} "
+        "after (the machine may be shared: compare rows of one run, not across runs).",
         "",
         "| store | processes | points | log() µs/call | wall s | points/s | points lost |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",

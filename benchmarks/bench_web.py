@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import command_line, machine, today, write_section  # noqa: E402
+from _report import command_line, machine, today, write_section
 
-from stepstone.store.lab import init_lab, open_lab  # noqa: E402
-from stepstone.store.metrics import Chunk  # noqa: E402
+from stepstone.store.lab import init_lab, open_lab
+from stepstone.store.metrics import Chunk
 
 
 def build(root: Path, runs: int, points: int) -> tuple[str, str]:
@@ -30,13 +30,12 @@ def build(root: Path, runs: int, points: int) -> tuple[str, str]:
     statuses = ("finished", "finished", "finished", "crashed", "running", "failed")
     now = time.time()
     with open_lab(lab_root) as lab:
-        with lab.db.transaction():
-            for i in range(runs):
-                lab.runs.create({
-                    "id": uuid.uuid4().hex[:8], "name": f"run-{i}", "project": f"p{i % 5}",
-                    "status": statuses[i % len(statuses)], "created_at": now - i,
-                    "tags": [f"t{i % 3}"], "last_step": 1000, "kind": "adhoc",
-                }, {"lr": 0.001 * (i % 10), "model": {"width": 64}})
+        for i in range(runs):  # one transaction per run, as the SDK writes them
+            lab.runs.create({
+                "id": uuid.uuid4().hex[:8], "name": f"run-{i}", "project": f"p{i % 5}",
+                "status": statuses[i % len(statuses)], "created_at": now - i,
+                "tags": [f"t{i % 3}"], "last_step": 1000, "kind": "adhoc",
+            }, {"lr": 0.001 * (i % 10), "model": {"width": 64}})
         big = uuid.uuid4().hex[:8]
         lab.runs.create({"id": big, "name": "big", "project": "p0", "status": "finished",
                          "created_at": now + 1})

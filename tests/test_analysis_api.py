@@ -26,8 +26,10 @@ EXPECTED = {
     "compare_buckets",
     "compare_precisions",
     "count_parameters",
+    "device_peak",
     "efficiency_gain",
     "estimate_flops",
+    "estimate_step_cost",
     "fit_scaling_law",
     "flops_6nd",
     "flops_kaplan",
@@ -43,8 +45,10 @@ EXPECTED = {
     "pass_at_k_problems",
     "precision_report",
     "register_form",
+    "roofline",
     "seed_variance",
     "stratify",
+    "testtime_curve",
 }
 
 

@@ -7,7 +7,6 @@ import math
 import pytest
 
 from stepstone.errors import UsageError
-from stepstone.launch import hooks
 from stepstone.launch.plan import (
     chinchilla_allocate,
     load_override_sets,
@@ -83,27 +82,44 @@ def test_bad_plans_get_one_clear_error():
         plan_sweep(BASE, CMD, override_sets=[["optim.lrr=1"]])  # no such key
 
 
-def test_verifier_hook_sees_every_run_and_refuses_problems(lab):
+def test_verifier_sees_every_run_with_its_axes_and_refuses_problems():
     seen = []
 
-    def factory(opened, baseline, features):
-        assert baseline == "small" and features == ["optim"]
+    def verify(config, varied):
+        seen.append((config["seed"], list(varied)))
+        return config, ([] if config["seed"] != 1 else ["seed changed by accident"])
 
-        def verify(config):
-            seen.append(config["seed"])
-            return config, ([] if config["seed"] != 1 else ["seed changed by accident"])
-        return verify
+    with pytest.raises(UsageError, match="seed changed by accident"):
+        plan_sweep(BASE, CMD, grid={"seed": [0, 1]}, verify=verify, baseline="small")
+    assert seen == [(0, ["seed"]), (1, ["seed"])]
 
-    hooks.register_verifier_factory(factory)
-    try:
-        with open_lab(lab) as opened:
-            verify = hooks.make_verifier(opened, "small", ["optim"])
-            assert hooks.make_verifier(opened, None) is None
-        with pytest.raises(UsageError, match="seed changed by accident"):
-            plan_sweep(BASE, CMD, grid={"seed": [0, 1]}, verify=verify, baseline="small")
-        assert seen == [0, 1]
-    finally:
-        hooks.register_verifier_factory(None)
+
+@pytest.mark.parametrize(
+    "base_overrides, features, problem",
+    [
+        (["optim.lr=0.01"], ["optim.lr"], None),
+        ([], ["optim.lr"], "not on"),
+        (["optim.lr=0.01", "model.n_layer=2"], ["optim.lr"], "accidental change"),
+    ],
+    ids=["feature-on", "feature-not-on", "accidental-change"],
+)
+def test_ladder_runs_are_verified_against_their_baseline(lab, base_overrides, features,
+                                                         problem):
+    from stepstone.config import resolve
+    from stepstone.method import baselines
+    from stepstone.method.launch import plan_verifier
+
+    with open_lab(lab) as opened:
+        baselines.create(opened, "small", dict(BASE))
+        verify = plan_verifier(opened, baseline="small", feature_keys=features)
+    base = resolve(BASE, base_overrides)
+    rungs = [["seed=0"], ["seed=1"]]
+    if problem is None:
+        plan = plan_ladder(base, CMD, rungs=rungs, verify=verify, baseline="small")
+        assert [r.config["optim"]["lr"] for r in plan.runs] == [0.01, 0.01]
+    else:
+        with pytest.raises(UsageError, match=problem):
+            plan_ladder(base, CMD, rungs=rungs, verify=verify, baseline="small")
 
 
 def test_saved_plan_is_idempotent_and_carries_method_links(lab):

@@ -105,3 +105,22 @@ def test_same_day_baselines_get_a_suffix(lab: Path) -> None:
         b = baselines.create(opened, "small", {"x": 2})
         assert b["version"] == a["version"] + ".2" and b["parent"] == a["version"]
         assert baselines.resolve(opened, "small")["version"] == b["version"]
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE notebook_pages SET body = 'changed'",
+    "DELETE FROM notebook_pages",
+    "TRUNCATE notebook_pages",
+], ids=["update", "delete", "truncate"])
+def test_postgres_refuses_to_change_a_page(pg_url: str, statement: str, tmp_path: Path) -> None:
+    import psycopg
+
+    from stepstone.store import init_lab as init_store
+
+    with open_lab(init_store(tmp_path, store=pg_url)) as opened:
+        notebook.write(opened, "note", "t", "original")
+    with psycopg.connect(pg_url, autocommit=True) as raw:
+        with pytest.raises(psycopg.Error, match="append-only"):
+            raw.execute(statement)
+        row = raw.execute("SELECT body FROM notebook_pages WHERE number = 1").fetchone()
+    assert row == ("original",)

@@ -439,3 +439,34 @@ def test_unreachable_store_is_one_clear_error(tmp_path, capsys):
     run.finish()
     err = capsys.readouterr().err
     assert "NOT being recorded" in err and "secret" not in err
+
+
+def test_sync_carries_the_method_tables(store_target, tmp_path):
+    """Baselines that point at their parent and append-only notebook pages with corrections."""
+    from stepstone.store.lab import init_lab
+
+    laptop_root = init_lab(tmp_path / "laptop")
+    with open_lab(laptop_root) as laptop, _open(store_target) as team:
+        if not {"baselines", "notebook_pages"} <= laptop.db.tables():
+            pytest.skip("no method tables in this schema")
+        base = ("INSERT INTO baselines (version, tier, day, seq, parent, config, created_at)"
+                " VALUES (?, 'small', '2026-11-21', ?, ?, '{}', 0)")
+        page = ("INSERT INTO notebook_pages (kind, title, body, corrects, created_at)"
+                " VALUES (?, ?, ?, ?, 0)")
+        with laptop.db.transaction():  # the child sorts before its parent by key
+            laptop.db.execute(base, ("z-root", 1, None))
+            laptop.db.execute(base, ("a-child", 2, "z-root"))
+            laptop.db.execute(page, ("result", "r1", "loss 0.02", None))
+            laptop.db.execute(page, ("correction", "c1", "it was 0.03", 1))
+        with team.db.transaction():  # the team's own page 1
+            team.db.execute(page, ("note", "team", "team page", None))
+        first = sync(laptop, team)
+        assert first.tables["baselines"].inserted == 2
+        assert first.tables["notebook_pages"].inserted == 2
+        assert team.db.query_one(
+            "SELECT q.title AS corrected FROM notebook_pages p"
+            " JOIN notebook_pages q ON q.number = p.corrects WHERE p.title = 'c1'"
+        ) == {"corrected": "r1"}
+        again = sync(laptop, team)
+        assert again.inserted == 0 and again.updated == 0
+        assert team.db.scalar("SELECT COUNT(*) FROM notebook_pages") == 3

@@ -111,8 +111,6 @@ def test_init_command_with_store_then_sdk_and_cli(pg_url, tmp_path):
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason="sdk/run.py puts run.save() files and output.log in "
-                   "lab_root/objects, not in the team store's objects location")
 def test_saved_files_and_output_go_to_the_shared_objects(pg_url, tmp_path):
     shared = tmp_path / "team-objects"
     root = init_lab(tmp_path, store=pg_url, objects=str(shared))
@@ -208,3 +206,32 @@ def test_deadlocks_are_retried_whole(pg_url, tmp_path):
     for db in dbs:
         db.close()
     assert sizes == {"a": 2, "b": 2} and sum(attempts) == 3  # one of them ran twice
+
+
+@pytest.mark.postgres
+def test_a_dropped_connection_loses_no_point(pg_url, tmp_path, capsys):
+    import time
+
+    import psycopg
+
+    import stepstone
+
+    root = init_lab(tmp_path, store=pg_url)
+    run = stepstone.init(project="p", id="drop0001", lab=str(root), flush_interval=0.05,
+                         save_code=False)
+    for step in range(100):
+        run.log({"x": float(step)})
+    run.flush()
+    with psycopg.connect(pg_url, autocommit=True) as admin:  # the server drops the writer
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'stepstone' AND pid <> pg_backend_pid()").fetchall()
+    assert killed
+    for step in range(100, 200):
+        run.log({"x": float(step)})
+    time.sleep(0.5)
+    run.finish()
+    assert "keeps retrying" in capsys.readouterr().err
+    with open_lab(root) as lab:
+        assert lab.metrics.history("drop0001")["x"].steps == list(range(200))
+        assert lab.runs.get("drop0001").status == "finished"

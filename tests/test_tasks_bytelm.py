@@ -24,6 +24,20 @@ from stepstone.tasks.corpus import (  # noqa: E402
 )
 
 
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs go to the test's own lab, whatever the environment of the test process says."""
+    for name in (
+        "STEPSTONE_LAB",
+        "STEPSTONE_STORE",
+        "STEPSTONE_RUN_ID",
+        "STEPSTONE_MODE",
+        "STEPSTONE_SMOKE",
+        "STEPSTONE_PROJECT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 def doc(path: str, text: str) -> Document:
     import hashlib
 

@@ -20,6 +20,20 @@ from stepstone.tasks.mqar import MQARConfig, main, train  # noqa: E402
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs go to the test's own lab, whatever the environment of the test process says."""
+    for name in (
+        "STEPSTONE_LAB",
+        "STEPSTONE_STORE",
+        "STEPSTONE_RUN_ID",
+        "STEPSTONE_MODE",
+        "STEPSTONE_SMOKE",
+        "STEPSTONE_PROJECT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
 def tiny(**overrides: object) -> MQARConfig:
     base: dict[str, object] = dict(
         vocab_size=32, seq_len=32, num_kv_pairs=(2, 4), d_model=16, n_heads=2, steps=4,
@@ -146,3 +160,14 @@ def test_runs_as_a_module() -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "--num-kv-pairs" in out.stdout and "python -m stepstone.tasks.mqar" in out.stdout
+
+
+def test_bad_flags_exit_with_one_sentence(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--attention", "flash"])
+    assert exc.value.code == 2
+    assert "attention must be one of" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="too short"):
+        MQARConfig(seq_len=16, num_kv_pairs=(8,))
+    with pytest.raises(ValueError, match="precision"):
+        MQARConfig(precision="fp8")

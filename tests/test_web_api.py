@@ -137,6 +137,10 @@ def test_listing_pages_and_puts_unfinished_first(web_lab: Path) -> None:
     assert body["runs"][0]["id"] == victim
     second = client.get("/api/runs", params={"per": 2, "page": 2}).json()
     assert len(second["runs"]) == 1
+    with open_lab(web_lab) as opened:  # a running run whose heartbeat stopped is flagged
+        opened.runs.create({"id": "stale001", "name": "stale", "project": "web",
+                            "status": "running", "created_at": 1.0, "heartbeat_at": 1.0})
+    assert "no heartbeat" in client.get("/runs").text
 
 
 def test_series_since_and_compare(web_lab: Path) -> None:
@@ -193,3 +197,247 @@ def test_ui_refuses_public_bind_without_token() -> None:
     result = CliRunner().invoke(cli, ["ui", "--host", "0.0.0.0"], env={"STEPSTONE_UI_TOKEN": ""})
     assert result.exit_code != 0
     assert "--token" in str(result.exception) + result.output
+
+
+def test_method_pages_show_lineage_regressions_and_escape(web_lab: Path) -> None:
+    import time
+
+    with open_lab(web_lab) as lab:
+        idea = lab.ideas.add(title=f"idea {XSS}", source="paper", cost_hours=2.0,
+                             signal="high", reason="parked")
+        qid = lab.questions.create(text=f"does it help {XSS}", idea_id=idea,
+                                   metrics=["val_loss"], rule="val_loss <= baseline - 0.01",
+                                   timebox_hours=0.0, baseline=None)
+        first = lab.baselines.create(tier="small", day="2026-11-20", parent=None,
+                                     config={"lr": 0.1, "width": 64},
+                                     reference_metric="val_loss")
+        second = lab.baselines.create(tier="small", day="2026-11-21", parent=first,
+                                      config={"lr": 0.1, "width": 128},
+                                      reference_metric="val_loss")
+        for version, loss in ((first, 1.0), (second, 2.0)):  # the newer one is worse
+            run_id = f"b{loss:.0f}000000"
+            lab.runs.create({"id": run_id, "name": f"base {version}", "project": "web",
+                             "status": "finished", "created_at": time.time(),
+                             "kind": "baseline", "baseline": version},
+                            {"lr": 0.1})
+            lab.runs.set_summary(run_id, {"val_loss": loss})
+        lab.runs.create({"id": "feat0001", "name": "feature", "project": "web",
+                         "status": "finished", "created_at": time.time(), "baseline": first},
+                        {"lr": 0.1, "width": 64, "window": 16})
+        page_no = lab.notebook.append(kind="result", title=f"result {XSS}", body="numbers",
+                                      run_id="feat0001")
+        lab.notebook.append(kind="correction", title="fix", body="less", corrects=page_no)
+    client = TestClient(create_app(web_lab))
+    baselines = client.get("/baselines").text
+    assert first in baselines and second in baselines and "regressed" in baselines
+    questions = client.get("/questions").text
+    assert qid in questions and "over by" in questions and XSS not in questions
+    ideas = client.get("/ideas").text
+    assert "idea &lt;script&gt;" in ideas and XSS not in ideas
+    notebook = client.get("/notebook").text
+    assert f'href="#page-{page_no}"' in notebook and XSS not in notebook
+    run_page = client.get("/runs/feat0001").text
+    assert "window" in run_page and first in run_page and f"#page-{page_no}" in run_page
+
+
+# -- analysis pages: scaling, Pareto, stratified ----------------------------------------------
+def law(compute: float) -> float:
+    """The known baseline law of the analysis lab: L(C) = 1.5 + 30·C^-0.1."""
+    return float(1.5 + 30.0 * compute ** -0.1)
+
+
+def build_analysis_lab(lab: Path) -> dict[str, str]:
+    """A baseline ladder of 5 runs on ``law``, a question whose 3 rungs reach the loss the
+    baseline needs 1.5× the compute for (and a 4th below the law's floor: undefined), eval
+    records with buckets on two runs, and serving runs with accuracy and latency."""
+    import random
+    import time
+
+    from stepstone.store.evals import normalize_record
+
+    rng = random.Random(7)
+    now = time.time()
+    with open_lab(lab) as opened:
+        version = opened.baselines.create(tier="small", day="2026-11-20", parent=None,
+                                          config={"lr": 0.1}, reference_metric="val_loss")
+        qid = opened.questions.create(text="does the window help", idea_id=None,
+                                      metrics=["val_loss"], rule="gain >= 1.2 at every rung",
+                                      timebox_hours=None, baseline="small")
+        for i, c in enumerate((1e18, 3e18, 1e19, 3e19, 1e20)):
+            rid = f"base{i:04d}"
+            opened.runs.create({"id": rid, "name": f"base-{i}", "project": "ladder",
+                                "status": "finished", "created_at": now + i,
+                                "kind": "baseline", "baseline": version}, {"seed": 0})
+            opened.runs.set_summary(rid, {"val_loss": law(c) * (1 + rng.uniform(-2e-3, 2e-3)),
+                                          "flops": c})
+        rungs = [(1, 2e18, law(1.5 * 2e18)), (2, 2e19, law(1.5 * 2e19)),
+                 (3, 8e19, law(1.5 * 8e19)), (4, 2e20, 1.2)]
+        for rung, c, loss in rungs:
+            rid = f"feat{rung:04d}"
+            opened.runs.create({"id": rid, "name": f"window-r{rung}", "project": "ladder",
+                                "status": "finished", "created_at": now + 10 + rung,
+                                "baseline": version, "question_id": qid},
+                               {"rung": rung, "seed": 0})
+            opened.runs.set_summary(rid, {"val_loss": loss, "flops": c})
+        for k, (acc, latency) in enumerate(((0.70, 20.0), (0.78, 40.0), (0.74, 60.0),
+                                            (0.85, 90.0), (0.80, 95.0), (0.90, 150.0))):
+            rid = f"serv{k:04d}"
+            opened.runs.create({"id": rid, "name": f"serve-{k}", "project": "serve",
+                                "status": "finished", "created_at": now + 20 + k}, {})
+            opened.runs.set_summary(rid, {"eval_accuracy": acc, "latency_ms": latency,
+                                          "memory_gb": 10.0 + k})
+        levels = ("easy", "medium", "hard", "rare")
+        for rid, shift in (("feat0003", 0.0), ("base0004", -0.05)):
+            records = []
+            for n in range(200):
+                level = levels[n % 3] if n < 195 else "rare"
+                mean = {"easy": 0.9, "medium": 0.7, "hard": 0.45, "rare": 0.6}[level] + shift
+                records.append({"id": f"ex{n}", "score": min(1.0, max(0.0, rng.gauss(mean, 0.1))),
+                                "difficulty": level, "length": 10 + 3 * n})
+            with opened.db.transaction():
+                opened.evals.write(rid, "eval", None,
+                                   [normalize_record(r, i) for i, r in enumerate(records)])
+    return {"version": version, "question": qid}
+
+
+@pytest.fixture
+def analysis_lab(lab: Path) -> tuple[Path, dict[str, str]]:
+    return lab, build_analysis_lab(lab)
+
+
+def test_scaling_page_and_api_with_a_ladder(analysis_lab: tuple[Path, dict[str, str]]) -> None:
+    lab, made = analysis_lab
+    client = TestClient(create_app(lab))
+    body = client.get("/api/scaling", params={"question": made["question"]}).json()
+    assert body["version"] == made["version"] and body["metric"] == "val_loss"
+    assert len(body["baseline_points"]) == 5 and len(body["feature_points"]) == 4
+    curve = body["fit"]["curve"]
+    assert len(curve["compute"]) == len(curve["low"]) == len(curve["high"])
+    assert all(lo <= y <= hi for lo, y, hi in zip(curve["low"], curve["loss"], curve["high"],
+                                                    strict=True))
+    rungs = {r["label"]: r for r in body["gain"]["rungs"]}
+    for label in ("1", "2", "3"):  # the known 1.5x gain, inside its interval
+        assert rungs[label]["defined"]
+        assert rungs[label]["gain"] == pytest.approx(1.5, rel=0.15)
+    assert not rungs["4"]["defined"] and rungs["4"]["gain"] is None
+    assert "irreducible" in rungs["4"]["note"]
+    assert body["gain"]["trend"]["verdict"] in ("rising", "stable", "falling", "inconclusive")
+    page = client.get("/scaling", params={"question": made["question"]})
+    assert page.status_code == 200
+    assert 'id="scaling-chart"' in page.text and 'id="gain-chart"' in page.text
+    assert "undefined" in page.text and body["gain"]["trend"]["verdict"] in page.text
+    # the same gains decide reads
+    from stepstone.method.decide import gather
+
+    with open_lab(lab, readonly=True) as opened:
+        proposal = gather(opened, made["question"])
+    assert proposal.gains["1"][0] == pytest.approx(rungs["1"]["gain"])
+    picker = client.get("/scaling").text
+    assert f"/scaling?question={made['question']}" in picker and made["version"] in picker
+    baseline_only = client.get("/scaling", params={"baseline": "small"})
+    assert baseline_only.status_code == 200 and "choose a question" in baseline_only.text
+    assert f'href="/scaling?question={made["question"]}"' in client.get("/questions").text
+
+
+def test_scaling_page_says_why_when_the_fit_is_impossible(lab: Path) -> None:
+    import time
+
+    with open_lab(lab) as opened:
+        version = opened.baselines.create(tier="tiny", day="2026-11-20", parent=None,
+                                          config={}, reference_metric="val_loss")
+        qid = opened.questions.create(text="too early", idea_id=None, metrics=["val_loss"],
+                                      rule="gain >= 1.2 at every rung", timebox_hours=None,
+                                      baseline="tiny")
+        for i, c in enumerate((1e18, 1e19)):
+            opened.runs.create({"id": f"b{i}", "name": f"b{i}", "project": "p",
+                                "status": "finished", "created_at": time.time(),
+                                "kind": "baseline", "baseline": version})
+            opened.runs.set_summary(f"b{i}", {"val_loss": law(c), "flops": c})
+        opened.runs.create({"id": "f1", "name": "f1", "project": "p", "status": "finished",
+                            "created_at": time.time(), "baseline": version, "question_id": qid})
+        opened.runs.set_summary("f1", {"val_loss": 2.0, "flops": 1e18})
+    client = TestClient(create_app(lab))
+    page = client.get("/scaling", params={"question": qid})
+    assert page.status_code == 200
+    assert 'id="fit-reason"' in page.text and "cannot be fitted" in page.text
+    assert 'id="gain-reason"' in page.text
+    body = client.get("/api/scaling", params={"question": qid}).json()
+    assert body["fit"] is None and body["gain"] is None and body["fit_reason"]
+    assert client.get("/scaling").status_code == 200
+    _assert_error(client.get("/api/scaling", params={"question": "q99"}), 404)
+    _assert_error(client.get("/api/scaling"), 400)
+
+
+def test_scaling_and_analysis_pages_with_an_empty_lab(lab: Path) -> None:
+    client = TestClient(create_app(lab))
+    for path in ("/scaling", "/pareto", "/stratified"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert 'class="empty"' in page.text or 'class="notice"' in page.text, path
+    assert client.get("/api/pareto").json()["reason"] == "no finished runs to rank"
+
+
+def test_pareto_page_and_api(analysis_lab: tuple[Path, dict[str, str]]) -> None:
+    lab, _made = analysis_lab
+    client = TestClient(create_app(lab))
+    params = {"quality": "eval_accuracy", "cost": "latency_ms", "project": "serve",
+              "constraint": "latency_ms <= 100"}
+    body = client.get("/api/pareto", params=params).json()
+    assert body["front"] == ["serv0000", "serv0001", "serv0003"]
+    assert [d["run"] for d in body["disqualified"]] == ["serv0005"]
+    assert "breaks 'latency_ms <= 100'" in body["disqualified"][0]["reasons"][0]
+    assert {"eval_accuracy", "latency_ms", "memory_gb"} <= set(body["keys"])
+    page = client.get("/pareto", params=params)
+    assert page.status_code == 200 and 'id="pareto-chart"' in page.text
+    assert "disqualified" in page.text and "latency_ms &lt;= 100" in page.text
+    guessed = client.get("/api/pareto", params={"project": "serve"}).json()
+    assert guessed["quality"] == "eval_accuracy" and guessed["cost"] == ["latency_ms"]
+
+
+def test_pareto_bad_constraint(analysis_lab: tuple[Path, dict[str, str]]) -> None:
+    lab, _made = analysis_lab
+    client = TestClient(create_app(lab))
+    bad = {"quality": "eval_accuracy", "cost": "latency_ms", "constraint": "latency_ms <<= x"}
+    _assert_error(client.get("/api/pareto", params=bad), 400)
+    assert "Cannot read the constraint" in client.get("/api/pareto", params=bad).json()[
+        "error"]["message"]
+    page = client.get("/pareto", params=bad, headers={"accept": "text/html"})
+    assert page.status_code == 400
+    assert 'id="pareto-error"' in page.text and "Cannot read the constraint" in page.text
+    assert 'id="pareto-form"' in page.text  # the form stays, to fix the constraint
+    _assert_error(client.get("/api/pareto", params={"project": "nosuch"}), 404)
+
+
+def test_stratified_page_and_api(analysis_lab: tuple[Path, dict[str, str]]) -> None:
+    lab, _made = analysis_lab
+    client = TestClient(create_app(lab))
+    body = client.get("/api/stratified", params={"run": "feat0003"}).json()
+    assert body["fields"] == ["difficulty", "length"] and body["by"] == "difficulty"
+    buckets = {b["bucket"]: b for b in body["runs"][0]["buckets"]}
+    assert buckets["hard"]["weakest"] and buckets["rare"]["thin"]
+    assert buckets["easy"]["worst"] < buckets["easy"]["mean"]
+    assert buckets["easy"]["low"] < buckets["easy"]["mean"] < buckets["easy"]["high"]
+    both = client.get("/api/stratified", params={"run": "feat0003", "against": "base0004",
+                                                 "by": "length"}).json()
+    assert len(both["runs"]) == 2
+    assert [b["bucket"] for b in both["runs"][0]["buckets"]] == [
+        b["bucket"] for b in both["runs"][1]["buckets"]]
+    assert both["comparison"]["rows"][-1]["bucket"] == "all"
+    page = client.get("/stratified", params={"run": "feat0003", "against": "base0004"})
+    assert page.status_code == 200 and 'id="stratified-chart"' in page.text
+    assert "weakest" in page.text and "thin" in page.text
+    assert 'href="/stratified?run=feat0003' in client.get("/runs/feat0003").text
+    assert "feat0003" in client.get("/stratified").text  # the picker lists it
+
+
+def test_stratified_errors(analysis_lab: tuple[Path, dict[str, str]]) -> None:
+    lab, _made = analysis_lab
+    client = TestClient(create_app(lab))
+    _assert_error(client.get("/api/stratified", params={"run": "nosuchrun"}), 404)
+    _assert_error(client.get("/api/stratified"), 400)
+    _assert_error(client.get("/api/stratified", params={"run": "serv0000"}), 404)  # no evals
+    _assert_error(client.get("/api/stratified", params={"run": "feat0003", "by": "colour"}),
+                  400)
+    page = client.get("/stratified", params={"run": "serv0000"},
+                      headers={"accept": "text/html"})
+    assert page.status_code == 404 and "no evaluation records" in page.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -19,6 +20,7 @@ pytestmark = [
 ]
 XSS = "<script>alert(1)</script>"
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+LAB_ROOT: dict[str, Path] = {}
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -32,12 +34,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
     pytest.importorskip("playwright")
-    import uvicorn
-
     import stepstone
     from stepstone.store import init_lab
     from stepstone.store.lab import open_lab
-    from stepstone.web.app import create_app
 
     root = init_lab(tmp_path_factory.mktemp("weblab"))
     for i in range(3):
@@ -57,6 +56,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
                             run_id=ids[0])
         lab.notebook.append(kind="correction", title="fix", body="it went down less",
                             corrects=1)
+    with _serve(root) as base:
+        LAB_ROOT[base] = root
+        yield base, ids
+
+
+@contextlib.contextmanager
+def _serve(root: Path) -> Iterator[str]:
+    """The dashboard over ``root`` on a free local port, in a thread, until the block ends."""
+    import uvicorn
+
+    from stepstone.web.app import create_app
+
     port = _free_port()
     config = uvicorn.Config(create_app(root), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
@@ -66,9 +77,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
     while not srv.started and time.time() < deadline:
         time.sleep(0.05)
     assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}", ids
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +107,13 @@ def page(browser: object) -> Iterator[object]:
     tab.dialogs = dialogs  # type: ignore[attr-defined]
     yield tab
     context.close()
+
+
+def _until(check, timeout: float = 10.0) -> None:
+    deadline = time.time() + timeout
+    while not check():
+        assert time.time() < deadline, "the page did not update in time"
+        time.sleep(0.2)
 
 
 def _shot(tab: object, name: str) -> None:
@@ -140,7 +160,7 @@ def test_user_text_renders_as_text(server, page) -> None:
 
 
 def test_click_through_runs_to_a_comparison(server, page) -> None:
-    base, ids = server
+    base, _ids = server
     page.goto(base + "/runs")
     button = page.locator("#compare-button")
     assert button.is_disabled()
@@ -165,3 +185,149 @@ def test_path_traversal_in_the_browser_is_a_404(server, page) -> None:
     response = page.goto(f"{base}/runs/{ids[0]}/code?path=../../lab.db")
     assert response.status == 404
     assert "not in code snapshot" in page.inner_text("body")
+
+
+def test_a_running_run_updates_without_a_reload(server, page) -> None:
+    from stepstone.store.lab import open_lab
+    from stepstone.store.metrics import Chunk
+
+    base, _ids = server
+    lab_root = LAB_ROOT[base]
+    now = time.time()
+    with open_lab(lab_root) as lab:
+        lab.runs.create({"id": "live0001", "name": "live", "project": "browser",
+                         "status": "running", "created_at": now, "heartbeat_at": now})
+        with lab.db.transaction():
+            lab.metrics.write_chunks("live0001", [Chunk("loss", [0, 1, 2], [3.0, 2.0, 1.5],
+                                                        [now] * 3)])
+            lab.runs.write_fields("live0001", {"last_step": 2})
+    page.goto(f"{base}/runs/live0001")
+    page.wait_for_selector("#charts .chart[data-key='loss'] .main-svg")
+    count = "document.querySelector(\"[data-key='loss']\").data[0].x.length"
+    assert page.evaluate(count) == 3
+    with open_lab(lab_root) as lab, lab.db.transaction():
+        lab.metrics.write_chunks("live0001", [Chunk("loss", [3, 4], [1.2, 1.0], [now] * 2)])
+        lab.runs.write_fields("live0001", {"last_step": 4})
+    # (the page's CSP forbids string eval, so poll from here rather than wait_for_function)
+    _until(lambda: page.evaluate(count) == 5)
+    assert page.inner_text("#last-step") == "4"
+    with open_lab(lab_root) as lab:
+        lab.runs.update("live0001", status="finished", ended_at=time.time())
+    _until(lambda: page.inner_text("#run-status") == "finished")
+    assert page.errors == []
+
+
+
+# -- analysis pages: a lab with a baseline ladder on a known law, feature rungs, evals ---------
+def _law(compute: float) -> float:
+    return float(1.5 + 30.0 * compute ** -0.1)
+
+
+@pytest.fixture(scope="module")
+def analysis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """5 baseline runs on L(C) = 1.5 + 30·C^-0.1, 3 feature rungs at a 1.5x gain and one
+    below the law's floor (undefined), serving runs, eval records with buckets on two runs."""
+    pytest.importorskip("playwright")
+    import random
+
+    from stepstone.store import init_lab
+    from stepstone.store.evals import normalize_record
+    from stepstone.store.lab import open_lab
+
+    root = init_lab(tmp_path_factory.mktemp("analysislab"))
+    rng = random.Random(3)
+    now = time.time()
+    with open_lab(root) as lab:
+        version = lab.baselines.create(tier="small", day="2026-11-20", parent=None,
+                                       config={"lr": 0.1}, reference_metric="val_loss")
+        qid = lab.questions.create(text="does the window help", idea_id=None,
+                                   metrics=["val_loss"], rule="gain >= 1.2 at every rung",
+                                   timebox_hours=None, baseline="small")
+        assert qid == "q1"
+        for i, c in enumerate((1e18, 3e18, 1e19, 3e19, 1e20)):
+            lab.runs.create({"id": f"base{i:04d}", "name": f"base-{i}", "project": "ladder",
+                             "status": "finished", "created_at": now + i, "kind": "baseline",
+                             "baseline": version}, {"seed": 0})
+            lab.runs.set_summary(f"base{i:04d}", {
+                "val_loss": _law(c) * (1 + rng.uniform(-2e-3, 2e-3)), "flops": c})
+        for rung, c, loss in ((1, 2e18, _law(3e18)), (2, 2e19, _law(3e19)),
+                              (3, 8e19, _law(1.2e20)), (4, 2e20, 1.2)):
+            lab.runs.create({"id": f"feat{rung:04d}", "name": f"window-r{rung}",
+                             "project": "ladder", "status": "finished",
+                             "created_at": now + 10 + rung, "baseline": version,
+                             "question_id": qid}, {"rung": rung, "seed": 0})
+            lab.runs.set_summary(f"feat{rung:04d}", {"val_loss": loss, "flops": c})
+        for k, (acc, latency) in enumerate(((0.70, 20.0), (0.78, 40.0), (0.74, 60.0),
+                                            (0.85, 90.0), (0.80, 95.0), (0.90, 150.0),
+                                            (0.66, 70.0))):
+            lab.runs.create({"id": f"serv{k:04d}", "name": f"serve-{k}", "project": "serve",
+                             "status": "finished", "created_at": now + 20 + k}, {})
+            lab.runs.set_summary(f"serv{k:04d}", {"eval_accuracy": acc, "latency_ms": latency})
+        levels = ("easy", "medium", "hard")
+        for rid, shift in (("feat0003", 0.0), ("base0004", -0.04)):
+            records = []
+            for n in range(240):
+                level = levels[n % 3] if n < 232 else "rare"
+                mean = {"easy": 0.9, "medium": 0.7, "hard": 0.45, "rare": 0.6}[level] + shift
+                records.append({"id": f"ex{n}", "difficulty": level,
+                                "score": min(1.0, max(0.0, rng.gauss(mean, 0.1)))})
+            with lab.db.transaction():
+                lab.evals.write(rid, "eval", None,
+                                [normalize_record(r, i) for i, r in enumerate(records)])
+    with _serve(root) as base:
+        yield base
+
+
+def test_scaling_page_draws_the_law_band_and_gains(analysis_server, page) -> None:
+    base = analysis_server
+    page.goto(base + "/questions")
+    page.locator("a[href='/scaling?question=q1']").first.click()
+    page.wait_for_url("**/scaling?question=q1")
+    page.wait_for_selector("#scaling-chart .main-svg")
+    page.wait_for_selector("#gain-chart .main-svg")
+    assert page.get_attribute("#scaling-chart", "data-drawn") == "5"  # band x2, law, 2 sets
+    assert page.get_attribute("#gain-chart", "data-drawn") == "3"  # 3 defined rungs
+    assert page.locator("#scaling-chart .fills path").count() >= 1  # the interval band
+    assert page.locator("#gain-chart .errorbar").count() >= 3
+    verdict = page.inner_text("#trend-verdict")
+    assert any(v in verdict for v in ("rising", "stable", "falling", "inconclusive"))
+    assert "undefined" in page.inner_text("main")
+    _shot(page, "scaling")
+    page.goto(base + "/scaling")
+    assert "does the window help" in page.inner_text("main")
+    assert page.errors == []
+
+
+def test_pareto_page_greys_disqualified_runs(analysis_server, page) -> None:
+    base = analysis_server
+    page.goto(base + "/pareto?project=serve&quality=eval_accuracy&cost=latency_ms"
+              "&constraint=latency_ms+%3C%3D+100")
+    page.wait_for_selector("#pareto-chart .main-svg")
+    assert page.get_attribute("#pareto-chart", "data-drawn") == "7"
+    assert page.locator("#pareto-chart .scatterlayer .trace").count() == 3
+    assert page.locator("table.runs tr.front").count() == 3
+    assert "breaks 'latency_ms <= 100'" in page.inner_text("table.runs")
+    assert page.input_value("#quality-select") == "eval_accuracy"
+    _shot(page, "pareto")
+    page.fill("input[name=constraint]", "latency_ms <<= 100")
+    page.click("#pareto-form button")
+    page.wait_for_selector("#pareto-error")
+    assert "Cannot read the constraint" in page.inner_text("#pareto-error")
+    assert [e for e in page.errors if "400" not in e] == []
+
+
+def test_stratified_page_shows_buckets_side_by_side(analysis_server, page) -> None:
+    base = analysis_server
+    page.goto(base + "/runs/feat0003")
+    page.locator("a[href^='/stratified?run=feat0003']").first.click()
+    page.wait_for_selector("#stratified-chart .main-svg")
+    assert page.get_attribute("#stratified-chart", "data-drawn") == "1"
+    assert "weakest" in page.inner_text("main") and "thin" in page.inner_text("main")
+    page.select_option("#against-select", "base0004")
+    page.click("#stratified-form button")
+    page.wait_for_url("**against=base0004**")
+    page.wait_for_selector("#stratified-chart .main-svg")
+    assert page.get_attribute("#stratified-chart", "data-drawn") == "2"
+    assert page.locator("#stratified-chart .barlayer .trace").count() == 2
+    _shot(page, "stratified")
+    assert page.errors == []

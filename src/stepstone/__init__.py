@@ -46,6 +46,20 @@ def log_eval(records: Any, name: str = "eval", step: int | None = None) -> int:
     return _require_run("log_eval").log_eval(records, name=name, step=step)
 
 
+def log_curve(knob: str, value: float, metrics: dict[str, Any], *,
+              train_value: float | None = None) -> int:
+    """Record a test-time compute curve point on the current run (see :meth:`Run.log_curve`)."""
+    return _require_run("log_curve").log_curve(knob, value, metrics, train_value=train_value)
+
+
+def lint_precision(values: Any, fmt: str = "fp16", *, name: str | None = None) -> Any:
+    """Check a tensor or array against fp16/bf16's range; warn and record it on the current
+    run (see :func:`stepstone.method.lints.lint_precision`). Returns the lints found."""
+    from stepstone.method.lints import lint_precision as _lint
+
+    return _lint(values, fmt, name=name, run=run)
+
+
 def save(path: str, name: str | None = None) -> str | None:
     """Store a file with the current run."""
     return _require_run("save").save(path, name=name)
@@ -65,6 +79,6 @@ def Api(lab: str | None = None) -> Any:
 
 
 __all__ = [
-    "Api", "Config", "Run", "Summary", "__version__", "config", "finish", "init", "log",
-    "log_eval", "run", "save", "summary",
+    "Api", "Config", "Run", "Summary", "__version__", "config", "finish", "init",
+    "lint_precision", "log", "log_curve", "log_eval", "run", "save", "summary",
 ]

@@ -14,7 +14,9 @@ Entry points (result types live in the submodules named after what they hold):
 * stratified evaluation — :func:`stratify`, :func:`compare_buckets`;
 * quality against cost — :func:`pareto_front`, :func:`parse_constraint`, :func:`mfu`;
 * precision — :func:`precision_report`, :func:`compare_precisions`;
-* pass@k — :func:`pass_at_k`, :func:`pass_at_k_problems`, :func:`pass_at_k_curve`.
+* pass@k — :func:`pass_at_k`, :func:`pass_at_k_problems`, :func:`pass_at_k_curve`;
+* optimization headroom — :func:`roofline`, :func:`estimate_step_cost`, :func:`device_peak`;
+* test-time compute — :func:`testtime_curve`.
 
 Every refusal raises :class:`stepstone.errors.AnalysisError` with what to do next.
 """
@@ -25,12 +27,14 @@ from .evals import average_evals, checkpoint_divergences, loss_eval_divergence
 from .fit import ScalingFit, fit_scaling_law
 from .flops import count_parameters, estimate_flops, flops_6nd, flops_kaplan
 from .gain import efficiency_gain, gain_curve
+from .headroom import device_peak, estimate_step_cost, roofline
 from .pareto import mfu, pareto_front, parse_constraint
 from .passk import pass_at_k, pass_at_k_curve, pass_at_k_problems
 from .precision import compare_precisions, precision_report
 from .scaling import ScalingForm, register_form
 from .stats import bootstrap_ci, minimum_detectable_effect, paired_comparison, seed_variance
 from .stratify import compare_buckets, stratify
+from .testtime import testtime_curve
 
 __all__ = [
     "ScalingFit",
@@ -41,8 +45,10 @@ __all__ = [
     "compare_buckets",
     "compare_precisions",
     "count_parameters",
+    "device_peak",
     "efficiency_gain",
     "estimate_flops",
+    "estimate_step_cost",
     "fit_scaling_law",
     "flops_6nd",
     "flops_kaplan",
@@ -58,6 +64,8 @@ __all__ = [
     "pass_at_k_problems",
     "precision_report",
     "register_form",
+    "roofline",
     "seed_variance",
     "stratify",
+    "testtime_curve",
 ]

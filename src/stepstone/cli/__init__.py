@@ -49,6 +49,10 @@ COMMANDS: dict[str, str] = {
     "stratify": "stepstone.cli.analysis:stratify_cmd",
     "pareto": "stepstone.cli.analysis:pareto_cmd",
     "precision": "stepstone.cli.analysis:precision_cmd",
+    "suite": "stepstone.cli.standardize:suite_group",
+    "headroom": "stepstone.cli.standardize:headroom_cmd",
+    "curve": "stepstone.cli.standardize:curve_cmd",
+    "report": "stepstone.cli.report:report_cmd",
 }
 
 

@@ -60,9 +60,17 @@ def _launch_options(func: F) -> F:
     return func
 
 
-def _base_config(config_file: Path | None, overrides: tuple[str, ...]) -> dict[str, Any]:
+def _base_config(lab: Any, config_file: Path | None, baseline: str | None,
+                 overrides: tuple[str, ...]) -> dict[str, Any]:
+    """The plan's base: the baseline's frozen config or a config file, plus ``--set``."""
     from stepstone.config import load_config, resolve
+    from stepstone.method import baselines
 
+    if baseline is not None:
+        if config_file is not None:
+            raise UsageError("give --baseline (its frozen config is the base) or --config, "
+                             "not both")
+        return resolve(baselines.resolve(lab, baseline)["config"], list(overrides))
     return resolve(load_config(config_file) if config_file else {}, list(overrides))
 
 
@@ -84,17 +92,20 @@ def _executor(opts: dict[str, Any], lab_root: Path | None, plan_id: str) -> Any:
 
 
 def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[..., Any]) -> None:
-    from stepstone.launch.hooks import make_verifier
     from stepstone.launch.runner import launch_plan
+    from stepstone.method.launch import plan_verifier
     from stepstone.store.lab import open_lab
 
     as_json = opts["as_json"]
-    base = _base_config(opts["config_file"], opts["base_overrides"])
     with open_lab(opts["lab"]) as lab:
+        base = _base_config(lab, opts["config_file"], opts["baseline"], opts["base_overrides"])
+        verify = None if opts["baseline"] is None else plan_verifier(
+            lab, baseline=opts["baseline"], feature_keys=opts["features"],
+            question=opts["question_id"])
         plan = make(base, list(opts["command"]), name=opts["name"],
                     project=opts["project"] or Path.cwd().name, cwd=str(Path.cwd()),
                     baseline=opts["baseline"], question_id=opts["question_id"],
-                    verify=make_verifier(lab, opts["baseline"], opts["features"]))
+                    verify=verify)
         if opts["dry_run"]:
             if as_json:
                 print_json(plan.to_dict())

@@ -8,7 +8,9 @@ from typing import Any
 import click
 
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.method import lints as lint_rules
 from stepstone.method import runs as run_rules
+from stepstone.method import suites as suite_rules
 from stepstone.method.status import method_status, print_method_status
 from stepstone.store.lab import open_lab
 from stepstone.store.runs import STATUSES, RunRecord
@@ -90,9 +92,11 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
         objects = opened.run_objects(record.id)
         evals = opened.evals.names(record.id)
         cut = run_rules.schedule_incomplete(opened, record)
+        checks = suite_rules.latest(opened, record.id)
     payload = record.to_dict()
     payload.update(metric_keys=keys, points=points, objects=objects, eval_sets=evals,
-                   incomplete_schedule=cut)
+                   incomplete_schedule=cut, suite_checks=checks,
+                   precision_lints=lint_rules.run_lints(record.config, record.summary))
     if as_json:
         print_json(payload)
         return
@@ -111,6 +115,10 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
         click.echo("  warning: some metric values are NaN or infinite")
     for note in record.capture_notes or []:
         click.echo(f"  capture: {note}")
+    for warning in payload["precision_lints"]:
+        click.echo(f"  PRECISION WARNING: {warning}")
+    for line in suite_rules.lines(checks):
+        click.echo(f"  {line.replace('**', '')}")
     _section("config", record.config)
     _section("summary", record.summary)
     click.echo(f"metrics: {len(keys)} keys, {points} points" + (f"; evals: {', '.join(evals)}"
@@ -151,6 +159,7 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
         running = opened.runs.list(status="running", details=False)
         recent = opened.runs.list(status="finished", limit=10, details=False)
         method = method_status(opened)
+        method["failing_suites"] = suite_rules.failing(opened)
     now = time.time()
     sections = {"needs attention": attention, "running": running, "recently finished": recent}
     if as_json:
@@ -158,6 +167,9 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
                        for k, v in sections.items()}, "method": method})
         return
     print_method_status(method)
+    for fail in method["failing_suites"]:
+        click.echo(f"run {fail['run_id']} fails suite {fail['suite']}: "
+                   + "; ".join(fail["failed"]))
     for title, records in sections.items():
         columns = (*_COLUMNS, "reason") if title == "needs attention" else _COLUMNS
         if records:

@@ -98,9 +98,11 @@ def sync_cmd(dest: str | None, objects: str | None, lab: str | None, as_json: bo
         print_json({"from": source_target.describe(), "to": dest_target.describe(),
                     **report.to_dict()})
         return
-    rows = [{"table": name, **vars(count)} for name, count in report.tables.items()]
-    print_table(rows, ("table", "inserted", "updated", "unchanged"),
-                title=f"{source_target.describe()} → {dest_target.describe()}")
+    click.echo(f"{source_target.describe()} → {dest_target.describe()}")
+    rows = [{"table": name, **vars(count)} for name, count in report.tables.items()
+            if count.inserted or count.updated or count.unchanged]
+    if rows:
+        print_table(rows, ("table", "inserted", "updated", "unchanged"))
     click.echo(f"objects: {report.objects_copied} copied, {report.objects_present} already there"
                + (f", {len(report.objects_missing)} missing from the source"
                   if report.objects_missing else ""))

@@ -32,8 +32,9 @@ import yaml
 from stepstone.config import diff, format_value, parse_override, parse_value, resolve
 from stepstone.errors import UsageError
 
-Verifier = Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[str]]]
-"""``verify(config) -> (config to run, problems)``: the baseline check of one planned run."""
+Verifier = Callable[[Mapping[str, Any], Sequence[str]], tuple[dict[str, Any], list[str]]]
+"""``verify(config, varied_keys) -> (config to run, problems)``: the baseline check of one
+planned run; ``varied_keys`` are the keys the plan sets for that run (its axes)."""
 
 Allocate = Callable[[float], Mapping[str, Any]]
 """``allocate(compute_budget) -> overrides`` (dotted key → value) for a rung of that budget."""
@@ -130,7 +131,7 @@ def build_plan(
             parse_override(text)  # one clear error for a malformed override
         config = resolve(base, list(overrides))
         if verify is not None:
-            config, found = verify(config)
+            config, found = verify(config, [parse_override(o).key for o in overrides])
             problems += [f"run {idx} ({_label(key)}): {p}" for p in found]
         delta = {e.key: e.new for e in diff(base, config).entries}
         runs.append(PlannedRun(idx, _label(key), key, config, delta))

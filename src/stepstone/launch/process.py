@@ -97,7 +97,8 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True) -> RunRecord:
             if role is not None:
                 lab.object_index.attach(run_id, role, name, digest)
         lab.runs.write_fields(run_id, cap.fields)
-    env = {**os.environ, **spec.env, "STEPSTONE_RUN_ID": run_id, "STEPSTONE_LAB": str(lab.root)}
+    env = {**os.environ, **spec.env, "STEPSTONE_RUN_ID": run_id,
+           "STEPSTONE_LAB": lab.target.location}
     started = time.time()
     try:
         proc = subprocess.Popen(list(spec.command), cwd=spec.cwd, env=env,

@@ -72,11 +72,6 @@ class LaunchResult:
                 "status": self.status, "runs": [s.to_dict() for s in self.states]}
 
 
-def lab_ref(lab: Lab) -> str:
-    """What a worker passes to ``open_lab``: the lab folder, or the store URL."""
-    return str(lab.root) if lab.root is not None else lab.target.database
-
-
 def _host() -> str:
     return socket.gethostname()
 
@@ -263,7 +258,7 @@ def launch_plan(lab: Lab, plan: Plan, executor: ExecutorFn, *, executor_name: st
                 continue
             run_id = new_run_id()
             attempt = lab.plans.add_attempt(plan.id, state.idx, run_id, executor_name)
-            jobs.append(RungJob(lab_ref(lab), plan.id, state.idx, run_id, attempt,
+            jobs.append(RungJob(lab.target.location, plan.id, state.idx, run_id, attempt,
                                 dict(env or {})))
             launched.append(state.idx)
         watch = Watch(lab, plan.id, show=progress and bool(jobs), total=len(jobs))

@@ -137,6 +137,9 @@ def promote(lab: Lab, tier: str, question_id: str) -> dict[str, Any]:
     if any(f["question_id"] == question_id for v in lab.baselines.list(parent["tier"])
            for f in lab.baselines.features(v["version"])):
         raise MethodError(f"question {question_id} is already promoted into {parent['tier']}")
+    from stepstone.method import suites
+
+    suites.gate(lab, parent["tier"], question_id)  # a promotion must pass the tier's suites
     metric = next((m for m in question["metrics"] if m != "gain"),
                   parent.get("reference_metric"))
     version = lab.baselines.create(

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepstone.errors import MethodError, UsageError
+from stepstone.errors import AnalysisError, MethodError, UsageError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import ideas as idea_rules
 from stepstone.method import notebook
@@ -82,26 +82,91 @@ def _label(value: Any) -> Any:
         return text
 
 
-def stored_gains(lab: Lab, question_id: str, run_ids: set[str]) -> dict[Any, Gain]:
-    """Per-rung gains from a stored gain result (a fit row of form ``gain`` labelled with
-    the question or made from its runs), as the analysis's ``GainResult.to_dict()``."""
-    for fit in lab.fits():
-        if fit["form"] != "gain" and "rungs" not in fit["result"]:
+@dataclass(frozen=True)
+class GainEvidence:
+    """What :func:`computed_gains` measures, in full: the baseline version's own finished
+    runs and the compute law fitted to them, the question's finished runs as points with
+    their rung labels, and the gain result; ``reason`` says what is missing (else None)."""
+
+    version: str
+    metric: str
+    baseline_points: Any = None  # analysis_io.ScalingPoints of the baseline's own runs
+    fit: Any = None  # analysis.ScalingFit, None when it cannot be made
+    points: Any = None  # analysis_io.ScalingPoints of the question's runs
+    labels: tuple[str, ...] = ()  # the rung of each question point
+    result: Any = None  # analysis.gain.GainResult
+    reason: str | None = None
+
+
+def baseline_fit(lab: Lab, version: str, metric: str) -> GainEvidence:
+    """The compute law fitted to the baseline version's own finished runs (kind
+    ``baseline``), or the reason it cannot be fitted; the one fit every gain is measured on."""
+    from stepstone import analysis_io as aio
+
+    own = lab.runs.list(baseline=version, kind="baseline", status="finished")
+    points = aio.scaling_points(aio.Selection(f"baseline:{version}", own), metric)
+    try:
+        fit = aio.fit_points(points, "compute", n_bootstrap=200, holdout=0)
+    except AnalysisError as exc:
+        return GainEvidence(version, metric, points,
+                            reason=f"the baseline {version} law cannot be fitted ({exc})")
+    return GainEvidence(version, metric, points, fit)
+
+
+def gain_evidence(lab: Lab, version: str, runs: list[StoredRun], metric: str) -> GainEvidence:
+    """:func:`baseline_fit` plus the efficiency gain of the finished (non-baseline) ``runs``
+    over it, one value per run labelled with its rung."""
+    from dataclasses import replace
+
+    from stepstone import analysis_io as aio
+    from stepstone.analysis import efficiency_gain
+
+    base = baseline_fit(lab, version, metric)
+    done = [r for r in runs if r.status == "finished" and r.kind != "baseline"]
+    points = aio.scaling_points(aio.Selection("question", done), metric)
+    by_id = {r.id: r for r in done}
+    labels = tuple(str(_rung(by_id[i])) for i in points.labels)
+    base = replace(base, points=points, labels=labels)
+    if base.fit is None:
+        return base
+    if not len(points):
+        return replace(base, reason=f"no finished question run reports {metric!r} with its "
+                                    "compute")
+    try:
+        result = efficiency_gain(base.fit, points.compute, points.loss, labels=list(labels))
+    except AnalysisError as exc:
+        return replace(base, reason=str(exc))
+    return replace(base, result=result)
+
+
+def computed_gains(lab: Lab, version: str, runs: list[StoredRun], metric: str,
+                   flags: list[str]) -> dict[Any, Gain]:
+    """Per-rung efficiency gains of the question's finished runs over the compute law fitted
+    to the baseline version's own finished runs; problems go to ``flags``."""
+    evidence = gain_evidence(lab, version, runs, metric)
+    if evidence.result is None:
+        flags.append(f"gain evidence missing: {evidence.reason}")
+        return {}
+    gains: dict[Any, Gain] = {}
+    for rung in evidence.result.rungs:
+        if not rung.defined or rung.gain is None:
+            flags.append(f"gain at rung {rung.label} is undefined: {rung.note}")
             continue
-        if fit["label"] != question_id and not run_ids & set(fit["run_ids"]):
-            continue
-        gains: dict[Any, Gain] = {}
-        for rung in fit["result"].get("rungs", []):
-            if rung.get("gain") is None:
-                continue
-            value = float(rung["gain"])
-            low = rung.get("ci_low")
-            high = rung.get("ci_high")
-            gains[_label(rung.get("label"))] = Gain(
-                value, value if low is None else float(low),
-                float("inf") if high is None else float(high))
-        return gains
-    return {}
+        low = rung.gain if rung.ci_low is None else rung.ci_low
+        high = float("inf") if rung.ci_high is None else rung.ci_high
+        gains[_label(rung.label)] = Gain(float(rung.gain), float(low), float(high))
+    return gains
+
+
+def question_version(lab: Lab, question: dict[str, Any], runs: list[StoredRun]) -> str | None:
+    """The baseline version a question is measured against: the one most of its runs name,
+    else the version its ``baseline`` (tier or version) resolves to."""
+    versions = [r.baseline for r in runs if r.baseline]
+    if versions:
+        return max(set(versions), key=versions.count)
+    if question.get("baseline"):
+        return str(baseline_rules.resolve(lab, question["baseline"])["version"])
+    return None
 
 
 def gather(lab: Lab, question_id: str) -> Proposal:
@@ -125,10 +190,7 @@ def gather(lab: Lab, question_id: str) -> Proposal:
         records.append(RunRecord(_metrics(run), _rung(run), seed, finished, run_id=run.id))
     if not runs:
         flags.append(f"question {question_id} has no runs yet")
-    versions = [r.baseline for r in runs if r.baseline]
-    version = max(set(versions), key=versions.count) if versions else None
-    if version is None and q.get("baseline"):
-        version = baseline_rules.resolve(lab, q["baseline"])["version"]
+    version = question_version(lab, q, runs)
     reference: list[RunRecord] = []
     if version is not None:
         for run in lab.runs.list(baseline=version, kind="baseline", status="finished"):
@@ -138,13 +200,14 @@ def gather(lab: Lab, question_id: str) -> Proposal:
             flags.append(f"the baseline {version} has no finished runs of its own")
     gains: dict[Any, Gain] = {}
     if uses_gain(rule):
-        if importlib.util.find_spec("stepstone.analysis.gain") is None:
-            flags.append("gain evidence missing: stepstone.analysis is not installed")
+        if importlib.util.find_spec("numpy") is None:
+            flags.append("gain evidence missing: the analysis needs "
+                         "pip install 'stepstone[analysis]'")
+        elif version is None:
+            flags.append("gain evidence missing: the question's runs name no baseline")
         else:
-            gains = stored_gains(lab, question_id, {r.id for r in runs})
-            if not gains:
-                flags.append("gain evidence missing: no stored efficiency-gain result for "
-                              "these runs (compute one with the analysis first)")
+            loss_metric = (q["metrics"] or ["val_loss"])[0]
+            gains = computed_gains(lab, version, runs, loss_metric, flags)
     _dedupe(records, flags)
     evidence = Evidence.build(runs=records, baseline=reference, gains=gains)
     verdict = evaluate(rule, evidence)

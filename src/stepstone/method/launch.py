@@ -4,7 +4,7 @@ shown, the feature really on and nothing else changed (one function, used by
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -87,6 +87,24 @@ def prepare_launch(
         if launching:
             question_rules.start(lab, q["id"])
     return prepared
+
+
+def plan_verifier(
+    lab: Lab, *, baseline: str, feature_keys: Sequence[str] = (), question: str | None = None,
+) -> Callable[[Mapping[str, Any], Sequence[str]], tuple[dict[str, Any], list[str]]]:
+    """The check of every run a ladder or sweep plans against ``baseline``: the keys the
+    plan varies (its axes: sizes, seeds) may differ, the feature keys (given, or the
+    question's recorded ones) must differ, and nothing else may."""
+    base = baseline_rules.resolve(lab, baseline)["config"]
+    q = lab.questions.get(question) if question is not None else None
+    keys = list(feature_keys) or list((q or {}).get("feature_keys") or [])
+
+    def check(config: Mapping[str, Any], varied: Sequence[str]) -> tuple[dict[str, Any],
+                                                                        list[str]]:
+        result = verify(base, dict(config), keys, list(varied))
+        return dict(config), list(result.problems)
+
+    return check
 
 
 def problems_text(prepared: Prepared) -> str:

@@ -102,8 +102,14 @@ def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
     for key, value in numbers.items():
         lines.append(f"- {key} = {value:.6g}" if isinstance(value, float) else
                      f"- {key} = {value}")
+    from stepstone.method import lints, suites
+
+    warnings = lints.run_lints(run.config, run.summary)
+    lines += [f"Precision lint: {w}" for w in warnings]
+    checks = suites.check_on_finish(lab, run.id)
+    lines += suites.lines(checks)
     data = {"run_id": run.id, "status": run.status, "summary": numbers,
-            "incomplete_schedule": schedule}
+            "incomplete_schedule": schedule, "precision_lints": warnings, "suites": checks}
     return "\n".join(lines), data
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from stepstone.errors import MetricValueError, UsageError
 from stepstone.sdk.writer import Op, Writer
 from stepstone.store.evals import normalize_record
+from stepstone.store.objects import ObjectStore
 
 MAX_OUTPUT_BYTES = 20 * 1024 * 1024
 SCALE_KEYS = ("n_params", "n_params_non_embedding", "tokens", "flops", "flops_method")
@@ -202,14 +203,15 @@ class Run:
 
     def __init__(
         self, *, run_id: str, name: str, project: str, lab_root: Path | None,
-        config: Mapping[str, Any], writer: Writer | None, start_step: int = 0,
-        attached: bool = False,
+        config: Mapping[str, Any], writer: Writer | None, objects: ObjectStore | None = None,
+        start_step: int = 0, attached: bool = False,
     ) -> None:
         self.id = run_id
         self.name = name
         self.project = project
         self.dir = lab_root
         self.attached = attached
+        self._objects = objects
         self.summary = Summary(self)
         self._writer = writer
         self._queue = writer.queue if writer is not None else None
@@ -273,17 +275,44 @@ class Run:
         self._enqueue(Op("evals", (name, step, rows)))
         return len(rows)
 
+    def log_curve(self, knob: str, value: float, metrics: Mapping[str, Any], *,
+                  train_value: float | None = None) -> int:
+        """Record one point of a test-time compute curve: ``metrics`` measured with the
+        inference-time ``knob`` (recursion steps, samples, context length...) at ``value``.
+
+        Stored as evaluation records of the set ``testtime/<knob>`` at step ``value`` (one
+        record per metric: id ``<metric>@<value>``, score, and the fields ``metric`` and
+        ``knob_value``); ``train_value`` is the knob's value in training. Per-example records
+        logged with ``log_eval(records, name="testtime/<knob>", step=value)`` make the same
+        curve (their mean score, or accuracy). ``stepstone curve RUN --knob KNOB`` reads it.
+        """
+        if not isinstance(knob, str) or not knob or "/" in knob:
+            raise UsageError(
+                f"a curve knob is a plain name like steps or context_len, not {knob!r}")
+        number = float(value)
+        if not math.isfinite(number):
+            raise MetricValueError(f"the {knob} value {value!r} is not finite")
+        step = int(number) if number.is_integer() else None
+        extra: dict[str, Any] = {"knob_value": number}
+        if train_value is not None:
+            extra["train_value"] = float(train_value)
+        records = []
+        for metric, score in normalize(metrics).items():
+            if isinstance(score, str):
+                raise MetricValueError(f"curve metric {metric!r} must be a number, not text")
+            records.append({"id": f"{metric}@{number:g}", "score": float(score),
+                            "metric": metric, **extra})
+        return self.log_eval(records, name=f"testtime/{knob}", step=step)
+
     def save(self, path: str | Path, name: str | None = None) -> str | None:
         """Store a file (a checkpoint, a plot) with the run; return its object id."""
         file = Path(path)
         if not file.is_file():
             raise UsageError(f"cannot save {file}: it is not a file")
-        if self._writer is None or self.dir is None:
+        if self._writer is None or self._objects is None:
             return None
-        from stepstone.store.objects import ObjectStore
-
         data = file.read_bytes()
-        digest = ObjectStore(self.dir / "objects").put(data)
+        digest = self._objects.put(data)
         self._enqueue(Op("object", ("artifact", name or file.name, digest, len(data))))
         return digest
 
@@ -308,12 +337,10 @@ class Run:
             if isinstance(getattr(sys, stream_name), _Tee):
                 setattr(sys, stream_name, stream)
         self._tees = []
-        if self._output and self.dir is not None:
-            from stepstone.store.objects import ObjectStore
-
+        if self._output and self._objects is not None:
             with self._output_lock:
                 data = "".join(self._output).encode("utf-8", "replace")
-            digest = ObjectStore(self.dir / "objects").put(data)
+            digest = self._objects.put(data)
             self._enqueue(Op("object", ("log", "output.log", digest, len(data))))
 
     # -- the end ------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from stepstone.store.target import (
     LAB_DIRNAME,
     StoreTarget,
     is_lab_folder,
+    open_objects,
     target_of_folder,
     target_of_url,
 )
@@ -213,7 +214,11 @@ def _start(
     writer = Writer(target.database, run_id, interval=flush_interval)
     writer.start()
     run = Run(run_id=run_id, name=name or run_id, project=project, lab_root=target.root,
-              config=config, writer=writer, start_step=start_step, attached=attached)
+              objects=open_objects(target.objects), config=config, writer=writer,
+              start_step=start_step, attached=attached)
+    from stepstone.method.lints import at_init
+
+    at_init(run, config)  # fp16 without a gradient scaler: warn now, not after the run
     _start_capture(run, target, code=save_code and not attached)
     if not attached:
         run._start_tee()
@@ -231,7 +236,6 @@ def _seed_of(config: Mapping[str, Any]) -> int | None:
 
 def _start_capture(run: Run, target: StoreTarget, *, code: bool) -> None:
     from stepstone.sdk.capture import capture_all
-    from stepstone.store.target import open_objects
 
     def work() -> None:
         try:

@@ -28,6 +28,7 @@ from stepstone.store.objects import ObjectIndex
 from stepstone.store.plans import Plans
 from stepstone.store.questions import Questions
 from stepstone.store.runs import Runs
+from stepstone.store.suites import Suites
 from stepstone.store.target import (
     DB_NAME,
     LAB_DIRNAME,
@@ -175,6 +176,7 @@ class Lab:
         self.questions = Questions(db)
         self.baselines = Baselines(db)
         self.notebook = Notebook(db)
+        self.suites = Suites(db)
 
     def close(self) -> None:
         self.db.close()

@@ -117,6 +117,15 @@ class Listing:
             out[row["run_id"]][row["key"]] = json.loads(row["value"])
         return out
 
+    def series_chunks(self, run_id: str, key: str) -> list[tuple[bytes, bytes]]:
+        """The raw chunks of one series in logging order: (int64 steps, float64 values), packed
+        little-endian, for readers that decode them in bulk (numpy ``frombuffer``)."""
+        rows = self.db.query(
+            "SELECT steps, vals FROM metric_chunks WHERE run_id = ? AND key = ? ORDER BY id",
+            (run_id, key),
+        )
+        return [(bytes(r["steps"]), bytes(r["vals"])) for r in rows]
+
     def series_since(
         self, run_id: str, keys: Sequence[str] | None = None, after_step: int | None = None
     ) -> dict[str, Series]:
@@ -148,7 +157,7 @@ class Listing:
                 series.values.extend(vals)
                 series.times.extend(times)
                 continue
-            for s, v, t in zip(steps, vals, times):
+            for s, v, t in zip(steps, vals, times, strict=True):
                 if s > after_step:
                     series.steps.append(s)
                     series.values.append(v)

@@ -148,10 +148,10 @@ CORE: tuple[Migration, ...] = (
 
 def _collect() -> tuple[Migration, ...]:
     """Every migration, in version order; each area keeps its own in its own module."""
-    from stepstone.store import schema_launch, schema_method
+    from stepstone.store import schema_launch, schema_method, schema_suites
 
-    found = sorted((*CORE, *schema_method.MIGRATIONS, *schema_launch.MIGRATIONS),
-                   key=lambda m: m.version)
+    found = sorted((*CORE, *schema_method.MIGRATIONS, *schema_launch.MIGRATIONS,
+                    *schema_suites.MIGRATIONS), key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
         raise RuntimeError(f"two migrations share a version: {versions}")

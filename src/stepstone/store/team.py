@@ -295,6 +295,8 @@ def _sync_table(
         if not src_rows:
             continue
         rows = _translate(info, src_rows, id_maps)
+        if not info.serial and len(info.pk) == 1:
+            rows = _parents_first(info, rows)
         if info.serial or not info.pk:
             work = partial(_put_by_content, dst, info, rows, referenced, where, params,
                            id_maps[info.name])
@@ -322,6 +324,30 @@ def _translate(
             if values[index] is not None:
                 values[index] = id_maps[parent].get(values[index], values[index])
         out.append(tuple(values))
+    return out
+
+
+def _parents_first(info: TableInfo, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows of a table that points at itself by key (a baseline's parent), parents first."""
+    links = [info.columns.index(col) for col, parent, pcol in info.fks
+             if parent == info.name and pcol == info.pk[0]]
+    if not links:
+        return rows
+    key = info.columns.index(info.pk[0])
+    waiting = {row[key]: row for row in rows}
+    out: list[tuple[Any, ...]] = []
+
+    def place(row: tuple[Any, ...], path: frozenset[Any]) -> None:
+        if waiting.pop(row[key], None) is None:
+            return
+        for index in links:
+            parent = waiting.get(row[index])
+            if parent is not None and row[index] not in path:
+                place(parent, path | {row[key]})
+        out.append(row)
+
+    for row in rows:
+        place(row, frozenset())
     return out
 
 

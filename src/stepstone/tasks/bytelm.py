@@ -34,6 +34,7 @@ import torch
 
 from stepstone.tasks.common import (
     autocast,
+    check_precision,
     config_from,
     grad_scaler,
     lr_at,
@@ -90,6 +91,12 @@ class ByteLMConfig:
     threads: int = field(default=1, metadata={"help": "torch threads; 0 = torch's default"})
     device: str = "auto"
     smoke: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.eval_fraction < 1.0:
+            raise ValueError(f"eval_fraction must be between 0 and 1, not {self.eval_fraction}")
+        check_precision(self.precision)
+        self.model_config()  # validates the model fields
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(
@@ -329,9 +336,9 @@ def _train(cfg: ByteLMConfig, corpus: Corpus, run: Any) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_config(ByteLMConfig, argv, __doc__)
+    cfg = parse_config(ByteLMConfig, argv, __doc__, prog="python -m stepstone.tasks.bytelm")
     summary = train(cfg)
-    keys = ("eval/loss", "eval/bpb", "eval/accuracy", "n_params", "tokens", "flops")
+    keys = ("eval/loss", "eval/bpb", "eval/accuracy", "n_params", "tokens", "flops", "train/time_s")
     print(json.dumps({k: summary[k] for k in keys} | {"data": summary["data/fingerprint"]}))
     return 0
 

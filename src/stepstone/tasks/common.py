@@ -68,10 +68,13 @@ def config_from(cls: type[C], values: Mapping[str, Any], base: C | None = None) 
     return cls(**kwargs)
 
 
-def build_parser(cls: type, description: str | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    cls: type, description: str | None = None, prog: str | None = None
+) -> argparse.ArgumentParser:
     """An argparse parser with one ``--flag`` per dataclass field (``--no-flag`` for booleans,
     space- or comma-separated lists for tuples), defaulting to the dataclass defaults."""
     parser = argparse.ArgumentParser(
+        prog=prog,
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -105,15 +108,21 @@ def build_parser(cls: type, description: str | None = None) -> argparse.Argument
     return parser
 
 
-def parse_config(cls: type[C], argv: Sequence[str] | None, description: str | None) -> C:
-    args = build_parser(cls, description).parse_args(argv)
-    values = vars(args)
+def parse_config(
+    cls: type[C], argv: Sequence[str] | None, description: str | None, prog: str | None = None
+) -> C:
+    """The config the command line asks for; a bad value exits with one clear sentence."""
+    parser = build_parser(cls, description, prog)
+    values = vars(parser.parse_args(argv))
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         v = values[f.name]
         if isinstance(v, list):  # nargs="+" with comma-splitting gives a list of lists
             flat = (x for part in v for x in (part if isinstance(part, list) else [part]))
             values[f.name] = tuple(flat)
-    return config_from(cls, values)
+    try:
+        return config_from(cls, values)
+    except ValueError as exc:
+        parser.error(str(exc))  # exits with status 2
 
 
 def smoke_enabled(cfg_smoke: bool) -> bool:
@@ -131,10 +140,14 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    """The autocast context for ``precision`` (fp32: none)."""
+def check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """The autocast context for ``precision`` (fp32: none)."""
+    check_precision(precision)
     if precision == "fp32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16

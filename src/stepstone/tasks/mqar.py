@@ -31,6 +31,7 @@ import torch
 
 from stepstone.tasks.common import (
     autocast,
+    check_precision,
     config_from,
     grad_scaler,
     lr_at,
@@ -72,8 +73,8 @@ class MQARConfig:
     prores_steps: int = 0
     layernorm_scaling: bool = False
     # training
-    steps: int = 800
-    batch_size: int = 64
+    steps: int = 600
+    batch_size: int = 128
     lr: float = 3e-3
     weight_decay: float = 0.1
     warmup_steps: int = 50
@@ -91,8 +92,12 @@ class MQARConfig:
 
     def __post_init__(self) -> None:
         self.num_kv_pairs = tuple(int(k) for k in self.num_kv_pairs)
+        if not self.num_kv_pairs:
+            raise ValueError("num_kv_pairs needs at least one value")
         for k in self.num_kv_pairs:
             check_shape(self.vocab_size, self.seq_len, k)
+        check_precision(self.precision)
+        self.model_config()  # validates the model fields
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(
@@ -309,16 +314,11 @@ def _train(cfg: MQARConfig, run: Any) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_config(MQARConfig, argv, __doc__)
+    cfg = parse_config(MQARConfig, argv, __doc__, prog="python -m stepstone.tasks.mqar")
     summary = train(cfg)
-    keys = ("eval/accuracy", "eval/loss", "n_params", "tokens", "flops", "train/time_s")
-    print(
-        json.dumps(
-            {k: summary[k] for k in keys}
-            | {k: v for k, v in summary.items() if k.startswith("eval/accuracy_k")},
-            indent=2,
-        )
-    )
+    keys = ["eval/loss", "eval/accuracy", *sorted(k for k in summary if "/accuracy_" in k)]
+    keys += ["n_params", "tokens", "flops", "train/time_s"]
+    print(json.dumps({k: summary[k] for k in keys}, indent=2))
     return 0
 
 

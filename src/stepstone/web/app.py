@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stepstone.errors import LabError, NotFoundError, StepstoneError, UsageError
 from stepstone.store.lab import connect, find_store
-from stepstone.web import api, pages_method, pages_runs
+from stepstone.web import api, pages_analysis, pages_method, pages_runs
 from stepstone.web.common import HERE, error_response
 
 COOKIE = "stepstone_token"
@@ -139,7 +139,9 @@ def create_app(
                             headers={"Cache-Control": "max-age=86400"})
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(pages_analysis.api_router)  # before api.router's catch-all
     app.include_router(api.router)
     app.include_router(pages_runs.router)
     app.include_router(pages_method.router)
+    app.include_router(pages_analysis.router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from stepstone.store.lab import Lab, connect
+from stepstone.store.runs import HEARTBEAT_STALE_SECONDS
 from stepstone.store.target import StoreTarget
 
 HERE = Path(__file__).parent
@@ -58,6 +60,16 @@ def _num(value: Any) -> str:
 TEMPLATES.env.filters["when"] = _when
 TEMPLATES.env.filters["duration"] = _duration
 TEMPLATES.env.filters["num"] = _num
+def _stale(run: Any) -> bool:
+    """A running run whose heartbeat stopped: it has likely crashed (the dashboard only reads,
+    so it does not mark it; ``stepstone status`` does)."""
+    if getattr(run, "status", None) != "running":
+        return False
+    beat = run.heartbeat_at or run.created_at
+    return bool(time.time() - beat > HEARTBEAT_STALE_SECONDS)
+
+
+TEMPLATES.env.globals["stale"] = _stale
 TEMPLATES.env.globals["badge"] = lambda status: BADGE.get(str(status), "muted")
 
 

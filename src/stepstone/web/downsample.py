@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
+_np: Any
 try:  # numpy is an optional speed-up, not a requirement of the dashboard
     import numpy as _np
 except ImportError:  # pragma: no cover - exercised where numpy is absent
@@ -48,8 +50,8 @@ def lttb(
 def _bounds(size: int, n: int, bucket: int) -> tuple[int, int]:
     """Start and end (exclusive) of bucket ``bucket`` (0-based) of the middle points."""
     every = (size - 2) / (n - 2)
-    start = int(math.floor(bucket * every)) + 1
-    end = min(int(math.floor((bucket + 1) * every)) + 1, size - 1)
+    start = math.floor(bucket * every) + 1
+    end = min(math.floor((bucket + 1) * every) + 1, size - 1)
     return start, end
 
 

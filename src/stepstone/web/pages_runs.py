@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from stepstone.errors import NotFoundError, StepstoneError, UsageError
+from stepstone.errors import NotFoundError, UsageError
 from stepstone.store.lab import Lab
 from stepstone.store.listing import SORT_COLUMNS, Listing
 from stepstone.store.runs import STATUSES, RunRecord, flatten
@@ -69,9 +69,7 @@ def baseline_diff(lab: Lab, run: RunRecord) -> tuple[dict[str, Any] | None, str 
         base = lab.baselines.get(run.baseline)
     except NotFoundError:
         return None, f"baseline {run.baseline} is not in this lab"
-    except StepstoneError as exc:  # an older lab without the method tables
-        return None, str(exc)
-    except Exception:  # noqa: BLE001 - a lab at an older schema has no baselines table
+    except Exception:  # a lab at an older schema has no baselines table
         return None, "this lab has no baselines table yet"
     from stepstone.config import diff
 
@@ -96,7 +94,7 @@ def _notebook_pages(lab: Lab, run_id: str) -> list[dict[str, Any]] | None:
     """Notebook pages about the run, None when the lab has no notebook table."""
     try:
         return lab.notebook.pages(run_id=run_id)
-    except Exception:  # noqa: BLE001 - an older lab without the method tables
+    except Exception:  # an older lab without the method tables
         return None
 
 

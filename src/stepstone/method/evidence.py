@@ -1,0 +1,186 @@
+"""Scaling evidence for a question, in full: its baseline's fitted law and the gain per rung.
+
+:func:`stepstone.method.decide.gather` reduces the gain to the numbers its rule reads; a
+report needs the whole of it: the law with its bootstrap band and hold-out check (or the
+reason there is none), and the :class:`~stepstone.analysis.gain.GainResult` with every rung
+and the trend verdict. The law is fitted to the baseline version's own finished runs (kind
+``baseline``); a rung is what ``decide`` calls one (config/summary ``rung``, else
+``n_params``), and seeds at one rung are averaged (a rerun replaces the run it repeats).
+Refusals become a ``reason``, never an exception. numpy and scipy load inside the functions.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from stepstone import analysis_io as aio
+from stepstone.errors import AnalysisError, StepstoneError
+from stepstone.method import decide
+from stepstone.method import runs as run_rules
+from stepstone.store.lab import Lab
+from stepstone.store.runs import RunRecord
+
+if TYPE_CHECKING:
+    from stepstone.analysis.fit import ScalingFit
+    from stepstone.analysis.gain import GainResult
+
+@dataclass(frozen=True)
+class BaselineLaw:
+    """The baseline's fitted law, or why there is none."""
+
+    version: str | None
+    metric: str
+    source: str
+    fit: ScalingFit | None = None
+    run_ids: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
+    reason: str | None = None
+    fit_id: str | None = None
+
+
+@dataclass(frozen=True)
+class QuestionGain:
+    """The question's gain per rung over a baseline law, or why there is none."""
+
+    question_id: str
+    metric: str
+    result: GainResult | None = None
+    rung_runs: tuple[tuple[str, ...], ...] = ()  # the run ids averaged at each rung
+    skipped: tuple[tuple[str, str], ...] = ()
+    reason: str | None = None
+
+
+def rung_of(run: RunRecord) -> Any:
+    """A run's rung exactly as :func:`stepstone.method.decide.gather` reads it."""
+    return decide._rung(run)
+
+
+def usable(lab: Lab, run: RunRecord) -> str | None:
+    """Why a run is not a finished result to use as evidence (None when it is)."""
+    if run.kind == "smoke":
+        return "a smoke run"
+    if run.status != "finished":
+        return f"not finished ({run.status})"
+    cut = run_rules.schedule_incomplete(lab, run)
+    return f"not a finished result ({cut})" if cut else None
+
+
+def baseline_runs(lab: Lab, version: str) -> list[RunRecord]:
+    """The version's own runs (kind ``baseline``), oldest first."""
+    runs = lab.runs.list(baseline=version, kind="baseline")
+    return sorted(runs, key=lambda r: r.created_at)
+
+
+def baseline_law(
+    lab: Lab, version: str | None, *, metric: str = "val_loss", form: str = "compute",
+    n_bootstrap: int = 1000, seed: int = 0, fit_ref: str | None = None,
+) -> BaselineLaw:
+    """Fit ``form`` to the baseline version's finished runs (or rebuild the stored fit
+    ``fit_ref``); a refusal becomes ``reason``, never an exception."""
+    if fit_ref is not None:
+        try:
+            row = aio.find_fit(lab, fit_ref)
+            fit = aio.fit_from_stored(row)
+        except StepstoneError as exc:
+            return BaselineLaw(version, metric, f"stored fit {fit_ref}", reason=str(exc))
+        return BaselineLaw(version, metric, f"stored fit {row['id']} ({row['label']})", fit,
+                           tuple(row["run_ids"]), fit_id=str(row["id"]))
+    source = f"baseline:{version}"
+    if version is None:
+        return BaselineLaw(None, metric, source, reason="the question has no baseline version")
+    skipped: list[tuple[str, str]] = []
+    used: list[RunRecord] = []
+    for run in baseline_runs(lab, version):
+        why = usable(lab, run)
+        if why is None:
+            used.append(run)
+        else:
+            skipped.append((run.id, why))
+    if not used:
+        return BaselineLaw(version, metric, source, skipped=tuple(skipped),
+                           reason=f"the baseline {version} has no finished runs of its own")
+    points = aio.scaling_points(aio.Selection(source, used, skipped), metric,
+                                need_nd=form == "chinchilla")
+    if len(points) == 0:
+        return BaselineLaw(version, metric, source, skipped=tuple(points.skipped),
+                           reason=f"no baseline run has {metric!r} and a compute (flops, or "
+                                  "n_params and tokens) in its summary")
+    try:
+        fit = aio.fit_points(points, form, n_bootstrap=n_bootstrap, seed=seed)
+    except AnalysisError as exc:
+        return BaselineLaw(version, metric, source, run_ids=tuple(points.labels),
+                           skipped=tuple(points.skipped), reason=str(exc))
+    return BaselineLaw(version, metric, source, fit, tuple(points.labels),
+                       tuple(points.skipped))
+
+
+def question_gain(lab: Lab, question_id: str, law: BaselineLaw, *,
+                  tolerance: float = 0.1) -> QuestionGain:
+    """The efficiency gain of the question's finished runs over ``law``, one value per rung
+    (mean loss and compute over the seeds at a rung; a rerun replaces the run it repeats)."""
+    metric = law.metric
+    if law.fit is None:
+        return QuestionGain(question_id, metric,
+                            reason=f"no baseline law to measure against ({law.reason})")
+    runs = sorted((r for r in lab.runs.list(question_id=question_id) if r.kind != "smoke"),
+                  key=lambda r: r.created_at)
+    skipped: list[tuple[str, str]] = []
+    newest: dict[tuple[str, str], RunRecord] = {}
+    for run in runs:
+        why = usable(lab, run)
+        if why is not None:
+            skipped.append((run.id, why))
+            continue
+        seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
+        key = (str(rung_of(run)), str(seed))
+        if key in newest:
+            skipped.append((newest[key].id, f"rerun as {run.id}"))
+        newest[key] = run
+    points = aio.scaling_points(aio.Selection(f"question:{question_id}", list(newest.values())),
+                                metric)
+    skipped += points.skipped
+    by_rung: dict[str, list[int]] = {}
+    run_by_id = {r.id: r for r in newest.values()}
+    for i, run_id in enumerate(points.labels):
+        by_rung.setdefault(str(rung_of(run_by_id[run_id])), []).append(i)
+    if not by_rung:
+        return QuestionGain(question_id, metric, skipped=tuple(skipped),
+                            reason=f"no finished run of {question_id} has {metric!r} and a "
+                                   "compute (flops, or n_params and tokens) in its summary")
+    rungs = sorted(by_rung, key=lambda k: statistics.fmean(points.compute[i]
+                                                           for i in by_rung[k]))
+    compute = [statistics.fmean(points.compute[i] for i in by_rung[k]) for k in rungs]
+    loss = [statistics.fmean(points.loss[i] for i in by_rung[k]) for k in rungs]
+    from stepstone.analysis import efficiency_gain
+
+    try:
+        result = efficiency_gain(law.fit, compute, loss, labels=rungs, tolerance=tolerance)
+    except AnalysisError as exc:
+        return QuestionGain(question_id, metric, skipped=tuple(skipped), reason=str(exc))
+    ids = tuple(tuple(points.labels[i] for i in by_rung[k]) for k in rungs)
+    return QuestionGain(question_id, metric, result, ids, tuple(skipped))
+
+
+def compute_range(fit: ScalingFit) -> tuple[float, float] | None:
+    """The smallest and largest compute the law was fitted on (None for a bare (N, D) fit)."""
+    values: Sequence[float] | None = fit.compute
+    if values is None and fit.n is not None and fit.d is not None:
+        values = [6.0 * n * d for n, d in zip(fit.n, fit.d, strict=True)]
+    if not values:
+        return None
+    return (min(values), max(values))
+
+
+__all__ = [
+    "BaselineLaw",
+    "QuestionGain",
+    "baseline_law",
+    "baseline_runs",
+    "compute_range",
+    "question_gain",
+    "rung_of",
+    "usable",
+]

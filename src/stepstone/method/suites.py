@@ -1,0 +1,476 @@
+"""Evaluation suites: what answered a question becomes the standard later runs are held to.
+
+A suite is a list of checks, each ``metric op threshold`` on a run:
+
+* ``threshold`` — a metric that answered the question, at the value the adopted baseline met
+  (its worst run, less the noise: the seed spread, or 1% with one run);
+* ``constraint`` — a hard limit (latency, memory, cost), from the question's rule, from
+  ``--constraint`` or from the cost-like metrics of the adopted runs (their worst value plus
+  10%);
+* ``bucket`` — the worst-case bucket of a per-example evaluation (e.g. ``num_kv_pairs = 8``):
+  its mean accuracy (or score) over the records in that bucket.
+
+:func:`distill` writes one from a question's runs and decision; :func:`create` reads one
+written by hand (YAML or JSON). Suites are versioned like baselines (``recall@2026-11-21``,
+``.2`` the same day): a version is frozen, an edit is a new version. A suite attaches to a
+baseline tier: every finished run of that tier (``baseline`` a version of the tier) is checked
+when its result page is written (:func:`check_on_finish`), and a promotion into the tier must
+pass it (:func:`gate`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from stepstone.errors import MethodError, NotFoundError, UsageError
+from stepstone.method.baselines import NOISE_TOLERANCE, lower_is_better, resolve, today
+from stepstone.store.lab import Lab
+from stepstone.store.runs import RunRecord, numeric
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+KINDS = ("threshold", "constraint", "bucket")
+OPS = ("<=", ">=", "<", ">", "==", "!=")
+CONSTRAINT_TOLERANCE = 0.10
+"""A cost-like metric found on the adopted runs is held to its worst value plus 10%."""
+MAX_LEVELS = 12
+"""A bucket field with more distinct values than this is not distilled (bin it first)."""
+_COST = re.compile(r"(latency|memory|mem_gb|mem_mb|peak_mem|cost|vram)", re.IGNORECASE)
+_CHECK = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*(<=|>=|==|!=|<|>)\s*"
+                    r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+_SKIP_FIELDS = {"id", "score", "correct", "prediction", "name", "step"}
+
+
+# ----------------------------------------------------------------------------- specs
+def parse_check(text: str, kind: str = "constraint") -> dict[str, Any]:
+    """``"latency_ms <= 1.0"`` → a check of ``kind``."""
+    match = _CHECK.match(text)
+    if not match:
+        raise UsageError(f"cannot read the check {text!r}: write it as METRIC OP NUMBER, "
+                         "e.g. 'latency_ms <= 1.0'")
+    return {"kind": kind, "metric": match.group(1), "op": match.group(2),
+            "value": float(match.group(3))}
+
+
+def _check(raw: Any, index: int) -> dict[str, Any]:
+    if isinstance(raw, str):
+        return parse_check(raw, "threshold")
+    if not isinstance(raw, Mapping):
+        raise UsageError(f"check {index + 1} is a {type(raw).__name__}: give a mapping "
+                         "(metric, op, value) or a string like 'val_loss <= 3.1'")
+    check = dict(raw)
+    kind = check.setdefault("kind", "bucket" if "field" in check else "threshold")
+    if kind not in KINDS:
+        raise UsageError(f"check {index + 1}: kind is one of {', '.join(KINDS)}, not {kind!r}")
+    if check.get("op") not in OPS:
+        raise UsageError(f"check {index + 1}: op is one of {' '.join(OPS)}, "
+                         f"not {check.get('op')!r}")
+    value = check.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise UsageError(f"check {index + 1}: value must be a finite number, not {value!r}")
+    check["value"] = float(value)
+    if kind == "bucket":
+        for key in ("field", "bucket"):
+            if check.get(key) in (None, ""):
+                raise UsageError(f"check {index + 1}: a bucket check needs {key!r}")
+        check["bucket"] = str(check["bucket"])
+        check.setdefault("eval", "eval")
+        check.setdefault("stat", "mean")
+        check.setdefault("metric", f"{check['eval']}[{check['field']}={check['bucket']}]")
+    elif not isinstance(check.get("metric"), str) or not check["metric"]:
+        raise UsageError(f"check {index + 1}: name the metric it checks")
+    return check
+
+
+def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A suite spec checked and completed (each check a mapping), or a UsageError."""
+    if not isinstance(spec, Mapping):
+        raise UsageError("a suite is a mapping with a list of checks")
+    raw = spec.get("checks")
+    if not isinstance(raw, list) or not raw:
+        raise UsageError("a suite needs a non-empty list `checks:` (e.g. '- val_loss <= 3.1')")
+    unknown = set(spec) - {"name", "tier", "question", "description", "metrics", "buckets",
+                           "checks", "reference", "source"}
+    if unknown:
+        raise UsageError(f"unknown suite keys: {', '.join(sorted(unknown))}")
+    out = {k: v for k, v in spec.items() if k != "checks"}
+    out["checks"] = [_check(c, i) for i, c in enumerate(raw)]
+    return out
+
+
+def check_text(check: Mapping[str, Any]) -> str:
+    return f"{check['metric']} {check['op']} {check['value']:.6g}"
+
+
+# ----------------------------------------------------------------------------- versions
+def _save(lab: Lab, name: str, spec: dict[str, Any], tier: str | None,
+          question_id: str | None) -> dict[str, Any]:
+    if not NAME.match(name) or "@" in name:
+        raise UsageError(f"a suite name is a plain name like recall or latency, not {name!r}")
+    if tier is not None:
+        tier = tier.split("@", 1)[0]
+        if not lab.baselines.list(tier):
+            raise NotFoundError(f"no baseline tier {tier!r} to attach the suite to: "
+                                "`stepstone baseline list` shows them")
+    spec = normalize_spec({**spec, "name": name, "tier": tier})
+    parent = lab.suites.current(name)
+    version = lab.suites.create(name=name, day=today(),
+                                parent=parent["version"] if parent else None,
+                                tier=tier, question_id=question_id, spec=spec)
+    return lab.suites.get(version)
+
+
+def create(lab: Lab, name: str, spec: Path | str | Mapping[str, Any], *,
+           tier: str | None = None) -> dict[str, Any]:
+    """A new version of suite ``name`` from a spec written by hand (a YAML/JSON file or a dict).
+
+    An existing suite is never changed: this makes its next dated version (its parent is the
+    current one). ``tier`` (else the spec's ``tier``) attaches it to a baseline tier.
+    """
+    if isinstance(spec, Mapping):
+        loaded: dict[str, Any] = dict(spec)
+    else:
+        from stepstone.config import load_config
+
+        loaded = load_config(spec, interpolate=False)
+    return _save(lab, name, loaded, tier or loaded.get("tier"), loaded.get("question"))
+
+
+def get(lab: Lab, ref: str) -> dict[str, Any]:
+    """``recall`` (the newest version) or ``recall@2026-11-21`` → the suite row."""
+    if "@" in ref:
+        return lab.suites.get(ref)
+    row = lab.suites.current(ref)
+    if row is None:
+        raise NotFoundError(f"no suite {ref!r}: create one with "
+                            f"`stepstone suite create {ref} --from QUESTION`")
+    return row
+
+
+def for_tier(lab: Lab, tier: str) -> list[dict[str, Any]]:
+    """The current version of every suite attached to ``tier``."""
+    tier = tier.split("@", 1)[0]
+    rows = (lab.suites.current(name) for name in lab.suites.names())
+    return [r for r in rows if r is not None and r["tier"] == tier]
+
+
+# ----------------------------------------------------------------------------- distill
+def _finished(runs: Iterable[RunRecord]) -> list[RunRecord]:
+    return [r for r in runs if r.status == "finished" and r.kind != "smoke"]
+
+
+def _adopted(lab: Lab, question: dict[str, Any]) -> tuple[str, list[RunRecord]]:
+    """What the decision adopted and the runs that show it: the promoted version's own runs,
+    else (answered yes) the question's runs, else the baseline it was compared against."""
+    qid = question["id"]
+    q_runs = _finished(lab.runs.list(question_id=qid))
+    for row in lab.baselines.list():
+        if any(f["question_id"] == qid for f in lab.baselines.features(row["version"])):
+            own = _finished(lab.runs.list(baseline=row["version"], kind="baseline"))
+            if own:
+                return f"the runs of {row['version']} (promoted from {qid})", own
+            return f"the runs of {qid} (promoted into {row['version']})", q_runs
+    if question["answer"] == "yes":
+        return f"the runs of {qid} (answered yes)", q_runs
+    versions = [r.baseline for r in lab.runs.list(question_id=qid) if r.baseline]
+    version = max(set(versions), key=versions.count) if versions else None
+    if version is None and question.get("baseline"):
+        version = resolve(lab, question["baseline"])["version"]
+    if version is None:
+        return f"no baseline ({qid} answered {question['answer']})", []
+    own = _finished(lab.runs.list(baseline=version, kind="baseline"))
+    return f"the runs of {version} ({qid} answered {question['answer']}: kept)", own
+
+
+def _noise(values: Sequence[float]) -> float:
+    if len(values) >= 2:
+        return statistics.stdev(values)
+    return abs(values[0]) * NOISE_TOLERANCE
+
+
+def _rule_constraints(rule_text: str) -> list[dict[str, Any]]:
+    """``metric op number`` comparisons of the rule whose metric is a cost."""
+    from stepstone.method.rules import Comparison, Metric, Number, _walk, parse_rule
+
+    flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
+    out = []
+    for node in _walk(parse_rule(rule_text)):
+        if not isinstance(node, Comparison):
+            continue
+        op: str
+        if isinstance(node.left, Metric) and isinstance(node.right, Number):
+            metric, op, value = node.left.name, node.op, node.right.value
+        elif isinstance(node.right, Metric) and isinstance(node.left, Number):
+            metric, op, value = node.right.name, flip[node.op], node.left.value
+        else:
+            continue
+        if _COST.search(metric):
+            out.append({"kind": "constraint", "metric": metric, "op": op, "value": value,
+                        "basis": "the question's rule"})
+    return out
+
+
+def _bucket_stat(records: Sequence[Mapping[str, Any]]) -> str:
+    return "accuracy" if records and all("correct" in r for r in records) else "score"
+
+
+def _record_value(record: Mapping[str, Any], stat: str) -> float | None:
+    if stat == "accuracy":
+        return 1.0 if record.get("correct") else 0.0
+    return numeric(record.get("score"))
+
+
+def _eval_name(lab: Lab, runs: Sequence[RunRecord], wanted: str | None) -> str | None:
+    names = sorted({n for r in runs for n in lab.evals.names(r.id)
+                    if not n.startswith("testtime/")})
+    if wanted is not None:
+        if wanted not in names:
+            raise NotFoundError(f"the adopted runs have no eval set {wanted!r}"
+                                + (f" (they have {', '.join(names)})" if names else ""))
+        return wanted
+    if "eval" in names:
+        return "eval"
+    return names[0] if len(names) == 1 else None
+
+
+def _buckets(lab: Lab, runs: Sequence[RunRecord], eval_name: str | None
+             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The bucket fields of the adopted runs' evaluation: per-bucket means, the worst bucket
+    of each field, and a check holding that worst bucket."""
+    if eval_name is None:
+        return [], []
+    per_run = {r.id: lab.evals.records(r.id, eval_name) for r in runs}
+    every = [rec for recs in per_run.values() for rec in recs]
+    stat = _bucket_stat(every)
+    fields = sorted({k for rec in every for k in rec if k not in _SKIP_FIELDS})
+    summary: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    for field in fields:
+        levels = sorted({str(rec[field]) for rec in every if rec.get(field) is not None})
+        if not 2 <= len(levels) <= MAX_LEVELS:
+            continue
+        means: dict[str, float] = {}
+        spread: dict[str, list[float]] = {}
+        for level in levels:
+            values = [v for rec in every if str(rec.get(field)) == level
+                      and (v := _record_value(rec, stat)) is not None]
+            if not values:
+                continue
+            means[level] = statistics.fmean(values)
+            for recs in per_run.values():
+                mine = [v for rec in recs if str(rec.get(field)) == level
+                        and (v := _record_value(rec, stat)) is not None]
+                if mine:
+                    spread.setdefault(level, []).append(statistics.fmean(mine))
+        if not means:
+            continue
+        worst = min(means, key=lambda lv: means[lv])
+        noise = _noise(spread.get(worst) or [means[worst]])
+        summary.append({"eval": eval_name, "field": field, "stat": stat, "means": means,
+                        "worst": worst})
+        checks.append({"kind": "bucket", "eval": eval_name, "field": field, "bucket": worst,
+                       "stat": stat, "op": ">=", "value": means[worst] - noise,
+                       "basis": f"worst bucket of {field}: mean {stat} {means[worst]:.4g} "
+                                f"less noise {noise:.3g}"})
+    return summary, checks
+
+
+def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
+            constraints: Sequence[str] = (), eval_name: str | None = None) -> dict[str, Any]:
+    """A new suite version from what answered ``question_id``: its metrics at the values the
+    adopted baseline met, its hard constraints and its worst-case buckets."""
+    question = lab.questions.get(question_id)
+    if question["status"] != "answered":
+        raise MethodError(f"question {question_id} is {question['status']}: decide it first "
+                          "(a suite holds what answered it)")
+    basis, runs = _adopted(lab, question)
+    if not runs:
+        raise MethodError(f"question {question_id} has no finished runs to distill a suite "
+                          f"from ({basis})")
+    from stepstone.method.rules import metrics_used, parse_rule
+
+    metrics = [m for m in question["metrics"] if m != "gain"]
+    metrics += [m for m in metrics_used(parse_rule(question["rule"])) if m not in metrics]
+    checks: list[dict[str, Any]] = []
+    reference: dict[str, Any] = {}
+    for metric in metrics:
+        values = [v for r in runs if (v := numeric(r.summary.get(metric))) is not None
+                  and math.isfinite(v)]
+        if not values or _COST.search(metric):
+            continue
+        lower = lower_is_better(metric)
+        worst = max(values) if lower else min(values)
+        noise = _noise(values)
+        reference[metric] = {"worst": worst, "mean": statistics.fmean(values), "n": len(values)}
+        checks.append({"kind": "threshold", "metric": metric, "op": "<=" if lower else ">=",
+                       "value": worst + noise if lower else worst - noise,
+                       "basis": f"worst of {len(values)} run(s) {worst:.6g}, noise {noise:.3g}"})
+    limits = [*_rule_constraints(question["rule"]),
+              *({**parse_check(c), "basis": "given"} for c in constraints)]
+    named = {c["metric"] for c in limits}
+    for key in sorted({k for r in runs for k in r.summary if _COST.search(k)} - named):
+        values = [v for r in runs if (v := numeric(r.summary.get(key))) is not None
+                  and math.isfinite(v)]
+        if values:
+            limits.append({"kind": "constraint", "metric": key, "op": "<=",
+                           "value": max(values) * (1 + CONSTRAINT_TOLERANCE),
+                           "basis": f"worst of {len(values)} run(s) {max(values):.6g} + 10%"})
+    buckets, bucket_checks = _buckets(lab, runs, _eval_name(lab, runs, eval_name))
+    checks += limits + bucket_checks
+    if not checks:
+        raise MethodError(f"nothing to distill from {question_id}: its runs report none of "
+                          f"{', '.join(metrics) or 'its metrics'} and have no evaluation records")
+    tier = tier or (question.get("baseline") or "").split("@", 1)[0] or None
+    if tier is None and runs[0].baseline:
+        tier = runs[0].baseline.split("@", 1)[0]
+    spec = {"question": question_id, "description": question["text"],
+            "metrics": metrics, "buckets": buckets, "checks": checks,
+            "source": basis, "reference": {"runs": [r.id for r in runs], "metrics": reference}}
+    row = _save(lab, name, spec, tier, question_id)
+    from stepstone.method import notebook
+
+    notebook.write(lab, "decision", f"Suite {row['version']} distilled from {question_id}",
+                   f"What answered {question_id} becomes the standard"
+                   + (f" of tier {row['tier']}" if row["tier"] else "") + f" (from {basis}):\n"
+                   + "\n".join(f"- {check_text(c)}  ({c.get('basis', '')})"
+                               for c in row["spec"]["checks"]),
+                   question_id=question_id, data={"suite": row["version"]})
+    return row
+
+
+# ----------------------------------------------------------------------------- checks
+def _compare(value: float, op: str, threshold: float) -> bool:
+    return {"<=": value <= threshold, ">=": value >= threshold, "<": value < threshold,
+            ">": value > threshold, "==": value == threshold, "!=": value != threshold}[op]
+
+
+def _value(lab: Lab, run: RunRecord, check: Mapping[str, Any],
+           cache: dict[str, list[dict[str, Any]]]) -> tuple[float | None, str]:
+    if check["kind"] != "bucket":
+        value = numeric(run.summary.get(check["metric"]))
+        return value, "" if value is not None else f"the run reports no {check['metric']}"
+    name = check.get("eval", "eval")
+    if name not in cache:
+        cache[name] = lab.evals.records(run.id, name)
+    records = [r for r in cache[name] if str(r.get(check["field"])) == check["bucket"]]
+    stat = check.get("stat", "mean")
+    values = [v for r in records if (v := _record_value(r, "accuracy" if stat == "accuracy"
+                                                        else "score")) is not None]
+    if not values:
+        return None, (f"the run has no {name} records with {check['field']} = "
+                      f"{check['bucket']}")
+    return statistics.fmean(values), ""
+
+
+def evaluate(lab: Lab, suite: Mapping[str, Any], run: RunRecord) -> dict[str, Any]:
+    """Every check of ``suite`` on ``run``: ``{"suite", "run_id", "passed", "results"}``; a
+    check without its number fails (nothing passes unmeasured)."""
+    cache: dict[str, list[dict[str, Any]]] = {}
+    results = []
+    for check in suite["spec"]["checks"]:
+        value, why = _value(lab, run, check, cache)
+        ok = value is not None and math.isfinite(value) and _compare(value, check["op"],
+                                                                      check["value"])
+        results.append({"check": check_text(check), "kind": check["kind"],
+                        "metric": check["metric"], "op": check["op"],
+                        "threshold": check["value"], "value": value, "passed": ok,
+                        **({"why": why} if why else {})})
+    return {"suite": suite["version"], "run_id": run.id,
+            "passed": all(r["passed"] for r in results), "results": results}
+
+
+def check_run(lab: Lab, ref: str, *, suite: str | None = None,
+              record: bool = True) -> list[dict[str, Any]]:
+    """Check a run against ``suite`` (or every suite of its baseline tier); record the results."""
+    run = lab.runs.get(ref)
+    if suite is not None:
+        suites = [get(lab, suite)]
+    elif run.baseline:
+        suites = for_tier(lab, run.baseline)
+    else:
+        suites = []
+    out = []
+    for row in suites:
+        result = evaluate(lab, row, run)
+        if record:
+            lab.suites.record_check(row["version"], run.id, result["passed"], result["results"])
+        out.append(result)
+    return out
+
+
+def check_on_finish(lab: Lab, run_id: str) -> list[dict[str, Any]]:
+    """The check made when a run of a tier with suites finishes (none for other runs)."""
+    run = lab.runs.get(run_id)
+    if run.status != "finished" or not run.baseline or run.kind == "smoke":
+        return []
+    return check_run(lab, run.id)
+
+
+def latest(lab: Lab, run_id: str) -> list[dict[str, Any]]:
+    """The newest check of ``run_id`` against each suite version."""
+    newest: dict[str, dict[str, Any]] = {}
+    for row in lab.suites.checks(run_id=run_id):
+        newest[row["suite_version"]] = row
+    return [{"suite": v, "run_id": run_id, "passed": r["passed"], "results": r["results"]}
+            for v, r in newest.items()]
+
+
+def failing(lab: Lab, limit: int = 20) -> list[dict[str, Any]]:
+    """Runs whose newest check against a suite failed (shown by ``stepstone status``)."""
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in lab.suites.checks():
+        newest[(row["run_id"], row["suite_version"])] = row
+    out = []
+    for (run_id, version), row in newest.items():
+        if not row["passed"]:
+            failed = [r for r in row["results"] if not r["passed"]]
+            out.append({"run_id": run_id, "suite": version,
+                        "failed": [describe_result(r) for r in failed]})
+    return out[-limit:]
+
+
+def describe_result(result: Mapping[str, Any]) -> str:
+    """One line: ``PASS eval/accuracy 0.97 >= 0.95`` or ``FAIL ... (why)``."""
+    mark = "PASS" if result["passed"] else "FAIL"
+    value = result.get("value")
+    shown = "—" if value is None else f"{value:.6g}"
+    line = f"{mark} {result['metric']} = {shown} (needs {result['op']} {result['threshold']:.6g})"
+    return line + (f": {result['why']}" if result.get("why") else "")
+
+
+def lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Markdown lines for result pages and reports."""
+    out = []
+    for result in results:
+        out.append(f"Suite {result['suite']}: **{'PASS' if result['passed'] else 'FAIL'}**")
+        out += [f"- {describe_result(r)}" for r in result["results"]]
+    return out
+
+
+def gate(lab: Lab, tier: str, question_id: str) -> list[dict[str, Any]]:
+    """A promotion of ``question_id`` into ``tier`` must pass every suite of the tier: each
+    finished run of the question is checked (and the checks recorded); a failure refuses."""
+    suites = for_tier(lab, tier)
+    if not suites:
+        return []
+    runs = _finished(lab.runs.list(question_id=question_id))
+    if not runs:
+        raise MethodError(f"tier {tier} has suites ({', '.join(s['version'] for s in suites)}) "
+                          f"and question {question_id} has no finished run to check against them")
+    results = []
+    problems = []
+    for run in runs:
+        for row in suites:
+            result = evaluate(lab, row, run)
+            lab.suites.record_check(row["version"], run.id, result["passed"], result["results"])
+            results.append(result)
+            problems += [f"run {run.id} fails {row['version']}: {describe_result(r)}"
+                         for r in result["results"] if not r["passed"]]
+    if problems:
+        raise MethodError(f"the promotion of {question_id} into {tier} does not pass its "
+                          "suites:\n" + "\n".join(f"- {p}" for p in problems))
+    return results

@@ -1,0 +1,128 @@
+"""Optimization headroom: the roofline on known cases, the peak table, and `stepstone headroom`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from stepstone.analysis import device_peak, estimate_step_cost, roofline
+from stepstone.analysis.headroom import PEAKS, elementwise_cost, matmul_cost
+from stepstone.cli import main
+from stepstone.errors import AnalysisError
+from stepstone.store import open_lab
+
+H100 = PEAKS["H100"]
+
+
+def test_large_matmul_is_compute_bound() -> None:
+    cost = matmul_cost(8192, 8192, 8192, bytes_per_element=2)
+    assert cost.flops == 2 * 8192**3
+    assert cost.bytes == 3 * 8192**2 * 2
+    # at 600 TFLOP/s achieved on an H100 (989.4 dense bf16 peak, 3.35 TB/s)
+    t = cost.flops / 600e12
+    r = roofline(flops=cost.flops, bytes_moved=cost.bytes, step_time_s=t,
+                 peak_flops=H100.bf16_flops, peak_bandwidth=H100.bandwidth, device="H100")
+    assert r.arithmetic_intensity == pytest.approx(8192 / 3)  # 2n³ / 6n² FLOP per byte
+    assert r.ridge_point == pytest.approx(989.4e12 / 3.35e12)
+    assert r.bound == "compute"
+    assert r.mfu == pytest.approx(600 / 989.4)
+    assert r.attainable_flops == H100.bf16_flops
+    assert r.headroom == pytest.approx(989.4 / 600)
+    assert r.min_step_time_s == pytest.approx(cost.flops / 989.4e12)
+
+
+def test_elementwise_add_is_memory_bound() -> None:
+    n = 2**28
+    cost = elementwise_cost(n, n_inputs=2, bytes_per_element=4)  # fp32 c = a + b
+    assert cost.flops == n and cost.bytes == 3 * 4 * n
+    # at 3.0 TB/s achieved on the H100 figures
+    t = cost.bytes / 3.0e12
+    r = roofline(flops=cost.flops, bytes_moved=cost.bytes, step_time_s=t,
+                 peak_flops=H100.fp32_flops, peak_bandwidth=H100.bandwidth)
+    assert r.arithmetic_intensity == pytest.approx(1 / 12)
+    assert r.bound == "memory"
+    assert r.bandwidth_utilization == pytest.approx(3.0 / 3.35)
+    assert r.attainable_flops == pytest.approx(3.35e12 / 12)
+    assert r.mfu < 0.01  # a tiny MFU, yet no headroom: the memory roof is the limit
+    assert r.headroom < 1.5 and "little headroom" in r.verdict
+
+
+def test_slow_step_has_headroom() -> None:
+    r = roofline(flops=1e12, bytes_moved=1e9, step_time_s=0.1, peak_flops=100e12,
+                 peak_bandwidth=1e12)
+    # intensity 1000 > ridge 100: compute-bound; 10 TFLOP/s achieved of 100
+    assert r.bound == "compute" and r.mfu == pytest.approx(0.1)
+    assert r.headroom == pytest.approx(10.0) and "10.0x" in r.verdict
+    assert r.to_dict()["bound"] == "compute"
+
+
+def test_refusals_and_table() -> None:
+    with pytest.raises(AnalysisError, match="positive"):
+        roofline(flops=0, bytes_moved=1, step_time_s=1, peak_flops=1, peak_bandwidth=1)
+    with pytest.raises(AnalysisError, match="No peak figures"):
+        device_peak("Voodoo2")
+    assert device_peak("NVIDIA H100 80GB HBM3").name == "H100"
+    assert device_peak("AMD Instinct MI300X").name == "MI300X"
+    assert device_peak("Tesla T4").name == "T4"
+    assert device_peak("a100-sxm4-80gb").flops("fp32") == 19.5e12
+    for peak in PEAKS.values():
+        assert peak.bf16_flops >= peak.fp32_flops > 0 and peak.bandwidth > 0 and peak.source
+
+
+def test_estimate_from_shape() -> None:
+    cost = estimate_step_cost(n_params=1e8, tokens_per_step=2**16, n_layers=12, d_model=768,
+                              seq_len=1024, n_heads=12)
+    assert cost.flops == pytest.approx(2**16 * (6e8 + 12 * 12 * 768 * 1024))
+    assert cost.bytes > 1e8 * 34  # weights, grads and Adam state at least
+    infer = estimate_step_cost(n_params=1e8, tokens_per_step=1, n_layers=12, d_model=768,
+                               seq_len=1024, training=False)
+    # decoding one token reads every weight once: deeply memory-bound on any GPU
+    r = roofline(flops=infer.flops, bytes_moved=infer.bytes, step_time_s=1e-3,
+                 peak_flops=H100.bf16_flops, peak_bandwidth=H100.bandwidth)
+    assert r.bound == "memory"
+
+
+def cli(lab: Path, *args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([*args, "--lab", str(lab)])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_headroom_command(lab: Path) -> None:
+    with open_lab(lab) as opened:
+        now = time.time()
+        opened.runs.create({"id": "run00001", "name": "mqar", "project": "t", "status": "finished",
+                            "created_at": now, "ended_at": now + 10},
+                           {"n_layers": 2, "d_model": 64, "seq_len": 32, "n_heads": 2,
+                            "batch_size": 8, "steps": 10, "precision": "bf16"})
+        opened.runs.set_summary("run00001", {"n_params": 1e5, "tokens": 2560,
+                                             "flops": 1.536e9, "train/time_s": 1.0})
+    code, out, err = cli(lab, "headroom", "run00001", "--device", "H100", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["flops"] == pytest.approx(1.536e8)  # the run's flops over its 10 steps
+    assert data["step_time_s"] == pytest.approx(0.1)
+    assert data["peak_flops"] == H100.bf16_flops  # bf16 from the config
+    assert "estimated" in data["origin"]["bytes"]
+    assert data["bound"] in ("compute", "memory") and data["headroom"] > 1
+    code, out, err = cli(lab, "headroom", "run00001", "--flops", "1e12", "--bytes", "1e9",
+                         "--step-time", "0.1", "--peak-flops", "1e14",
+                         "--peak-bandwidth", "1e12")
+    assert code == 0, err
+    assert "compute-bound" in out and "10x" in out.replace(" ", "").replace("10.0x", "10x")
+    # no device: the CPU's peaks are measured
+    code, out, err = cli(lab, "headroom", "run00001", "--json")
+    assert code == 0, err
+    assert json.loads(out)["device"] == "CPU"
+    code, _, err = cli(lab, "headroom", "run00001", "--device", "Voodoo2")
+    assert code == 1 and "No peak figures" in err

@@ -1,0 +1,281 @@
+"""`stepstone report`: a question's write-up as Markdown and self-contained HTML with figures.
+
+The lab: an idea → a question with the rule "gain >= 1.05 at every rung" → a baseline with
+its own runs at 5 sizes on a known compute law → feature runs at 4 sizes that reach the
+baseline's loss with 1/1.3 of the compute (the top one beyond the fitted range), per-example
+evaluation records for one run of each arm (one bucket thin), and one abandoned run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import stepstone
+from stepstone.cli import main
+from stepstone.method import baselines, decide, ideas, launch, notebook, questions
+from stepstone.method import runs as run_rules
+from stepstone.report import SECTIONS, Report, build_report, render_html, render_markdown
+from stepstone.store import init_lab
+from stepstone.store.lab import open_lab
+
+CE, CA, CALPHA = 1.7, 2000.0, 0.15
+GAIN = 1.3
+BOOT = "40"  # bootstrap refits: enough for an interval, fast
+
+
+def law(c: float) -> float:
+    return float(CE + CA * c ** (-CALPHA))
+
+
+@pytest.fixture(autouse=True)
+def _no_environment_capture(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code/git/environment capture is tested elsewhere; here it only slows each run down."""
+    monkeypatch.setattr("stepstone.sdk.capture.capture_all",
+                        lambda *a, **k: SimpleNamespace(objects=[], fields={}))
+
+
+def _records(shift: float) -> list[dict[str, Any]]:
+    out = []
+    for i in range(130):
+        level = ("easy", "medium", "hard")[i % 3] if i < 125 else "expert"  # expert: thin
+        base = {"easy": 0.9, "medium": 0.7, "hard": 0.4, "expert": 0.5}[level]
+        out.append({"id": f"ex{i}", "score": base + shift + 0.01 * ((i * 7) % 5 - 2),
+                    "difficulty": level})
+    return out
+
+
+def _run(root: Path, version: str, summary: dict[str, Any], *, kind: str, qk_norm: bool,
+         question: str | None = None, evals: list[dict[str, Any]] | None = None, fail: bool = False,
+         name: str | None = None) -> str:
+    run = stepstone.init(project="p", lab=root, kind=kind, question=question, baseline=version,
+                         name=name, config={"model": {"qk_norm": qk_norm, "width": 64},
+                                            "seed": 0})
+    run.summary.update(summary)
+    if evals is not None:
+        run.log_eval(evals)
+    run_id = run.id
+    run.finish(exit_code=1 if fail else 0)
+    return run_id
+
+
+@dataclasses.dataclass
+class Setup:
+    root: Path
+    qid: str
+    version: str
+    abandoned: str
+    feature_runs: list[str]
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Setup:
+    root = tmp_path / "proj"
+    init_lab(root)
+    with open_lab(root) as lab:
+        idea = ideas.add(lab, "QK-norm", source="arxiv:2302.05442", cost="3h", signal="high")
+        version = baselines.create(lab, "small", {"model": {"qk_norm": False, "width": 64},
+                                                  "seed": 0},
+                                   reference_metric="val_loss")["version"]
+        qid = questions.create(lab, "Does QK-norm <script>alert(1)</script> help?",
+                               rule="gain >= 1.05 at every rung", metrics=["val_loss"],
+                               idea=idea["id"], timebox="3h", baseline="small")["id"]
+        launch.prepare_launch(lab, baseline="small", overrides=["model.qk_norm=true"],
+                              question=qid, launching=True)
+        notebook.note(lab, "Watch the <script>steal()</script> bucket", question=qid)
+    for i, c in enumerate((1e17, 1e18, 1e19, 1e20, 1e21)):
+        n = int((c / 6 / 20) ** 0.5)
+        noise = 1.0 + 0.0005 * ((-1) ** i)
+        _run(root, version, {"n_params": n, "tokens": 20 * n, "flops": c,
+                             "val_loss": law(c) * noise}, kind="baseline", qk_norm=False,
+             evals=_records(0.0) if i == 4 else None)
+    feature = []
+    for i, c in enumerate((1e18, 1e19, 1e20, 3e21)):
+        n = int((c / 6 / 20) ** 0.5)
+        feature.append(_run(root, version, {"n_params": n, "tokens": 20 * n, "flops": c,
+                                            "val_loss": law(GAIN * c)},
+                            kind="feature", qk_norm=True, question=qid,
+                            evals=_records(0.02) if i == 2 else None,
+                            name="<script>alert('run')</script>" if i == 0 else None))
+    abandoned = _run(root, version, {"n_params": 1000}, kind="feature", qk_norm=True,
+                     question=qid, fail=True)
+    with open_lab(root) as lab:
+        run_rules.abandon(lab, abandoned, "diverged at step 300")
+        lab.runs.update(feature[1], git_commit="0123456789abcdef0123", code_snapshot="f" * 64)
+    return Setup(root, qid, version, abandoned, feature)
+
+
+def cli(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main([*args, "--lab", str(root)])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_report_writes_markdown_html_and_figures(setup: Setup, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code, text, err = cli(setup.root, capsys, "report", setup.qid, "--out", str(out),
+                          "--bootstrap", BOOT, "--json")
+    assert code == 0, err
+    payload = json.loads(text)
+    md_path, html_path = Path(payload["paths"]["markdown"]), Path(payload["paths"]["html"])
+    assert md_path == out / "report.md" and html_path == out / "report.html"
+    assert md_path.is_file() and html_path.is_file()
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert figures == ["fit.png", "gain.png", "stratified.png"]
+
+    page = html_path.read_text()
+    assert not re.search(r"https?://", page), "the HTML names an external URL"
+    assert page.count("data:image/png;base64,") >= 2
+    assert "<script" not in page.lower() and "&lt;script&gt;" in page
+    assert "<link" not in page and "src=\"http" not in page
+
+    md = md_path.read_text()
+    for title in SECTIONS:
+        assert f"\n## {title}\n" in md, title
+        assert f"<h2>{title}</h2>" in page
+    assert "](figures/fit.png)" in md and "](figures/gain.png)" in md
+    assert "<script" not in md  # user text cannot inject HTML through the Markdown either
+
+    report = payload["report"]
+    caveats = "\n".join(report["caveats"])
+    assert setup.abandoned in caveats and "diverged at step 300" in caveats
+    assert "expert" in caveats and "thin" in caveats
+    assert "extrapolation" in caveats and "3e+21" in caveats
+    # the decision is decide's proposal: yes at the fitted rungs, the extrapolated one is open
+    with open_lab(setup.root) as lab:
+        assert report["decision"]["proposed"] == decide.gather(lab, setup.qid).answer
+    reasons = "\n".join(report["decision"]["reasons"])
+    assert "gain >= 1.05 at rung 91287092" in reasons and ": yes" in reasons
+    assert report["gain"]["verdict"] == "stable"
+    gains = [row["gain"] for row in report["gain"]["rows"]]
+    assert gains == pytest.approx([GAIN] * 4, rel=0.02)
+    assert [row["extrapolated"] for row in report["gain"]["rows"]] == [False] * 3 + [True]
+    assert report["fit"]["available"] and report["fit"]["n_points"] == 5
+    assert {arm["arm"] for arm in report["stratified"]["arms"]} == {"baseline", "feature"}
+
+    # setup: baseline version, the config diff, code identifiers
+    assert setup.version in md and "model.qk_norm" in md
+    assert "0123456789ab" in md  # the git commit of the run that recorded one
+    # reproduce: every non-smoke run, with its command and its overrides against the baseline
+    repro = {row["run_id"]: row for row in report["reproduce"]}
+    assert set(setup.feature_runs) <= set(repro) and setup.abandoned in repro
+    line = repro[setup.feature_runs[0]]["stepstone_command"]
+    assert line.startswith(f"stepstone run --baseline {setup.version} --question {setup.qid}")
+    assert "--set model.qk_norm=true" in line and " -- " in line
+    assert repro[setup.feature_runs[1]]["git_commit"] == "0123456789abcdef0123"
+    assert repro[setup.feature_runs[1]]["code_snapshot"] == "f" * 64
+    baseline_line = next(r["stepstone_command"] for r in repro.values() if r["arm"] == "baseline")
+    assert "--kind baseline" in baseline_line and "--set" not in baseline_line
+    assert sys.executable in md  # the command as it ran (this test process)
+
+
+def test_default_folder_is_in_the_lab(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    code, text, err = cli(setup.root, capsys, "report", setup.qid, "--bootstrap", BOOT)
+    assert code == 0, err
+    folder = setup.root / ".stepstone" / "reports" / setup.qid
+    assert str(folder / "report.md") in text and str(folder / "report.html") in text
+    assert (folder / "figures" / "gain.png").is_file()
+
+
+def test_user_text_is_escaped_in_html(setup: Setup) -> None:
+    with open_lab(setup.root) as lab:
+        report = build_report(lab, setup.qid, n_bootstrap=int(BOOT))
+    page = render_html(report, figures=())
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the question
+    assert "&lt;script&gt;alert(&#x27;run&#x27;)&lt;/script&gt;" in page  # a run name
+    assert "&lt;script&gt;steal()&lt;/script&gt;" in page  # a notebook note
+
+
+def test_build_report_is_frozen_data_and_reads_only(setup: Setup) -> None:
+    with open_lab(setup.root) as lab:
+        pages = len(lab.notebook.pages())
+        fits = len(lab.fits())
+        report = build_report(lab, setup.qid, n_bootstrap=int(BOOT))
+        assert len(lab.notebook.pages()) == pages and len(lab.fits()) == fits
+    assert isinstance(report, Report)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.metric = "x"  # type: ignore[misc]
+    json.dumps(report.to_dict(), allow_nan=False)
+    assert report.question.rule == "gain >= 1.05 at every rung"
+    assert report.question.idea is not None and "QK-norm" in report.question.idea
+    assert [c.key for c in report.config_changes] == ["model.qk_norm"]
+
+
+def test_question_without_runs_gives_reasons_not_figures(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "empty"
+    init_lab(root)
+    with open_lab(root) as lab:
+        baselines.create(lab, "small", {"model": {"qk_norm": False}}, reference_metric="val_loss")
+        qid = questions.create(lab, "Does QK-norm help?", rule="gain >= 1.05 at every rung",
+                               baseline="small")["id"]
+    out = tmp_path / "out"
+    code, text, err = cli(root, capsys, "report", qid, "--out", str(out), "--bootstrap", BOOT,
+                          "--json")
+    assert code == 0, err
+    payload = json.loads(text)
+    assert payload["paths"]["figures"] == []
+    assert not list((out / "figures").glob("*.png"))
+    md = (out / "report.md").read_text()
+    assert "No scaling-law figure" in md and "No gain figure" in md
+    assert "No stratified figure" in md
+    page = (out / "report.html").read_text()
+    assert page.count('class="missing"') == 3 and "data:image/png" not in page
+    assert payload["report"]["decision"]["proposed"] == "inconclusive"
+    assert any("no runs" in c for c in payload["report"]["decision"]["flags"])
+
+
+def test_a_second_question_without_runs_in_a_busy_lab(setup: Setup) -> None:
+    with open_lab(setup.root) as lab:
+        qid = questions.create(lab, "Does width help?", rule="gain >= 1.05 at every rung",
+                               baseline="small")["id"]
+        report = build_report(lab, qid, n_bootstrap=int(BOOT))
+    assert report.fit.available  # the baseline's law is there ...
+    assert not report.gain.available and report.gain.reason  # ... the question's rungs are not
+    md = render_markdown(report, setup.root / "r" / "figures")
+    assert "No gain figure" in md and "](figures/fit.png)" in md
+
+
+def test_figures_without_matplotlib_are_reasons(setup: Setup,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_lab(setup.root) as lab:
+        report = build_report(lab, setup.qid, n_bootstrap=int(BOOT))
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    page = render_html(report)
+    assert page.count("matplotlib is not installed") == 3
+
+
+def test_unknown_question_is_one_line(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(setup.root, capsys, "report", "q99")
+    assert code == 1 and err.startswith("error: no question 'q99'")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_evidence_that_cannot_be_gathered_is_a_flag(setup: Setup,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from stepstone.errors import AnalysisError
+
+    def refuse(lab: object, qid: str) -> None:
+        raise AnalysisError("the law does not fit")
+
+    monkeypatch.setattr(decide, "gather", refuse)
+    with open_lab(setup.root) as lab:
+        report = build_report(lab, setup.qid, n_bootstrap=int(BOOT))
+    assert report.decision.proposed == "inconclusive"
+    assert "the law does not fit" in "\n".join(report.caveats)
+    assert report.fit.available  # the rest of the report is still there

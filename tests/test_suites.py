@@ -1,0 +1,238 @@
+"""Evaluation suites: distilled from a question, checked when a run of the tier finishes,
+and a gate on promotion."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from stepstone.cli import main
+from stepstone.errors import MethodError, UsageError
+from stepstone.method import baselines as baseline_rules
+from stepstone.method import decide as decide_rules
+from stepstone.method import notebook as notebook_rules
+from stepstone.method import questions as question_rules
+from stepstone.method import suites as suite_rules
+from stepstone.store import open_lab
+from stepstone.store.evals import normalize_record
+from stepstone.store.lab import Lab
+from stepstone.store.migrations import LATEST
+
+
+def make_run(lab: Lab, *, kind: str, baseline: str, summary: dict, question: str | None = None,
+             seed: int = 0, evals: list[dict] | None = None, status: str = "finished") -> str:
+    run_id = uuid.uuid4().hex[:8]
+    now = time.time()
+    lab.runs.create({"id": run_id, "name": f"{kind}-{run_id}", "project": "t", "kind": kind,
+                     "status": status, "created_at": now, "ended_at": now + 1,
+                     "baseline": baseline, "question_id": question, "seed": seed},
+                    {"seed": seed})
+    lab.runs.set_summary(run_id, summary)
+    if evals:
+        with lab.db.transaction():
+            lab.evals.write(run_id, "eval", None,
+                            [normalize_record(r, i) for i, r in enumerate(evals)])
+    return run_id
+
+
+def records(easy: float, hard: float, n: int = 20) -> list[dict]:
+    out = []
+    for i in range(n):
+        out.append({"id": f"e{i}", "correct": i < easy * n, "difficulty": "easy"})
+        out.append({"id": f"h{i}", "correct": i < hard * n, "difficulty": "hard"})
+    return out
+
+
+@pytest.fixture
+def answered(lab: Path) -> tuple[Path, str, str]:
+    """Tier small with two baseline runs and q1 (QK-norm) answered yes by two feature runs."""
+    with open_lab(lab) as opened:
+        version = baseline_rules.create(opened, "small", {"model": {"qk_norm": False}},
+                                        reference_metric="val_loss")["version"]
+        for seed, loss in ((0, 3.0), (1, 3.01)):
+            make_run(opened, kind="baseline", baseline=version, seed=seed,
+                     summary={"val_loss": loss, "latency_ms": 0.8},
+                     evals=records(0.95, 0.6))
+        q = question_rules.create(opened, "Does QK-norm lower val_loss?", metrics=["val_loss"],
+                                  rule="val_loss <= baseline - 0.01 and latency_ms <= 1.0",
+                                  baseline="small")
+        opened.questions.update(q["id"], feature_keys=["model.qk_norm"],
+                                feature_delta={"model.qk_norm": True})
+        for seed, loss in ((0, 2.80), (1, 2.82)):
+            make_run(opened, kind="feature", baseline=version, question=q["id"], seed=seed,
+                     summary={"val_loss": loss, "latency_ms": 0.9},
+                     evals=records(1.0, 0.8))
+        proposal, _ = decide_rules.decide(opened, q["id"], conclusion="QK-norm helps")
+        assert proposal.answer == "yes", proposal.to_dict()
+    return lab, q["id"], version
+
+
+def test_schema_has_the_suite_tables(lab: Path) -> None:
+    with open_lab(lab) as opened:
+        assert {"suites", "suite_checks"} <= set(opened.db.tables())
+    assert LATEST >= 4
+
+
+def test_distill_takes_metrics_constraints_and_worst_bucket(answered) -> None:
+    lab, qid, _version = answered
+    with open_lab(lab) as opened:
+        row = suite_rules.distill(opened, "core", qid)
+        assert row["version"].startswith("core@") and row["tier"] == "small"
+        assert row["question_id"] == qid and row["parent"] is None
+        checks = {c["kind"]: c for c in row["spec"]["checks"]}
+        threshold = checks["threshold"]
+        assert threshold["metric"] == "val_loss" and threshold["op"] == "<="
+        # the worst adopted run (2.82) plus the seed spread (sd of 2.80, 2.82)
+        assert threshold["value"] == pytest.approx(2.82 + 0.0141421, rel=1e-4)
+        constraint = checks["constraint"]
+        assert (constraint["metric"], constraint["op"], constraint["value"]) == \
+            ("latency_ms", "<=", 1.0)  # from the question's rule
+        bucket = checks["bucket"]
+        assert (bucket["field"], bucket["bucket"], bucket["stat"]) == \
+            ("difficulty", "hard", "accuracy")
+        assert bucket["value"] == pytest.approx(0.8)
+        assert row["spec"]["buckets"][0]["worst"] == "hard"
+        assert row["spec"]["reference"]["runs"]  # the runs it came from
+        # a decision page says what became the standard
+        pages = opened.notebook.pages(question_id=qid, kind="decision")
+        assert any(row["version"] in p["title"] for p in pages)
+        # a second distillation is a new dated version, the first one stays as it was
+        again = suite_rules.distill(opened, "core", qid, constraints=["memory_gb <= 40"])
+        assert again["parent"] == row["version"] and again["version"] != row["version"]
+        assert opened.suites.get(row["version"])["spec"] == row["spec"]
+        assert any(c["metric"] == "memory_gb" for c in again["spec"]["checks"])
+        assert suite_rules.get(opened, "core")["version"] == again["version"]
+
+
+def test_distill_needs_an_answered_question(lab: Path) -> None:
+    with open_lab(lab) as opened:
+        baseline_rules.create(opened, "small", {"a": 1})
+        q = question_rules.create(opened, "open?", rule="val_loss <= 3", baseline="small")
+        with pytest.raises(MethodError, match="decide it first"):
+            suite_rules.distill(opened, "core", q["id"])
+
+
+def test_run_of_the_tier_is_checked_when_it_finishes(answered) -> None:
+    lab, qid, version = answered
+    with open_lab(lab) as opened:
+        suite_rules.distill(opened, "core", qid)
+        good = make_run(opened, kind="baseline", baseline=version,
+                        summary={"val_loss": 2.81, "latency_ms": 0.9}, evals=records(1.0, 0.9))
+        bad = make_run(opened, kind="baseline", baseline=version,
+                       summary={"val_loss": 3.2, "latency_ms": 1.5}, evals=records(1.0, 0.5))
+        other = make_run(opened, kind="adhoc", baseline="", summary={"val_loss": 9.0})
+        page = notebook_rules.record_run_result(opened, good)
+        assert page is not None and "PASS" in page["body"]
+        assert page["data"]["suites"][0]["passed"] is True
+        page = notebook_rules.record_run_result(opened, bad)
+        assert "FAIL" in page["body"]
+        failed = {r["metric"]: r for r in page["data"]["suites"][0]["results"]}
+        assert not failed["val_loss"]["passed"] and failed["val_loss"]["value"] == 3.2
+        assert not failed["latency_ms"]["passed"]
+        assert not failed["eval[difficulty=hard]"]["passed"]
+        assert failed["eval[difficulty=hard]"]["value"] == pytest.approx(0.5)
+        assert notebook_rules.record_run_result(opened, other)["data"]["suites"] == []
+        # a missing number fails its check: nothing passes unmeasured
+        blank = make_run(opened, kind="baseline", baseline=version, summary={"x": 1.0})
+        results = suite_rules.check_run(opened, blank)[0]["results"]
+        assert all(not r["passed"] and r.get("why") for r in results)
+        failing = {f["run_id"] for f in suite_rules.failing(opened)}
+        assert {bad, blank} <= failing and good not in failing
+
+
+def test_a_failing_check_blocks_a_promotion(answered) -> None:
+    lab, qid, version = answered
+    with open_lab(lab) as opened:
+        suite_rules.distill(opened, "core", qid)
+        # q2's feature lowers val_loss against the baseline but breaks the latency constraint
+        q2 = question_rules.create(opened, "Does a bigger MLP help?", metrics=["val_loss"],
+                                   rule="val_loss <= baseline - 0.01", baseline="small")
+        opened.questions.update(q2["id"], feature_keys=["model.mlp"],
+                                feature_delta={"model.mlp": 8})
+        for seed in (0, 1):
+            make_run(opened, kind="feature", baseline=version, question=q2["id"], seed=seed,
+                     summary={"val_loss": 2.7, "latency_ms": 2.5}, evals=records(1.0, 0.9))
+        decide_rules.decide(opened, q2["id"], conclusion="lower loss")
+        assert opened.questions.get(q2["id"])["answer"] == "yes"
+        before = len(opened.baselines.list("small"))
+        with pytest.raises(MethodError, match="does not pass its suites") as info:
+            baseline_rules.promote(opened, "small", q2["id"])
+        assert "latency_ms" in str(info.value)
+        assert len(opened.baselines.list("small")) == before  # nothing was promoted
+        # q1 passes its own suite and is promoted
+        row = baseline_rules.promote(opened, "small", qid)
+        assert row["parent"] == version
+
+
+def test_hand_written_suite_from_yaml(lab: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "recall.yaml"
+    spec.write_text("description: recall floor\n"
+                    "checks:\n"
+                    "  - eval/accuracy >= 0.9\n"
+                    "  - {metric: latency_ms, op: '<=', value: 1.0, kind: constraint}\n"
+                    "  - {field: num_kv_pairs, bucket: 8, op: '>=', value: 0.5, stat: accuracy}\n")
+    with open_lab(lab) as opened:
+        version = baseline_rules.create(opened, "small", {"a": 1})["version"]
+        row = suite_rules.create(opened, "recall", spec, tier="small")
+        kinds = [c["kind"] for c in row["spec"]["checks"]]
+        assert kinds == ["threshold", "constraint", "bucket"]
+        assert row["spec"]["checks"][2]["bucket"] == "8"
+        run = make_run(opened, kind="feature", baseline=version,
+                       summary={"eval/accuracy": 0.95, "latency_ms": 0.5},
+                       evals=[{"id": i, "correct": i % 4 != 0, "num_kv_pairs": 8}
+                              for i in range(8)])
+        [result] = suite_rules.check_run(opened, run)
+        assert result["passed"], result
+        assert suite_rules.latest(opened, run)[0]["suite"] == row["version"]
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("checks:\n  - {metric: x, op: '=<', value: 1}\n")
+        with pytest.raises(UsageError, match="op is one of"):
+            suite_rules.create(opened, "bad", bad)
+        with pytest.raises(UsageError, match="non-empty list"):
+            suite_rules.create(opened, "bad", {"checks": []})
+        assert opened.suites.list("bad") == []  # a refused suite leaves nothing behind
+
+
+def cli(lab: Path, *args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([*args, "--lab", str(lab)])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_suite_commands(answered) -> None:
+    lab, qid, version = answered
+    code, out, err = cli(lab, "suite", "create", "core", "--from", qid, "--json")
+    assert code == 0, err
+    created = json.loads(out)
+    code, out, _ = cli(lab, "suite", "list", "--json")
+    assert [r["version"] for r in json.loads(out)] == [created["version"]]
+    with open_lab(lab) as opened:
+        bad = make_run(opened, kind="baseline", baseline=version,
+                       summary={"val_loss": 3.3, "latency_ms": 0.5}, evals=records(1, 1))
+    code, out, _ = cli(lab, "suite", "check", bad, "--json")
+    assert code == 1 and json.loads(out)[0]["passed"] is False
+    code, out, _ = cli(lab, "suite", "check", bad)
+    assert code == 1 and "FAIL val_loss = 3.3" in out
+    code, out, _ = cli(lab, "suite", "show", "core", "--json")
+    assert json.loads(out)["runs"][0]["run_id"] == bad
+    code, out, _ = cli(lab, "show", bad, "--json")
+    assert json.loads(out)["suite_checks"][0]["passed"] is False
+    code, out, _ = cli(lab, "status", "--json")
+    assert json.loads(out)["method"]["failing_suites"][0]["run_id"] == bad
+    code, out, _ = cli(lab, "status")
+    assert f"run {bad} fails suite {created['version']}" in out
+    code, _, err = cli(lab, "suite", "create", "core")
+    assert code == 2 and "--from QUESTION" in err
+    code, _, err = cli(lab, "baseline", "promote", "small", "--from", qid)
+    assert code == 0, err
