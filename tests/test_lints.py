@@ -120,3 +120,16 @@ def test_the_sdk_stays_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("task", ["mqar", "bytelm"])
+def test_reference_tasks_lint_only_when_their_scaler_is_off(task: str) -> None:
+    from dataclasses import asdict
+
+    from stepstone.tasks import get_task
+
+    module = get_task(task)
+    cls = module.MQARConfig if task == "mqar" else module.ByteLMConfig
+    assert config_lints(asdict(cls(precision="fp16"))) == []
+    [lint] = config_lints(asdict(cls(precision="fp16", grad_scaler=False)))
+    assert lint.code == "fp16-no-grad-scaler"

@@ -53,6 +53,7 @@ COMMANDS: dict[str, str] = {
     "headroom": "stepstone.cli.standardize:headroom_cmd",
     "curve": "stepstone.cli.standardize:curve_cmd",
     "report": "stepstone.cli.report:report_cmd",
+    "demo": "stepstone.cli.demo:demo_cmd",
 }
 
 

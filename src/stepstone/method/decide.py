@@ -1,8 +1,10 @@
 """Answer a question from the lab's evidence: gather, evaluate its rule, propose, record.
 
 The evidence: the question's runs (final metrics from their summaries, by rung and
-seed), the baseline version's own runs (kind ``baseline``) as the reference, stored
-efficiency gains per rung, and every run that is unfinished, cut short or missing.
+seed), the baseline version's own runs (kind ``baseline``) as the reference, the
+efficiency gain per rung from :mod:`stepstone.method.evidence` (the one place the law and
+the gain are computed; the report and the dashboard read the same), and every run that is
+unfinished, cut short or missing.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from stepstone.errors import AnalysisError, MethodError, UsageError
-from stepstone.method import baselines as baseline_rules
+from stepstone.errors import MethodError, UsageError
+from stepstone.method import evidence as science
 from stepstone.method import ideas as idea_rules
 from stepstone.method import notebook
 from stepstone.method import runs as run_rules
@@ -55,16 +57,6 @@ class Proposal:
                 "runs": list(self.runs), "flags": list(self.flags), "gains": self.gains}
 
 
-def _rung(run: StoredRun) -> Any:
-    for source in (run.config, run.summary):
-        if source.get("rung") is not None:
-            return source["rung"]
-    for source in (run.summary, run.config):
-        if source.get("n_params") is not None:
-            return source["n_params"]
-    return None
-
-
 def _metrics(run: StoredRun) -> dict[str, float]:
     out = {}
     for key, value in run.summary.items():
@@ -82,91 +74,26 @@ def _label(value: Any) -> Any:
         return text
 
 
-@dataclass(frozen=True)
-class GainEvidence:
-    """What :func:`computed_gains` measures, in full: the baseline version's own finished
-    runs and the compute law fitted to them, the question's finished runs as points with
-    their rung labels, and the gain result; ``reason`` says what is missing (else None)."""
-
-    version: str
-    metric: str
-    baseline_points: Any = None  # analysis_io.ScalingPoints of the baseline's own runs
-    fit: Any = None  # analysis.ScalingFit, None when it cannot be made
-    points: Any = None  # analysis_io.ScalingPoints of the question's runs
-    labels: tuple[str, ...] = ()  # the rung of each question point
-    result: Any = None  # analysis.gain.GainResult
-    reason: str | None = None
-
-
-def baseline_fit(lab: Lab, version: str, metric: str) -> GainEvidence:
-    """The compute law fitted to the baseline version's own finished runs (kind
-    ``baseline``), or the reason it cannot be fitted; the one fit every gain is measured on."""
-    from stepstone import analysis_io as aio
-
-    own = lab.runs.list(baseline=version, kind="baseline", status="finished")
-    points = aio.scaling_points(aio.Selection(f"baseline:{version}", own), metric)
-    try:
-        fit = aio.fit_points(points, "compute", n_bootstrap=200, holdout=0)
-    except AnalysisError as exc:
-        return GainEvidence(version, metric, points,
-                            reason=f"the baseline {version} law cannot be fitted ({exc})")
-    return GainEvidence(version, metric, points, fit)
-
-
-def gain_evidence(lab: Lab, version: str, runs: list[StoredRun], metric: str) -> GainEvidence:
-    """:func:`baseline_fit` plus the efficiency gain of the finished (non-baseline) ``runs``
-    over it, one value per run labelled with its rung."""
-    from dataclasses import replace
-
-    from stepstone import analysis_io as aio
-    from stepstone.analysis import efficiency_gain
-
-    base = baseline_fit(lab, version, metric)
-    done = [r for r in runs if r.status == "finished" and r.kind != "baseline"]
-    points = aio.scaling_points(aio.Selection("question", done), metric)
-    by_id = {r.id: r for r in done}
-    labels = tuple(str(_rung(by_id[i])) for i in points.labels)
-    base = replace(base, points=points, labels=labels)
-    if base.fit is None:
-        return base
-    if not len(points):
-        return replace(base, reason=f"no finished question run reports {metric!r} with its "
-                                    "compute")
-    try:
-        result = efficiency_gain(base.fit, points.compute, points.loss, labels=list(labels))
-    except AnalysisError as exc:
-        return replace(base, reason=str(exc))
-    return replace(base, result=result)
-
-
-def computed_gains(lab: Lab, version: str, runs: list[StoredRun], metric: str,
-                   flags: list[str]) -> dict[Any, Gain]:
-    """Per-rung efficiency gains of the question's finished runs over the compute law fitted
-    to the baseline version's own finished runs; problems go to ``flags``."""
-    evidence = gain_evidence(lab, version, runs, metric)
-    if evidence.result is None:
-        flags.append(f"gain evidence missing: {evidence.reason}")
+def rung_gains(lab: Lab, question: dict[str, Any], version: str, rungs: dict[str, Any],
+               flags: list[str]) -> dict[Any, Gain]:
+    """The question's gain per rung as its rule reads it: the seed-averaged rungs of
+    :func:`stepstone.method.evidence.question_evidence` (the gains a report and the dashboard
+    show), keyed by the rung value its runs carry (``rungs``: label → value); problems go to
+    ``flags``."""
+    _, measured = science.question_evidence(lab, question, version)
+    if measured.result is None:
+        flags.append(f"gain evidence missing: {measured.reason}")
         return {}
-    gains: dict[Any, Gain] = {}
-    for rung in evidence.result.rungs:
+    out: dict[Any, Gain] = {}
+    for rung in measured.result.rungs:
         if not rung.defined or rung.gain is None:
             flags.append(f"gain at rung {rung.label} is undefined: {rung.note}")
             continue
         low = rung.gain if rung.ci_low is None else rung.ci_low
         high = float("inf") if rung.ci_high is None else rung.ci_high
-        gains[_label(rung.label)] = Gain(float(rung.gain), float(low), float(high))
-    return gains
-
-
-def question_version(lab: Lab, question: dict[str, Any], runs: list[StoredRun]) -> str | None:
-    """The baseline version a question is measured against: the one most of its runs name,
-    else the version its ``baseline`` (tier or version) resolves to."""
-    versions = [r.baseline for r in runs if r.baseline]
-    if versions:
-        return max(set(versions), key=versions.count)
-    if question.get("baseline"):
-        return str(baseline_rules.resolve(lab, question["baseline"])["version"])
-    return None
+        key = rungs[rung.label] if rung.label in rungs else _label(rung.label)
+        out[key] = Gain(float(rung.gain), float(low), float(high))
+    return out
 
 
 def gather(lab: Lab, question_id: str) -> Proposal:
@@ -187,15 +114,17 @@ def gather(lab: Lab, question_id: str) -> Proposal:
         elif cut:
             flags.append(f"run {run.id} is not a finished result: {cut}")
         seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
-        records.append(RunRecord(_metrics(run), _rung(run), seed, finished, run_id=run.id))
+        records.append(RunRecord(_metrics(run), science.rung_of(run), seed, finished,
+                                 run_id=run.id))
     if not runs:
         flags.append(f"question {question_id} has no runs yet")
-    version = question_version(lab, q, runs)
+    version = science.question_version(lab, q, runs)
     reference: list[RunRecord] = []
     if version is not None:
         for run in lab.runs.list(baseline=version, kind="baseline", status="finished"):
             seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
-            reference.append(RunRecord(_metrics(run), _rung(run), seed, run_id=run.id))
+            reference.append(RunRecord(_metrics(run), science.rung_of(run), seed,
+                                       run_id=run.id))
         if not reference:
             flags.append(f"the baseline {version} has no finished runs of its own")
     gains: dict[Any, Gain] = {}
@@ -206,8 +135,8 @@ def gather(lab: Lab, question_id: str) -> Proposal:
         elif version is None:
             flags.append("gain evidence missing: the question's runs name no baseline")
         else:
-            loss_metric = (q["metrics"] or ["val_loss"])[0]
-            gains = computed_gains(lab, version, runs, loss_metric, flags)
+            rung_values = {str(r.rung): r.rung for r in records}
+            gains = rung_gains(lab, q, version, rung_values, flags)
     _dedupe(records, flags)
     evidence = Evidence.build(runs=records, baseline=reference, gains=gains)
     verdict = evaluate(rule, evidence)

@@ -1,24 +1,29 @@
 """Scaling evidence for a question, in full: its baseline's fitted law and the gain per rung.
 
-:func:`stepstone.method.decide.gather` reduces the gain to the numbers its rule reads; a
-report needs the whole of it: the law with its bootstrap band and hold-out check (or the
-reason there is none), and the :class:`~stepstone.analysis.gain.GainResult` with every rung
-and the trend verdict. The law is fitted to the baseline version's own finished runs (kind
-``baseline``); a rung is what ``decide`` calls one (config/summary ``rung``, else
-``n_params``), and seeds at one rung are averaged (a rerun replaces the run it repeats).
-Refusals become a ``reason``, never an exception. numpy and scipy load inside the functions.
+This module is the one home of that science. :func:`stepstone.method.decide.gather` reduces
+the gain to the numbers its rule reads, the dashboard's scaling page
+(:func:`stepstone.web.analysis.scaling_data`) draws it, and a report shows the whole of it:
+the law with its bootstrap band and hold-out check (or the reason there is none), and the
+:class:`~stepstone.analysis.gain.GainResult` with every rung and the trend verdict. All three
+take it from here (:func:`question_evidence` for ``decide`` and the dashboard, with
+:data:`N_BOOTSTRAP` refits; a report fits with its own ``--bootstrap``), so they agree.
+
+The law is fitted to the baseline version's own finished runs (kind ``baseline``); a rung is
+:func:`rung_of` (config/summary ``rung``, else ``n_params``), and seeds at one rung are
+averaged (a rerun replaces the run it repeats). Refusals become a ``reason``, never an
+exception. numpy and scipy load inside the functions.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stepstone import analysis_io as aio
-from stepstone.errors import AnalysisError, StepstoneError
-from stepstone.method import decide
+from stepstone.errors import AnalysisError, NotFoundError, StepstoneError
+from stepstone.method import baselines as baseline_rules
 from stepstone.method import runs as run_rules
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
@@ -26,6 +31,10 @@ from stepstone.store.runs import RunRecord
 if TYPE_CHECKING:
     from stepstone.analysis.fit import ScalingFit
     from stepstone.analysis.gain import GainResult
+
+#: Bootstrap refits of the law for ``decide`` and the dashboard (a report has ``--bootstrap``).
+N_BOOTSTRAP = 200
+
 
 @dataclass(frozen=True)
 class BaselineLaw:
@@ -39,6 +48,7 @@ class BaselineLaw:
     skipped: tuple[tuple[str, str], ...] = ()
     reason: str | None = None
     fit_id: str | None = None
+    points: aio.ScalingPoints | None = None  # what the law was fitted on (None: a stored fit)
 
 
 @dataclass(frozen=True)
@@ -51,11 +61,59 @@ class QuestionGain:
     rung_runs: tuple[tuple[str, ...], ...] = ()  # the run ids averaged at each rung
     skipped: tuple[tuple[str, str], ...] = ()
     reason: str | None = None
+    points: aio.ScalingPoints | None = None  # the question's runs used, one point per run
+    point_rungs: tuple[str, ...] = ()  # the rung label of each point
 
 
 def rung_of(run: RunRecord) -> Any:
-    """A run's rung exactly as :func:`stepstone.method.decide.gather` reads it."""
-    return decide._rung(run)
+    """A run's rung: config/summary ``rung``, else summary/config ``n_params``; a float with
+    an integer value is that integer (``1e7`` is rung ``10000000``); None when it has none."""
+    value: Any = None
+    for source in (run.config, run.summary):
+        if source.get("rung") is not None:
+            value = source["rung"]
+            break
+    else:
+        for source in (run.summary, run.config):
+            if source.get("n_params") is not None:
+                value = source["n_params"]
+                break
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def rung_label(run: RunRecord) -> str:
+    """A run's rung as the label a gain is reported under."""
+    return str(rung_of(run))
+
+
+def question_version(lab: Lab, question: Mapping[str, Any],
+                     runs: Sequence[RunRecord]) -> str | None:
+    """The baseline version a question is measured against: the one most of its runs name,
+    else the version its ``baseline`` (tier or version) resolves to."""
+    versions = [r.baseline for r in runs if r.baseline]
+    if versions:
+        return max(set(versions), key=versions.count)
+    if question.get("baseline"):
+        return str(baseline_rules.resolve(lab, question["baseline"])["version"])
+    return None
+
+
+def loss_metric(lab: Lab, question: Mapping[str, Any], version: str | None) -> str:
+    """The loss a question's gain is measured on: its first metric that is not ``gain``, else
+    the baseline version's reference metric, else ``val_loss``."""
+    for name in question.get("metrics") or []:
+        if name != "gain":
+            return str(name)
+    if version is not None:
+        try:
+            row = baseline_rules.resolve(lab, version)
+        except NotFoundError:
+            row = None
+        if row and row.get("reference_metric"):
+            return str(row["reference_metric"])
+    return "val_loss"
 
 
 def usable(lab: Lab, run: RunRecord) -> str | None:
@@ -112,19 +170,18 @@ def baseline_law(
         fit = aio.fit_points(points, form, n_bootstrap=n_bootstrap, seed=seed)
     except AnalysisError as exc:
         return BaselineLaw(version, metric, source, run_ids=tuple(points.labels),
-                           skipped=tuple(points.skipped), reason=str(exc))
+                           skipped=tuple(points.skipped), points=points,
+                           reason=f"the baseline {version} law cannot be fitted ({exc})")
     return BaselineLaw(version, metric, source, fit, tuple(points.labels),
-                       tuple(points.skipped))
+                       tuple(points.skipped), points=points)
 
 
 def question_gain(lab: Lab, question_id: str, law: BaselineLaw, *,
                   tolerance: float = 0.1) -> QuestionGain:
     """The efficiency gain of the question's finished runs over ``law``, one value per rung
-    (mean loss and compute over the seeds at a rung; a rerun replaces the run it repeats)."""
+    (mean loss and compute over the seeds at a rung; a rerun replaces the run it repeats).
+    Without a law, the runs selected still come back (``points``) with the reason."""
     metric = law.metric
-    if law.fit is None:
-        return QuestionGain(question_id, metric,
-                            reason=f"no baseline law to measure against ({law.reason})")
     runs = sorted((r for r in lab.runs.list(question_id=question_id) if r.kind != "smoke"),
                   key=lambda r: r.created_at)
     skipped: list[tuple[str, str]] = []
@@ -135,7 +192,7 @@ def question_gain(lab: Lab, question_id: str, law: BaselineLaw, *,
             skipped.append((run.id, why))
             continue
         seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
-        key = (str(rung_of(run)), str(seed))
+        key = (rung_label(run), str(seed))
         if key in newest:
             skipped.append((newest[key].id, f"rerun as {run.id}"))
         newest[key] = run
@@ -144,10 +201,16 @@ def question_gain(lab: Lab, question_id: str, law: BaselineLaw, *,
     skipped += points.skipped
     by_rung: dict[str, list[int]] = {}
     run_by_id = {r.id: r for r in newest.values()}
-    for i, run_id in enumerate(points.labels):
-        by_rung.setdefault(str(rung_of(run_by_id[run_id])), []).append(i)
+    point_rungs = tuple(rung_label(run_by_id[run_id]) for run_id in points.labels)
+    for i, label in enumerate(point_rungs):
+        by_rung.setdefault(label, []).append(i)
+    if law.fit is None:
+        return QuestionGain(question_id, metric, skipped=tuple(skipped), points=points,
+                            point_rungs=point_rungs,
+                            reason=f"no baseline law to measure against ({law.reason})")
     if not by_rung:
-        return QuestionGain(question_id, metric, skipped=tuple(skipped),
+        return QuestionGain(question_id, metric, skipped=tuple(skipped), points=points,
+                            point_rungs=point_rungs,
                             reason=f"no finished run of {question_id} has {metric!r} and a "
                                    "compute (flops, or n_params and tokens) in its summary")
     rungs = sorted(by_rung, key=lambda k: statistics.fmean(points.compute[i]
@@ -159,9 +222,23 @@ def question_gain(lab: Lab, question_id: str, law: BaselineLaw, *,
     try:
         result = efficiency_gain(law.fit, compute, loss, labels=rungs, tolerance=tolerance)
     except AnalysisError as exc:
-        return QuestionGain(question_id, metric, skipped=tuple(skipped), reason=str(exc))
+        return QuestionGain(question_id, metric, skipped=tuple(skipped), reason=str(exc),
+                            points=points, point_rungs=point_rungs)
     ids = tuple(tuple(points.labels[i] for i in by_rung[k]) for k in rungs)
-    return QuestionGain(question_id, metric, result, ids, tuple(skipped))
+    return QuestionGain(question_id, metric, result, ids, tuple(skipped), points=points,
+                        point_rungs=point_rungs)
+
+
+def question_evidence(
+    lab: Lab, question: Mapping[str, Any], version: str | None, *, metric: str | None = None,
+    n_bootstrap: int = N_BOOTSTRAP, tolerance: float = 0.1,
+) -> tuple[BaselineLaw, QuestionGain]:
+    """The law of ``version`` and the question's gain over it, as ``decide`` and the dashboard
+    read them: the compute form, :data:`N_BOOTSTRAP` refits, the loss of :func:`loss_metric`
+    (``metric`` picks another summary key)."""
+    law = baseline_law(lab, version, metric=metric or loss_metric(lab, question, version),
+                       n_bootstrap=n_bootstrap)
+    return law, question_gain(lab, str(question["id"]), law, tolerance=tolerance)
 
 
 def compute_range(fit: ScalingFit) -> tuple[float, float] | None:
@@ -175,12 +252,17 @@ def compute_range(fit: ScalingFit) -> tuple[float, float] | None:
 
 
 __all__ = [
+    "N_BOOTSTRAP",
     "BaselineLaw",
     "QuestionGain",
     "baseline_law",
     "baseline_runs",
     "compute_range",
+    "loss_metric",
+    "question_evidence",
     "question_gain",
+    "question_version",
+    "rung_label",
     "rung_of",
     "usable",
 ]

@@ -304,7 +304,7 @@ def build_report(
     proposal = _gather(lab, q)
     version = proposal.baseline_version
     base_row = _baseline_row(lab, version)
-    metric = _metric(q, base_row)
+    metric = ev.loss_metric(lab, q, version)
     lower = baseline_rules.lower_is_better(metric)
 
     qruns = sorted(lab.runs.list(question_id=qid), key=lambda r: r.created_at)
@@ -348,15 +348,6 @@ def _baseline_row(lab: Lab, version: str | None) -> dict[str, Any] | None:
         return baseline_rules.resolve(lab, version)
     except NotFoundError:
         return None
-
-
-def _metric(q: Mapping[str, Any], base: Mapping[str, Any] | None) -> str:
-    for name in q.get("metrics") or []:
-        if name != "gain":
-            return str(name)
-    if base and base.get("reference_metric"):
-        return str(base["reference_metric"])
-    return "val_loss"
 
 
 def _question_info(lab: Lab, q: Mapping[str, Any]) -> QuestionInfo:

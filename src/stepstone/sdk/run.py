@@ -377,12 +377,16 @@ class Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
+        self._finish_after(exc)
+
+    def _finish_after(self, exc: BaseException | None) -> None:
+        """Finish the way the code ended: cleanly, interrupted (killed), or raising (failed)."""
+        if exc is None:
             self.finish()
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.finish(status="killed", reason="interrupted (KeyboardInterrupt)")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.finish(status="killed", reason="interrupted (SIGINT / KeyboardInterrupt)")
         else:
-            self.finish(exit_code=1, reason=f"{exc_type.__name__}: {exc}")
+            self.finish(exit_code=1, reason=f"{type(exc).__name__}: {exc}")
 
     def __repr__(self) -> str:
         return f"<stepstone.Run {self.id} {self.name!r} project={self.project!r}>"

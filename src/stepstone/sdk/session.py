@@ -301,16 +301,8 @@ def _install_hooks() -> None:
 
 
 def _at_exit() -> None:
-    run = _current
-    if run is None:
-        return
-    exc = _exception
-    if exc is None:
-        run.finish()
-    elif isinstance(exc, KeyboardInterrupt):
-        run.finish(status="killed", reason="interrupted (SIGINT / KeyboardInterrupt)")
-    else:
-        run.finish(exit_code=1, reason=f"{type(exc).__name__}: {exc}")
+    if _current is not None:
+        _current._finish_after(_exception)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

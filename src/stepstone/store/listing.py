@@ -13,7 +13,6 @@ from typing import Any
 
 from stepstone.errors import UsageError
 from stepstone.store.db import Database
-from stepstone.store.metrics import Series, unpack
 from stepstone.store.runs import STATUSES, RunRecord, Runs
 
 # sortable columns of the listing (the user picks one of these names, never raw SQL)
@@ -125,41 +124,3 @@ class Listing:
             (run_id, key),
         )
         return [(bytes(r["steps"]), bytes(r["vals"])) for r in rows]
-
-    def series_since(
-        self, run_id: str, keys: Sequence[str] | None = None, after_step: int | None = None
-    ) -> dict[str, Series]:
-        """The points of a run's series with a step above ``after_step`` (every point if None).
-
-        Only chunks whose ``step_max`` passes the bound are read, so polling a live run
-        for its new points stays cheap however long the run is.
-        """
-        sql = "SELECT key, steps, vals, times FROM metric_chunks WHERE run_id = ?"
-        params: list[Any] = [run_id]
-        if keys is not None:
-            if not keys:
-                return {}
-            sql += f" AND key IN ({', '.join('?' for _ in keys)})"
-            params += list(keys)
-        if after_step is not None:
-            sql += " AND step_max > ?"
-            params.append(int(after_step))
-        out: dict[str, Series] = {}
-        for row in self.db.query(sql + " ORDER BY id", params):
-            series = out.get(row["key"])
-            if series is None:
-                series = out[row["key"]] = Series(row["key"], [], [], [])
-            steps = unpack("q", row["steps"])
-            vals = unpack("d", row["vals"])
-            times = unpack("d", row["times"])
-            if after_step is None:
-                series.steps.extend(steps)
-                series.values.extend(vals)
-                series.times.extend(times)
-                continue
-            for s, v, t in zip(steps, vals, times, strict=True):
-                if s > after_step:
-                    series.steps.append(s)
-                    series.values.append(v)
-                    series.times.append(t)
-        return out

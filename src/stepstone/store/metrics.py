@@ -111,8 +111,11 @@ class Metrics:
             )
         )
 
-    def history(self, run_id: str, keys: Sequence[str] | None = None) -> dict[str, Series]:
-        """Every numeric series of a run (or just ``keys``), in logging order."""
+    def history(self, run_id: str, keys: Sequence[str] | None = None,
+                after_step: int | None = None) -> dict[str, Series]:
+        """Every numeric series of a run (or just ``keys``), in logging order; with
+        ``after_step``, only the points past it, reading only the chunks that hold some (so
+        polling a live run for its new points stays cheap however long the run is)."""
         sql = "SELECT key, steps, vals, times FROM metric_chunks WHERE run_id = ?"
         params: list[Any] = [run_id]
         if keys is not None:
@@ -120,14 +123,27 @@ class Metrics:
                 return {}
             sql += f" AND key IN ({', '.join('?' for _ in keys)})"
             params += list(keys)
+        if after_step is not None:
+            sql += " AND step_max > ?"
+            params.append(int(after_step))
         out: dict[str, Series] = {}
         for row in self.db.query(sql + " ORDER BY id", params):
             series = out.get(row["key"])
             if series is None:
                 series = out[row["key"]] = Series(row["key"], [], [], [])
-            series.steps.extend(unpack("q", row["steps"]))
-            series.values.extend(unpack("d", row["vals"]))
-            series.times.extend(unpack("d", row["times"]))
+            steps = unpack("q", row["steps"])
+            vals = unpack("d", row["vals"])
+            times = unpack("d", row["times"])
+            if after_step is None:
+                series.steps.extend(steps)
+                series.values.extend(vals)
+                series.times.extend(times)
+                continue
+            for step, value, ts in zip(steps, vals, times, strict=True):
+                if step > after_step:
+                    series.steps.append(step)
+                    series.values.append(value)
+                    series.times.append(ts)
         return out
 
     def texts(self, run_id: str) -> dict[str, list[tuple[int, str]]]:

@@ -81,6 +81,8 @@ class MQARConfig:
     grad_clip: float = 1.0
     kshot_k: int = field(default=1, metadata={"help": "k of the k-shot loss; 1 = cross-entropy"})
     precision: str = "fp32"
+    grad_scaler: bool = field(default=True, metadata={"help": "fp16: scale the loss (off: "
+                                                      "no scaler, a known precision bug)"})
     # evaluation and bookkeeping
     eval_examples: int = field(default=256, metadata={"help": "evaluation examples per K"})
     eval_every: int = 100
@@ -239,7 +241,7 @@ def _train(cfg: MQARConfig, run: Any) -> dict[str, Any]:
     model = Transformer(cfg.model_config()).to(device)
     n_params, n_params_non_embedding = count_params(model)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
-    scaler = grad_scaler(cfg.precision, device)
+    scaler = grad_scaler(cfg.precision, device, cfg.grad_scaler)
 
     tokens, loss_value, started = 0, float("nan"), time.perf_counter()
     window_tokens, window_start = 0, started

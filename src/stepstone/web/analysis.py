@@ -3,7 +3,7 @@ question, the Pareto frontier of runs' summaries, the per-bucket evaluation of a
 
 Each builder is shared by a page (``pages_analysis``) and its ``/api`` endpoint. The numbers
 come from :mod:`stepstone.analysis` through the same glue the CLI and ``decide`` use
-(:mod:`stepstone.analysis_io`, :func:`stepstone.method.decide.gain_evidence`); nothing here
+(:mod:`stepstone.analysis_io`, :mod:`stepstone.method.evidence`); nothing here
 computes a statistic of its own. A fit or a gain that cannot be made is a ``reason``, not an
 error; a bad request (an unknown run, a constraint that does not parse) raises.
 """
@@ -77,17 +77,18 @@ def _curve(fit: Any, lo: float, hi: float) -> dict[str, Any]:
 def scaling_data(lab: Lab, question: str | None = None, baseline: str | None = None,
                  metric: str | None = None) -> dict[str, Any]:
     """The baseline version's own runs with the compute law fitted to them (and its band),
-    the question's runs as points, and their gain per rung with the trend verdict."""
+    the question's runs as points, and their gain per rung with the trend verdict: all of it
+    from :mod:`stepstone.method.evidence`, as ``decide`` reads it."""
     from stepstone.method import baselines as baseline_rules
-    from stepstone.method import decide
+    from stepstone.method import evidence
 
     q: dict[str, Any] | None = None
     runs: list[RunRecord] = []
     if question:
         q = lab.questions.get(question)
         runs = [r for r in lab.runs.list(question_id=q["id"]) if r.kind != "smoke"]
-        version = decide.question_version(lab, q, runs)
-        metric = metric or (q.get("metrics") or ["val_loss"])[0]
+        version = evidence.question_version(lab, q, runs)
+        metric = metric or evidence.loss_metric(lab, q, version)
     elif baseline:
         row = baseline_rules.resolve(lab, baseline)
         version = str(row["version"])
@@ -107,29 +108,33 @@ def scaling_data(lab: Lab, question: str | None = None, baseline: str | None = N
         out["gain_reason"] = out["fit_reason"]
         return out
     names = {r.id: r.name for r in runs}
+    measured: evidence.QuestionGain | None = None
     if q is not None:
-        ev = decide.gain_evidence(lab, version, runs, metric)
+        law, measured = evidence.question_evidence(lab, q, version, metric=metric)
     else:
-        ev = decide.baseline_fit(lab, version, metric)
-    base_pts = ev.baseline_points
+        law = evidence.baseline_law(lab, version, metric=metric,
+                                    n_bootstrap=evidence.N_BOOTSTRAP)
     own = {r.id: r.name for r in lab.runs.list(baseline=version, kind="baseline",
                                                 details=False)}
-    out["baseline_points"] = [
-        {"run": rid, "name": own.get(rid, ""), "compute": c, "loss": y}
-        for rid, c, y in zip(base_pts.labels, base_pts.compute, base_pts.loss, strict=True)]
-    out["skipped"] = [{"run": rid, "reason": why} for rid, why in base_pts.skipped]
-    if ev.points is not None:
+    base_pts = law.points
+    if base_pts is not None:
+        out["baseline_points"] = [
+            {"run": rid, "name": own.get(rid, ""), "compute": c, "loss": y}
+            for rid, c, y in zip(base_pts.labels, base_pts.compute, base_pts.loss, strict=True)]
+    out["skipped"] = [{"run": rid, "reason": why} for rid, why in law.skipped]
+    if measured is not None and measured.points is not None:
+        pts = measured.points
         out["feature_points"] = [
             {"run": rid, "name": names.get(rid, ""), "rung": rung, "compute": c, "loss": y}
-            for rid, rung, c, y in zip(ev.points.labels, ev.labels, ev.points.compute,
-                                       ev.points.loss, strict=True)]
-        out["skipped"] += [{"run": rid, "reason": why} for rid, why in ev.points.skipped
+            for rid, rung, c, y in zip(pts.labels, measured.point_rungs, pts.compute, pts.loss,
+                                       strict=True)]
+        out["skipped"] += [{"run": rid, "reason": why} for rid, why in measured.skipped
                            if rid in names]
-    if ev.fit is None:
-        out["fit_reason"] = ev.reason
-        out["gain_reason"] = f"no baseline law to measure against: {ev.reason}"
+    if law.fit is None:
+        out["fit_reason"] = law.reason
+        out["gain_reason"] = f"no baseline law to measure against: {law.reason}"
         return _clean(out)
-    fit = ev.fit
+    fit = law.fit
     computes = [p["compute"] for p in out["baseline_points"] + out["feature_points"]]
     out["fit"] = {
         "form": fit.form, "formula": fit.formula, "n_points": fit.n_points,
@@ -142,17 +147,19 @@ def scaling_data(lab: Lab, question: str | None = None, baseline: str | None = N
     if q is None:
         out["gain_reason"] = "choose a question to measure its runs against this law"
         return _clean(out)
-    if ev.result is None:
-        out["gain_reason"] = ev.reason
+    if measured is None or measured.result is None:
+        out["gain_reason"] = None if measured is None else measured.reason
         return _clean(out)
-    result = ev.result
+    result = measured.result
     rungs = []
-    for rung, rid in zip(result.rungs, ev.points.labels, strict=True):
-        rungs.append({"label": rung.label, "run": rid, "name": names.get(rid, ""),
+    for rung, ids in zip(result.rungs, measured.rung_runs, strict=True):
+        rungs.append({"label": rung.label, "run": ids[0], "runs": list(ids),
+                      "name": ", ".join(names.get(rid, "") or rid[:8] for rid in ids),
                       "compute": rung.compute, "loss": rung.loss,
                       "baseline_loss": rung.baseline_loss, "gain": _num(rung.gain),
                       "low": _num(rung.ci_low), "high": _num(rung.ci_high),
                       "defined": rung.defined, "note": rung.note})
+    rungs.sort(key=lambda r: r["compute"])
     t = result.trend
     line = None
     defined = [r for r in rungs if r["gain"] is not None and r["gain"] > 0]

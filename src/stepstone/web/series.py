@@ -77,5 +77,5 @@ def run_series(
             if found_one is not None:
                 out[key] = found_one
         return out
-    found = Listing(lab.db).series_since(run_id, keys, since)
+    found = lab.metrics.history(run_id, keys, after_step=since)
     return {key: drawable(found[key], points) for key in sorted(found)}

@@ -33,6 +33,8 @@
       hoverinfo: "text" });
   }
   var layout = window.stepstoneLayout(data.quality + " against " + cost);
+  layout.legend = { orientation: "h", x: 0, y: -0.2, yanchor: "top" };
+  layout.margin = { l: 60, r: 20, t: 30, b: 100 };
   layout.height = 460;
   layout.xaxis = { title: { text: cost + " (lower is better)" } };
   layout.yaxis = { title: { text: data.quality + (data.maximize ? " (higher is better)" : " (lower is better)") } };

@@ -43,6 +43,8 @@
         hoverinfo: "text" });
     }
     var layout = window.stepstoneLayout(data.metric + " against compute");
+    layout.legend = { orientation: "h", x: 0, y: -0.2, yanchor: "top" };
+    layout.margin = { l: 60, r: 20, t: 30, b: 100 };
     layout.height = 420;
     layout.xaxis = { type: "log", title: { text: "compute (FLOPs)" } };
     layout.yaxis = { title: { text: data.metric } };
@@ -82,6 +84,8 @@
     }
     var glayout = window.stepstoneLayout("gain over the baseline law" +
       (undefinedRungs.length ? " (" + undefinedRungs.length + " rung(s) undefined: see table)" : ""));
+    glayout.legend = { orientation: "h", x: 0, y: -0.2, yanchor: "top" };
+    glayout.margin = { l: 60, r: 20, t: 30, b: 100 };
     glayout.height = 380;
     glayout.xaxis = { type: "log", title: { text: "compute (FLOPs)" } };
     glayout.yaxis = { title: { text: "gain (×)" }, rangemode: "tozero" };

@@ -19,7 +19,9 @@
     var name = r.name + " (" + r.id.slice(0, 8) + ")";
     traces.push({ type: "bar", name: name, width: width * 0.9,
       x: r.buckets.map(at), y: r.buckets.map(function (b) { return b.mean; }),
-      marker: { color: r.buckets.map(function (b) { return b.weakest ? "#c0392b" : colors[k % 2]; }),
+      marker: { color: colors[k % 2],
+        line: { color: r.buckets.map(function (b) { return b.weakest ? "#c0392b" : colors[k % 2]; }),
+          width: r.buckets.map(function (b) { return b.weakest ? 3 : 0; }) },
         opacity: r.buckets.map(function (b) { return b.thin ? 0.4 : 0.9; }),
         pattern: { shape: r.buckets.map(function (b) { return b.thin ? "/" : ""; }) } },
       error_y: { type: "data", symmetric: false, color: "#374151",
@@ -41,6 +43,8 @@
     }
   });
   var layout = window.stepstoneLayout(data.metric + " by " + data.by);
+  layout.legend = { orientation: "h", x: 0, y: -0.2, yanchor: "top" };
+  layout.margin = { l: 60, r: 20, t: 30, b: 100 };
   layout.height = 420;
   layout.barmode = "overlay";
   layout.xaxis = { title: { text: data.by }, tickvals: labels.map(function (_, i) { return i; }),
