@@ -1,6 +1,7 @@
 """A short end-to-end example: track a tiny training loop, then read it back.
 
-Run it with ``bash scripts/demo.sh`` (or ``python examples/quickstart.py``);
+Run it with ``.venv/bin/python examples/quickstart.py`` (the main job, ``bash scripts/demo.sh``,
+runs ``stepstone demo``);
 it writes a lab to ./stepstone-demo and prints what was recorded.
 """
 

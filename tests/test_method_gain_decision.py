@@ -58,4 +58,76 @@ def test_gain_rule_without_baseline_runs_is_inconclusive(lab):
     with open_lab(lab) as opened:
         proposal, _ = decide.decide(opened, q["id"])
     assert proposal.answer == "inconclusive"
-    assert any("cannot be fitted" in f for f in proposal.flags)
+    assert any(f.startswith("gain evidence missing: no baseline law") and
+               "no finished runs of its own" in f for f in proposal.flags), proposal.flags
+
+
+def test_gain_rule_with_too_few_baseline_runs_says_the_law_cannot_be_fitted(lab):
+    with open_lab(lab) as opened:
+        version = baselines.create(opened, "small", {"seed": 0})["version"]
+        q = questions.create(opened, "q", metrics=["val_loss"],
+                             rule="gain >= 1.05 at every rung", baseline="small")
+    for c in (1e15, 1e16):
+        log_run(lab, kind="baseline", version=version, question=None, compute=c,
+                loss=loss_at(c))
+    log_run(lab, kind="feature", version=version, question=q["id"], compute=1e15, loss=3.0)
+    with open_lab(lab) as opened:
+        proposal, _ = decide.decide(opened, q["id"])
+    assert proposal.answer == "inconclusive"
+    assert any("cannot be fitted" in f for f in proposal.flags), proposal.flags
+
+
+def log_seed(lab, *, version, question, n_params, compute, loss, seed):
+    """A feature run whose rung is its ``n_params`` (no ``rung`` key)."""
+    run = stepstone.init(project="g", lab=lab, kind="feature", baseline=version,
+                         question=question, config={"seed": seed})
+    run.summary.update({"flops": compute, "val_loss": loss, "n_params": n_params})
+    run.finish()
+
+
+def test_decide_report_and_dashboard_agree_on_every_rung_with_two_seeds(lab):
+    """Two seeds per rung (one at 1.5x, one at 2.5x): decide's rule, the report and the
+    scaling page read one seed-averaged gain per rung from stepstone.method.evidence; the
+    question has only a gain rule (metrics ["gain"]), so the loss is the baseline's metric;
+    an integer-valued float n_params (1e7) is the same rung as the int."""
+    pytest.importorskip("fastapi")
+    from stepstone.method import evidence
+    from stepstone.report import build_report
+    from stepstone.web.analysis import scaling_data
+
+    with open_lab(lab) as opened:
+        version = baselines.create(opened, "small", {"seed": 0},
+                                   reference_metric="val_loss")["version"]
+        q = questions.create(opened, "does the feature save compute?", metrics=["gain"],
+                             rule="gain >= 1.05 at every rung", baseline="small")
+    for c in (1e15, 3e15, 1e16, 3e16, 1e17, 3e17):
+        log_run(lab, kind="baseline", version=version, question=None, compute=c,
+                loss=loss_at(c))
+    for n, c in ((1e7, 1e15), (1e8, 1e16), (1e9, 1e17)):
+        log_seed(lab, version=version, question=q["id"], n_params=int(n), compute=c,
+                 loss=loss_at(1.5 * c), seed=0)
+        log_seed(lab, version=version, question=q["id"], n_params=n, compute=c,
+                 loss=loss_at(2.5 * c), seed=1)
+    with open_lab(lab) as opened:
+        assert evidence.loss_metric(opened, opened.questions.get(q["id"]), version) == "val_loss"
+        proposal = decide.gather(opened, q["id"])
+        report = build_report(opened, q["id"], n_bootstrap=evidence.N_BOOTSTRAP)
+        page = scaling_data(opened, q["id"])
+    labels = ["10000000", "100000000", "1000000000"]
+    assert proposal.answer == "yes", (proposal.verdict.reasons, proposal.flags)
+    assert report.metric == page["metric"] == "val_loss"
+    rows = {row.rung: row for row in report.gain.rows}
+    rungs = {r["label"]: r for r in page["gain"]["rungs"]}
+    assert sorted(proposal.gains, key=int) == sorted(rows, key=int) == labels
+    assert sorted(rungs, key=int) == labels
+    for label in labels:
+        value, low, high = proposal.gains[label]
+        assert 1.5 * 1.02 < value < 2.5 * 0.98  # the seeds averaged, not the last seed alone
+        assert rows[label].gain == pytest.approx(value, rel=1e-12)
+        assert rungs[label]["gain"] == pytest.approx(value, rel=1e-12)
+        assert (rows[label].ci_low, rows[label].ci_high) == pytest.approx((low, high))
+        assert (rungs[label]["low"], rungs[label]["high"]) == pytest.approx((low, high))
+        assert len(rows[label].runs) == len(rungs[label]["runs"]) == 2
+    assert len(page["feature_points"]) == 6
+    assert sorted({p["rung"] for p in page["feature_points"]}, key=int) == labels
+    assert len(page["baseline_points"]) == 6

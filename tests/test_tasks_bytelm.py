@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-import stepstone  # noqa: E402
-from stepstone.store.lab import open_lab  # noqa: E402
+from _tasks_helpers import train_in_lab  # noqa: E402
 from stepstone.tasks.bytelm import ByteLMConfig, eval_windows, position_bucket, train  # noqa: E402
 from stepstone.tasks.common import MemoryRun  # noqa: E402
 from stepstone.tasks.corpus import (  # noqa: E402
@@ -25,17 +23,9 @@ from stepstone.tasks.corpus import (  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs go to the test's own lab, whatever the environment of the test process says."""
-    for name in (
-        "STEPSTONE_LAB",
-        "STEPSTONE_STORE",
-        "STEPSTONE_RUN_ID",
-        "STEPSTONE_MODE",
-        "STEPSTONE_SMOKE",
-        "STEPSTONE_PROJECT",
-    ):
-        monkeypatch.delenv(name, raising=False)
+def _no_smoke_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No smoke mode from the environment (conftest.py already clears the lab variables)."""
+    monkeypatch.delenv("STEPSTONE_SMOKE", raising=False)
 
 
 def doc(path: str, text: str) -> Document:
@@ -116,17 +106,7 @@ def test_eval_windows_and_position_buckets() -> None:
 
 
 def test_a_few_steps_land_in_the_lab(tmp_path: Path) -> None:
-    cfg = tiny()
-    run = stepstone.init(project="bytelm", config=dataclasses.asdict(cfg), dir=tmp_path)
-    result = train(cfg, run=run)
-    run.finish()
-    lab = open_lab(tmp_path / ".stepstone")
-    try:
-        record = lab.runs.get(run.id)
-        history = lab.metrics.history(run.id)
-        records = lab.evals.records(run.id)
-    finally:
-        lab.close()
+    result, record, history, records = train_in_lab(train, tiny(), "bytelm", tmp_path)
     assert record.status == "finished"
     summary = record.summary
     assert summary["tokens"] == 4 * 4 * 32 == result["tokens"]

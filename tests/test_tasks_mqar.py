@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import stepstone  # noqa: E402
+from _tasks_helpers import train_in_lab  # noqa: E402
 from stepstone.store.lab import open_lab  # noqa: E402
 from stepstone.tasks import TASKS, get_task  # noqa: E402
 from stepstone.tasks.common import MemoryRun, parse_config  # noqa: E402
@@ -21,17 +20,9 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs go to the test's own lab, whatever the environment of the test process says."""
-    for name in (
-        "STEPSTONE_LAB",
-        "STEPSTONE_STORE",
-        "STEPSTONE_RUN_ID",
-        "STEPSTONE_MODE",
-        "STEPSTONE_SMOKE",
-        "STEPSTONE_PROJECT",
-    ):
-        monkeypatch.delenv(name, raising=False)
+def _no_smoke_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No smoke mode from the environment (conftest.py already clears the lab variables)."""
+    monkeypatch.delenv("STEPSTONE_SMOKE", raising=False)
 
 
 def tiny(**overrides: object) -> MQARConfig:
@@ -44,18 +35,7 @@ def tiny(**overrides: object) -> MQARConfig:
 
 
 def test_a_few_steps_land_in_the_lab(tmp_path: Path) -> None:
-    cfg = tiny()
-    run = stepstone.init(project="mqar", config=dataclasses.asdict(cfg), dir=tmp_path)
-    result = train(cfg, run=run)
-    run.finish()
-
-    lab = open_lab(tmp_path / ".stepstone")
-    try:
-        record = lab.runs.get(run.id)
-        history = lab.metrics.history(run.id)
-        records = lab.evals.records(run.id)
-    finally:
-        lab.close()
+    result, record, history, records = train_in_lab(train, tiny(), "mqar", tmp_path)
     assert record.status == "finished"
     assert record.config["d_model"] == 16 and record.config["num_kv_pairs"] == [2, 4]
     summary = record.summary

@@ -57,7 +57,9 @@ class Rung:
 
 
 FULL_RUNGS = (Rung("r1", 32, 1, 60), Rung("r2", 48, 1, 90), Rung("r3", 64, 2, 120),
-              Rung("r4", 80, 2, 160), Rung("r5", 96, 2, 220))
+              Rung("r4", 80, 2, 160), Rung("r5", 96, 2, 220), Rung("r6", 112, 3, 260))
+"""The baseline's ladder: compute from about 8e9 to 8e11 FLOPs (2 decades); the feature
+runs on the upper rungs (all but the two smallest), inside the range the law is fitted on."""
 REDUCED_RUNGS = (Rung("r1", 16, 1, 12), Rung("r2", 24, 1, 20), Rung("r3", 32, 1, 30),
                  Rung("r4", 48, 1, 45))
 
@@ -127,7 +129,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
             _ask(lab, result, display)
             _plan_and_smoke(lab, result, display, out)
             rungs = REDUCED_RUNGS if options.reduced else FULL_RUNGS
-            n_feature = 2 if options.reduced else 4
+            n_feature = 2 if options.reduced else len(rungs) - 2
             _ladders(lab, result, display, options, out, rungs, rungs[-n_feature:])
             _evidence(lab, result, display, options)
             _decide(lab, result, display)
@@ -166,7 +168,7 @@ def _ask(lab: Lab, result: DemoResult, display: Display) -> None:
                   "a side is weak evidence: the ladder and the gain rule decide.",
                   question=question["id"])
     result.idea_id, result.question_id = idea["id"], question["id"]
-    display.done(stage, f"{question['id']}: rule `{RULE}`, time box 1h")
+    display.done(stage, f"{question['id']}: {RULE}")
 
 
 # -- 1. the dated baseline ------------------------------------------------------------------
@@ -179,7 +181,7 @@ def _baseline(lab: Lab, result: DemoResult, display: Display, options: DemoOptio
         config.update(eval_windows=16, steps=30, warmup_steps=5, log_every=5)
     row = baselines.create(lab, TIER, config, reference_metric=METRIC)
     result.baseline_version = row["version"]
-    display.done(stage, f"{row['version']} (byte LM, cross-entropy)")
+    display.done(stage, row["version"])
 
 
 # -- 3. the plan, verified, and a smoke run -----------------------------------------------
@@ -196,7 +198,7 @@ def _plan_and_smoke(lab: Lab, result: DemoResult, display: Display, out: Path) -
     from stepstone.method.launch import prepare_launch, run_smoke
     from stepstone.method.notebook import record_run_result
 
-    stage = display.stage("plan: config diff verified, then a smoke run")
+    stage = display.stage("plan, verify, smoke run")
     prepared = prepare_launch(lab, baseline=result.baseline_version,
                               overrides=[f"{FEATURE_KEY}={FEATURE_VALUE}"],
                               question=result.question_id, launching=True)
@@ -206,28 +208,29 @@ def _plan_and_smoke(lab: Lab, result: DemoResult, display: Display, out: Path) -
     record = run_smoke(lab, _spec(result, prepared.config, out, "demo-feature"), echo=False)
     record_run_result(lab, record.id)
     result.smoke_run = record.id
-    display.done(stage, f"diff verified; smoke run {record.id} {record.status}")
+    display.done(stage, f"smoke run {record.id} {record.status}")
 
 
 # -- 4. the ladders ----------------------------------------------------------------------
 def _ladders(lab: Lab, result: DemoResult, display: Display, options: DemoOptions, out: Path,
              base_rungs: Sequence[Rung], feature_rungs: Sequence[Rung]) -> None:
-    from stepstone.config import resolve
     from stepstone.launch.plan import plan_ladder
     from stepstone.method import baselines
     from stepstone.method.launch import plan_verifier
+    from stepstone.method.notebook import record_run_result
 
     version = result.baseline_version
     base = baselines.resolve(lab, version)["config"]
-    feature_base = resolve(base, [f"{FEATURE_KEY}={FEATURE_VALUE}"])
-    arms = (
-        ("baseline", base, base_rungs, None, ()),
-        ("feature", feature_base, feature_rungs, result.question_id, (FEATURE_KEY,)),
-    )
-    for arm, config, rungs, question, keys in arms:
+    # each run's config delta is against the baseline: the feature is one of its overrides
+    arms: list[tuple[str, Sequence[Rung], str | None, tuple[str, ...], list[str]]] = [
+        ("baseline", base_rungs, None, (), []),
+        ("feature", feature_rungs, result.question_id, (FEATURE_KEY,),
+         [f"{FEATURE_KEY}={FEATURE_VALUE}"]),
+    ]
+    for arm, rungs, question, keys, feature in arms:
         verify = plan_verifier(lab, baseline=version, feature_keys=keys, question=question)
         ordered = sorted(rungs, key=lambda r: -r.d_model * r.d_model * r.n_layers * r.steps)
-        plan = plan_ladder(config, list(COMMAND), rungs=[r.overrides() for r in ordered],
+        plan = plan_ladder(base, list(COMMAND), rungs=[feature + r.overrides() for r in ordered],
                            name=f"demo-{arm}", project="bytelm", cwd=str(out),
                            baseline=version, question_id=question, verify=verify)
         states = _launch(lab, plan, display, options, f"{arm} ladder ({len(rungs)} runs)")
@@ -236,7 +239,7 @@ def _ladders(lab: Lab, result: DemoResult, display: Display, options: DemoOption
                 continue
             if arm == "baseline":  # the version's own reference runs
                 lab.runs.update(state.run_id, kind="baseline")
-            _record(lab, state.run_id)
+            record_run_result(lab, state.run_id)  # launch_plan writes no pages
         result.plans[arm] = plan.id
         bad = [s for s in states if s.status != "finished"]
         if bad:
@@ -250,12 +253,6 @@ def _ladders(lab: Lab, result: DemoResult, display: Display, options: DemoOption
                                 "flops": run.summary.get("flops"),
                                 METRIC: run.summary.get(METRIC),
                                 "duration_s": run.summary.get("duration_s")})
-
-
-def _record(lab: Lab, run_id: str) -> None:
-    from stepstone.method.notebook import record_run_result
-
-    record_run_result(lab, run_id)
 
 
 def _launch(lab: Lab, plan: Any, display: Display, options: DemoOptions, title: str) -> Any:
@@ -287,7 +284,7 @@ def _launch(lab: Lab, plan: Any, display: Display, options: DemoOptions, title: 
 
     launched = launch_plan(lab, plan, watched, executor_name="local")
     c = counts(launched.states)
-    display.done(stage, f"plan {plan.id}: {c['done']} finished, {c['failed']} failed")
+    display.done(stage, f"{c['done']} finished, {c['failed']} failed")
     return launched.states
 
 
@@ -297,7 +294,7 @@ def _evidence(lab: Lab, result: DemoResult, display: Display, options: DemoOptio
     from stepstone.analysis import compare_buckets, stratify
     from stepstone.method import evidence
 
-    stage = display.stage("evidence: law, gain per rung, strata")
+    stage = display.stage("law, gain, strata")
     law = evidence.baseline_law(lab, result.baseline_version, metric=METRIC,
                                 n_bootstrap=options.bootstrap)
     if law.fit is None:
@@ -324,10 +321,10 @@ def _evidence(lab: Lab, result: DemoResult, display: Display, options: DemoOptio
     result.stratified = {
         "rung": top["rung"], "baseline_run": base_id, "feature_run": feat_id,
         "weakest": weakest.to_dict() if weakest else None,
-        "rows": [r.to_dict() for r in compared.rows],
+        "rows": [r.to_dict() for r in compared.rows], "overall": compared.overall.to_dict(),
         "largest_regression": (compared.largest_regression.to_dict()
                                if compared.largest_regression else None)}
-    display.done(stage, f"law on {len(law.run_ids)} runs; trend {gain.result.trend.verdict}")
+    display.done(stage, f"trend {gain.result.trend.verdict}")
 
 
 # -- 6. the decision and the notebook ------------------------------------------------------
@@ -343,19 +340,19 @@ def _decide(lab: Lab, result: DemoResult, display: Display) -> None:
     result.decision = {**proposal.to_dict(), "decision_page": page["number"] if page else None}
     result.pages = [{"number": p["number"], "kind": p["kind"], "title": p["title"]}
                     for p in lab.notebook.pages()]
-    display.done(stage, f"proposed {proposal.answer}; {len(result.pages)} notebook pages")
+    display.done(stage, f"proposed {proposal.answer}")
 
 
 # -- 7. the report -----------------------------------------------------------------------
 def _report(lab: Lab, result: DemoResult, display: Display, options: DemoOptions) -> None:
     from stepstone.report import build_report, write_report
 
-    stage = display.stage("report: Markdown, HTML, figures")
+    stage = display.stage("report")
     report = build_report(lab, result.question_id, n_bootstrap=options.bootstrap)
     folder = Path(result.lab) / "reports" / result.question_id
     paths = write_report(report, folder)
     result.report = {**paths.to_dict(), "caveats": list(report.caveats)}
-    display.done(stage, str(paths.html))
+    display.done(stage, paths.html.name)
 
 
 # -- the summary printed at the end --------------------------------------------------------
@@ -385,6 +382,10 @@ def summary_text(result: DemoResult) -> str:
         w = s["weakest"]
         lines.append(f"Stratified ({s['rung']}, by position in the window): weakest bucket "
                      f"{w['bucket']} (mean log-likelihood {w['mean']:.3f} nats/byte)")
+    if s.get("overall"):
+        o = s["overall"]
+        lines.append(f"  against the baseline at {s['rung']}: overall {o['diff']:+.3f} nats/byte "
+                     f"({o['verdict']})")
     if s.get("largest_regression"):
         r = s["largest_regression"]
         lines.append(f"  largest regression against the baseline: bucket {r['bucket']} "

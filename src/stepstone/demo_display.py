@@ -29,7 +29,7 @@ class Display:
 
             self._progress = Progress(
                 SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description}"),
-                BarColumn(bar_width=20), TextColumn("{task.fields[line]}"),
+                BarColumn(bar_width=12), TextColumn("{task.fields[line]}"),
                 TimeElapsedColumn(), console=Console(stderr=True))
 
     def __enter__(self) -> Display:

@@ -31,7 +31,7 @@ def demo_cmd(out_dir: Path | None, lab: Path | None, reduced: bool, workers: int
 
     In a new lab: an idea and a question with a gain rule and a time box; a dated baseline
     of the byte-level LM; the plan of a feature (the 4-shot loss) with its config diff
-    verified, and a smoke run; a scaling ladder of the baseline (5 runs) and of the feature
+    verified, and a smoke run; a scaling ladder of the baseline (6 runs) and of the feature
     (4 runs), real training runs launched 2 at a time; the baseline's law, the feature's
     gain per rung with intervals and the trend verdict, a stratified comparison; the
     decision the rule proposes, the notebook pages, and a report (Markdown, HTML, figures).

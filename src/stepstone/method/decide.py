@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepstone.errors import MethodError, UsageError
-from stepstone.method import evidence as science
+from stepstone.method import evidence as evidence_rules
 from stepstone.method import ideas as idea_rules
 from stepstone.method import notebook
 from stepstone.method import runs as run_rules
@@ -80,7 +80,7 @@ def rung_gains(lab: Lab, question: dict[str, Any], version: str, rungs: dict[str
     :func:`stepstone.method.evidence.question_evidence` (the gains a report and the dashboard
     show), keyed by the rung value its runs carry (``rungs``: label → value); problems go to
     ``flags``."""
-    _, measured = science.question_evidence(lab, question, version)
+    _, measured = evidence_rules.question_evidence(lab, question, version)
     if measured.result is None:
         flags.append(f"gain evidence missing: {measured.reason}")
         return {}
@@ -114,16 +114,16 @@ def gather(lab: Lab, question_id: str) -> Proposal:
         elif cut:
             flags.append(f"run {run.id} is not a finished result: {cut}")
         seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
-        records.append(RunRecord(_metrics(run), science.rung_of(run), seed, finished,
+        records.append(RunRecord(_metrics(run), evidence_rules.rung_of(run), seed, finished,
                                  run_id=run.id))
     if not runs:
         flags.append(f"question {question_id} has no runs yet")
-    version = science.question_version(lab, q, runs)
+    version = evidence_rules.question_version(lab, q, runs)
     reference: list[RunRecord] = []
     if version is not None:
         for run in lab.runs.list(baseline=version, kind="baseline", status="finished"):
             seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
-            reference.append(RunRecord(_metrics(run), science.rung_of(run), seed,
+            reference.append(RunRecord(_metrics(run), evidence_rules.rung_of(run), seed,
                                        run_id=run.id))
         if not reference:
             flags.append(f"the baseline {version} has no finished runs of its own")

@@ -5,8 +5,9 @@
 
 Each task module has a dataclass config, ``train(cfg, run=None) -> dict`` and ``main(argv)``,
 and runs alone: ``python -m stepstone.tasks.mqar --help``. They share :mod:`.model` (a small
-transformer with the attention, ProRes, LayerNorm-scaling variants) and :mod:`.losses`
-(cross-entropy and the k-shot loss). Importing this package does not import torch.
+transformer with the attention, ProRes, LayerNorm-scaling variants), :mod:`.losses`
+(cross-entropy and the k-shot loss) and :mod:`.loop` (``fit``, the training loop itself).
+Importing this package does not import torch.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -33,9 +33,6 @@ from stepstone.tasks.common import (
     autocast,
     check_precision,
     config_from,
-    grad_scaler,
-    lr_at,
-    make_optimizer,
     open_run,
     parse_config,
     pick_device,
@@ -43,10 +40,10 @@ from stepstone.tasks.common import (
     set_seed,
     smoke_enabled,
     torch_threads,
-    training_flops,
 )
+from stepstone.tasks.loop import fit
 from stepstone.tasks.losses import kshot_loss
-from stepstone.tasks.model import ModelConfig, Transformer, count_params
+from stepstone.tasks.model import ModelConfig, Transformer
 from stepstone.tasks.mqar_data import MQARBatch, check_shape, distance_bucket, generate_mqar
 
 PROJECT = "mqar"
@@ -238,15 +235,8 @@ def _train(cfg: MQARConfig, run: Any) -> dict[str, Any]:
         for k in cfg.num_kv_pairs
     ]
 
-    model = Transformer(cfg.model_config()).to(device)
-    n_params, n_params_non_embedding = count_params(model)
-    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
-    scaler = grad_scaler(cfg.precision, device, cfg.grad_scaler)
-
-    tokens, loss_value, started = 0, float("nan"), time.perf_counter()
-    window_tokens, window_start = 0, started
-    for step in range(cfg.steps):
-        k = cfg.num_kv_pairs[step % len(cfg.num_kv_pairs)]
+    def next_batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        k = cfg.num_kv_pairs[step % len(cfg.num_kv_pairs)]  # cycle through the K values
         batch = generate_mqar(
             cfg.batch_size,
             k,
@@ -256,63 +246,11 @@ def _train(cfg: MQARConfig, run: Any) -> dict[str, Any]:
             cfg.power_a,
             cfg.random_fillers,
         )
-        lr = lr_at(step, cfg.steps, cfg.lr, cfg.warmup_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        model.set_step(step)
+        return batch.inputs, batch.targets
 
-        with autocast(cfg.precision, device):
-            logits = model(batch.inputs.to(device))
-        loss = kshot_loss(logits, batch.targets.to(device), k=cfg.kshot_k)
-        optimizer.zero_grad(set_to_none=True)
-        torch.autograd.backward(scaler.scale(loss))
-        scaler.unscale_(optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-
-        tokens += batch.inputs.numel()
-        window_tokens += batch.inputs.numel()
-        loss_value = loss.item()
-        last = step == cfg.steps - 1
-        if step % cfg.log_every == 0 or last:
-            now = time.perf_counter()
-            run.log(
-                {
-                    "train/loss": loss_value,
-                    "train/lr": lr,
-                    "train/grad_norm": float(grad_norm),
-                    "train/tokens": tokens,
-                    "throughput/tokens_per_s": window_tokens / max(now - window_start, 1e-9),
-                },
-                step=step,
-            )
-            window_tokens, window_start = 0, now
-        if cfg.eval_every > 0 and step % cfg.eval_every == 0 and step > 0 and not last:
-            metrics, _ = evaluate(model, eval_sets, cfg, device)
-            run.log(metrics, step=step)
-
-    elapsed = time.perf_counter() - started
-    metrics, records = evaluate(model, eval_sets, cfg, device, with_records=True)
-    run.log(metrics, step=cfg.steps)
-    run.log_eval(records, name="eval")
-    flops, flops_method = training_flops(n_params, tokens)
-    summary = {
-        **metrics,
-        "train/loss": loss_value,
-        "n_params": n_params,
-        "n_params_non_embedding": n_params_non_embedding,
-        "tokens": tokens,
-        "flops": flops,
-        "flops_method": flops_method,
-        "seed": cfg.seed,
-        "steps": cfg.steps,
-        "train/time_s": elapsed,
-        "throughput/tokens_per_s": tokens / max(elapsed, 1e-9),
-        "smoke": cfg.smoke,
-    }
-    run.summary.update(summary)
-    return summary
+    model = Transformer(cfg.model_config()).to(device)
+    evaluate_model = partial(evaluate, model, eval_sets, cfg, device)
+    return fit(model, cfg, run, next_batch, evaluate_model, device)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -151,7 +151,7 @@ def scaling_data(lab: Lab, question: str | None = None, baseline: str | None = N
         out["gain_reason"] = None if measured is None else measured.reason
         return _clean(out)
     result = measured.result
-    rungs = []
+    rungs: list[dict[str, Any]] = []
     for rung, ids in zip(result.rungs, measured.rung_runs, strict=True):
         rungs.append({"label": rung.label, "run": ids[0], "runs": list(ids),
                       "name": ", ".join(names.get(rid, "") or rid[:8] for rid in ids),
