@@ -227,3 +227,35 @@ def test_init_without_a_lab_creates_one_in_dir(tmp_path, monkeypatch):
 def test_unknown_init_argument_is_a_type_error(lab_root):
     with pytest.raises(TypeError, match="bogus"):
         stepstone.init(project="p", lab=lab_root, bogus=1)
+
+
+def test_a_key_logged_beside_different_keys_keeps_logging_order(lab_root):
+    run = stepstone.init(project="p", lab=lab_root, flush_interval=60)
+    run.log({"a": 0.0, "b": 0.0})
+    run.log({"a": 1.0})
+    run.log({"a": 2.0, "note": "text"})
+    run.log({"a": 3.0, "b": 3.0})
+    run.log({"a": "four"})
+    run.finish()
+    _, history, texts = read(lab_root, run.id)
+    assert history["a"].steps == [0, 1, 2, 3] and history["a"].values == [0.0, 1.0, 2.0, 3.0]
+    assert history["b"].steps == [0, 3]
+    assert texts == {"note": [(2, "text")], "a": [(4, "four")]}
+
+
+def test_a_burst_is_written_before_the_interval_ends(lab_root):
+    import time
+
+    from stepstone.sdk.writer import EARLY_FLUSH_CALLS
+
+    run = stepstone.init(project="p", lab=lab_root, flush_interval=30)
+    for step in range(EARLY_FLUSH_CALLS + 10):
+        run.log({"x": float(step)})
+    deadline = time.time() + 20
+    count = 0
+    while time.time() < deadline and count == 0:
+        time.sleep(0.1)
+        with open_lab(lab_root) as lab:
+            count = lab.metrics.count(run.id)
+    run.finish()
+    assert count >= EARLY_FLUSH_CALLS

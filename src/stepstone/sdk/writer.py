@@ -2,9 +2,12 @@
 
 ``Run.log`` appends ``(step, time, values)`` tuples to a deque (append and
 popleft are atomic, so the training thread takes no lock). Every
-``interval`` seconds this thread drains the deque, packs each key's points into
-one columnar chunk and writes everything, with the summary, config updates,
-evaluation records and the heartbeat, in one transaction. A failed write (a
+``interval`` seconds (sooner when a burst fills the queue) this thread drains the
+deque, packs each key's points into one columnar chunk and writes everything, with
+the summary, config updates, evaluation records and the heartbeat, in one
+transaction. The drain is columnar too: calls that logged the same keys are grouped,
+each key's values become one float64 array, and finiteness is checked once per
+column (a sum), so the writer holds the GIL as little as possible. A failed write (a
 read-only or full disk) keeps the data in memory, warns once, and retries.
 """
 
@@ -14,6 +17,7 @@ import math
 import sys
 import threading
 import time
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +37,8 @@ from stepstone.store.runs import Runs, flatten
 
 DEFAULT_INTERVAL = 0.5
 HEARTBEAT_EVERY = 5.0
+EARLY_FLUSH_CALLS = 50_000  # a queue this long is written at once, not at the next interval
+_POLL = 0.05
 
 
 @dataclass
@@ -43,9 +49,12 @@ class Op:
     payload: Any
 
 
+_Column = tuple[list[int], "array[float]", list[float], bool]  # steps, values, times, nonfinite
+
+
 @dataclass
 class _Batch:
-    chunks: dict[str, tuple[list[int], list[float], list[float]]] = field(default_factory=dict)
+    chunks: dict[str, list[_Column]] = field(default_factory=dict)
     texts: list[tuple[str, int, float, str]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
@@ -105,7 +114,7 @@ class Writer(threading.Thread):
     # -- the thread ------------------------------------------------------------------------
     def run(self) -> None:
         while not self._stop_event.is_set():
-            self._flush_request.wait(self.interval)
+            self._wait()
             self._flush_request.clear()
             self._drain_and_write()
         self._drain_and_write()
@@ -113,12 +122,19 @@ class Writer(threading.Thread):
             self._db.close()
             self._db = None
 
+    def _wait(self) -> None:
+        """Until the interval is over, a flush is asked for, or a burst fills the queue."""
+        deadline = time.monotonic() + self.interval
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self._flush_request.wait(min(remaining, _POLL)):
+                return
+            if len(self.queue) >= EARLY_FLUSH_CALLS:
+                return
+
     def _drain_and_write(self) -> None:
         batch = self._retry or _Batch()
         self._retry = None
-        queue = self.queue
-        for _ in range(len(queue)):
-            self._add(batch, queue.popleft())
+        self._drain(batch)
         now = time.time()
         if batch.empty() and now - self._last_beat < HEARTBEAT_EVERY:
             self._bump()
@@ -149,32 +165,70 @@ class Writer(threading.Thread):
             self._generation += 1
             self._flushed.notify_all()
 
-    def _add(self, batch: _Batch, item: Any) -> None:
-        if type(item) is tuple:
-            step, ts, values = item
-            batch.last_step = step if batch.last_step is None else max(batch.last_step, step)
-            view_set = dict.__setitem__  # bypass Summary.__setitem__, which would queue an op
-            view = self.summary_view
-            for key, value in values.items():
+    def _drain(self, batch: _Batch) -> None:
+        """Move the queue into ``batch``: metric calls grouped by key set, ops in order."""
+        queue = self.queue
+        groups: dict[tuple[str, ...], tuple[list[int], list[int], list[float],
+                                            list[dict[str, Any]]]] = {}
+        summary_update = batch.summary.update
+        for index in range(len(queue)):
+            item = queue.popleft()
+            if type(item) is tuple:
+                step, ts, values = item
+                keys = tuple(values)
+                group = groups.get(keys)
+                if group is None:
+                    group = groups[keys] = ([], [], [], [])
+                group[0].append(index)
+                group[1].append(step)
+                group[2].append(ts)
+                group[3].append(values)
+                summary_update(values)  # the last value of each key, in logging order
+            else:
+                self._apply(batch, item)
+        columns: dict[str, list[tuple[list[int], list[int], list[float], list[Any]]]] = {}
+        for keys, (order, steps, times, rows) in groups.items():
+            top = max(steps)
+            batch.last_step = top if batch.last_step is None else max(batch.last_step, top)
+            for key in keys:
+                columns.setdefault(key, []).append((order, steps, times,
+                                                    [row[key] for row in rows]))
+        for key, parts in columns.items():
+            if len(parts) == 1:
+                _, steps, times, column = parts[0]
+            else:  # the key was logged beside different keys: back into logging order
+                merged = sorted(p for part in parts for p in zip(*part, strict=True))
+                _, steps, times, column = (list(c) for c in zip(*merged, strict=True))
+            self._add_column(batch, key, steps, times, column)
+        dict.update(self.summary_view, batch.summary)  # not Summary.update, which queues
+
+    def _add_column(self, batch: _Batch, key: str, steps: list[int], times: list[float],
+                    column: list[Any]) -> None:
+        try:
+            values = array("d", column)
+        except TypeError:  # text among the values: keep it apart, row by row
+            numeric: tuple[list[int], list[float], list[float]] = ([], [], [])
+            for step, ts, value in zip(steps, times, column, strict=True):
                 if type(value) is str:
                     batch.texts.append((key, step, ts, value))
-                    continue
-                series = batch.chunks.get(key)
-                if series is None:
-                    series = batch.chunks[key] = ([], [], [])
-                series[0].append(step)
-                series[1].append(value)
-                series[2].append(ts)
-                if not math.isfinite(value):
-                    batch.nonfinite = True
-                    if key not in self._warned_nonfinite:
-                        self._warned_nonfinite.add(key)
-                        print(f"stepstone: metric {key!r} is {value} at step {step} "
-                              "(stored and flagged)", file=sys.stderr)
-                view_set(view, key, value)
-                batch.summary[key] = value
-            return
-        op: Op = item
+                else:
+                    numeric[0].append(step)
+                    numeric[1].append(value)
+                    numeric[2].append(ts)
+            if not numeric[0]:
+                return
+            steps, times, values = numeric[0], numeric[2], array("d", numeric[1])
+        nonfinite = not math.isfinite(sum(values)) and not all(map(math.isfinite, values))
+        if nonfinite:
+            batch.nonfinite = True
+            if key not in self._warned_nonfinite:
+                self._warned_nonfinite.add(key)
+                at = next(i for i, v in enumerate(values) if not math.isfinite(v))
+                print(f"stepstone: metric {key!r} is {values[at]} at step {steps[at]} "
+                      "(stored and flagged)", file=sys.stderr)
+        batch.chunks.setdefault(key, []).append((steps, values, times, nonfinite))
+
+    def _apply(self, batch: _Batch, op: Op) -> None:
         if op.kind == "config":
             batch.config.update(flatten(op.payload))
         elif op.kind == "summary":
@@ -206,9 +260,11 @@ class Writer(threading.Thread):
     def _write_in(self, db: Database, batch: _Batch, fields: dict[str, Any]) -> int:
         """One flush's transaction (run again whole after a deadlock on PostgreSQL)."""
         runs, metrics, evals = Runs(db), Metrics(db), Evals(db)
-        written = metrics.write_chunks(
-            self.run_id, (Chunk(k, s, v, t) for k, (s, v, t) in batch.chunks.items())
-        )
+        written = metrics.write_chunks(self.run_id, (
+            Chunk(key, steps, values, times, nonfinite)
+            for key, parts in batch.chunks.items()
+            for steps, values, times, nonfinite in parts
+        ))
         if batch.texts:
             metrics.write_texts(self.run_id, batch.texts)
         if batch.config:

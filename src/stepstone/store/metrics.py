@@ -23,6 +23,9 @@ _SWAP = sys.byteorder != "little"
 
 
 def pack(kind: str, values: Sequence[float] | Sequence[int]) -> bytes:
+    """Little-endian bytes of ``values`` (an ``array`` of the right kind is not copied)."""
+    if isinstance(values, array) and values.typecode == kind and not _SWAP:
+        return values.tobytes()
     arr = array(kind, values)
     if _SWAP:  # pragma: no cover - big-endian hosts
         arr.byteswap()
@@ -56,12 +59,13 @@ class Series:
 
 @dataclass(frozen=True)
 class Chunk:
-    """The points of one key gathered in one flush."""
+    """The points of one key gathered in one flush (``nonfinite``: None = check the values)."""
 
     key: str
     steps: Sequence[int]
     values: Sequence[float]
     times: Sequence[float]
+    nonfinite: bool | None = None
 
 
 class Metrics:
@@ -77,7 +81,8 @@ class Metrics:
         for c in chunks:
             if not c.steps:
                 continue
-            nonfinite = int(any(not math.isfinite(v) for v in c.values))
+            nonfinite = int(c.nonfinite if c.nonfinite is not None
+                            else not all(map(math.isfinite, c.values)))
             rows.append((
                 run_id, c.key, len(c.steps), min(c.steps), max(c.steps),
                 pack("q", c.steps), pack("d", c.values), pack("d", c.times), nonfinite,
