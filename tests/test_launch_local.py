@@ -83,6 +83,7 @@ def _check_recorded(opened, run_id: str, width: int) -> None:
     assert rec.code_snapshot and "train.py" in opened.snapshot_manifest(rec.code_snapshot)["files"]
     history = opened.metrics.history(run_id)
     assert history["loss"].values == pytest.approx([1 / width, 1 / (2 * width), 1 / (3 * width)])
+    assert opened.notebook.pages(kind="result", run_id=run_id), f"no result page for {run_id}"
     assert history["acc"].last == pytest.approx(width / 10)
     assert rec.summary["final_loss"] == pytest.approx(1 / (3 * width))
 
@@ -206,3 +207,13 @@ def test_ctrl_c_on_the_cli_cancels_the_ladder(project, lab):
         for _ in range(50):
             os.kill(pid, 0)
             time.sleep(0.1)
+
+
+def test_a_baseline_ladder_without_a_question_is_the_baselines_own(project, lab):
+    base = {"model": {"width": 1}, "hang": {"file": "", "width": -1}}
+    plan = plan_ladder(base, [sys.executable, "train.py"], rungs=[["model.width=2"]],
+                       cwd=str(project), baseline="small")
+    with open_lab(lab) as opened:
+        state = launch_plan(opened, plan, local_executor(workers=1))
+        (run_id,) = [s.run_id for s in state.states]
+        assert opened.runs.get(run_id).kind == "baseline"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -279,3 +280,11 @@ def test_evidence_that_cannot_be_gathered_is_a_flag(setup: Setup,
     assert report.decision.proposed == "inconclusive"
     assert "the law does not fit" in "\n".join(report.caveats)
     assert report.fit.available  # the rest of the report is still there
+
+
+def test_hardware_reads_as_a_line() -> None:
+    from stepstone.report.model import _hardware_line
+
+    hw = {"host": "h", "cpu": "AMD EPYC", "cpu_count": 2, "memory_gb": 23.4,
+          "gpus": [{"name": "NVIDIA H100", "memory_gb": 80}] * 2}
+    assert _hardware_line(hw) == "AMD EPYC ×2, 23.4 GB, NVIDIA H100 ×2"

@@ -217,7 +217,6 @@ def _ladders(lab: Lab, result: DemoResult, display: Display, options: DemoOption
     from stepstone.launch.plan import plan_ladder
     from stepstone.method import baselines
     from stepstone.method.launch import plan_verifier
-    from stepstone.method.notebook import record_run_result
 
     version = result.baseline_version
     base = baselines.resolve(lab, version)["config"]
@@ -234,12 +233,6 @@ def _ladders(lab: Lab, result: DemoResult, display: Display, options: DemoOption
                            name=f"demo-{arm}", project="bytelm", cwd=str(out),
                            baseline=version, question_id=question, verify=verify)
         states = _launch(lab, plan, display, options, f"{arm} ladder ({len(rungs)} runs)")
-        for state in states:
-            if state.run_id is None:
-                continue
-            if arm == "baseline":  # the version's own reference runs
-                lab.runs.update(state.run_id, kind="baseline")
-            record_run_result(lab, state.run_id)  # launch_plan writes no pages
         result.plans[arm] = plan.id
         bad = [s for s in states if s.status != "finished"]
         if bad:

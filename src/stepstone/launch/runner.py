@@ -135,6 +135,14 @@ def counts(states: Sequence[RungState]) -> dict[str, int]:
 
 
 # -- the worker side ------------------------------------------------------------------
+def run_kind(plan: PlanRow) -> str:
+    """What a planned run is: a ladder against a baseline that answers no question is that
+    baseline's own reference ladder (kind ``baseline``); other ladder runs are ``rung``s."""
+    if plan.kind != "ladder":
+        return "adhoc"
+    return "baseline" if plan.baseline and not plan.question_id else "rung"
+
+
 def execute_rung(job: RungJob) -> str:
     """Run one attempt of a planned run through ``run_attached``; return its final status.
 
@@ -144,6 +152,7 @@ def execute_rung(job: RungJob) -> str:
     attempt superseded this one.
     """
     from stepstone.launch.process import LaunchSpec, run_attached
+    from stepstone.method.notebook import record_run_result
 
     with open_lab(job.lab) as lab:
         plan = lab.plans.get(job.plan_id)
@@ -155,13 +164,14 @@ def execute_rung(job: RungJob) -> str:
         name = f"{plan.name}-{job.idx}" + (f".{job.attempt}" if job.attempt > 1 else "")
         spec = LaunchSpec(
             command=list(plan.command), project=plan.project, name=name, config=rung.config,
-            tags=(f"plan:{plan.id}", plan.kind), kind="rung" if plan.kind == "ladder" else "adhoc",
+            tags=(f"plan:{plan.id}", plan.kind), kind=run_kind(plan),
             question_id=plan.question_id, baseline=plan.baseline,
             config_delta=rung.config_delta, env=job.env, cwd=plan.cwd, run_id=job.run_id)
         try:
             record = run_attached(lab, spec, echo=False)
         except UsageError:
             return "failed"
+        record_run_result(lab, record.id)  # the notebook's result page, as `stepstone run`
         status = record.status
         if status != "finished":
             _stamp_cancel(lab, job.plan_id, [job.run_id])

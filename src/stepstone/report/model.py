@@ -424,6 +424,19 @@ def _config_changes(runs: Sequence[RunRecord],
     return tuple(out)
 
 
+def _hardware_line(hw: Mapping[str, Any]) -> str:
+    """``AMD EPYC 7B13 ×2, 23.4 GB, NVIDIA H100 ×1`` from a run's captured hardware."""
+    parts = [f"{hw.get('cpu') or hw.get('machine') or 'CPU'} ×{hw.get('cpu_count', '?')}"]
+    if hw.get("memory_gb") is not None:
+        parts.append(f"{hw['memory_gb']} GB")
+    gpus: dict[str, int] = {}
+    for gpu in hw.get("gpus") or []:
+        name = str(gpu.get("name", "GPU")) if isinstance(gpu, Mapping) else str(gpu)
+        gpus[name] = gpus.get(name, 0) + 1
+    parts += [f"{name} ×{n}" for name, n in gpus.items()]
+    return ", ".join(parts)
+
+
 def _code_info(runs: Sequence[RunRecord]) -> CodeInfo:
     commits: dict[tuple[str, bool], int] = {}
     snapshots: dict[str, int] = {}
@@ -442,11 +455,8 @@ def _code_info(runs: Sequence[RunRecord]) -> CodeInfo:
             bare.append(run.id)
         if env.get("python"):
             python.add(str(env["python"]))
-        for item in env.get("hardware") or []:
-            if isinstance(item, Mapping):
-                hardware.add(" ".join(str(v) for v in item.values()))
-            else:
-                hardware.add(str(item))
+        if isinstance(env.get("hardware"), Mapping):
+            hardware.add(_hardware_line(env["hardware"]))
         pkgs = env.get("packages") or {}
         if isinstance(pkgs, Mapping):
             for name in PACKAGES_SHOWN:
