@@ -133,3 +133,33 @@ def test_saved_plan_is_idempotent_and_carries_method_links(lab):
         assert [s.status for s in plan_state(opened, plan.id)] == ["pending", "pending"]
         assert opened.plans.runs(plan.id)[1].config_delta == {"seed": 1}
         assert opened.plans.resolve_id(plan.id[:6]) == plan.id
+
+
+def test_ladder_budgets_follow_a_stored_chinchilla_frontier(lab, tmp_path, capsys):
+    """`--fit` splits each budget into the fitted law's compute-optimal N and D, which for
+    L = E + A/N^a + B/D^b is N = G (C/6)^(b/(a+b)) with G = (aA/(bB))^(1/(a+b)), D = C/(6N)."""
+    import json
+
+    from stepstone.cli import main
+
+    e, a_, b_, alpha, beta = 1.69, 406.4, 410.7, 0.34, 0.28
+    rows = ["n,d,loss"]
+    for n in (1e7, 3e7, 1e8, 3e8, 1e9):
+        for d in (1e9, 3e9, 1e10, 3e10, 1e11):
+            rows.append(f"{n},{d},{e + a_ / n**alpha + b_ / d**beta}")
+    table = tmp_path / "runs.csv"
+    table.write_text("\n".join(rows) + "\n")
+    (tmp_path / "base.yaml").write_text("model:\n  n: 1\ntrain:\n  tokens: 1\n")
+    main(["fit", "--from", str(table), "--n-col", "n", "--d-col", "d", "--form", "chinchilla",
+          "--label", "chin",
+          "--bootstrap", "20", "--lab", str(lab), "--json"])
+    capsys.readouterr()
+    main(["ladder", "--config", str(tmp_path / "base.yaml"), "--budgets", "1e20,1e21",
+          "--fit", "chin", "--n-key", "model.n", "--d-key", "train.tokens", "--dry-run",
+          "--json", "--lab", str(lab), "--", "python", "t.py"])
+    plan = json.loads(capsys.readouterr().out)
+    g = (alpha * a_ / (beta * b_)) ** (1 / (alpha + beta))
+    for run, budget in zip(plan["runs"], (1e20, 1e21), strict=True):
+        n_opt = g * (budget / 6) ** (beta / (alpha + beta))
+        assert run["config"]["model"]["n"] == pytest.approx(n_opt, rel=1e-3)
+        assert run["config"]["train"]["tokens"] == pytest.approx(budget / (6 * n_opt), rel=1e-3)

@@ -198,6 +198,12 @@ def points_from_file(
     if loss_col not in cols:
         raise UsageError(f"{Path(path).name} has no column {loss_col!r}; name it with --loss-col "
                          f"(columns: {', '.join(cols)})")
+    have_c = bool(c_col) and c_col in cols
+    missing = [f"{flag} {col!r}" for flag, col in (("--n-col", n_col), ("--d-col", d_col))
+               if col and col not in cols and (need_nd or not have_c)]
+    if missing:
+        raise UsageError(f"{Path(path).name} has no column {' or '.join(missing)}: name the "
+                         f"columns of N and D (columns: {', '.join(cols)})")
     records = [{k: cols[k][i] for k in cols} for i in range(len(cols[loss_col]))]
     keys = {N_KEY: n_col, D_KEY: d_col, C_KEY: c_col}
     runs = []

@@ -172,7 +172,11 @@ def sweep_cmd(grid: tuple[str, ...], list_file: Path | None, **opts: Any) -> Non
 @click.option("--rungs", default=None, metavar="SPEC|FILE",
               help="Rungs as 'k=v,k=v; k=v,...' or a YAML file listing one mapping per rung.")
 @click.option("--budgets", default=None, metavar="C1,C2,...",
-              help="Compute budgets in FLOPs; N and D from 6*N*D = C and --tokens-per-param.")
+              help="Compute budgets in FLOPs; N and D from --fit's compute-optimal frontier, "
+                   "else from 6*N*D = C and --tokens-per-param.")
+@click.option("--fit", "fit_ref", default=None, metavar="FIT",
+              help="A stored Chinchilla fit (id or label, from `stepstone fit --form "
+                   "chinchilla`) whose compute-optimal N and D each budget gets.")
 @click.option("--tokens-per-param", type=float, default=20.0, show_default=True,
               help="Tokens per parameter (D = r*N) for --budgets.")
 @click.option("--n-key", default="model.n_params", show_default=True,
@@ -180,12 +184,13 @@ def sweep_cmd(grid: tuple[str, ...], list_file: Path | None, **opts: Any) -> Non
 @click.option("--d-key", default="train.tokens", show_default=True,
               help="Config key that receives D (tokens) for --budgets.")
 @_launch_options
-def ladder_cmd(rungs: str | None, budgets: str | None, tokens_per_param: float, n_key: str,
-               d_key: str, **opts: Any) -> None:
+def ladder_cmd(rungs: str | None, budgets: str | None, fit_ref: str | None,
+               tokens_per_param: float, n_key: str, d_key: str, **opts: Any) -> None:
     """Plan a scaling ladder and launch it (again: only the rungs not finished).
 
     Rungs are given by size and tokens (--rungs), or by compute budgets (--budgets),
-    split into N params and D tokens with 6*N*D = C at a fixed tokens-per-param ratio.
+    split into N params and D tokens along a fitted law's compute-optimal frontier (--fit),
+    or with 6*N*D = C at a fixed tokens-per-param ratio.
     Ctrl-C (or `stepstone cancel PLAN`) stops the ladder's runs and marks them killed.
 
     \b
@@ -193,9 +198,11 @@ def ladder_cmd(rungs: str | None, budgets: str | None, tokens_per_param: float, 
       stepstone ladder --config b.yaml --rungs "d_model=32,steps=100; d_model=64,steps=200" \
         -- python t.py
       stepstone ladder --config base.yaml --budgets 1e12,3e12,1e13 --executor ray -- python t.py
+      stepstone ladder --baseline small --budgets 1e15,1e16 --fit chin-1 -- python t.py
     """
     from stepstone.launch.plan import (
         chinchilla_allocate,
+        frontier_allocate,
         load_override_sets,
         parse_budgets,
         parse_rungs,
@@ -209,9 +216,34 @@ def ladder_cmd(rungs: str | None, budgets: str | None, tokens_per_param: float, 
         is_file = rungs.endswith((".yaml", ".yml", ".json", ".txt")) and Path(rungs).is_file()
         planned = load_override_sets(rungs) if is_file else parse_rungs(rungs)
     budget_list = parse_budgets(budgets) if budgets else None
-    allocate = chinchilla_allocate(n_key, d_key, tokens_per_param) if budget_list else None
+    allocate = None
+    if budget_list and fit_ref is not None:
+        allocate = frontier_allocate(_frontier(opts["lab"], fit_ref), n_key, d_key)
+    elif budget_list:
+        allocate = chinchilla_allocate(n_key, d_key, tokens_per_param)
+    elif fit_ref is not None:
+        raise UsageError("--fit goes with --budgets: it splits each budget into N and D")
     _plan_and_launch("ladder", opts, lambda base, command, **kw: plan_ladder(
         base, command, rungs=planned, budgets=budget_list, allocate=allocate, **kw))
+
+
+def _frontier(lab: str | None, fit_ref: str) -> Callable[[float], tuple[float, float]]:
+    """``C -> (N, D)`` on the compute-optimal frontier of a stored Chinchilla fit."""
+    from stepstone import analysis_io as aio
+    from stepstone.store.lab import open_lab
+
+    with open_lab(lab) as opened:
+        row = aio.find_fit(opened, fit_ref)
+    if row["form"] != "chinchilla":
+        raise UsageError(f"fit {row['id']} is a {row['form']} law: --fit needs an (N, D) law "
+                         "(`stepstone fit --form chinchilla`)")
+    fit = aio.fit_from_stored(row)
+
+    def optimal(budget: float) -> tuple[float, float]:
+        point = fit.compute_optimal(budget)
+        return point.n, point.d
+
+    return optimal
 
 
 @click.command("cancel")

@@ -246,6 +246,20 @@ def parse_rungs(text: str) -> list[list[str]]:
     return rungs
 
 
+def frontier_allocate(optimal: Callable[[float], tuple[float, float]], n_key: str,
+                      d_key: str) -> Allocate:
+    """Split a budget along a fitted law's compute-optimal frontier: ``optimal(C) -> (N, D)``
+    (e.g. a Chinchilla fit's ``compute_optimal``)."""
+
+    def allocate(budget: float) -> dict[str, Any]:
+        if not (budget > 0 and math.isfinite(budget)):
+            raise UsageError(f"a compute budget must be a positive number, not {budget}")
+        n, d = optimal(budget)
+        return {n_key: max(1, round(n)), d_key: max(1, round(d))}
+
+    return allocate
+
+
 def chinchilla_allocate(n_key: str, d_key: str, tokens_per_param: float = 20.0) -> Allocate:
     """Split a compute budget C into N params and D tokens with ``C = 6·N·D`` and ``D = r·N``."""
     if tokens_per_param <= 0:
