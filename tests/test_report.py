@@ -287,3 +287,81 @@ def test_hardware_reads_as_a_line() -> None:
     hw = {"host": "h", "cpu": "AMD EPYC", "cpu_count": 2, "memory_gb": 23.4,
           "gpus": [{"name": "NVIDIA H100", "memory_gb": 80}] * 2}
     assert _hardware_line(hw) == "AMD EPYC ×2, 23.4 GB, NVIDIA H100 ×2"
+
+
+def _section(md: str, title: str) -> str:
+    """The Markdown of one section: from its heading to the next."""
+    start = md.index(f"\n## {title}\n")
+    end = md.find("\n## ", start + 1)
+    return md[start:] if end < 0 else md[start:end]
+
+
+def test_standards_show_failing_suite_checks_and_precision_lints(setup: Setup) -> None:
+    from stepstone.method import suites
+
+    # a suite on tier small that the smallest feature run misses and the others meet
+    threshold = (law(GAIN * 1e18) + law(GAIN * 1e19)) / 2
+    with open_lab(setup.root) as lab:
+        suite = suites.create(lab, "core", {"checks": [f"val_loss <= {threshold:.6f}"]},
+                              tier="small")["version"]
+        recorded = suites.check_run(lab, setup.feature_runs[1])  # one run has a recorded check
+        assert recorded[0]["passed"]
+    fp16 = stepstone.init(project="p", lab=setup.root, kind="feature", question=setup.qid,
+                          baseline=setup.version, name="fp16-run",
+                          config={"model": {"qk_norm": True, "width": 64}, "seed": 0,
+                                  "precision": "fp16", "grad_scaler": False})
+    fp16.summary.update({"val_loss": law(GAIN * 1e20)})
+    fp16_id = fp16.id
+    fp16.finish(exit_code=0)
+
+    with open_lab(setup.root) as lab:
+        checks = len(lab.suites.checks())
+        report = build_report(lab, setup.qid, n_bootstrap=int(BOOT))
+        assert len(lab.suites.checks()) == checks  # the report records nothing
+    s = report.standards
+    assert s.tier == "small" and s.tier_suites == (suite,)
+    by_run = {(r.run_id, r.suite): r for r in s.results if r.arm == "feature"}
+    failing = by_run[(setup.feature_runs[0], suite)]
+    assert not failing.passed and not failing.recorded
+    assert failing.checks[0].value == pytest.approx(law(GAIN * 1e18))
+    assert failing.checks[0].threshold == pytest.approx(threshold, rel=1e-6)
+    assert by_run[(setup.feature_runs[1], suite)].recorded
+    assert by_run[(setup.feature_runs[1], suite)].passed
+    assert setup.abandoned not in {r.run_id for r in s.results}  # not a finished run
+    assert any(r.arm == "baseline" for r in s.results)  # the tier has a suite
+    [lint] = s.lints
+    assert lint.run_id == fp16_id and lint.source == "config"
+    assert lint.message.startswith("trains in fp16 without a gradient scaler")
+
+    caveats = "\n".join(report.caveats)
+    assert (f"run {setup.feature_runs[0]} (<script>alert('run')</script>) fails suite {suite}: "
+            f"check val_loss <= {threshold:.6g} ({law(GAIN * 1e18):.6g} vs <= {threshold:.6g})"
+            in caveats)
+    assert not any(setup.feature_runs[1] in c and "fails suite" in c
+                   for c in report.caveats)  # it passes
+    assert f"run {fp16_id} (fp16-run) trains in fp16 without a gradient scaler" in caveats
+
+    md = render_markdown(report)
+    standards = _section(md, "Standards")
+    assert suite in standards and "FAIL" in standards and "PASS" in standards
+    assert setup.feature_runs[0][:10] in standards and f"{law(GAIN * 1e18):.6g}" in standards
+    assert "not recorded: checked for this report" in standards
+    assert "### Precision lints" in standards and "trains in fp16 without" in standards
+    assert fp16_id[:10] in standards
+    assert "<script" not in md
+    page = render_html(report, figures=())
+    assert '<section id="standards"><h2>Standards</h2>' in page
+    assert "<script" not in page.lower()
+    assert "trains in fp16 without a gradient scaler" in page
+
+
+def test_standards_without_suites_say_so_in_one_line(setup: Setup) -> None:
+    with open_lab(setup.root) as lab:
+        report = build_report(lab, setup.qid, n_bootstrap=int(BOOT))
+    assert report.standards.results == () and report.standards.lints == ()
+    assert not any("fails suite" in c or "fp16" in c for c in report.caveats)
+    standards = _section(render_markdown(report), "Standards")
+    lines = [line for line in standards.splitlines() if "suite" in line.lower()]
+    assert lines == ["No evaluation suites: tier small has none and no run of the question was "
+                     "checked against one."]
+    assert "No precision lints" in standards

@@ -419,6 +419,22 @@ def latest(lab: Lab, run_id: str) -> list[dict[str, Any]]:
             for v, r in newest.items()]
 
 
+def standing(lab: Lab, run: RunRecord) -> list[dict[str, Any]]:
+    """Where ``run`` stands against the suites, read only (what a report shows): the newest
+    recorded check against each suite version (:func:`latest`, ``"recorded": True``), then
+    each current suite of its tier with no recorded check on it (the run finished before the
+    suite was made) evaluated now and not recorded (``"recorded": False``). An unfinished or
+    smoke run shows only what was recorded."""
+    out = [{**result, "recorded": True} for result in latest(lab, run.id)]
+    if run.status != "finished" or not run.baseline or run.kind == "smoke":
+        return out
+    seen = {result["suite"] for result in out}
+    for row in for_tier(lab, run.baseline):
+        if row["version"] not in seen:
+            out.append({**evaluate(lab, row, run), "recorded": False})
+    return out
+
+
 def failing(lab: Lab, limit: int = 20) -> list[dict[str, Any]]:
     """Runs whose newest check against a suite failed (shown by ``stepstone status``)."""
     newest: dict[tuple[str, str], dict[str, Any]] = {}

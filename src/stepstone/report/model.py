@@ -254,6 +254,55 @@ class ReproRow:
 
 
 @dataclass(frozen=True)
+class SuiteCheckRow:
+    """One check of a suite on a run, with its numbers."""
+
+    check: str  # "metric op threshold"
+    kind: str
+    metric: str
+    op: str
+    threshold: float
+    value: float | None
+    passed: bool
+    why: str = ""  # why the number is missing
+
+
+@dataclass(frozen=True)
+class SuiteRunResult:
+    """A run against one suite version: the newest recorded check, or (``recorded`` False) the
+    check made for the report on a run that finished before the suite existed."""
+
+    run_id: str
+    run_name: str
+    arm: str  # "feature" (the question's runs) or "baseline"
+    suite: str  # the suite version
+    passed: bool
+    recorded: bool
+    checks: tuple[SuiteCheckRow, ...]
+
+
+@dataclass(frozen=True)
+class LintRow:
+    """One precision lint of a run (from its config or recorded while it ran)."""
+
+    run_id: str
+    run_name: str
+    arm: str
+    message: str
+    source: str  # "config" or "recorded"
+
+
+@dataclass(frozen=True)
+class StandardsInfo:
+    """The evaluation suites and precision lints of the report's runs."""
+
+    tier: str | None = None
+    tier_suites: tuple[str, ...] = ()  # the current suite versions attached to the tier
+    results: tuple[SuiteRunResult, ...] = ()
+    lints: tuple[LintRow, ...] = ()
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything a question's report says, as plain data (``to_dict()`` for JSON)."""
 
@@ -272,6 +321,7 @@ class Report:
     caveats: tuple[str, ...]
     reproduce: tuple[ReproRow, ...]
     notes: tuple[PageRef, ...] = field(default=())
+    standards: StandardsInfo = field(default_factory=StandardsInfo)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = _plain(dataclasses.asdict(self))
@@ -319,6 +369,7 @@ def build_report(
     runs = _run_rows(lab, qruns, bruns, metric)
     decision = _decision(lab, q, proposal)
     base_config = base_row["config"] if base_row else None
+    standards = _standards(lab, qruns, bruns, base_row)
     return Report(
         created_at=time.strftime("%Y-%m-%d %H:%M:%S"),
         question=_question_info(lab, q),
@@ -333,11 +384,12 @@ def build_report(
         stratified=strat,
         decision=decision,
         caveats=_caveats(lab, q, proposal, law, fit_info, gain_info, strat, base_row,
-                         [*bruns, *qruns]),
+                         [*bruns, *qruns], standards),
         reproduce=_reproduce([*bruns, *qruns], base_config, version, qid),
         notes=tuple(PageRef(int(p["number"]), str(p["kind"]), str(p["title"]), str(p["body"]))
                     for p in lab.notebook.pages(question_id=qid)
                     if p["kind"] in ("note", "correction")),
+        standards=standards,
     )
 
 
@@ -652,6 +704,75 @@ def _stratified(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord]
     return StratInfo(True, "; ".join(problems) or None, tuple(arms), comparison, largest)
 
 
+def _check_row(result: Mapping[str, Any]) -> SuiteCheckRow:
+    value = result.get("value")
+    return SuiteCheckRow(
+        check=str(result.get("check") or f"{result['metric']} {result['op']} "
+                                          f"{float(result['threshold']):.6g}"),
+        kind=str(result.get("kind", "")), metric=str(result["metric"]), op=str(result["op"]),
+        threshold=float(result["threshold"]), value=None if value is None else _num(value),
+        passed=bool(result["passed"]), why=str(result.get("why") or ""))
+
+
+def _standards(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord],
+               base_row: Mapping[str, Any] | None) -> StandardsInfo:
+    """Suite results (:func:`stepstone.method.suites.standing`: the newest recorded check, or
+    one made now without recording it) of the question's runs, and of the baseline's own runs
+    when its tier has a suite; the precision lints (:func:`stepstone.method.lints.run_lints`)
+    of every run. Nothing is written to the lab."""
+    from stepstone.method import lints as lint_rules
+    from stepstone.method import suites as suite_rules
+
+    tier = str(base_row["tier"]) if base_row is not None else None
+    tier_suites: tuple[str, ...] = ()
+    if tier is not None:
+        tier_suites = tuple(str(s["version"]) for s in suite_rules.for_tier(lab, tier))
+    arms = [("baseline", run) for run in bruns] + [("feature", run) for run in qruns]
+    results: list[SuiteRunResult] = []
+    found: list[LintRow] = []
+    for arm, run in arms:
+        if run.kind == "smoke":
+            continue
+        if arm == "feature" or tier_suites:
+            for result in suite_rules.standing(lab, run):
+                results.append(SuiteRunResult(
+                    run_id=run.id, run_name=run.name, arm=arm, suite=str(result["suite"]),
+                    passed=bool(result["passed"]), recorded=bool(result["recorded"]),
+                    checks=tuple(_check_row(r) for r in result["results"])))
+        from_config = {lint.message for lint in lint_rules.config_lints(run.config)}
+        for message in lint_rules.run_lints(run.config, run.summary):
+            found.append(LintRow(run.id, run.name, arm, str(message),
+                                 "config" if message in from_config else "recorded"))
+    return StandardsInfo(tier, tier_suites, tuple(results), tuple(found))
+
+
+def _standards_caveats(standards: StandardsInfo, runs: Sequence[RunRecord]) -> list[str]:
+    """``run X fails suite S: check ... (value vs threshold)`` for each failing check and
+    ``run X trains in fp16 without a gradient scaler: ...`` for each precision lint."""
+    names = {r.id: r for r in runs}
+    out: list[str] = []
+
+    def who(run_id: str, arm: str) -> str:
+        run = names.get(run_id)
+        label = "baseline run" if arm == "baseline" else "run"
+        return f"{label} {run_id}" + (f" ({run.name})" if run is not None else "")
+
+    for result in standards.results:
+        for check in result.checks:
+            if check.passed:
+                continue
+            shown = "no value" if check.value is None else f"{check.value:.6g}"
+            out.append(f"{who(result.run_id, result.arm)} fails suite {result.suite}: check "
+                       f"{check.check} ({shown} vs {check.op} {check.threshold:.6g})"
+                       + (f": {check.why}" if check.why else "")
+                       + ("" if result.recorded else
+                          "; checked for this report, no check was recorded"))
+    for lint in standards.lints:
+        text = lint.message if lint.source == "config" else f"has a precision lint: {lint.message}"
+        out.append(f"{who(lint.run_id, lint.arm)} {text}")
+    return out
+
+
 def _gather(lab: Lab, q: Mapping[str, Any]) -> decide.Proposal:
     """``decide.gather``'s proposal; if gathering fails, an inconclusive one that says why
     (a report is never refused for want of evidence)."""
@@ -682,7 +803,8 @@ def _decision(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal) -> Deci
 
 def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.BaselineLaw,
              fit: FitInfo, gain: GainInfo, strat: StratInfo, base_row: Mapping[str, Any] | None,
-             runs: Sequence[RunRecord]) -> tuple[str, ...]:
+             runs: Sequence[RunRecord], standards: StandardsInfo | None = None
+             ) -> tuple[str, ...]:
     out: list[str] = []
     by_id = {r.id: r for r in runs}
     for run in runs:  # unfinished or abandoned runs, the question's and the baseline's
@@ -731,6 +853,8 @@ def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.
     if strat.largest_regression:
         out.append(f"the feature run is worse than the baseline in bucket "
                    f"{strat.largest_regression}")
+    if standards is not None:
+        out += _standards_caveats(standards, runs)
     if base_row is not None:
         check = baseline_rules.regression(lab, dict(base_row))
         if check["status"] == "regressed":

@@ -21,7 +21,7 @@ from stepstone.report.figures import FigureOut, make_figures
 from stepstone.report.model import Report
 
 SECTIONS = ("Question", "Setup", "Results", "Scaling law", "Efficiency gain",
-            "Stratified evaluation", "Decision", "Conclusion", "Caveats", "Reproduce")
+            "Stratified evaluation", "Standards", "Decision", "Conclusion", "Caveats", "Reproduce")
 """The report's section headings, in order."""
 
 
@@ -99,8 +99,8 @@ def title_of(report: Report) -> str:
 def document(report: Report) -> tuple[Section, ...]:
     """The report as sections (the same for Markdown and HTML)."""
     return (_question(report), _setup(report), _results(report), _fit(report), _gain(report),
-            _stratified(report), _decision(report), _conclusion(report), _caveats(report),
-            _reproduce(report))
+            _stratified(report), _standards(report), _decision(report), _conclusion(report),
+            _caveats(report), _reproduce(report))
 
 
 def _question(r: Report) -> Section:
@@ -275,6 +275,48 @@ def _stratified(r: Report) -> Section:
         blocks.append(Para(f"Note: {s.reason}."))
     blocks.append(Fig("stratified"))
     return Section("Stratified evaluation", tuple(blocks))
+
+
+def _standards(r: Report) -> Section:
+    s = r.standards
+    tier = f"tier {s.tier}" if s.tier else "no baseline tier"
+    blocks: list[Block] = []
+    if not s.results:
+        blocks.append(Para(f"No evaluation suites: {tier} has none and no run of the question "
+                           "was checked against one."))
+    else:
+        attached = ", ".join(s.tier_suites) or "none"
+        blocks.append(Para(f"Evaluation suites of {tier}: {attached}. Per run and suite version, "
+                           "the newest recorded check (`stepstone suite check`, or when the run "
+                           "finished); a run that finished before a suite existed is checked "
+                           "for this report and the check is not recorded. A check without its "
+                           "number fails."))
+        rows = []
+        for res in s.results:
+            for c in res.checks:
+                note = c.why
+                if not res.recorded:
+                    note = "; ".join(x for x in (note, "not recorded: checked for this report")
+                                     if x)
+                rows.append((res.arm, res.run_id[:10], res.run_name, res.suite, c.check,
+                             fmt(c.value, 6), f"{c.op} {c.threshold:.6g}",
+                             "PASS" if c.passed else "FAIL", note))
+        blocks.append(Table(("arm", "run", "name", "suite", "check", "value", "needs",
+                             "result", "note"), tuple(rows)))
+        failed = [res for res in s.results if not res.passed]
+        blocks.append(Para(f"{len(failed)} of {len(s.results)} run and suite pairs fail."
+                           if failed else f"All {len(s.results)} run and suite pairs pass.",
+                           emphasis=bool(failed)))
+    blocks.append(Heading("Precision lints"))
+    if s.lints:
+        where = {"config": "from its config", "recorded": "recorded while it ran"}
+        blocks.append(Bullets(tuple(f"{lint.arm} run {lint.run_id[:10]} ({lint.run_name}), "
+                                    f"{where.get(lint.source, lint.source)}: {lint.message}"
+                                    for lint in s.lints)))
+    else:
+        blocks.append(Para("No precision lints: no run's config trains in fp16 without a "
+                           "gradient scaler and no run recorded values outside its format."))
+    return Section("Standards", tuple(blocks))
 
 
 def _decision(r: Report) -> Section:
