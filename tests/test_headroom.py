@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import time
 from pathlib import Path
 
 import pytest
 
+from _cli import cli
 from stepstone.analysis import device_peak, estimate_step_cost, roofline
 from stepstone.analysis.headroom import PEAKS, elementwise_cost, matmul_cost
-from stepstone.cli import main
 from stepstone.errors import AnalysisError
 from stepstone.store import open_lab
 
@@ -85,17 +83,6 @@ def test_estimate_from_shape() -> None:
     r = roofline(flops=infer.flops, bytes_moved=infer.bytes, step_time_s=1e-3,
                  peak_flops=H100.bf16_flops, peak_bandwidth=H100.bandwidth)
     assert r.bound == "memory"
-
-
-def cli(lab: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([*args, "--lab", str(lab)])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_headroom_command(lab: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stepstone.cli import main
+from _cli import cli
 from stepstone.store import open_lab
 
 SCRIPT = """
@@ -25,21 +25,6 @@ for s in range(steps):
 run.summary["val_loss"] = 3.0 - (0.2 if cfg["model"]["qk_norm"] else 0.0) + 0.001 * cfg["seed"]
 run.finish()
 """
-
-
-def cli(lab: Path, *args: str) -> tuple[int, str, str]:
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([args[0], "--lab", str(lab), *args[1:]] if args[0] == "run"
-                 else [*args, "--lab", str(lab)])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def ok(lab: Path, *args: str) -> dict | list:

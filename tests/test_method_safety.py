@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from _cli import cli
 from stepstone.method import notebook
 from stepstone.store import open_lab
 from stepstone.store.notebook import Notebook
-from test_method_loop import cli
 
 _TABLES = ("ideas", "idea_events", "questions", "baselines", "baseline_features",
            "notebook_pages", "runs")

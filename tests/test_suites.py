@@ -3,8 +3,6 @@ and a gate on promotion."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import time
 import uuid
@@ -12,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stepstone.cli import main
+from _cli import cli
 from stepstone.errors import MethodError, UsageError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import decide as decide_rules
@@ -197,17 +195,6 @@ def test_hand_written_suite_from_yaml(lab: Path, tmp_path: Path) -> None:
         with pytest.raises(UsageError, match="non-empty list"):
             suite_rules.create(opened, "bad", {"checks": []})
         assert opened.suites.list("bad") == []  # a refused suite leaves nothing behind
-
-
-def cli(lab: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([*args, "--lab", str(lab)])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_suite_commands(answered) -> None:

@@ -3,8 +3,6 @@ a curve from the MQAR reference task (trained at K pairs, evaluated at fewer and
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 from pathlib import Path
@@ -12,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import stepstone
+from _cli import cli
 from stepstone.analysis import testtime_curve as curve_of
-from stepstone.cli import main
 from stepstone.cli.standardize import curve_points, run_curves
 from stepstone.errors import AnalysisError, MetricValueError, UsageError
 from stepstone.store import open_lab
@@ -81,17 +79,6 @@ def test_log_curve_through_the_sdk(lab: Path) -> None:
         assert [p.mean for p in per_example.points] == [0.25, 1.0]
         [(_, loss)] = run_curves(opened, [run.id], "steps", "loss")
         assert not loss.higher_is_better and loss.best.knob == 32
-
-
-def cli(lab: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([*args, "--lab", str(lab)])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_curve_from_the_mqar_reference_task(lab: Path, tmp_path: Path,

@@ -10,6 +10,7 @@ from typing import Any
 
 from stepstone.errors import NotFoundError
 from stepstone.store.db import Database
+from stepstone.store.versions import dated_version
 
 
 class Baselines:
@@ -25,7 +26,7 @@ class Baselines:
         with self.db.transaction():
             seq = int(self.db.scalar("SELECT COALESCE(MAX(seq), 0) FROM baselines"
                                      " WHERE tier = ? AND day = ?", (tier, day)) or 0) + 1
-            version = f"{tier}@{day}" + (f".{seq}" if seq > 1 else "")
+            version = dated_version(tier, day, seq)
             self.db.execute(
                 "INSERT INTO baselines (version, tier, day, seq, parent, config, reference_metric,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

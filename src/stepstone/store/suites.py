@@ -9,6 +9,7 @@ from typing import Any
 
 from stepstone.errors import NotFoundError
 from stepstone.store.db import Database
+from stepstone.store.versions import dated_version
 
 
 class Suites:
@@ -23,7 +24,7 @@ class Suites:
         with self.db.transaction():
             seq = int(self.db.scalar("SELECT COALESCE(MAX(seq), 0) FROM suites"
                                      " WHERE name = ? AND day = ?", (name, day)) or 0) + 1
-            version = f"{name}@{day}" + (f".{seq}" if seq > 1 else "")
+            version = dated_version(name, day, seq)
             self.db.execute(
                 "INSERT INTO suites (version, name, day, seq, parent, tier, question_id, spec,"
                 " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
