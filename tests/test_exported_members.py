@@ -1,0 +1,38 @@
+"""The public surface of ``import stepstone`` is exactly the intended names, and stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import stepstone
+
+EXPORTED = {
+    "Api", "Config", "Run", "Summary", "__version__", "config", "finish", "init",
+    "lint_precision", "log", "log_curve", "log_eval", "run", "save", "summary",
+}
+
+
+def test_exported_names_are_exactly_the_intended_ones():
+    assert set(stepstone.__all__) == EXPORTED
+    for name in EXPORTED:
+        assert hasattr(stepstone, name), name
+
+
+def test_import_stepstone_loads_no_heavy_library():
+    code = ("import sys, stepstone\n"
+            "heavy = {'numpy', 'pandas', 'scipy', 'torch', 'fastapi', 'matplotlib', 'yaml'}\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.strip()
+    assert out == "[]"
+
+
+def test_module_level_handles_follow_the_current_run(tmp_path):
+    assert stepstone.run is None
+    run = stepstone.init(project="p", dir=tmp_path)
+    assert stepstone.run is run and stepstone.config is run.config
+    assert stepstone.summary is run.summary
+    stepstone.log({"x": 1.0})
+    stepstone.finish()
+    assert stepstone.run is None and len(stepstone.config) == 0
