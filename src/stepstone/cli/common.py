@@ -49,16 +49,20 @@ def print_json(payload: Any) -> None:
 
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "") -> None:
-    """Print ``rows`` as a rich table with the given columns."""
+    """Print ``rows`` as a rich table: one line per row, long cells cut with an ellipsis
+    (``--json`` has every value in full). Piped output gets a wide, fixed width."""
     from rich.console import Console
     from rich.table import Table
 
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(soft_wrap=False, width=200)
     table = Table(title=title or None, show_lines=False)
     for col in columns:
-        table.add_column(col, overflow="fold")
+        table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=48)
     for row in rows:
         table.add_row(*(format_cell(row.get(col)) for col in columns))
-    Console(soft_wrap=False, width=max(100, Console().width)).print(table)
+    console.print(table)
 
 
 def format_cell(value: Any) -> str:
