@@ -1,0 +1,95 @@
+"""The caveats of a report: what a reader should know before trusting its numbers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from stepstone.method import baselines as baseline_rules
+from stepstone.method import decide
+from stepstone.method import evidence as ev
+from stepstone.method import questions as question_rules
+from stepstone.report.data import FitInfo, GainInfo, StandardsInfo, StratInfo
+from stepstone.report.standards import _standards_caveats
+from stepstone.store.lab import Lab
+from stepstone.store.runs import RunRecord
+
+
+def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.BaselineLaw,
+             fit: FitInfo, gain: GainInfo, strat: StratInfo, base_row: Mapping[str, Any] | None,
+             runs: Sequence[RunRecord], standards: StandardsInfo | None = None
+             ) -> tuple[str, ...]:
+    out: list[str] = []
+    by_id = {r.id: r for r in runs}
+    for run in runs:  # unfinished or abandoned runs, the question's and the baseline's
+        if run.kind == "smoke":
+            continue
+        who = "baseline run" if run.question_id != q["id"] else "run"
+        if run.status == "abandoned":
+            out.append(f"{who} {run.id} ({run.name}) was abandoned: {run.reason or 'no reason'}"
+                       "; it is left out")
+        elif run.status != "finished":
+            out.append(f"{who} {run.id} ({run.name}) is {run.status}"
+                       + (f" ({run.reason})" if run.reason else "")
+                       + ": not a finished result")
+        else:
+            why = ev.usable(lab, run)
+            if why:
+                out.append(f"{who} {run.id} ({run.name}) is {why}")
+    for flag in proposal.flags:
+        if not any(run_id in flag for run_id in by_id) or "rerun" in flag:
+            out.append(flag)
+    if not fit.available:
+        out.append(f"no scaling law for the baseline: {fit.reason}")
+    else:
+        if fit.holdout_max_error is not None and fit.holdout_max_error > 0.02:
+            out.append(f"the baseline law misses its held-out largest runs by up to "
+                       f"{fit.holdout_max_error:.1%} ({fit.holdout_note})")
+        if fit.n_points < 5:
+            out.append(f"the baseline law rests on {fit.n_points} runs only")
+    for row in gain.rows:
+        if row.extrapolated and fit.compute_range is not None:
+            lo, hi = fit.compute_range
+            side = "above" if row.compute > hi else "below"
+            out.append(f"rung {row.rung} (C = {row.compute:.3g}) lies {side} the baseline's "
+                       f"fitted range [{lo:.3g}, {hi:.3g}] FLOPs: its gain is an "
+                       "extrapolation of the law")
+        if not row.defined:
+            out.append(f"rung {row.rung}: {row.note}")
+        elif row.ci_high is None:
+            out.append(f"rung {row.rung}: the gain's interval is unbounded above")
+    if gain.available and gain.verdict in ("falling", "inconclusive"):
+        out.append(f"the gain's trend with scale is {gain.verdict}: {gain.explanation}")
+    for arm in strat.arms:
+        for line in arm.findings:
+            if "(thin)" in line or "empty bucket" in line or "have no" in line:
+                out.append(f"stratified evaluation of the {arm.arm} run {arm.run_id}: {line}")
+    if strat.largest_regression:
+        out.append(f"the feature run is worse than the baseline in bucket "
+                   f"{strat.largest_regression}")
+    if standards is not None:
+        out += _standards_caveats(standards, runs)
+    if base_row is not None:
+        check = baseline_rules.regression(lab, dict(base_row))
+        if check["status"] == "regressed":
+            out.append(f"the baseline {base_row['version']} regressed against its parent: "
+                       f"{check['text']}")
+    dirty = [r.id for r in runs if r.git_dirty]
+    if dirty:
+        out.append(f"{len(dirty)} run(s) ran with uncommitted changes ({', '.join(dirty[:5])}): "
+                   "their code snapshot, not the commit, reproduces them")
+    uncaptured = [r.id for r in runs if r.kind != "smoke" and not (r.git_commit
+                                                                   or r.code_snapshot)]
+    if uncaptured:
+        out.append(f"{len(uncaptured)} run(s) recorded neither a git commit nor a code "
+                   f"snapshot ({', '.join(uncaptured[:5])}): their code cannot be recovered")
+    no_command = [r.id for r in runs if not r.command]
+    if no_command:
+        out.append(f"{len(no_command)} run(s) recorded no command: {', '.join(no_command[:5])}")
+    deadline = question_rules.deadline(dict(q))
+    if deadline is not None and q["status"] in ("open", "running") and time.time() > deadline:
+        out.append(f"question {q['id']}'s time box ran out "
+                   f"{(time.time() - deadline) / 3600:.1f} h ago")
+    return tuple(dict.fromkeys(out))
+
