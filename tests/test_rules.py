@@ -927,3 +927,19 @@ def test_method_exports_the_rule_language() -> None:
         "parse_rule",
         "uses_gain",
     }
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("latency_ms <= 1.0", [("latency_ms", "<=", 1.0)]),
+        ("2 > memory_gb and gain >= 1.05 at every rung",
+         [("memory_gb", "<", 2.0), ("gain", ">=", 1.05)]),
+        ("val_loss <= baseline - 0.01", []),
+    ],
+    ids=["metric-first", "number-first-flipped", "relative-to-baseline"],
+)
+def test_bounds_lists_fixed_thresholds_metric_first(text, expected):
+    from stepstone.method.rules import bounds
+
+    assert bounds(parse_rule(text)) == expected

@@ -194,20 +194,10 @@ def _noise(values: Sequence[float]) -> float:
 
 def _rule_constraints(rule_text: str) -> list[dict[str, Any]]:
     """``metric op number`` comparisons of the rule whose metric is a cost."""
-    from stepstone.method.rules import Comparison, Metric, Number, _walk, parse_rule
+    from stepstone.method.rules import bounds, parse_rule
 
-    flip = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
     out = []
-    for node in _walk(parse_rule(rule_text)):
-        if not isinstance(node, Comparison):
-            continue
-        op: str
-        if isinstance(node.left, Metric) and isinstance(node.right, Number):
-            metric, op, value = node.left.name, node.op, node.right.value
-        elif isinstance(node.right, Metric) and isinstance(node.left, Number):
-            metric, op, value = node.right.name, flip[node.op], node.left.value
-        else:
-            continue
+    for metric, op, value in bounds(parse_rule(rule_text)):
         if _COST.search(metric):
             out.append({"kind": "constraint", "metric": metric, "op": op, "value": value,
                         "basis": "the question's rule"})

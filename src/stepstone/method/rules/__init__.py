@@ -39,8 +39,8 @@ from stepstone.method.rules.tree import (
     Quantified,
     Rule,
     WorstBucket,
+    bounds,
 )
-from stepstone.method.rules.tree import _walk as _walk  # used by stepstone.method.suites
 from stepstone.method.rules.verdict import Answer, Verdict, evaluate, metrics_used, uses_gain
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "Seed",
     "Verdict",
     "WorstBucket",
+    "bounds",
     "evaluate",
     "metrics_used",
     "parse_rule",

@@ -212,3 +212,20 @@ def _walk(node: Node) -> Iterator[Node]:
     yield node
     for child in _children(node):
         yield from _walk(child)
+
+
+_FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def bounds(node: Node) -> list[tuple[str, str, float]]:
+    """Every ``metric OP number`` comparison in a rule, metric first (``1 >= m`` gives
+    ``(m, "<=", 1)``): the fixed thresholds a rule sets, e.g. ``latency_ms <= 1.0``."""
+    out: list[tuple[str, str, float]] = []
+    for item in _walk(node):
+        if not isinstance(item, Comparison):
+            continue
+        if isinstance(item.left, Metric) and isinstance(item.right, Number):
+            out.append((item.left.name, item.op, item.right.value))
+        elif isinstance(item.right, Metric) and isinstance(item.left, Number):
+            out.append((item.right.name, _FLIP[item.op], item.left.value))
+    return out
