@@ -9,7 +9,6 @@ marked finished, failed or killed with the reason.
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import random
 import signal
@@ -315,7 +314,3 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         return
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
-
-
-def describe(run: Run) -> str:
-    return json.dumps({"id": run.id, "name": run.name, "project": run.project})

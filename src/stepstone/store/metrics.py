@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import sys
 from array import array
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,13 +157,4 @@ class Metrics:
             "SELECT key, step, value FROM metric_texts WHERE run_id = ? ORDER BY id", (run_id,)
         ):
             out.setdefault(row["key"], []).append((row["step"], row["value"]))
-        return out
-
-    def last_values(self, run_ids: Sequence[str], key: str) -> Mapping[str, float]:
-        """The last logged value of ``key`` for each run that logged it."""
-        out: dict[str, float] = {}
-        for run_id in run_ids:
-            series = self.history(run_id, [key]).get(key)
-            if series and series.values:
-                out[run_id] = series.values[-1]
         return out

@@ -16,7 +16,6 @@ from stepstone.errors import NotFoundError, UsageError
 from stepstone.store.db import Database
 
 STATUSES = ("running", "finished", "failed", "killed", "crashed", "abandoned")
-OPEN_STATUSES = ("running",)
 # a run whose heartbeat is older than this (and whose process cannot be seen) is crashed
 HEARTBEAT_STALE_SECONDS = 60.0
 
