@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
+from stepstone.cells import fmt, interval
 from stepstone.cli.common import json_option, lab_option, print_json
 from stepstone.errors import UsageError
 
@@ -22,27 +23,6 @@ FORMS = ("compute", "power", "chinchilla")
 
 
 # -- tables ------------------------------------------------------------------------------------
-def fmt(value: Any) -> str:
-    """One cell: floats with 4 significant digits, None and NaN as an en dash."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return "–" if math.isnan(value) else f"{value:.4g}"
-    return str(value)
-
-
-def interval(low: Any, high: Any) -> str:
-    if low is None and high is None:
-        return "–"
-    lo = "–" if low is None else fmt(low)
-    hi = "∞" if high is None else fmt(high)
-    if lo == "–" and hi == "–":
-        return "–"
-    return f"[{lo}, {hi}]"
-
-
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
                   "^": r"\textasciicircum{}", "∞": r"$\infty$", "–": "--", "≥": r"$\geq$",

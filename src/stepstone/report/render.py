@@ -15,8 +15,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from stepstone.cells import fmt, interval
 from stepstone.report.figures import FigureOut, make_figures
 from stepstone.report.model import Report
 
@@ -72,24 +72,6 @@ Block = Para | Fields | Bullets | Table | Code | Fig | Heading
 class Section:
     title: str
     blocks: tuple[Block, ...]
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    """A number with ``digits`` significant digits; None and NaN as an en dash."""
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return "–" if math.isnan(value) else f"{value:.{digits}g}"
-    return str(value)
-
-
-def interval(low: float | None, high: float | None, *, unbounded: bool = False) -> str:
-    if low is None and high is None:
-        return "–"
-    hi = "∞" if high is None and unbounded else fmt(high)
-    return f"[{fmt(low)}, {hi}]"
 
 
 def title_of(report: Report) -> str:
@@ -201,7 +183,8 @@ def _fit(r: Report) -> Section:
              f"{f.flops_method}; {f.n_bootstrap} bootstrap refits; rmse of log loss "
              f"{fmt(f.rmse_log, 3)}."),
         Table(("parameter", "value", f"{pct} CI"),
-              tuple((p.name, fmt(p.value), interval(p.ci_low, p.ci_high)) for p in f.params)),
+              tuple((p.name, fmt(p.value), interval(p.ci_low, p.ci_high, unbounded=False))
+                    for p in f.params)),
     ]
     hold = f.holdout_note
     if f.holdout_mean_error is not None:
@@ -224,7 +207,7 @@ def _gain(r: Report) -> Section:
         return Section("Efficiency gain", (Fig("gain", f"No gain: {_end(g.reason)}"),))
     rows = tuple((row.rung, fmt(row.compute, 3), fmt(row.loss), fmt(row.compute_predicted, 3),
                   fmt(row.gain) if row.defined else "undefined",
-                  interval(row.ci_low, row.ci_high, unbounded=True) if row.defined else "–",
+                  interval(row.ci_low, row.ci_high) if row.defined else "–",
                   _ids(row.runs, 3), ("extrapolated; " if row.extrapolated else "") + row.note)
                  for row in g.rows)
     lo, hi = g.slope_ci
@@ -235,7 +218,8 @@ def _gain(r: Report) -> Section:
         Table(("rung", "C", r.metric, "baseline C for it", "gain", f"{g.confidence:.0%} CI",
                "runs", "note"), rows),
         Para(f"Trend: {g.verdict.upper()}: slope of ln(gain) per decade of compute "
-             f"{fmt(g.slope_per_decade, 3)} {interval(lo, hi)} over {g.n_rungs} rung(s). "
+             f"{fmt(g.slope_per_decade, 3)} {interval(lo, hi, unbounded=False)} "
+             f"over {g.n_rungs} rung(s). "
              f"{g.explanation}", emphasis=True),
     ]
     if g.skipped:
@@ -254,7 +238,7 @@ def _stratified(r: Report) -> Section:
         pct = "95%"
         rows = tuple((b.field, b.bucket + (" (weakest)" if b.weakest else "")
                       + (" (thin)" if b.thin else ""), str(b.count), fmt(b.mean), fmt(b.std),
-                      fmt(b.worst), interval(b.ci_low, b.ci_high))
+                      fmt(b.worst), interval(b.ci_low, b.ci_high, unbounded=False))
                      for b in (*arm.rows, arm.overall))
         blocks.append(Heading(f"{arm.arm} run {arm.run_id[:10]} ({arm.run_name}), eval set "
                               f"{arm.eval_name}: {arm.n_records} examples"))
@@ -267,7 +251,8 @@ def _stratified(r: Report) -> Section:
         blocks.append(Table(("field", "bucket", "baseline", "feature", "feature − baseline",
                              "95% CI", "verdict"),
                             tuple((d.field, d.bucket, fmt(d.mean_baseline), fmt(d.mean_feature),
-                                   fmt(d.diff), interval(d.ci_low, d.ci_high), d.verdict)
+                                   fmt(d.diff),
+                                   interval(d.ci_low, d.ci_high, unbounded=False), d.verdict)
                                   for d in s.comparison)))
         if s.largest_regression:
             blocks.append(Para(f"Largest regression: {s.largest_regression}.", emphasis=True))
@@ -327,8 +312,7 @@ def _decision(r: Report) -> Section:
         blocks.append(Bullets(d.reasons))
     if d.gains:
         blocks.append(Table(("rung", "gain the rule read", "interval"),
-                            tuple((rung, fmt(v), interval(lo, None if math.isinf(hi) else hi,
-                                                          unbounded=True))
+                            tuple((rung, fmt(v), interval(lo, None if math.isinf(hi) else hi))
                                   for rung, v, lo, hi in d.gains)))
     if d.flags:
         blocks.append(Heading("Flags"))
