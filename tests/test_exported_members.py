@@ -36,3 +36,13 @@ def test_module_level_handles_follow_the_current_run(tmp_path):
     stepstone.log({"x": 1.0})
     stepstone.finish()
     assert stepstone.run is None and len(stepstone.config) == 0
+
+
+def test_init_loads_only_the_tracking_side(tmp_path):
+    code = ("import sys, stepstone\n"
+            f"stepstone.init(project='p', dir={str(tmp_path)!r}).finish()\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('stepstone.method.rules', "
+            "'stepstone.analysis', 'stepstone.web', 'stepstone.report', 'numpy'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.strip()
+    assert out == "[]"

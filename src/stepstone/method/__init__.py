@@ -1,61 +1,9 @@
-"""The research method: every rule of it in one place (the CLI and the dashboard call it).
+"""The research method: every rule of it in one place (the CLI, the SDK and the dashboard
+call it). One module per concept: ``ideas``, ``questions``, ``baselines``, ``launch``
+(verification before launch), ``runs`` (finished or abandoned), ``notebook``, ``decide``,
+``evidence`` (a question's scaling evidence), ``suites``, ``lints``, ``status`` and
+``rules`` (the decision-rule language, see docs/rules.md).
 
-This package holds the decision-rule language of a research question (see
-:mod:`stepstone.method.rules` and docs/rules.md).
+The package itself imports nothing, so that the SDK can use one rule (the precision
+lints at ``init``) without loading the others.
 """
-
-from __future__ import annotations
-
-from stepstone.method.rules import (
-    GAIN,
-    KEYWORDS,
-    Aggregate,
-    And,
-    BaselineRef,
-    BinOp,
-    Comparison,
-    Evidence,
-    Expr,
-    Gain,
-    Metric,
-    Neg,
-    Not,
-    Number,
-    Or,
-    Quantified,
-    Rule,
-    RunRecord,
-    Verdict,
-    WorstBucket,
-    evaluate,
-    metrics_used,
-    parse_rule,
-    uses_gain,
-)
-
-__all__ = [
-    "GAIN",
-    "KEYWORDS",
-    "Aggregate",
-    "And",
-    "BaselineRef",
-    "BinOp",
-    "Comparison",
-    "Evidence",
-    "Expr",
-    "Gain",
-    "Metric",
-    "Neg",
-    "Not",
-    "Number",
-    "Or",
-    "Quantified",
-    "Rule",
-    "RunRecord",
-    "Verdict",
-    "WorstBucket",
-    "evaluate",
-    "metrics_used",
-    "parse_rule",
-    "uses_gain",
-]
