@@ -18,6 +18,7 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(),
                        reason="needs Debian chromium at /usr/bin/chromium (apt install chromium)"),
 ]
+expect = pytest.importorskip("playwright.sync_api").expect
 XSS = "<script>alert(1)</script>"
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 LAB_ROOT: dict[str, Path] = {}
@@ -109,7 +110,7 @@ def page(browser: object) -> Iterator[object]:
     context.close()
 
 
-def _until(check, timeout: float = 10.0) -> None:
+def _until(check, timeout: float = 30.0) -> None:
     deadline = time.time() + timeout
     while not check():
         assert time.time() < deadline, "the page did not update in time"
@@ -132,8 +133,9 @@ def test_every_page_opens_without_console_errors(server, page) -> None:
     for path, text in checks.items():
         response = page.goto(base + path)
         assert response.status == 200, path
-        page.wait_for_load_state("networkidle")
-        assert text in page.inner_text("body"), path
+        expect(page.locator("body")).to_contain_text(text)
+        if path == f"/runs/{ids[0]}":  # its scripts drew the charts (errors would show below)
+            page.wait_for_selector("#charts .chart .main-svg")
     page.goto(f"{base}/runs/{ids[1]}")
     page.wait_for_selector("#charts .chart .main-svg")
     assert page.locator("#charts .chart").count() == 2
@@ -150,8 +152,9 @@ def test_user_text_renders_as_text(server, page) -> None:
     base, ids = server
     for path in ("/runs", f"/runs/{ids[0]}", "/notebook"):
         page.goto(base + path)
-        page.wait_for_load_state("networkidle")
-        assert XSS in page.inner_text("body"), path
+        expect(page.locator("body")).to_contain_text(XSS)
+        if path.startswith("/runs/"):  # the chart titles are drawn by script from user text
+            page.wait_for_selector("#charts .chart .main-svg")
         assert page.locator("main script:not([type])").count() == 0
     code = page.goto(f"{base}/runs/{ids[0]}/code?path=train.py")
     assert code is not None and page.locator("pre.source b").count() == 0
