@@ -429,16 +429,21 @@ def test_sync_command_twice(store_target, tmp_path, capsys):
     assert "nothing new" in capsys.readouterr().out
 
 
-def test_unreachable_store_is_one_clear_error(tmp_path, capsys):
+def test_unreachable_store_is_one_clear_error(tmp_path, capsys, monkeypatch):
     with pytest.raises(LabError, match=r"cannot connect to the team store postgresql://me:\*\*\*@"):
         Database("postgresql://me:secret@127.0.0.1:1/nothing?connect_timeout=2")
     import stepstone
 
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     run = stepstone.init(project="p", lab="postgresql://me:secret@127.0.0.1:1/nothing")
     run.log({"x": 1.0})
     run.finish()
     err = capsys.readouterr().err
-    assert "NOT being recorded" in err and "secret" not in err
+    assert "Recording this run in the local lab" in err and "secret" not in err
+    spool = tmp_path / "data" / "stepstone" / "offline"
+    assert f"STEPSTONE_STORE=... stepstone sync --lab {spool}" in err
+    with open_lab(spool) as lab:  # a plain local lab that `stepstone sync` copies from
+        assert lab.metrics.history(run.id)["x"].values == [1.0]
 
 
 def test_sync_carries_the_method_tables(store_target, tmp_path):

@@ -13,8 +13,8 @@ import pytest
 from stepstone.errors import LabError, UsageError
 from stepstone.store import init_lab, open_lab
 from stepstone.store.db import POSTGRES, SQLITE, mask_url
-from stepstone.store.lab import find_store
-from stepstone.store.target import STORE_FILE, target_of_folder, write_store_file
+from stepstone.store.lab import Lab, connect, find_store
+from stepstone.store.target import STORE_FILE, offline_target, target_of_folder, write_store_file
 
 
 def test_the_dialect_rewrites_only_what_differs():
@@ -235,3 +235,56 @@ def test_a_dropped_connection_loses_no_point(pg_url, tmp_path, capsys):
     with open_lab(root) as lab:
         assert lab.metrics.history("drop0001")["x"].steps == list(range(200))
         assert lab.runs.get("drop0001").status == "finished"
+
+
+@pytest.mark.postgres
+def test_a_store_that_is_down_records_locally_and_sync_copies_it_in(pg_url, tmp_path, capsys):
+    """A run started while the team store is unreachable is kept in the lab folder's offline
+    spool; `status` lists it and `stepstone sync` there copies it into the store."""
+    import stepstone
+    from stepstone.cli import main
+
+    shared = tmp_path / "team-objects"
+    root = init_lab(tmp_path, store=pg_url, objects=str(shared))
+    write_store_file(root, "postgresql://me:secret@127.0.0.1:1/research?connect_timeout=2",
+                     str(shared))
+    run = stepstone.init(project="team", config={"lr": 0.1}, lab=str(root))
+    for step in range(30):
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+    run.finish()
+    err = capsys.readouterr().err
+    assert "Recording this run in the local lab" in err and "stepstone sync" in err
+    assert "secret" not in err
+    assert (root / "lab.db").exists()
+
+    write_store_file(root, pg_url, str(shared))  # the store is back
+    main(["status", "--lab", str(root), "--json"])
+    assert json.loads(capsys.readouterr().out)["offline_runs"] == [run.id]
+    main(["status", "--lab", str(root)])
+    assert f"wait for `stepstone sync`: {run.id}" in capsys.readouterr().out
+    main(["sync", "--lab", str(root), "--json"])
+    assert json.loads(capsys.readouterr().out)["inserted"] > 0
+    with open_lab(root) as lab:
+        assert lab.target.is_postgres
+        record = lab.runs.get(run.id)
+        assert record.status == "finished" and record.config == {"lr": 0.1}
+        assert lab.metrics.history(run.id)["loss"].steps == list(range(30))
+        assert (shared / record.code_snapshot[:2] / record.code_snapshot).exists()
+    main(["status", "--lab", str(root), "--json"])
+    assert json.loads(capsys.readouterr().out)["offline_runs"] == []
+
+
+@pytest.mark.postgres
+def test_offline_mode_keeps_a_team_labs_run_local(pg_url, tmp_path):
+    import stepstone
+
+    root = init_lab(tmp_path, store=pg_url, objects=str(tmp_path / "team-objects"))
+    run = stepstone.init(project="team", mode="offline", lab=str(root))
+    run.log({"x": 1.0})
+    run.finish()
+    with open_lab(root) as lab:
+        assert not lab.runs.exists(run.id)
+    spool = offline_target(target_of_folder(root))
+    assert spool.database == str(root / "lab.db")
+    with Lab(root, connect(spool), spool) as local:
+        assert local.runs.get(run.id).status == "finished"

@@ -10,7 +10,8 @@ message and an exit code. Each message says what went wrong and what to do next.
     │   └── MetricValueError  a value that cannot be logged as a metric
     ├── NotFoundError         an unknown run, question, baseline, idea or page
     ├── LabError              no lab here, or a lab that cannot be opened or written
-    │   └── SchemaVersionError  the lab's schema and this client disagree
+    │   ├── SchemaVersionError  the lab's schema and this client disagree
+    │   └── StoreUnreachableError  a team store that does not answer
     ├── MethodError           an action the method forbids (promote an unanswered question)
     └── AnalysisError         input the analysis refuses (too few points, degenerate data)
 """
@@ -55,6 +56,11 @@ class LabError(StepstoneError):
 
 class SchemaVersionError(LabError):
     """The lab's schema version and this client's disagree."""
+
+
+class StoreUnreachableError(LabError):
+    """A team store that cannot be reached: the server is down, the network is gone, or the
+    login is refused. The SDK records into a local lab instead (see ``offline_target``)."""
 
 
 class MethodError(StepstoneError):

@@ -14,6 +14,7 @@ from stepstone.method import suites as suite_rules
 from stepstone.method.status import method_status, print_method_status
 from stepstone.store.lab import open_lab
 from stepstone.store.runs import STATUSES, RunRecord
+from stepstone.store.team import offline_runs
 
 _COLUMNS = ("id", "name", "project", "status", "kind", "age", "duration", "step", "tags")
 
@@ -160,12 +161,16 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
         recent = opened.runs.list(status="finished", limit=10, details=False)
         method = method_status(opened)
         method["failing_suites"] = suite_rules.failing(opened)
+        offline = offline_runs(opened)
     now = time.time()
     sections = {"needs attention": attention, "running": running, "recently finished": recent}
     if as_json:
         print_json({**{k.replace(" ", "_"): [r.to_dict() for r in v]
-                       for k, v in sections.items()}, "method": method})
+                       for k, v in sections.items()}, "method": method, "offline_runs": offline})
         return
+    if offline:
+        click.echo(f"{len(offline)} run(s) recorded offline while the store was down wait for "
+                   f"`stepstone sync`: {', '.join(offline)}")
     print_method_status(method)
     for fail in method["failing_suites"]:
         click.echo(f"run {fail['run_id']} fails suite {fail['suite']}: "

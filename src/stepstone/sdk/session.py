@@ -21,16 +21,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from stepstone.errors import LabError, UsageError
+from stepstone.errors import LabError, StoreUnreachableError, UsageError
 from stepstone.sdk.run import Config, Run, Summary, as_mapping
 from stepstone.sdk.writer import DEFAULT_INTERVAL, Op, Writer
 from stepstone.store.db import is_postgres_url
-from stepstone.store.lab import connect, init_lab
+from stepstone.store.lab import connect, create_local_lab, init_lab
 from stepstone.store.runs import Runs
 from stepstone.store.target import (
     LAB_DIRNAME,
     StoreTarget,
     is_lab_folder,
+    offline_target,
     open_objects,
     target_of_folder,
     target_of_url,
@@ -117,8 +118,10 @@ def init(
 
     Shaped like ``wandb.init``: ``project``, ``name``, ``config``, ``tags``, ``notes``,
     ``group``, ``job_type``, ``dir`` (where the lab lives when none is found), ``resume``
-    (``"allow"``, ``"must"``, ``"never"`` or True) with ``id``, and ``mode``
-    (``"online"``/``"offline"`` both write to the local lab; ``"disabled"`` records nothing).
+    (``"allow"``, ``"must"``, ``"never"`` or True) with ``id``, and ``mode``: ``"online"``
+    writes to the lab, ``"offline"`` to a local lab even when the lab is a team store (copy it in
+    later with ``stepstone sync``), ``"disabled"`` records nothing. A team store that cannot be
+    reached is treated as ``"offline"``, with a note: no run is lost to a network outage.
     """
     unknown = set(wandb_options) - _WANDB_OPTIONS
     if unknown:
@@ -135,13 +138,26 @@ def init(
                              lab_root=None, config=user_config, writer=None))
     try:
         return _start(project, name, user_config, tags, notes, group, job_type, dir, resume, id,
-                      lab, kind, question, baseline, flush_interval,
+                      lab, kind, question, baseline, flush_interval, offline=mode == "offline",
                       save_code=wandb_options.get("save_code", True) is not False)
     except LabError as exc:
         print(f"stepstone: {exc}. This run is NOT being recorded; training goes on.",
               file=sys.stderr)
         return _activate(Run(run_id=id or new_run_id(), name=name or "unrecorded",
                              project=project, lab_root=None, config=user_config, writer=None))
+
+
+def _offline(team: StoreTarget, why: StoreUnreachableError | None) -> StoreTarget:
+    """The local lab that records runs for ``team`` while it is offline, made if need be."""
+    spool = offline_target(team)
+    assert spool.root is not None
+    create_local_lab(spool.root)
+    if why is not None:
+        again = (f"stepstone sync --lab {spool.root.parent}" if team.root is not None
+                 else f"STEPSTONE_STORE=... stepstone sync --lab {spool.root.parent}")
+        print(f"stepstone: {why}. Recording this run in the local lab {spool.root} instead; "
+              f"copy it into the store when it is back: `{again}`", file=sys.stderr)
+    return spool
 
 
 def _default_project() -> str:
@@ -153,10 +169,17 @@ def _start(
     project: str, name: str | None, user_config: Mapping[str, Any], tags: Sequence[str] | None,
     notes: str | None, group: str | None, job_type: str | None, dir: str | Path | None,
     resume: bool | str | None, run_id: str | None, lab: str | Path | None, kind: str | None,
-    question: str | None, baseline: str | None, flush_interval: float, save_code: bool,
+    question: str | None, baseline: str | None, flush_interval: float, offline: bool,
+    save_code: bool,
 ) -> Run:
     target = _lab_root(lab, dir)
-    db = connect(target)  # an embedded lab is upgraded here; a team store is only checked
+    if offline and target.is_postgres:
+        target = _offline(target, None)
+    try:
+        db = connect(target)  # an embedded lab is upgraded here; a team store is only checked
+    except StoreUnreachableError as exc:
+        target = _offline(target, exc)
+        db = connect(target)
     try:
         runs = Runs(db)
         attached_id = os.environ.get("STEPSTONE_RUN_ID")

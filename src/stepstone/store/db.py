@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stepstone.errors import LabError
+from stepstone.errors import LabError, StoreUnreachableError
 
 LOCK_RETRY_SECONDS = 120.0
 T = TypeVar("T")
@@ -175,7 +175,7 @@ class Database:
                 pass
         except psycopg.Error as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise LabError(
+            raise StoreUnreachableError(
                 f"cannot connect to the team store {mask_url(self.target)}: {message}"
             ) from exc
         return conn

@@ -109,6 +109,14 @@ def init_lab(
         return _init_team_lab(root, store, objects)
     if objects is not None:
         raise UsageError("--objects goes with --store: a local lab keeps its objects in it")
+    return create_local_lab(root)
+
+
+def create_local_lab(root: Path) -> Path:
+    """Create (or upgrade) the embedded lab in the folder ``root``: ``lab.db`` and ``objects/``.
+
+    Beside a ``store.toml`` this is the team lab's offline spool (see ``offline_target``).
+    """
     try:
         (root / "objects").mkdir(parents=True, exist_ok=True)
     except OSError as exc:

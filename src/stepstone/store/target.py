@@ -135,6 +135,18 @@ def target_of_folder(root: Path) -> StoreTarget:
     return StoreTarget(str(root / DB_NAME), str(root / OBJECTS_DIRNAME), root)
 
 
+def offline_target(target: StoreTarget) -> StoreTarget:
+    """Where runs go while ``target``, a team store, cannot be reached: a local ``lab.db`` and
+    ``objects/`` beside its ``store.toml`` (``stepstone sync`` there copies them in later),
+    or, for a store named by URL alone, the local lab ``stepstone/offline`` in the user's data
+    folder."""
+    if target.root is not None:
+        root = target.root
+    else:
+        root = Path(default_objects_location()).parent / "offline" / LAB_DIRNAME
+    return StoreTarget(str(root / DB_NAME), str(root / OBJECTS_DIRNAME), root)
+
+
 def target_of_url(url: str, objects: str | None = None) -> StoreTarget:
     """A bare store URL's target; objects at ``objects``, ``STEPSTONE_OBJECTS`` or a default."""
     if not is_postgres_url(url):

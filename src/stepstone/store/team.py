@@ -27,12 +27,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stepstone.errors import NotFoundError, SchemaVersionError, UsageError
 from stepstone.store import migrations
 from stepstone.store.db import POSTGRES, SQLITE, Database
 from stepstone.store.migrations import check_version, migrate, schema_version
+from stepstone.store.target import offline_target
 
 if TYPE_CHECKING:
     from stepstone.store.lab import Lab
@@ -440,3 +442,19 @@ def _put_by_content(
     inserted = len(rows) - unchanged
     return inserted, 0, unchanged, mapping
 
+
+
+def offline_runs(lab: Lab) -> list[str]:
+    """The runs in the offline spool of ``lab`` (a team lab folder) that its store lacks yet:
+    recorded while the store could not be reached, waiting for ``stepstone sync``."""
+    if not lab.target.is_postgres or lab.root is None:
+        return []
+    spool = offline_target(lab.target)
+    if not Path(spool.database).exists():
+        return []
+    local = Database(spool.database, readonly=True)
+    try:
+        ids = [str(row["id"]) for row in local.query("SELECT id FROM runs ORDER BY created_at")]
+    finally:
+        local.close()
+    return [run_id for run_id in ids if not lab.runs.exists(run_id)]
