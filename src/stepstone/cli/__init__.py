@@ -89,9 +89,10 @@ def main(argv: list[str] | None = None) -> Any:
     """Console entry point: run the CLI, turning library errors into one line."""
     try:
         return cli.main(args=argv, prog_name="stepstone", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
+    except click.exceptions.Abort as exc:  # click turns Ctrl-C into Abort: keep its 130
+        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        click.echo("Interrupted." if interrupted else "Aborted.", err=True)
+        sys.exit(130 if interrupted else 1)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
