@@ -18,9 +18,23 @@ from stepstone.store import init_lab
 from stepstone.store.target import StoreTarget, target_of_folder
 
 PG_ENV = "STEPSTONE_TEST_PG"
+NO_SKIPS_ENV = "STEPSTONE_NO_SKIPS"  # set by scripts/test.sh, which starts every service
 # where the developer's own labs and stores are: never written to by a test
 _USER_ENV = ("STEPSTONE_LAB", "STEPSTONE_STORE", "STEPSTONE_OBJECTS", "STEPSTONE_RUN_ID",
              "STEPSTONE_MODE", "STEPSTONE_PROJECT")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under ``scripts/test.sh`` a skipped test is a failure: it means a service is missing."""
+    if not os.environ.get(NO_SKIPS_ENV) or hasattr(session.config, "workerinput"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped:
+        names = ", ".join(sorted({report.nodeid for report in skipped})[:10])
+        reporter.write_line(f"{NO_SKIPS_ENV} is set and {len(skipped)} test(s) skipped "
+                            f"(a service is missing?): {names}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)
