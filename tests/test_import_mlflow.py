@@ -107,3 +107,52 @@ def test_params_read_back_as_values_and_unknown_experiments_are_errors(store, tm
     with pytest.raises(UsageError, match="no MLflow database"):
         import_mlflow(f"sqlite:///{tmp_path / 'typo.db'}", lab)
     assert not (tmp_path / "typo.db").exists()
+
+
+GROW = textwrap.dedent("""
+    import sys
+    from mlflow import MlflowClient
+
+    client = MlflowClient(sys.argv[1])
+    if sys.argv[2] == "start":
+        experiment = client.create_experiment("growing")
+        run = client.create_run(experiment, run_name="long")
+        for step in range(2):
+            client.log_metric(run.info.run_id, "loss", 1.0 / (step + 1), step=step)
+        print("RUN", run.info.run_id)
+    else:
+        for step in range(2, 5):
+            client.log_metric(sys.argv[3], "loss", 1.0 / (step + 1), step=step)
+        client.set_terminated(sys.argv[3], "FINISHED")
+""")
+
+
+def test_a_run_that_grew_since_the_last_import_is_brought_up_to_date(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    def mlflow(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-c", GROW, uri, *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    run_id = mlflow("start").split("RUN", 1)[1].split()[0]
+    lab = init_lab(tmp_path / "lab")
+    first = import_mlflow(uri, lab)
+    assert [r["id"] for r in first.imported] == [run_id]
+    with open_lab(lab) as opened:
+        assert opened.runs.get(run_id).status == "crashed"  # it had not ended yet
+        page = opened.notebook.append(kind="note", title="watching", body="", run_id=run_id)
+    mlflow("go on", run_id)
+    result = CliRunner().invoke(cli, ["import", "mlflow", uri, "--lab", str(lab), "--json"])
+    assert result.exit_code == 0, result.output
+    second = json.loads(result.output)
+    assert second["imported"] == [] and [r["id"] for r in second["updated"]] == [run_id]
+    with open_lab(lab) as opened:
+        record = opened.runs.get(run_id)
+        assert record.status == "finished" and record.reason is None
+        assert opened.metrics.history(run_id)["loss"].steps == [0, 1, 2, 3, 4]
+        assert record.summary["loss"] == pytest.approx(0.2)
+        assert opened.notebook.get(page)["run_id"] == run_id  # references kept
+    third = import_mlflow(uri, lab)
+    assert third.updated == [] and [s["reason"] for s in third.skipped] == ["already imported"]

@@ -15,7 +15,8 @@ def import_group() -> None:
     """Import runs from wandb, MLflow or TensorBoard into the lab.
 
     Imported runs keep their ids, configs, metrics and times and are marked as
-    imported; importing the same source twice duplicates nothing.
+    imported; importing the same source twice duplicates nothing, and brings in
+    what a run logged since the last import (it is replaced whole).
 
     \b
     Example:
@@ -35,6 +36,10 @@ def _show(report: ImportReport, as_json: bool, dry_run: bool) -> None:
                     title=f"{verb} {len(report.imported)} {report.source} runs")
     else:
         click.echo(f"{verb} no {report.source} runs")
+    if report.updated:
+        print_table(report.updated, ("id", "name", "status", "points", "from"),
+                    title=f"{'would update' if dry_run else 'updated'} {len(report.updated)} "
+                          f"runs that had grown since the last import")
     for item in report.skipped:
         click.echo(f"skipped {item['id']}: {item['reason']}", err=True)
     for note in report.notes:

@@ -24,19 +24,22 @@ class Candidate:
 
 @dataclass
 class ImportReport:
-    """What an import did: runs written, runs skipped (with why), and notes on lost detail."""
+    """What an import did: runs written, runs updated (the source had grown since an earlier
+    import), runs skipped (with why), and notes on lost detail."""
 
     source: str
     imported: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
     def points(self) -> int:
-        return sum(int(r["points"]) for r in self.imported)
+        return sum(int(r["points"]) for r in (*self.imported, *self.updated))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "imported": self.imported, "skipped": self.skipped,
+        return {"source": self.source, "imported": self.imported, "updated": self.updated,
+                "skipped": self.skipped,
                 "notes": self.notes, "points": self.points}
 
 
@@ -73,28 +76,33 @@ def write_candidates(
     lab: LabRef, source: str, candidates: Iterable[Candidate], *, dry_run: bool = False,
     report: ImportReport | None = None,
 ) -> ImportReport:
-    """Write each candidate whose id is not in the lab yet; say what happened to each."""
+    """Write each candidate whose id is not in the lab yet, and again each one imported from
+    the same place whose source has grown since; say what happened to each."""
     report = report or ImportReport(source)
     opened, owned = (lab, False) if isinstance(lab, Lab) else (open_lab(lab), True)
     try:
         imports = Imports(opened.db)
         for cand in candidates:
             existing = imports.origin(cand.run_id)
-            if existing is not None:
-                why = ("already imported" if existing == cand.origin
-                       else f"a run with id {cand.run_id} is already in the lab"
-                            + (f" (imported from {existing})" if existing else ""))
+            if existing is not None and existing != cand.origin:
+                why = (f"a run with id {cand.run_id} is already in the lab"
+                       + (f" (imported from {existing})" if existing else ""))
                 report.skipped.append({"id": cand.run_id, "from": cand.origin, "reason": why})
                 continue
             run = cand.load()
             run.row["imported_from"] = cand.origin
+            again = existing is not None
+            if again and imports.unchanged(run):
+                report.skipped.append({"id": run.id, "from": cand.origin,
+                                       "reason": "already imported"})
+                continue
             entry = {"id": run.id, "name": run.row.get("name"), "from": cand.origin,
                      "points": run.points, "status": run.row.get("status")}
+            done = report.updated if again else report.imported
             if dry_run:
-                report.imported.append({**entry, "dry_run": True})
-                continue
-            if imports.write(run, opened.objects):
-                report.imported.append(entry)
+                done.append({**entry, "dry_run": True})
+            elif imports.write(run, opened.objects, replace=again):
+                done.append(entry)
             else:  # written by someone else since we looked
                 report.skipped.append({"id": run.id, "from": cand.origin,
                                        "reason": "already imported"})

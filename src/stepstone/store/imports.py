@@ -3,8 +3,11 @@
 An imported run keeps its original id, config, metric series, summary and times, and
 ``runs.imported_from`` says where it came from (``wandb:/path/to/run``). Writing is
 all or nothing: the run row, its config, every metric chunk, text metric and summary
-key land in one transaction, so a failed import leaves no half run behind, and a run
-whose id is already in the lab is skipped, so importing twice duplicates nothing.
+key land in one transaction, so a failed import leaves no half run behind. Importing twice
+duplicates nothing: a run already imported from the same place is skipped when the source
+has nothing new, and replaced whole (in one transaction, keeping its id and whatever points at
+it: notebook pages, evaluations) when the source has grown since, e.g. a run that was still
+going at the first import. A native run, or one imported from elsewhere, is never touched.
 """
 
 from __future__ import annotations
@@ -66,8 +69,28 @@ class Imports:
             return None
         return str(row["imported_from"] or "")
 
-    def write(self, run: ImportedRun, objects: ObjectStore | None = None) -> bool:
-        """Write ``run`` in one transaction; False (and nothing written) if its id exists.
+    def unchanged(self, run: ImportedRun) -> bool:
+        """Whether the lab's copy of ``run`` already holds what the source has now."""
+        row = self.db.query_one(
+            "SELECT status, last_step, ended_at FROM runs WHERE id = ?", (run.id,))
+        if row is None:
+            return False
+        points = self.db.scalar(
+            "SELECT COALESCE(SUM(n), 0) FROM metric_chunks WHERE run_id = ?", (run.id,))
+        texts = self.db.scalar("SELECT COUNT(*) FROM metric_texts WHERE run_id = ?", (run.id,))
+        stored = {r["key"]: r["value"] for r in self.db.query(
+            "SELECT key, value FROM run_summaries WHERE run_id = ?", (run.id,))}
+        summary = {k: encode(v) for k, v in run.summary.items()}
+        return bool(
+            row["status"] == run.row.get("status") and row["ended_at"] == run.row.get("ended_at")
+            and int(points) == run.points and int(texts) == len(run.texts)
+            and row["last_step"] == _last_step(run) and stored == summary)
+
+    def write(self, run: ImportedRun, objects: ObjectStore | None = None, *,
+              replace: bool = False) -> bool:
+        """Write ``run`` in one transaction; False (and nothing written) if its id exists,
+        unless ``replace``: then the run's row is updated and its config, summary, series,
+        texts and attached objects are replaced by the source's.
 
         ``run.objects`` are put in ``objects`` (content-addressed, so a failed import
         leaves at most an unreferenced blob) and attached to the run in the transaction.
@@ -83,10 +106,7 @@ class Imports:
         for required in ("id", "name", "project", "status", "created_at"):
             if row.get(required) is None:
                 raise UsageError(f"an imported run needs {required!r}")
-        steps_seen = [max(steps) for steps, _, _ in run.series.values() if steps]
-        steps_seen += [t[1] for t in run.texts]
-        if steps_seen and row.get("last_step") is None:
-            row["last_step"] = max(steps_seen)
+        row["last_step"] = _last_step(run)
         nonfinite = any(
             not math.isfinite(v) for _, values, _ in run.series.values() for v in values
         )
@@ -96,10 +116,20 @@ class Imports:
         }
         with self.db.transaction():
             if self.db.scalar("SELECT COUNT(*) FROM runs WHERE id = ?", (run.id,)):
-                return False
-            cols = ", ".join(values)
-            marks = ", ".join("?" for _ in values)
-            self.db.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})", list(values.values()))
+                if not replace:
+                    return False
+                for table in _REPLACED:
+                    self.db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run.id,))
+                update = {**dict.fromkeys(_OUTCOME), **values}  # an old reason goes too
+                update.pop("id")
+                sets = ", ".join(f"{col} = ?" for col in update)
+                self.db.execute(f"UPDATE runs SET {sets} WHERE id = ?",
+                                [*update.values(), run.id])
+            else:
+                cols = ", ".join(values)
+                marks = ", ".join("?" for _ in values)
+                self.db.execute(f"INSERT INTO runs ({cols}) VALUES ({marks})",
+                                list(values.values()))
             if run.config:
                 self.runs.write_config(run.id, run.config)
             self.metrics.write_chunks(run.id, _chunks(run.series))
@@ -112,6 +142,21 @@ class Imports:
                 index.record(digest, size)
                 index.attach(run.id, role, name, digest)
         return True
+
+
+# what an import writes for a run, and so what a newer import of it replaces
+_REPLACED = ("run_configs", "run_summaries", "metric_chunks", "metric_texts", "run_objects")
+# how a run ended: cleared before a newer import of it says again
+_OUTCOME = ("reason", "exit_code", "ended_at", "heartbeat_at", "last_step")
+
+
+def _last_step(run: ImportedRun) -> int | None:
+    """The run's own last step, else the last step of its series and texts."""
+    if run.row.get("last_step") is not None:
+        return int(run.row["last_step"])
+    steps_seen = [max(steps) for steps, _, _ in run.series.values() if steps]
+    steps_seen += [t[1] for t in run.texts]
+    return max(steps_seen) if steps_seen else None
 
 
 def _chunks(series: Mapping[str, tuple[list[int], list[float], list[float]]]) -> list[Chunk]:
