@@ -145,3 +145,59 @@ def test_gain_refusals(exact_fit: ScalingFit) -> None:
         efficiency_gain(exact_fit, [1e20], [2.0], n=[1e9])
     with pytest.raises(AnalysisError, match="labels"):
         efficiency_gain(exact_fit, [1e20], [2.0], labels=["a", "b"])
+
+
+def _fit_with_samples(samples: np.ndarray) -> ScalingFit:
+    """The exact fit with its bootstrap refits replaced by ``samples`` (E, A, alpha rows)."""
+    c = np.logspace(18, 22, 10)
+    base = fit_scaling_law("compute", compute=c, loss=law(c), n_bootstrap=2, holdout=0)
+    import dataclasses
+
+    return dataclasses.replace(base, samples=samples)
+
+
+def test_trend_counts_refits_that_never_reach_a_rung_instead_of_dropping_them() -> None:
+    rungs = np.array([1e19, 1e20, 1e21])
+    loss = [float(law(c * 1.5)) for c in rungs]  # gain 1.5 everywhere under the true law
+    good = np.tile([E, A, ALPHA], (100, 1))
+    good[:, 2] += np.linspace(-0.002, 0.002, 100)  # a little spread of the exponent
+    # 10 of 100 refits put E above the largest rung's loss: an infinite gain there
+    bad = good.copy()
+    bad[:10, 0] = loss[2] + 0.01
+    clean = efficiency_gain(_fit_with_samples(good), rungs, loss)
+    mixed = efficiency_gain(_fit_with_samples(bad), rungs, loss)
+    assert clean.trend.unreachable_fraction == 0.0
+    assert mixed.trend.unreachable_fraction == pytest.approx(0.10)
+    # dropping the 10 refits would leave 90 finite slopes and a narrower interval; counting
+    # them as infinite slopes beyond the 97.5% quantile makes it unbounded
+    assert mixed.trend.ci_low is None and mixed.trend.ci_high is None
+    assert mixed.trend.verdict == "inconclusive" and "10%" in mixed.trend.explanation
+    assert clean.trend.ci_low is not None and clean.trend.ci_high is not None
+    # 2 of 100 stay inside the tails: the interval stays finite and the fraction is said
+    few = good.copy()
+    few[:2, 0] = loss[2] + 0.01
+    some = efficiency_gain(_fit_with_samples(few), rungs, loss)
+    assert some.trend.unreachable_fraction == pytest.approx(0.02)
+    assert some.trend.ci_low is not None and "2% of the baseline's refits" in \
+        some.trend.explanation
+
+
+def test_bootstrap_slope_spread_is_the_standard_deviation_for_normal_slopes() -> None:
+    from stepstone.analysis.gain import _bootstrap_slope_se
+
+    rng = np.random.default_rng(0)
+    dx = np.array([-1.0, 0.0, 1.0])
+    slopes = rng.normal(0.0, 0.2, 20000)
+    samples = np.exp(np.outer(slopes, dx))  # ln g = slope·dx, so each row's slope is exact
+    se, unreachable = _bootstrap_slope_se(samples, dx, float(dx @ dx), 0.95)
+    assert se == pytest.approx(0.2, rel=0.03) and unreachable == 0.0
+
+
+def test_gain_warns_when_runs_count_flops_differently(exact_fit: ScalingFit) -> None:
+    loss = [float(law(2 * c)) for c in RUNGS]
+    same = efficiency_gain(exact_fit, RUNGS, loss, flops_method=exact_fit.flops_method)
+    assert same.warnings == () and same.runs_flops_method == exact_fit.flops_method
+    other = efficiency_gain(exact_fit, RUNGS, loss, flops_method="kaplan")
+    (warning,) = other.warnings
+    assert "kaplan" in warning and exact_fit.flops_method in warning
+    assert efficiency_gain(exact_fit, RUNGS, loss).warnings == ()  # unsaid: no claim

@@ -151,3 +151,19 @@ def test_compare_precisions_lower_is_better_and_refusals() -> None:
         compare_precisions({"fp8": [1.0]}, reference="bf16", max_drop=0.1)
     with pytest.raises(AnalysisError, match="max_drop"):
         compare_precisions({"bf16": [1.0]}, reference="bf16", max_drop=-1)
+
+
+def test_compare_precisions_paired_says_which_seeds_the_drop_uses() -> None:
+    """fp8 ran seeds 0-3, bf16 seeds 0-5: the drop is over seeds 0-3 (0.01 on each), while
+    n, mean and std are over fp8's own four seeds, and the row says so."""
+    ref = {s: 0.70 + 0.01 * s for s in range(6)}
+    fp8 = {s: ref[s] - 0.01 for s in range(4)}
+    res = compare_precisions({"bf16": ref, "fp8": fp8}, reference="bf16", max_drop=0.02)
+    row = {r.precision: r for r in res.rows}["fp8"]
+    assert row.paired and row.n_paired == 4 and row.n == 4
+    assert row.drop == pytest.approx(0.01)
+    assert row.mean == pytest.approx(np.mean(list(fp8.values())))
+    assert "over the 4 seeds both ran" in row.note and row.verdict == "accept"
+    whole = compare_precisions({"bf16": ref, "fp8": {s: v - 0.01 for s, v in ref.items()}},
+                               reference="bf16", max_drop=0.02)
+    assert {r.precision: r for r in whole.rows}["fp8"].note == ""

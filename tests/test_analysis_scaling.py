@@ -232,3 +232,27 @@ def test_fitdata_subset() -> None:
     data = FitData(loss=np.array([3.0, 2.0, 1.0]), compute=np.array([1.0, 2.0, 3.0]))
     sub = data.subset(np.array([2, 0]))
     assert sub.size == 2 and sub.compute is not None and sub.compute.tolist() == [3.0, 1.0]
+
+
+def huber(r: np.ndarray, delta: float) -> np.ndarray:
+    """Huber's loss by its textbook definition: r²/2 inside ±δ, δ(|r| - δ/2) outside."""
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+
+def test_chinchilla_objective_is_the_summed_huber_loss_with_delta_1e_3() -> None:
+    """Approach 3 as the issue pins it: δ = 1e-3 on log L, the losses summed (not averaged)."""
+    rng = np.random.default_rng(3)
+    n, d = ladder()
+    # noise of 0.3%: some residuals inside ±δ (quadratic), most outside (linear)
+    loss = chinchilla_loss(n, d) * np.exp(rng.normal(0.0, 0.003, n.size))
+    law = ChinchillaLaw(grid=SMALL_GRID)
+    assert law.huber_delta == 1e-3
+    fit = fit_scaling_law(law, n=n, d=d, loss=loss, n_bootstrap=0, holdout=0)
+    r = np.log(np.asarray(fit.fitted)) - np.log(loss)
+    assert (np.abs(r) < 1e-3).any() and (np.abs(r) > 1e-3).any()
+    summed = float(huber(r, 1e-3).sum())
+    assert fit.objective_value == pytest.approx(summed, rel=1e-6)
+    assert fit.objective_value != pytest.approx(summed / n.size, rel=0.5)  # not the mean
+    assert fit.objective_value != pytest.approx(float(huber(r, 1e-2).sum()), rel=0.05)
+    assert "sum of Huber(δ=0.001)" in fit.objective

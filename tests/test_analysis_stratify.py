@@ -122,3 +122,17 @@ def test_compare_buckets_unpaired_welch() -> None:
     assert rows["medium"].verdict == "b better"
     # pooled over mixed difficulties the spread hides what each bucket shows clearly
     assert cmp.overall.verdict == "no clear difference" and cmp.largest_regression is None
+
+
+def test_compare_buckets_paired_columns_describe_the_paired_examples() -> None:
+    """a has ids 0-9 (score 1.0), b has ids 5-14 (score 0.5 on 5-9, 0.0 on 10-14): only ids
+    5-9 pair, so every column is of those five: means 1.0 and 0.5, diff -0.5, 10 left out."""
+    a = [{"id": i, "score": 1.0, "g": "x"} for i in range(10)]
+    b = [{"id": i, "score": 0.5 if i < 10 else 0.0, "g": "x"} for i in range(5, 15)]
+    b[0]["score"] = 0.4  # a spread, so the paired interval has width
+    row = compare_buckets(a, b, by="g").rows[0]
+    assert row.paired and row.count_a == row.count_b == 5 and row.unmatched == 10
+    assert row.mean_a == pytest.approx(1.0) and row.mean_b == pytest.approx(0.48)
+    assert row.diff == pytest.approx(row.mean_b - row.mean_a) == pytest.approx(-0.52)
+    assert row.ci_low < row.diff < row.ci_high
+    assert row.verdict == "b worse"

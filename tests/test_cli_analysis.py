@@ -125,7 +125,8 @@ def test_fit_from_csv_and_parquet(tmp_path: Path, root: Path, capsys) -> None:
     out = cli_json(root, capsys, "fit", "--from", str(pq_path), "--bootstrap", "50",
                    "--no-save")
     assert out["fit"]["form"] == "compute" and out["fit"]["n_points"] == 9
-    assert out["fit_id"] is None and out["fit"]["flops_method"] == "measured"
+    # a file's C column does not say how it was counted: "given", not "measured"
+    assert out["fit_id"] is None and out["fit"]["flops_method"] == "given"
 
 
 def test_fit_refusals_are_one_line(root: Path) -> None:
@@ -157,7 +158,7 @@ def test_gain_is_two_for_half_compute(root: Path, capsys) -> None:
     _gain_lab(root)
     fit = cli_json(root, capsys, "fit", "--baseline", "base", "--bootstrap", "50",
                    "--label", "base-law")
-    assert fit["fit"]["flops_method"] == "measured"
+    assert fit["fit"]["flops_method"] == "given"
     for ref in ("base-law", fit["fit_id"]):
         out = cli_json(root, capsys, "gain", "--baseline-fit", ref, "--tag", "feature")
         gains = [r["gain"] for r in out["gain"]["rungs"]]
@@ -165,12 +166,13 @@ def test_gain_is_two_for_half_compute(root: Path, capsys) -> None:
         assert out["gain"]["trend"]["verdict"] == "stable"
     text = cli(root, capsys, "gain", "--baseline", "base", "--tag", "feature",
                "--bootstrap", "50")
-    assert "| run | C | loss |" in text and "trend: STABLE" in text
+    assert "| rung | runs | C | loss |" in text and "trend: STABLE" in text
+    assert "gain(C): the compute exponents agree" in text
 
 
 def test_gain_undefined_rung_and_refusal(root: Path, capsys) -> None:
     _gain_lab(root)
-    add_run(root, {"flops": 1e19, "val_loss": 1.0}, tags=["feature"])  # below E
+    add_run(root, {"flops": 3e19, "val_loss": 1.0}, tags=["feature"])  # below E
     out = cli_json(root, capsys, "gain", "--baseline", "base", "--tag", "feature",
                    "--bootstrap", "50")
     undefined = [r for r in out["gain"]["rungs"] if not r["defined"]]
@@ -263,3 +265,58 @@ def test_precision_of_an_array_file(tmp_path: Path, root: Path, capsys) -> None:
     assert "int8_per_channel" not in text  # a 1-D array has no channels
     result = subprocess_cli("precision", str(path), "--format", "fp4")
     assert result.returncode == 2 and "unknown format" in result.stderr
+
+
+def test_gain_cli_and_decide_agree_with_several_seeds_per_rung(root: Path, capsys) -> None:
+    """`stepstone gain --baseline V --question Q` and decide's evidence read one rung per
+    rung value with its seeds averaged (not one rung per run), so gains and intervals agree."""
+    from stepstone.method import baselines, evidence, questions
+
+    with open_lab(root) as lab:
+        version = baselines.create(lab, "small", {"seed": 0})["version"]
+        q = questions.create(lab, "q", metrics=["val_loss"], rule="gain >= 1.05 at every rung",
+                             baseline="small")
+    for c in (1e17, 1e18, 1e19, 1e20, 1e21):
+        run = stepstone.init(project="g", lab=root, kind="baseline", baseline=version,
+                             config={"rung": f"{c:.0e}"})
+        run.summary.update({"flops": c, "val_loss": compute_law(c), "flops_method": "6ND"})
+        run.finish()
+    for c in (1e18, 1e19, 1e20):
+        for seed, speedup in ((0, 1.5), (1, 2.5), (2, 2.0)):
+            run = stepstone.init(project="g", lab=root, kind="rung", baseline=version,
+                                 question=q["id"], config={"rung": f"{c:.0e}", "seed": seed})
+            run.summary.update({"flops": c, "val_loss": compute_law(speedup * c),
+                                "flops_method": "6ND"})
+            run.finish()
+    out = cli_json(root, capsys, "gain", "--baseline", version, "--question", q["id"],
+                   "--bootstrap", str(evidence.N_BOOTSTRAP))
+    with open_lab(root) as lab:
+        _, measured = evidence.question_evidence(lab, lab.questions.get(q["id"]), version)
+    assert measured.result is not None
+    cli_rungs = out["gain"]["rungs"]
+    assert [r["label"] for r in cli_rungs] == ["1e+18", "1e+19", "1e+20"]
+    assert [len(r["runs"]) for r in out["rungs"]] == [3, 3, 3]
+    for mine, theirs in zip(cli_rungs, measured.result.rungs, strict=True):
+        assert 1.6 < mine["gain"] < 2.4  # the seeds averaged, not one seed alone
+        assert mine["gain"] == pytest.approx(theirs.gain, rel=1e-12)
+        assert (mine["ci_low"], mine["ci_high"]) == pytest.approx((theirs.ci_low,
+                                                                    theirs.ci_high))
+    assert out["gain"]["trend"] == measured.result.trend.to_dict()
+
+
+def test_gain_warns_when_the_flops_estimates_differ(root: Path, capsys) -> None:
+    for c in (1e17, 1e18, 1e19, 1e20, 1e21):
+        add_run(root, {"flops": c, "flops_method": "6ND", "val_loss": compute_law(c)},
+                baseline="base")
+    for c in (1e18, 1e19, 1e20):
+        add_run(root, {"flops": c, "flops_method": "kaplan", "val_loss": compute_law(2 * c)},
+                tags=["feature"])
+    main(["gain", "--baseline", "base", "--tag", "feature", "--bootstrap", "50", "--json",
+          "--lab", str(root)])
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["gain"]["flops_method"] == "6ND"
+    assert out["gain"]["runs_flops_method"] == "kaplan"
+    (warning,) = out["gain"]["warnings"]
+    assert "kaplan" in warning and "6ND" in warning and "Count both the same way" in warning
+    assert captured.err.startswith("WARNING: FLOPs counted differently")

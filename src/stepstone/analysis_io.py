@@ -117,7 +117,10 @@ def _method(methods: Sequence[str]) -> str:
 
 def scaling_points(selection: Selection, metric: str = "val_loss",
                    *, need_nd: bool = False) -> ScalingPoints:
-    """N, D, C and ``metric`` from each run's summary (C = 6·N·D when ``flops`` is absent)."""
+    """N, D, C and ``metric`` from each run's summary (C = 6·N·D when ``flops`` is absent).
+
+    ``flops_method`` is the summary's, else ``given`` for a logged ``flops`` (how it was
+    counted is unknown), ``6ND`` when computed here, ``mixed(...)`` when runs differ."""
     from stepstone.analysis import flops_6nd
 
     labels: list[str] = []
@@ -136,8 +139,8 @@ def scaling_points(selection: Selection, metric: str = "val_loss",
         if need_nd and (n is None or d is None):
             skipped.append((rec.id, f"no {N_KEY!r}/{D_KEY!r} in summary"))
             continue
-        if c is not None:
-            method = str(s.get(METHOD_KEY) or "measured")
+        if c is not None:  # a logged C that does not say how it was counted is "given"
+            method = str(s.get(METHOD_KEY) or "given")
         elif n is not None and d is not None:
             try:
                 c = flops_6nd(n, d).flops

@@ -16,6 +16,13 @@ per decade of compute), by least squares over the defined rungs. Its interval co
 baseline-fit uncertainty (the slope recomputed under every bootstrap refit) with the
 scatter of the rungs about the line (ordinary least-squares standard error, 3+ rungs),
 ``se = sqrt(se_boot² + se_ols²)``, and a t (3+ rungs) or normal (2 rungs) quantile.
+``se_boot`` is the half-width of the central ``confidence`` interval of the refits' slopes
+divided by its normal quantile (for normal slopes, their standard deviation). A refit that
+never reaches some rung's loss has an infinite gain there, so an infinite slope (of the sign
+of that rung's side of the ladder; unknown, and counted against both ends, when such rungs
+lie on both sides): it stays in the ranking instead of being dropped, which would shrink the
+spread. When such refits reach into the tails, the interval is unbounded and the verdict
+inconclusive; ``unreachable_fraction`` says how many refits there were.
 Verdict, in this order: **stable** when the whole interval lies within ``±tolerance``
 (default 0.1, about ±10% per decade: an equivalence test), **rising** when it lies above 0
 (the strongest evidence for a method), **falling** when it lies below 0 (the idea will most
@@ -24,6 +31,11 @@ or with fewer than 2 defined rungs.
 
 When two fitted laws have different compute exponents the gain is a function of compute,
 not one number: :func:`gain_curve` reports ``gain(C)`` on a grid of budgets.
+
+FLOPs: the runs' compute and the baseline law's must be counted the same way (6ND, Kaplan,
+measured...). :func:`efficiency_gain` takes the runs' ``flops_method`` and, when it differs
+from the baseline fit's, says so in ``warnings`` (the gain then mixes two accountings of
+compute: the Kaplan count of a small model is ~n_ctx/(12·d_model) above 6ND).
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ from .fit import ScalingFit
 from .scaling import ChinchillaLaw
 
 VERDICTS = ("rising", "stable", "falling", "inconclusive")
+EXPONENT_RTOL = 1e-6  # compute exponents closer than this are the same (fit precision)
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class GainTrend(ResultMixin):
     n_rungs: int
     tolerance: float
     explanation: str
+    unreachable_fraction: float = 0.0  # refits that never reach the loss of some rung
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,8 @@ class GainResult(ResultMixin):
     confidence: float
     rungs: tuple[GainRung, ...]
     trend: GainTrend
+    runs_flops_method: str | None = None  # how the runs' compute was counted (None: unsaid)
+    warnings: tuple[str, ...] = ()
 
     @property
     def gains(self) -> tuple[float | None, ...]:
@@ -183,21 +199,33 @@ def _trend(
     sxx = float(dx @ dx)
     y = np.log(point)
     slope = float(dx @ (y - y.mean()) / sxx)
-    var = 0.0
-    finite = np.all(np.isfinite(samples), axis=1) if samples.size else np.zeros(0, bool)
-    if finite.sum() >= 2:
-        ys = np.log(samples[finite])
-        slopes = (ys - ys.mean(axis=1, keepdims=True)) @ dx / sxx
-        var += float(slopes.var(ddof=1))
+    se_boot, unreachable = _bootstrap_slope_se(samples, dx, sxx, confidence)
+    var = se_boot**2
     if m >= 3:
         resid = y - y.mean() - slope * dx
         var += float(resid @ resid) / (m - 2) / sxx
         q = float(_st.t.ppf(0.5 + confidence / 2.0, m - 2))
     else:
         q = float(_st.norm.ppf(0.5 + confidence / 2.0))
+    if not math.isfinite(var):
+        return GainTrend(
+            "inconclusive",
+            slope,
+            None,
+            None,
+            m,
+            tolerance,
+            f"slope {slope:+.3f} ln-gain per decade, interval unbounded: {unreachable:.0%} of "
+            "the baseline's bootstrap refits never reach the loss of some rung (their E is "
+            "above it); add baseline runs to pin E down",
+            unreachable,
+        )
     half = q * math.sqrt(var)
     lo, hi = slope - half, slope + half
     per = f"{slope:+.3f} ln-gain per decade [{lo:+.3f}, {hi:+.3f}]"
+    if unreachable > 0:
+        per += (f"; {unreachable:.0%} of the baseline's refits never reach some rung's loss "
+                "(counted as infinite slopes)")
     if max(-lo, hi) <= tolerance:
         verdict, why = "stable", f"gain is flat with scale within ±{tolerance:g}: {per}"
     elif lo > 0:
@@ -212,7 +240,36 @@ def _trend(
         )
     if m == 2:
         why += " (2 rungs: only the baseline fit's uncertainty is in the interval)"
-    return GainTrend(verdict, slope, lo, hi, m, tolerance, why)
+    return GainTrend(verdict, slope, lo, hi, m, tolerance, why, unreachable)
+
+
+def _bootstrap_slope_se(
+    samples: FloatArray, dx: FloatArray, sxx: float, confidence: float
+) -> tuple[float, float]:
+    """The bootstrap part of the slope's standard error, and the fraction of refits with an
+    infinite gain at some rung (0.0 and 0.0 with fewer than 2 refits).
+
+    A refit's slope is ``Σ dx·ln g / sxx``: an infinite ``g`` at a rung with ``dx > 0`` makes it
+    +inf, with ``dx < 0`` -inf; both (or ``dx = 0``) leave it unknown, counted as -inf for the
+    low quantile and +inf for the high one. The spread is the central interval's half-width
+    over the normal quantile, so a few such refits in the tails leave it finite."""
+    if samples.ndim != 2 or samples.shape[0] < 2:
+        return 0.0, 0.0
+    inf = ~np.isfinite(samples)
+    unreachable = float(np.mean(inf.any(axis=1)))
+    logs = np.log(np.where(inf, 1.0, samples))
+    slopes = (logs - logs.mean(axis=1, keepdims=True)) @ dx / sxx
+    up = (inf & (dx > 0)).any(axis=1)
+    down = (inf & (dx < 0)).any(axis=1)
+    unknown = (up & down) | (inf & (dx == 0)).any(axis=1)
+    slopes = np.where(up, np.inf, np.where(down, -np.inf, slopes))
+    tail = (1.0 - confidence) / 2.0
+    low = float(np.quantile(np.where(unknown, -np.inf, slopes), tail, method="inverted_cdf"))
+    high = float(np.quantile(np.where(unknown, np.inf, slopes), 1 - tail, method="inverted_cdf"))
+    z = float(_st.norm.ppf(1 - tail))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return math.inf, unreachable
+    return (high - low) / (2.0 * z), unreachable
 
 
 def efficiency_gain(
@@ -223,11 +280,14 @@ def efficiency_gain(
     n: ArrayLike | None = None,
     labels: Sequence[str] | None = None,
     tolerance: float = 0.1,
+    flops_method: str | None = None,
 ) -> GainResult:
     """Gain of new runs (one per rung: ``compute`` spent, ``loss`` reached) over a baseline law.
 
     With ``n=`` (model sizes; (N, D) baselines only) the baseline is taken at the run's own
     size: ``C_predicted = k·N·D'`` where ``D'`` is the tokens the baseline of that size needs.
+    ``flops_method`` is how the runs' compute was counted; a method other than the baseline
+    fit's comes back as a warning (see :func:`flops_mismatch`).
     """
     c = as_float_array(compute, "compute")
     y = as_float_array(loss, "loss")
@@ -290,6 +350,7 @@ def efficiency_gain(
     point = np.array([rungs[i].gain for i in defined], dtype=np.float64)
     samples = np.stack([sample_cols[i] for i in defined], axis=1) if defined else np.zeros((0, 0))
     trend = _trend(c[defined], point, samples, baseline.confidence, tolerance)
+    mismatch = flops_mismatch(baseline.flops_method, flops_method)
     return GainResult(
         baseline_form=baseline.form,
         flops_method=baseline.flops_method,
@@ -301,6 +362,21 @@ def efficiency_gain(
         confidence=baseline.confidence,
         rungs=tuple(rungs),
         trend=trend,
+        runs_flops_method=flops_method,
+        warnings=(mismatch,) if mismatch else (),
+    )
+
+
+def flops_mismatch(baseline_method: str, runs_method: str | None) -> str | None:
+    """Why a gain mixes two FLOPs estimates (None when the runs' method is unsaid or the same
+    as the baseline fit's)."""
+    if runs_method is None or runs_method == baseline_method:
+        return None
+    return (
+        f"FLOPs counted differently: the runs' compute is {runs_method}, the baseline law's "
+        f"{baseline_method}; the gain mixes two accountings of compute. Count both the same "
+        "way (log `flops` with one `flops_method` for both, or fit the baseline again on "
+        "runs counted like these)"
     )
 
 
@@ -317,7 +393,8 @@ def gain_curve(baseline: ScalingFit, new: ScalingFit, compute: ArrayLike) -> Gai
     """``gain(C) = C_baseline(L_new(C)) / C`` for two fitted laws over budgets ``compute``.
 
     Intervals pair the i-th bootstrap refit of each law. ``exponents_differ`` is True when
-    the intervals of the two compute exponents do not overlap: the gain then changes with
+    the intervals of the two compute exponents do not overlap (and the exponents differ by
+    more than :data:`EXPONENT_RTOL`, the fit's precision): the gain then changes with
     scale and one number would mislead.
     """
     c = as_float_array(compute, "compute")
@@ -354,7 +431,10 @@ def gain_curve(baseline: ScalingFit, new: ScalingFit, compute: ArrayLike) -> Gai
             note = "no interval: a fit has no bootstrap refits"
         points.append(GainPoint(float(c[j]), float(l_new[j]), cp / float(c[j]), lo_v, hi_v, note))
     eb, en = _exponent(baseline), _exponent(new)
-    differ = bool(eb[2] < en[1] or en[2] < eb[1])
+    # beyond the fits' numerical precision: noise-free data give zero-width intervals
+    differ = bool(eb[2] < en[1] or en[2] < eb[1]) and not math.isclose(
+        eb[0], en[0], rel_tol=EXPONENT_RTOL
+    )
     note = (
         "the compute exponents differ: the gain changes with scale, so report gain(C), "
         "not one number"

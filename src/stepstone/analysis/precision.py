@@ -136,6 +136,8 @@ class PrecisionRow(ResultMixin):
     ci_high: float | None
     paired: bool
     verdict: str  # "reference", "accept", "reject", "inconclusive"
+    n_paired: int | None = None  # paired: the seeds both ran, which drop and interval use
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -299,7 +301,10 @@ def compare_precisions(
     """A downstream metric per precision (one value per seed) against ``reference``.
 
     Give seed -> value mappings to pair precisions on common seeds; lists are compared
-    unpaired (Welch). ``max_drop`` is the largest acceptable loss of quality, in metric units.
+    unpaired (Welch). A row's ``n``, ``mean`` and ``std`` are over all its seeds (the spread
+    across seeds); paired, ``drop`` and its interval are over the ``n_paired`` seeds both ran,
+    and ``note`` says so when that is fewer. ``max_drop`` is the largest acceptable loss of
+    quality, in metric units.
     """
     conf = check_confidence(confidence)
     if reference not in results:
@@ -331,11 +336,17 @@ def compare_precisions(
             a, b = ref, vals
             enough = a.size >= 2 and b.size >= 2
         sign = 1.0 if higher_is_better else -1.0
-        drop = sign * float(a.mean() - b.mean())
+        drop = sign * float(a.mean() - b.mean()) if a.size and b.size else None
+        n_paired = len(a) if is_paired else None
+        note = ""
+        if is_paired and (len(a) < vals.size or len(a) < ref.size):
+            note = (f"drop and interval over the {len(a)} seeds both ran; n, mean and std over "
+                    f"all {vals.size} seeds of {name}")
         if not enough:
             rows.append(
                 PrecisionRow(
-                    name, vals.size, mean, std, drop, None, None, is_paired, "inconclusive"
+                    name, vals.size, mean, std, drop, None, None, is_paired, "inconclusive",
+                    n_paired, note,
                 )
             )
             continue
@@ -344,5 +355,9 @@ def compare_precisions(
         lo, hi = (lo, hi) if higher_is_better else (-hi, -lo)
         drop = d if higher_is_better else -d
         verdict = "accept" if hi <= max_drop else "reject" if lo > max_drop else "inconclusive"
-        rows.append(PrecisionRow(name, vals.size, mean, std, drop, lo, hi, is_paired, verdict))
+        rows.append(
+            PrecisionRow(
+                name, vals.size, mean, std, drop, lo, hi, is_paired, verdict, n_paired, note
+            )
+        )
     return PrecisionComparison(metric, reference, higher_is_better, max_drop, conf, tuple(rows))

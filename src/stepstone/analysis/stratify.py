@@ -17,7 +17,9 @@ bins: explicit edges via ``bins={"length": [0, 128, 512, 2048]}``, or ``bins={"l
 for quantile bins (automatic, 5 quantile bins, above ``max_levels`` distinct values).
 
 :func:`compare_buckets` compares two runs bucket by bucket: paired on example ids that
-both runs scored (paired t interval of the per-example difference), else Welch.
+both runs scored (paired t interval of the per-example difference), else Welch. When paired,
+every column (counts, means, difference, interval) is of the paired examples, and
+``unmatched`` counts the examples of either run left out for want of a partner.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class BucketDiff(ResultMixin):
     ci_high: float | None
     paired: bool
     verdict: str  # "b better", "b worse", "no clear difference", "too few examples"
+    unmatched: int = 0  # paired: examples of either run without a partner, left out
 
 
 @dataclass(frozen=True)
@@ -314,10 +317,12 @@ def _diff(
     is_paired = len(common) >= 2
     lo: float | None = None
     hi: float | None = None
-    if is_paired:
-        a = np.array([ids_a[i] for i in common])
-        b = np.array([ids_b[i] for i in common])
-        diff, lo, hi, _ = paired(a, b, conf)
+    unmatched = 0
+    if is_paired:  # every column describes the paired examples; the others are counted out
+        unmatched = xa.size + xb.size - 2 * len(common)
+        xa = np.array([ids_a[i] for i in common])
+        xb = np.array([ids_b[i] for i in common])
+        diff, lo, hi, _ = paired(xa, xb, conf)
     else:
         diff = float(xb.mean() - xa.mean())
         if xa.size >= 2 and xb.size >= 2 and (xa.var() > 0 or xb.var() > 0):
@@ -340,6 +345,7 @@ def _diff(
         hi,
         is_paired,
         verdict,
+        unmatched,
     )
 
 

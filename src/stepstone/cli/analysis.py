@@ -262,10 +262,14 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
              as_json: bool) -> None:
     """Compute-efficiency gain of feature runs over a baseline's fitted law.
 
-    For each feature run (a rung: its compute and loss), the gain is the compute the
-    baseline law needs to reach the run's loss divided by the compute the run spent, with an
+    Feature runs are grouped by rung (config `rung`, else `n_params`, else `flops`) and the
+    seeds at a rung averaged, as `stepstone decide` does. For each rung the gain is the
+    compute the baseline law needs to reach its loss divided by the compute it spent, with an
     interval from the baseline's bootstrap refits; then the verdict on how the gain moves
-    with scale (rising, stable, falling, inconclusive).
+    with scale (rising, stable, falling, inconclusive), and gain(C) when a compute law fitted
+    to the feature runs has another exponent than the baseline's. --baseline B fits B's own
+    runs (kind baseline) when it has any, as `decide` does; a FLOPs estimate that differs
+    between the feature runs and the baseline is warned about on stderr.
 
     \b
     Example:
@@ -273,54 +277,100 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
       stepstone gain --baseline transformer-v1 --tag swiglu --json
     """
     from stepstone import analysis_io as aio
-    from stepstone.analysis import efficiency_gain
+    from stepstone.errors import AnalysisError
+    from stepstone.method import evidence as ev
     from stepstone.store.lab import open_lab
 
     if (fit_ref is None) == (baseline_name is None):
         raise UsageError("give one of --baseline-fit FIT (a stored fit) or --baseline B")
     with open_lab(lab) as opened:
+        sel = aio.select_runs(opened, question=question, tag=tag, project=project,
+                              run_ids=run_refs, finished_only=False)
+        rungs = ev.feature_rungs(opened, sel.runs, metric, sel.source, need_nd=same_size)
         if fit_ref is not None:
             stored = aio.find_fit(opened, fit_ref)
             base = aio.fit_from_stored(stored)
             base_desc = f"fit {stored['id']} ({stored['label']})"
         else:
             assert baseline_name is not None
-            bsel = aio.select_runs(opened, baseline=baseline_name)
-            bpoints = aio.scaling_points(bsel, metric, need_nd=form == "chinchilla")
-            _refuse_empty(bpoints, metric)
-            base = aio.fit_points(bpoints, form, n_bootstrap=n_bootstrap, holdout=0)
-            base_desc = f"{form} law fitted to {base.n_points} runs of baseline {baseline_name}"
-        sel = aio.select_runs(opened, question=question, tag=tag, project=project,
-                              run_ids=run_refs)
-        points = aio.scaling_points(sel, metric, need_nd=same_size)
-    if len(points) == 0:
-        from stepstone.errors import AnalysisError
-
+            base, base_desc = _baseline_law(opened, baseline_name, {r.id for r in sel.runs},
+                                            metric, form, n_bootstrap)
+    if not rungs.labels:
         raise AnalysisError("no usable feature runs: " + aio.Selection(
-            "", [], points.skipped).skipped_line())
-    order = sorted(range(len(points)), key=lambda i: points.compute[i])
-    labels = [points.labels[i] for i in order]
-    result = efficiency_gain(
-        base, [points.compute[i] for i in order], [points.loss[i] for i in order],
-        n=[points.n[i] for i in order] if same_size and points.n else None,
-        labels=labels, tolerance=tolerance)
-    skipped = [{"run": r, "reason": why} for r, why in points.skipped]
+            "", [], list(rungs.skipped)).skipped_line())
+    result = ev.rungs_gain(base, rungs, tolerance=tolerance, same_size=same_size)
+    curve, curve_note = _gain_curve(base, rungs, n_bootstrap)
+    skipped = [{"run": r, "reason": why} for r, why in rungs.skipped]
+    for line in result.warnings:
+        click.echo(f"WARNING: {line}", err=True)
     if as_json:
-        print_json({"baseline": base_desc, "skipped": skipped, "gain": result.to_dict()})
+        print_json({"baseline": base_desc, "skipped": skipped,
+                    "rungs": [{"rung": k, "runs": list(ids)}
+                              for k, ids in zip(rungs.labels, rungs.run_ids, strict=True)],
+                    "gain": result.to_dict(),
+                    "gain_curve": curve.to_dict() if curve is not None else None,
+                    "gain_curve_note": curve_note})
         return
-    click.echo(f"baseline: {base_desc}; comparison: {result.comparison}")
-    if points.skipped:
-        click.echo(aio.Selection("", [], points.skipped).skipped_line())
+    click.echo(f"baseline: {base_desc}; comparison: {result.comparison}; seeds at a rung "
+               "are averaged")
+    if rungs.skipped:
+        click.echo(aio.Selection("", [], list(rungs.skipped)).skipped_line())
     click.echo()
-    rows = [[r.label[:10], r.compute, r.loss, r.compute_predicted,
+    rows = [[r.label[:12], len(ids), r.compute, r.loss, r.compute_predicted,
              r.gain if r.defined else "undefined", interval(r.ci_low, r.ci_high)
-             if r.defined else "–", r.note] for r in result.rungs]
-    _echo_table(rows, ["run", "C", "loss", "baseline C for loss", "gain",
+             if r.defined else "–", r.note] for r, ids in zip(result.rungs, rungs.run_ids,
+                                                              strict=True)]
+    _echo_table(rows, ["rung", "runs", "C", "loss", "baseline C for loss", "gain",
                        f"{result.confidence:.0%} CI", "note"], style, "Gain per rung")
     t = result.trend
     click.echo(f"trend: {t.verdict.upper()} — slope of ln(gain) per decade "
                f"{fmt(t.slope_per_decade)} {interval(t.ci_low, t.ci_high)} over {t.n_rungs} "
                f"rung(s). {t.explanation}")
+    if curve is not None and curve.exponents_differ:
+        click.echo()
+        _echo_table([[p.compute, p.loss, p.gain if p.gain is not None else "undefined",
+                      interval(p.ci_low, p.ci_high), p.note] for p in curve.points],
+                    ["C", "feature law loss", "gain(C)", f"{curve.confidence:.0%} CI", "note"],
+                    style, f"gain(C): {curve.note}")
+    else:
+        click.echo(f"gain(C): {curve_note}")
+
+
+def _baseline_law(lab: Any, name: str, feature_ids: set[str], metric: str, form: str,
+                  n_bootstrap: int) -> tuple[Any, str]:
+    """The law of baseline ``name``: fitted to its own runs (kind ``baseline``), as ``decide``
+    fits it, when it has any; else to the runs naming it that are not feature runs."""
+    from stepstone import analysis_io as aio
+    from stepstone.errors import AnalysisError
+    from stepstone.method import evidence as ev
+
+    if ev.baseline_runs(lab, name):
+        law = ev.baseline_law(lab, name, metric=metric, form=form, n_bootstrap=n_bootstrap)
+        if law.fit is None:
+            raise AnalysisError(str(law.reason))
+        return law.fit, (f"{form} law fitted to the {law.fit.n_points} runs of baseline "
+                         f"{name} (its own runs, kind baseline)")
+    bsel = aio.select_runs(lab, baseline=name)
+    bsel.runs = [r for r in bsel.runs if r.id not in feature_ids]
+    bpoints = aio.scaling_points(bsel, metric, need_nd=form == "chinchilla")
+    _refuse_empty(bpoints, metric)
+    fit = aio.fit_points(bpoints, form, n_bootstrap=n_bootstrap, holdout=0)
+    return fit, f"{form} law fitted to {fit.n_points} runs of baseline {name}"
+
+
+def _gain_curve(base: Any, rungs: Any, n_bootstrap: int) -> tuple[Any, str]:
+    """gain(C) of the feature runs' own compute law against the baseline law over the rungs'
+    compute (None and why not when the feature runs cannot carry a law)."""
+    from stepstone import analysis_io as aio
+    from stepstone.analysis import gain_curve
+    from stepstone.errors import AnalysisError
+
+    try:
+        new = aio.fit_points(rungs.points, "compute", n_bootstrap=n_bootstrap, holdout=0)
+    except AnalysisError as exc:
+        return None, f"not computed: no compute law fits the feature runs ({exc})"
+    curve = gain_curve(base, new, rungs.compute)
+    return curve, curve.note
 
 
 # -- compare -----------------------------------------------------------------------------------

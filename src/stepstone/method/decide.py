@@ -84,6 +84,7 @@ def rung_gains(lab: Lab, question: dict[str, Any], version: str, rungs: dict[str
     if measured.result is None:
         flags.append(f"gain evidence missing: {measured.reason}")
         return {}
+    flags.extend(measured.result.warnings)
     out: dict[Any, Gain] = {}
     for rung in measured.result.rungs:
         if not rung.defined or rung.gain is None:

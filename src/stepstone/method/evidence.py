@@ -9,8 +9,9 @@ take it from here (:func:`question_evidence` for ``decide`` and the dashboard, w
 :data:`N_BOOTSTRAP` refits; a report fits with its own ``--bootstrap``), so they agree.
 
 The law is fitted to the baseline version's own finished runs (kind ``baseline``); a rung is
-:func:`rung_of` (config/summary ``rung``, else ``n_params``), and seeds at one rung are
-averaged (a rerun replaces the run it repeats). Refusals become a ``reason``, never an
+:func:`rung_of` (config/summary ``rung``, else ``n_params``, else ``flops``), and seeds at one
+rung are averaged (a rerun replaces the run it repeats): :func:`feature_rungs` is that rule,
+for ``decide`` and ``stepstone gain`` alike. Refusals become a ``reason``, never an
 exception. numpy and scipy load inside the functions.
 """
 
@@ -52,6 +53,20 @@ class BaselineLaw:
 
 
 @dataclass(frozen=True)
+class Rungs:
+    """Feature runs grouped by rung, seeds averaged: what a gain is measured on."""
+
+    labels: tuple[str, ...]
+    compute: tuple[float, ...]  # mean over the rung's seeds
+    loss: tuple[float, ...]
+    n: tuple[float, ...] | None  # mean N per rung (None: some run has no N and D)
+    run_ids: tuple[tuple[str, ...], ...]  # the runs averaged at each rung
+    points: aio.ScalingPoints  # one point per run used
+    point_rungs: tuple[str, ...]  # the rung label of each point
+    skipped: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class QuestionGain:
     """The question's gain per rung over a baseline law, or why there is none."""
 
@@ -66,17 +81,19 @@ class QuestionGain:
 
 
 def rung_of(run: RunRecord) -> Any:
-    """A run's rung: config/summary ``rung``, else summary/config ``n_params``; a float with
-    an integer value is that integer (``1e7`` is rung ``10000000``); None when it has none."""
+    """A run's rung: config/summary ``rung``, else summary/config ``n_params``, else the
+    summary's ``flops``; a float with an integer value is that integer (``1e7`` is rung
+    ``10000000``); None when it has none."""
     value: Any = None
     for source in (run.config, run.summary):
         if source.get("rung") is not None:
             value = source["rung"]
             break
     else:
-        for source in (run.summary, run.config):
-            if source.get("n_params") is not None:
-                value = source["n_params"]
+        for key in ("n_params", "flops"):
+            found = [src[key] for src in (run.summary, run.config) if src.get(key) is not None]
+            if found:
+                value = found[0]
                 break
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -176,17 +193,15 @@ def baseline_law(
                        tuple(points.skipped), points=points)
 
 
-def question_gain(lab: Lab, question_id: str, law: BaselineLaw, *,
-                  tolerance: float = 0.1) -> QuestionGain:
-    """The efficiency gain of the question's finished runs over ``law``, one value per rung
-    (mean loss and compute over the seeds at a rung; a rerun replaces the run it repeats).
-    Without a law, the runs selected still come back (``points``) with the reason."""
-    metric = law.metric
-    runs = sorted((r for r in lab.runs.list(question_id=question_id) if r.kind != "smoke"),
-                  key=lambda r: r.created_at)
+def feature_rungs(lab: Lab, runs: Sequence[RunRecord], metric: str, source: str, *,
+                  need_nd: bool = False) -> Rungs:
+    """The usable runs among ``runs`` (no smoke runs), one per rung and seed (a rerun replaces
+    the run it repeats), averaged per rung (mean compute, loss and N over the seeds), the
+    rungs in order of compute: what ``decide``, the report, the dashboard and
+    ``stepstone gain`` measure a gain on."""
     skipped: list[tuple[str, str]] = []
     newest: dict[tuple[str, str], RunRecord] = {}
-    for run in runs:
+    for run in sorted((r for r in runs if r.kind != "smoke"), key=lambda r: r.created_at):
         why = usable(lab, run)
         if why is not None:
             skipped.append((run.id, why))
@@ -196,37 +211,63 @@ def question_gain(lab: Lab, question_id: str, law: BaselineLaw, *,
         if key in newest:
             skipped.append((newest[key].id, f"rerun as {run.id}"))
         newest[key] = run
-    points = aio.scaling_points(aio.Selection(f"question:{question_id}", list(newest.values())),
-                                metric)
+    points = aio.scaling_points(aio.Selection(source, list(newest.values())), metric,
+                                need_nd=need_nd)
     skipped += points.skipped
-    by_rung: dict[str, list[int]] = {}
     run_by_id = {r.id: r for r in newest.values()}
     point_rungs = tuple(rung_label(run_by_id[run_id]) for run_id in points.labels)
+    by_rung: dict[str, list[int]] = {}
     for i, label in enumerate(point_rungs):
         by_rung.setdefault(label, []).append(i)
-    if law.fit is None:
-        return QuestionGain(question_id, metric, skipped=tuple(skipped), points=points,
-                            point_rungs=point_rungs,
-                            reason=f"no baseline law to measure against ({law.reason})")
-    if not by_rung:
-        return QuestionGain(question_id, metric, skipped=tuple(skipped), points=points,
-                            point_rungs=point_rungs,
-                            reason=f"no finished run of {question_id} has {metric!r} and a "
-                                   "compute (flops, or n_params and tokens) in its summary")
-    rungs = sorted(by_rung, key=lambda k: statistics.fmean(points.compute[i]
-                                                           for i in by_rung[k]))
-    compute = [statistics.fmean(points.compute[i] for i in by_rung[k]) for k in rungs]
-    loss = [statistics.fmean(points.loss[i] for i in by_rung[k]) for k in rungs]
+
+    def mean(values: Sequence[float], label: str) -> float:
+        return statistics.fmean(values[i] for i in by_rung[label])
+
+    labels = sorted(by_rung, key=lambda k: mean(points.compute, k))
+    return Rungs(
+        labels=tuple(labels), compute=tuple(mean(points.compute, k) for k in labels),
+        loss=tuple(mean(points.loss, k) for k in labels),
+        n=tuple(mean(points.n, k) for k in labels) if points.n is not None else None,
+        run_ids=tuple(tuple(points.labels[i] for i in by_rung[k]) for k in labels),
+        points=points, point_rungs=point_rungs, skipped=tuple(skipped))
+
+
+def rungs_gain(fit: ScalingFit, rungs: Rungs, *, tolerance: float = 0.1,
+               same_size: bool = False) -> GainResult:
+    """:func:`~stepstone.analysis.efficiency_gain` of seed-averaged rungs over ``fit``
+    (``same_size``: against the baseline at each rung's own N); raises AnalysisError."""
     from stepstone.analysis import efficiency_gain
 
+    if same_size and rungs.n is None:
+        raise AnalysisError("a same-size comparison needs n_params and tokens in every "
+                            "feature run's summary")
+    return efficiency_gain(fit, rungs.compute, rungs.loss, labels=rungs.labels,
+                           n=rungs.n if same_size else None, tolerance=tolerance,
+                           flops_method=rungs.points.flops_method)
+
+
+def question_gain(lab: Lab, question_id: str, law: BaselineLaw, *,
+                  tolerance: float = 0.1) -> QuestionGain:
+    """The efficiency gain of the question's finished runs over ``law``, one value per rung
+    (:func:`feature_rungs`). Without a law, the runs selected still come back (``points``)
+    with the reason."""
+    metric = law.metric
+    rungs = feature_rungs(lab, lab.runs.list(question_id=question_id), metric,
+                          f"question:{question_id}")
+    common: dict[str, Any] = dict(skipped=rungs.skipped, points=rungs.points,
+                                  point_rungs=rungs.point_rungs)
+    if law.fit is None:
+        return QuestionGain(question_id, metric, **common,
+                            reason=f"no baseline law to measure against ({law.reason})")
+    if not rungs.labels:
+        return QuestionGain(question_id, metric, **common,
+                            reason=f"no finished run of {question_id} has {metric!r} and a "
+                                   "compute (flops, or n_params and tokens) in its summary")
     try:
-        result = efficiency_gain(law.fit, compute, loss, labels=rungs, tolerance=tolerance)
+        result = rungs_gain(law.fit, rungs, tolerance=tolerance)
     except AnalysisError as exc:
-        return QuestionGain(question_id, metric, skipped=tuple(skipped), reason=str(exc),
-                            points=points, point_rungs=point_rungs)
-    ids = tuple(tuple(points.labels[i] for i in by_rung[k]) for k in rungs)
-    return QuestionGain(question_id, metric, result, ids, tuple(skipped), points=points,
-                        point_rungs=point_rungs)
+        return QuestionGain(question_id, metric, **common, reason=str(exc))
+    return QuestionGain(question_id, metric, result, rungs.run_ids, **common)
 
 
 def question_evidence(
@@ -255,14 +296,17 @@ __all__ = [
     "N_BOOTSTRAP",
     "BaselineLaw",
     "QuestionGain",
+    "Rungs",
     "baseline_law",
     "baseline_runs",
     "compute_range",
+    "feature_rungs",
     "loss_metric",
     "question_evidence",
     "question_gain",
     "question_version",
     "rung_label",
     "rung_of",
+    "rungs_gain",
     "usable",
 ]

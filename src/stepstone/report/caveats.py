@@ -59,6 +59,11 @@ def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.
             out.append(f"rung {row.rung}: {row.note}")
         elif row.ci_high is None:
             out.append(f"rung {row.rung}: the gain's interval is unbounded above")
+    single = [row.rung for row in gain.rows if row.defined and len(row.runs) == 1]
+    if single:
+        out.append(f"rung(s) {', '.join(single)} have one feature run (one seed) each: their "
+                   "gain intervals carry only the baseline fit's uncertainty, not the feature's "
+                   "seed-to-seed variation; run more seeds per rung before trusting them")
     if gain.available and gain.verdict in ("falling", "inconclusive"):
         out.append(f"the gain's trend with scale is {gain.verdict}: {gain.explanation}")
     for arm in strat.arms:

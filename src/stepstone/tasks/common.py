@@ -188,14 +188,32 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98))
 
 
-def training_flops(n_params: int, tokens: int) -> tuple[float, str]:
-    """Training compute C = 6 N D (Kaplan et al. 2020) and the method's name, with N the total
-    parameter count and D the training tokens.
+def training_flops(
+    n_params: int,
+    tokens: int,
+    *,
+    n_params_non_embedding: int | None = None,
+    n_layer: int | None = None,
+    d_model: int | None = None,
+    d_ff: int | None = None,
+    n_ctx: int | None = None,
+) -> tuple[float, str]:
+    """Training compute and the name of the estimate, for the run's ``flops_method``.
 
-    The same estimate as ``stepstone.analysis.flops.flops_6nd`` (a test holds them equal),
-    written inline because importing ``stepstone.analysis`` pulls in scipy: seconds of start-up
-    for one multiplication."""
-    return 6.0 * n_params * tokens, "6ND"
+    With the model shape (``n_layer``, ``d_model``, ``n_ctx``: the context each token attends
+    over; ``d_ff``, default 4·d_model; ``n_params_non_embedding``, Kaplan's N): Kaplan's count
+    with the attention term, ``(6N + 6·n_layer·n_ctx·d_model)·D``
+    (:func:`stepstone.analysis.flops.flops_kaplan`, method ``kaplan``). Without it: 6·N·D
+    with N the total parameter count (:func:`~stepstone.analysis.flops.flops_6nd`, ``6ND``).
+    The analysis package loads here, once, at the end of training."""
+    from stepstone.analysis.flops import flops_6nd, flops_kaplan
+
+    if n_layer is not None and d_model is not None and n_ctx is not None:
+        est = flops_kaplan(n_layer=n_layer, d_model=d_model, n_ctx=n_ctx, tokens=tokens,
+                           d_ff=d_ff, n_params=n_params_non_embedding)
+    else:
+        est = flops_6nd(n_params, tokens)
+    return est.flops, est.method
 
 
 def pick_device(name: str) -> torch.device:
