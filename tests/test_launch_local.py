@@ -1,5 +1,6 @@
 """A real ladder on the local pool: every rung recorded; a killed rung relaunched once;
-Ctrl-C-style cancel stops runs and says why; the CLI resumes instead of duplicating."""
+a killed worker takes its command with it; Ctrl-C-style cancel stops runs and says why;
+the CLI resumes instead of duplicating, and plans sweeps and baseline ladders end to end."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from stepstone.cli import main
 from stepstone.launch.executors import local_executor
 from stepstone.launch.plan import plan_ladder
 from stepstone.launch.runner import launch_plan, plan_state
+from stepstone.method import baselines, questions
+from stepstone.method.evidence import baseline_runs
 from stepstone.store import open_lab
 
 TRAIN = """\
@@ -43,12 +47,28 @@ def project(tmp_path: Path, lab: Path) -> Path:
     return tmp_path
 
 
-def _ladder(project: Path, widths: list[int], hang_width: int | None = None):
-    base = {"model": {"width": 1}, "hang": {"file": str(project / "hang"),
+def _base(project: Path, hang_width: int | None = None) -> dict:
+    return {"model": {"width": 1}, "hang": {"file": str(project / "hang"),
                                             "width": hang_width or -1}}
+
+
+@pytest.fixture
+def linked(project: Path, lab: Path) -> tuple[str, str]:
+    """A dated baseline ``small`` (the ladders' base config) and a question asked against it:
+    ``(version, question id)``."""
+    with open_lab(lab) as opened:
+        version = baselines.create(opened, "small", _base(project))["version"]
+        qid = questions.create(opened, "does width help?", rule="final_loss <= 1",
+                               baseline="small")["id"]
+    return version, qid
+
+
+def _ladder(project: Path, linked: tuple[str, str], widths: list[int],
+            hang_width: int | None = None):
+    base = _base(project, hang_width)
     return plan_ladder(base, [sys.executable, "train.py"],
                        rungs=[[f"model.width={w}"] for w in widths], cwd=str(project),
-                       baseline="small", question_id="q-width")
+                       baseline=linked[0], question_id=linked[1])
 
 
 def _wait_for(path: Path, timeout: float = 60.0) -> int:
@@ -74,12 +94,12 @@ def _in_thread(target, *args):
     return thread, out
 
 
-def _check_recorded(opened, run_id: str, width: int) -> None:
+def _check_recorded(opened, run_id: str, width: int, linked: tuple[str, str]) -> None:
     rec = opened.runs.get(run_id)
     assert rec.status == "finished", (rec.status, rec.reason)
     assert rec.config["model"]["width"] == width
     assert rec.config_delta == {"model.width": width}
-    assert (rec.baseline, rec.question_id, rec.kind) == ("small", "q-width", "rung")
+    assert (rec.baseline, rec.question_id, rec.kind) == (*linked, "rung")
     assert rec.code_snapshot and "train.py" in opened.snapshot_manifest(rec.code_snapshot)["files"]
     history = opened.metrics.history(run_id)
     assert history["loss"].values == pytest.approx([1 / width, 1 / (2 * width), 1 / (3 * width)])
@@ -88,9 +108,9 @@ def _check_recorded(opened, run_id: str, width: int) -> None:
     assert rec.summary["final_loss"] == pytest.approx(1 / (3 * width))
 
 
-def test_local_ladder_records_rungs_and_relaunch_finishes_a_killed_one(project, lab):
+def test_local_ladder_records_rungs_and_relaunch_finishes_a_killed_one(project, lab, linked):
     (project / "hang").write_text("")
-    plan = _ladder(project, [2, 4, 8], hang_width=4)
+    plan = _ladder(project, linked, [2, 4, 8], hang_width=4)
     with open_lab(lab) as opened:
         thread, out = _in_thread(launch_plan, opened, plan, local_executor(workers=2))
         pid = _wait_for(project / "hang.pid")
@@ -110,7 +130,7 @@ def test_local_ladder_records_rungs_and_relaunch_finishes_a_killed_one(project, 
         states = plan_state(opened, plan.id)
         assert [s.attempts for s in states] == [1, 2, 1]
         for state, width in zip(states, [2, 4, 8], strict=True):
-            _check_recorded(opened, str(state.run_id), width)
+            _check_recorded(opened, str(state.run_id), width, linked)
         runs = opened.runs.list(tag=f"plan:{plan.id}")
         assert len(runs) == 4  # three rungs, plus the killed attempt kept as it was
         assert opened.runs.get(killed_id).status == "killed"
@@ -120,9 +140,9 @@ def test_local_ladder_records_rungs_and_relaunch_finishes_a_killed_one(project, 
         assert len(opened.runs.list(tag=f"plan:{plan.id}")) == 4
 
 
-def test_cancel_stops_running_runs_marks_them_killed_and_resumes(project, lab):
+def test_cancel_stops_running_runs_marks_them_killed_and_resumes(project, lab, linked):
     (project / "hang").write_text("")
-    plan = _ladder(project, [3, 5], hang_width=5)
+    plan = _ladder(project, linked, [3, 5], hang_width=5)
     env = {**os.environ, "STEPSTONE_LAB": str(lab)}
     with open_lab(lab) as opened:
         thread, out = _in_thread(launch_plan, opened, plan, local_executor(workers=2))
@@ -151,7 +171,7 @@ def test_cancel_stops_running_runs_marks_them_killed_and_resumes(project, lab):
         (project / "hang").unlink()
         again = launch_plan(opened, plan, local_executor(workers=2))
         assert again.status == "done" and again.launched == [1]
-        _check_recorded(opened, str(plan_state(opened, plan.id)[1].run_id), 5)
+        _check_recorded(opened, str(plan_state(opened, plan.id)[1].run_id), 5, linked)
 
 
 def test_cli_ladder_runs_then_resumes_without_duplicates(project, lab):
@@ -210,11 +230,137 @@ def test_ctrl_c_on_the_cli_cancels_the_ladder(project, lab):
             time.sleep(0.1)
 
 
-def test_a_baseline_ladder_without_a_question_is_the_baselines_own(project, lab):
-    base = {"model": {"width": 1}, "hang": {"file": "", "width": -1}}
-    plan = plan_ladder(base, [sys.executable, "train.py"], rungs=[["model.width=2"]],
-                       cwd=str(project), baseline="small")
+def _gone(pid: int) -> bool:
+    """Whether a process has ended (a zombie nobody reaped yet counts as ended)."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] == "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return True
+
+
+def test_a_killed_worker_takes_its_command_with_it_and_a_relaunch_finishes(project, lab,
+                                                                              linked):
+    (project / "hang").write_text("")
+    plan = _ladder(project, linked, [3], hang_width=3)
     with open_lab(lab) as opened:
-        state = launch_plan(opened, plan, local_executor(workers=1))
-        (run_id,) = [s.run_id for s in state.states]
-        assert opened.runs.get(run_id).kind == "baseline"
+        thread, out = _in_thread(launch_plan, opened, plan, local_executor(workers=1))
+        child = _wait_for(project / "hang.pid")
+        (state,) = plan_state(opened, plan.id, reap=False)
+        worker = opened.runs.get(str(state.run_id)).pid
+        assert worker not in (None, child, os.getpid())
+        os.kill(worker, signal.SIGKILL)  # the worker itself dies (OOM killer, lost node)
+        thread.join(60)
+        assert "error" not in out and out["result"].status == "incomplete", out
+        deadline = time.monotonic() + 60
+        while not _gone(child):  # the training command must not outlive its worker
+            assert time.monotonic() < deadline, "the command outlived its killed worker"
+            time.sleep(0.1)
+        (state,) = plan_state(opened, plan.id)
+        # the command got SIGTERM and the SDK marked the run killed, saying so
+        assert (state.status, state.reason) == ("killed", "terminated by SIGTERM")
+        killed_id = state.run_id
+
+        (project / "hang").unlink()
+        again = launch_plan(opened, plan, local_executor(workers=1))
+        assert again.status == "done" and again.launched == [0]
+        (state,) = plan_state(opened, plan.id)
+        assert state.attempts == 2 and state.run_id != killed_id
+        _check_recorded(opened, str(state.run_id), 3, linked)
+        assert opened.runs.get(str(killed_id)).status == "killed"
+
+
+def _cli(capsys, lab: Path, *args: str) -> tuple[int, str, str]:
+    """``stepstone ARGS`` in-process, with ``--lab`` before the ``-- COMMAND``."""
+    cut = args.index("--") if "--" in args else len(args)
+    code = 0
+    try:
+        main([*args[:cut], "--lab", str(lab), *args[cut:]])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _launched(capsys, lab: Path, *args: str) -> dict:
+    code, out, err = _cli(capsys, lab, *args, "--json", "--", sys.executable, "train.py")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["status"] == "done", result
+    return result
+
+
+def test_cli_sweeps_by_grid_and_by_list_record_every_run_with_its_config(
+        project, lab, monkeypatch, capsys):
+    monkeypatch.chdir(project)
+    (project / "base.yaml").write_text("model:\n  width: 1\nseed: 0\n")
+    grid = _launched(capsys, lab, "sweep", "--config", "base.yaml", "--grid",
+                     "model.width=2,3", "--grid", "seed=0,1", "--workers", "2")
+    (project / "runs.yaml").write_text("- {model: {width: 4}}\n- {model.width: 5, seed: 7}\n")
+    listed = _launched(capsys, lab, "sweep", "--config", "base.yaml", "--list", "runs.yaml")
+    assert grid["launched"] == [0, 1, 2, 3] and listed["launched"] == [0, 1]
+    with open_lab(lab) as opened:
+        for result, expected in ((grid, [(2, 0), (2, 1), (3, 0), (3, 1)]),
+                                 (listed, [(4, 0), (5, 7)])):
+            runs = [opened.runs.get(s["run_id"]) for s in result["runs"]]
+            assert [(r.config["model"]["width"], r.config["seed"]) for r in runs] == expected
+            for run, (width, seed) in zip(runs, expected, strict=True):
+                assert run.status == "finished" and run.kind == "adhoc"
+                assert run.config_delta == ({"model.width": width}
+                                            | ({"seed": seed} if seed else {}))
+                assert run.summary["final_loss"] == pytest.approx(1 / (3 * width))
+                assert run.tags[0] == f"plan:{result['plan_id']}"
+
+
+METHOD_TRAIN = """\
+import stepstone
+
+stepstone.init()
+model = stepstone.config["model"]
+loss = 1.0 / (model["width"] * 3) * (0.5 if model["norm"] else 1.0)
+stepstone.log({"final_loss": loss}, step=0)
+stepstone.summary["final_loss"] = loss
+stepstone.summary["rung"] = model["width"]
+stepstone.finish()
+"""
+
+
+def test_cli_baseline_ladders_record_the_dated_version_and_answer_a_question(
+        project, lab, monkeypatch, capsys):
+    """The baseline's own ladder and a feature ladder linked to its question, from the CLI:
+    runs carry the dated version (so the baseline's runs are found), the question moves to
+    running and records the feature's change, and a `yes` promotes it into a new version."""
+    monkeypatch.chdir(project)
+    (project / "train.py").write_text(METHOD_TRAIN)
+    with open_lab(lab) as opened:
+        version = baselines.create(opened, "small", {"model": {"width": 1, "norm": False}},
+                                   reference_metric="final_loss")["version"]
+        qid = questions.create(opened, "does norm lower the loss?",
+                               rule="final_loss <= baseline - 0.01 at every rung",
+                               baseline="small")["id"]
+    assert "@" in version
+    rungs = ("--rungs", "model.width=2; model.width=4")
+    own = _launched(capsys, lab, "ladder", "--baseline", "small", *rungs)
+    feature = _launched(capsys, lab, "ladder", "--baseline", "small", "--question", qid,
+                        "--set", "model.norm=true", "--feature", "model.norm", *rungs)
+    with open_lab(lab) as opened:
+        assert opened.plans.get(own["plan_id"]).baseline == version
+        assert [r.id for r in baseline_runs(opened, version)] == [
+            s["run_id"] for s in own["runs"]]
+        for state, width in zip(feature["runs"], (2, 4), strict=True):
+            run = opened.runs.get(state["run_id"])
+            assert (run.kind, run.baseline, run.question_id) == ("rung", version, qid)
+            assert run.config_delta == {"model.norm": True, "model.width": width}
+            assert run.summary["final_loss"] == pytest.approx(0.5 / (3 * width))
+        q = opened.questions.get(qid)
+        assert q["status"] == "running" and q["feature_keys"] == ["model.norm"]
+        assert q["feature_delta"] == {"model.norm": True}
+    code, out, err = _cli(capsys, lab, "decide", qid, "--conclusion", "norm helps", "--json")
+    assert code == 0, err
+    assert json.loads(out)["proposed"] == "yes", out
+    code, out, err = _cli(capsys, lab, "baseline", "promote", "small", "--from", qid, "--json")
+    assert code == 0, err
+    promoted = json.loads(out)
+    assert promoted["parent"] == version
+    assert promoted["config"] == {"model": {"width": 1, "norm": True}}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 
 import pytest
 
@@ -123,13 +125,14 @@ def test_ladder_runs_are_verified_against_their_baseline(lab, base_overrides, fe
 
 
 def test_saved_plan_is_idempotent_and_carries_method_links(lab):
-    plan = plan_sweep(BASE, CMD, grid={"seed": [0, 1]}, baseline="small", question_id="q1")
+    plan = plan_sweep(BASE, CMD, grid={"seed": [0, 1]}, baseline="small@2026-11-21",
+                      question_id="q1")
     with open_lab(lab) as opened:
         assert schema_version(opened.db) >= 3
         row = save_plan(opened, plan)
         again = save_plan(opened, plan)
         assert row.id == again.id == plan.id and row.created_at == again.created_at
-        assert (row.baseline, row.question_id, row.status) == ("small", "q1", "planned")
+        assert (row.baseline, row.question_id, row.status) == ("small@2026-11-21", "q1", "planned")
         assert [s.status for s in plan_state(opened, plan.id)] == ["pending", "pending"]
         assert opened.plans.runs(plan.id)[1].config_delta == {"seed": 1}
         assert opened.plans.resolve_id(plan.id[:6]) == plan.id
@@ -138,7 +141,6 @@ def test_saved_plan_is_idempotent_and_carries_method_links(lab):
 def test_ladder_budgets_follow_a_stored_chinchilla_frontier(lab, tmp_path, capsys):
     """`--fit` splits each budget into the fitted law's compute-optimal N and D, which for
     L = E + A/N^a + B/D^b is N = G (C/6)^(b/(a+b)) with G = (aA/(bB))^(1/(a+b)), D = C/(6N)."""
-    import json
 
     from stepstone.cli import main
 
@@ -163,3 +165,105 @@ def test_ladder_budgets_follow_a_stored_chinchilla_frontier(lab, tmp_path, capsy
         n_opt = g * (budget / 6) ** (beta / (alpha + beta))
         assert run["config"]["model"]["n"] == pytest.approx(n_opt, rel=1e-3)
         assert run["config"]["train"]["tokens"] == pytest.approx(budget / (6 * n_opt), rel=1e-3)
+
+
+# -- the plan's links to its baseline and question (one rule with `stepstone run`) ----------
+@pytest.fixture
+def linked_lab(lab, tmp_path, monkeypatch):
+    """A lab with baselines ``small`` and ``large`` and question q1 asked against small."""
+    from stepstone.method import baselines, questions
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "base.yaml").write_text("model:\n  norm: false\n  width: 1\n")
+    with open_lab(lab) as opened:
+        version = baselines.create(opened, "small", {"model": {"norm": False, "width": 1}})
+        baselines.create(opened, "large", {"model": {"norm": False, "width": 8}})
+        questions.create(opened, "norm?", rule="final_loss <= 1", baseline="small")
+    return lab, version["version"]
+
+
+def _cli(capsys, lab, *args):
+    from stepstone.cli import main
+
+    cut = args.index("--") if "--" in args else len(args)
+    code = 0
+    try:
+        main([*args[:cut], "--lab", str(lab), *args[cut:]])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _tables(lab):
+    with open_lab(lab) as opened:
+        return (len(opened.plans.recent()), len(opened.runs.list()),
+                opened.questions.get("q1")["status"])
+
+
+RUNGS = ("--rungs", "model.width=2; model.width=4")
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--config", "base.yaml", "--question", "q99"), "no question 'q99'"),
+    (("--baseline", "large", "--question", "q1", "--set", "model.norm=true"),
+     "question q1 is asked against small, not large@"),
+    (("--question", "q1", "--config", "base.yaml"), "drop --config"),
+    (("--baseline", "small", "--config", "base.yaml"), "give one"),
+    (("--config", "base.yaml", "--feature", "model.norm"), "--feature needs a baseline"),
+    (("--baseline", "small", "--question", "q1", "--set", "model.norm=true", "--set",
+      "model.width=3", "--feature", "model.norm", "--rungs", "+seed=1"), "accidental change"),
+], ids=["unknown-question", "other-tier", "question-and-config", "baseline-and-config",
+        "feature-without-baseline", "accidental-change"])
+def test_a_plan_with_bad_links_gets_one_error_and_launches_nothing(linked_lab, capsys, args,
+                                                                   message):
+    lab, _version = linked_lab
+    before = _tables(lab)
+    rungs = () if "--rungs" in args else RUNGS
+    code, _out, err = _cli(capsys, lab, "ladder", *args, *rungs, "--", sys.executable,
+                           "-c", "pass")
+    assert code != 0 and err.startswith("error: ") and message in err, err
+    assert _tables(lab) == before == (0, 0, "open")
+
+
+def test_an_answered_question_takes_no_more_planned_runs(linked_lab, capsys):
+    lab, _version = linked_lab
+    with open_lab(lab) as opened:
+        opened.questions.update("q1", status="answered", answer="no")
+    code, _out, err = _cli(capsys, lab, "sweep", "--question", "q1", "--grid",
+                           "model.norm=true", "--", sys.executable, "-c", "pass")
+    assert code != 0 and "question q1 is answered: ask a new question" in err
+    assert _tables(lab)[:2] == (0, 0)
+
+
+def test_a_question_asked_against_a_baseline_plans_from_its_dated_version(linked_lab, capsys):
+    lab, version = linked_lab
+    code, out, err = _cli(capsys, lab, "ladder", "--question", "q1", "--set", "model.norm=true",
+                          *RUNGS, "--dry-run", "--json", "--", "python", "t.py")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert (plan["baseline"], plan["question_id"]) == (version, "q1")
+    assert plan["options"] == {"feature_keys": ["model.norm"]}  # the --set keys by default
+    assert [r["config_delta"] for r in plan["runs"]] == [
+        {"model.norm": True, "model.width": 2}, {"model.norm": True, "model.width": 4}]
+    with open_lab(lab) as opened:  # a dry run launches nothing, but records the change
+        q = opened.questions.get("q1")
+        assert (q["status"], q["feature_delta"]) == ("open", {"model.norm": True})
+        assert not opened.plans.recent()
+
+
+def test_run_with_a_question_is_verified_against_the_questions_baseline(linked_lab, capsys):
+    lab, version = linked_lab
+    script = "import stepstone; stepstone.init(); stepstone.finish()"
+    code, _out, err = _cli(capsys, lab, "run", "--json", "--yes", "--question", "q1",
+                           "--feature", "model.norm", "--set", "model.norm=true", "--set",
+                           "model.width=3", "--", sys.executable, "-c", script)
+    assert code != 0 and "accidental change: model.width" in err
+    assert _tables(lab) == (0, 0, "open")
+    code, out, err = _cli(capsys, lab, "run", "--json", "--yes", "--question", "q1", "--set",
+                          "model.norm=true", "--", sys.executable, "-c", script)
+    assert code == 0, err
+    run = json.loads(out)
+    assert (run["baseline"], run["question_id"], run["kind"]) == (version, "q1", "feature")
+    assert run["config_delta"] == {"model.norm": True}
+    assert _tables(lab) == (0, 1, "running")

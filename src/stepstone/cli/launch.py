@@ -26,11 +26,14 @@ def _launch_options(func: F) -> F:
         click.option("--name", help="Plan name (default: the kind and the plan id)."),
         click.option("--project", default=None, help="Project (default: the folder's name)."),
         click.option("--baseline", default=None,
-                     help="Baseline the runs compare against (e.g. small); verified per run."),
+                     help="Baseline the runs start from and are verified against (a tier "
+                          "like small, or a version); default: the question's."),
         click.option("--feature", "features", multiple=True, metavar="KEYS",
-                     help="Config keys of the feature under test (repeatable)."),
+                     help="Config keys of the feature under test (repeatable; default: the "
+                          "question's, else the --set keys)."),
         click.option("--question", "question_id", default=None,
-                     help="The question these runs answer."),
+                     help="The question these runs answer (moved to running; the feature's "
+                          "change is recorded on it for `baseline promote`)."),
         click.option("--executor", type=click.Choice(["local", "ray", "slurm"]),
                      default="local", show_default=True, help="Where the runs go."),
         click.option("--workers", type=int, default=1, show_default=True,
@@ -60,20 +63,6 @@ def _launch_options(func: F) -> F:
     return func
 
 
-def _base_config(lab: Any, config_file: Path | None, baseline: str | None,
-                 overrides: tuple[str, ...]) -> dict[str, Any]:
-    """The plan's base: the baseline's frozen config or a config file, plus ``--set``."""
-    from stepstone.config import load_config, resolve
-    from stepstone.method import baselines
-
-    if baseline is not None:
-        if config_file is not None:
-            raise UsageError("give --baseline (its frozen config is the base) or --config, "
-                             "not both")
-        return resolve(baselines.resolve(lab, baseline)["config"], list(overrides))
-    return resolve(load_config(config_file) if config_file else {}, list(overrides))
-
-
 def _executor(opts: dict[str, Any], lab_root: Path | None, plan_id: str) -> Any:
     from stepstone.launch import executors
 
@@ -92,20 +81,23 @@ def _executor(opts: dict[str, Any], lab_root: Path | None, plan_id: str) -> Any:
 
 
 def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[..., Any]) -> None:
+    from stepstone.config import load_config
     from stepstone.launch.runner import launch_plan
-    from stepstone.method.launch import plan_verifier
+    from stepstone.method.launch import link_plan, prepare_plan, split_keys
     from stepstone.store.lab import open_lab
 
     as_json = opts["as_json"]
     with open_lab(opts["lab"]) as lab:
-        base = _base_config(lab, opts["config_file"], opts["baseline"], opts["base_overrides"])
-        verify = None if opts["baseline"] is None else plan_verifier(
-            lab, baseline=opts["baseline"], feature_keys=opts["features"],
-            question=opts["question_id"])
-        plan = make(base, list(opts["command"]), name=opts["name"],
+        basis = prepare_plan(
+            lab, baseline=opts["baseline"], overrides=opts["base_overrides"],
+            config=load_config(opts["config_file"]) if opts["config_file"] else None,
+            feature_keys=split_keys(opts["features"]), question=opts["question_id"])
+        plan = make(basis.base, list(opts["command"]), name=opts["name"],
                     project=opts["project"] or Path.cwd().name, cwd=str(Path.cwd()),
-                    baseline=opts["baseline"], question_id=opts["question_id"],
-                    verify=verify)
+                    baseline=basis.baseline_version, question_id=basis.question_id,
+                    verify=basis.verify, options=basis.options,
+                    reference=basis.baseline_config)
+        link_plan(lab, basis, [r.config for r in plan.runs], launching=not opts["dry_run"])
         if opts["dry_run"]:
             if as_json:
                 print_json(plan.to_dict())

@@ -9,7 +9,6 @@ import click
 
 from stepstone.cli.common import json_option, lab_option, print_json
 from stepstone.config import load_config, resolve
-from stepstone.errors import UsageError
 from stepstone.launch.process import LaunchSpec, run_attached
 from stepstone.store.lab import open_lab
 
@@ -25,8 +24,10 @@ from stepstone.store.lab import open_lab
 @click.option("--kind", default=None,
               type=click.Choice(["adhoc", "baseline", "feature", "rung", "smoke", "eval"]),
               help="Run kind (default: feature with --question, else adhoc).")
-@click.option("--baseline", help="Start from this baseline (tier or version) and verify.")
-@click.option("--question", help="The question this run answers.")
+@click.option("--baseline", help="Start from this baseline (tier or version) and verify "
+              "(default: the question's baseline).")
+@click.option("--question", help="The question this run answers; one asked against a "
+              "baseline starts from it and is verified as with --baseline.")
 @click.option("--feature", "features", multiple=True, help="Feature keys that must change.")
 @click.option("--allow", "allowed", multiple=True, help="Other keys that may change.")
 @click.option("--smoke", is_flag=True, help="Run a tiny smoke run first; stop if it fails.")
@@ -42,8 +43,9 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
     """Run COMMAND as a recorded run: output, exit code, duration, code and environment.
 
     A script that calls stepstone.init() attaches to this run and its metrics land
-    in it; the resolved config reaches it as stepstone.config. With --baseline the
-    config is the baseline's plus --set, verified before launch (the diff is shown).
+    in it; the resolved config reaches it as stepstone.config. With --baseline (or a
+    --question asked against a baseline) the config is the baseline's plus --set,
+    verified before launch (the diff is shown).
 
     \b
     Example:
@@ -51,19 +53,24 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
       stepstone run --baseline small --question q1 --set model.qk_norm=true --smoke --yes \\
         -- python train.py
     """
-    from stepstone.method.launch import prepare_launch, run_smoke
+    from stepstone.method.launch import (
+        launch_baseline,
+        open_question,
+        prepare_launch,
+        run_smoke,
+        split_keys,
+    )
     from stepstone.method.notebook import record_run_result
 
-    if baseline is not None and config_file is not None:
-        raise UsageError("--baseline and --config both name the starting config: give one")
     with open_lab(lab) as opened:
         delta = None
         version = None
+        baseline = launch_baseline(opened, baseline=baseline, question=question,
+                                   config_given=config_file is not None)
         if baseline is not None:
             prepared = prepare_launch(
                 opened, baseline=baseline, overrides=overrides,
-                feature_keys=[k.strip() for v in features for k in v.split(",") if k.strip()],
-                allowed=[k.strip() for v in allowed for k in v.split(",") if k.strip()],
+                feature_keys=split_keys(features), allowed=split_keys(allowed),
                 question=question, strict=True)
             config, delta, version = prepared.config, prepared.delta, prepared.baseline_version
             if not as_json:
@@ -71,8 +78,7 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
             if not yes and sys.stdin.isatty():
                 click.confirm("Launch with this config?", abort=True)
         else:
-            if question is not None:
-                opened.questions.get(question)
+            open_question(opened, question)
             config = resolve(load_config(config_file) if config_file else {}, list(overrides))
         chosen = kind or ("feature" if question else "adhoc")
         spec = LaunchSpec(command=list(command), project=project or Path.cwd().name, name=name,

@@ -13,7 +13,8 @@ again gets the same id, and launching it again resumes it (see
 The research-method hook: a :data:`Verifier` takes a planned run's resolved config
 and returns the config to run and the problems found comparing it against its
 baseline (an empty list when it is fine). The method code supplies one for
-``--baseline``/``--feature``; planning refuses a run with problems.
+``--baseline``/``--feature`` (:func:`stepstone.method.launch.prepare_plan`, which also
+gives the dated baseline version the plan records); planning refuses a run with problems.
 """
 
 from __future__ import annotations
@@ -108,8 +109,12 @@ def build_plan(
     question_id: str | None = None,
     verify: Verifier | None = None,
     options: Mapping[str, Any] | None = None,
+    reference: Mapping[str, Any] | None = None,
 ) -> Plan:
-    """Resolve each run's config (base + overrides), check it with ``verify``, id the plan."""
+    """Resolve each run's config (base + overrides), check it with ``verify``, id the plan.
+
+    Each run's ``config_delta`` is its change against ``reference`` (the baseline's
+    config, so the feature set on the base is part of it), else against the base."""
     if not command:
         raise UsageError("nothing to run: give the command after --, e.g. "
                          "`stepstone ladder ... -- python train.py`")
@@ -133,7 +138,8 @@ def build_plan(
         if verify is not None:
             config, found = verify(config, [parse_override(o).key for o in overrides])
             problems += [f"run {idx} ({_label(key)}): {p}" for p in found]
-        delta = {e.key: e.new for e in diff(base, config).entries}
+        delta = {e.key: e.new for e in diff(base if reference is None else reference,
+                                            config).entries}
         runs.append(PlannedRun(idx, _label(key), key, config, delta))
     if problems:
         raise UsageError("the plan does not verify against its baseline:\n  "

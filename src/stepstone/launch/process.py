@@ -5,10 +5,17 @@ command with ``STEPSTONE_RUN_ID`` and ``STEPSTONE_LAB`` set (so a script that
 calls ``stepstone.init()`` attaches to this run instead of making another),
 copies its output to the terminal and to the run's log, keeps the heartbeat
 going, and records exit code, duration and the reason it stopped.
+
+The command cannot outlive its launcher: on Linux it asks the kernel for SIGTERM when
+the launcher dies (``PR_SET_PDEATHSIG``), so a launcher killed with SIGKILL (the OOM
+killer, a lost job) takes its command with it, and a script that called
+``stepstone.init()`` marks the run killed. A run no terminal drives (a planned run)
+also gets a process group of its own and no stdin, and signals reach the whole group.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -16,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +35,7 @@ from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
 
 HEARTBEAT_SECONDS = 5.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass
@@ -87,8 +95,41 @@ def _pump(source: IO[bytes], sink: Any, chunks: list[bytes], lock: threading.Loc
     source.close()
 
 
-def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True) -> RunRecord:
-    """Launch ``spec.command`` as a run, wait for it, and return the finished record."""
+def _prctl() -> Any:
+    """libc's ``prctl`` on Linux (None elsewhere), looked up before any fork."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _child_setup(own_group: bool) -> Callable[[], None]:
+    """What the command's process does between fork and exec: lead a process group of its
+    own (``own_group``), and ask for SIGTERM when the launcher dies."""
+    parent = os.getpid()
+    prctl = _prctl()
+
+    def setup() -> None:
+        if own_group:
+            os.setpgid(0, 0)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+            if os.getppid() != parent:  # the launcher died before the request took hold
+                os._exit(128 + int(signal.SIGTERM))
+
+    return setup
+
+
+def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
+                 own_group: bool = False) -> RunRecord:
+    """Launch ``spec.command`` as a run, wait for it, and return the finished record.
+
+    ``own_group`` starts the command in a process group of its own with no stdin (for
+    runs no terminal drives): a forwarded SIGTERM or SIGINT then reaches everything it
+    started. Without it the command shares the terminal (Ctrl-C, a debugger's prompt).
+    """
     run_id = create_run(lab, spec)
     cap = capture_all(lab.objects, folder=_code_folder(spec))
     with lab.db.transaction():
@@ -102,7 +143,9 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True) -> RunRecord:
     started = time.time()
     try:
         proc = subprocess.Popen(list(spec.command), cwd=spec.cwd, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdin=subprocess.DEVNULL if own_group else None,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=_child_setup(own_group))
     except OSError as exc:
         lab.runs.update(run_id, status="failed", reason=f"could not start: {exc.strerror}",
                         ended_at=time.time(), exit_code=127)
@@ -118,7 +161,8 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True) -> RunRecord:
     for pump in pumps:
         pump.start()
     interrupted: str | None = None
-    previous = _forward_sigterm(proc)
+    send = _sender(proc, own_group)
+    previous = _forward_sigterm(send)
     try:
         while True:
             try:
@@ -128,7 +172,7 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True) -> RunRecord:
                 lab.runs.update(run_id, heartbeat_at=time.time())
             except KeyboardInterrupt:
                 interrupted = "interrupted (Ctrl-C)"
-                proc.send_signal(signal.SIGINT)
+                send(signal.SIGINT)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -137,12 +181,27 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True) -> RunRecord:
     return _record_end(lab, run_id, code, started, b"".join(chunks), interrupted)
 
 
-def _forward_sigterm(proc: subprocess.Popen[bytes]) -> Any:
+def _sender(proc: subprocess.Popen[bytes], own_group: bool) -> Callable[[int], None]:
+    """Send a signal to the command: to its whole process group when it leads one."""
+
+    def send(signum: int) -> None:
+        try:
+            if own_group:
+                os.killpg(proc.pid, signum)
+            else:
+                proc.send_signal(signum)
+        except ProcessLookupError:  # it ended already
+            pass
+
+    return send
+
+
+def _forward_sigterm(send: Callable[[int], None]) -> Any:
     if threading.current_thread() is not threading.main_thread():
         return None
 
     def forward(signum: int, frame: Any) -> None:
-        proc.send_signal(signal.SIGTERM)
+        send(signal.SIGTERM)
 
     return signal.signal(signal.SIGTERM, forward)
 

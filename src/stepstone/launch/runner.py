@@ -136,11 +136,13 @@ def counts(states: Sequence[RungState]) -> dict[str, int]:
 
 # -- the worker side ------------------------------------------------------------------
 def run_kind(plan: PlanRow) -> str:
-    """What a planned run is: a ladder against a baseline that answers no question is that
-    baseline's own reference ladder (kind ``baseline``); other ladder runs are ``rung``s."""
+    """What a planned run is: a ladder against a baseline that answers no question and
+    tests no feature is that baseline's own reference ladder (kind ``baseline``); other
+    ladder runs are ``rung``s."""
     if plan.kind != "ladder":
         return "adhoc"
-    return "baseline" if plan.baseline and not plan.question_id else "rung"
+    own = plan.baseline and not plan.question_id and not (plan.options or {}).get("feature_keys")
+    return "baseline" if own else "rung"
 
 
 def execute_rung(job: RungJob) -> str:
@@ -168,7 +170,7 @@ def execute_rung(job: RungJob) -> str:
             question_id=plan.question_id, baseline=plan.baseline,
             config_delta=rung.config_delta, env=job.env, cwd=plan.cwd, run_id=job.run_id)
         try:
-            record = run_attached(lab, spec, echo=False)
+            record = run_attached(lab, spec, echo=False, own_group=True)
         except UsageError:
             return "failed"
         record_run_result(lab, record.id)  # the notebook's result page, as `stepstone run`

@@ -2,7 +2,9 @@
 
 The local executor starts one of these per run, so each run has a process of its
 own whose pid is on the run's row: signalling it (``stepstone cancel``) stops the
-command it runs, and it records how the run ended.
+command it runs, and it records how the run ended. The command is tied to it: should
+the worker die, even by SIGKILL, the command gets SIGTERM (see
+:mod:`stepstone.launch.process`), so no orphan keeps running and logging.
 """
 
 from __future__ import annotations

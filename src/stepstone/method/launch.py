@@ -1,18 +1,76 @@
 """What a run needs before launch: its config resolved from a dated baseline, the diff
 shown, the feature really on and nothing else changed (one function, used by
-``stepstone plan``, ``stepstone run`` and the ladder/sweep launcher), and a smoke run."""
+``stepstone plan``, ``stepstone run`` and the ladder/sweep launcher), the question it
+answers checked and linked, and a smoke run.
+
+The rules every launch shares live here: which baseline a launch starts from
+(:func:`launch_baseline`), which question may take new runs (:func:`open_question`),
+which keys are the feature's, and what change a question records for a later promotion.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from stepstone.config import ConfigDiff, VerifyResult, parse_override, resolve, verify
-from stepstone.errors import ConfigError, MethodError
+from stepstone.config import ConfigDiff, VerifyResult, diff, parse_override, resolve, verify
+from stepstone.errors import ConfigError, MethodError, UsageError
+from stepstone.launch.plan import Verifier
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import questions as question_rules
 from stepstone.store.lab import Lab
+
+
+def split_keys(values: Iterable[str]) -> list[str]:
+    """``--feature a,b --feature c`` → ``["a", "b", "c"]``."""
+    return [k.strip() for v in values for k in v.split(",") if k.strip()]
+
+
+def open_question(lab: Lab, question: str | None, tier: str | None = None,
+                  version: str | None = None) -> dict[str, Any] | None:
+    """The question a launch answers, refused when it takes no new runs (answered or
+    abandoned) or was asked against another tier than ``tier``."""
+    if question is None:
+        return None
+    q = lab.questions.get(question)
+    if q["status"] in ("answered", "abandoned"):
+        raise MethodError(f"question {question} is {q['status']}: ask a new question "
+                          "for new runs")
+    if tier is not None and q.get("baseline") and q["baseline"].split("@")[0] != tier:
+        raise MethodError(f"question {question} is asked against {q['baseline']}, "
+                          f"not {version or tier}")
+    return q
+
+
+def launch_baseline(lab: Lab, *, baseline: str | None, question: str | None,
+                    config_given: bool = False) -> str | None:
+    """The baseline a launch starts from and is verified against: ``--baseline``, else the
+    one the question was asked against (None when neither names one). A baseline and
+    ``--config`` both name the starting config, so they are refused together."""
+    if baseline is not None:
+        if config_given:
+            raise UsageError("--baseline and --config both name the starting config: give one")
+        return baseline
+    asked = lab.questions.get(question).get("baseline") if question is not None else None
+    if asked and config_given:
+        raise UsageError(f"question {question} is asked against {asked}: its runs start from "
+                         "that baseline's config and are verified against it; drop --config "
+                         "and give the feature with --set")
+    return str(asked) if asked else None
+
+
+def _default_feature_keys(overrides: Sequence[str]) -> list[str]:
+    """The overridden keys, except the ones every run may change (seed, smoke)."""
+    return [parse_override(o).key for o in overrides
+            if parse_override(o).key.split(".")[0] not in ("seed", "smoke")]
+
+
+def _feature_delta(reference: Mapping[str, Any], config: Mapping[str, Any],
+                   keys: Sequence[str]) -> dict[str, Any]:
+    """The change ``config`` makes to ``reference`` under the feature keys."""
+    return {e.key: e.new for e in diff(reference, config).entries
+            if any(_covers(f, e.key) for f in keys)}
 
 
 @dataclass(frozen=True)
@@ -62,20 +120,14 @@ def prepare_launch(
     ``launching`` also moves the question from open to running.
     """
     base = baseline_rules.resolve(lab, baseline)
-    q = lab.questions.get(question) if question is not None else None
-    if q is not None and q["status"] in ("answered", "abandoned"):
-        raise MethodError(f"question {question} is {q['status']}: ask a new question")
-    if q is not None and q.get("baseline") and q["baseline"].split("@")[0] != base["tier"]:
-        raise MethodError(f"question {question} is asked against {q['baseline']}, "
-                          f"not {base['version']}")
+    q = open_question(lab, question, base["tier"], base["version"])
     config = resolve(base["config"], list(overrides))
     keys = list(feature_keys) or list((q or {}).get("feature_keys") or [])
     if not keys:
-        keys = [parse_override(o).key for o in overrides
-                if parse_override(o).key.split(".")[0] not in ("seed", "smoke")]
+        keys = _default_feature_keys(overrides)
     result = verify(base["config"], config, keys, allowed)
     delta = {e.key: e.new for e in result.diff.entries}
-    feature_delta = {k: v for k, v in delta.items() if any(_covers(f, k) for f in keys)}
+    feature_delta = _feature_delta(base["config"], config, keys)
     prepared = Prepared(config=config, diff=result.diff, verify_result=result,
                         baseline_version=base["version"], delta=delta,
                         feature_keys=tuple(keys), question_id=question,
@@ -91,20 +143,102 @@ def prepare_launch(
 
 def plan_verifier(
     lab: Lab, *, baseline: str, feature_keys: Sequence[str] = (), question: str | None = None,
-) -> Callable[[Mapping[str, Any], Sequence[str]], tuple[dict[str, Any], list[str]]]:
+) -> Verifier:
     """The check of every run a ladder or sweep plans against ``baseline``: the keys the
     plan varies (its axes: sizes, seeds) may differ, the feature keys (given, or the
     question's recorded ones) must differ, and nothing else may."""
     base = baseline_rules.resolve(lab, baseline)["config"]
     q = lab.questions.get(question) if question is not None else None
-    keys = list(feature_keys) or list((q or {}).get("feature_keys") or [])
+    return _run_check(base, list(feature_keys) or list((q or {}).get("feature_keys") or []))
 
+
+def _run_check(base: Mapping[str, Any], keys: Sequence[str]) -> Verifier:
     def check(config: Mapping[str, Any], varied: Sequence[str]) -> tuple[dict[str, Any],
                                                                         list[str]]:
         result = verify(base, dict(config), keys, list(varied))
         return dict(config), list(result.problems)
 
     return check
+
+
+@dataclass(frozen=True)
+class PlanBasis:
+    """What a ladder or sweep is planned from: the config every planned run starts from,
+    the dated baseline version it is verified against (and that version's config, which
+    each run's ``config_delta`` is measured against), the question it answers, and the
+    check of each planned run."""
+
+    base: dict[str, Any]
+    baseline_version: str | None = None
+    baseline_config: dict[str, Any] | None = None
+    question_id: str | None = None
+    feature_keys: tuple[str, ...] = ()
+    verify: Verifier | None = None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """What the plan stores besides its runs: the feature keys it tests, if any."""
+        return {"feature_keys": list(self.feature_keys)} if self.feature_keys else {}
+
+
+def prepare_plan(
+    lab: Lab,
+    *,
+    baseline: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
+    feature_keys: Sequence[str] = (),
+    question: str | None = None,
+) -> PlanBasis:
+    """The basis of a ladder or sweep, checked as ``stepstone run`` checks one run.
+
+    The base is the baseline's frozen config (``--baseline``, else the question's) plus
+    ``overrides``, or ``config`` plus ``overrides`` when there is no baseline. The question
+    must take new runs and be asked against the same tier. Feature keys default to the
+    question's recorded ones, else (for a question) to the overridden keys.
+    """
+    chosen = launch_baseline(lab, baseline=baseline, question=question,
+                             config_given=config is not None)
+    if chosen is None:
+        open_question(lab, question)
+        if feature_keys:
+            raise UsageError("--feature needs a baseline to verify the feature against: "
+                             "give --baseline (or a --question asked against one)")
+        return PlanBasis(base=resolve(dict(config or {}), list(overrides)),
+                         question_id=question)
+    row = baseline_rules.resolve(lab, chosen)
+    q = open_question(lab, question, row["tier"], row["version"])
+    keys = list(feature_keys) or list((q or {}).get("feature_keys") or [])
+    if not keys and q is not None:
+        keys = _default_feature_keys(overrides)
+    return PlanBasis(base=resolve(row["config"], list(overrides)),
+                     baseline_version=str(row["version"]), baseline_config=row["config"],
+                     question_id=question, feature_keys=tuple(keys),
+                     verify=_run_check(row["config"], keys))
+
+
+def link_plan(lab: Lab, basis: PlanBasis, configs: Sequence[Mapping[str, Any]], *,
+              launching: bool) -> dict[str, Any]:
+    """Link a verified plan to its question, as ``stepstone run`` links a run: record the
+    feature change every planned run makes (the keys and values a later ``baseline
+    promote`` applies) and, when ``launching``, move the question from open to running.
+
+    Returns the recorded change; keys whose value differs between the planned runs (a
+    sweep over the feature's values) are not a single change and are left out.
+    """
+    if basis.question_id is None:
+        return {}
+    common: dict[str, Any] = {}
+    if basis.baseline_config is not None and basis.feature_keys and configs:
+        deltas = [_feature_delta(basis.baseline_config, c, basis.feature_keys) for c in configs]
+        common = {k: v for k, v in deltas[0].items()
+                  if all(k in d and d[k] == v for d in deltas[1:])}
+    if common:
+        lab.questions.update(basis.question_id, feature_keys=list(basis.feature_keys),
+                             feature_delta=common)
+    if launching:
+        question_rules.start(lab, basis.question_id)
+    return common
 
 
 def problems_text(prepared: Prepared) -> str:

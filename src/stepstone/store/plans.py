@@ -121,8 +121,12 @@ class Plans:
 
         ``owner_alive(pid, host)`` says whether the recorded launcher still runs.
         Returns the live owner that kept it, or ``(None, None)`` when taken.
+
+        The hold changes hands only through an update conditional on the holder just
+        read (checked by its row count), so of two launchers racing for a plan, on
+        SQLite or PostgreSQL, one takes it and the other sees the winner.
         """
-        with self.db.transaction():
+        while True:
             row = self.db.query_one("SELECT owner_pid, owner_host FROM plans WHERE id = ?",
                                     (plan_id,))
             if row is None:
@@ -130,10 +134,17 @@ class Plans:
             held = row["owner_pid"], row["owner_host"]
             if held[0] is not None and (held[0], held[1]) != (pid, host) and owner_alive(*held):
                 return int(held[0]), str(held[1])
-            self.db.execute(
-                "UPDATE plans SET owner_pid = ?, owner_host = ?, status = 'running', "
-                "reason = NULL, updated_at = ? WHERE id = ?", (pid, host, time.time(), plan_id))
-        return None, None
+            params: tuple[Any, ...] = (plan_id,)
+            where = "owner_pid IS NULL"
+            if held[0] is not None:
+                where, params = "owner_pid = ? AND owner_host = ?", (plan_id, *held)
+            with self.db.transaction():
+                taken = self.db.execute(
+                    "UPDATE plans SET owner_pid = ?, owner_host = ?, status = 'running', "
+                    f"reason = NULL, updated_at = ? WHERE id = ? AND {where}",
+                    (pid, host, time.time(), *params)).rowcount
+            if taken == 1:
+                return None, None
 
     def release(self, plan_id: str, status: str, reason: str | None = None) -> None:
         """Drop the launcher; a cancelled plan stays cancelled with its reason."""
