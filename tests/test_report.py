@@ -23,6 +23,7 @@ from stepstone.cli import main
 from stepstone.method import baselines, decide, ideas, launch, notebook, questions
 from stepstone.method import runs as run_rules
 from stepstone.report import SECTIONS, Report, build_report, render_html, render_markdown
+from stepstone.sdk.capture import capture_all as real_capture_all
 from stepstone.store import init_lab
 from stepstone.store.lab import open_lab
 
@@ -279,6 +280,46 @@ def test_evidence_that_cannot_be_gathered_is_a_flag(setup: Setup,
     assert report.decision.proposed == "inconclusive"
     assert "the law does not fit" in "\n".join(report.caveats)
     assert report.fit.available  # the rest of the report is still there
+
+
+def test_environment_lines_come_from_a_captured_run(setup: Setup, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """With capture on, the setup names the Python and the packages the run really ran with."""
+    import os
+    import platform
+    from importlib import metadata
+
+    import numpy
+    import scipy
+
+    from stepstone.report.provenance import PACKAGES_SHOWN
+
+    script = tmp_path / "code" / "train.py"  # outside any git repository: a small snapshot
+    script.parent.mkdir()
+    script.write_text("print('train')\n")
+    monkeypatch.setattr(sys, "argv", [str(script)])
+    monkeypatch.setattr("stepstone.sdk.capture.capture_all", real_capture_all)
+    captured = _run(setup.root, setup.version, {"val_loss": law(1e19)}, kind="feature",
+                    qk_norm=True, question=setup.qid, name="captured")
+    with open_lab(setup.root) as lab:
+        assert lab.runs.get(captured).env["python"] == platform.python_version()
+        report = build_report(lab, setup.qid, n_bootstrap=int(BOOT))
+    code = report.code
+    assert code.python == (platform.python_version(),)
+    shown = dict(code.packages)
+    assert shown["numpy"] == numpy.__version__ and shown["scipy"] == scipy.__version__
+    assert shown["stepstone"] == metadata.version("stepstone")
+    assert set(shown) <= set(PACKAGES_SHOWN)  # the summary names the packages that matter,
+    assert "pytest" not in shown  # not all of the environment
+    assert len(code.hardware) == 1 and f"×{os.cpu_count()}" in code.hardware[0]
+    assert captured not in code.runs_without_capture
+    uncaptured = set(setup.feature_runs) - {setup.feature_runs[1]}  # [1] has a git commit
+    assert uncaptured <= set(code.runs_without_capture)
+    md = render_markdown(report, figures=())
+    assert f"- **Python:** {platform.python_version()}\n" in md
+    packages_line = next(line for line in md.splitlines() if line.startswith("- **Packages:**"))
+    assert f"numpy {numpy.__version__}" in packages_line
+    assert f"stepstone {metadata.version('stepstone')}" in packages_line
 
 
 def test_hardware_reads_as_a_line() -> None:

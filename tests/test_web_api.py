@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -441,3 +442,60 @@ def test_stratified_errors(analysis_lab: tuple[Path, dict[str, str]]) -> None:
     page = client.get("/stratified", params={"run": "serv0000"},
                       headers={"accept": "text/html"})
     assert page.status_code == 404 and "no evaluation records" in page.text
+
+
+# -- live updates and notebook mentions on the run page ----------------------------------------
+def test_status_endpoint_reports_what_the_runs_table_refreshes(web_lab: Path) -> None:
+    import time
+
+    now = time.time()
+    done = _ids(web_lab)[-1]
+    with open_lab(web_lab) as opened:
+        opened.runs.create({"id": "live0001", "name": "live", "project": "web",
+                            "status": "running", "created_at": now - 125, "heartbeat_at": now})
+        opened.runs.write_fields("live0001", {"last_step": 41})
+        opened.runs.create({"id": "gone0001", "name": "gone", "project": "web",
+                            "status": "running", "created_at": 1.0, "heartbeat_at": 1.0})
+    client = TestClient(create_app(web_lab))
+    body = client.get("/api/status", params={"run": ["live0001", "gone0001", done]}).json()
+    rows = {r["id"]: r for r in body["runs"]}
+    assert list(rows) == ["live0001", "gone0001", done]
+    assert rows["live0001"]["status"] == "running" and rows["live0001"]["last_step"] == 41
+    assert rows["live0001"]["duration_text"].startswith("2m ")
+    assert [rows[k]["stale"] for k in rows] == [False, True, False]
+    assert rows[done]["status"] == "finished" and rows[done]["last_step"] == 99
+    _assert_error(client.get("/api/status"), 400)
+    _assert_error(client.get("/api/status", params={"run": "nosuchrun"}), 404)
+    _assert_error(client.get("/api/status", params={"run": ["live0001"] * 501}), 400)
+    page = client.get("/runs").text  # the rows carry what runs.js needs
+    assert 'data-run="live0001" data-status="running"' in page
+    assert '<td class="num step">41</td>' in page
+    assert '"running": "live"' in page  # the badge classes, handed to the scripts
+
+
+def test_run_page_lists_pages_that_mention_the_run(web_lab: Path) -> None:
+    run_id, other = _ids(web_lab)[:2]
+    with open_lab(web_lab) as opened:
+        # finishing wrote a result page for each run; every other page here is about another
+        auto = [p["number"] for p in opened.notebook.pages(run_id=run_id)]
+        auto_other = [p["number"] for p in opened.notebook.pages(run_id=other)]
+        assert len(auto) == len(auto_other) == 1
+        own = opened.notebook.append(kind="result", title="Run finished", body="loss 0.1",
+                                     run_id=run_id)
+        cited = opened.notebook.append(kind="decision", title="q1 answered yes",
+                                       body=f"Evidence: runs `{run_id}` and `{other}`")
+        in_data = opened.notebook.append(kind="result", title="Evidence for q1", body="see data",
+                                         data={"runs": [run_id]})
+        elsewhere = opened.notebook.append(kind="note", title="about the other run",
+                                           body=f"{other} diverged")
+        longer = opened.notebook.append(kind="note", title="a longer token",
+                                        body=f"x{run_id}9 is not the run")
+    client = TestClient(create_app(web_lab))
+    page = client.get(f"/runs/{run_id}").text
+    listed = [int(n) for n in re.findall(r'href="/notebook#page-(\d+)"', page)]
+    assert listed == [*auto, own, cited, in_data]
+    assert page.count("cites this run") == 2  # the run's own page is not a citation
+    assert elsewhere not in listed and longer not in listed
+    other_page = client.get(f"/runs/{other}").text
+    assert [int(n) for n in re.findall(r'href="/notebook#page-(\d+)"', other_page)] == [
+        *auto_other, cited, elsewhere]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -190,35 +191,112 @@ def test_path_traversal_in_the_browser_is_a_404(server, page) -> None:
     assert "not in code snapshot" in page.inner_text("body")
 
 
-def test_a_running_run_updates_without_a_reload(server, page) -> None:
+def _start_live(lab_root: Path, run_id: str) -> None:
+    """A running run (heartbeat now) with loss at steps 0-2."""
+    from stepstone.store.lab import open_lab
+
+    now = time.time()
+    with open_lab(lab_root) as lab:
+        lab.runs.create({"id": run_id, "name": f"live {run_id}", "project": "browser",
+                         "status": "running", "created_at": now, "heartbeat_at": now})
+    _log_more(lab_root, run_id, [0, 1, 2], [3.0, 2.0, 1.5])
+
+
+def _log_more(lab_root: Path, run_id: str, steps: list[int], values: list[float]) -> None:
+    """What the run's writer does: more points, and the run's last step."""
     from stepstone.store.lab import open_lab
     from stepstone.store.metrics import Chunk
 
+    with open_lab(lab_root) as lab, lab.db.transaction():
+        lab.metrics.write_chunks(run_id, [Chunk("loss", steps, values, [time.time()] * len(steps))])
+        lab.runs.write_fields(run_id, {"last_step": steps[-1]})
+
+
+def _finish(lab_root: Path, run_id: str) -> None:
+    from stepstone.store.lab import open_lab
+
+    with open_lab(lab_root) as lab:
+        lab.runs.update(run_id, status="finished", ended_at=time.time())
+
+
+def test_a_running_run_updates_without_a_reload(server, page) -> None:
     base, _ids = server
     lab_root = LAB_ROOT[base]
-    now = time.time()
-    with open_lab(lab_root) as lab:
-        lab.runs.create({"id": "live0001", "name": "live", "project": "browser",
-                         "status": "running", "created_at": now, "heartbeat_at": now})
-        with lab.db.transaction():
-            lab.metrics.write_chunks("live0001", [Chunk("loss", [0, 1, 2], [3.0, 2.0, 1.5],
-                                                        [now] * 3)])
-            lab.runs.write_fields("live0001", {"last_step": 2})
+    _start_live(lab_root, "live0001")
     page.goto(f"{base}/runs/live0001")
     page.wait_for_selector("#charts .chart[data-key='loss'] .main-svg")
     count = "document.querySelector(\"[data-key='loss']\").data[0].x.length"
     assert page.evaluate(count) == 3
-    with open_lab(lab_root) as lab, lab.db.transaction():
-        lab.metrics.write_chunks("live0001", [Chunk("loss", [3, 4], [1.2, 1.0], [now] * 2)])
-        lab.runs.write_fields("live0001", {"last_step": 4})
+    _log_more(lab_root, "live0001", [3, 4], [1.2, 1.0])
     # (the page's CSP forbids string eval, so poll from here rather than wait_for_function)
     _until(lambda: page.evaluate(count) == 5)
     assert page.inner_text("#last-step") == "4"
-    with open_lab(lab_root) as lab:
-        lab.runs.update("live0001", status="finished", ended_at=time.time())
+    _finish(lab_root, "live0001")
     _until(lambda: page.inner_text("#run-status") == "finished")
+    assert page.get_attribute("#run-status", "class") == "badge ok"
     assert page.errors == []
 
+
+def test_a_failed_fetch_does_not_stop_the_run_page(server, page) -> None:
+    base, _ids = server
+    lab_root = LAB_ROOT[base]
+    _start_live(lab_root, "live0002")
+    aborted: list[str] = []
+
+    def drop_the_first(route: object) -> None:
+        if not aborted:
+            aborted.append(route.request.url)  # type: ignore[attr-defined]
+            route.abort()  # type: ignore[attr-defined]
+        else:
+            route.continue_()  # type: ignore[attr-defined]
+
+    page.route(re.compile(r"/api/runs/live0002/series\?since="), drop_the_first)
+    with page.expect_event("requestfailed") as failed:  # the first poll fails ...
+        page.goto(f"{base}/runs/live0002")
+    assert failed.value.url == f"{base}/api/runs/live0002/series?since=2"
+    _log_more(lab_root, "live0002", [3, 4, 5], [1.2, 1.0, 0.9])
+    count = "document.querySelector(\"[data-key='loss']\").data[0].x.length"
+    _until(lambda: page.evaluate(count) == 6)  # ... and the next ones still came
+    _finish(lab_root, "live0002")
+    _until(lambda: page.inner_text("#run-status") == "finished")
+    assert len(aborted) == 1
+    assert [e for e in page.errors if "ERR_FAILED" not in e] == []
+
+
+def test_the_runs_table_follows_a_running_run(server, page) -> None:
+    base, _ids = server
+    lab_root = LAB_ROOT[base]
+    _start_live(lab_root, "live0003")
+    page.goto(f"{base}/runs")
+    row = page.locator("tr[data-run='live0003']")
+    expect(row.locator("td.status .badge")).to_have_text("running")
+    expect(row.locator("td.step")).to_have_text("2")
+    page.evaluate("window.stepstoneNotReloaded = true")
+    _log_more(lab_root, "live0003", [3, 4, 5, 6], [1.2, 1.0, 0.9, 0.8])
+    _until(lambda: row.locator("td.step").inner_text() == "6")
+    _finish(lab_root, "live0003")
+    _until(lambda: row.locator("td.status .badge").inner_text() == "finished")
+    assert row.locator("td.status .badge").get_attribute("class") == "badge ok"
+    assert row.get_attribute("class") == "status-finished"
+    assert page.evaluate("window.stepstoneNotReloaded") is True  # the same page, no reload
+    assert page.errors == []
+
+
+def test_compare_extends_the_curve_of_a_running_run(server, page) -> None:
+    base, ids = server
+    lab_root = LAB_ROOT[base]
+    _start_live(lab_root, "live0004")
+    page.goto(f"{base}/compare?run=live0004&run={ids[1]}&key=loss")
+    page.wait_for_selector("#compare-chart[data-drawn='2']")
+    lengths = "document.getElementById('compare-chart').data.map(t => t.x.length)"
+    assert page.evaluate(lengths) == [3, 300]
+    _log_more(lab_root, "live0004", [3, 4], [1.2, 1.0])
+    _until(lambda: page.evaluate(lengths) == [5, 300])
+    assert page.evaluate("document.getElementById('compare-chart').data[0].x") == [0, 1, 2, 3, 4]
+    _finish(lab_root, "live0004")
+    badge = page.locator("#compare-runs tr[data-run='live0004'] td.status .badge")
+    _until(lambda: badge.inner_text() == "finished")
+    assert page.errors == []
 
 
 # -- analysis pages: a lab with a baseline ladder on a known law, feature rungs, evals ---------

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Depends, Query
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.store.lab import Lab
 from stepstone.store.listing import Listing
-from stepstone.web.common import finite, lab_of
+from stepstone.web.common import duration_text, finite, lab_of, stale
 from stepstone.web.series import DEFAULT_POINTS, MAX_POINTS, run_series
 
 router = APIRouter(prefix="/api")
 MAX_COMPARE = 20
 MAX_FILE_BYTES = 1_000_000
+MAX_STATUS = 500  # the runs page shows at most 500 rows
 
 
 def run_row(run: Any) -> dict[str, Any]:
@@ -45,6 +46,24 @@ def runs(
     )
     return {"total": found.total, "page": page, "per": per,
             "runs": [finite(run_row(r)) for r in found.runs]}
+
+
+@router.get("/status")
+def status_of_runs(
+    run: list[str] = Query(..., description="run ids, names or id prefixes"),
+    lab: Lab = Depends(lab_of),
+) -> dict[str, Any]:
+    """What a table refreshes for its running rows: status, last step, duration, heartbeat."""
+    if len(run) > MAX_STATUS:
+        raise UsageError(f"ask for at most {MAX_STATUS} runs at once, not {len(run)}")
+    out = []
+    for ref in dict.fromkeys(run):
+        record = lab.runs.get(ref)
+        out.append(finite({"id": record.id, "status": record.status,
+                           "last_step": record.last_step, "duration": record.duration,
+                           "duration_text": duration_text(record.duration),
+                           "stale": stale(record)}))
+    return {"runs": out}
 
 
 @router.get("/runs/{ref}")

@@ -38,7 +38,7 @@ def _when(ts: float | None) -> str:
     return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
-def _duration(seconds: float | None) -> str:
+def duration_text(seconds: float | None) -> str:
     if seconds is None:
         return ""
     seconds = int(seconds)
@@ -58,9 +58,11 @@ def _num(value: Any) -> str:
 
 
 TEMPLATES.env.filters["when"] = _when
-TEMPLATES.env.filters["duration"] = _duration
+TEMPLATES.env.filters["duration"] = duration_text
 TEMPLATES.env.filters["num"] = _num
-def _stale(run: Any) -> bool:
+
+
+def stale(run: Any) -> bool:
     """A running run whose heartbeat stopped: it has likely crashed (the dashboard only reads,
     so it does not mark it; ``stepstone status`` does)."""
     if getattr(run, "status", None) != "running":
@@ -69,8 +71,9 @@ def _stale(run: Any) -> bool:
     return bool(time.time() - beat > HEARTBEAT_STALE_SECONDS)
 
 
-TEMPLATES.env.globals["stale"] = _stale
+TEMPLATES.env.globals["stale"] = stale
 TEMPLATES.env.globals["badge"] = lambda status: BADGE.get(str(status), "muted")
+TEMPLATES.env.globals["badges"] = BADGE  # handed to scripts (base.html), so JS keeps no copy
 
 
 def lab_of(request: Request) -> Iterator[Lab]:

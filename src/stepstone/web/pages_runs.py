@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -91,11 +93,23 @@ def run_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResp
 
 
 def _notebook_pages(lab: Lab, run_id: str) -> list[dict[str, Any]] | None:
-    """Notebook pages about the run, None when the lab has no notebook table."""
+    """Notebook pages that mention the run: written for it, or naming its id in their title,
+    text or data (a decision or an evidence page citing it). Each gets ``cites`` (True when it
+    only names the run). None when the lab has no notebook table."""
     try:
-        return lab.notebook.pages(run_id=run_id)
+        every = lab.notebook.pages()
     except Exception:  # an older lab without the method tables
         return None
+    named = re.compile(rf"(?<![0-9A-Za-z_]){re.escape(run_id)}(?![0-9A-Za-z_])")
+    found = []
+    for entry in every:
+        if entry.get("run_id") == run_id:
+            found.append({**entry, "cites": False})
+        elif any(named.search(text) for text in (
+                entry.get("title") or "", entry.get("body") or "",
+                json.dumps(entry.get("data") or {}, default=str))):
+            found.append({**entry, "cites": True})
+    return found
 
 
 @router.get("/runs/{ref}/code", response_class=HTMLResponse)

@@ -27,3 +27,43 @@ window.stepstoneLayout = function (title) {
     height: 260,
   };
 };
+
+// The CSS class of a status badge: the server's one table (common.BADGE), from base.html.
+window.stepstoneBadgeClass = function (status) {
+  var classes = window.stepstoneJSON("badge-classes") || {};
+  return classes[status] || "muted";
+};
+
+window.stepstoneSetBadge = function (span, status) {
+  if (!span || span.textContent === status) return;
+  span.textContent = status;
+  span.className = "badge " + window.stepstoneBadgeClass(status);
+};
+
+// GET a JSON endpoint. A dropped connection or a server error (5xx) rejects, so the poll
+// below tries again; a 4xx resolves with its {"error": ...} body, and the caller stops.
+window.stepstoneGet = function (url) {
+  return fetch(url, { credentials: "same-origin" }).then(function (r) {
+    if (r.status >= 500) throw new Error(url + ": HTTP " + r.status);
+    return r.json();
+  });
+};
+
+// Run step() (at once when `now`, else after `every` ms), then again every `every` ms for as
+// long as it resolves true. When it fails, try again after a wait that doubles each time
+// (up to 30 s) and is back to `every` after a success: one failed fetch never ends updates.
+window.stepstonePoll = function (step, every, now) {
+  var wait = every;
+  function tick() {
+    var done;
+    try { done = Promise.resolve(step()); } catch (err) { done = Promise.reject(err); }
+    done.then(function (more) {
+      wait = every;
+      if (more) setTimeout(tick, every);
+    }).catch(function () {
+      wait = Math.min(wait * 2, 30000);
+      setTimeout(tick, wait);
+    });
+  }
+  setTimeout(tick, now ? 0 : every);
+};

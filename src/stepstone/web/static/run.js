@@ -1,11 +1,13 @@
-// One run: draw each series, and while the run is running poll for new points every 2 s.
+// One run: draw each series, and while the run is running poll for new points every 2 s
+// (a failed fetch is retried with a backoff: see stepstonePoll in app.js).
 "use strict";
 (function () {
   var data = window.stepstoneJSON("run-data");
   var box = document.getElementById("charts");
   if (!data || !box || typeof Plotly === "undefined") return;
   var base = "/api/runs/" + encodeURIComponent(data.run) + "/series";
-  var lastStep = data.last_step;
+  var lastStep = null;
+  var loaded = false;
   var divs = {};
 
   function chart(key) {
@@ -34,29 +36,23 @@
     });
   }
 
-  function poll() {
-    var url = base + (lastStep === null || lastStep === undefined ? "" : "?since=" + lastStep);
-    fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); })
-      .then(function (body) {
-        if (body.error) return;
-        draw(body.series, true);
-        if (body.last_step !== null) {
-          lastStep = body.last_step;
-          var cell = document.getElementById("last-step");
-          if (cell) cell.textContent = String(lastStep);
-        }
-        var badge = document.getElementById("run-status");
-        if (badge && badge.textContent !== body.status) badge.textContent = body.status;
-        if (body.status === "running") setTimeout(poll, 2000);
-      });
+  // the first call draws every series; later ones append the points after the last step
+  function step() {
+    var url = base + (loaded && lastStep !== null ? "?since=" + lastStep : "");
+    return window.stepstoneGet(url).then(function (body) {
+      if (body.error) return false;
+      if (!loaded) data.keys.forEach(chart);
+      draw(body.series, loaded);
+      loaded = true;
+      if (body.last_step !== null) {
+        lastStep = body.last_step;
+        var cell = document.getElementById("last-step");
+        if (cell) cell.textContent = String(lastStep);
+      }
+      window.stepstoneSetBadge(document.getElementById("run-status"), body.status);
+      return body.status === "running";
+    });
   }
 
-  fetch(base, { credentials: "same-origin" }).then(function (r) { return r.json(); })
-    .then(function (body) {
-      if (body.error) return;
-      data.keys.forEach(chart);
-      draw(body.series, false);
-      lastStep = body.last_step;
-      if (body.status === "running") setTimeout(poll, 2000);
-    });
+  window.stepstonePoll(step, 2000, true);
 })();
