@@ -165,3 +165,111 @@ def test_status_shows_overdue_questions_and_unfinished_runs(setup: tuple[Path, P
     assert any("learning-rate schedule" in f for f in proposal["flags"])
     ok(lab, "abandon", cut[0]["id"], "--reason", "cut short on purpose")
     assert not ok(lab, "status")["needs_attention"]
+
+
+def sdk_run(lab: Path, *, version: str, loss: float, seed: int, kind: str = "baseline",
+            project: str = "t", name: str | None = None) -> str:
+    import stepstone
+
+    run = stepstone.init(project=project, name=name, lab=lab, kind=kind, baseline=version,
+                         config={"seed": seed})
+    run.summary["val_loss"] = loss
+    run.finish()
+    return run.id
+
+
+def test_a_regressed_promotion_is_flagged_in_status_show_and_history(
+        setup: tuple[Path, Path], tmp_path: Path) -> None:
+    lab, _script = setup
+    parent = ok(lab, "baseline", "create", "small", "--config", str(tmp_path / "small.yaml"),
+                "--metric", "val_loss")["version"]
+    for seed, loss in ((0, 3.0), (1, 3.01)):
+        sdk_run(lab, version=parent, loss=loss, seed=seed)
+    qid = ok(lab, "question", "new", "QK-norm?", "--rule", "val_loss <= baseline - 0.1",
+             "--baseline", "small")["id"]
+    ok(lab, "plan", "--baseline", "small", "--set", "model.qk_norm=true", "--question", qid)
+
+    # no runs of its own: the proposal is inconclusive, and --answer overrides it
+    decided = ok(lab, "decide", qid, "--conclusion", "taken from the paper's ablation",
+                 "--answer", "yes")
+    assert decided["proposed"] == "inconclusive"
+    page = decided["decision_page"]
+    assert page["data"] == {"answer": "yes", "proposed": "inconclusive", "overridden": True,
+                            "evidence_page": page["number"] - 1}
+    assert "overrides the proposal inconclusive" in page["body"]
+    question = ok(lab, "question", "show", qid)
+    assert (question["status"], question["answer"], question["proposed"],
+            question["overridden"]) == ("answered", "yes", "inconclusive", 1)
+
+    child = ok(lab, "baseline", "promote", "small", "--from", qid)["version"]
+    for seed, loss in ((0, 3.5), (1, 3.51)):
+        sdk_run(lab, version=child, loss=loss, seed=seed)
+
+    status = ok(lab, "status")
+    assert [b["version"] for b in status["method"]["regressed_baselines"]] == [child]
+    code, out, _ = cli(lab, "status")
+    assert code == 0 and f"baseline {child} regressed: REGRESSED val_loss: 3.505" in out
+    assert ok(lab, "baseline", "show", "small")["check"]["status"] == "regressed"
+    code, out, _ = cli(lab, "baseline", "show", "small")
+    assert code == 0 and out.splitlines()[0].startswith(f"{child}  (parent: {parent})  REGRESSED")
+    history = ok(lab, "baseline", "history", "small")
+    assert [v["check"]["status"] for v in history] == ["root", "regressed"]
+    code, out, _ = cli(lab, "baseline", "history", "small")
+    flagged = [line for line in out.splitlines() if "REGRESSED" in line]
+    assert code == 0 and len(flagged) == 1 and flagged[0].startswith(child)
+
+
+def test_a_promotion_within_noise_is_not_flagged(setup: tuple[Path, Path],
+                                                 tmp_path: Path) -> None:
+    lab, _script = setup
+    parent = ok(lab, "baseline", "create", "small", "--config", str(tmp_path / "small.yaml"),
+                "--metric", "val_loss")["version"]
+    child = ok(lab, "baseline", "create", "small", "--config", str(tmp_path / "small.yaml"),
+               "--metric", "val_loss")["version"]
+    for seed, (mine, theirs) in enumerate(((3.0, 3.0), (3.02, 3.01))):
+        sdk_run(lab, version=parent, loss=theirs, seed=seed)
+        sdk_run(lab, version=child, loss=mine, seed=seed)
+    assert ok(lab, "status")["method"]["regressed_baselines"] == []
+    check = ok(lab, "baseline", "show", child)["check"]
+    assert check["status"] == "ok" and check["by"] < check["noise"]
+
+
+def test_question_abandon(setup: tuple[Path, Path]) -> None:
+    lab, _script = setup
+    qid = ok(lab, "question", "new", "worth it?", "--rule", "val_loss <= 3")["id"]
+    code, _, err = cli(lab, "question", "abandon", qid, "--reason", "  ")
+    assert code != 0 and "needs a reason" in err
+    assert ok(lab, "question", "show", qid)["status"] == "open"
+    gone = ok(lab, "question", "abandon", qid, "--reason", "superseded by q2")
+    assert (gone["status"], gone["reason"]) == ("abandoned", "superseded by q2")
+    assert gone["answered_at"] is not None
+    code, _, err = cli(lab, "question", "abandon", qid, "--reason", "again")
+    assert code != 0 and f"question {qid} is already abandoned" in err
+    code, _, err = cli(lab, "decide", qid, "--conclusion", "late")
+    assert code != 0 and "already abandoned" in err
+    assert [q["id"] for q in ok(lab, "question", "list", "--status", "abandoned")] == [qid]
+    assert ok(lab, "question", "list", "--status", "open") == []
+
+
+def test_runs_filters(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    lab, _script = setup
+    version = ok(lab, "baseline", "create", "small", "--config",
+                 str(tmp_path / "small.yaml"))["version"]
+    alpha = sdk_run(lab, version=version, loss=1.0, seed=0, project="a", name="alpha-1")
+    beta = sdk_run(lab, version=version, loss=1.0, seed=0, project="b", name="beta-1")
+    alpha2 = sdk_run(lab, version=version, loss=1.0, seed=1, project="b", name="alpha-2")
+    with open_lab(lab) as opened:
+        opened.runs.update(beta, status="failed", reason="exit code 1")
+
+    def ids(*args: str) -> list[str]:
+        return sorted(r["id"] for r in ok(lab, "runs", *args))
+
+    assert ids() == sorted([alpha, beta, alpha2])
+    assert ids("--status", "failed") == [beta]
+    assert ids("--status", "finished") == sorted([alpha, alpha2])
+    assert ids("--project", "b") == sorted([beta, alpha2])
+    assert ids("--name", "alpha") == sorted([alpha, alpha2])
+    assert ids("--project", "b", "--name", "alpha") == [alpha2]
+    assert ids("--project", "b", "--status", "finished", "--name", "beta") == []
+    code, _, err = cli(lab, "runs", "--status", "lost")
+    assert code != 0 and "lost" in err

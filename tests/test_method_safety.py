@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +36,14 @@ def seeded(lab: Path, tmp_path: Path) -> Path:
 BAD = [
     ("unknown-baseline", ("plan", "--baseline", "nope", "--set", "model.qk_norm=true"),
      "no baseline 'nope'"),
-    ("unknown-baseline-version", ("baseline", "show", "small@1999-01-01"), "no baseline"),
+    ("unknown-baseline-version", ("baseline", "show", "small@1999-01-01"),
+     "no baseline 'small@1999-01-01': small has small@"),
+    ("unknown-question-baseline-version", ("question", "new", "x?", "--rule", "val_loss <= 1",
+                                           "--baseline", "small@1999-01-01"),
+     "no baseline 'small@1999-01-01': small has small@"),
+    ("unknown-question-baseline-tier", ("question", "new", "x?", "--rule", "val_loss <= 1",
+                                        "--baseline", "large"),
+     "stepstone baseline create large --config FILE"),
     ("unknown-question", ("decide", "q99"), "no question 'q99'"),
     ("unknown-question-plan", ("plan", "--baseline", "small", "--set", "model.qk_norm=true",
                                "--question", "q99"), "no question"),
@@ -124,3 +134,22 @@ def test_postgres_refuses_to_change_a_page(pg_url: str, statement: str, tmp_path
             raw.execute(statement)
         row = raw.execute("SELECT body FROM notebook_pages WHERE number = 1").fetchone()
     assert row == ("original",)
+
+
+def test_a_stale_heartbeat_is_a_crash_even_when_its_pid_is_alive(lab: Path) -> None:
+    """The pid of a run that died may be reused by another process: a live pid on this host
+    does not keep a run whose heartbeat stopped running; a fresh heartbeat does."""
+    live_pid = os.getppid()  # alive, and not the run's process
+    now = time.time()
+    with open_lab(lab) as opened:
+        for run_id, beat in (("reused01", now - 3600), ("alive001", now)):
+            opened.runs.create({"id": run_id, "name": run_id, "project": "p",
+                                "status": "running", "created_at": now - 7200,
+                                "heartbeat_at": beat, "pid": live_pid,
+                                "host": socket.gethostname()})
+        assert opened.runs.reap_crashed(now=now) == ["reused01"]
+        reused = opened.runs.get("reused01")
+        assert reused.status == "crashed" and "no heartbeat for 3600 s" in (reused.reason or "")
+        assert reused.ended_at == now - 3600
+        assert opened.runs.get("alive001").status == "running"
+        assert opened.runs.reap_crashed() == []

@@ -3,7 +3,8 @@
 Commands load lazily (``COMMANDS`` maps a name to ``module:attribute``) so that
 ``stepstone --help`` and the tracking commands never import the analysis or web
 stacks. Library errors become one line on stderr and exit code 1 (2 for usage);
-nothing prints a traceback unless ``STEPSTONE_DEBUG=1``.
+nothing prints a traceback unless ``STEPSTONE_DEBUG=1``. The day's first command asks for
+the review of an earlier day's plan (:func:`ask_for_review`).
 """
 
 from __future__ import annotations
@@ -85,9 +86,52 @@ def cli() -> None:
     """
 
 
+REVIEW_MARK = "review-asked"
+"""In the lab folder: the day the first command last looked for a plan to review."""
+_NO_REVIEW = {"init", "status"}  # no lab yet; status shows the pending review itself
+_NO_REVIEW_OPTIONS = {"-h", "--help", "--version", "--json", "--review"}
+
+
+def ask_for_review(args: list[str]) -> None:
+    """At the day's first command, one line on stderr when an earlier day's plan has no
+    review yet (the notebook's ``pending_review``). Never in the way: nothing for
+    ``--help``, ``--json`` output, ``init``, ``status`` or the review itself, and nothing
+    when there is no lab; the lab is looked at once a day, read-only."""
+    words = args[: args.index("--")] if "--" in args else args
+    if (not words or words[0] not in COMMANDS or words[0] in _NO_REVIEW
+            or _NO_REVIEW_OPTIONS & set(words)):
+        return
+    explicit = next((w.split("=", 1)[1] for w in words if w.startswith("--lab=")), None)
+    if "--lab" in words[:-1]:
+        explicit = words[words.index("--lab") + 1]
+    import time
+
+    from stepstone.method.notebook import pending_review
+    from stepstone.store.lab import find_store, open_lab
+
+    today = time.strftime("%Y-%m-%d", time.localtime(time.time()))
+    try:  # a hint must never stop the command it precedes
+        target = find_store(explicit)
+        if target.root is None:
+            return
+        mark = target.root / REVIEW_MARK
+        if mark.exists() and mark.read_text(encoding="utf-8").strip() == today:
+            return
+        mark.write_text(today + "\n", encoding="utf-8")
+        with open_lab(explicit, readonly=True) as opened:
+            pending = pending_review(opened)
+    except Exception:  # no lab, a store that is down, a folder we cannot write: no hint
+        if os.environ.get("STEPSTONE_DEBUG"):
+            raise
+        return
+    if pending:
+        click.echo(pending["prompt"], err=True)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point: run the CLI, turning library errors into one line."""
     try:
+        ask_for_review(list(sys.argv[1:] if argv is None else argv))
         return cli.main(args=argv, prog_name="stepstone", standalone_mode=False)
     except click.exceptions.Abort as exc:  # click turns Ctrl-C into Abort: keep its 130
         interrupted = isinstance(exc.__cause__, KeyboardInterrupt)

@@ -23,12 +23,6 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [k.strip() for v in values for k in v.split(",") if k.strip()]
 
 
-def _review_prompt(opened: Any) -> None:
-    pending = notebook_rules.pending_review(opened)
-    if pending:
-        click.echo(pending["prompt"], err=True)
-
-
 # ----------------------------------------------------------------------------- ideas
 @click.group("idea")
 def idea_group() -> None:
@@ -85,6 +79,33 @@ def idea_list(status: str | None, show_all: bool, lab: str | None, as_json: bool
         return
     print_table(rows, ("id", "title", "status", "signal", "cost_hours", "score", "source",
                        "reason"), title=f"{len(rows)} ideas")
+
+
+@idea_group.command("show")
+@click.argument("idea")
+@lab_option
+@json_option
+def idea_show(idea: str, lab: str | None, as_json: bool) -> None:
+    """One idea and every move it made, each with its reason and time.
+
+    \b
+    Example:
+      stepstone idea show i1
+      stepstone idea show i1 --json
+    """
+    with open_lab(lab) as opened:
+        row = opened.ideas.get(idea)
+    row["score"] = idea_rules.score(row)
+    if as_json:
+        print_json(row)
+        return
+    cost = f"{row['cost_hours']:.3g}h" if row["cost_hours"] is not None else "unknown cost"
+    click.echo(f"{row['id']}: {row['title']}  ({row['status']}, {row['signal']} signal, {cost}"
+               + (f", from {row['source']}" if row["source"] else "") + ")")
+    for event in row["events"]:
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(event["at"]))
+        move = (f"{event['from_status']} → " if event["from_status"] else "") + event["to_status"]
+        click.echo(f"  {stamp}  {move}: {event['reason']}")
 
 
 def _idea_move(to: str) -> click.Command:
@@ -443,8 +464,6 @@ def note_cmd(text: str, question: str | None, kind: str, corrects: int | None,
     with open_lab(lab) as opened:
         page = notebook_rules.note(opened, text, kind=kind, question=question,
                                    corrects=corrects, review=review)
-        if review is None:
-            _review_prompt(opened)
     if as_json:
         print_json(page)
     else:
@@ -463,7 +482,6 @@ def plan_day_cmd(text: str, lab: str | None, as_json: bool) -> None:
       stepstone plan-day "run q3's ladder; decide q2; read the DeltaNet paper"
     """
     with open_lab(lab) as opened:
-        _review_prompt(opened)
         page = notebook_rules.plan_day(opened, text)
     if as_json:
         print_json(page)
@@ -489,7 +507,6 @@ def notebook_group(ctx: click.Context, question: str | None, lab: str | None,
         return
     with open_lab(lab) as opened:
         pages = notebook_rules.pages(opened, question)
-        _review_prompt(opened)
     if as_json:
         print_json(pages)
         return

@@ -38,14 +38,18 @@ def today() -> str:
 
 
 def resolve(lab: Lab, ref: str) -> dict[str, Any]:
-    """``small`` (the tier's newest version) or ``small@2026-11-21`` → the baseline row."""
-    if "@" in ref:
-        return lab.baselines.get(ref)
-    row = lab.baselines.current(ref)
-    if row is None:
+    """``small`` (the tier's newest version) or ``small@2026-11-21`` → the baseline row; an
+    unknown version is refused with the versions its tier has."""
+    tier = ref.split("@", 1)[0]
+    versions = [r["version"] for r in lab.baselines.list(tier)]
+    if not versions:
         raise NotFoundError(f"no baseline {ref!r}: create it with "
-                            f"`stepstone baseline create {ref} --config FILE`")
-    return row
+                            f"`stepstone baseline create {tier} --config FILE`")
+    if "@" not in ref:
+        return lab.baselines.get(versions[-1])
+    if ref not in versions:
+        raise NotFoundError(f"no baseline {ref!r}: {tier} has {', '.join(versions)}")
+    return lab.baselines.get(ref)
 
 
 def create(lab: Lab, tier: str, config: Path | str | dict[str, Any], *,

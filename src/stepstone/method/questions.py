@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from stepstone.errors import MethodError, NotFoundError, UsageError
+from stepstone.errors import MethodError, UsageError
+from stepstone.method import baselines as baseline_rules
 from stepstone.method import ideas as idea_rules
 from stepstone.method.rules import metrics_used, parse_rule, uses_gain
 from stepstone.store.lab import Lab
@@ -25,10 +26,7 @@ def create(lab: Lab, text: str, *, rule: str, metrics: list[str] | None = None,
     if idea is not None:
         lab.ideas.get(idea)
     if baseline is not None:
-        tier = baseline.split("@", 1)[0]
-        if not lab.baselines.list(tier):
-            raise NotFoundError(f"no baseline {baseline!r}: create it with "
-                                f"`stepstone baseline create {tier} --config FILE`")
+        baseline_rules.resolve(lab, baseline)
     named = list(metrics or []) or [m for m in metrics_used(tree)]
     if uses_gain(tree) and "gain" not in named:
         named.append("gain")

@@ -321,30 +321,32 @@ class Runs:
     def reap_crashed(self, now: float | None = None) -> builtins.list[str]:
         """Mark running runs whose process is gone as crashed; return their ids.
 
-        A run is dead when its process ran on this host and no longer exists, or
-        when its heartbeat is older than ``HEARTBEAT_STALE_SECONDS``.
+        A run is dead when its heartbeat is older than ``HEARTBEAT_STALE_SECONDS``, on any
+        host (a live pid on this host does not keep it running: the pid may have been
+        reused by another process), or when it ran on this host and its process no
+        longer exists (seen at once, without waiting for the heartbeat to go stale).
         """
         now = time.time() if now is None else now
         host = socket.gethostname()
-        dead: list[str] = []
+        dead: dict[str, str] = {}
         for row in self.db.query(
             "SELECT id, pid, host, heartbeat_at, created_at FROM runs WHERE status = 'running'"
         ):
-            beat = row["heartbeat_at"] or row["created_at"]
-            if row["host"] == host and row["pid"]:
-                gone = not _pid_alive(int(row["pid"]))
-            else:
-                gone = now - beat > HEARTBEAT_STALE_SECONDS
-            if gone:
-                dead.append(row["id"])
-        for run_id in dead:
+            silent = now - (row["heartbeat_at"] or row["created_at"])
+            if silent > HEARTBEAT_STALE_SECONDS:
+                dead[row["id"]] = (f"the process died without finishing (no heartbeat for "
+                                   f"{silent:.0f} s)")
+            elif row["host"] == host and row["pid"] and not _pid_alive(int(row["pid"])):
+                dead[row["id"]] = (f"the process died without finishing (pid {row['pid']} is "
+                                   "gone)")
+        for run_id, reason in dead.items():
             with self.db.transaction():
                 self.db.execute(
                     "UPDATE runs SET status = 'crashed', reason = ?, ended_at = heartbeat_at "
                     "WHERE id = ? AND status = 'running'",
-                    ("the process died without finishing (no heartbeat)", run_id),
+                    (reason, run_id),
                 )
-        return dead
+        return list(dead)
 
 
 def _pid_alive(pid: int) -> bool:
