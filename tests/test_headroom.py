@@ -68,6 +68,16 @@ def test_refusals_and_table() -> None:
     assert device_peak("AMD Instinct MI300X").name == "MI300X"
     assert device_peak("Tesla T4").name == "T4"
     assert device_peak("a100-sxm4-80gb").flops("fp32") == 19.5e12
+    # the form factor the name says: a PCIe card is not an SXM part
+    pcie = device_peak("NVIDIA H100 PCIe")
+    assert (pcie.name, pcie.bf16_flops, pcie.bandwidth) == ("H100 PCIe", 756.5e12, 2.0e12)
+    assert device_peak("NVIDIA H100 80GB HBM3").bandwidth == 3.35e12  # the SXM5 part
+    assert device_peak("NVIDIA H100 NVL").name == "H100 NVL"
+    assert device_peak("Tesla V100-PCIE-16GB").bf16_flops == 112e12
+    assert device_peak("NVIDIA A100 80GB PCIe").bandwidth == 1.935e12
+    assert device_peak("NVIDIA A100-SXM4-40GB").bandwidth == 1.555e12
+    with pytest.raises(AnalysisError, match="No peak figures"):
+        device_peak("NVIDIA L40S")  # a model of its own, not an L4
     for peak in PEAKS.values():
         assert peak.bf16_flops >= peak.fp32_flops > 0 and peak.bandwidth > 0 and peak.source
 
@@ -85,15 +95,23 @@ def test_estimate_from_shape() -> None:
     assert r.bound == "memory"
 
 
-def test_headroom_command(lab: Path) -> None:
+SHAPE = {"n_layers": 2, "d_model": 64, "seq_len": 32, "n_heads": 2, "batch_size": 8}
+
+
+def make_run(lab: Path, run_id: str, config: dict, summary: dict,
+             hardware: dict | None = None) -> None:
     with open_lab(lab) as opened:
         now = time.time()
-        opened.runs.create({"id": "run00001", "name": "mqar", "project": "t", "status": "finished",
-                            "created_at": now, "ended_at": now + 10},
-                           {"n_layers": 2, "d_model": 64, "seq_len": 32, "n_heads": 2,
-                            "batch_size": 8, "steps": 10, "precision": "bf16"})
-        opened.runs.set_summary("run00001", {"n_params": 1e5, "tokens": 2560,
-                                             "flops": 1.536e9, "train/time_s": 1.0})
+        opened.runs.create({"id": run_id, "name": "mqar", "project": "t", "status": "finished",
+                            "created_at": now, "ended_at": now + 10}, config)
+        opened.runs.set_summary(run_id, summary)
+        if hardware is not None:
+            opened.runs.update(run_id, env={"hardware": hardware})
+
+
+def test_headroom_command(lab: Path) -> None:
+    make_run(lab, "run00001", {**SHAPE, "steps": 10, "precision": "bf16"},
+             {"n_params": 1e5, "tokens": 2560, "flops": 1.536e9, "train/time_s": 1.0})
     code, out, err = cli(lab, "headroom", "run00001", "--device", "H100", "--json")
     assert code == 0, err
     data = json.loads(out)
@@ -101,15 +119,77 @@ def test_headroom_command(lab: Path) -> None:
     assert data["step_time_s"] == pytest.approx(0.1)
     assert data["peak_flops"] == H100.bf16_flops  # bf16 from the config
     assert "estimated" in data["origin"]["bytes"]
-    assert data["bound"] in ("compute", "memory") and data["headroom"] > 1
+    cost = estimate_step_cost(n_params=1e5, tokens_per_step=256, n_layers=2, d_model=64,
+                              seq_len=32, n_heads=2, bytes_per_param=2)
+    assert data["bytes"] == pytest.approx(cost.bytes)
+    # 1.5e8 FLOPs over ~6e6 bytes: ~26 FLOP/B, far below the H100's ridge of 295
+    assert data["arithmetic_intensity"] == pytest.approx(1.536e8 / cost.bytes)
+    assert data["arithmetic_intensity"] < 30 and data["bound"] == "memory"
+    assert data["headroom"] > 1
     code, out, err = cli(lab, "headroom", "run00001", "--flops", "1e12", "--bytes", "1e9",
                          "--step-time", "0.1", "--peak-flops", "1e14",
                          "--peak-bandwidth", "1e12")
     assert code == 0, err
     assert "compute-bound" in out and "10x" in out.replace(" ", "").replace("10.0x", "10x")
-    # no device: the CPU's peaks are measured
-    code, out, err = cli(lab, "headroom", "run00001", "--json")
+    # intensity 1 FLOP/B against a ridge of 100: memory-bound
+    code, out, err = cli(lab, "headroom", "run00001", "--flops", "1e9", "--bytes", "1e9",
+                         "--step-time", "0.1", "--peak-flops", "1e14",
+                         "--peak-bandwidth", "1e12", "--json")
     assert code == 0, err
-    assert json.loads(out)["device"] == "CPU"
+    assert json.loads(out)["bound"] == "memory"
     code, _, err = cli(lab, "headroom", "run00001", "--device", "Voodoo2")
     assert code == 1 and "No peak figures" in err
+
+
+def test_headroom_reads_exact_keys(lab: Path) -> None:
+    # the training steps are train.max_steps, not eval.steps; the shape is under model
+    make_run(lab, "run00002", {"train": {"max_steps": 10, "batch_size": 8},
+                               "eval": {"steps": 1000, "n_layers": 48},
+                               "model": {k: SHAPE[k] for k in ("n_layers", "d_model",
+                                                               "seq_len", "n_heads")}},
+             {"n_params": 1e5, "flops": 1.536e9, "train/time_s": 1.0})
+    code, out, err = cli(lab, "headroom", "run00002", "--device", "A100", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["flops"] == pytest.approx(1.536e8) and data["origin"]["flops"] == "flops / 10 steps"
+    assert data["step_time_s"] == pytest.approx(0.1)
+    cost = estimate_step_cost(n_params=1e5, tokens_per_step=256, n_layers=2, d_model=64,
+                              seq_len=32, n_heads=2, bytes_per_param=4)  # fp32: no precision
+    assert data["bytes"] == pytest.approx(cost.bytes)
+
+
+def test_headroom_takes_the_device_the_run_recorded(lab: Path) -> None:
+    from stepstone.sdk.capture import hardware
+
+    summary = {"flops_per_step": 1e12, "bytes_per_step": 1e9, "step_time_s": 0.01}
+    make_run(lab, "gpu00001", {"precision": "bf16"}, summary,
+             {"cpu": "AMD EPYC 7B13", "cpu_count": 32, "gpus": [{"name": "NVIDIA H100 PCIe"}]})
+    code, out, err = cli(lab, "headroom", "gpu00001", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["device"] == "H100 PCIe"
+    assert (data["peak_flops"], data["peak_bandwidth"]) == (756.5e12, 2.0e12)
+    assert data["mfu"] == pytest.approx(100e12 / 756.5e12)
+    # a CPU run on another machine: its peaks cannot be measured here
+    make_run(lab, "cpu00001", {"device": "cpu"}, summary,
+             {"cpu": "Imaginary CPU 9000", "cpu_count": 999,
+              "gpus": [{"name": "NVIDIA H100 80GB HBM3"}]})
+    code, out, err = cli(lab, "headroom", "cpu00001")
+    assert code == 2 and "Imaginary CPU 9000" in err and "--peak-flops" in err
+    code, out, err = cli(lab, "headroom", "cpu00001", "--peak-flops", "2e12",
+                         "--peak-bandwidth", "1e11", "--json")
+    assert code == 0, err
+    assert json.loads(out)["origin"]["peaks"] == "given"
+    # a run that recorded nothing about its hardware: ask
+    make_run(lab, "none0001", {}, summary)
+    code, _, err = cli(lab, "headroom", "none0001")
+    assert code == 2 and "records no device" in err
+    # a CPU run of this kind of machine is measured here, and --device cpu asks for it
+    make_run(lab, "cpu00002", {}, summary, hardware())
+    code, out, err = cli(lab, "headroom", "cpu00002", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["device"] == "CPU" and "the run's CPU model" in data["origin"]["peaks"]
+    code, out, err = cli(lab, "headroom", "cpu00001", "--device", "cpu", "--json")
+    assert code == 0, err
+    assert "as --device cpu asked" in json.loads(out)["origin"]["peaks"]

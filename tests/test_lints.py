@@ -22,13 +22,24 @@ from stepstone.store import open_lab
 @pytest.mark.parametrize("config", [
     {"precision": "fp16"},
     {"train": {"dtype": "float16"}},
+    {"dtype": "float16"},  # an explicit top-level precision
     {"precision": "fp16", "grad_scaler": False},
     {"amp_dtype": "half", "loss_scale": 1},  # a static scale of 1 is no scaling
-    {"fp16": {"enabled": True}},  # DeepSpeed without a loss_scale key
+    {"fp16": {"enabled": True, "loss_scale": 1}},  # DeepSpeed with scaling turned off
+    {"use_amp": True},  # autocast on CUDA is float16 by default
+    {"fp16": True, "grad_scaler": False},  # Hugging Face with the scaler turned off
+    # a training setting wins over a model's storage dtype
+    {"model": {"torch_dtype": "bfloat16"}, "trainer": {"precision": "16-true"}},
 ])
 def test_fp16_lint_fires(config: dict) -> None:
     [lint] = config_lints(config)
     assert lint.code == "fp16-no-grad-scaler" and "gradient scaler" in lint.message
+
+
+HF_FP32 = {  # what a Hugging Face run records: the checkpoint's config and the training args
+    "model": {"torch_dtype": "float16", "dtype": "float16", "hidden_size": 768},
+    "training_args": {"fp16": False, "bf16": False, "max_steps": 1000},
+}
 
 
 @pytest.mark.parametrize("config", [
@@ -38,9 +49,19 @@ def test_fp16_lint_fires(config: dict) -> None:
     {"precision": "fp16", "grad_scaler": True},
     {"optim": {"precision": "fp16"}, "amp": {"use_grad_scaler": "yes"}},
     {"fp16": {"enabled": True, "loss_scale": 0}},  # DeepSpeed's dynamic loss scaling
+    {"fp16": {"enabled": True}},  # DeepSpeed scales dynamically by default (loss_scale 0)
     {"precision": "16-mixed"},  # Lightning adds the scaler itself
     {"precision": 16},
+    {"mixed_precision": "fp16"},  # Accelerate adds a GradScaler itself
     {"fp16": True, "per_device_train_batch_size": 8},  # Hugging Face Trainer scales itself
+    # Hugging Face fp32 training of a checkpoint stored in float16
+    HF_FP32,
+    # the same flattened at the top level, as experiment trackers log it
+    {"torch_dtype": "float16", "dtype": "float16", "fp16": False, "bf16": False},
+    {"torch_dtype": "float16"},  # a checkpoint's dtype alone is not the training precision
+    {"data": {"dtype": "float16"}, "model": {"dtype": "float16"}},  # dtypes of other things
+    {"use_amp": False, "dtype": "float16"},  # amp off: fp32 compute
+    {"mixed_precision": "no", "train": {"dtype": "float16"}},
     {},
 ])
 def test_fp16_lint_stays_quiet(config: dict) -> None:
@@ -50,6 +71,15 @@ def test_fp16_lint_stays_quiet(config: dict) -> None:
 def test_precision_of() -> None:
     assert precision_of({"model": {"precision": "bf16-mixed"}}) == ("bf16", False)
     assert precision_of({"precision": "fp32"}) == (None, False)
+    assert precision_of(HF_FP32) == (None, False)
+    hf_bf16 = {**HF_FP32, "training_args": {"fp16": False, "bf16": True}}
+    assert precision_of(hf_bf16) == ("bf16", False)
+    hf_fp16 = {**HF_FP32, "training_args": {"fp16": True, "bf16": False}}
+    assert precision_of(hf_fp16) == ("fp16", True)  # the Trainer's own scaler
+    assert precision_of({"use_amp": True, "train": {"dtype": "bfloat16"}}) == ("bf16", False)
+    assert precision_of({"trainer": {"precision": "16-mixed"}}) == ("fp16", True)
+    assert precision_of({"train": {"dtype": "float16"}}) == ("fp16", False)
+    assert precision_of({"model": {"dtype": "float16"}}) == (None, False)
 
 
 def test_lint_at_init_warns_and_records_then_shows_on_the_result_page(

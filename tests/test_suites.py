@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from _cli import cli
-from stepstone.errors import MethodError, UsageError
+from stepstone.errors import MethodError, NotFoundError, UsageError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import decide as decide_rules
 from stepstone.method import notebook as notebook_rules
@@ -24,7 +24,9 @@ from stepstone.store.migrations import LATEST
 
 
 def make_run(lab: Lab, *, kind: str, baseline: str, summary: dict, question: str | None = None,
-             seed: int = 0, evals: list[dict] | None = None, status: str = "finished") -> str:
+             seed: int = 0, evals: list[dict] | dict[int, list[dict]] | None = None,
+             status: str = "finished") -> str:
+    """A stored run; ``evals`` is one evaluation (no step) or evaluations by step."""
     run_id = uuid.uuid4().hex[:8]
     now = time.time()
     lab.runs.create({"id": run_id, "name": f"{kind}-{run_id}", "project": "t", "kind": kind,
@@ -32,10 +34,11 @@ def make_run(lab: Lab, *, kind: str, baseline: str, summary: dict, question: str
                      "baseline": baseline, "question_id": question, "seed": seed},
                     {"seed": seed})
     lab.runs.set_summary(run_id, summary)
-    if evals:
+    by_step = evals if isinstance(evals, dict) else {None: evals} if evals else {}
+    for step, recs in by_step.items():
         with lab.db.transaction():
-            lab.evals.write(run_id, "eval", None,
-                            [normalize_record(r, i) for i, r in enumerate(evals)])
+            lab.evals.write(run_id, "eval", step,
+                            [normalize_record(r, i) for i, r in enumerate(recs)])
     return run_id
 
 
@@ -223,3 +226,137 @@ def test_suite_commands(answered) -> None:
     assert code == 2 and "--from QUESTION" in err
     code, _, err = cli(lab, "baseline", "promote", "small", "--from", qid)
     assert code == 0, err
+
+
+def answered_ladder(lab: Path) -> tuple[str, str]:
+    """Tier small and q1 answered yes by feature runs on a two-rung ladder (n_params 1e6 and
+    1e7, two seeds each): the small rung is worse on every number."""
+    with open_lab(lab) as opened:
+        version = baseline_rules.create(opened, "small", {"model": {"qk_norm": False}},
+                                        reference_metric="val_loss")["version"]
+        q = question_rules.create(opened, "Does QK-norm lower val_loss at scale?",
+                                  metrics=["val_loss"], rule="val_loss <= baseline - 0.01",
+                                  baseline="small")
+        opened.questions.update(q["id"], feature_keys=["model.qk_norm"],
+                                feature_delta={"model.qk_norm": True})
+        for n_params, losses, memory, hard in ((1e6, (3.50, 3.52), 2.0, 0.3),
+                                               (1e7, (2.80, 2.82), 8.0, 0.8)):
+            for seed, loss in enumerate(losses):
+                make_run(opened, kind="feature", baseline=version, question=q["id"], seed=seed,
+                         summary={"val_loss": loss, "memory_gb": memory, "n_params": n_params},
+                         evals=records(1.0, hard))
+        opened.questions.update(q["id"], status="answered", answer="yes")
+    return q["id"], version
+
+
+def test_a_ladder_suite_holds_one_scale(lab: Path) -> None:
+    qid, version = answered_ladder(lab)
+    with open_lab(lab) as opened:
+        row = suite_rules.distill(opened, "core", qid)
+        spec = row["spec"]
+        assert (spec["rung"], spec["rungs"]) == (10_000_000, [1_000_000, 10_000_000])
+        checks = {c["metric"]: c for c in spec["checks"]}
+        # the largest rung's runs only: not the worst value across model sizes (3.52)
+        assert checks["val_loss"]["value"] == pytest.approx(2.82 + 0.0141421, rel=1e-4)
+        assert checks["memory_gb"]["value"] == pytest.approx(8.0 * 1.1)
+        assert checks["eval[difficulty=hard]"]["value"] == pytest.approx(0.8)
+        assert len(spec["reference"]["runs"]) == 2 and "at rung 10000000" in spec["source"]
+        # a run at the suite's scale (n_params moved 2% by a feature) is checked
+        near = make_run(opened, kind="baseline", baseline=version, evals=records(1.0, 0.9),
+                        summary={"val_loss": 2.83, "memory_gb": 8.1, "n_params": 1.02e7})
+        page = notebook_rules.record_run_result(opened, near)
+        assert page["data"]["suites"][0]["passed"] is True and "PASS" in page["body"]
+        # runs of another scale are skipped, saying so, and nothing is recorded for them
+        small = make_run(opened, kind="baseline", baseline=version, evals=records(1.0, 0.3),
+                         summary={"val_loss": 3.51, "memory_gb": 2.0, "n_params": 1e6})
+        huge = make_run(opened, kind="baseline", baseline=version, evals=records(1.0, 0.9),
+                        summary={"val_loss": 2.5, "memory_gb": 30.0, "n_params": 5e7})
+        for run_id, rung in ((small, "1000000"), (huge, "50000000")):
+            page = notebook_rules.record_run_result(opened, run_id)
+            [result] = page["data"]["suites"]
+            assert result["passed"] is None and f"at rung {rung}" in result["skipped"]
+            assert f"Suite {row['version']}: skipped" in page["body"]
+            assert suite_rules.latest(opened, run_id) == []
+        code, out, _ = cli(lab, "suite", "check", small)
+        assert code == 0 and "skipped" in out
+        # the small rung on request
+        again = suite_rules.distill(opened, "core-small", qid, rung="1e6")
+        assert again["spec"]["rung"] == 1_000_000
+        assert {c["metric"]: c["value"] for c in again["spec"]["checks"]}["val_loss"] == \
+            pytest.approx(3.52 + 0.0141421, rel=1e-4)
+        with pytest.raises(NotFoundError, match="no adopted run is at rung 3e6"):
+            suite_rules.distill(opened, "core", qid, rung="3e6")
+
+
+def test_a_promotion_is_gated_at_the_suite_scale_only(lab: Path) -> None:
+    qid, version = answered_ladder(lab)
+    with open_lab(lab) as opened:
+        suite_rules.distill(opened, "core", qid)
+
+        def feature_question(runs: list[tuple[float, float]]) -> str:
+            q = question_rules.create(opened, f"feature {len(runs)}?", metrics=["val_loss"],
+                                      rule="val_loss <= baseline - 0.01", baseline="small")
+            opened.questions.update(q["id"], feature_keys=["model.mlp"],
+                                    feature_delta={"model.mlp": len(runs)},
+                                    status="answered", answer="yes")
+            for seed, (n_params, loss) in enumerate(runs):
+                make_run(opened, kind="feature", baseline=version, question=q["id"],
+                         seed=seed, evals=records(1.0, 0.9),
+                         summary={"val_loss": loss, "memory_gb": 8.0, "n_params": n_params})
+            return q["id"]
+
+        # only small-rung runs: nothing shows it meets the large rung's standard
+        only_small = feature_question([(1e6, 3.3), (1e6, 3.31)])
+        with pytest.raises(MethodError, match=r"no finished run of \w+ is at the scale"):
+            baseline_rules.promote(opened, "small", only_small)
+        # small-rung runs are not held to the large rung's thresholds; the large ones pass
+        ladder = feature_question([(1e6, 3.3), (1e7, 2.79)])
+        results = suite_rules.gate(opened, "small", ladder)
+        by_outcome = {r["passed"]: r for r in results}
+        assert len(results) == 2 and set(by_outcome) == {None, True}
+        assert "at rung 1000000, the suite holds rung 10000000" in by_outcome[None]["skipped"]
+        assert baseline_rules.promote(opened, "small", ladder)["parent"] == version
+
+
+def test_rungs_without_an_order_need_a_choice(lab: Path) -> None:
+    with open_lab(lab) as opened:
+        version = baseline_rules.create(opened, "small", {"a": 1})["version"]
+        q = question_rules.create(opened, "named rungs?", metrics=["val_loss"],
+                                  rule="val_loss <= 3", baseline="small")
+        for rung in ("s", "m"):
+            run_id = make_run(opened, kind="feature", baseline=version, question=q["id"],
+                              summary={"val_loss": 2.0, "rung": rung})
+            assert opened.runs.get(run_id).summary["rung"] == rung
+        opened.questions.update(q["id"], status="answered", answer="yes")
+        with pytest.raises(UsageError, match="choose the scale the suite is for with --rung"):
+            suite_rules.distill(opened, "named", q["id"])
+        assert suite_rules.distill(opened, "named", q["id"], rung="m")["spec"]["rung"] == "m"
+
+
+def test_buckets_come_from_the_final_evaluation(lab: Path) -> None:
+    with open_lab(lab) as opened:
+        version = baseline_rules.create(opened, "small", {"a": 1})["version"]
+        q = question_rules.create(opened, "final eval?", metrics=["val_loss"],
+                                  rule="val_loss <= 3", baseline="small")
+        for seed in (0, 1):  # early in training the hard bucket is at 0.2, at the end 0.8
+            make_run(opened, kind="feature", baseline=version, question=q["id"], seed=seed,
+                     summary={"val_loss": 2.0},
+                     evals={100: records(0.5, 0.2), 1000: records(1.0, 0.8)})
+        opened.questions.update(q["id"], status="answered", answer="yes")
+        row = suite_rules.distill(opened, "final", q["id"], tier="small")
+        [bucket] = row["spec"]["buckets"]
+        assert bucket["means"] == {"easy": pytest.approx(1.0), "hard": pytest.approx(0.8)}
+        [check] = [c for c in row["spec"]["checks"] if c["kind"] == "bucket"]
+        assert check["value"] == pytest.approx(0.8)  # not the average over steps (0.5)
+        # a run is checked on its final evaluation too: 0.0 early, 0.85 at the end
+        good = make_run(opened, kind="baseline", baseline=version, summary={"val_loss": 2.0},
+                        evals={10: records(1.0, 0.0), 20: records(1.0, 0.85)})
+        [result] = suite_rules.check_run(opened, good)
+        hard = next(r for r in result["results"] if r["kind"] == "bucket")
+        assert hard["value"] == pytest.approx(0.85) and hard["passed"]
+        # and the other way round: a run that ends worse than it was fails
+        worse = make_run(opened, kind="baseline", baseline=version, summary={"val_loss": 2.0},
+                         evals={10: records(1.0, 0.9), 20: records(1.0, 0.5)})
+        [result] = suite_rules.check_run(opened, worse)
+        hard = next(r for r in result["results"] if r["kind"] == "bucket")
+        assert hard["value"] == pytest.approx(0.5) and not hard["passed"]

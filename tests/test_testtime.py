@@ -54,7 +54,9 @@ def test_curve_flat_degrading_and_lower_is_better() -> None:
 
 
 def test_log_curve_through_the_sdk(lab: Path) -> None:
-    run = stepstone.init(project="t", lab=lab, config={"steps": 16})
+    # `steps` is the training-step count here; the knob's training value is another key
+    run = stepstone.init(project="t", lab=lab, config={"steps": 600, "eval": {"steps": 32},
+                                                       "model": {"recursion_steps": 16}})
     for steps, acc in ((8, 0.6), (16, 0.7), (32, 0.75)):
         run.log_curve("steps", steps, {"accuracy": acc, "loss": 1 - acc})
     with pytest.raises(UsageError, match="plain name"):
@@ -71,9 +73,17 @@ def test_log_curve_through_the_sdk(lab: Path) -> None:
         assert (metric, knobs, values, train) == ("accuracy", [8, 16, 32], [0.6, 0.7, 0.75], None)
         with pytest.raises(UsageError, match="several metrics"):
             curve_points(opened, run.id, "steps")
-        [(_, curve)] = run_curves(opened, [run.id], "steps", "accuracy")
-        assert curve.train_value == 16  # from the run's config key named like the knob
+        # no config key is guessed from the knob's name: not the 600 training steps
+        [(_, unnamed)] = run_curves(opened, [run.id], "steps", "accuracy")
+        assert unnamed.train_value is None and unnamed.beyond is None
+        [(_, curve)] = run_curves(opened, [run.id], "steps", "accuracy",
+                                  train_value="model.recursion_steps")
+        assert curve.train_value == 16
         assert curve.beyond is not None and curve.beyond.verdict == "improves"
+        assert curve.beyond.from_knob == 16 and curve.beyond.to_knob == 32
+        # the key is exact: no suffix matching
+        with pytest.raises(UsageError, match="no number at 'recursion_steps'"):
+            run_curves(opened, [run.id], "steps", "accuracy", train_value="recursion_steps")
         [(_, per_example)] = run_curves(opened, [run.id], "samples")
         assert per_example.metric == "accuracy"
         assert [p.mean for p in per_example.points] == [0.25, 1.0]
@@ -81,39 +91,87 @@ def test_log_curve_through_the_sdk(lab: Path) -> None:
         assert not loss.higher_is_better and loss.best.knob == 32
 
 
-def test_curve_from_the_mqar_reference_task(lab: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """Train a tiny MQAR model at K = 4 pairs through the task's ``train``, then evaluate it
-    with the task's ``evaluate`` and data generator at K = 2 to 16: recall of more pairs than
-    it was trained on is the knob beyond training."""
+def test_curve_command_with_several_runs(lab: Path) -> None:
+    curves = {  # run name: (its config, accuracy by recursion steps)
+        "deep": ({"steps": 600, "model": {"recursion_steps": 16}},
+                 {8: 0.60, 16: 0.70, 32: 0.76, 64: 0.80}),
+        "shallow": ({"steps": 700, "model": {"recursion_steps": 8}},
+                    {4: 0.50, 8: 0.70, 16: 0.65, 32: 0.55}),
+    }
+    ids = {}
+    for name, (config, points) in curves.items():
+        run = stepstone.init(project="t", lab=lab, name=name, config=config)
+        for steps, acc in points.items():
+            run.log_curve("steps", steps, {"accuracy": acc})
+        run.finish()
+        ids[name] = run.id
+    code, out, err = cli(lab, "curve", ids["deep"], ids["shallow"], "--knob", "steps",
+                         "--train-value", "model.recursion_steps", "--json")
+    assert code == 0, err
+    deep, shallow = json.loads(out)["curves"]
+    assert (deep["name"], deep["train_value"]) == ("deep", 16)
+    assert (shallow["name"], shallow["train_value"]) == ("shallow", 8)
+    assert deep["beyond"]["verdict"] == "improves"
+    assert deep["beyond"]["change"] == pytest.approx(0.10)
+    assert shallow["beyond"]["verdict"] == "degrades"
+    assert (shallow["beyond"]["from_knob"], shallow["beyond"]["to_knob"]) == (8, 32)
+    assert shallow["beyond"]["change"] == pytest.approx(-0.15)
+    assert shallow["below"]["verdict"] == "degrades"  # 4 steps cost 0.20
+    # one number for every run
+    code, out, err = cli(lab, "curve", ids["deep"], ids["shallow"], "--knob", "steps",
+                         "--train-value", "16", "--json")
+    assert code == 0, err
+    assert [c["train_value"] for c in json.loads(out)["curves"]] == [16, 16]
+    # the table: one column per run, the union of the knob values, the training value marked
+    code, out, err = cli(lab, "curve", ids["deep"], ids["shallow"], "--knob", "steps",
+                         "--train-value", "model.recursion_steps")
+    assert code == 0, err
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines()
+             if line.count("│") == 4]
+    header = next(line for line in out.splitlines() if "steps" in line and "deep" in line)
+    assert header.index("steps") < header.index("deep") < header.index("shallow")
+    assert cells == [["4", "", "0.5"], ["8", "0.6", "0.7 (train)"],
+                         ["16", "0.7 (train)", "0.65"], ["32", "0.76", "0.55"],
+                         ["64", "0.8", ""]]
+    assert "deep: best accuracy 0.8" in out and "shallow: best accuracy 0.7" in out
+    code, _, err = cli(lab, "curve", ids["deep"], "--knob", "steps", "--train-value",
+                       "recursion_steps")
+    assert code == 2 and "no number at 'recursion_steps'" in err
+
+
+def test_curve_from_the_mqar_reference_task(lab: Path, tmp_path: Path) -> None:
+    """The MQAR reference task's data and evaluation at K = 2 to 16 pairs, with a model whose
+    answer is known: it holds the first 4 key-value pairs of a sequence (a state of fixed
+    capacity, trained at K = 4). Each key is queried once, so its accuracy is min(1, 4 / K):
+    flat below the training value, halving with each doubling beyond it."""
     torch = pytest.importorskip("torch")
-    import numpy as np
 
     from stepstone.tasks import mqar
     from stepstone.tasks.mqar_data import generate_mqar
 
-    made: list[torch.nn.Module] = []
+    capacity, vocab = 4, 64
 
-    class Keep(mqar.Transformer):  # keeps the model the task trains, to evaluate it after
-        def __init__(self, cfg: object) -> None:
-            super().__init__(cfg)
-            made.append(self)
+    class FixedCapacity(torch.nn.Module):
+        def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+            logits = torch.zeros(*inputs.shape, vocab)
+            logits[..., 0] = 5.0  # not a value token: a miss is never right by chance
+            for i, row in enumerate(inputs.tolist()):
+                memory: dict[int, int] = {}
+                for j in range(capacity):  # the first pairs win over later tokens
+                    memory.setdefault(row[2 * j], row[2 * j + 1])
+                for pos, token in enumerate(row):
+                    if token in memory:
+                        logits[i, pos, memory[token]] = 10.0
+            return logits
 
-    monkeypatch.setattr(mqar, "Transformer", Keep)
-    monkeypatch.chdir(tmp_path)
-    cfg = mqar.MQARConfig(vocab_size=64, seq_len=64, num_kv_pairs=(4,), d_model=32, n_layers=1,
-                          n_heads=2, steps=40, batch_size=32, warmup_steps=5, eval_examples=16,
-                          eval_every=0, log_every=10, threads=1, device="cpu")
+    cfg = mqar.MQARConfig(vocab_size=vocab, seq_len=64, num_kv_pairs=(capacity,), device="cpu")
     run = stepstone.init(project="mqar", lab=lab, name="mqar-testtime")
-    summary = mqar.train(cfg, run=run)
-    assert summary["steps"] == 40 and len(made) == 1
-    model, device = made[0], torch.device("cpu")
-    rng = np.random.default_rng(1)
+    model = FixedCapacity()
     for k in (2, 4, 8, 16):
-        batch = generate_mqar(32, k, cfg.seq_len, cfg.vocab_size, rng, cfg.power_a)
-        metrics, _ = mqar.evaluate(model, [batch], cfg, device)
+        batch = generate_mqar(32, k, cfg.seq_len, cfg.vocab_size, k, cfg.power_a)
+        metrics, _ = mqar.evaluate(model, [batch], cfg, torch.device("cpu"))
         run.log_curve("num_kv_pairs", k, {"accuracy": metrics["eval/accuracy"],
-                                          "loss": metrics["eval/loss"]}, train_value=4)
+                                          "loss": metrics["eval/loss"]}, train_value=capacity)
     run.finish()
     figure = tmp_path / "curve.png"
     code, out, err = cli(lab, "curve", run.id, "--knob", "num_kv_pairs", "--metric",
@@ -121,12 +179,18 @@ def test_curve_from_the_mqar_reference_task(lab: Path, tmp_path: Path,
     assert code == 0, err
     [curve] = json.loads(out)["curves"]
     assert [p["knob"] for p in curve["points"]] == [2, 4, 8, 16]
-    assert all(0 <= p["mean"] <= 1 for p in curve["points"])
+    assert [p["mean"] for p in curve["points"]] == pytest.approx([1.0, 1.0, 0.5, 0.25])
     assert curve["train_value"] == 4
     assert curve["beyond"]["from_knob"] == 4 and curve["beyond"]["to_knob"] == 16
-    assert curve["beyond"]["verdict"] in ("improves", "flat", "degrades")
-    assert curve["below"]["to_knob"] == 2
+    assert curve["beyond"]["verdict"] == "degrades"
+    assert curve["beyond"]["change"] == pytest.approx(-0.75)
+    assert curve["below"]["to_knob"] == 2 and curve["below"]["verdict"] == "flat"
     assert figure.stat().st_size > 1000
+    code, out, err = cli(lab, "curve", run.id, "--knob", "num_kv_pairs", "--metric", "loss",
+                         "--json")
+    assert code == 0, err
+    [loss] = json.loads(out)["curves"]
+    assert loss["higher_is_better"] is False and loss["beyond"]["verdict"] == "degrades"
     code, out, err = cli(lab, "curve", run.id, "--knob", "num_kv_pairs", "--metric", "loss")
     assert code == 0, err
     assert "(train)" in out and "beyond training" in out

@@ -27,6 +27,7 @@ and passed in, since this module does no I/O and no timing.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from stepstone.errors import AnalysisError
@@ -59,16 +60,37 @@ PEAKS: dict[str, DevicePeak] = {
     # HBM2e 2,039 GB/s.
     "A100": DevicePeak("A100", 312 * TERA, 19.5 * TERA, 2.039e12,
                        "NVIDIA A100 datasheet (SXM4 80GB)"),
+    # The same datasheet, A100 40GB (SXM4 or PCIe): same compute, HBM2 1,555 GB/s.
+    "A100 40GB": DevicePeak("A100 40GB", 312 * TERA, 19.5 * TERA, 1.555e12,
+                            "NVIDIA A100 datasheet (40GB)"),
+    # The same datasheet, A100 80GB PCIe: same compute, HBM2e 1,935 GB/s.
+    "A100 PCIe": DevicePeak("A100 PCIe", 312 * TERA, 19.5 * TERA, 1.935e12,
+                            "NVIDIA A100 datasheet (80GB PCIe)"),
     # NVIDIA H100 datasheet (SXM5): BF16 1,979 TFLOPS with sparsity = 989.4 dense, FP32 66.9,
     # HBM3 3.35 TB/s.
     "H100": DevicePeak("H100", 989.4 * TERA, 66.9 * TERA, 3.35e12,
                        "NVIDIA H100 datasheet (SXM5)"),
+    # The same datasheet, H100 PCIe: BF16 1,513 TFLOPS with sparsity = 756.5 dense, FP32 51,
+    # HBM2e 2.0 TB/s.
+    "H100 PCIe": DevicePeak("H100 PCIe", 756.5 * TERA, 51 * TERA, 2.0e12,
+                            "NVIDIA H100 datasheet (PCIe)"),
+    # The same datasheet, H100 NVL (per GPU): BF16 1,671 TFLOPS with sparsity = 835.5 dense,
+    # FP32 60, HBM3 3.9 TB/s.
+    "H100 NVL": DevicePeak("H100 NVL", 835.5 * TERA, 60 * TERA, 3.9e12,
+                           "NVIDIA H100 datasheet (NVL)"),
     # NVIDIA H200 datasheet (SXM): same compute as H100 SXM, HBM3e 4.8 TB/s.
     "H200": DevicePeak("H200", 989.4 * TERA, 66.9 * TERA, 4.8e12,
                        "NVIDIA H200 datasheet (SXM)"),
+    # The same datasheet, H200 NVL: BF16 1,671 TFLOPS with sparsity = 835.5 dense, FP32 60,
+    # HBM3e 4.8 TB/s.
+    "H200 NVL": DevicePeak("H200 NVL", 835.5 * TERA, 60 * TERA, 4.8e12,
+                           "NVIDIA H200 datasheet (NVL)"),
     # NVIDIA V100 datasheet (SXM2): FP16 tensor 125 TFLOPS (no BF16), FP32 15.7, HBM2 900 GB/s.
     "V100": DevicePeak("V100", 125 * TERA, 15.7 * TERA, 900e9,
                        "NVIDIA V100 datasheet (SXM2)"),
+    # The same datasheet, V100 PCIe: FP16 tensor 112 TFLOPS, FP32 14, HBM2 900 GB/s.
+    "V100 PCIe": DevicePeak("V100 PCIe", 112 * TERA, 14 * TERA, 900e9,
+                            "NVIDIA V100 datasheet (PCIe)"),
     # NVIDIA L4 datasheet: BF16 242 TFLOPS with sparsity = 121 dense, FP32 30.3, GDDR6 300 GB/s.
     "L4": DevicePeak("L4", 121 * TERA, 30.3 * TERA, 300e9, "NVIDIA L4 datasheet"),
     # NVIDIA T4 datasheet: FP16 tensor 65 TFLOPS (no BF16), FP32 8.1, GDDR6 320 GB/s.
@@ -81,14 +103,23 @@ PEAKS: dict[str, DevicePeak] = {
     # faster 16-bit matrix rate), unified LPDDR5 memory 100 GB/s.
     "M2": DevicePeak("M2", 3.6 * TERA, 3.6 * TERA, 100e9, "Apple M2 announcement (10-core GPU)"),
 }
+"""Keyed by model, then model and form factor (``H100 PCIe``): a bare model is the SXM part."""
 
 
 def device_peak(name: str) -> DevicePeak:
-    """The table entry whose name appears in ``name`` (``"NVIDIA H100 80GB HBM3"`` → H100)."""
-    text = name.upper().replace(" ", "").replace("-", "")
-    for key in sorted(PEAKS, key=len, reverse=True):  # "MI300X" before shorter names
-        if key.upper() in text:
-            return PEAKS[key]
+    """The table entry of the device ``name`` names: its model is one word of the name
+    (``"NVIDIA H100 80GB HBM3"`` → H100, ``"NVIDIA L40S"`` matches no ``L4``), and a form
+    factor the name also says picks that variant (``"NVIDIA H100 PCIe"``, ``"Tesla
+    V100-PCIE-16GB"`` → the PCIe figures; ``A100-SXM4-40GB`` → the 40GB part's; without
+    one, the SXM part's)."""
+    words = set(re.findall(r"[A-Z0-9]+", name.upper()))
+    for key, peak in PEAKS.items():
+        model, *form = key.upper().split()
+        if form or model not in words:
+            continue
+        variants = [p for k, p in PEAKS.items() if k.upper().split()[0] == model
+                    and len(k.split()) > 1 and set(k.upper().split()[1:]) <= words]
+        return variants[0] if variants else peak
     raise AnalysisError(
         f"No peak figures for device {name!r}; known: {', '.join(PEAKS)}. Pass the peaks "
         "explicitly (peak FLOP/s and bandwidth)."

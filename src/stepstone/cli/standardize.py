@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ import click
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.method import suites as suite_rules
+from stepstone.method.lints import TRAIN_SECTIONS
 from stepstone.store.lab import Lab, open_lab
 from stepstone.store.runs import RunRecord, flatten
 
@@ -48,11 +49,13 @@ def suite_group() -> None:
 @click.option("--constraint", "constraints", multiple=True, metavar="'METRIC OP NUMBER'",
               help="A hard constraint to add, e.g. 'latency_ms <= 1.0' (with --from).")
 @click.option("--eval", "eval_name", help="The eval set whose buckets to distill (with --from).")
+@click.option("--rung", help="When the question's runs span a ladder: the rung (scale) the "
+                             "suite is for (default: the largest; with --from).")
 @lab_option
 @json_option
 def suite_create(name: str, question: str | None, spec_file: Path | None, tier: str | None,
-                 constraints: tuple[str, ...], eval_name: str | None, lab: str | None,
-                 as_json: bool) -> None:
+                 constraints: tuple[str, ...], eval_name: str | None, rung: str | None,
+                 lab: str | None, as_json: bool) -> None:
     """Create a suite (or its next dated version: a suite is never edited in place).
 
     \b
@@ -66,10 +69,11 @@ def suite_create(name: str, question: str | None, spec_file: Path | None, tier: 
     with open_lab(lab) as opened:
         if question is not None:
             row = suite_rules.distill(opened, name, question, tier=tier,
-                                      constraints=constraints, eval_name=eval_name)
+                                      constraints=constraints, eval_name=eval_name, rung=rung)
         else:
-            if constraints or eval_name:
-                raise UsageError("--constraint and --eval go with --from; write them in the file")
+            if constraints or eval_name or rung:
+                raise UsageError("--constraint, --eval and --rung go with --from; write them "
+                                 "in the file")
             assert spec_file is not None
             row = suite_rules.create(opened, name, spec_file, tier=tier)
     if as_json:
@@ -77,6 +81,8 @@ def suite_create(name: str, question: str | None, spec_file: Path | None, tier: 
         return
     click.echo(f"suite {row['version']} created" + (f" for tier {row['tier']}" if row["tier"]
                                                     else " (attached to no tier)")
+               + (f" at rung {row['spec']['rung']}" if row["spec"].get("rung") is not None
+                  else "")
                + (f", replacing {row['parent']}" if row["parent"] else ""))
     for check in row["spec"]["checks"]:
         click.echo(f"  {suite_rules.check_text(check)}  ({check.get('kind')})")
@@ -133,6 +139,10 @@ def suite_show(suite: str, lab: str | None, as_json: bool) -> None:
     spec = row["spec"]
     if spec.get("description"):
         click.echo(f"  {spec['description']}")
+    if spec.get("rung") is not None:
+        ladder = ", ".join(map(str, spec.get("rungs") or [spec["rung"]]))
+        click.echo(f"  holds rung {spec['rung']} (of {ladder}): runs of other scales are not "
+                   "checked")
     for check in spec["checks"]:
         basis = f"  ({check['basis']})" if check.get("basis") else ""
         click.echo(f"  [{check['kind']}] {suite_rules.check_text(check)}{basis}")
@@ -151,7 +161,7 @@ def suite_show(suite: str, lab: str | None, as_json: bool) -> None:
 @json_option
 def suite_check(run: str, suite: str | None, lab: str | None, as_json: bool) -> None:
     """Check a run against its tier's suites (or one suite): pass / fail per check, with the
-    numbers. Exits 1 when a check fails.
+    numbers; a suite of another scale is skipped. Exits 1 when a check fails.
 
     \b
     Example:
@@ -167,7 +177,7 @@ def suite_check(run: str, suite: str | None, lab: str | None, as_json: bool) -> 
     else:
         for line in suite_rules.lines(results):
             click.echo(line.replace("**", ""))
-    if any(not r["passed"] for r in results):
+    if any(r["passed"] is False for r in results):
         raise SystemExit(1)
 
 
@@ -196,19 +206,41 @@ def measure_cpu_peaks(seconds: float = 0.5) -> tuple[float, float]:
     return 2.0 * n**3 / best_mm, 2.0 * src.nbytes / best_copy
 
 
-def _lookup(run: RunRecord, *names: str) -> float | None:
-    """A number from the run's summary, else its config (a dotted key's last part matches)."""
-    flat = flatten(run.config)
-    for source in (run.summary, flat):
-        for name in names:
-            for key, value in source.items():
-                if (key == name or key.rsplit(".", 1)[-1] == name) and not isinstance(value, bool):
-                    try:
-                        number = float(value)
-                    except (TypeError, ValueError):
-                        continue
-                    if math.isfinite(number) and number > 0:
-                        return number
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def config_number(config: Mapping[str, Any], key: str) -> float | None:
+    """The finite number at exactly the dotted path ``key`` of ``config``, or None. No suffix
+    matching: ``steps`` is the top-level key only (never ``eval.steps``), ``train.steps`` that
+    path."""
+    return _finite(flatten(config).get(key))
+
+
+_MODEL = ("model",)
+_DATA = ("data", *TRAIN_SECTIONS)
+"""Where headroom reads a shape key (``model.d_model``) or a data key (``data.batch_size``)
+in a config, besides the top level; the step count is read from the training sections."""
+
+
+def _lookup(run: RunRecord, *names: str, sections: Sequence[str] = ()) -> float | None:
+    """A positive number from the run's summary key ``name``, else its config at ``name`` or
+    ``SECTION.name`` for one of ``sections`` (exact keys: see :func:`config_number`)."""
+    for name in names:
+        number = _finite(run.summary.get(name))
+        if number is not None and number > 0:
+            return number
+    for name in names:
+        for key in (name, *(f"{section}.{name}" for section in sections)):
+            number = config_number(run.config, key)
+            if number is not None and number > 0:
+                return number
     return None
 
 
@@ -217,6 +249,41 @@ def _precision(run: RunRecord) -> str:
 
     fmt, _ = precision_of(run.config)
     return fmt or "fp32"
+
+
+def recorded_device(run: RunRecord) -> str | None:
+    """The device ``run`` trained on, from what it recorded: ``cpu`` when its config's
+    ``device`` (top level or a training section) says so, else its first captured GPU's name,
+    else ``cpu`` when its captured hardware has no GPU and its config names no accelerator;
+    None when it is not known."""
+    flat = flatten(run.config)
+    said = next((str(flat[key]).lower() for key in
+                 ("device", *(f"{section}.device" for section in TRAIN_SECTIONS))
+                 if isinstance(flat.get(key), str)), "")
+    if said.startswith("cpu"):
+        return "cpu"
+    hardware = (run.env or {}).get("hardware") or {}
+    gpus = hardware.get("gpus") or []
+    if gpus:
+        first = gpus[0]
+        return str(first.get("name") if isinstance(first, Mapping) else first)
+    if hardware and not said.startswith(("cuda", "gpu", "mps", "xpu")):
+        return "cpu"
+    return None
+
+
+def _same_cpu(run: RunRecord) -> None:
+    """Refuse to measure this machine's CPU for a run that ran on another kind of CPU."""
+    from stepstone.sdk.capture import hardware
+
+    theirs = (run.env or {}).get("hardware") or {}
+    mine = hardware()
+    if (theirs.get("cpu"), theirs.get("cpu_count")) != (mine.get("cpu"), mine.get("cpu_count")):
+        raise UsageError(
+            f"run {run.id} ran on a CPU ({theirs.get('cpu') or 'unknown'} x"
+            f"{theirs.get('cpu_count') or '?'}) other than this machine's ({mine.get('cpu')} x"
+            f"{mine.get('cpu_count')}): its peaks cannot be measured here. Pass that machine's "
+            "--peak-flops and --peak-bandwidth, or --device cpu to measure this one anyway")
 
 
 def run_headroom(
@@ -232,7 +299,7 @@ def run_headroom(
     from stepstone.analysis.headroom import device_peak
 
     origin: dict[str, str] = {}
-    steps = _lookup(run, "steps", "max_steps", "total_steps", "num_steps")
+    steps = _lookup(run, "steps", "max_steps", "total_steps", "num_steps", sections=TRAIN_SECTIONS)
     if steps is None and run.last_step is not None:
         steps = float(run.last_step + 1)
     precision = precision or _precision(run)
@@ -263,13 +330,15 @@ def run_headroom(
     else:
         origin["bytes"] = "given"
     if flops is None or bytes_moved is None:
-        n_params = _lookup(run, "n_params")
-        shape = {k: _lookup(run, k) for k in ("n_layers", "d_model", "seq_len", "n_heads")}
+        n_params = _lookup(run, "n_params", sections=_MODEL)
+        shape = {k: _lookup(run, k, sections=_MODEL) for k in ("n_layers", "d_model", "n_heads")}
+        shape["seq_len"] = _lookup(run, "seq_len", sections=(*_MODEL, *_DATA))
+        batch = _lookup(run, "batch_size", sections=_DATA)
         tokens = None
         if steps and _lookup(run, "tokens"):
             tokens = float(_lookup(run, "tokens") or 0) / steps
-        elif _lookup(run, "batch_size") and shape["seq_len"]:
-            tokens = float(_lookup(run, "batch_size") or 0) * float(shape["seq_len"] or 0)
+        elif batch and shape["seq_len"]:
+            tokens = batch * shape["seq_len"]
         missing = [k for k, v in {"n_params": n_params, "tokens per step": tokens,
                                   **shape}.items() if v is None and k != "n_heads"]
         if missing:
@@ -287,8 +356,7 @@ def run_headroom(
             bytes_moved, origin["bytes"] = cost.bytes, f"estimated from the shape ({cost.method})"
     name = device
     if name is None and (peak_flops is None or peak_bandwidth is None):
-        gpus = ((run.env or {}).get("hardware") or {}).get("gpus") or []
-        name = gpus[0].get("name") if gpus else None
+        name = recorded_device(run)
     if name is not None and name.lower() != "cpu":
         peak = device_peak(name)
         peak_flops = peak_flops or peak.flops(precision)
@@ -296,10 +364,18 @@ def run_headroom(
         origin["peaks"] = f"{peak.name} ({peak.source}), {precision}"
         name = peak.name
     elif peak_flops is None or peak_bandwidth is None:
+        if name is None:
+            raise UsageError(f"run {run.id} records no device (no captured hardware): pass "
+                             "--device (a device of the peak table) or --peak-flops and "
+                             "--peak-bandwidth")
+        if device is None:
+            _same_cpu(run)
         measured = cpu_peaks or measure_cpu_peaks()
         peak_flops = peak_flops or measured[0]
         peak_bandwidth = peak_bandwidth or measured[1]
-        origin["peaks"] = "this CPU, measured (numpy float32 matmul and a 64 MiB copy)"
+        origin["peaks"] = ("this machine's CPU, measured (numpy float32 matmul and a 64 MiB "
+                           "copy)" + (", as --device cpu asked" if device else
+                                      ": the run's CPU model and core count"))
         name = "CPU"
     else:
         origin["peaks"] = "given"
@@ -322,8 +398,9 @@ def _si(value: float, unit: str) -> str:
 @click.option("--step-time", type=float, help="Seconds per step (default: from the run).")
 @click.option("--peak-flops", type=float, help="The device's peak FLOP/s.")
 @click.option("--peak-bandwidth", type=float, help="The device's peak memory bandwidth, bytes/s.")
-@click.option("--device", help="A device of the peak table (A100, H100, H200, V100, L4, T4, "
-                               "MI300X, M2) or cpu (measured).")
+@click.option("--device", help="A device of the peak table (A100, H100, H100 PCIe, H200, V100, "
+                               "L4, T4, MI300X, M2...) or cpu (this machine's, measured). "
+                               "Default: the device the run recorded.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]),
               help="The precision whose peak applies (default: the run's config).")
 @lab_option
@@ -412,18 +489,22 @@ def curve_points(lab: Lab, run_id: str, knob: str, metric: str | None = None
     return metric, knobs, values, train
 
 
-def _train_value(run: RunRecord, knob: str) -> float | None:
-    for key, value in flatten(run.config).items():
-        if key.rsplit(".", 1)[-1] == knob and isinstance(value, int | float) \
-                and not isinstance(value, bool):
-            return float(value)
-    return None
+def _train_value(run: RunRecord, key: str) -> float:
+    value = config_number(run.config, key)
+    if value is None:
+        raise UsageError(f"run {run.id}'s config has no number at {key!r}: give the exact "
+                         "dotted key that holds the knob's training value (e.g. "
+                         "model.recursion_steps), or the value itself")
+    return value
 
 
 def run_curves(lab: Lab, refs: Sequence[str], knob: str, metric: str | None = None,
-               train_value: float | None = None) -> list[tuple[RunRecord, TestTimeCurve]]:
-    """One test-time curve per run (the training value: given, else logged, else the run's
-    config key named like the knob)."""
+               train_value: float | str | None = None
+               ) -> list[tuple[RunRecord, TestTimeCurve]]:
+    """One test-time curve per run. The training value: ``train_value`` (a number, or the
+    dotted config key that holds it in each run, e.g. ``model.recursion_steps``), else the
+    one logged with the curve, else none. No config key is guessed from the knob's name: a
+    config's ``steps`` is usually the training-step count, not the knob."""
     from stepstone.analysis import testtime_curve
     from stepstone.method.baselines import lower_is_better
 
@@ -431,12 +512,24 @@ def run_curves(lab: Lab, refs: Sequence[str], knob: str, metric: str | None = No
     for ref in refs:
         run = lab.runs.get(ref)
         name, knobs, values, logged = curve_points(lab, run.id, knob, metric)
-        tv = train_value if train_value is not None else logged
+        tv = _train_value(run, train_value) if isinstance(train_value, str) else train_value
         if tv is None:
-            tv = _train_value(run, knob)
+            tv = logged
         out.append((run, testtime_curve(knobs, values, train_value=tv, knob=knob, metric=name,
                                         higher_is_better=not lower_is_better(name))))
     return out
+
+
+def _number_or_key(text: str | None) -> float | str | None:
+    if text is None:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        raise UsageError(f"--train-value is a finite number or a config key, not {text!r}")
+    return number
 
 
 def plot_curves(curves: Sequence[tuple[RunRecord, TestTimeCurve]], path: Path) -> Path:
@@ -473,13 +566,15 @@ def plot_curves(curves: Sequence[tuple[RunRecord, TestTimeCurve]], path: Path) -
 @click.argument("runs", nargs=-1, required=True)
 @click.option("--knob", required=True, help="The inference-time knob (steps, samples, context...).")
 @click.option("--metric", help="The metric (default: the only one logged).")
-@click.option("--train-value", type=float, help="The knob's value in training (default: logged "
-                                               "with the curve, or the run's config key).")
+@click.option("--train-value", metavar="NUMBER|KEY",
+              help="The knob's value in training: a number, or the exact dotted config key "
+                   "that holds it in each run (e.g. model.recursion_steps). Default: the "
+                   "value logged with the curve.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a figure here (.png, .svg, .pdf).")
 @lab_option
 @json_option
-def curve_cmd(runs: tuple[str, ...], knob: str, metric: str | None, train_value: float | None,
+def curve_cmd(runs: tuple[str, ...], knob: str, metric: str | None, train_value: str | None,
               plot_path: Path | None, lab: str | None, as_json: bool) -> None:
     """Test-time compute curves: a metric against an inference-time knob, for one run or
     several, with the trend beyond the value used in training.
@@ -488,9 +583,10 @@ def curve_cmd(runs: tuple[str, ...], knob: str, metric: str | None, train_value:
     Example:
       stepstone curve 3f9k2a1b --knob steps --metric accuracy
       stepstone curve run-a run-b --knob num_kv_pairs --plot curve.png --json
+      stepstone curve run-a run-b --knob steps --train-value model.recursion_steps
     """
     with open_lab(lab) as opened:
-        curves = run_curves(opened, runs, knob, metric, train_value)
+        curves = run_curves(opened, runs, knob, metric, _number_or_key(train_value))
     if plot_path is not None:
         plot_curves(curves, plot_path)
     if as_json:

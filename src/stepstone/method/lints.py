@@ -3,15 +3,30 @@
 Two checks:
 
 * **fp16 without a gradient scaler** (from the run's config, at ``stepstone.init`` and on the
-  result page). The precision is read from keys named ``precision``, ``dtype``, ``amp_dtype``,
-  ``mixed_precision``, ``compute_dtype``, ``torch_dtype`` (``fp16``, ``float16``, ``half``,
-  ``16``, ``16-mixed``; ``bf16``, ``bfloat16``, ``bf16-mixed``) or from ``fp16: true`` /
-  ``fp16.enabled: true``; the scaler from ``grad_scaler``, ``use_grad_scaler``, ``scaler``,
-  ``loss_scale``, ``loss_scaling``, ``dynamic_loss_scale`` (true, ``dynamic``, a number;
-  ``loss_scale: 0`` is DeepSpeed's dynamic scaling, ``1`` is none). Lightning's ``16-mixed``
-  / ``16`` and Hugging Face's ``fp16: true`` scale the loss themselves. fp16's smallest
-  normal value is 2^-14: small gradients flush to zero without loss scaling. bf16 has fp32's
-  exponent range and needs no scaler.
+  result page). The *training* precision decides, in this order (:func:`precision_of`):
+
+  1. a training setting that names a 16-bit format: Hugging Face's ``fp16: true`` /
+     ``bf16: true`` (``training_args.fp16``), DeepSpeed's ``fp16.enabled: true``, or a key
+     ``precision`` (Lightning's ``trainer.precision``), ``mixed_precision`` (Accelerate),
+     ``amp_dtype``, ``autocast_dtype`` anywhere (``fp16``, ``float16``, ``half``, ``16``,
+     ``16-mixed``; ``bf16``, ``bfloat16``, ``bf16-mixed``);
+  2. an amp flag ``amp`` / ``use_amp``: ``true`` is autocast, fp16 unless a training-level
+     ``dtype`` says bf16 (``torch.autocast`` on CUDA defaults to float16); ``false`` is fp32;
+  3. a training setting that says full precision (``fp16: false`` and no ``bf16: true``,
+     ``precision: 32``, ``mixed_precision: no``): fp32, whatever a model dtype says;
+  4. else a ``dtype`` / ``compute_dtype`` at the top level or in a training section
+     (:data:`TRAIN_SECTIONS`: ``train.dtype``, ``trainer.dtype``, ...).
+
+  A model's storage dtype is not its training precision: ``torch_dtype`` (Hugging Face's
+  checkpoint dtype, often ``float16``) and a ``dtype`` anywhere else (``model.dtype``,
+  ``data.dtype``) never decide. The scaler comes from ``grad_scaler``, ``use_grad_scaler``,
+  ``scaler``, ``loss_scale``, ``loss_scaling``, ``dynamic_loss_scale`` (true, ``dynamic``, a
+  number; ``loss_scale: 0`` is DeepSpeed's dynamic scaling, ``1`` is none). Frameworks that
+  scale the loss themselves are quiet unless a key turns the scaler off: Lightning's
+  ``16-mixed`` / ``16``, Hugging Face's ``fp16: true``, Accelerate's ``mixed_precision: fp16``
+  and DeepSpeed's ``fp16.enabled`` (dynamic scaling unless ``loss_scale`` says otherwise).
+  fp16's smallest normal value is 2^-14: small gradients flush to zero without loss scaling.
+  bf16 has fp32's exponent range and needs no scaler.
 * **values outside the format's range** (:func:`lint_precision`, from the precision analysis):
   values above the format's largest finite value (they become inf), non-zero values that
   round to zero, values that are already inf or NaN.
@@ -31,12 +46,20 @@ from stepstone.errors import UsageError
 from stepstone.store.runs import flatten
 
 SUMMARY_KEY = "lint/precision"
-PRECISION_KEYS = ("precision", "dtype", "amp_dtype", "mixed_precision", "compute_dtype",
-                  "torch_dtype", "autocast_dtype")
+PRECISION_KEYS = ("precision", "mixed_precision", "amp_dtype", "autocast_dtype")
+"""Keys that name the training precision wherever they are in the config."""
+DTYPE_KEYS = ("dtype", "compute_dtype")
+"""Keys that name the training precision only at the top level or in a training section."""
+TRAIN_SECTIONS = ("train", "training", "trainer", "training_args", "optim", "optimizer", "amp")
+"""The config sections whose keys are training settings (besides the top level)."""
+AMP_FLAGS = ("amp", "use_amp")
 SCALER_KEYS = ("grad_scaler", "use_grad_scaler", "scaler", "loss_scale", "loss_scaling",
                "dynamic_loss_scale")
 FP16 = ("fp16", "float16", "half", "16", "16-mixed", "16-true", "torch.float16", "f16")
 BF16 = ("bf16", "bfloat16", "bf16-mixed", "bf16-true", "torch.bfloat16")
+FULL = ("fp32", "float32", "32", "32-true", "torch.float32", "f32", "single", "full", "no",
+        "fp64", "float64", "64", "64-true", "double")
+"""Values of a precision key that say full precision (Accelerate's ``no``: no mixed precision)."""
 SELF_SCALING = ("16", "16-mixed")
 """Lightning's fp16 precision values: the Trainer adds a gradient scaler itself."""
 UNDERFLOW_TOLERANCE = 1e-3
@@ -78,20 +101,54 @@ def _truthy_scaler(key: str, value: Any) -> bool:
     return str(value).strip().lower() not in ("", "false", "none", "off", "no", "0", "disabled")
 
 
+def _setting(key: str, value: Any) -> tuple[str, Any] | None:
+    """What one config entry says about the training precision: ``("16", (fmt, scales))``,
+    ``("full", None)``, ``("amp", on)``, ``("dtype", fmt)``, or None (nothing)."""
+    parts = key.split(".")
+    last, parents = parts[-1], parts[:-1]
+    fmt = _format(value)
+    flag = last in ("fp16", "bf16") or (last == "enabled" and parents[-1:] in (["fp16"],
+                                                                             ["bf16"]))
+    if flag and isinstance(value, bool):
+        # Hugging Face TrainingArguments (its Trainer scales fp16 itself) and DeepSpeed's
+        # fp16.enabled (dynamic loss scaling unless loss_scale says otherwise)
+        name = last if last != "enabled" else parents[-1]
+        return ("16", (name, name == "fp16")) if value else ("full", None)
+    if last in PRECISION_KEYS:
+        text = str(value).strip().lower()
+        if fmt is not None:
+            scales = (last == "precision" and (text in SELF_SCALING or value == 16)) or (
+                last == "mixed_precision" and fmt == "fp16")  # Lightning; Accelerate
+            return "16", (fmt, scales)
+        return ("full", None) if text in FULL else None
+    if last in AMP_FLAGS and isinstance(value, bool):
+        return "amp", value
+    if last in DTYPE_KEYS and all(part in TRAIN_SECTIONS for part in parents) and fmt:
+        return "dtype", fmt
+    return None
+
+
 def precision_of(config: Mapping[str, Any]) -> tuple[str | None, bool]:
-    """The training precision a config asks for (``fp16``, ``bf16`` or None) and whether the
-    framework it names scales the loss by itself."""
-    flat = flatten(config)
-    for key, value in flat.items():
-        parts = key.split(".")
-        last = parts[-1]
-        if last in PRECISION_KEYS and _format(value):
-            return _format(value), str(value).strip().lower() in SELF_SCALING or value == 16
-        if last in ("fp16", "bf16") and value is True:  # Hugging Face TrainingArguments
-            return last, last == "fp16"
-        if last == "enabled" and len(parts) > 1 and parts[-2] in ("fp16", "bf16") and value is True:
-            return parts[-2], False  # DeepSpeed: its fp16.loss_scale says the scaling
-    return None, False
+    """The training precision a config asks for (``fp16``, ``bf16`` or None for full
+    precision) and whether the framework it names scales the loss by itself.
+
+    A training setting naming a 16-bit format decides; else an amp flag; else a setting that
+    says full precision; else a training-level ``dtype``. A model's storage dtype never does
+    (see the module's docstring)."""
+    said: dict[str, list[Any]] = {}
+    for key, value in flatten(config).items():
+        found = _setting(key, value)
+        if found is not None:
+            said.setdefault(found[0], []).append(found[1])
+    dtype = (said.get("dtype") or [None])[0]
+    if "16" in said:
+        fmt, scales = said["16"][0]
+        return fmt, scales
+    if "amp" in said:
+        return (dtype or "fp16", False) if any(said["amp"]) else (None, False)
+    if "full" in said:
+        return None, False
+    return dtype, False
 
 
 def scaler_of(config: Mapping[str, Any]) -> bool | None:

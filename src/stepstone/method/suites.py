@@ -8,7 +8,14 @@ A suite is a list of checks, each ``metric op threshold`` on a run:
   ``--constraint`` or from the cost-like metrics of the adopted runs (their worst value plus
   10%);
 * ``bucket`` — the worst-case bucket of a per-example evaluation (e.g. ``num_kv_pairs = 8``):
-  its mean accuracy (or score) over the records in that bucket.
+  its mean accuracy (or score) over the records in that bucket, from the final evaluation
+  (:func:`final_records`: the records of the last step, not an average over every step).
+
+A suite is for one scale. When the adopted runs span several rungs (a ladder; a run's rung is
+:func:`stepstone.method.evidence.rung_of`), the thresholds come from the runs at one rung only
+— the largest, or the one asked for — and the spec records it (``rung``, with the ladder's
+``rungs``); a run is checked only when it is at that rung (:func:`scale_mismatch`), and a run
+of another scale is skipped, saying so.
 
 :func:`distill` writes one from a question's runs and decision; :func:`create` reads one
 written by hand (YAML or JSON). Suites are versioned like baselines (``recall@2026-11-21``,
@@ -29,6 +36,7 @@ from typing import Any
 
 from stepstone.errors import MethodError, NotFoundError, UsageError
 from stepstone.method.baselines import NOISE_TOLERANCE, lower_is_better, resolve, today
+from stepstone.method.evidence import rung_of
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord, numeric
 
@@ -43,6 +51,9 @@ _COST = re.compile(r"(latency|memory|mem_gb|mem_mb|peak_mem|cost|vram)", re.IGNO
 _CHECK = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*(<=|>=|==|!=|<|>)\s*"
                     r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 _SKIP_FIELDS = {"id", "score", "correct", "prediction", "name", "step"}
+SCALE_TOLERANCE = 1.5
+"""A run is at a numeric rung when its rung is within this factor of it and no other rung of
+the suite's ladder is nearer (a small feature moves ``n_params`` a little, not a rung)."""
 
 
 # ----------------------------------------------------------------------------- specs
@@ -94,9 +105,17 @@ def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(raw, list) or not raw:
         raise UsageError("a suite needs a non-empty list `checks:` (e.g. '- val_loss <= 3.1')")
     unknown = set(spec) - {"name", "tier", "question", "description", "metrics", "buckets",
-                           "checks", "reference", "source"}
+                           "checks", "reference", "source", "rung", "rungs"}
     if unknown:
         raise UsageError(f"unknown suite keys: {', '.join(sorted(unknown))}")
+    rung, rungs = spec.get("rung"), spec.get("rungs")
+    if isinstance(rung, bool) or not isinstance(rung, str | int | float | type(None)):
+        raise UsageError(f"rung is the scale the suite holds (a number like 1e7 or a label), "
+                         f"not {rung!r}")
+    if rungs is not None and (rung is None or not isinstance(rungs, list)
+                              or not any(_same_rung(rung, r) for r in rungs)):
+        raise UsageError("rungs is the list of the ladder's rungs, and it holds the suite's "
+                         "rung: give rung too, and list it in rungs")
     out = {k: v for k, v in spec.items() if k != "checks"}
     out["checks"] = [_check(c, i) for i, c in enumerate(raw)]
     return out
@@ -158,6 +177,76 @@ def for_tier(lab: Lab, tier: str) -> list[dict[str, Any]]:
     return [r for r in rows if r is not None and r["tier"] == tier]
 
 
+# ----------------------------------------------------------------------------- scale
+def _rung_number(rung: Any) -> float | None:
+    if isinstance(rung, bool):
+        return None
+    try:
+        number = float(rung)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _same_rung(a: Any, b: Any) -> bool:
+    x, y = _rung_number(a), _rung_number(b)
+    return x == y if x is not None and y is not None else str(a) == str(b)
+
+
+def scale_mismatch(spec: Mapping[str, Any], run: RunRecord) -> str | None:
+    """Why ``run`` is not at the scale the suite ``spec`` holds, or None when it is (a suite
+    without a ``rung`` holds every scale). A numeric rung holds the runs within
+    :data:`SCALE_TOLERANCE` of it and nearer it than any other of the suite's ``rungs``."""
+    rung = spec.get("rung")
+    if rung is None:
+        return None
+    mine = rung_of(run)
+    if mine is None:
+        return (f"run {run.id} has no scale (no rung or n_params): the suite holds rung "
+                f"{rung}; log n_params or set rung in its config")
+    target, value = _rung_number(rung), _rung_number(mine)
+    ladder = [_rung_number(r) for r in spec.get("rungs") or [rung]]
+    numbers = [n for n in ladder if n is not None]
+    if target is None or value is None or len(numbers) < len(ladder):
+        same = str(mine) == str(rung)
+    else:
+        away = {n: abs(math.log(value / n)) for n in numbers}
+        same = min(away, key=lambda n: away[n]) == target and \
+            away[target] <= math.log(SCALE_TOLERANCE)
+    return None if same else (f"run {run.id} is at rung {mine}, the suite holds rung {rung}: "
+                              "not checked against another scale's thresholds")
+
+
+def _at_scale(runs: Sequence[RunRecord], rung: str | None
+              ) -> tuple[list[RunRecord], dict[str, Any]]:
+    """The adopted runs at the scale the suite is for, and the spec keys that record it.
+
+    Runs at one rung (or none) give every run and no scale. A ladder gives the runs at
+    ``rung`` (else at the largest rung) and ``{"rung": ..., "rungs": [...]}``."""
+    ladder: dict[str, Any] = {}
+    for run in runs:
+        value = rung_of(run)
+        if value is not None:
+            ladder.setdefault(str(value), value)
+    if rung is None and len(ladder) < 2:
+        return list(runs), {}
+    if rung is not None:
+        chosen = next((v for v in ladder.values() if _same_rung(v, rung)), None)
+        if chosen is None:
+            raise NotFoundError(f"no adopted run is at rung {rung}"
+                                + (f" (they are at {', '.join(ladder)})" if ladder else
+                                   " (they have no rung or n_params)"))
+    else:
+        numbers = {k: _rung_number(v) for k, v in ladder.items()}
+        if any(n is None for n in numbers.values()):
+            raise UsageError(f"the adopted runs span the rungs {', '.join(ladder)}: choose the "
+                             "scale the suite is for with --rung")
+        chosen = ladder[max(numbers, key=lambda k: numbers[k] or 0.0)]
+    mine = [r for r in runs if (v := rung_of(r)) is not None and _same_rung(v, chosen)]
+    return mine, {"rung": chosen, "rungs": sorted(ladder.values(), key=lambda v: (
+        _rung_number(v) is None, _rung_number(v) or 0.0, str(v)))}
+
+
 # ----------------------------------------------------------------------------- distill
 def _finished(runs: Iterable[RunRecord]) -> list[RunRecord]:
     return [r for r in runs if r.status == "finished" and r.kind != "smoke"]
@@ -208,6 +297,16 @@ def _bucket_stat(records: Sequence[Mapping[str, Any]]) -> str:
     return "accuracy" if records and all("correct" in r for r in records) else "score"
 
 
+def final_records(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """A run's final evaluation in one eval set: the records at the step of the last record
+    written (its last eval step; records logged without a step are a step of their own), not
+    the records of every evaluation it made along the way."""
+    if not records:
+        return []
+    last = records[-1].get("step")
+    return [r for r in records if r.get("step") == last]
+
+
 def _record_value(record: Mapping[str, Any], stat: str) -> float | None:
     if stat == "accuracy":
         return 1.0 if record.get("correct") else 0.0
@@ -233,7 +332,7 @@ def _buckets(lab: Lab, runs: Sequence[RunRecord], eval_name: str | None
     of each field, and a check holding that worst bucket."""
     if eval_name is None:
         return [], []
-    per_run = {r.id: lab.evals.records(r.id, eval_name) for r in runs}
+    per_run = {r.id: final_records(lab.evals.records(r.id, eval_name)) for r in runs}
     every = [rec for recs in per_run.values() for rec in recs]
     stat = _bucket_stat(every)
     fields = sorted({k for rec in every for k in rec if k not in _SKIP_FIELDS})
@@ -270,9 +369,12 @@ def _buckets(lab: Lab, runs: Sequence[RunRecord], eval_name: str | None
 
 
 def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
-            constraints: Sequence[str] = (), eval_name: str | None = None) -> dict[str, Any]:
+            constraints: Sequence[str] = (), eval_name: str | None = None,
+            rung: str | None = None) -> dict[str, Any]:
     """A new suite version from what answered ``question_id``: its metrics at the values the
-    adopted baseline met, its hard constraints and its worst-case buckets."""
+    adopted baseline met, its hard constraints and its worst-case buckets. When the adopted
+    runs span several rungs, all of it comes from the runs at ``rung`` (default: the largest)
+    and the suite holds that scale only."""
     question = lab.questions.get(question_id)
     if question["status"] != "answered":
         raise MethodError(f"question {question_id} is {question['status']}: decide it first "
@@ -281,6 +383,9 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
     if not runs:
         raise MethodError(f"question {question_id} has no finished runs to distill a suite "
                           f"from ({basis})")
+    runs, scale = _at_scale(runs, rung)
+    if scale:
+        basis += f", at rung {scale['rung']} of {', '.join(map(str, scale['rungs']))}"
     from stepstone.method.rules import metrics_used, parse_rule
 
     metrics = [m for m in question["metrics"] if m != "gain"]
@@ -318,7 +423,7 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
     if tier is None and runs[0].baseline:
         tier = runs[0].baseline.split("@", 1)[0]
     spec = {"question": question_id, "description": question["text"],
-            "metrics": metrics, "buckets": buckets, "checks": checks,
+            "metrics": metrics, "buckets": buckets, "checks": checks, **scale,
             "source": basis, "reference": {"runs": [r.id for r in runs], "metrics": reference}}
     row = _save(lab, name, spec, tier, question_id)
     from stepstone.method import notebook
@@ -339,13 +444,13 @@ def _compare(value: float, op: str, threshold: float) -> bool:
 
 
 def _value(lab: Lab, run: RunRecord, check: Mapping[str, Any],
-           cache: dict[str, list[dict[str, Any]]]) -> tuple[float | None, str]:
+           cache: dict[str, list[Mapping[str, Any]]]) -> tuple[float | None, str]:
     if check["kind"] != "bucket":
         value = numeric(run.summary.get(check["metric"]))
         return value, "" if value is not None else f"the run reports no {check['metric']}"
     name = check.get("eval", "eval")
     if name not in cache:
-        cache[name] = lab.evals.records(run.id, name)
+        cache[name] = final_records(lab.evals.records(run.id, name))
     records = [r for r in cache[name] if str(r.get(check["field"])) == check["bucket"]]
     stat = check.get("stat", "mean")
     values = [v for r in records if (v := _record_value(r, "accuracy" if stat == "accuracy"
@@ -359,7 +464,7 @@ def _value(lab: Lab, run: RunRecord, check: Mapping[str, Any],
 def evaluate(lab: Lab, suite: Mapping[str, Any], run: RunRecord) -> dict[str, Any]:
     """Every check of ``suite`` on ``run``: ``{"suite", "run_id", "passed", "results"}``; a
     check without its number fails (nothing passes unmeasured)."""
-    cache: dict[str, list[dict[str, Any]]] = {}
+    cache: dict[str, list[Mapping[str, Any]]] = {}
     results = []
     for check in suite["spec"]["checks"]:
         value, why = _value(lab, run, check, cache)
@@ -375,7 +480,8 @@ def evaluate(lab: Lab, suite: Mapping[str, Any], run: RunRecord) -> dict[str, An
 
 def check_run(lab: Lab, ref: str, *, suite: str | None = None,
               record: bool = True) -> list[dict[str, Any]]:
-    """Check a run against ``suite`` (or every suite of its baseline tier); record the results."""
+    """Check a run against ``suite`` (or every suite of its baseline tier); record the results.
+    A suite of another scale is skipped (:func:`skipped`), not checked."""
     run = lab.runs.get(ref)
     if suite is not None:
         suites = [get(lab, suite)]
@@ -385,11 +491,22 @@ def check_run(lab: Lab, ref: str, *, suite: str | None = None,
         suites = []
     out = []
     for row in suites:
+        why = scale_mismatch(row["spec"], run)
+        if why is not None:
+            out.append(skipped(row, run, why))
+            continue
         result = evaluate(lab, row, run)
         if record:
             lab.suites.record_check(row["version"], run.id, result["passed"], result["results"])
         out.append(result)
     return out
+
+
+def skipped(suite: Mapping[str, Any], run: RunRecord, why: str) -> dict[str, Any]:
+    """The result of a suite that does not apply to ``run`` (another scale): not a pass, not a
+    failure (``passed`` is None), and nothing is recorded."""
+    return {"suite": suite["version"], "run_id": run.id, "passed": None, "skipped": why,
+            "results": []}
 
 
 def check_on_finish(lab: Lab, run_id: str) -> list[dict[str, Any]]:
@@ -413,14 +530,14 @@ def standing(lab: Lab, run: RunRecord) -> list[dict[str, Any]]:
     """Where ``run`` stands against the suites, read only (what a report shows): the newest
     recorded check against each suite version (:func:`latest`, ``"recorded": True``), then
     each current suite of its tier with no recorded check on it (the run finished before the
-    suite was made) evaluated now and not recorded (``"recorded": False``). An unfinished or
-    smoke run shows only what was recorded."""
+    suite was made) evaluated now and not recorded (``"recorded": False``), unless the suite
+    holds another scale. An unfinished or smoke run shows only what was recorded."""
     out = [{**result, "recorded": True} for result in latest(lab, run.id)]
     if run.status != "finished" or not run.baseline or run.kind == "smoke":
         return out
     seen = {result["suite"] for result in out}
     for row in for_tier(lab, run.baseline):
-        if row["version"] not in seen:
+        if row["version"] not in seen and scale_mismatch(row["spec"], run) is None:
             out.append({**evaluate(lab, row, run), "recorded": False})
     return out
 
@@ -452,6 +569,9 @@ def lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
     """Markdown lines for result pages and reports."""
     out = []
     for result in results:
+        if result.get("skipped"):
+            out.append(f"Suite {result['suite']}: skipped ({result['skipped']})")
+            continue
         out.append(f"Suite {result['suite']}: **{'PASS' if result['passed'] else 'FAIL'}**")
         out += [f"- {describe_result(r)}" for r in result["results"]]
     return out
@@ -459,7 +579,9 @@ def lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def gate(lab: Lab, tier: str, question_id: str) -> list[dict[str, Any]]:
     """A promotion of ``question_id`` into ``tier`` must pass every suite of the tier: each
-    finished run of the question is checked (and the checks recorded); a failure refuses."""
+    finished run of the question at the suite's scale is checked (and the checks recorded;
+    runs of other scales are skipped, saying so); a failure refuses, and so does a suite no
+    run of the question is at the scale of."""
     suites = for_tier(lab, tier)
     if not suites:
         return []
@@ -469,13 +591,23 @@ def gate(lab: Lab, tier: str, question_id: str) -> list[dict[str, Any]]:
                           f"and question {question_id} has no finished run to check against them")
     results = []
     problems = []
-    for run in runs:
-        for row in suites:
+    for row in suites:
+        checked = 0
+        for run in runs:
+            why = scale_mismatch(row["spec"], run)
+            if why is not None:
+                results.append(skipped(row, run, why))
+                continue
             result = evaluate(lab, row, run)
             lab.suites.record_check(row["version"], run.id, result["passed"], result["results"])
             results.append(result)
+            checked += 1
             problems += [f"run {run.id} fails {row['version']}: {describe_result(r)}"
                          for r in result["results"] if not r["passed"]]
+        if not checked:
+            problems.append(f"no finished run of {question_id} is at the scale "
+                            f"{row['version']} holds (rung {row['spec'].get('rung')}): run one "
+                            "at that rung to check it")
     if problems:
         raise MethodError(f"the promotion of {question_id} into {tier} does not pass its "
                           "suites:\n" + "\n".join(f"- {p}" for p in problems))
