@@ -320,3 +320,26 @@ def test_gain_warns_when_the_flops_estimates_differ(root: Path, capsys) -> None:
     (warning,) = out["gain"]["warnings"]
     assert "kaplan" in warning and "6ND" in warning and "Count both the same way" in warning
     assert captured.err.startswith("WARNING: FLOPs counted differently")
+
+
+def test_fit_of_a_baseline_leaves_out_the_feature_runs_that_name_it(root: Path, capsys) -> None:
+    from stepstone.method import baselines
+
+    with open_lab(root) as lab:
+        version = baselines.create(lab, "small", {"seed": 0})["version"]
+    own = []
+    for c in (1e17, 1e18, 1e19, 1e20, 1e21):
+        run = stepstone.init(project="g", lab=root, kind="baseline", baseline=version,
+                             config={"rung": f"{c:.0e}"})
+        run.summary.update({"flops": c, "val_loss": compute_law(c)})
+        run.finish()
+        own.append(run.id)
+    for c in (1e18, 1e19):  # a feature that is 3x as efficient: it would bend the fit
+        run = stepstone.init(project="g", lab=root, kind="rung", baseline=version,
+                             config={"rung": f"{c:.0e}"})
+        run.summary.update({"flops": c, "val_loss": compute_law(3 * c)})
+        run.finish()
+    out = cli_json(root, capsys, "fit", "--baseline", version, "--bootstrap", "20", "--no-save")
+    assert sorted(out["run_ids"]) == sorted(own)
+    assert "its own runs" in out["source"]
+    assert out["fit"]["n_points"] == 5

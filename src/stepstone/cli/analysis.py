@@ -132,7 +132,8 @@ def fit_cmd(question: str | None, baseline: str | None, tag: str | None, project
     Runs give `n_params`, `tokens` and `flops` (else C = 6·N·D) in their summary, and the
     loss under --metric. Prints the parameters with bootstrap intervals, the residuals and
     the held-out extrapolation error, and stores the fit (its id is printed) for
-    `stepstone gain --baseline-fit`.
+    `stepstone gain --baseline-fit`. --baseline B alone fits B's own runs (kind baseline)
+    when it has any, as `decide` does, not the feature runs that name B.
 
     \b
     Example:
@@ -159,6 +160,8 @@ def fit_cmd(question: str | None, baseline: str | None, tag: str | None, project
             if not from_file:
                 sel = aio.select_runs(opened, question=question, baseline=baseline, tag=tag,
                                       project=project, run_ids=run_refs)
+                if baseline and not (question or tag or run_refs):
+                    _own_runs_only(opened, sel, baseline)
                 points = aio.scaling_points(sel, metric, need_nd=need_nd)
                 source = sel.source
                 run_ids = points.labels
@@ -334,6 +337,17 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
                     style, f"gain(C): {curve.note}")
     else:
         click.echo(f"gain(C): {curve_note}")
+
+
+def _own_runs_only(lab: Any, sel: Any, baseline: str) -> None:
+    """Keep the baseline's own runs (kind ``baseline``) when it has any, as ``decide`` fits
+    them: feature runs that name it are not the baseline."""
+    from stepstone.method import evidence as ev
+
+    own = {r.id for r in ev.baseline_runs(lab, baseline)}
+    if own:
+        sel.runs = [r for r in sel.runs if r.id in own]
+        sel.source += " (its own runs, kind baseline)"
 
 
 def _baseline_law(lab: Any, name: str, feature_ids: set[str], metric: str, form: str,

@@ -15,12 +15,8 @@ from stepstone.method import decide as decide_rules
 from stepstone.method import ideas as idea_rules
 from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
-from stepstone.method.launch import prepare_launch, problems_text
+from stepstone.method.launch import prepare_launch, problems_text, split_keys
 from stepstone.store.lab import open_lab
-
-
-def _split(values: tuple[str, ...]) -> list[str]:
-    return [k.strip() for v in values for k in v.split(",") if k.strip()]
 
 
 # ----------------------------------------------------------------------------- ideas
@@ -166,7 +162,7 @@ def question_new(text: str, idea: str | None, metrics: tuple[str, ...], rule: st
         --rule "gain >= 1.05 at every rung" --timebox 3h --baseline small
     """
     with open_lab(lab) as opened:
-        q = question_rules.create(opened, text, rule=rule, metrics=_split(metrics), idea=idea,
+        q = question_rules.create(opened, text, rule=rule, metrics=split_keys(metrics), idea=idea,
                                   timebox=timebox, baseline=baseline)
     if as_json:
         print_json(q)
@@ -395,7 +391,7 @@ def plan_cmd(baseline: str, overrides: tuple[str, ...], features: tuple[str, ...
     """
     with open_lab(lab) as opened:
         prepared = prepare_launch(opened, baseline=baseline, overrides=overrides,
-                                  feature_keys=_split(features), allowed=_split(allowed),
+                                  feature_keys=split_keys(features), allowed=split_keys(allowed),
                                   question=question, strict=False)
     if as_json:
         print_json(prepared.to_dict())
