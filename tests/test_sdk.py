@@ -259,3 +259,84 @@ def test_a_burst_is_written_before_the_interval_ends(lab_root):
             count = lab.metrics.count(run.id)
     run.finish()
     assert count >= EARLY_FLUSH_CALLS
+
+
+def test_define_metric_summarizes_every_point_also_across_a_resume(lab_root):
+    run = stepstone.init(project="p", lab=lab_root, id="defmet01")
+    for value in (3.0, 1.0, float("nan")):
+        run.log({"loss": value})
+    run.finish()
+    again = stepstone.init(project="p", lab=lab_root, id="defmet01", resume="allow")
+    again.define_metric("loss", summary="min,max,mean,first,last")
+    again.log({"loss": 2.0})
+    again.finish()
+    record, _, _ = read(lab_root, "defmet01")
+    summary = record.summary
+    assert summary["loss"] == 2.0 and summary["loss.min"] == 1.0 and summary["loss.max"] == 3.0
+    assert summary["loss.mean"] == 2.0  # over the finite points only
+    assert summary["loss.first"] == 3.0 and summary["loss.last"] == 2.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [({"summary": "median"}, "each kind is one of"), ({"summary": "best"}, "goal='minimize'"),
+     ({"name": ""}, "needs a metric name")],
+    ids=["unknown-kind", "best-without-goal", "no-name"],
+)
+def test_define_metric_refuses_bad_input(lab_root, kwargs, fragment):
+    run = stepstone.init(project="p", lab=lab_root)
+    with pytest.raises(UsageError, match=fragment):
+        run.define_metric(**{"name": "loss", **kwargs})
+    run.finish()
+    record, _, _ = read(lab_root, run.id)
+    assert not any("." in key for key in record.summary)
+
+
+def test_wandb_stand_ins_need_a_run_except_login():
+    assert stepstone.login() is True and stepstone.login(key="abc", relogin=True) is True
+    with pytest.raises(UsageError, match=r"stepstone.watch\(\) needs a run"):
+        stepstone.watch(object())
+    with pytest.raises(UsageError, match=r"stepstone.define_metric\(\) needs a run"):
+        stepstone.define_metric("loss", summary="min")
+
+
+def test_histogram_bins_like_numpy_and_counts_non_finite_values():
+    np = pytest.importorskip("numpy")
+    values = np.random.default_rng(0).normal(size=1000)
+    histogram = stepstone.Histogram([*values.tolist(), float("nan"), float("inf")], num_bins=16)
+    counts, edges = np.histogram(values, bins=16)
+    assert histogram.counts == counts.tolist()
+    assert histogram.bins == pytest.approx(edges.tolist())
+    assert histogram.nonfinite == 2
+    given = stepstone.Histogram(np_histogram=(counts, edges))
+    assert given.counts == counts.tolist() and given.nonfinite == 0
+    with pytest.raises(UsageError, match="one edge more than counts"):
+        stepstone.Histogram(np_histogram=(counts, edges[:-1]))
+    with pytest.raises(UsageError, match="num_bins must be"):
+        stepstone.Histogram([1.0], num_bins=0)
+
+
+def test_a_table_needs_one_value_per_column():
+    table = stepstone.Table(data=[[1, "a"], [2, "b"]])
+    assert table.columns == ["Column 1", "Column 2"]
+    with pytest.raises(UsageError, match="a table row has 1 values for 2 columns"):
+        table.add_data(3)
+    assert len(table.data) == 2
+
+
+def test_an_image_file_is_stored_as_is_and_media_of_a_disabled_run_are_dropped(
+    lab_root, tmp_path,
+):
+    picture = tmp_path / "plot.JPG"
+    picture.write_bytes(b"not really a jpeg")
+    run = stepstone.init(project="p", lab=lab_root)
+    run.log({"plot": stepstone.Image(str(picture)), "loss": 1.0}, step=4)
+    run.finish()
+    with open_lab(lab_root) as lab:
+        assert lab.run_object(run.id, "media", "plot@4.jpg") == b"not really a jpeg"
+        assert list(lab.metrics.history(run.id)) == ["loss"]
+    off = stepstone.init(project="p", lab=lab_root, mode="disabled")
+    off.log({"plot": stepstone.Image(str(picture))})
+    off.finish()
+    with pytest.raises(UsageError, match="not a file"):
+        stepstone.Image(str(tmp_path / "missing.png"))

@@ -7,12 +7,16 @@ Shaped like ``wandb`` for the common calls, so ``import stepstone as wandb`` wor
     for step in range(100):
         stepstone.log({"loss": 1.0 / (step + 1)})
     stepstone.finish()
+
+The wandb stand-ins ``login``, ``watch``, ``unwatch``, ``define_metric``, ``Table``,
+``Image`` and ``Histogram`` are here too (see ``docs/tracking.md`` for what each records).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from stepstone.sdk.media import Histogram, Image, Table
 from stepstone.sdk.run import Config, Run, Summary
 from stepstone.sdk.session import init
 
@@ -65,6 +69,33 @@ def save(path: str, name: str | None = None) -> str | None:
     return _require_run("save").save(path, name=name)
 
 
+def define_metric(name: str, step_metric: str | None = None, step_sync: bool | None = None,
+                  hidden: bool | None = None, summary: str | None = None,
+                  goal: str | None = None, overwrite: bool | None = None) -> None:
+    """Summarize a metric at finish, like ``wandb.define_metric`` (see
+    :meth:`Run.define_metric`)."""
+    _require_run("define_metric").define_metric(
+        name, step_metric=step_metric, step_sync=step_sync, hidden=hidden, summary=summary,
+        goal=goal, overwrite=overwrite)
+
+
+def watch(models: Any = None, criterion: Any = None, log: str | None = "gradients",
+          log_freq: int = 1000, idx: int | None = None, log_graph: bool = False) -> None:
+    """``wandb.watch``: accepted and does nothing (see :meth:`Run.watch`)."""
+    _require_run("watch").watch(models, criterion, log=log, log_freq=log_freq, idx=idx,
+                                log_graph=log_graph)
+
+
+def unwatch(models: Any = None) -> None:
+    """``wandb.unwatch``: nothing to undo, as :func:`watch` records nothing."""
+
+
+def login(key: str | None = None, relogin: bool | None = None, host: str | None = None,
+          **options: Any) -> bool:
+    """``wandb.login``: a lab needs no account, so this does nothing and returns True."""
+    return True
+
+
 def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
     """Flush and finish the current run (no-op when there is none)."""
     if run is not None:
@@ -79,6 +110,7 @@ def Api(lab: str | None = None) -> Any:
 
 
 __all__ = [
-    "Api", "Config", "Run", "Summary", "__version__", "config", "finish", "init",
-    "lint_precision", "log", "log_curve", "log_eval", "run", "save", "summary",
+    "Api", "Config", "Histogram", "Image", "Run", "Summary", "Table", "__version__", "config",
+    "define_metric", "finish", "init", "lint_precision", "log", "log_curve", "log_eval", "login",
+    "run", "save", "summary", "unwatch", "watch",
 ]

@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from stepstone.errors import UsageError
 from stepstone.sdk.capture import capture_all
+from stepstone.sdk.run import config_seed
 from stepstone.sdk.session import new_run_id, new_run_name
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
@@ -63,7 +64,6 @@ def create_run(lab: Lab, spec: LaunchSpec) -> str:
                          "`stepstone run -- python train.py`")
     run_id = spec.run_id or new_run_id()
     now = time.time()
-    seed = spec.config.get("seed")
     lab.runs.create({
         "id": run_id, "name": spec.name or new_run_name(run_id), "project": spec.project,
         "kind": spec.kind, "tags": list(spec.tags), "status": "running", "created_at": now,
@@ -71,7 +71,7 @@ def create_run(lab: Lab, spec: LaunchSpec) -> str:
         "command": list(spec.command), "cwd": spec.cwd or os.getcwd(),
         "question_id": spec.question_id, "baseline": spec.baseline,
         "config_delta": dict(spec.config_delta) if spec.config_delta is not None else None,
-        "seed": seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        "seed": config_seed(spec.config),
     }, spec.config)
     return run_id
 

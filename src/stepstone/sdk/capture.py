@@ -3,7 +3,8 @@
 All of it runs on a background thread started by ``init()``, never on the
 training thread. The code snapshot is the set of git-tracked and
 untracked-but-not-ignored files of the repository the script runs in (or the
-script's folder outside git), each file stored once by content, plus a manifest.
+script's folder outside git; never a lab's `.stepstone` folder), each file stored
+once by content, plus a manifest.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from stepstone.store.objects import ObjectStore
+from stepstone.store.target import LAB_DIRNAME
 
-SNAPSHOT_MAX_BYTES = int(os.environ.get("STEPSTONE_SNAPSHOT_MAX_BYTES", 20 * 1024 * 1024))
+SNAPSHOT_MAX_BYTES = 20 * 1024 * 1024  # STEPSTONE_SNAPSHOT_MAX_BYTES overrides it
 SNAPSHOT_MAX_FILES = 5000
 _SKIP_DIRS = {".git", ".stepstone", "__pycache__", ".venv", "venv", "node_modules", ".mypy_cache",
               ".pytest_cache", ".ruff_cache", "wandb", "mlruns"}
@@ -35,6 +37,25 @@ class Capture:
     # (role, name, hash, size); role None: a blob reached through the manifest, not the run
     objects: list[tuple[str | None, str, str, int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def snapshot_cap(cap: Capture) -> int:
+    """The snapshot (and dirty diff) size cap: ``STEPSTONE_SNAPSHOT_MAX_BYTES`` or 20 MiB."""
+    value = os.environ.get("STEPSTONE_SNAPSHOT_MAX_BYTES")
+    if value is None:
+        return SNAPSHOT_MAX_BYTES
+    try:
+        return max(int(value), 0)
+    except ValueError:
+        cap.notes.append(f"STEPSTONE_SNAPSHOT_MAX_BYTES={value!r} is not a number of bytes; "
+                         f"using {_size(SNAPSHOT_MAX_BYTES)}")
+        return SNAPSHOT_MAX_BYTES
+
+
+def _size(n: int) -> str:
+    if n >= 10**6:
+        return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e3:.1f} kB" if n >= 10**3 else f"{n} bytes"
 
 
 def _git(args: list[str], cwd: Path, binary: bool = False) -> Any:
@@ -61,21 +82,31 @@ def git_root(start: Path) -> Path | None:
         return None
 
 
+def _git_or_none(args: list[str], root: Path) -> str | None:
+    """The output of a git query, or None when git answers no (no commit yet, a detached
+    HEAD)."""
+    try:
+        return _git(args, root) or None
+    except subprocess.CalledProcessError:
+        return None
+
+
 def capture_git(root: Path, store: ObjectStore, cap: Capture) -> None:
+    """Commit, branch, dirty flag and the diff against HEAD (tracked files; the untracked ones
+    are in the code snapshot) as ``diff.patch``, capped like the snapshot."""
     try:
-        cap.fields["git_commit"] = _git(["rev-parse", "HEAD"], root)
-    except subprocess.CalledProcessError:
-        cap.fields["git_commit"] = None  # a repository with no commit yet
-    try:
-        cap.fields["git_branch"] = _git(["symbolic-ref", "--short", "-q", "HEAD"], root) or None
-    except subprocess.CalledProcessError:
-        cap.fields["git_branch"] = None  # a detached HEAD
-    try:
+        cap.fields["git_commit"] = _git_or_none(["rev-parse", "--verify", "-q", "HEAD"], root)
+        cap.fields["git_branch"] = _git_or_none(["symbolic-ref", "--short", "-q", "HEAD"], root)
         status = _git(["status", "--porcelain"], root)
         cap.fields["git_dirty"] = int(bool(status))
         if status and cap.fields["git_commit"]:
             diff = _git(["diff", "HEAD", "--binary"], root, binary=True)
-            if diff:
+            limit = snapshot_cap(cap)
+            if len(diff) > limit:
+                cap.notes.append(f"dirty diff not stored: {_size(len(diff))} is over the "
+                                 f"{_size(limit)} cap; commit the change or raise "
+                                 "STEPSTONE_SNAPSHOT_MAX_BYTES")
+            elif diff:
                 digest = store.put(diff)
                 cap.objects.append(("git", "diff.patch", digest, len(diff)))
     except (subprocess.SubprocessError, OSError) as exc:
@@ -86,7 +117,9 @@ def _list_files(folder: Path, in_git: bool) -> list[str]:
     if in_git:
         out = _git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], folder,
                    binary=True)
-        return sorted({p for p in out.decode("utf-8", "replace").split("\0") if p})
+        listed = (p for p in out.decode("utf-8", "replace").split("\0") if p)
+        # a lab inside the repository is never code, even where no .gitignore says so
+        return sorted({p for p in listed if LAB_DIRNAME not in Path(p).parts})
     files = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(".")]
@@ -116,22 +149,23 @@ def snapshot_code(folder: Path, in_git: bool, store: ObjectStore, cap: Capture) 
         if full.is_file() and not full.is_symlink():
             sizes[rel] = full.stat().st_size
     total = sum(sizes.values())
-    if total > SNAPSHOT_MAX_BYTES:
+    limit = snapshot_cap(cap)
+    if total > limit:
         cap.notes.append(
-            f"code snapshot skipped: {total / 1e6:.1f} MB of files in {folder} is over the "
-            f"{SNAPSHOT_MAX_BYTES / 1e6:.0f} MB cap; ignore data and checkpoints in .gitignore "
+            f"code snapshot skipped: {_size(total)} of files in {folder} is over the "
+            f"{_size(limit)} cap; ignore data and checkpoints in .gitignore "
             "or raise STEPSTONE_SNAPSHOT_MAX_BYTES"
         )
         return
     files = {}
-    for rel, size in sizes.items():
+    for rel in sizes:
         try:
             data = (folder / rel).read_bytes()
         except OSError:
             continue
-        digest = store.put(data)
-        files[rel] = {"hash": digest, "size": size}
-        cap.objects.append((None, rel, digest, size))  # registered, reached via the manifest
+        digest = store.put(data)  # the size of what was read: the file may have changed
+        files[rel] = {"hash": digest, "size": len(data)}
+        cap.objects.append((None, rel, digest, len(data)))  # reached via the manifest
     manifest = json.dumps(
         {"root": str(folder), "git": in_git, "files": files}, sort_keys=True
     ).encode()

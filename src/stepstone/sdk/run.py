@@ -2,27 +2,34 @@
 
 ``log`` is the hot path: it checks the values' types, copies the dict and
 appends it to the writer's queue. Anything that is not a plain int or float
-(nested dicts, numpy or torch scalars, booleans, text) takes a slower path that
-normalizes it first; anything that cannot be a metric raises at once.
+(nested dicts, numpy or torch scalars, booleans, text, wandb-style media) takes a
+slower path that normalizes it first; anything that cannot be a metric raises at once.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepstone.errors import MetricValueError, UsageError
+from stepstone.sdk.media import Media, is_media
 from stepstone.sdk.writer import Op, Writer
 from stepstone.store.evals import normalize_record
 from stepstone.store.objects import ObjectStore
 
+if TYPE_CHECKING:
+    from stepstone.store.lab import Lab
+    from stepstone.store.target import StoreTarget
+
 MAX_OUTPUT_BYTES = 20 * 1024 * 1024
-SCALE_KEYS = ("n_params", "n_params_non_embedding", "tokens", "flops", "flops_method")
+SEED_RANGE = (-(2**63), 2**63 - 1)  # what the runs table's INTEGER column holds
+SUMMARY_KINDS = ("min", "max", "mean", "first", "last", "best", "copy", "none")
 
 
 def _scalar(key: str, value: Any) -> float | int | str:
@@ -51,18 +58,45 @@ def _scalar(key: str, value: Any) -> float | int | str:
     )
 
 
-def normalize(data: Mapping[str, Any], prefix: str = "") -> dict[str, float | int | str]:
-    """Flatten nested dicts to ``a/b`` keys and turn every value into int, float or text."""
+def normalize(data: Mapping[str, Any], prefix: str = "",
+              media: dict[str, list[Media]] | None = None) -> dict[str, float | int | str]:
+    """Flatten nested dicts to ``a/b`` keys and turn every value into int, float or text.
+
+    With ``media``, a :class:`Media` value (or a list of them) is moved there instead."""
     out: dict[str, float | int | str] = {}
     for key, value in data.items():
         if not isinstance(key, str):
             raise MetricValueError(f"metric names must be strings, got {key!r}")
         name = f"{prefix}/{key}" if prefix else key
         if isinstance(value, Mapping):
-            out.update(normalize(value, name))
+            out.update(normalize(value, name, media))
+        elif media is not None and is_media(value):
+            media[name] = list(value) if isinstance(value, (list, tuple)) else [value]
         else:
             out[name] = _scalar(name, value)
     return out
+
+
+def config_seed(config: Mapping[str, Any]) -> int | None:
+    """The seed a config names: an integer top-level ``seed`` the store can hold, or None."""
+    seed = config.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        return None
+    return seed if SEED_RANGE[0] <= seed <= SEED_RANGE[1] else None
+
+
+def reported_seed(config: Mapping[str, Any]) -> int | None:
+    """The run's seed: the config's integer ``seed`` (:func:`config_seed`), else, when the
+    config has none and the script imported torch, ``torch.initial_seed()`` (the seed torch's
+    default generator was last seeded with)."""
+    seed = config.get("seed")
+    torch = sys.modules.get("torch")
+    if (isinstance(seed, int) and not isinstance(seed, bool)) or torch is None:
+        return config_seed(config)
+    try:
+        return config_seed({"seed": int(torch.initial_seed())})
+    except Exception:  # a broken or stub torch: no seed rather than no run
+        return None
 
 
 class Config:
@@ -204,7 +238,7 @@ class Run:
     def __init__(
         self, *, run_id: str, name: str, project: str, lab_root: Path | None,
         config: Mapping[str, Any], writer: Writer | None, objects: ObjectStore | None = None,
-        start_step: int = 0, attached: bool = False,
+        start_step: int = 0, attached: bool = False, target: StoreTarget | None = None,
     ) -> None:
         self.id = run_id
         self.name = name
@@ -212,6 +246,8 @@ class Run:
         self.dir = lab_root
         self.attached = attached
         self._objects = objects
+        self._target = target
+        self._summaries: dict[str, tuple[str, ...]] = {}  # define_metric: pattern -> kinds
         self.summary = Summary(self)
         self._writer = writer
         self._queue = writer.queue if writer is not None else None
@@ -235,10 +271,12 @@ class Run:
         """Record ``data`` at ``step`` (default: the next step). No I/O happens here."""
         if self._finished:
             raise UsageError(f"run {self.id} is finished: call stepstone.init() for a new run")
+        media: dict[str, list[Media]] | None = None
         for value in data.values():
             kind = type(value)
             if kind is not float and kind is not int:
-                values = normalize(data)
+                media = {}
+                values = normalize(data, media=media)
                 break
         else:
             values = dict(data)
@@ -248,6 +286,8 @@ class Run:
             if not isinstance(step, int) and not (isinstance(step, float) and step.is_integer()):
                 raise UsageError(f"step must be an integer, got {step!r}")
             step = int(step)
+        if media:
+            self._store_media(media, step)
         if not commit:
             self._pending.update(values)
             return
@@ -304,6 +344,49 @@ class Run:
                             "metric": metric, **extra})
         return self.log_eval(records, name=f"testtime/{knob}", step=step)
 
+    def _store_media(self, media: Mapping[str, list[Media]], step: int) -> None:
+        """Store logged media as files of the run (encoded on this thread, like ``save``)."""
+        for key, items in media.items():
+            for index, item in enumerate(items):
+                data = item.encode()
+                if self._objects is None:
+                    continue
+                tail = f"-{index}" if len(items) > 1 else ""
+                digest = self._objects.put(data)
+                self._enqueue(Op("object", ("media", f"{key}@{step}{tail}{item.suffix}",
+                                            digest, len(data))))
+
+    def define_metric(self, name: str, step_metric: str | None = None,
+                      step_sync: bool | None = None, hidden: bool | None = None,
+                      summary: str | None = None, goal: str | None = None,
+                      overwrite: bool | None = None) -> None:
+        """``wandb.define_metric``: ``summary="min"`` (or ``max``, ``mean``, ``first``,
+        ``last``, ``best`` with ``goal="minimize"``/``"maximize"``; several with commas) adds
+        ``<name>.<kind>`` to the summary when the run finishes, computed over every point of
+        the metric (a trailing ``*`` in ``name`` matches many). The summary's ``<name>`` keeps
+        the last value. ``step_metric`` and the display options are accepted and not used:
+        every point keeps its own step, and the step metric is a series like any other."""
+        if not isinstance(name, str) or not name:
+            raise UsageError(f"define_metric needs a metric name, not {name!r}")
+        if summary is None:
+            return
+        kinds = tuple(k.strip() for k in str(summary).split(",") if k.strip())
+        unknown = [k for k in kinds if k not in SUMMARY_KINDS]
+        if unknown:
+            raise UsageError(f"summary={summary!r}: each kind is one of "
+                             f"{', '.join(SUMMARY_KINDS)}")
+        if "best" in kinds and goal not in ("minimize", "maximize"):
+            raise UsageError("summary='best' needs goal='minimize' or goal='maximize'")
+        chosen = tuple(k if k != "best" else f"best:{goal}" for k in kinds
+                       if k not in ("copy", "none"))
+        if chosen:
+            self._summaries[name] = chosen
+
+    def watch(self, models: Any = None, criterion: Any = None, log: str | None = "gradients",
+              log_freq: int = 1000, idx: int | None = None, log_graph: bool = False) -> None:
+        """``wandb.watch``: accepted and does nothing (no gradient or parameter histograms
+        are recorded); log the norms you need with :meth:`log`."""
+
     def save(self, path: str | Path, name: str | None = None) -> str | None:
         """Store a file (a checkpoint, a plot) with the run; return its object id."""
         file = Path(path)
@@ -346,7 +429,8 @@ class Run:
     # -- the end ------------------------------------------------------------------------------
     def finish(self, exit_code: int | None = None, quiet: bool | None = None, *,
                status: str | None = None, reason: str | None = None) -> None:
-        """Flush everything and mark the run finished (or failed for a non-zero exit code)."""
+        """Flush everything, mark the run finished (or failed for a non-zero exit code), record
+        its seed (:func:`reported_seed`) and write its result page in the notebook."""
         if self._finished:
             return
         self._finished = True
@@ -365,13 +449,42 @@ class Run:
         self._stop_tee()
         if self._writer is None:
             return
-        self._enqueue(Op("fields", {
-            "status": status, "reason": reason, "exit_code": exit_code, "ended_at": time.time(),
-        }))
+        fields = {"status": status, "reason": reason, "exit_code": exit_code,
+                  "ended_at": time.time()}
+        seed = reported_seed(self.config.as_dict())
+        if seed is not None:
+            fields["seed"] = seed
+        self._enqueue(Op("fields", fields))
         self._writer.close()
         if self._writer.error is not None:
             print(f"stepstone: run {self.id} could not be fully saved: {self._writer.error}",
                   file=sys.stderr)
+            return
+        self._after_finish()
+
+    def _after_finish(self) -> None:
+        """Once the run's end is written: the ``define_metric`` summaries, then the notebook's
+        result page (with the suite checks and precision lints it carries). A run launched by
+        ``stepstone run`` or the launcher gets its page from them, after the process ends.
+        Nothing here may break training or lose the run: a failure is a warning."""
+        if self._target is None or (self.attached and not self._summaries):
+            return
+        step = "open the lab"
+        try:
+            from stepstone.store.lab import Lab, connect
+
+            with Lab(self._target.root, connect(self._target), self._target) as lab:
+                if self._summaries:
+                    step = "write its define_metric summaries"
+                    lab.runs.set_summary(self.id, metric_summaries(lab, self.id, self._summaries))
+                if not self.attached:
+                    step = "write its result page in the notebook"
+                    from stepstone.method.notebook import record_run_result
+
+                    record_run_result(lab, self.id)
+        except Exception as exc:
+            print(f"stepstone: run {self.id} is saved, but stepstone could not {step}: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
 
     def __enter__(self) -> Run:
         return self
@@ -390,3 +503,29 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<stepstone.Run {self.id} {self.name!r} project={self.project!r}>"
+
+
+def metric_summaries(lab: Lab, run_id: str,
+                     definitions: Mapping[str, tuple[str, ...]]) -> dict[str, float]:
+    """``<key>.<kind>`` for every stored metric matching a ``define_metric`` name: min, max
+    and mean over its finite points, first and last point, best by the goal."""
+    keys = lab.metrics.keys(run_id)
+    wanted: dict[str, list[str]] = {}
+    for name, kinds in definitions.items():
+        for key in keys:
+            if fnmatch.fnmatchcase(key, name):
+                wanted.setdefault(key, []).extend(kinds)
+    out: dict[str, float] = {}
+    for key, series in lab.metrics.history(run_id, list(wanted)).items():
+        values = list(series.values)
+        finite = [v for v in values if math.isfinite(v)]
+        for kind in wanted[key]:
+            name, _, goal = kind.partition(":")
+            if name in ("first", "last") and values:
+                out[f"{key}.{name}"] = values[0] if name == "first" else values[-1]
+            elif finite and name == "mean":
+                out[f"{key}.mean"] = math.fsum(finite) / len(finite)
+            elif finite and name in ("min", "max", "best"):
+                pick = min if name == "min" or goal == "minimize" else max
+                out[f"{key}.{name}"] = pick(finite)
+    return out

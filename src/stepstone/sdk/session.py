@@ -3,7 +3,8 @@
 The current run lives here; ``stepstone.run``, ``stepstone.config`` and
 ``stepstone.summary`` are pointed at it so that ``import stepstone as wandb``
 works. At exit, on an uncaught exception and on SIGTERM the run is flushed and
-marked finished, failed or killed with the reason.
+marked finished, failed or killed with the reason, and its result page is written
+in the notebook (see :meth:`Run.finish`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from stepstone.errors import LabError, StoreUnreachableError, UsageError
-from stepstone.sdk.run import Config, Run, Summary, as_mapping
+from stepstone.sdk.run import Config, Run, Summary, as_mapping, config_seed
 from stepstone.sdk.writer import DEFAULT_INTERVAL, Op, Writer
 from stepstone.store.db import is_postgres_url
 from stepstone.store.lab import connect, create_local_lab, init_lab
@@ -51,6 +52,7 @@ _current: Run | None = None
 _hooks_installed = False
 _exception: BaseException | None = None
 _previous_sigterm: Any = None
+_terminating = False  # a SIGTERM is finishing the run: later ones wait for it
 
 
 def new_run_id() -> str:
@@ -228,7 +230,7 @@ def _start(
                 "created_at": now, "heartbeat_at": now, "pid": os.getpid(),
                 "host": socket.gethostname(), "command": [sys.executable, *sys.argv],
                 "cwd": str(Path.cwd()), "question_id": question, "baseline": baseline,
-                "seed": _seed_of(config),
+                "seed": config_seed(config),
             }, config)
             name = name or new_run_name(run_id)
     finally:
@@ -237,7 +239,7 @@ def _start(
     writer.start()
     run = Run(run_id=run_id, name=name or run_id, project=project, lab_root=target.root,
               objects=open_objects(target.objects), config=config, writer=writer,
-              start_step=start_step, attached=attached)
+              start_step=start_step, attached=attached, target=target)
     from stepstone.method.lints import at_init
 
     at_init(run, config)  # fp16 without a gradient scaler: warn now, not after the run
@@ -249,11 +251,6 @@ def _start(
 
         hydra.record(run)
     return _activate(run)
-
-
-def _seed_of(config: Mapping[str, Any]) -> int | None:
-    seed = config.get("seed")
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def _start_capture(run: Run, target: StoreTarget, *, code: bool) -> None:
@@ -328,6 +325,10 @@ def _at_exit() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    global _terminating
+    if _terminating:  # a second SIGTERM while the first one finishes the run: let it finish
+        return  # (a dying launcher's PDEATHSIG can come once per thread it had)
+    _terminating = True
     run = _current
     if run is not None:
         run.finish(status="killed", reason="terminated by SIGTERM")
