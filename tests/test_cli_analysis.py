@@ -55,7 +55,7 @@ def add_run(root: Path, summary: dict, *, project: str = "p", tags: list[str] | 
 
 
 def cli(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    main([*args, "--lab", str(root)] if args[0] != "precision" else list(args))
+    main([*args, "--lab", str(root)])
     return capsys.readouterr().out
 
 
@@ -343,3 +343,180 @@ def test_fit_of_a_baseline_leaves_out_the_feature_runs_that_name_it(root: Path, 
     assert sorted(out["run_ids"]) == sorted(own)
     assert "its own runs" in out["source"]
     assert out["fit"]["n_points"] == 5
+
+
+def _eval_arms(root: Path) -> None:
+    """Two arms on seeds 0-3 whose evals are linear in the seed: known means and spreads."""
+    for s in range(4):
+        add_run(root, {"val_loss": 2.5 + 0.01 * s, "eval/arc": 0.40 + 0.01 * s,
+                       "eval/mmlu": 0.60 + 0.03 * s, "eval/loss": 1.0 + 0.01 * s},
+                tags=["a"], config={"seed": s})
+        add_run(root, {"val_loss": 2.4 + 0.01 * s, "eval/arc": 0.45 + 0.01 * s,
+                       "eval/mmlu": 0.65 + 0.03 * s, "eval/loss": 1.2 + 0.01 * s},
+                tags=["b"], config={"seed": s})
+
+
+def test_compare_prints_the_average_of_the_evals_next_to_each(root: Path, capsys) -> None:
+    from scipy import stats
+
+    _eval_arms(root)
+    out = cli_json(root, capsys, "compare", "--a-tag", "a", "--b-tag", "b")
+    evals = out["evals"]
+    # eval/loss goes down when better: shown, but not averaged with the accuracies
+    assert evals["averaged"] == ["eval/arc", "eval/mmlu"]
+    assert evals["not_averaged"] == ["eval/loss"]
+    assert [r["name"] for r in evals["a"]["rows"]] == ["eval/arc", "eval/loss", "eval/mmlu"]
+    avg_a, avg_b = evals["a"]["average"], evals["b"]["average"]
+    # per seed (0.40 + 0.01 s + 0.60 + 0.03 s) / 2 = 0.50 + 0.02 s over s = 0..3
+    assert avg_a["mean"] == pytest.approx(0.53)
+    assert avg_b["mean"] == pytest.approx(0.58)
+    sd = 0.02 * float(np.std([0, 1, 2, 3], ddof=1))
+    assert avg_a["std"] == pytest.approx(sd)
+    half = stats.t.ppf(0.975, 3) * sd / 2
+    assert (avg_a["ci_low"], avg_a["ci_high"]) == pytest.approx((0.53 - half, 0.53 + half))
+    assert "per seed" in evals["a"]["note"]
+    # a rising eval/loss is a worse eval/loss: the divergence check reads its direction
+    assert out["divergence"]["detected"] is True
+    assert out["divergence"]["worsened"] == ["eval/loss"]
+    text = cli(root, capsys, "compare", "--a-tag", "a", "--b-tag", "b")
+    assert "| eval | a mean | a 95% CI | b mean | b 95% CI | b − a |" in text
+    assert "| average of 2 | 0.53 |" in text and "| 0.05 |" in text
+    assert "not in the average (lower is better): eval/loss" in text
+
+
+def test_compare_two_runs_averages_single_numbers(root: Path, capsys) -> None:
+    a = add_run(root, {"val_loss": 2.0, "eval/arc": 0.2, "eval/mmlu": 0.4})
+    b = add_run(root, {"val_loss": 1.9, "eval/arc": 0.3, "eval/mmlu": 0.6})
+    out = cli_json(root, capsys, "compare", a, b, "--eval", "eval/arc", "--eval", "eval/mmlu")
+    assert out["evals"]["a"]["average"]["mean"] == pytest.approx(0.3)
+    assert out["evals"]["b"]["average"]["mean"] == pytest.approx(0.45)
+    assert out["evals"]["b"]["average"]["ci_low"] is None  # one number per eval: no interval
+    out = cli_json(root, capsys, "compare", a, b, "--eval", "eval/arc")
+    assert "evals" not in out  # one eval: nothing to average
+    result = subprocess_cli("compare", a, b, "--eval", "eval/nope", "--lab", str(root))
+    assert result.returncode == 2
+    assert "--eval 'eval/nope'" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+JITTER = (-0.001, 0.001, 0.0, 0.0005, -0.0005)
+
+
+def _precision_lab(root: Path) -> None:
+    """bf16 on seeds 0-4; fp8 0.002 and int8 0.05 below it on the same seeds (with a jitter
+    of known spread); fp4 on other seeds; one run that does not say its precision."""
+    for s, jitter in enumerate(JITTER):
+        base = 0.80 + 0.01 * s
+        for precision, drop in (("bf16", 0.0), ("fp8", 0.002), ("int8", 0.05)):
+            value = base - (drop + jitter if drop else 0.0)
+            add_run(root, {"eval/acc": value}, tags=["quant"],
+                    config={"precision": precision, "seed": s})
+    for s in (10, 11, 12):
+        add_run(root, {"eval/acc": 0.70 + 0.01 * (s - 10)}, tags=["quant"],
+                config={"precision": "fp4", "seed": s})
+    add_run(root, {"eval/acc": 0.5}, tags=["quant"], config={"seed": 0})
+
+
+def test_precision_compares_a_metric_between_precisions_over_seeds(root: Path, capsys) -> None:
+    from scipy import stats
+
+    _precision_lab(root)
+    args = ("precision", "--tag", "quant", "--metric", "eval/acc", "--reference", "bf16",
+            "--max-drop", "0.01")
+    out = cli_json(root, capsys, *args)
+    rows = {r["precision"]: r for r in out["comparison"]["rows"]}
+    assert rows["bf16"]["verdict"] == "reference" and rows["bf16"]["n"] == 5
+    fp8 = rows["fp8"]
+    assert fp8["paired"] is True and fp8["n_paired"] == 5
+    assert fp8["drop"] == pytest.approx(0.002)
+    half = stats.t.ppf(0.975, 4) * float(np.std(JITTER, ddof=1)) / 5 ** 0.5
+    assert (fp8["ci_low"], fp8["ci_high"]) == pytest.approx((0.002 - half, 0.002 + half))
+    assert fp8["verdict"] == "accept"
+    assert rows["int8"]["drop"] == pytest.approx(0.05) and rows["int8"]["verdict"] == "reject"
+    assert rows["fp4"]["paired"] is False  # no seed in common with bf16: Welch
+    assert len(out["runs"]["bf16"]) == 5
+    assert [s["reason"] for s in out["skipped"]] == ["no config 'precision'"]
+    # the other direction: a lower accuracy is then an improvement, never a drop
+    lower = cli_json(root, capsys, *args, "--lower-is-better")
+    assert {r["precision"]: r["drop"] for r in lower["comparison"]["rows"]}["fp8"] == \
+        pytest.approx(-0.002)
+    text = cli(root, capsys, *args)
+    assert "| precision | seeds | mean | std | drop | drop 95% CI | test | verdict |" in text
+    assert "| paired, 5 seeds | accept |" in text
+    assert "skipped 1 run(s): 1 no config 'precision'" in text
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--metric", "eval/acc", "--max-drop", "0.01"), "--reference PRECISION"),
+    (("--metric", "eval/acc", "--reference", "fp32", "--max-drop", "0.01"),
+     "choose --reference among bf16, fp8, int8, fp4"),
+    (("--metric", "eval/acc", "--reference", "bf16", "--max-drop", "-1"), "0 or more"),
+    (("--by", "dtype", "--metric", "eval/acc", "--reference", "bf16", "--max-drop", "0.01"),
+     "--by KEY"),
+    (("--format", "fp16", "--metric", "eval/acc", "--reference", "bf16", "--max-drop", "0"),
+     "--format and --channel-axis check an array file"),
+])
+def test_precision_over_runs_refuses_bad_input(root: Path, extra: tuple[str, ...],
+                                               message: str) -> None:
+    _precision_lab(root)
+    result = subprocess_cli("precision", "--tag", "quant", *extra, "--lab", str(root))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_precision_takes_a_file_or_runs(tmp_path: Path, root: Path) -> None:
+    path = tmp_path / "w.npy"
+    np.save(path, np.ones(4))
+    for args in (("precision",), ("precision", str(path), "--tag", "quant"),
+                 ("precision", str(path), "--metric", "eval/acc")):
+        result = subprocess_cli(*args, "--lab", str(root))
+        assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+        assert "array file" in result.stderr
+
+
+def _mfu_lab(root: Path) -> dict[str, str]:
+    """1e18 FLOPs in 1000 s and 4000 s: 1e15 and 2.5e14 FLOP/s; one run without its time."""
+    return {
+        "fast": add_run(root, {"eval/acc": 0.7, "flops": 1e18, "train/time_s": 1000.0},
+                        project="m"),
+        "slow": add_run(root, {"eval/acc": 0.8, "flops": 1e18, "train/time_s": 4000.0},
+                        project="m"),
+        "untimed": add_run(root, {"eval/acc": 0.9, "flops": 1e18}, project="m"),
+    }
+
+
+def test_pareto_mfu_from_flops_time_and_the_given_peak(root: Path, capsys) -> None:
+    ids = _mfu_lab(root)
+    out = cli_json(root, capsys, "pareto", "--project", "m", "--quality", "eval/acc",
+                   "--cost", "flops", "--peak-flops", "2e15", "--constraint", "mfu >= 0.3")
+    runs = out["mfu"]["runs"]
+    assert runs[ids["fast"]]["mfu"] == pytest.approx(0.5)
+    assert runs[ids["slow"]]["mfu"] == pytest.approx(0.125)
+    assert runs[ids["untimed"]] == {"mfu": None, "reason": "no 'train/time_s' in summary"}
+    assert [p["id"] for p in out["pareto"]["ranked"]] == [ids["fast"]]
+    reasons = {d["id"]: d["reasons"] for d in out["pareto"]["disqualified"]}
+    assert reasons[ids["slow"]] == ["mfu = 0.125 breaks 'mfu >= 0.3'"]
+    out = cli_json(root, capsys, "pareto", "--project", "m", "--quality", "mfu",
+                   "--cost", "flops", "--peak-flops", "2e15", "--devices", "2",
+                   "--time-key", "train/time_s")
+    assert [p["quality"] for p in out["pareto"]["ranked"]] == pytest.approx([0.25, 0.0625])
+    text = cli(root, capsys, "pareto", "--project", "m", "--quality", "eval/acc",
+               "--cost", "flops", "--peak-flops", "2e15")
+    assert "| MFU |" in text and "| 50.0% |" in text and "| 12.5% |" in text
+    text = cli(root, capsys, "pareto", "--project", "m", "--quality", "eval/acc",
+               "--cost", "flops", "--peak-flops", "2e15", "--constraint", "mfu >= 0.3")
+    assert "no mfu to check 'mfu >= 0.3' (no 'train/time_s' in summary)" in text
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--cost", "mfu", "--peak-flops", "1e15"), "not a cost"),
+    (("--peak-flops", "-1"), "--peak-flops must be a positive"),
+    (("--devices", "2"), "give the device's peak with --peak-flops"),
+    (("--peak-flops", "1e15", "--devices", "0"), "--devices must be 1 or more"),
+    (("--constraint", "mfu >= 0.3"), "no run logged 'mfu'"),
+])
+def test_pareto_mfu_refuses_bad_input(root: Path, extra: tuple[str, ...], message: str) -> None:
+    _mfu_lab(root)
+    result = subprocess_cli("pareto", "--project", "m", "--quality", "eval/acc", "--cost",
+                            "flops", *extra, "--lab", str(root))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.splitlines()) == 1

@@ -22,8 +22,11 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from stepstone.analysis.fit import ScalingFit
+    from stepstone.analysis.pareto import MFUResult
 
 N_KEY, D_KEY, C_KEY, METHOD_KEY = "n_params", "tokens", "flops", "flops_method"
+TIME_KEY = "train/time_s"
+"""Summary key of a run's training time in seconds (what the built-in tasks log)."""
 
 
 @dataclass
@@ -328,6 +331,75 @@ def bucket_fields(records: Sequence[Mapping[str, Any]]) -> list[str]:
 def run_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
     """One dict per run for :func:`stepstone.analysis.pareto_front`: id, name, summary."""
     return [{**r.summary, "id": r.id, "name": r.name} for r in runs]
+
+
+def run_mfu(run: RunRecord, peak_flops_per_second: float, *, n_devices: int = 1,
+            time_key: str = TIME_KEY) -> tuple[MFUResult | None, str]:
+    """The run's MFU from the FLOPs (``flops``, counted as its ``flops_method`` says) and the
+    training time (``time_key``) in its summary, on ``n_devices`` devices of the given peak;
+    else None and why not."""
+    from stepstone.analysis import mfu
+    from stepstone.analysis.flops import FlopsEstimate
+
+    s = run.summary
+    flops, seconds = number(s, C_KEY), number(s, time_key)
+    if flops is None:
+        return None, f"no {C_KEY!r} in summary"
+    if seconds is None:
+        return None, f"no {time_key!r} in summary"
+    estimate = FlopsEstimate(flops, str(s.get(METHOD_KEY) or "given"), number(s, N_KEY),
+                             number(s, D_KEY), f"summary {C_KEY!r}")
+    try:
+        return mfu(estimate, seconds, peak_flops_per_second, n_devices=n_devices), ""
+    except AnalysisError as exc:
+        return None, str(exc)
+
+
+def config_groups(runs: Sequence[RunRecord], key: str
+                  ) -> tuple[dict[str, list[RunRecord]], list[tuple[str, str]]]:
+    """Runs grouped by the value at exactly the dotted config path ``key`` (as text), in the
+    order first seen, and the runs without it (run id, reason)."""
+    from stepstone.config import flatten
+
+    groups: dict[str, list[RunRecord]] = {}
+    skipped: list[tuple[str, str]] = []
+    for rec in runs:
+        value = flatten(rec.config).get(key)
+        if value is None:
+            skipped.append((rec.id, f"no config {key!r}"))
+        else:
+            groups.setdefault(str(value), []).append(rec)
+    return groups, skipped
+
+
+MIN_PAIRS = 2
+"""Seeds a precision must share with the reference to be compared paired (else Welch)."""
+
+
+def precision_results(groups: Mapping[str, Sequence[RunRecord]], metric: str, reference: str
+                      ) -> tuple[dict[str, dict[str, float] | list[float]],
+                                 list[tuple[str, str]]]:
+    """The input of :func:`stepstone.analysis.compare_precisions`, and the runs without
+    ``metric`` (run id, reason). Per precision: seed -> ``metric`` (paired with the reference
+    on common seeds) when it shares at least ``MIN_PAIRS`` seeds with the reference, else its
+    values as a list (compared unpaired, Welch). A precision with no value is left out; a
+    reference without one is refused."""
+    if reference not in groups:
+        raise UsageError(f"no run has precision {reference!r}: choose --reference among "
+                         f"{', '.join(groups) or 'none'}")
+    values = {name: arm_values(runs, metric) for name, runs in groups.items()}
+    skipped = [(r.id, f"no {metric!r} in summary") for runs in groups.values() for r in runs
+               if number(r.summary, metric) is None]
+    ref = values[reference]
+    if not ref:
+        raise AnalysisError(f"no run of the reference precision {reference!r} has {metric!r} "
+                            "in its summary")
+    out: dict[str, dict[str, float] | list[float]] = {}
+    for name, by_seed in values.items():
+        if by_seed:
+            paired = name == reference or len(set(by_seed) & set(ref)) >= MIN_PAIRS
+            out[name] = by_seed if paired else list(by_seed.values())
+    return out, skipped
 
 
 def load_array(path: str | Path) -> npt.NDArray[np.float64]:
