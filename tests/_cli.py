@@ -10,11 +10,11 @@ from stepstone.cli import main
 
 
 def cli(lab: Path, *args: str) -> tuple[int, str, str]:
-    """``stepstone ARGS --lab LAB`` (``run`` takes ``--lab`` before its ``-- COMMAND``)."""
+    """``stepstone ARGS --lab LAB`` (before the ``-- COMMAND`` of ``run``, ``ladder``, ...)."""
     out, err = io.StringIO(), io.StringIO()
     code = 0
-    argv = ([args[0], "--lab", str(lab), *args[1:]] if args[0] == "run"
-            else [*args, "--lab", str(lab)])
+    cut = args.index("--") if "--" in args else len(args)
+    argv = [*args[:cut], "--lab", str(lab), *args[cut:]]
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             main(argv)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stepstone.cli import main
+from _cli import cli
 from stepstone.launch.executors import local_executor
 from stepstone.launch.plan import plan_ladder
 from stepstone.launch.runner import launch_plan, plan_state
@@ -271,20 +271,8 @@ def test_a_killed_worker_takes_its_command_with_it_and_a_relaunch_finishes(proje
         assert opened.runs.get(str(killed_id)).status == "killed"
 
 
-def _cli(capsys, lab: Path, *args: str) -> tuple[int, str, str]:
-    """``stepstone ARGS`` in-process, with ``--lab`` before the ``-- COMMAND``."""
-    cut = args.index("--") if "--" in args else len(args)
-    code = 0
-    try:
-        main([*args[:cut], "--lab", str(lab), *args[cut:]])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _launched(capsys, lab: Path, *args: str) -> dict:
-    code, out, err = _cli(capsys, lab, *args, "--json", "--", sys.executable, "train.py")
+def _launched(lab: Path, *args: str) -> dict:
+    code, out, err = cli(lab, *args, "--json", "--", sys.executable, "train.py")
     assert code == 0, err
     result = json.loads(out)
     assert result["status"] == "done", result
@@ -292,13 +280,13 @@ def _launched(capsys, lab: Path, *args: str) -> dict:
 
 
 def test_cli_sweeps_by_grid_and_by_list_record_every_run_with_its_config(
-        project, lab, monkeypatch, capsys):
+        project, lab, monkeypatch):
     monkeypatch.chdir(project)
     (project / "base.yaml").write_text("model:\n  width: 1\nseed: 0\n")
-    grid = _launched(capsys, lab, "sweep", "--config", "base.yaml", "--grid",
+    grid = _launched(lab, "sweep", "--config", "base.yaml", "--grid",
                      "model.width=2,3", "--grid", "seed=0,1", "--workers", "2")
     (project / "runs.yaml").write_text("- {model: {width: 4}}\n- {model.width: 5, seed: 7}\n")
-    listed = _launched(capsys, lab, "sweep", "--config", "base.yaml", "--list", "runs.yaml")
+    listed = _launched(lab, "sweep", "--config", "base.yaml", "--list", "runs.yaml")
     assert grid["launched"] == [0, 1, 2, 3] and listed["launched"] == [0, 1]
     with open_lab(lab) as opened:
         for result, expected in ((grid, [(2, 0), (2, 1), (3, 0), (3, 1)]),
@@ -327,7 +315,7 @@ stepstone.finish()
 
 
 def test_cli_baseline_ladders_record_the_dated_version_and_answer_a_question(
-        project, lab, monkeypatch, capsys):
+        project, lab, monkeypatch):
     """The baseline's own ladder and a feature ladder linked to its question, from the CLI:
     runs carry the dated version (so the baseline's runs are found), the question moves to
     running and records the feature's change, and a `yes` promotes it into a new version."""
@@ -341,8 +329,8 @@ def test_cli_baseline_ladders_record_the_dated_version_and_answer_a_question(
                                baseline="small")["id"]
     assert "@" in version
     rungs = ("--rungs", "model.width=2; model.width=4")
-    own = _launched(capsys, lab, "ladder", "--baseline", "small", *rungs)
-    feature = _launched(capsys, lab, "ladder", "--baseline", "small", "--question", qid,
+    own = _launched(lab, "ladder", "--baseline", "small", *rungs)
+    feature = _launched(lab, "ladder", "--baseline", "small", "--question", qid,
                         "--set", "model.norm=true", "--feature", "model.norm", *rungs)
     with open_lab(lab) as opened:
         assert opened.plans.get(own["plan_id"]).baseline == version
@@ -356,10 +344,10 @@ def test_cli_baseline_ladders_record_the_dated_version_and_answer_a_question(
         q = opened.questions.get(qid)
         assert q["status"] == "running" and q["feature_keys"] == ["model.norm"]
         assert q["feature_delta"] == {"model.norm": True}
-    code, out, err = _cli(capsys, lab, "decide", qid, "--conclusion", "norm helps", "--json")
+    code, out, err = cli(lab, "decide", qid, "--conclusion", "norm helps", "--json")
     assert code == 0, err
     assert json.loads(out)["proposed"] == "yes", out
-    code, out, err = _cli(capsys, lab, "baseline", "promote", "small", "--from", qid, "--json")
+    code, out, err = cli(lab, "baseline", "promote", "small", "--from", qid, "--json")
     assert code == 0, err
     promoted = json.loads(out)
     assert promoted["parent"] == version

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from _cli import cli
 from stepstone.errors import UsageError
 from stepstone.launch.plan import (
     chinchilla_allocate,
@@ -182,19 +183,6 @@ def linked_lab(lab, tmp_path, monkeypatch):
     return lab, version["version"]
 
 
-def _cli(capsys, lab, *args):
-    from stepstone.cli import main
-
-    cut = args.index("--") if "--" in args else len(args)
-    code = 0
-    try:
-        main([*args[:cut], "--lab", str(lab), *args[cut:]])
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _tables(lab):
     with open_lab(lab) as opened:
         return (len(opened.plans.recent()), len(opened.runs.list()),
@@ -215,30 +203,30 @@ RUNGS = ("--rungs", "model.width=2; model.width=4")
       "model.width=3", "--feature", "model.norm", "--rungs", "+seed=1"), "accidental change"),
 ], ids=["unknown-question", "other-tier", "question-and-config", "baseline-and-config",
         "feature-without-baseline", "accidental-change"])
-def test_a_plan_with_bad_links_gets_one_error_and_launches_nothing(linked_lab, capsys, args,
+def test_a_plan_with_bad_links_gets_one_error_and_launches_nothing(linked_lab, args,
                                                                    message):
     lab, _version = linked_lab
     before = _tables(lab)
     rungs = () if "--rungs" in args else RUNGS
-    code, _out, err = _cli(capsys, lab, "ladder", *args, *rungs, "--", sys.executable,
+    code, _out, err = cli(lab, "ladder", *args, *rungs, "--", sys.executable,
                            "-c", "pass")
     assert code != 0 and err.startswith("error: ") and message in err, err
     assert _tables(lab) == before == (0, 0, "open")
 
 
-def test_an_answered_question_takes_no_more_planned_runs(linked_lab, capsys):
+def test_an_answered_question_takes_no_more_planned_runs(linked_lab):
     lab, _version = linked_lab
     with open_lab(lab) as opened:
         opened.questions.update("q1", status="answered", answer="no")
-    code, _out, err = _cli(capsys, lab, "sweep", "--question", "q1", "--grid",
+    code, _out, err = cli(lab, "sweep", "--question", "q1", "--grid",
                            "model.norm=true", "--", sys.executable, "-c", "pass")
     assert code != 0 and "question q1 is answered: ask a new question" in err
     assert _tables(lab)[:2] == (0, 0)
 
 
-def test_a_question_asked_against_a_baseline_plans_from_its_dated_version(linked_lab, capsys):
+def test_a_question_asked_against_a_baseline_plans_from_its_dated_version(linked_lab):
     lab, version = linked_lab
-    code, out, err = _cli(capsys, lab, "ladder", "--question", "q1", "--set", "model.norm=true",
+    code, out, err = cli(lab, "ladder", "--question", "q1", "--set", "model.norm=true",
                           *RUNGS, "--dry-run", "--json", "--", "python", "t.py")
     assert code == 0, err
     plan = json.loads(out)
@@ -252,15 +240,15 @@ def test_a_question_asked_against_a_baseline_plans_from_its_dated_version(linked
         assert not opened.plans.recent()
 
 
-def test_run_with_a_question_is_verified_against_the_questions_baseline(linked_lab, capsys):
+def test_run_with_a_question_is_verified_against_the_questions_baseline(linked_lab):
     lab, version = linked_lab
     script = "import stepstone; stepstone.init(); stepstone.finish()"
-    code, _out, err = _cli(capsys, lab, "run", "--json", "--yes", "--question", "q1",
+    code, _out, err = cli(lab, "run", "--json", "--yes", "--question", "q1",
                            "--feature", "model.norm", "--set", "model.norm=true", "--set",
                            "model.width=3", "--", sys.executable, "-c", script)
     assert code != 0 and "accidental change: model.width" in err
     assert _tables(lab) == (0, 0, "open")
-    code, out, err = _cli(capsys, lab, "run", "--json", "--yes", "--question", "q1", "--set",
+    code, out, err = cli(lab, "run", "--json", "--yes", "--question", "q1", "--set",
                           "model.norm=true", "--", sys.executable, "-c", script)
     assert code == 0, err
     run = json.loads(out)
