@@ -163,3 +163,13 @@ def test_reference_tasks_lint_only_when_their_scaler_is_off(task: str) -> None:
     assert config_lints(asdict(cls(precision="fp16"))) == []
     [lint] = config_lints(asdict(cls(precision="fp16", grad_scaler=False)))
     assert lint.code == "fp16-no-grad-scaler"
+
+
+def test_a_data_scaler_is_not_a_gradient_scaler() -> None:
+    from stepstone.method.lints import config_lints, scaler_of
+
+    config = {"train": {"precision": "fp16"}, "data": {"scaler": "standard"}}
+    assert scaler_of(config) is None
+    assert [lint.code for lint in config_lints(config)] == ["fp16-no-grad-scaler"]
+    assert scaler_of({"train": {"scaler": True}}) is True
+    assert scaler_of({"fp16": {"loss_scale": 0}}) is True  # DeepSpeed: 0 is dynamic scaling

@@ -153,3 +153,15 @@ def test_a_stale_heartbeat_is_a_crash_even_when_its_pid_is_alive(lab: Path) -> N
         assert reused.ended_at == now - 3600
         assert opened.runs.get("alive001").status == "running"
         assert opened.runs.reap_crashed() == []
+
+
+@pytest.mark.parametrize("metric, lower", [
+    ("val_loss", True), ("eval/loss", True), ("valLoss", True), ("train/time_s", True),
+    ("latency_ms", True), ("eval/bpb", True), ("word_error_rate", True), ("eval/ppl", True),
+    ("eval/accuracy", False), ("eval/sentiment", False), ("terrain_acc", False),
+    ("throughput/tokens_per_s", False), ("mfu", False),
+])
+def test_metric_direction_goes_by_whole_words(metric: str, lower: bool) -> None:
+    from stepstone.method.baselines import lower_is_better
+
+    assert lower_is_better(metric) is lower

@@ -19,7 +19,7 @@ import click
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.method import suites as suite_rules
-from stepstone.method.lints import TRAIN_SECTIONS
+from stepstone.method.sections import TRAINING_SECTIONS
 from stepstone.store.lab import Lab, open_lab
 from stepstone.store.runs import RunRecord, flatten
 
@@ -224,7 +224,7 @@ def config_number(config: Mapping[str, Any], key: str) -> float | None:
 
 
 _MODEL = ("model",)
-_DATA = ("data", *TRAIN_SECTIONS)
+_DATA = ("data", *TRAINING_SECTIONS)
 """Where headroom reads a shape key (``model.d_model``) or a data key (``data.batch_size``)
 in a config, besides the top level; the step count is read from the training sections."""
 
@@ -258,7 +258,7 @@ def recorded_device(run: RunRecord) -> str | None:
     None when it is not known."""
     flat = flatten(run.config)
     said = next((str(flat[key]).lower() for key in
-                 ("device", *(f"{section}.device" for section in TRAIN_SECTIONS))
+                 ("device", *(f"{section}.device" for section in TRAINING_SECTIONS))
                  if isinstance(flat.get(key), str)), "")
     if said.startswith("cpu"):
         return "cpu"
@@ -299,7 +299,12 @@ def run_headroom(
     from stepstone.analysis.headroom import device_peak
 
     origin: dict[str, str] = {}
-    steps = _lookup(run, "steps", "max_steps", "total_steps", "num_steps", sections=TRAIN_SECTIONS)
+    from stepstone.method.runs import planned_steps
+
+    steps = _lookup(run, "steps")  # the summary's count, else the schedule's configured length
+    planned = planned_steps(run)
+    if steps is None and planned is not None:
+        steps = float(planned[1])
     if steps is None and run.last_step is not None:
         steps = float(run.last_step + 1)
     precision = precision or _precision(run)

@@ -23,14 +23,19 @@ from stepstone.store.runs import numeric
 TIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 NOISE_TOLERANCE = 0.01
 """With one seed a side, a difference within 1% of the parent's mean counts as noise."""
-_LOWER_BETTER = ("loss", "error", "err", "perplexity", "ppl", "latency", "time", "_ms", "bpb",
-                 "bits", "wer", "cer", "mse", "mae")
+_LOWER_BETTER = frozenset((
+    "loss", "losses", "error", "errors", "err", "perplexity", "ppl", "nll", "latency", "time",
+    "ms", "seconds", "bpb", "bpc", "bits", "wer", "cer", "mse", "mae", "rmse"))
+_WORDS = re.compile(r"[a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def lower_is_better(metric: str) -> bool:
-    """Losses, errors, perplexities and latencies go down; everything else goes up."""
-    name = metric.lower()
-    return any(part in name for part in _LOWER_BETTER)
+    """Losses, errors, perplexities and latencies go down; everything else goes up. Judged by
+    whole words of the name (``eval/val_loss``, ``latency_ms``), so ``eval/sentiment`` is not
+    a time and ``terrain_acc`` not an error."""
+    words = _CAMEL.sub("_", metric).lower()  # valLoss → val_loss
+    return not _LOWER_BETTER.isdisjoint(_WORDS.findall(words))
 
 
 def today() -> str:

@@ -15,7 +15,7 @@ Two checks:
   3. a training setting that says full precision (``fp16: false`` and no ``bf16: true``,
      ``precision: 32``, ``mixed_precision: no``): fp32, whatever a model dtype says;
   4. else a ``dtype`` / ``compute_dtype`` at the top level or in a training section
-     (:data:`TRAIN_SECTIONS`: ``train.dtype``, ``trainer.dtype``, ...).
+     (:data:`~stepstone.method.sections.TRAINING_SECTIONS`: ``train.dtype``, ...).
 
   A model's storage dtype is not its training precision: ``torch_dtype`` (Hugging Face's
   checkpoint dtype, often ``float16``) and a ``dtype`` anywhere else (``model.dtype``,
@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from stepstone.errors import UsageError
+from stepstone.method.sections import is_training_key
 from stepstone.store.runs import flatten
 
 SUMMARY_KEY = "lint/precision"
@@ -50,8 +51,6 @@ PRECISION_KEYS = ("precision", "mixed_precision", "amp_dtype", "autocast_dtype")
 """Keys that name the training precision wherever they are in the config."""
 DTYPE_KEYS = ("dtype", "compute_dtype")
 """Keys that name the training precision only at the top level or in a training section."""
-TRAIN_SECTIONS = ("train", "training", "trainer", "training_args", "optim", "optimizer", "amp")
-"""The config sections whose keys are training settings (besides the top level)."""
 AMP_FLAGS = ("amp", "use_amp")
 SCALER_KEYS = ("grad_scaler", "use_grad_scaler", "scaler", "loss_scale", "loss_scaling",
                "dynamic_loss_scale")
@@ -123,7 +122,7 @@ def _setting(key: str, value: Any) -> tuple[str, Any] | None:
         return ("full", None) if text in FULL else None
     if last in AMP_FLAGS and isinstance(value, bool):
         return "amp", value
-    if last in DTYPE_KEYS and all(part in TRAIN_SECTIONS for part in parents) and fmt:
+    if last in DTYPE_KEYS and is_training_key(key) and fmt:
         return "dtype", fmt
     return None
 
@@ -152,10 +151,14 @@ def precision_of(config: Mapping[str, Any]) -> tuple[str | None, bool]:
 
 
 def scaler_of(config: Mapping[str, Any]) -> bool | None:
-    """Whether the config turns a gradient scaler on (None: no key says)."""
+    """Whether the config turns a gradient scaler on (None: no key says). The plain name
+    ``scaler`` counts only as a training setting (``data.scaler: standard`` is a feature
+    scaler); the specific names (``grad_scaler``, ``loss_scale``, ...) count anywhere."""
     found: bool | None = None
     for key, value in flatten(config).items():
         last = key.rsplit(".", 1)[-1]
+        if last == "scaler" and not is_training_key(key):
+            continue
         if last in SCALER_KEYS:
             found = bool(found) or _truthy_scaler(last, value)
     return found

@@ -29,13 +29,11 @@ import time
 from itertools import pairwise
 
 from stepstone.errors import MethodError, UsageError
+from stepstone.method.sections import is_training_key
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord, flatten
 
 NEEDS_ATTENTION = ("crashed", "failed", "killed")
-TRAINING_SECTIONS = ("train", "training", "trainer", "optim", "optimizer", "optimization",
-                     "scheduler", "lr_scheduler", "schedule")
-"""Config sections whose keys describe the training run itself."""
 LENGTH_KEYS = ("total_steps", "max_steps", "num_train_steps", "train_steps", "training_steps",
                "num_steps", "steps")
 FINAL_LR_KEYS = ("min_lr", "lr_min", "final_lr", "end_lr", "lr_end", "eta_min",
@@ -58,8 +56,8 @@ def _configured(run: RunRecord, names: tuple[str, ...]) -> tuple[str, float] | N
     section, with its key; None when it gives none, or several that disagree."""
     found: dict[str, float] = {}
     for key, value in flatten(run.config).items():
-        *sections, leaf = key.split(".")
-        if (leaf in names and all(s in TRAINING_SECTIONS for s in sections)
+        leaf = key.rsplit(".", 1)[-1]
+        if (leaf in names and is_training_key(key)
                 and isinstance(value, int | float) and not isinstance(value, bool)
                 and math.isfinite(value)):
             found[key] = float(value)
