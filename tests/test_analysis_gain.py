@@ -201,3 +201,10 @@ def test_gain_warns_when_runs_count_flops_differently(exact_fit: ScalingFit) -> 
     (warning,) = other.warnings
     assert "kaplan" in warning and exact_fit.flops_method in warning
     assert efficiency_gain(exact_fit, RUNGS, loss).warnings == ()  # unsaid: no claim
+
+
+def test_a_small_share_of_unreachable_refits_never_reads_zero_percent() -> None:
+    from stepstone.analysis._common import share
+
+    assert [share(f) for f in (0.0, 0.0004, 0.005, 0.1, 0.995, 1.0)] == [
+        "0%", "<0.1%", "0.5%", "10%", "99.5%", "100%"]

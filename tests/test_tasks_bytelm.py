@@ -110,7 +110,11 @@ def test_a_few_steps_land_in_the_lab(tmp_path: Path) -> None:
     assert record.status == "finished"
     summary = record.summary
     assert summary["tokens"] == 4 * 4 * 32 == result["tokens"]
-    assert summary["flops"] == pytest.approx(6 * summary["n_params"] * summary["tokens"])
+    cfg = tiny()
+    assert summary["flops_method"] == "kaplan"
+    assert summary["flops"] == pytest.approx(
+        (6 * summary["n_params_non_embedding"] + 6 * cfg.n_layers * cfg.seq_len * cfg.d_model)
+        * summary["tokens"])
     assert summary["n_params"] - summary["n_params_non_embedding"] == 256 * 16
     assert summary["data/fingerprint"] == load_corpus().fingerprint
     assert summary["data/source"].startswith("python-stdlib-")

@@ -37,5 +37,23 @@ def test_fit_logs_evaluates_and_summarises() -> None:
     assert run.evals["eval"] == [{"id": "a", "score": -1.5}]
     assert list(summary)[:3] == ["eval/loss", "data/source", "train/loss"]
     assert summary["tokens"] == 5 * 3 * 8 and summary["steps"] == 5 and summary["seed"] == 7
-    assert summary["flops"] == 6 * summary["n_params"] * summary["tokens"]
+    # Kaplan's count: non-embedding N, plus the attention term over the 8-token context
+    assert summary["flops_method"] == "kaplan"
+    assert summary["flops"] == pytest.approx(
+        (6 * summary["n_params_non_embedding"] + 6 * 1 * 8 * 8) * summary["tokens"])
     assert summary == run.summary
+
+
+def test_the_shape_for_kaplans_count_follows_the_attention() -> None:
+    from stepstone.tasks.loop import kaplan_shape
+
+    def shape(**kind: object) -> dict[str, int]:
+        cfg = ModelConfig(vocab_size=16, max_seq_len=64, d_model=8, n_layers=3, n_heads=2,
+                          **kind)  # type: ignore[arg-type]
+        return kaplan_shape(Transformer(cfg), 64)
+
+    assert shape() == {"n_layer": 3, "d_model": 8, "n_ctx": 64}
+    assert shape(attention="sliding_window", window=16) == {"n_layer": 3, "d_model": 8,
+                                                            "n_ctx": 16}
+    assert shape(attention="sliding_window", window=100)["n_ctx"] == 64
+    assert shape(attention="linear") == {} and shape(attention="delta") == {}  # 6·N·D

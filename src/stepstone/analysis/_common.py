@@ -177,3 +177,15 @@ def align_arms(
             f"{name_b} has {xb.size}. Pass seed->value mappings to pair on common seeds."
         )
     return xa, xb, tuple(str(i) for i in range(xa.size))
+
+
+def share(fraction: float) -> str:
+    """A fraction as a percentage that never reads 0% or 100% when it is neither:
+    ``0.3 → '30%'``, ``0.005 → '0.5%'``, ``0.0004 → '<0.1%'``."""
+    if 0 < fraction < 0.001:
+        return "<0.1%"
+    if 0.999 < fraction < 1:
+        return ">99.9%"
+    if 0 < fraction < 0.01 or 0.99 < fraction < 1:
+        return f"{fraction:.1%}"
+    return f"{fraction:.0%}"

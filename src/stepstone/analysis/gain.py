@@ -49,7 +49,14 @@ from scipy import stats as _st
 
 from stepstone.errors import AnalysisError
 
-from ._common import ArrayLike, FloatArray, ResultMixin, as_float_array, require_positive
+from ._common import (
+    ArrayLike,
+    FloatArray,
+    ResultMixin,
+    as_float_array,
+    require_positive,
+    share,
+)
 from .fit import ScalingFit
 from .scaling import ChinchillaLaw
 
@@ -162,7 +169,7 @@ def _rung(
         unreach = float(np.mean(~np.isfinite(gains)))
         if unreach > 0:
             note = (
-                f"{unreach:.0%} of the baseline's bootstrap refits never reach this loss"
+                f"{share(unreach)} of the baseline's bootstrap refits never reach this loss"
                 " (their E is above it)"
             )
         ci_low: float | None = lo if math.isfinite(lo) else None
@@ -224,7 +231,7 @@ def _trend(
     lo, hi = slope - half, slope + half
     per = f"{slope:+.3f} ln-gain per decade [{lo:+.3f}, {hi:+.3f}]"
     if unreachable > 0:
-        per += (f"; {unreachable:.0%} of the baseline's refits never reach some rung's loss "
+        per += (f"; {share(unreachable)} of the baseline's refits never reach some rung's loss "
                 "(counted as infinite slopes)")
     if max(-lo, hi) <= tolerance:
         verdict, why = "stable", f"gain is flat with scale within ±{tolerance:g}: {per}"

@@ -54,6 +54,21 @@ class TrainConfig(Protocol):
     smoke: bool
 
 
+def kaplan_shape(model: Transformer, seq_len: int) -> dict[str, int]:
+    """What Kaplan's count needs of ``model`` (see :func:`~stepstone.tasks.common.training_flops`):
+    the layers, the width and the context each token attends over, for softmax attention (the
+    whole sequence, or the window); nothing for linear and delta-rule attention, whose cost has
+    no such term, so their runs count 6·N·D."""
+    cfg = model.cfg
+    if cfg.attention == "full":
+        context = seq_len
+    elif cfg.attention == "sliding_window":
+        context = min(cfg.window, seq_len)
+    else:
+        return {}
+    return {"n_layer": cfg.n_layers, "d_model": cfg.d_model, "n_ctx": context}
+
+
 def fit(
     model: Transformer,
     cfg: TrainConfig,
@@ -115,7 +130,9 @@ def fit(
     metrics, records = evaluate(with_records=True)
     run.log(metrics, step=cfg.steps)
     run.log_eval(records, name="eval")
-    flops, flops_method = training_flops(n_params, tokens)
+    flops, flops_method = training_flops(n_params, tokens,
+                                         n_params_non_embedding=n_params_non_embedding,
+                                         **kaplan_shape(model, x.shape[1]))
     summary = {
         **metrics,
         **(summary_extras or {}),
