@@ -75,6 +75,33 @@ def test_a_hydra_app_records_the_composed_config_and_the_overrides(tmp_path) -> 
     assert f"hydra.run.dir={out}" in hydra["hydra_overrides"]
 
 
+def test_a_hydra_app_launched_with_set_is_warned_that_it_trains_on_its_own_config(
+        tmp_path) -> None:
+    pytest.importorskip("hydra")
+    lab = init_lab(tmp_path / "lab")
+    _write_app(tmp_path)
+    env = {**os.environ, "LAB": str(lab)}
+    env.pop("STEPSTONE_RUN_ID", None)
+
+    def launch(*args: str) -> dict:
+        proc = subprocess.run([sys.executable, "-m", "stepstone", "run", "--lab", str(lab), *args,
+                               f"hydra.run.dir={tmp_path / 'out'}"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        with open_lab(lab) as opened:
+            (record,) = [r for r in opened.runs.list() if r.id not in seen]
+        seen.add(record.id)
+        return {"notes": record.capture_notes or [], "config": record.config}
+
+    seen: set[str] = set()
+    wrong = launch("--set", "+model.layers=4", "--", sys.executable, "app.py")
+    (note,) = [n for n in wrong["notes"] if "Hydra app" in n]
+    assert "model.layers=2 (launcher: 4)" in note and "as arguments" in note
+    right = launch("--", sys.executable, "app.py", "model.layers=4")
+    assert not [n for n in right["notes"] if "Hydra app" in n]
+    assert right["config"]["model"]["layers"] == 4
+
+
 def test_an_omegaconf_config_is_recorded_resolved_and_record_is_a_noop_outside_hydra(
     tmp_path,
 ) -> None:

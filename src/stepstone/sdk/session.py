@@ -27,7 +27,7 @@ from stepstone.sdk.run import Config, Run, Summary, as_mapping, config_seed
 from stepstone.sdk.writer import DEFAULT_INTERVAL, Op, Writer
 from stepstone.store.db import is_postgres_url
 from stepstone.store.lab import connect, create_local_lab, init_lab
-from stepstone.store.runs import Runs
+from stepstone.store.runs import Runs, flatten
 from stepstone.store.target import (
     LAB_DIRNAME,
     StoreTarget,
@@ -188,10 +188,13 @@ def _start(
         attached = (bool(attached_id) and runs.exists(str(attached_id))
                     and run_id in (None, attached_id))
         start_step = 0
+        notes_for_capture: list[str] = []
         if attached:
             run_id = str(attached_id)
             record = runs.get(run_id)
             config = {**user_config, **record.config}  # the launcher's config wins
+            if _in_hydra_app():
+                notes_for_capture = _disagreements(user_config, record.config)
             runs.set_config(run_id, config)
             extra: dict[str, Any] = {"status": "running"}
             if tags:
@@ -243,7 +246,7 @@ def _start(
     from stepstone.method.lints import at_init
 
     at_init(run, config)  # fp16 without a gradient scaler: warn now, not after the run
-    _start_capture(run, target, code=save_code and not attached)
+    _start_capture(run, target, code=save_code and not attached, notes=notes_for_capture)
     if not attached:
         run._start_tee()
     if "hydra" in sys.modules:  # launched from a Hydra app: keep its overrides and choices
@@ -253,7 +256,34 @@ def _start(
     return _activate(run)
 
 
-def _start_capture(run: Run, target: StoreTarget, *, code: bool) -> None:
+def _in_hydra_app() -> bool:
+    if "hydra" not in sys.modules:
+        return False
+    from stepstone.integrations.hydra import hydra_info
+
+    return hydra_info() is not None
+
+
+def _disagreements(script: Mapping[str, Any], launcher: Mapping[str, Any]) -> list[str]:
+    """A note (also printed) when a Hydra app's own config disagrees with its launcher's on a
+    key both give. The run records the launcher's values (what ``stepstone.config`` holds),
+    but a Hydra app trains on the config it composed from its files and arguments."""
+    mine, theirs = flatten(script), flatten(launcher)
+    differ = [k for k in sorted(mine.keys() & theirs.keys()) if mine[k] != theirs[k]]
+    if not differ:
+        return []
+    shown = ", ".join(f"{k}={mine[k]!r} (launcher: {theirs[k]!r})" for k in differ[:5])
+    more = f" and {len(differ) - 5} more" if len(differ) > 5 else ""
+    note = (f"this Hydra app's config differs from the launcher's at {shown}{more}: the run "
+            "records the launcher's values, but the app trains on its own unless it reads "
+            "stepstone.config; give a Hydra app its overrides as arguments "
+            "(`stepstone run -- python app.py model.width=128`), not with --set")
+    print(f"stepstone: warning: {note}", file=sys.stderr)
+    return [note]
+
+
+def _start_capture(run: Run, target: StoreTarget, *, code: bool,
+                   notes: Sequence[str] = ()) -> None:
     from stepstone.sdk.capture import capture_all
 
     def work() -> None:
@@ -262,6 +292,8 @@ def _start_capture(run: Run, target: StoreTarget, *, code: bool) -> None:
         except Exception as exc:  # capture must never break a run
             print(f"stepstone: could not capture the environment: {exc}", file=sys.stderr)
             return
+        if notes:
+            cap.fields["capture_notes"] = [*cap.fields.get("capture_notes", []), *notes]
         for obj in cap.objects:
             run._enqueue(Op("object", obj))
         run._enqueue(Op("fields", cap.fields))
