@@ -475,3 +475,13 @@ def test_sync_carries_the_method_tables(store_target, tmp_path):
         again = sync(laptop, team)
         assert again.inserted == 0 and again.updated == 0
         assert team.db.scalar("SELECT COUNT(*) FROM notebook_pages") == 3
+
+
+def test_notebook_pages_mentioning_a_run(store_target):
+    with _open(store_target) as lab:
+        lab.notebook.append(kind="result", title="r", body="", run_id="abc_1")
+        lab.notebook.append(kind="decision", title="d", body="evidence: abc_1, abcx1")
+        lab.notebook.append(kind="note", title="n", body="", data={"runs": ["abc_1"]})
+        lab.notebook.append(kind="note", title="other", body="abcd1 and abc%1")
+        found = [p["title"] for p in lab.notebook.pages(mentioning="abc_1")]
+    assert found == ["r", "d", "n"]  # '_' and '%' are matched as text, not as wildcards

@@ -7,6 +7,7 @@ This class can add and read pages, never change or remove one; the database refu
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -45,13 +46,20 @@ class Notebook:
         return self._decode(row)
 
     def pages(self, *, question_id: str | None = None, kind: str | None = None,
-              run_id: str | None = None) -> list[dict[str, Any]]:
+              run_id: str | None = None, mentioning: str | None = None) -> list[dict[str, Any]]:
+        """Pages in order, filtered by exact columns; ``mentioning``: pages written for that run
+        or whose title, body or data contain the text (the caller checks whole words)."""
         where: list[str] = []
         params: list[Any] = []
         for column, value in (("question_id", question_id), ("kind", kind), ("run_id", run_id)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if mentioning is not None:
+            pattern = "%" + re.sub(r"([\\%_])", r"\\\1", mentioning) + "%"
+            where.append("(run_id = ? OR title LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\' "
+                         "OR data LIKE ? ESCAPE '\\')")
+            params.extend([mentioning, pattern, pattern, pattern])
         sql = "SELECT * FROM notebook_pages"
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -97,7 +97,7 @@ def _notebook_pages(lab: Lab, run_id: str) -> list[dict[str, Any]] | None:
     text or data (a decision or an evidence page citing it). Each gets ``cites`` (True when it
     only names the run). None when the lab has no notebook table."""
     try:
-        every = lab.notebook.pages()
+        every = lab.notebook.pages(mentioning=run_id)
     except Exception:  # an older lab without the method tables
         return None
     named = re.compile(rf"(?<![0-9A-Za-z_]){re.escape(run_id)}(?![0-9A-Za-z_])")
