@@ -143,6 +143,10 @@ def test_the_whole_loop(setup: tuple[Path, Path], tmp_path: Path,
     question_file = next(text for name, text in files.items() if name.startswith(qid))
     assert "[[lab-notebook]]" in question_file and "## page-" in question_file
     assert "#page-1]]" in files["lab-notebook.md"]
+    decision = next(p for p in ok(lab, "notebook") if p["kind"] == "decision")
+    evidence = decision["data"]["evidence_page"]
+    assert f"Evidence [[{qid} " in question_file and f"#page-{evidence}]]" in question_file
+    assert "Run `" in question_file
 
 
 def test_status_shows_overdue_questions_and_unfinished_runs(setup: tuple[Path, Path]) -> None:

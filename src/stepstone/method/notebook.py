@@ -140,7 +140,9 @@ def _slug(text: str) -> str:
 
 def export(lab: Lab, folder: Path) -> list[Path]:
     """Markdown for Obsidian: one file per question (and ``lab-notebook.md`` for the rest),
-    each page a heading ``page-N`` that other pages link to with ``[[file#page-N]]``."""
+    each page a heading ``page-N`` that other pages link to with ``[[file#page-N]]``: the page
+    a correction corrects, a review reviews and a decision's evidence; a page's run is named
+    under its heading."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -170,9 +172,13 @@ def export(lab: Lab, folder: Path) -> list[Path]:
             stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(page["created_at"]))
             lines += [f"## page-{page['number']}", "",
                       f"**{page['kind']}** · {stamp} · {page['title']}", ""]
-            for ref, label in ((page["corrects"], "Corrects"), (page["review_of"], "Reviews")):
-                if ref is not None:
+            evidence = (page.get("data") or {}).get("evidence_page")
+            for ref, label in ((page["corrects"], "Corrects"), (page["review_of"], "Reviews"),
+                               (evidence, "Evidence")):
+                if isinstance(ref, int):
                     lines.append(f"{label} [[{where.get(ref, home)}#page-{ref}]]")
+            if page["run_id"]:
+                lines.append(f"Run `{page['run_id']}`")
             lines += [page["body"], ""]
         if name == home:
             lines += ["## Questions", ""] + [f"- [[{n}]]" for n in sorted(names.values())]
