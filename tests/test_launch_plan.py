@@ -255,3 +255,34 @@ def test_run_with_a_question_is_verified_against_the_questions_baseline(linked_l
     assert (run["baseline"], run["question_id"], run["kind"]) == (version, "q1", "feature")
     assert run["config_delta"] == {"model.norm": True}
     assert _tables(lab) == (0, 1, "running")
+
+
+@pytest.mark.parametrize("answer, launched", [("n", False), ("y", True)])
+def test_run_at_a_terminal_asks_before_launching(linked_lab, tmp_path, answer, launched):
+    """At a terminal, `run --baseline` shows the diff and asks; "n" launches nothing."""
+    import os
+    import pty
+    import subprocess
+
+    lab, _version = linked_lab
+    leader, follower = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPSTONE_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stepstone", "run", "--lab", str(lab), "--baseline", "small",
+         "--set", "model.norm=true", "--feature", "model.norm", "--", sys.executable, "-c",
+         "print('trained')"],
+        cwd=tmp_path, env=env, stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    os.close(follower)
+    os.write(leader, f"{answer}\n".encode())
+    out, err = proc.communicate(timeout=120)
+    os.close(leader)
+    assert "model.norm" in err  # the diff against the baseline was shown before asking
+    with open_lab(lab) as opened:
+        runs = opened.runs.list()
+    if launched:
+        assert proc.returncode == 0, err
+        assert [r.status for r in runs] == ["finished"] and "trained" in out
+    else:
+        assert proc.returncode == 1 and "Aborted." in err
+        assert runs == []
