@@ -106,6 +106,13 @@ def test_export_and_query(cli, tmp_path):
     cli("export", "runs", "--format", "parquet", "--out", str(out))
     pq = pytest.importorskip("pyarrow.parquet")
     assert pq.read_table(out).num_rows == 1
+    history_csv = cli("export", "history", "--format", "csv").stdout.strip().splitlines()
+    header = history_csv[0].split(",")
+    assert [row.split(",")[header.index("step")] for row in history_csv[1:]] == ["0", "1", "2",
+                                                                                "3"]
+    cli("export", "history", "--format", "parquet", "--out", str(tmp_path / "h.parquet"))
+    table = pq.read_table(tmp_path / "h.parquet").to_pydict()
+    assert table["step"] == [0, 1, 2, 3] and table["value"] == [1.0, 0.5, 1 / 3, 0.25]
     rows = json.loads(cli("query", "--sql", "SELECT COUNT(*) AS n, MAX(value) AS top FROM points",
                           "--json").stdout)
     assert rows == [{"n": 4, "top": 1.0}]
