@@ -360,3 +360,20 @@ def test_buckets_come_from_the_final_evaluation(lab: Path) -> None:
         [result] = suite_rules.check_run(opened, worse)
         hard = next(r for r in result["results"] if r["kind"] == "bucket")
         assert hard["value"] == pytest.approx(0.5) and not hard["passed"]
+
+
+def test_suite_create_from_a_file_on_the_command_line(lab: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "floor.yaml"
+    spec.write_text("checks:\n  - eval/accuracy >= 0.9\n")
+    with open_lab(lab) as opened:
+        baseline_rules.create(opened, "small", {"a": 1})
+    code, out, err = cli(lab, "suite", "create", "floor", "--file", str(spec), "--tier", "small",
+                         "--json")
+    assert code == 0, err
+    row = json.loads(out)
+    assert row["tier"] == "small" and [c["metric"] for c in row["spec"]["checks"]] == [
+        "eval/accuracy"]
+    code, _, err = cli(lab, "suite", "create", "floor", "--file", str(spec), "--eval", "eval")
+    assert code == 2 and "go with --from" in err
+    code, _, err = cli(lab, "suite", "create", "floor")
+    assert code == 2 and "--from QUESTION" in err
