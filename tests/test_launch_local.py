@@ -352,3 +352,41 @@ def test_cli_baseline_ladders_record_the_dated_version_and_answer_a_question(
     promoted = json.loads(out)
     assert promoted["parent"] == version
     assert promoted["config"] == {"model": {"width": 1, "norm": True}}
+
+
+def test_each_run_gets_one_gpu_of_its_own(tmp_path, lab):
+    """No GPU is needed to check the hand-out: each command sees one CUDA_VISIBLE_DEVICES,
+    and two runs at once never share one."""
+    (tmp_path / "gpu.py").write_text(
+        "import os, time, stepstone\n"
+        "run = stepstone.init()\n"
+        "run.summary['gpu'] = os.environ['CUDA_VISIBLE_DEVICES']\n"
+        "time.sleep(0.5)\n"
+        "run.finish()\n")
+    plan = plan_ladder({"model": {"width": 1}}, [sys.executable, "gpu.py"],
+                       rungs=[[f"model.width={w}"] for w in (1, 2, 3, 4)], cwd=str(tmp_path))
+    with open_lab(lab) as opened:
+        result = launch_plan(opened, plan, local_executor(workers=2, gpus=["3", "5"]))
+        assert result.status == "done"
+        records = [opened.runs.get(str(s.run_id)) for s in plan_state(opened, plan.id)]
+    assert sorted(r.summary["gpu"] for r in records) == ["3", "3", "5", "5"]
+    for a in records:  # two runs on one GPU never overlapped in time
+        for b in records:
+            if a.id < b.id and a.summary["gpu"] == b.summary["gpu"]:
+                assert a.ended_at <= b.created_at or b.ended_at <= a.created_at
+
+
+def test_gpus_come_from_cuda_visible_devices_or_nvidia_smi(tmp_path, monkeypatch):
+    from stepstone.launch.executors import detect_gpus
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 7,-1")
+    assert detect_gpus() == ["2", "7"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    fake = tmp_path / "bin" / "nvidia-smi"  # what nvidia-smi prints for two GPUs
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nprintf '0\\n1\\n'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    assert detect_gpus() == ["0", "1"]
+    fake.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
+    assert detect_gpus() == []
