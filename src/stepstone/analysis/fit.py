@@ -320,7 +320,8 @@ def fit_scaling_law(
     for i, name in enumerate(impl.param_names):
         if samples.shape[0] >= 2:
             lo, hi = percentile_interval(samples[:, i], conf)
-            se = float(samples[:, i].std(ddof=1))
+            with np.errstate(over="ignore"):  # refits far apart: an infinite spread
+                se = float(samples[:, i].std(ddof=1))
         else:
             lo = hi = se = math.nan
         params.append(ParamEstimate(name, float(best[i]), float(lo), float(hi), se))

@@ -261,9 +261,10 @@ class _LogSumExpForm(ScalingForm):
     def _to_natural(self, internal: FloatArray, centre: FloatArray) -> FloatArray:
         k = self.n_terms
         out = np.empty_like(internal)
-        out[:, 0] = np.exp(internal[:, 0])
+        with np.errstate(over="ignore"):  # a refit that ran off gives inf: counted as failed
+            out[:, 0] = np.exp(internal[:, 0])
+            out[:, 1 : 1 + k] = np.exp(internal[:, 1 : 1 + k] + internal[:, 1 + k :] * centre)
         out[:, 1 + k :] = internal[:, 1 + k :]
-        out[:, 1 : 1 + k] = np.exp(internal[:, 1 : 1 + k] + internal[:, 1 + k :] * centre)
         return out
 
     def fit(
