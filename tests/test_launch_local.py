@@ -390,3 +390,14 @@ def test_gpus_come_from_cuda_visible_devices_or_nvidia_smi(tmp_path, monkeypatch
     assert detect_gpus() == ["0", "1"]
     fake.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
     assert detect_gpus() == []
+
+
+def test_the_live_progress_counts_the_plans_runs(project, lab, capsys):
+    plan = plan_ladder(_base(project), [sys.executable, "train.py"],
+                       rungs=[["model.width=2"], ["model.width=3"]], cwd=str(project))
+    with open_lab(lab) as opened:
+        result = launch_plan(opened, plan, local_executor(workers=2), progress=True)
+    assert result.status == "done"
+    err = capsys.readouterr().err
+    assert plan.id in err
+    assert "done 2 · running 0 · failed 0 · waiting 0" in err
