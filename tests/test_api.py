@@ -161,3 +161,24 @@ def test_html_is_escaped(tmp_path):
         assert "<script>" not in markup and "&lt;script&gt;" in markup
         assert "<b>" not in markup
     assert "<table" in api.runs()._repr_html_()
+
+
+def test_module_exports_exactly_the_read_api(lab):
+    import stepstone.api as api_module
+    from stepstone.api import matches
+
+    assert api_module.__all__ == ["Api", "Fit", "Run", "Runs", "matches"]
+    root, ids, _ = lab
+    record = Api(lab=root).run(ids["slide-b"]).record
+    assert matches(record, {"tags": "best", "config.lr": {"$gt": 0.15}})
+    assert not matches(record, {"$or": [{"name": "full-a"}, {"config.lr": {"$lt": 0.15}}]})
+
+
+def test_records_format_has_none_where_a_frame_has_nan(lab):
+    root, ids, _ = lab
+    api = Api(lab=root)
+    rows = api.evals_frame([ids["full-a"]], name="mqar", format="records")
+    assert [r["correct"] for r in rows] == [True, False, True, False]
+    assert rows[0]["run_id"] == ids["full-a"] and rows[0]["prediction"] is None
+    with pytest.raises(UsageError, match="unknown format 'xls'"):
+        api.evals_frame(format="xls")

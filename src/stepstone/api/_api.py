@@ -1,0 +1,199 @@
+"""``Api``: read access to a lab, shaped like ``wandb.Api()``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from stepstone.api._filters import ALIASES, PUSHED, matches, sort_records
+from stepstone.api._fit import Fit
+from stepstone.api._frames import check_format, convert, eval_frame, pandas_module
+from stepstone.api._run import Run
+from stepstone.api._runs import Runs
+from stepstone.errors import NotFoundError
+from stepstone.store.lab import Lab, open_lab
+from stepstone.store.runs import RunRecord
+
+
+class Api:
+    """Read access to a lab: ``Api(lab=PATH)``; without ``lab`` the usual lookup applies."""
+
+    def __init__(self, lab: str | Path | Lab | None = None) -> None:
+        if isinstance(lab, Lab):
+            self._lab, self._owned = lab, False
+        else:
+            self._lab, self._owned = open_lab(lab), True
+
+    @property
+    def lab(self) -> Lab:
+        return self._lab
+
+    def close(self) -> None:
+        if self._owned:
+            self._lab.close()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _reap(self) -> None:
+        try:  # a dead process's run shows as crashed, as everywhere else
+            self._lab.runs.reap_crashed()
+        except Exception:  # a read-only lab: show what is stored
+            pass
+
+    # runs -------------------------------------------------------------------------------------
+    def _records(self, path: str | None, filters: Mapping[str, Any] | None,
+                 order: str | None, **columns: Any) -> list[RunRecord]:
+        filters = dict(filters or {})
+        listed: dict[str, Any] = {}
+        if path:
+            listed["project"] = path.rstrip("/").split("/")[-1]
+        for name, value in columns.items():
+            if value is not None:
+                listed[name] = value
+        for name in list(filters):  # plain equality on an indexed column is done in SQL
+            column = ALIASES.get(name, name)
+            value = filters[name]
+            if column in PUSHED and isinstance(value, str) and column not in listed:
+                listed[column] = filters.pop(name)
+        tag = listed.pop("tags", None)
+        limit = listed.pop("limit", None)
+        self._reap()
+        records = self._lab.runs.list(tag=tag, **listed)
+        if filters:
+            records = [r for r in records if matches(r, filters)]
+        records = sort_records(records, order)
+        return records[:limit] if limit is not None else records
+
+    def runs(
+        self, path: str | None = None, filters: Mapping[str, Any] | None = None,
+        order: str | None = "-created_at", per_page: int | None = None, *,
+        question: str | None = None, baseline: str | None = None,
+        status: str | Iterable[str] | None = None, tag: str | None = None,
+        project: str | None = None, kind: str | None = None, name: str | None = None,
+        limit: int | None = None,
+    ) -> Runs:
+        """Runs matching the filters, newest first (``order="+summary.val/loss"`` to sort).
+
+        ``path`` is a project (``"entity/project"`` as in wandb works too); ``per_page``
+        is accepted for wandb compatibility. Keyword filters: ``question``, ``baseline``,
+        ``status``, ``tag``, ``project``, ``kind``, ``name`` (a substring), ``limit``.
+        """
+        records = self._records(
+            path, filters, order, question_id=question, baseline=baseline, status=status,
+            tags=tag, project=project, kind=kind, name=name, limit=limit,
+        )
+        return Runs(self, [Run(self, r) for r in records])
+
+    def run(self, path: str) -> Run:
+        """One run by id, unique id prefix or unique name (``"project/id"`` works too)."""
+        ref = path.rstrip("/").split("/")[-1] if "/" in path else path
+        self._reap()
+        return Run(self, self._lab.runs.get(ref))
+
+    def _resolve(self, runs: Iterable[Run | str] | Runs | None) -> list[RunRecord]:
+        if runs is None:
+            return self._lab.runs.list()
+        records = []
+        for item in runs:
+            if isinstance(item, Run):
+                records.append(item.record)
+            else:
+                records.append(self._lab.runs.get(str(item)))
+        return records
+
+    # tables -----------------------------------------------------------------------------------
+    def runs_frame(
+        self, runs: Iterable[Run | str] | Runs | None = None, *,
+        filters: Mapping[str, Any] | None = None, format: str = "pandas",
+    ) -> Any:
+        """One row per run: its fields, ``tags``, ``config.*`` and ``summary.*`` columns.
+
+        ``runs`` is a list of runs or ids (default: every run, or those matching
+        ``filters``). The same table ``stepstone export runs`` writes.
+        """
+        check_format(format)
+        from stepstone.tables import run_rows
+
+        if runs is None and filters:
+            records = self._records(None, filters, "-created_at")
+        else:
+            records = self._resolve(runs)
+        rows = run_rows(records)
+        if format == "records":
+            return rows
+        pd = pandas_module()
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        if not columns:
+            from stepstone.tables import RUN_FIELDS
+
+            columns = [*RUN_FIELDS, "tags"]
+        return convert(pd.DataFrame(rows, columns=columns), format)
+
+    def history_frame(
+        self, runs: Iterable[Run | str] | Runs | None = None,
+        keys: Sequence[str] | None = None, *, format: str = "pandas",
+    ) -> Any:
+        """One row per metric point: ``run_id``, ``key``, ``step``, ``value``, ``time``.
+
+        ``runs`` is a list of runs or ids (default: every run); ``keys`` limits the
+        metrics. The same table ``stepstone export history`` writes.
+        """
+        check_format(format)
+        records = self._resolve(runs)
+        columns: dict[str, list[Any]] = {"run_id": [], "key": [], "step": [], "value": [],
+                                         "time": []}
+        for record in records:
+            for key, series in self._lab.metrics.history(record.id, keys).items():
+                n = len(series)
+                columns["run_id"].extend([record.id] * n)
+                columns["key"].extend([key] * n)
+                columns["step"].extend(series.steps)
+                columns["value"].extend(series.values)
+                columns["time"].extend(series.times)
+        if format == "records":
+            names = list(columns)
+            return [dict(zip(names, row, strict=True))
+                    for row in zip(*columns.values(), strict=True)]
+        pd = pandas_module()
+        frame = pd.DataFrame({
+            "run_id": pd.Series(columns["run_id"], dtype=object),
+            "key": pd.Series(columns["key"], dtype=object),
+            "step": pd.Series(columns["step"], dtype="int64"),
+            "value": pd.Series(columns["value"], dtype="float64"),
+            "time": pd.Series(columns["time"], dtype="float64"),
+        })
+        return convert(frame, format)
+
+    def evals_frame(
+        self, runs: Iterable[Run | str] | Runs | None = None, name: str | None = None, *,
+        format: str = "pandas",
+    ) -> Any:
+        """Per-example evaluation records of several runs, with a ``run_id`` column first."""
+        check_format(format)
+        pd = pandas_module()
+        frames = [eval_frame(self._lab.evals.records(r.id, name), r.id)
+                  for r in self._resolve(runs)]
+        frames = [f for f in frames if len(f)]
+        frame = pd.concat(frames, ignore_index=True) if frames else eval_frame([], "")
+        return convert(frame, format)
+
+    # fits -------------------------------------------------------------------------------------
+    def fits(self, label: str | None = None) -> list[Fit]:
+        """Stored scaling-law fits, newest first (only those with ``label`` if given)."""
+        names = Fit.__dataclass_fields__
+        return [Fit(**{k: v for k, v in row.items() if k in names})
+                for row in self._lab.fits(label)]
+
+    def fit(self, fit_id: str) -> Fit:
+        for fit in self.fits():
+            if fit.id == fit_id:
+                return fit
+        raise NotFoundError(f"no fit {fit_id!r} in this lab")
+
+    def __repr__(self) -> str:
+        return f"<stepstone.Api lab={self._lab.root}>"

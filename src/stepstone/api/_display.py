@@ -1,0 +1,49 @@
+"""Escaped HTML tables: how runs, run lists and fits render in a notebook."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+MAX_HTML_ROWS = 50
+
+
+def _cell(value: Any) -> str:
+    """One escaped HTML table cell."""
+    if value is None:
+        text = ""
+    elif isinstance(value, float):
+        text = f"{value:.4g}"
+    elif isinstance(value, (list, tuple)):
+        text = ", ".join(str(v) for v in value)
+    elif isinstance(value, dict):
+        text = json.dumps(value, default=str, sort_keys=True)
+    else:
+        text = str(value)
+    return html.escape(text)
+
+
+def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], caption: str = "",
+               total: int | None = None) -> str:
+    """The first :data:`MAX_HTML_ROWS` rows, then a line counting the rest of ``total``."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>"
+        for row in rows[:MAX_HTML_ROWS]
+    )
+    shown = min(len(rows), MAX_HTML_ROWS)
+    total = len(rows) if total is None else total
+    more = (f"<p>… and {total - shown} more</p>" if total > shown else "")
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return (f'<table class="stepstone">{cap}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>{more}")
+
+
+def when(ts: float | None) -> str:
+    """A timestamp as local ``YYYY-MM-DD HH:MM``; none as an empty cell."""
+    if ts is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))

@@ -1,0 +1,284 @@
+"""One run of a lab, read-only: its fields, metric history, evaluations, fits and files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from stepstone.api._display import html_table, when
+from stepstone.api._fit import Fit
+from stepstone.api._frames import check_format, convert, eval_frame, pandas_module
+from stepstone.errors import UsageError
+from stepstone.store.runs import RunRecord, flatten
+
+if TYPE_CHECKING:
+    from stepstone.api._api import Api
+
+
+class Run:
+    """One run of a lab, read-only, shaped like ``wandb.apis.public.Run``."""
+
+    def __init__(self, api: Api, record: RunRecord) -> None:
+        self._api = api
+        self._record = record
+
+    # fields -----------------------------------------------------------------------------------
+    @property
+    def record(self) -> RunRecord:
+        return self._record
+
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def display_name(self) -> str:
+        return self._record.name
+
+    @property
+    def project(self) -> str:
+        return self._record.project
+
+    @property
+    def status(self) -> str:
+        return self._record.status
+
+    @property
+    def state(self) -> str:
+        """wandb's name for :attr:`status`."""
+        return self._record.status
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self._record.config
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self._record.summary
+
+    @property
+    def tags(self) -> list[str]:
+        return self._record.tags
+
+    @property
+    def notes(self) -> str | None:
+        return self._record.notes
+
+    @property
+    def group(self) -> str | None:
+        return self._record.group_name
+
+    @property
+    def job_type(self) -> str | None:
+        return self._record.job_type
+
+    @property
+    def kind(self) -> str:
+        return self._record.kind
+
+    @property
+    def question(self) -> str | None:
+        return self._record.question_id
+
+    @property
+    def baseline(self) -> str | None:
+        return self._record.baseline
+
+    @property
+    def created_at(self) -> float:
+        return self._record.created_at
+
+    @property
+    def ended_at(self) -> float | None:
+        return self._record.ended_at
+
+    @property
+    def duration(self) -> float | None:
+        return self._record.duration
+
+    @property
+    def reason(self) -> str | None:
+        return self._record.reason
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._record.exit_code
+
+    @property
+    def imported_from(self) -> str | None:
+        return self._record.imported_from
+
+    @property
+    def last_step(self) -> int | None:
+        return self._record.last_step
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return getattr(self._record, name)
+        except AttributeError:
+            raise AttributeError(f"a run has no field {name!r}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._record.to_dict()
+
+    def refresh(self) -> Run:
+        """Read the run again (status, summary and config may have moved on)."""
+        self._record = self._api._lab.runs.get(self.id)
+        return self
+
+    load = refresh
+
+    # metrics ----------------------------------------------------------------------------------
+    def metric_keys(self) -> list[str]:
+        """The keys of the numeric metric series, sorted."""
+        return self._api._lab.metrics.keys(self.id)
+
+    def _columns(self, keys: Sequence[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        lab = self._api._lab
+        series = lab.metrics.history(self.id, list(keys) if keys is not None else None)
+        texts = lab.metrics.texts(self.id)
+        if keys is not None:
+            wanted = set(keys)
+            texts = {k: v for k, v in texts.items() if k in wanted}
+        return series, texts
+
+    def history(
+        self, samples: int | None = None, keys: Sequence[str] | None = None,
+        x_axis: str = "_step", pandas: bool = True, format: str = "pandas",
+    ) -> Any:
+        """The run's metrics, one row per step: ``_step``, ``_runtime``, ``_timestamp``, keys.
+
+        ``keys`` limits the columns (rows where none of them was logged are dropped);
+        ``samples`` thins the rows evenly to at most that many (first and last kept);
+        a key logged twice at one step keeps its last value. ``format`` is ``"pandas"``,
+        ``"polars"`` or ``"records"`` (``pandas=False`` means ``"records"``, as in wandb).
+        """
+        fmt = format if pandas else "records"
+        check_format(fmt)
+        pd = pandas_module()
+        series, texts = self._columns(keys)
+        columns: dict[str, Any] = {}
+        stamps: dict[str, Any] = {}
+        for key, s in series.items():
+            values = pd.Series(s.values, index=pd.Index(s.steps, dtype="int64"), dtype="float64")
+            ts = pd.Series(s.times, index=values.index, dtype="float64")
+            keep = ~values.index.duplicated(keep="last")
+            columns[key] = values[keep]
+            stamps[key] = ts[keep]
+        for key, points in texts.items():
+            text = pd.Series([p[1] for p in points], index=pd.Index([p[0] for p in points],
+                                                                   dtype="int64"), dtype=object)
+            text = text[~text.index.duplicated(keep="last")]
+            if key in columns:  # a key logged as numbers and as text: keep both, as objects
+                merged = columns[key].astype(object)
+                columns[key] = text.combine_first(merged)
+            else:
+                columns[key] = text
+        if columns:
+            frame = pd.concat(columns, axis=1, sort=True)
+        else:
+            frame = pd.DataFrame(index=pd.Index([], dtype="int64"))
+        frame = frame.reindex(columns=sorted(frame.columns))
+        if keys is not None and len(frame.columns):
+            frame = frame.dropna(how="all")
+        if stamps:
+            ts_frame = pd.concat(stamps, axis=1, sort=True).max(axis=1)
+            timestamp = ts_frame.reindex(frame.index)
+        else:
+            timestamp = pd.Series(float("nan"), index=frame.index, dtype="float64")
+        frame.insert(0, "_timestamp", timestamp.to_numpy())
+        frame.insert(0, "_runtime", (timestamp - self.created_at).to_numpy())
+        frame.insert(0, "_step", frame.index.to_numpy(dtype="int64"))
+        frame = frame.reset_index(drop=True)
+        if x_axis != "_step":
+            if x_axis not in frame.columns:
+                raise UsageError(f"x_axis {x_axis!r} is not a column of this history")
+            frame = frame.sort_values(x_axis, kind="stable").reset_index(drop=True)
+        if samples is not None and len(frame) > samples:
+            if samples < 1:
+                raise UsageError("samples must be at least 1")
+            if samples == 1:
+                picks = [len(frame) - 1]
+            else:
+                step = (len(frame) - 1) / (samples - 1)
+                picks = sorted({round(i * step) for i in range(samples)})
+            frame = frame.iloc[picks].reset_index(drop=True)
+        return convert(frame, fmt)
+
+    def scan_history(
+        self, keys: Sequence[str] | None = None, page_size: int = 1000,
+        min_step: int | None = None, max_step: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every step as a dict (``_step``, ``_timestamp`` and the values), unsampled.
+
+        With ``keys``, only steps where every one of them was logged, as in wandb.
+        Needs no pandas. ``page_size`` is accepted for wandb compatibility.
+        """
+        series, texts = self._columns(keys)
+        rows: dict[int, dict[str, Any]] = {}
+        for key, s in series.items():
+            for step, value, ts in zip(s.steps, s.values, s.times, strict=True):
+                row = rows.setdefault(step, {"_step": step, "_timestamp": ts})
+                row[key] = value
+                row["_timestamp"] = max(row["_timestamp"], ts)
+        for key, points in texts.items():
+            for step, text in points:
+                rows.setdefault(step, {"_step": step})[key] = text
+        wanted = list(keys) if keys is not None else None
+        for step in sorted(rows):
+            if min_step is not None and step < min_step:
+                continue
+            if max_step is not None and step >= max_step:
+                break
+            row = rows[step]
+            if wanted is not None and not all(k in row for k in wanted):
+                continue
+            yield row
+
+    # evaluations, fits, files -----------------------------------------------------------------
+    def eval_names(self) -> list[str]:
+        return self._api._lab.evals.names(self.id)
+
+    def evals(self, name: str | None = None, format: str = "pandas") -> Any:
+        """Per-example evaluation records: name, step, id, score, correct, prediction, fields."""
+        check_format(format)
+        records = self._api._lab.evals.records(self.id, name)
+        if format == "records":
+            return records
+        return convert(eval_frame(records), format)
+
+    def fits(self) -> list[Fit]:
+        """The stored fits that used this run."""
+        return [f for f in self._api.fits() if self.id in f.run_ids]
+
+    def files(self) -> list[dict[str, Any]]:
+        """The objects stored with the run (role, name, hash): artifacts, logs, code."""
+        return self._api._lab.run_objects(self.id)
+
+    def file(self, name: str, role: str = "artifact") -> bytes:
+        """The bytes of one stored object of the run."""
+        return self._api._lab.run_object(self.id, role, name)
+
+    # display ----------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<stepstone.api.Run {self.id} {self.name!r} ({self.status})>"
+
+    def _repr_html_(self) -> str:
+        r = self._record
+        fields = [
+            ("id", r.id), ("name", r.name), ("project", r.project), ("status", r.status),
+            ("reason", r.reason), ("kind", r.kind), ("question", r.question_id),
+            ("baseline", r.baseline), ("tags", r.tags), ("created", when(r.created_at)),
+            ("duration", None if r.duration is None else f"{r.duration:.1f}s"),
+            ("last step", r.last_step), ("imported from", r.imported_from),
+        ]
+        rows = [{"field": k, "value": v} for k, v in fields if v not in (None, [], "")]
+        rows += [{"field": f"config.{k}", "value": v} for k, v in flatten(r.config).items()]
+        rows += [{"field": f"summary.{k}", "value": v} for k, v in r.summary.items()]
+        return html_table(rows, ("field", "value"), caption=f"run {r.id}")
