@@ -377,3 +377,34 @@ def test_suite_create_from_a_file_on_the_command_line(lab: Path, tmp_path: Path)
     assert code == 2 and "go with --from" in err
     code, _, err = cli(lab, "suite", "create", "floor")
     assert code == 2 and "--from QUESTION" in err
+
+
+@pytest.mark.parametrize("metric, cost", [
+    ("latency_ms", True), ("train/latency", True), ("memory_gb", True), ("peak_mem_gb", True),
+    ("peakMemGB", True), ("vramGB", True), ("cost_usd", True), ("gpu-mem-mb", True),
+    ("costume_acc", False), ("accost_rate", False), ("peak_memorization", False),
+    ("eval/memorization_acc", False), ("val_loss", False),
+])
+def test_a_cost_metric_goes_by_whole_words(metric: str, cost: bool) -> None:
+    assert suite_rules.is_cost(metric) is cost
+
+
+def test_distill_holds_a_metric_with_cost_inside_a_word_as_a_threshold(lab: Path) -> None:
+    with open_lab(lab) as opened:
+        version = baseline_rules.create(opened, "small", {"a": 1})["version"]
+        q = question_rules.create(opened, "Does it memorize more?",
+                                  metrics=["peak_memorization"],
+                                  rule="peak_memorization >= baseline + 0.01", baseline="small")
+        for seed, (score, memory) in enumerate(((0.70, 3.0), (0.72, 3.2))):
+            make_run(opened, kind="feature", baseline=version, question=q["id"], seed=seed,
+                     summary={"peak_memorization": score, "peakMemGB": memory})
+        opened.questions.update(q["id"], status="answered", answer="yes")
+        checks = {c["metric"]: c for c in suite_rules.distill(opened, "mem", q["id"])["spec"]
+                  ["checks"]}
+    # a score whose name holds "peak_mem" is a threshold (higher is better), not a cost limit
+    assert (checks["peak_memorization"]["kind"], checks["peak_memorization"]["op"]) == \
+        ("threshold", ">=")
+    assert checks["peak_memorization"]["value"] == pytest.approx(0.70 - 0.0141421, rel=1e-4)
+    # a camelCase memory metric is a cost: its worst value plus 10%
+    assert (checks["peakMemGB"]["kind"], checks["peakMemGB"]["op"]) == ("constraint", "<=")
+    assert checks["peakMemGB"]["value"] == pytest.approx(3.2 * 1.1)

@@ -12,7 +12,7 @@ import pytest
 import stepstone
 from _cli import cli
 from stepstone.analysis import testtime_curve as curve_of
-from stepstone.cli.standardize import curve_points, run_curves
+from stepstone.cli.curves import curve_points, run_curves
 from stepstone.errors import AnalysisError, MetricValueError, UsageError
 from stepstone.store import open_lab
 

@@ -50,9 +50,9 @@ COMMANDS: dict[str, str] = {
     "stratify": "stepstone.cli.compare:stratify_cmd",
     "pareto": "stepstone.cli.pareto:pareto_cmd",
     "precision": "stepstone.cli.precision:precision_cmd",
-    "suite": "stepstone.cli.standardize:suite_group",
-    "headroom": "stepstone.cli.standardize:headroom_cmd",
-    "curve": "stepstone.cli.standardize:curve_cmd",
+    "suite": "stepstone.cli.suites:suite_group",
+    "headroom": "stepstone.cli.headroom:headroom_cmd",
+    "curve": "stepstone.cli.curves:curve_cmd",
     "report": "stepstone.cli.report:report_cmd",
     "demo": "stepstone.cli.demo:demo_cmd",
 }

@@ -30,12 +30,17 @@ _WORDS = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
+def metric_words(name: str) -> set[str]:
+    """The whole words of a metric name, lower case: split on anything not a letter or a digit
+    and at camelCase (``eval/valLoss`` → ``{"eval", "val", "loss"}``)."""
+    return set(_WORDS.findall(_CAMEL.sub("_", name).lower()))
+
+
 def lower_is_better(metric: str) -> bool:
     """Losses, errors, perplexities and latencies go down; everything else goes up. Judged by
-    whole words of the name (``eval/val_loss``, ``latency_ms``), so ``eval/sentiment`` is not
-    a time and ``terrain_acc`` not an error."""
-    words = _CAMEL.sub("_", metric).lower()  # valLoss → val_loss
-    return not _LOWER_BETTER.isdisjoint(_WORDS.findall(words))
+    whole words of the name (:func:`metric_words`: ``eval/val_loss``, ``latency_ms``), so
+    ``eval/sentiment`` is not a time and ``terrain_acc`` not an error."""
+    return not _LOWER_BETTER.isdisjoint(metric_words(metric))
 
 
 def today() -> str:

@@ -15,7 +15,8 @@ A suite is for one scale. When the adopted runs span several rungs (a ladder; a 
 :func:`stepstone.method.evidence.rung_of`), the thresholds come from the runs at one rung only
 — the largest, or the one asked for — and the spec records it (``rung``, with the ladder's
 ``rungs``); a run is checked only when it is at that rung (:func:`scale_mismatch`), and a run
-of another scale is skipped, saying so.
+of another scale is skipped, saying so. Checks and specs are read in
+:mod:`stepstone.method.suite_spec`, the scale in :mod:`stepstone.method.suite_scale`.
 
 :func:`distill` writes one from a question's runs and decision; :func:`create` reads one
 written by hand (YAML or JSON). Suites are versioned like baselines (``recall@2026-11-21``,
@@ -28,101 +29,33 @@ pass it (:func:`gate`).
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from stepstone.errors import MethodError, NotFoundError, UsageError
-from stepstone.method.baselines import NOISE_TOLERANCE, lower_is_better, resolve, today
-from stepstone.method.evidence import rung_of
+from stepstone.method.baselines import (
+    NOISE_TOLERANCE,
+    lower_is_better,
+    metric_words,
+    resolve,
+    today,
+)
+from stepstone.method.suite_scale import at_scale, scale_mismatch
+from stepstone.method.suite_spec import NAME, check_text, normalize_spec, parse_check
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord, numeric
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-KINDS = ("threshold", "constraint", "bucket")
-OPS = ("<=", ">=", "<", ">", "==", "!=")
 CONSTRAINT_TOLERANCE = 0.10
 """A cost-like metric found on the adopted runs is held to its worst value plus 10%."""
 MAX_LEVELS = 12
 """A bucket field with more distinct values than this is not distilled (bin it first)."""
-_COST = re.compile(r"(latency|memory|mem_gb|mem_mb|peak_mem|cost|vram)", re.IGNORECASE)
-_CHECK = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*(<=|>=|==|!=|<|>)\s*"
-                    r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+COST_WORDS = frozenset(("latency", "latencies", "memory", "mem", "cost", "costs", "vram"))
+"""A metric is cost-like (a constraint, not a threshold) when one of these is a whole word of
+its name (:func:`stepstone.method.baselines.metric_words`): ``latency_ms``, ``peak_mem_gb``,
+``vramGB``; not ``costume_acc`` or ``peak_memorization``."""
 _SKIP_FIELDS = {"id", "score", "correct", "prediction", "name", "step"}
-SCALE_TOLERANCE = 1.5
-"""A run is at a numeric rung when its rung is within this factor of it and no other rung of
-the suite's ladder is nearer (a small feature moves ``n_params`` a little, not a rung)."""
-
-
-# ----------------------------------------------------------------------------- specs
-def parse_check(text: str, kind: str = "constraint") -> dict[str, Any]:
-    """``"latency_ms <= 1.0"`` → a check of ``kind``."""
-    match = _CHECK.match(text)
-    if not match:
-        raise UsageError(f"cannot read the check {text!r}: write it as METRIC OP NUMBER, "
-                         "e.g. 'latency_ms <= 1.0'")
-    return {"kind": kind, "metric": match.group(1), "op": match.group(2),
-            "value": float(match.group(3))}
-
-
-def _check(raw: Any, index: int) -> dict[str, Any]:
-    if isinstance(raw, str):
-        return parse_check(raw, "threshold")
-    if not isinstance(raw, Mapping):
-        raise UsageError(f"check {index + 1} is a {type(raw).__name__}: give a mapping "
-                         "(metric, op, value) or a string like 'val_loss <= 3.1'")
-    check = dict(raw)
-    kind = check.setdefault("kind", "bucket" if "field" in check else "threshold")
-    if kind not in KINDS:
-        raise UsageError(f"check {index + 1}: kind is one of {', '.join(KINDS)}, not {kind!r}")
-    if check.get("op") not in OPS:
-        raise UsageError(f"check {index + 1}: op is one of {' '.join(OPS)}, "
-                         f"not {check.get('op')!r}")
-    value = check.get("value")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise UsageError(f"check {index + 1}: value must be a finite number, not {value!r}")
-    check["value"] = float(value)
-    if kind == "bucket":
-        for key in ("field", "bucket"):
-            if check.get(key) in (None, ""):
-                raise UsageError(f"check {index + 1}: a bucket check needs {key!r}")
-        check["bucket"] = str(check["bucket"])
-        check.setdefault("eval", "eval")
-        check.setdefault("stat", "mean")
-        check.setdefault("metric", f"{check['eval']}[{check['field']}={check['bucket']}]")
-    elif not isinstance(check.get("metric"), str) or not check["metric"]:
-        raise UsageError(f"check {index + 1}: name the metric it checks")
-    return check
-
-
-def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A suite spec checked and completed (each check a mapping), or a UsageError."""
-    if not isinstance(spec, Mapping):
-        raise UsageError("a suite is a mapping with a list of checks")
-    raw = spec.get("checks")
-    if not isinstance(raw, list) or not raw:
-        raise UsageError("a suite needs a non-empty list `checks:` (e.g. '- val_loss <= 3.1')")
-    unknown = set(spec) - {"name", "tier", "question", "description", "metrics", "buckets",
-                           "checks", "reference", "source", "rung", "rungs"}
-    if unknown:
-        raise UsageError(f"unknown suite keys: {', '.join(sorted(unknown))}")
-    rung, rungs = spec.get("rung"), spec.get("rungs")
-    if isinstance(rung, bool) or not isinstance(rung, str | int | float | type(None)):
-        raise UsageError(f"rung is the scale the suite holds (a number like 1e7 or a label), "
-                         f"not {rung!r}")
-    if rungs is not None and (rung is None or not isinstance(rungs, list)
-                              or not any(_same_rung(rung, r) for r in rungs)):
-        raise UsageError("rungs is the list of the ladder's rungs, and it holds the suite's "
-                         "rung: give rung too, and list it in rungs")
-    out = {k: v for k, v in spec.items() if k != "checks"}
-    out["checks"] = [_check(c, i) for i, c in enumerate(raw)]
-    return out
-
-
-def check_text(check: Mapping[str, Any]) -> str:
-    return f"{check['metric']} {check['op']} {check['value']:.6g}"
 
 
 # ----------------------------------------------------------------------------- versions
@@ -177,77 +110,13 @@ def for_tier(lab: Lab, tier: str) -> list[dict[str, Any]]:
     return [r for r in rows if r is not None and r["tier"] == tier]
 
 
-# ----------------------------------------------------------------------------- scale
-def _rung_number(rung: Any) -> float | None:
-    if isinstance(rung, bool):
-        return None
-    try:
-        number = float(rung)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number > 0 else None
-
-
-def _same_rung(a: Any, b: Any) -> bool:
-    x, y = _rung_number(a), _rung_number(b)
-    return x == y if x is not None and y is not None else str(a) == str(b)
-
-
-def scale_mismatch(spec: Mapping[str, Any], run: RunRecord) -> str | None:
-    """Why ``run`` is not at the scale the suite ``spec`` holds, or None when it is (a suite
-    without a ``rung`` holds every scale). A numeric rung holds the runs within
-    :data:`SCALE_TOLERANCE` of it and nearer it than any other of the suite's ``rungs``."""
-    rung = spec.get("rung")
-    if rung is None:
-        return None
-    mine = rung_of(run)
-    if mine is None:
-        return (f"run {run.id} has no scale (no rung or n_params): the suite holds rung "
-                f"{rung}; log n_params or set rung in its config")
-    target, value = _rung_number(rung), _rung_number(mine)
-    ladder = [_rung_number(r) for r in spec.get("rungs") or [rung]]
-    numbers = [n for n in ladder if n is not None]
-    if target is None or value is None or len(numbers) < len(ladder):
-        same = str(mine) == str(rung)
-    else:
-        away = {n: abs(math.log(value / n)) for n in numbers}
-        same = min(away, key=lambda n: away[n]) == target and \
-            away[target] <= math.log(SCALE_TOLERANCE)
-    return None if same else (f"run {run.id} is at rung {mine}, the suite holds rung {rung}: "
-                              "not checked against another scale's thresholds")
-
-
-def _at_scale(runs: Sequence[RunRecord], rung: str | None
-              ) -> tuple[list[RunRecord], dict[str, Any]]:
-    """The adopted runs at the scale the suite is for, and the spec keys that record it.
-
-    Runs at one rung (or none) give every run and no scale. A ladder gives the runs at
-    ``rung`` (else at the largest rung) and ``{"rung": ..., "rungs": [...]}``."""
-    ladder: dict[str, Any] = {}
-    for run in runs:
-        value = rung_of(run)
-        if value is not None:
-            ladder.setdefault(str(value), value)
-    if rung is None and len(ladder) < 2:
-        return list(runs), {}
-    if rung is not None:
-        chosen = next((v for v in ladder.values() if _same_rung(v, rung)), None)
-        if chosen is None:
-            raise NotFoundError(f"no adopted run is at rung {rung}"
-                                + (f" (they are at {', '.join(ladder)})" if ladder else
-                                   " (they have no rung or n_params)"))
-    else:
-        numbers = {k: _rung_number(v) for k, v in ladder.items()}
-        if any(n is None for n in numbers.values()):
-            raise UsageError(f"the adopted runs span the rungs {', '.join(ladder)}: choose the "
-                             "scale the suite is for with --rung")
-        chosen = ladder[max(numbers, key=lambda k: numbers[k] or 0.0)]
-    mine = [r for r in runs if (v := rung_of(r)) is not None and _same_rung(v, chosen)]
-    return mine, {"rung": chosen, "rungs": sorted(ladder.values(), key=lambda v: (
-        _rung_number(v) is None, _rung_number(v) or 0.0, str(v)))}
-
 
 # ----------------------------------------------------------------------------- distill
+def is_cost(metric: str) -> bool:
+    """Whether ``metric`` is cost-like: a whole word of its name is one of :data:`COST_WORDS`."""
+    return not COST_WORDS.isdisjoint(metric_words(metric))
+
+
 def _finished(runs: Iterable[RunRecord]) -> list[RunRecord]:
     return [r for r in runs if r.status == "finished" and r.kind != "smoke"]
 
@@ -287,7 +156,7 @@ def _rule_constraints(rule_text: str) -> list[dict[str, Any]]:
 
     out = []
     for metric, op, value in bounds(parse_rule(rule_text)):
-        if _COST.search(metric):
+        if is_cost(metric):
             out.append({"kind": "constraint", "metric": metric, "op": op, "value": value,
                         "basis": "the question's rule"})
     return out
@@ -383,7 +252,7 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
     if not runs:
         raise MethodError(f"question {question_id} has no finished runs to distill a suite "
                           f"from ({basis})")
-    runs, scale = _at_scale(runs, rung)
+    runs, scale = at_scale(runs, rung)
     if scale:
         basis += f", at rung {scale['rung']} of {', '.join(map(str, scale['rungs']))}"
     from stepstone.method.rules import metrics_used, parse_rule
@@ -395,7 +264,7 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
     for metric in metrics:
         values = [v for r in runs if (v := numeric(r.summary.get(metric))) is not None
                   and math.isfinite(v)]
-        if not values or _COST.search(metric):
+        if not values or is_cost(metric):
             continue
         lower = lower_is_better(metric)
         worst = max(values) if lower else min(values)
@@ -407,7 +276,7 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
     limits = [*_rule_constraints(question["rule"]),
               *({**parse_check(c), "basis": "given"} for c in constraints)]
     named = {c["metric"] for c in limits}
-    for key in sorted({k for r in runs for k in r.summary if _COST.search(k)} - named):
+    for key in sorted({k for r in runs for k in r.summary if is_cost(k)} - named):
         values = [v for r in runs if (v := numeric(r.summary.get(key))) is not None
                   and math.isfinite(v)]
         if values:
