@@ -1,8 +1,10 @@
-"""Numbers as table cells, the same in the CLI's tables and in reports."""
+"""Numbers and times as table cells, the same in the CLI's tables, the dashboard, the read
+API's notebook tables and reports."""
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 
@@ -27,3 +29,10 @@ def interval(low: Any, high: Any, *, unbounded: bool = True) -> str:
     if lo == "–" and hi == "–":
         return "–"
     return f"[{lo}, {hi}]"
+
+
+def when(ts: float | None) -> str:
+    """A timestamp as local ``YYYY-MM-DD HH:MM``; none as an empty cell."""
+    if ts is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,10 +39,3 @@ def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], captio
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return (f'<table class="stepstone">{cap}<thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table>{more}")
-
-
-def when(ts: float | None) -> str:
-    """A timestamp as local ``YYYY-MM-DD HH:MM``; none as an empty cell."""
-    if ts is None:
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from stepstone.api._display import html_table, when
+from stepstone.api._display import html_table
 from stepstone.api._fit import Fit
 from stepstone.api._frames import check_format, convert, eval_frame, pandas_module
+from stepstone.cells import when
 from stepstone.errors import UsageError
 from stepstone.store.runs import RunRecord, flatten
 

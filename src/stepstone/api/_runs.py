@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-from stepstone.api._display import MAX_HTML_ROWS, html_table, when
+from stepstone.api._display import MAX_HTML_ROWS, html_table
 from stepstone.api._frames import check_format, convert, pandas_module
 from stepstone.api._run import Run
+from stepstone.cells import when
 
 if TYPE_CHECKING:
     from stepstone.api._api import Api

@@ -3,12 +3,12 @@ the research method from the command line (every rule lives in stepstone.method)
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from stepstone.cells import when
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import decide as decide_rules
@@ -99,7 +99,7 @@ def idea_show(idea: str, lab: str | None, as_json: bool) -> None:
     click.echo(f"{row['id']}: {row['title']}  ({row['status']}, {row['signal']} signal, {cost}"
                + (f", from {row['source']}" if row["source"] else "") + ")")
     for event in row["events"]:
-        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(event["at"]))
+        stamp = when(event["at"])
         move = (f"{event['from_status']} → " if event["from_status"] else "") + event["to_status"]
         click.echo(f"  {stamp}  {move}: {event['reason']}")
 
@@ -507,7 +507,7 @@ def notebook_group(ctx: click.Context, question: str | None, lab: str | None,
         print_json(pages)
         return
     for page in pages:
-        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(page["created_at"]))
+        stamp = when(page["created_at"])
         click.echo(f"--- page {page['number']} · {page['kind']} · {stamp} · {page['title']}")
         click.echo(page["body"])
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from stepstone.cells import when
 from stepstone.errors import UsageError
 from stepstone.store.lab import Lab
 
@@ -169,7 +170,7 @@ def export(lab: Lab, folder: Path) -> list[Path]:
                       *([f"Conclusion: {q['conclusion']}"] if q["conclusion"] else []),
                       f"Back to [[{home}]]", ""]
         for page in group:
-            stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(page["created_at"]))
+            stamp = when(page["created_at"])
             lines += [f"## page-{page['number']}", "",
                       f"**{page['kind']}** · {stamp} · {page['title']}", ""]
             evidence = (page.get("data") or {}).get("evidence_page")

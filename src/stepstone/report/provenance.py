@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stepstone import analysis_io as aio
+from stepstone.cells import when
 from stepstone.config import flatten, format_value
 from stepstone.errors import NotFoundError, StepstoneError
 from stepstone.method import baselines as baseline_rules
@@ -54,7 +55,7 @@ def _question_info(lab: Lab, q: Mapping[str, Any]) -> QuestionInfo:
         id=str(q["id"]), text=str(q["text"]), rule=str(q["rule"]),
         metrics=tuple(q.get("metrics") or ()), status=str(q["status"]), answer=q.get("answer"),
         idea=idea, timebox_hours=q.get("timebox_hours"),
-        deadline=time.strftime("%Y-%m-%d %H:%M", time.localtime(end)) if end else None,
+        deadline=when(end) if end else None,
         overdue=overdue, baseline_ref=q.get("baseline"),
         feature_keys=tuple(q.get("feature_keys") or ()),
         feature_delta=tuple((k, format_value(v)) for k, v in sorted(delta.items())),

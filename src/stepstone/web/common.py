@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from stepstone.cells import when
 from stepstone.store.lab import Lab, connect
 from stepstone.store.runs import HEARTBEAT_STALE_SECONDS
 from stepstone.store.target import StoreTarget
@@ -30,12 +30,6 @@ BADGE = {
     "abandoned": "muted", "open": "live", "answered": "ok", "parked": "muted", "picked": "live",
     "tested": "live", "adopted": "ok", "dropped": "muted",
 }
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
 def duration_text(seconds: float | None) -> str:
@@ -57,7 +51,7 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-TEMPLATES.env.filters["when"] = _when
+TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.filters["duration"] = duration_text
 TEMPLATES.env.filters["num"] = _num
 
