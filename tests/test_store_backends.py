@@ -477,6 +477,32 @@ def test_sync_carries_the_method_tables(store_target, tmp_path):
         assert team.db.scalar("SELECT COUNT(*) FROM notebook_pages") == 3
 
 
+def test_sync_repoints_a_decision_at_its_evidence_page(store_target, tmp_path):
+    """Pages get new numbers in the team store: a decision still names its evidence page."""
+    from stepstone.store.lab import init_lab
+
+    laptop_root = init_lab(tmp_path / "laptop")
+    with open_lab(laptop_root) as laptop, _open(store_target) as team:
+        for title in ("team 1", "team 2"):
+            team.notebook.append(kind="note", title=title, body="")
+        laptop.notebook.append(kind="note", title="see page 1 of the paper", body="page 1")
+        evidence = laptop.notebook.append(kind="result", title="Evidence for q1", body="gains",
+                                          question_id="q1")
+        laptop.notebook.append(kind="decision", title="q1 answered yes",
+                               body=f"Answer: **yes**\n\nEvidence: page {evidence}",
+                               question_id="q1", data={"evidence_page": evidence})
+        sync(laptop, team)
+        again = sync(laptop, team)
+        assert again.inserted == 0  # the rewritten page matches on the second sync
+        pages = {p["title"]: p for p in team.notebook.pages()}
+    moved = pages["Evidence for q1"]["number"]
+    assert moved != evidence
+    decision = pages["q1 answered yes"]
+    assert decision["data"]["evidence_page"] == moved
+    assert decision["body"].endswith(f"Evidence: page {moved}")
+    assert pages["see page 1 of the paper"]["body"] == "page 1"  # a person's text is kept
+
+
 def test_notebook_pages_mentioning_a_run(store_target):
     with _open(store_target) as lab:
         lab.notebook.append(kind="result", title="r", body="", run_id="abc_1")

@@ -21,7 +21,9 @@ table) per transaction; an interrupted sync is finished by running it again.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -426,6 +428,9 @@ def _put_by_content(
                 if info.columns[i] in self_cols and v is not None else v
                 for i, v in zip(body, values, strict=True)
             )
+        if info.name == "notebook_pages":
+            values = _repoint_evidence([info.columns[i] for i in body], values,
+                                       lambda n: mapping.get(n, earlier.get(n, n)))
         key = _row_key(values)
         if left[key] > 0:
             left[key] -= 1
@@ -442,6 +447,27 @@ def _put_by_content(
     inserted = len(rows) - unchanged
     return inserted, 0, unchanged, mapping
 
+def _repoint_evidence(columns: list[str], values: tuple[Any, ...],
+                      new_number: Any) -> tuple[Any, ...]:
+    """A decision page names its evidence page by number, in its data (``evidence_page``) and
+    in its last line (``Evidence: page N``): give the number the page has in the destination.
+    Other page numbers a person wrote in a page's text are left as written."""
+    row = dict(zip(columns, values, strict=True))
+    try:
+        data = json.loads(row.get("data") or "{}")
+    except ValueError:
+        return values
+    old = data.get("evidence_page") if isinstance(data, dict) else None
+    if not isinstance(old, int) or isinstance(old, bool):
+        return values
+    new = new_number(old)
+    if new == old:
+        return values
+    data["evidence_page"] = new
+    row["data"] = json.dumps(data, sort_keys=True)
+    row["body"] = re.sub(rf"(?m)^Evidence: page {old}$", f"Evidence: page {new}",
+                         str(row.get("body") or ""))
+    return tuple(row[c] for c in columns)
 
 
 def offline_runs(lab: Lab) -> list[str]:
