@@ -9,13 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from _cli import cli
+from _launch_helpers import gone, in_thread, wait_for
 from stepstone.launch.executors import local_executor
 from stepstone.launch.plan import plan_ladder
 from stepstone.launch.runner import launch_plan, plan_state
@@ -71,29 +71,6 @@ def _ladder(project: Path, linked: tuple[str, str], widths: list[int],
                        baseline=linked[0], question_id=linked[1])
 
 
-def _wait_for(path: Path, timeout: float = 60.0) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return int(path.read_text())
-        time.sleep(0.1)
-    raise AssertionError(f"{path} never appeared")
-
-
-def _in_thread(target, *args):
-    out: dict[str, object] = {}
-
-    def work():
-        try:
-            out["result"] = target(*args)
-        except BaseException as exc:  # surfaced by the test
-            out["error"] = exc
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    return thread, out
-
-
 def _check_recorded(opened, run_id: str, width: int, linked: tuple[str, str]) -> None:
     rec = opened.runs.get(run_id)
     assert rec.status == "finished", (rec.status, rec.reason)
@@ -112,8 +89,8 @@ def test_local_ladder_records_rungs_and_relaunch_finishes_a_killed_one(project, 
     (project / "hang").write_text("")
     plan = _ladder(project, linked, [2, 4, 8], hang_width=4)
     with open_lab(lab) as opened:
-        thread, out = _in_thread(launch_plan, opened, plan, local_executor(workers=2))
-        pid = _wait_for(project / "hang.pid")
+        thread, out = in_thread(launch_plan, opened, plan, local_executor(workers=2))
+        pid = wait_for(project / "hang.pid")
         os.kill(pid, signal.SIGKILL)  # the rung dies mid-run
         thread.join(60)
         assert "error" not in out, out
@@ -145,8 +122,8 @@ def test_cancel_stops_running_runs_marks_them_killed_and_resumes(project, lab, l
     plan = _ladder(project, linked, [3, 5], hang_width=5)
     env = {**os.environ, "STEPSTONE_LAB": str(lab)}
     with open_lab(lab) as opened:
-        thread, out = _in_thread(launch_plan, opened, plan, local_executor(workers=2))
-        pid = _wait_for(project / "hang.pid")
+        thread, out = in_thread(launch_plan, opened, plan, local_executor(workers=2))
+        pid = wait_for(project / "hang.pid")
         deadline = time.monotonic() + 60
         while plan_state(opened, plan.id)[0].status != "finished":  # only rung 1 is left
             assert time.monotonic() < deadline
@@ -172,6 +149,30 @@ def test_cancel_stops_running_runs_marks_them_killed_and_resumes(project, lab, l
         again = launch_plan(opened, plan, local_executor(workers=2))
         assert again.status == "done" and again.launched == [1]
         _check_recorded(opened, str(plan_state(opened, plan.id)[1].run_id), 5, linked)
+
+
+def test_cancel_with_rungs_still_waiting_for_a_worker(project, lab, linked):
+    """One worker, three rungs: the cancel stops the running one and the others never start."""
+    (project / "hang").write_text("")
+    plan = _ladder(project, linked, [3, 5, 7], hang_width=3)
+    try:
+        with open_lab(lab) as opened:
+            thread, out = in_thread(launch_plan, opened, plan, local_executor(workers=1))
+            pid = wait_for(project / "hang.pid")
+            code, _, err = cli(lab, "cancel", plan.id, "--reason", "wrong lr")
+            assert code == 0, err
+            thread.join(60)
+            assert "error" not in out and out["result"].status == "cancelled", out
+            states = plan_state(opened, plan.id)
+            assert states[0].status == "killed" and states[0].reason == "cancelled: wrong lr"
+            assert all(s.status != "running" and s.status != "finished" for s in states[1:])
+            assert [r.config["model"]["width"] for r in opened.runs.list()] == [3]
+        deadline = time.monotonic() + 60
+        while not gone(pid):
+            assert time.monotonic() < deadline, "the cancelled command is still running"
+            time.sleep(0.1)
+    finally:
+        (project / "hang").unlink(missing_ok=True)
 
 
 def test_cli_ladder_runs_then_resumes_without_duplicates(project, lab):
@@ -211,7 +212,7 @@ def test_ctrl_c_on_the_cli_cancels_the_ladder(project, lab):
         cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         start_new_session=True)
     try:
-        pid = _wait_for(project / "hang.pid")
+        pid = wait_for(project / "hang.pid")
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
         proc.wait(60)
     finally:
@@ -230,23 +231,13 @@ def test_ctrl_c_on_the_cli_cancels_the_ladder(project, lab):
             time.sleep(0.1)
 
 
-def _gone(pid: int) -> bool:
-    """Whether a process has ended (a zombie nobody reaped yet counts as ended)."""
-    try:
-        os.kill(pid, 0)
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] == "Z"
-    except (ProcessLookupError, FileNotFoundError):
-        return True
-
-
 def test_a_killed_worker_takes_its_command_with_it_and_a_relaunch_finishes(project, lab,
                                                                               linked):
     (project / "hang").write_text("")
     plan = _ladder(project, linked, [3], hang_width=3)
     with open_lab(lab) as opened:
-        thread, out = _in_thread(launch_plan, opened, plan, local_executor(workers=1))
-        child = _wait_for(project / "hang.pid")
+        thread, out = in_thread(launch_plan, opened, plan, local_executor(workers=1))
+        child = wait_for(project / "hang.pid")
         (state,) = plan_state(opened, plan.id, reap=False)
         worker = opened.runs.get(str(state.run_id)).pid
         assert worker not in (None, child, os.getpid())
@@ -254,7 +245,7 @@ def test_a_killed_worker_takes_its_command_with_it_and_a_relaunch_finishes(proje
         thread.join(60)
         assert "error" not in out and out["result"].status == "incomplete", out
         deadline = time.monotonic() + 60
-        while not _gone(child):  # the training command must not outlive its worker
+        while not gone(child):  # the training command must not outlive its worker
             assert time.monotonic() < deadline, "the command outlived its killed worker"
             time.sleep(0.1)
         (state,) = plan_state(opened, plan.id)

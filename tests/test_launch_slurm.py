@@ -1,13 +1,18 @@
 """A real ladder as a job array through submitit's local executor (the Slurm code path),
-every rung recorded with config, code snapshot and metrics; a failed rung relaunched."""
+every rung recorded with config, code snapshot and metrics; a failed rung relaunched;
+cancelling the plan stops its running job and leaves no training process behind."""
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from _cli import cli
+from _launch_helpers import gone, in_thread, wait_for
 from stepstone.launch.executors import parse_time, slurm_executor
 from stepstone.launch.plan import plan_ladder
 from stepstone.launch.runner import launch_plan, plan_state
@@ -16,7 +21,7 @@ from stepstone.store import open_lab
 pytest.importorskip("submitit")
 
 TRAIN = """\
-import os
+import os, time
 import stepstone
 
 stepstone.init()
@@ -25,6 +30,12 @@ for step in range(3):
     stepstone.log({"loss": 1.0 / (width * (step + 1))}, step=step)
 if width == 3 and os.path.exists("fail-once"):
     raise SystemExit(3)
+hang = stepstone.config.get("hang")
+if hang and width == hang["width"]:
+    with open(hang["file"] + ".pid", "w") as fh:
+        fh.write(str(os.getpid()))
+    while os.path.exists(hang["file"]):
+        time.sleep(0.1)
 stepstone.summary["final_loss"] = 1.0 / (width * 3)
 stepstone.finish()
 """
@@ -53,6 +64,36 @@ def test_slurm_local_job_array_records_every_rung(tmp_path: Path, lab: Path) -> 
             loss = opened.metrics.history(rec.id)["loss"].values
             assert loss == pytest.approx([1 / width, 1 / (2 * width), 1 / (3 * width)])
         assert len(opened.runs.list(tag=f"plan:{plan.id}")) == 3
+
+
+def test_cancel_stops_the_running_job_and_its_command(tmp_path: Path, lab: Path) -> None:
+    (tmp_path / "train.py").write_text(TRAIN)
+    hang = tmp_path / "hang"
+    hang.write_text("")
+    plan = plan_ladder({"model": {"width": 1}, "hang": {"file": str(hang), "width": 5}},
+                       [sys.executable, "train.py"],
+                       rungs=[["model.width=2"], ["model.width=5"]], cwd=str(tmp_path))
+    executor = slurm_executor(tmp_path / "submitit", time_limit="5", cluster="local")
+    try:
+        with open_lab(lab) as opened:
+            thread, out = in_thread(launch_plan, opened, plan, executor)
+            pid = wait_for(tmp_path / "hang.pid")
+            deadline = time.monotonic() + 60
+            while plan_state(opened, plan.id)[0].status != "finished":  # only one is left
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            code, text, err = cli(lab, "cancel", plan.id, "--reason", "wrong lr", "--json")
+            assert code == 0, err
+            thread.join(120)
+            assert not thread.is_alive() and "error" not in out, out
+            assert out["result"].status == "cancelled"
+            other, hung = plan_state(opened, plan.id)
+            assert (hung.status, hung.reason) == ("killed", "cancelled: wrong lr")
+            assert json.loads(text)["stopped"] == [hung.run_id]
+            assert gone(pid), "the training command outlived the cancel"
+            assert other.status == "finished"
+    finally:
+        hang.unlink(missing_ok=True)  # a command a broken cancel left behind ends
 
 
 def test_slurm_time_limits():

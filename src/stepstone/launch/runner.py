@@ -186,11 +186,14 @@ def _rung(lab: Lab, job: RungJob) -> PlannedRunRow | None:
 
 
 def _stamp_cancel(lab: Lab, plan_id: str, run_ids: Sequence[str]) -> None:
-    """Give runs of a cancelled plan that stopped the cancel's reason."""
+    """Give runs of a cancelled plan that stopped the cancel's reason (a rung booked but
+    never started, still waiting for a worker, has no run to stamp)."""
     plan = lab.plans.get(plan_id)
     if plan.status != "cancelled":
         return
     for run_id in run_ids:
+        if not lab.runs.exists(run_id):
+            continue
         rec = lab.runs.get(run_id)
         if rec.status in ("killed", "failed", "crashed"):
             lab.runs.update(run_id, status="killed", reason=f"cancelled: {plan.reason}")
