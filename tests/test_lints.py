@@ -173,3 +173,17 @@ def test_a_data_scaler_is_not_a_gradient_scaler() -> None:
     assert [lint.code for lint in config_lints(config)] == ["fp16-no-grad-scaler"]
     assert scaler_of({"train": {"scaler": True}}) is True
     assert scaler_of({"fp16": {"loss_scale": 0}}) is True  # DeepSpeed: 0 is dynamic scaling
+
+
+def test_a_precision_setting_added_after_init_warns_once(
+        lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = stepstone.init(project="t", lab=lab, config={"lr": 1e-3})
+    assert "precision warning" not in capsys.readouterr().err
+    run.config.update({"training_args": {"fp16": False}})  # the HF callback, fp32
+    assert "precision warning" not in capsys.readouterr().err
+    run.config.update({"train": {"precision": "fp16"}})  # a later hyperparameter dump
+    assert capsys.readouterr().err.count("precision warning: trains in fp16") == 1
+    run.config["seed"] = 3  # later changes do not repeat it
+    assert "precision warning" not in capsys.readouterr().err
+    assert len(run.summary[SUMMARY_KEY]) == 1
+    run.finish()

@@ -222,17 +222,16 @@ def value_lints(values: Any, fmt: str = "fp16", *, name: str = "values",
 
 
 def record(run: Any, lints: list[Lint], *, echo: bool = True) -> None:
-    """Print each lint on stderr and add it to the run's ``lint/precision`` summary list."""
+    """Print each lint the run has not had yet on stderr and add it to the run's
+    ``lint/precision`` summary list."""
     if not lints:
         return
-    if echo:
-        for lint in lints:
-            print(f"stepstone: precision warning: {lint.message}", file=sys.stderr)
-    if run is None:
-        return
-    known = list(run.summary.get(SUMMARY_KEY) or [])
+    known = list(run.summary.get(SUMMARY_KEY) or []) if run is not None else []
     added = [lint.message for lint in lints if lint.message not in known]
-    if added:
+    if echo:
+        for message in added:
+            print(f"stepstone: precision warning: {message}", file=sys.stderr)
+    if run is not None and added:
         run.summary[SUMMARY_KEY] = known + added
 
 
@@ -251,8 +250,10 @@ def lint_precision(values: Any, fmt: str = "fp16", *, name: str | None = None,
     return lints
 
 
-def at_init(run: Any, config: Mapping[str, Any]) -> list[Lint]:
-    """Called by ``stepstone.init``: the config lints, warned and recorded; never raises."""
+def check_config(run: Any, config: Mapping[str, Any]) -> list[Lint]:
+    """The config lints of ``run``, warned (each once) and recorded; never raises. Called by
+    ``stepstone.init`` and again whenever the run's config changes (a Lightning logger's
+    hyperparameters, the HF callback's training arguments, ``run.config.update``)."""
     try:
         lints = config_lints(config)
         record(run, lints)

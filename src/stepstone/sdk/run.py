@@ -110,6 +110,9 @@ class Config:
         run = self._run
         if run is not None:
             run._enqueue(Op("config", dict(items)))
+            from stepstone.method.lints import check_config
+
+            check_config(run, self._data)  # a precision setting added now warns now
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):

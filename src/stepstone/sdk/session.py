@@ -243,9 +243,9 @@ def _start(
     run = Run(run_id=run_id, name=name or run_id, project=project, lab_root=target.root,
               objects=open_objects(target.objects), config=config, writer=writer,
               start_step=start_step, attached=attached, target=target)
-    from stepstone.method.lints import at_init
+    from stepstone.method.lints import check_config
 
-    at_init(run, config)  # fp16 without a gradient scaler: warn now, not after the run
+    check_config(run, config)  # fp16 without a gradient scaler: warn now, not after the run
     _start_capture(run, target, code=save_code and not attached, notes=notes_for_capture)
     if not attached:
         run._start_tee()
