@@ -98,3 +98,16 @@ def test_no_lab_no_question(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
     ask_for_review(["idea", "list"])  # no lab here: silent, and nothing written
     assert list(tmp_path.iterdir()) == []
+
+
+def test_on_a_shared_lab_each_person_reviews_their_own_plan(lab: Path) -> None:
+    now = time.time()
+    with open_lab(lab) as opened:
+        mine = notebook.plan_day(opened, "run q1")
+        assert mine["data"]["author"] == notebook.author()
+        opened.notebook.append(kind="plan", title="Plan for today", body="their plan",
+                               data={"author": f"not-{notebook.author()}"})
+        pending = notebook.pending_review(opened, now + DAY)
+        assert pending is not None and pending["page"] == mine["number"]  # not theirs
+        notebook.note(opened, "ran q1", review=mine["number"])
+        assert notebook.pending_review(opened, now + DAY) is None

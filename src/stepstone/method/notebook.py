@@ -7,6 +7,7 @@ Kinds: ``result`` (written automatically when a run ends or a question is decide
 
 from __future__ import annotations
 
+import getpass
 import re
 import time
 from pathlib import Path
@@ -63,16 +64,28 @@ def _day(ts: float) -> str:
     return time.strftime("%Y-%m-%d", time.localtime(ts))
 
 
+def author() -> str:
+    """Who writes a day's plan: the login name (on a team store, each person reviews theirs)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "unknown"
+
+
 def plan_day(lab: Lab, text: str) -> dict[str, Any]:
     if not text.strip():
         raise UsageError("a day's plan needs some text")
-    return write(lab, "plan", f"Plan for {_day(time.time())}", text.strip())
+    return write(lab, "plan", f"Plan for {_day(time.time())}", text.strip(),
+                 data={"author": author()})
 
 
 def pending_review(lab: Lab, now: float | None = None) -> dict[str, Any] | None:
-    """The latest plan page of an earlier day that has no review yet, with the prompt."""
+    """The latest plan page of an earlier day, written by this user (or by no one named),
+    that has no review yet, with the prompt."""
     now = time.time() if now is None else now
-    plans = [p for p in lab.notebook.pages(kind="plan") if _day(p["created_at"]) < _day(now)]
+    me = author()
+    plans = [p for p in lab.notebook.pages(kind="plan") if _day(p["created_at"]) < _day(now)
+             and (p.get("data") or {}).get("author", me) == me]
     if not plans:
         return None
     reviewed = {p["review_of"] for p in lab.notebook.pages() if p["review_of"] is not None}
