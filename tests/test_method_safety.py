@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -136,23 +138,34 @@ def test_postgres_refuses_to_change_a_page(pg_url: str, statement: str, tmp_path
     assert row == ("original",)
 
 
-def test_a_stale_heartbeat_is_a_crash_even_when_its_pid_is_alive(lab: Path) -> None:
-    """The pid of a run that died may be reused by another process: a live pid on this host
-    does not keep a run whose heartbeat stopped running; a fresh heartbeat does."""
-    live_pid = os.getppid()  # alive, and not the run's process
-    now = time.time()
-    with open_lab(lab) as opened:
-        for run_id, beat in (("reused01", now - 3600), ("alive001", now)):
-            opened.runs.create({"id": run_id, "name": run_id, "project": "p",
-                                "status": "running", "created_at": now - 7200,
-                                "heartbeat_at": beat, "pid": live_pid,
-                                "host": socket.gethostname()})
-        assert opened.runs.reap_crashed(now=now) == ["reused01"]
-        reused = opened.runs.get("reused01")
-        assert reused.status == "crashed" and "no heartbeat for 3600 s" in (reused.reason or "")
-        assert reused.ended_at == now - 3600
-        assert opened.runs.get("alive001").status == "running"
-        assert opened.runs.reap_crashed() == []
+def test_a_reused_pid_is_a_crash_and_a_late_heartbeat_of_a_live_run_is_not(lab: Path) -> None:
+    """On this host the process decides: a pid that now belongs to a process started after
+    the run was made was reused (the run died); the run's own live process keeps it running
+    even when its heartbeat is an hour late (a writer stuck on a lock)."""
+    later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        now = time.time()
+        with open_lab(lab) as opened:
+            for run_id, pid, made in (("reused01", later.pid, now - 7200),
+                                      ("stuck001", os.getpid(), now)):
+                opened.runs.create({"id": run_id, "name": run_id, "project": "p",
+                                    "status": "running", "created_at": made,
+                                    "heartbeat_at": made - 3600 if run_id == "stuck001"
+                                    else made, "pid": pid, "host": socket.gethostname()})
+            assert opened.runs.reap_crashed(now=now + 3600) == ["reused01"]
+            reused = opened.runs.get("reused01")
+            assert reused.status == "crashed" and "belongs to a later process" in reused.reason
+            assert opened.runs.get("stuck001").status == "running"
+            # another host: only the heartbeat can tell
+            opened.runs.create({"id": "remote01", "name": "remote01", "project": "p",
+                                "status": "running", "created_at": now,
+                                "heartbeat_at": now, "pid": os.getpid(), "host": "elsewhere"})
+            assert opened.runs.reap_crashed(now=now + 30) == []
+            assert opened.runs.reap_crashed(now=now + 3600) == ["remote01"]
+            assert "no heartbeat for 3600 s" in opened.runs.get("remote01").reason
+    finally:
+        later.kill()
+        later.wait()
 
 
 @pytest.mark.parametrize("metric, lower", [

@@ -321,10 +321,11 @@ class Runs:
     def reap_crashed(self, now: float | None = None) -> builtins.list[str]:
         """Mark running runs whose process is gone as crashed; return their ids.
 
-        A run is dead when its heartbeat is older than ``HEARTBEAT_STALE_SECONDS``, on any
-        host (a live pid on this host does not keep it running: the pid may have been
-        reused by another process), or when it ran on this host and its process no
-        longer exists (seen at once, without waiting for the heartbeat to go stale).
+        On this host the process decides: a run whose pid is gone is dead at once, and so is
+        one whose pid now belongs to a process started after the run was made (the pid was
+        reused); the run's own live process keeps it running even when its heartbeat is late
+        (a writer waiting on a lock, a suspended laptop). Elsewhere a heartbeat older than
+        ``HEARTBEAT_STALE_SECONDS`` means dead.
         """
         now = time.time() if now is None else now
         host = socket.gethostname()
@@ -333,12 +334,17 @@ class Runs:
             "SELECT id, pid, host, heartbeat_at, created_at FROM runs WHERE status = 'running'"
         ):
             silent = now - (row["heartbeat_at"] or row["created_at"])
-            if silent > HEARTBEAT_STALE_SECONDS:
+            if row["host"] == host and row["pid"]:
+                pid = int(row["pid"])
+                if not _pid_alive(pid):
+                    dead[row["id"]] = (f"the process died without finishing (pid {pid} is "
+                                       "gone)")
+                elif (_started_at(pid) or 0.0) > row["created_at"] + _START_SLACK:
+                    dead[row["id"]] = (f"the process died without finishing (pid {pid} now "
+                                       "belongs to a later process)")
+            elif silent > HEARTBEAT_STALE_SECONDS:
                 dead[row["id"]] = (f"the process died without finishing (no heartbeat for "
                                    f"{silent:.0f} s)")
-            elif row["host"] == host and row["pid"] and not _pid_alive(int(row["pid"])):
-                dead[row["id"]] = (f"the process died without finishing (pid {row['pid']} is "
-                                   "gone)")
         for run_id, reason in dead.items():
             with self.db.transaction():
                 self.db.execute(
@@ -347,6 +353,23 @@ class Runs:
                     (reason, run_id),
                 )
         return list(dead)
+
+
+_START_SLACK = 5.0
+"""Seconds a process may seem to start after its run was made (the clock-tick rounding of
+``/proc``): a run's own process always started before it made the run."""
+
+
+def _started_at(pid: int) -> float | None:
+    """When process ``pid`` started, from ``/proc`` (None where there is no ``/proc``)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        with open("/proc/stat") as fh:
+            boot = next(int(line.split()[1]) for line in fh if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _pid_alive(pid: int) -> bool:
