@@ -105,19 +105,20 @@ def _prctl() -> Any:
         return None
 
 
-def _child_setup(own_group: bool) -> Callable[[], None]:
-    """What the command's process does between fork and exec: lead a process group of its
-    own (``own_group``), and ask for SIGTERM when the launcher dies."""
-    parent = os.getpid()
+def _death_signal() -> Callable[[], None] | None:
+    """What the command's process does between fork and exec: ask for SIGTERM when the
+    launcher dies. Only from a launcher with one thread: code after fork is unsafe beside
+    other threads, and the kernel sends the signal when the forking *thread* ends (in a Ray
+    worker, with its many threads, the command is stopped by the executor instead)."""
     prctl = _prctl()
+    if prctl is None or threading.active_count() > 1:
+        return None
+    parent = os.getpid()
 
     def setup() -> None:
-        if own_group:
-            os.setpgid(0, 0)
-        if prctl is not None:
-            prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-            if os.getppid() != parent:  # the launcher died before the request took hold
-                os._exit(128 + int(signal.SIGTERM))
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the launcher died before the request took hold
+            os._exit(128 + int(signal.SIGTERM))
 
     return setup
 
@@ -145,7 +146,7 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
         proc = subprocess.Popen(list(spec.command), cwd=spec.cwd, env=env,
                                 stdin=subprocess.DEVNULL if own_group else None,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                preexec_fn=_child_setup(own_group))
+                                start_new_session=own_group, preexec_fn=_death_signal())
     except OSError as exc:
         lab.runs.update(run_id, status="failed", reason=f"could not start: {exc.strerror}",
                         ended_at=time.time(), exit_code=127)

@@ -52,7 +52,7 @@ _current: Run | None = None
 _hooks_installed = False
 _exception: BaseException | None = None
 _previous_sigterm: Any = None
-_terminating = False  # a SIGTERM is finishing the run: later ones wait for it
+_terminating = False  # a SIGTERM is finishing the run now: one arriving meanwhile waits
 
 
 def new_run_id() -> str:
@@ -361,9 +361,12 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     if _terminating:  # a second SIGTERM while the first one finishes the run: let it finish
         return  # (a dying launcher's PDEATHSIG can come once per thread it had)
     _terminating = True
-    run = _current
-    if run is not None:
-        run.finish(status="killed", reason="terminated by SIGTERM")
+    try:
+        run = _current
+        if run is not None:
+            run.finish(status="killed", reason="terminated by SIGTERM")
+    finally:
+        _terminating = False
     previous = _previous_sigterm
     if callable(previous):
         previous(signum, frame)
