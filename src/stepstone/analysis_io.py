@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from stepstone.errors import AnalysisError, NotFoundError, UsageError
 from stepstone.store.lab import Lab
-from stepstone.store.runs import RunRecord
+from stepstone.store.runs import RunRecord, flatten
 
 if TYPE_CHECKING:
     import numpy as np
@@ -92,6 +92,13 @@ def number(summary: Mapping[str, Any], key: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def config_number(config: Mapping[str, Any], key: str) -> float | None:
+    """The finite number at exactly the dotted path ``key`` of ``config``, or None. No suffix
+    matching: ``steps`` is the top-level key only (never ``eval.steps``), ``train.steps`` that
+    path."""
+    return number(flatten(config), key)
 
 
 @dataclass
@@ -359,8 +366,6 @@ def config_groups(runs: Sequence[RunRecord], key: str
                   ) -> tuple[dict[str, list[RunRecord]], list[tuple[str, str]]]:
     """Runs grouped by the value at exactly the dotted config path ``key`` (as text), in the
     order first seen, and the runs without it (run id, reason)."""
-    from stepstone.config import flatten
-
     groups: dict[str, list[RunRecord]] = {}
     skipped: list[tuple[str, str]] = []
     for rec in runs:

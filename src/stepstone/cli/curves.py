@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from stepstone.analysis_io import config_number
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
-from stepstone.cli.run_values import config_number
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.store.lab import Lab, open_lab
 from stepstone.store.runs import RunRecord

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from stepstone.analysis_io import config_number, number
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
-from stepstone.cli.run_values import config_number, finite_number
 from stepstone.errors import UsageError
 from stepstone.method.sections import TRAINING_SECTIONS
 from stepstone.store.lab import open_lab
@@ -57,14 +57,14 @@ def _lookup(run: RunRecord, *names: str, sections: Sequence[str] = ()) -> float 
     """A positive number from the run's summary key ``name``, else its config at ``name`` or
     ``SECTION.name`` for one of ``sections`` (exact keys: see :func:`config_number`)."""
     for name in names:
-        number = finite_number(run.summary.get(name))
-        if number is not None and number > 0:
-            return number
+        found = number(run.summary, name)
+        if found is not None and found > 0:
+            return found
     for name in names:
         for key in (name, *(f"{section}.{name}" for section in sections)):
-            number = config_number(run.config, key)
-            if number is not None and number > 0:
-                return number
+            found = config_number(run.config, key)
+            if found is not None and found > 0:
+                return found
     return None
 
 
