@@ -159,9 +159,9 @@ def test_task_training_flops_use_kaplan_when_the_shape_is_known() -> None:
 
     n_ne = 2 * 64 * 2 * (2 * 64 + 256)
     flops, method = training_flops(200_000, 1_000_000, n_params_non_embedding=n_ne, n_layer=2,
-                                   d_model=64, d_ff=256, n_ctx=64)
+                                   d_model=64, n_ctx=64)
     expected = (6 * n_ne + 6 * 2 * 64 * 64) * 1_000_000
     assert method == "kaplan" and flops == pytest.approx(expected)
-    assert flops == flops_kaplan(n_layer=2, d_model=64, n_ctx=64, tokens=1_000_000, d_ff=256,
+    assert flops == flops_kaplan(n_layer=2, d_model=64, n_ctx=64, tokens=1_000_000,
                                  n_params=n_ne).flops
     assert training_flops(200_000, 1_000_000) == (6 * 200_000 * 1_000_000, "6ND")

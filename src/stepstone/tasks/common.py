@@ -195,13 +195,12 @@ def training_flops(
     n_params_non_embedding: int | None = None,
     n_layer: int | None = None,
     d_model: int | None = None,
-    d_ff: int | None = None,
     n_ctx: int | None = None,
 ) -> tuple[float, str]:
     """Training compute and the name of the estimate, for the run's ``flops_method``.
 
     With the model shape (``n_layer``, ``d_model``, ``n_ctx``: the context each token attends
-    over; ``d_ff``, default 4·d_model; ``n_params_non_embedding``, Kaplan's N): Kaplan's count
+    over; ``n_params_non_embedding``, Kaplan's N, else N from the shape): Kaplan's count
     with the attention term, ``(6N + 6·n_layer·n_ctx·d_model)·D``
     (:func:`stepstone.analysis.flops.flops_kaplan`, method ``kaplan``). Without it: 6·N·D
     with N the total parameter count (:func:`~stepstone.analysis.flops.flops_6nd`, ``6ND``).
@@ -210,7 +209,7 @@ def training_flops(
 
     if n_layer is not None and d_model is not None and n_ctx is not None:
         est = flops_kaplan(n_layer=n_layer, d_model=d_model, n_ctx=n_ctx, tokens=tokens,
-                           d_ff=d_ff, n_params=n_params_non_embedding)
+                           n_params=n_params_non_embedding)
     else:
         est = flops_6nd(n_params, tokens)
     return est.flops, est.method
