@@ -141,8 +141,9 @@ def test_a_snapshot_over_the_cap_is_skipped_with_a_message(repo, store, monkeypa
 
 def test_a_cap_that_is_not_a_number_is_reported_and_the_default_used(repo, store, monkeypatch):
     monkeypatch.setenv("STEPSTONE_SNAPSHOT_MAX_BYTES", "20MB")
+    (repo / "util.py").write_text("X = 2\n")  # dirty: the diff and the snapshot both read it
     cap = capture_all(store, folder=repo)
-    assert cap.fields["code_snapshot"]
+    assert cap.fields["code_snapshot"] and cap.fields["git_dirty"] == 1
     assert cap.notes == ["STEPSTONE_SNAPSHOT_MAX_BYTES='20MB' is not a number of bytes; "
                          "using 21.0 MB"]
 

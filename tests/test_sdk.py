@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import pytest
 
@@ -314,6 +315,18 @@ def test_histogram_bins_like_numpy_and_counts_non_finite_values():
         stepstone.Histogram(np_histogram=(counts, edges[:-1]))
     with pytest.raises(UsageError, match="num_bins must be"):
         stepstone.Histogram([1.0], num_bins=0)
+
+
+def test_histogram_without_numpy_counts_the_same(monkeypatch):
+    """The pure-Python path (no numpy installed) bins like the numpy one, tensors included."""
+    torch = pytest.importorskip("torch")
+    values = torch.linspace(-3, 5, 1001)
+    with_numpy = stepstone.Histogram(values, num_bins=7)
+    monkeypatch.setitem(sys.modules, "numpy", None)  # `import numpy` now fails
+    without = stepstone.Histogram([*values.tolist(), float("nan")], num_bins=7)
+    assert without.counts == with_numpy.counts and sum(without.counts) == 1001
+    assert without.bins == pytest.approx(with_numpy.bins) and without.nonfinite == 1
+    assert stepstone.Histogram([2.0, 2.0], num_bins=2).counts == [0, 2]
 
 
 def test_a_table_needs_one_value_per_column():

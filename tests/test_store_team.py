@@ -261,7 +261,7 @@ def test_a_store_that_is_down_records_locally_and_sync_copies_it_in(pg_url, tmp_
     main(["status", "--lab", str(root), "--json"])
     assert json.loads(capsys.readouterr().out)["offline_runs"] == [run.id]
     main(["status", "--lab", str(root)])
-    assert f"wait for `stepstone sync`: {run.id}" in capsys.readouterr().out
+    assert f"waiting for `stepstone sync`: {run.id}" in capsys.readouterr().out
     main(["sync", "--lab", str(root), "--json"])
     assert json.loads(capsys.readouterr().out)["inserted"] > 0
     with open_lab(root) as lab:

@@ -117,9 +117,9 @@ def ask_for_review(args: list[str]) -> None:
         mark = target.root / REVIEW_MARK
         if mark.exists() and mark.read_text(encoding="utf-8").strip() == today:
             return
-        mark.write_text(today + "\n", encoding="utf-8")
         with open_lab(explicit, readonly=True) as opened:
             pending = pending_review(opened)
+        mark.write_text(today + "\n", encoding="utf-8")  # looked: not again today
     except Exception:  # no lab, a store that is down, a folder we cannot write: no hint
         if os.environ.get("STEPSTONE_DEBUG"):
             raise

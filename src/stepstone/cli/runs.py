@@ -169,8 +169,8 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
                        for k, v in sections.items()}, "method": method, "offline_runs": offline})
         return
     if offline:
-        click.echo(f"{len(offline)} run(s) recorded offline while the store was down wait for "
-                   f"`stepstone sync`: {', '.join(offline)}")
+        click.echo(f"{len(offline)} run(s) recorded offline while the store was down are "
+                   f"waiting for `stepstone sync`: {', '.join(offline)}")
     print_method_status(method)
     for fail in method["failing_suites"]:
         click.echo(f"run {fail['run_id']} fails suite {fail['suite']}: "

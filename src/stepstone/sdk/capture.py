@@ -47,8 +47,10 @@ def snapshot_cap(cap: Capture) -> int:
     try:
         return max(int(value), 0)
     except ValueError:
-        cap.notes.append(f"STEPSTONE_SNAPSHOT_MAX_BYTES={value!r} is not a number of bytes; "
-                         f"using {_size(SNAPSHOT_MAX_BYTES)}")
+        note = (f"STEPSTONE_SNAPSHOT_MAX_BYTES={value!r} is not a number of bytes; "
+                f"using {_size(SNAPSHOT_MAX_BYTES)}")
+        if note not in cap.notes:  # the diff and the snapshot both ask
+            cap.notes.append(note)
         return SNAPSHOT_MAX_BYTES
 
 

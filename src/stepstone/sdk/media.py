@@ -93,10 +93,7 @@ class Histogram(Media):
                                  "edges: give (counts, edges) with one edge more than counts")
             self.counts, self.bins = [int(c) for c in counts], [float(e) for e in edges]
         elif sequence is not None:
-            values = _floats(_plain(sequence))
-            finite = [v for v in values if math.isfinite(v)]
-            self.nonfinite = len(values) - len(finite)
-            self.counts, self.bins = _bin(finite, num_bins)
+            self.counts, self.bins, self.nonfinite = _histogram(sequence, num_bins)
         else:
             raise UsageError("Histogram needs values: Histogram(sequence) or "
                              "Histogram(np_histogram=(counts, edges))")
@@ -104,6 +101,28 @@ class Histogram(Media):
     def encode(self) -> bytes:
         return json.dumps({"bins": self.bins, "counts": self.counts,
                            "nonfinite": self.nonfinite}).encode()
+
+
+def _histogram(sequence: Any, bins: int) -> tuple[list[int], list[float], int]:
+    """Counts and edges of the finite values, and how many were not finite: with numpy (a
+    tensor of millions of values in milliseconds on the training thread), else in Python."""
+    try:
+        import numpy as np
+    except ImportError:
+        values = _floats(_plain(sequence))
+        finite = [v for v in values if math.isfinite(v)]
+        return (*_bin(finite, bins), len(values) - len(finite))
+    data = sequence.detach().cpu().numpy() if hasattr(sequence, "detach") else sequence
+    array = np.asarray(data, dtype=np.float64).ravel()
+    finite_values = array[np.isfinite(array)]
+    nonfinite = int(array.size - finite_values.size)
+    if not finite_values.size:
+        return [], [], nonfinite
+    low, high = float(finite_values.min()), float(finite_values.max())
+    if low == high:
+        low, high = low - 0.5, high + 0.5
+    counts, edges = np.histogram(finite_values, bins=bins, range=(low, high))
+    return [int(c) for c in counts], [float(e) for e in edges], nonfinite
 
 
 def _floats(value: Any) -> list[float]:

@@ -349,11 +349,11 @@ class Run:
 
     def _store_media(self, media: Mapping[str, list[Media]], step: int) -> None:
         """Store logged media as files of the run (encoded on this thread, like ``save``)."""
+        if self._objects is None:  # a disabled or unrecorded run
+            return
         for key, items in media.items():
             for index, item in enumerate(items):
                 data = item.encode()
-                if self._objects is None:
-                    continue
                 tail = f"-{index}" if len(items) > 1 else ""
                 digest = self._objects.put(data)
                 self._enqueue(Op("object", ("media", f"{key}@{step}{tail}{item.suffix}",

@@ -483,4 +483,9 @@ def offline_runs(lab: Lab) -> list[str]:
         ids = [str(row["id"]) for row in local.query("SELECT id FROM runs ORDER BY created_at")]
     finally:
         local.close()
-    return [run_id for run_id in ids if not lab.runs.exists(run_id)]
+    if not ids:
+        return []
+    marks = ", ".join("?" for _ in ids)
+    there = {str(row["id"]) for row in lab.db.query(
+        f"SELECT id FROM runs WHERE id IN ({marks})", ids)}
+    return [run_id for run_id in ids if run_id not in there]
