@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 
 import pytest
 
@@ -216,7 +217,9 @@ def test_a_dropped_connection_loses_no_point(pg_url, tmp_path, capsys):
 
     import stepstone
 
-    root = init_lab(tmp_path, store=pg_url)
+    name = f"stepstone-drop-{uuid.uuid4().hex[:8]}"  # only this test's connections are cut:
+    url = f"{pg_url}&application_name={name}"  # tests beside it use the same server
+    root = init_lab(tmp_path, store=url)
     run = stepstone.init(project="p", id="drop0001", lab=str(root), flush_interval=0.05,
                          save_code=False)
     for step in range(100):
@@ -225,7 +228,7 @@ def test_a_dropped_connection_loses_no_point(pg_url, tmp_path, capsys):
     with psycopg.connect(pg_url, autocommit=True) as admin:  # the server drops the writer
         killed = admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name = 'stepstone' AND pid <> pg_backend_pid()").fetchall()
+            " WHERE application_name = %s", (name,)).fetchall()
     assert killed
     for step in range(100, 200):
         run.log({"x": float(step)})
