@@ -286,3 +286,21 @@ def test_run_at_a_terminal_asks_before_launching(linked_lab, tmp_path, answer, l
     else:
         assert proc.returncode == 1 and "Aborted." in err
         assert runs == []
+
+
+def test_a_ladder_takes_the_same_change_run_takes(linked_lab):
+    """`--baseline small --set X` with no question: the overridden key is the feature, for a
+    ladder as for `stepstone run` (it used to be refused as an accidental change)."""
+    lab, version = linked_lab
+    code, out, err = cli(lab, "ladder", "--baseline", "small", "--set", "model.norm=true",
+                         "--rungs", "model.width=2; model.width=4", "--dry-run", "--json", "--",
+                         sys.executable, "train.py")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["options"]["feature_keys"] == ["model.norm"]
+    assert plan["baseline"] == version
+    assert [r["config"]["model"] for r in plan["runs"]] == [{"norm": True, "width": 2},
+                                                            {"norm": True, "width": 4}]
+    code, _, err = cli(lab, "run", "--baseline", "small", "--set", "model.norm=true", "--yes",
+                       "--json", "--", sys.executable, "-c", "pass")
+    assert code == 0, err

@@ -60,10 +60,13 @@ def launch_baseline(lab: Lab, *, baseline: str | None, question: str | None,
     return str(asked) if asked else None
 
 
-def _default_feature_keys(overrides: Sequence[str]) -> list[str]:
-    """The overridden keys, except the ones every run may change (seed, smoke)."""
-    return [parse_override(o).key for o in overrides
-            if parse_override(o).key.split(".")[0] not in ("seed", "smoke")]
+def _feature_keys(given: Sequence[str], question: Mapping[str, Any] | None,
+                  overrides: Sequence[str]) -> list[str]:
+    """The keys a launch tests: the ones given (``--feature``), else the question's recorded
+    ones, else the overridden keys except the ones every run may change (seed, smoke)."""
+    return (list(given) or list((question or {}).get("feature_keys") or [])
+            or [parse_override(o).key for o in overrides
+                if parse_override(o).key.split(".")[0] not in ("seed", "smoke")])
 
 
 def _feature_delta(reference: Mapping[str, Any], config: Mapping[str, Any],
@@ -122,9 +125,7 @@ def prepare_launch(
     base = baseline_rules.resolve(lab, baseline)
     q = open_question(lab, question, base["tier"], base["version"])
     config = resolve(base["config"], list(overrides))
-    keys = list(feature_keys) or list((q or {}).get("feature_keys") or [])
-    if not keys:
-        keys = _default_feature_keys(overrides)
+    keys = _feature_keys(feature_keys, q, overrides)
     result = verify(base["config"], config, keys, allowed)
     delta = {e.key: e.new for e in result.diff.entries}
     feature_delta = _feature_delta(base["config"], config, keys)
@@ -149,7 +150,7 @@ def plan_verifier(
     question's recorded ones) must differ, and nothing else may."""
     base = baseline_rules.resolve(lab, baseline)["config"]
     q = lab.questions.get(question) if question is not None else None
-    return _run_check(base, list(feature_keys) or list((q or {}).get("feature_keys") or []))
+    return _run_check(base, _feature_keys(feature_keys, q, ()))
 
 
 def _run_check(base: Mapping[str, Any], keys: Sequence[str]) -> Verifier:
@@ -194,8 +195,8 @@ def prepare_plan(
 
     The base is the baseline's frozen config (``--baseline``, else the question's) plus
     ``overrides``, or ``config`` plus ``overrides`` when there is no baseline. The question
-    must take new runs and be asked against the same tier. Feature keys default to the
-    question's recorded ones, else (for a question) to the overridden keys.
+    must take new runs and be asked against the same tier. Feature keys default as for
+    ``stepstone run``: the question's recorded ones, else the overridden keys.
     """
     chosen = launch_baseline(lab, baseline=baseline, question=question,
                              config_given=config is not None)
@@ -208,9 +209,7 @@ def prepare_plan(
                          question_id=question)
     row = baseline_rules.resolve(lab, chosen)
     q = open_question(lab, question, row["tier"], row["version"])
-    keys = list(feature_keys) or list((q or {}).get("feature_keys") or [])
-    if not keys and q is not None:
-        keys = _default_feature_keys(overrides)
+    keys = _feature_keys(feature_keys, q, overrides)
     return PlanBasis(base=resolve(row["config"], list(overrides)),
                      baseline_version=str(row["version"]), baseline_config=row["config"],
                      question_id=question, feature_keys=tuple(keys),
