@@ -511,3 +511,17 @@ def test_notebook_pages_mentioning_a_run(store_target):
         lab.notebook.append(kind="note", title="other", body="abcd1 and abc%1")
         found = [p["title"] for p in lab.notebook.pages(mentioning="abc_1")]
     assert found == ["r", "d", "n"]  # '_' and '%' are matched as text, not as wildcards
+
+
+def test_metric_extents_come_from_the_chunk_headers(store_target):
+    import stepstone
+
+    run = stepstone.init(project="p", lab=str(store_target.root), flush_interval=0.05,
+                         save_code=False)
+    for step in range(0, 1000, 100):
+        run.log({"loss": 1.0, "acc": 0.5} if step % 200 == 0 else {"loss": 1.0}, step=step)
+        run.flush()  # several chunks per key
+    run.finish()
+    with _open(store_target) as lab:
+        assert lab.metrics.extents(run.id) == {"acc": (5, 0, 800), "loss": (10, 0, 900)}
+        assert lab.metrics.extents("nope") == {}

@@ -101,21 +101,23 @@ def _reached(lab: Lab, run: RunRecord, keys: list[str]) -> tuple[int, int, str] 
     """The last training step the run logged, its logging interval, and where that comes
     from; None when the steps are ambiguous (the SDK's default counter)."""
     step_keys = [k for k in keys if _leaf(k) in STEP_METRICS]
-    history = lab.metrics.history(run.id, step_keys or None)
-    if step_keys:
-        key, steps = max(((k, s.values) for k, s in history.items()),
-                         key=lambda item: max(item[1], default=-math.inf))
-        seen = sorted({int(v) for v in steps if math.isfinite(v)})
-        source = f"its logged {key}"
-    else:
-        seen = sorted({s for series in history.values() for s in series.steps})
-        source = "its logged steps"
-        if seen and seen[0] == 0 and len(seen) == seen[-1] + 1:
+    if not step_keys:  # the steps of the points, from the chunks' headers alone
+        extents = lab.metrics.extents(run.id).values()
+        if not extents:
+            return None
+        last = max(end for _n, _start, end in extents)
+        if any(n == end + 1 and start == 0 and end == last for n, start, end in extents):
             return None  # one step per log() call: the default counter, or every step
+        every = max(math.ceil((end - start) / max(n - 1, 1)) for n, start, end in extents)
+        return last, max(every, 1), "its logged steps"
+    history = lab.metrics.history(run.id, step_keys)
+    key, steps = max(((k, s.values) for k, s in history.items()),
+                     key=lambda item: max(item[1], default=-math.inf))
+    seen = sorted({int(v) for v in steps if math.isfinite(v)})
     if not seen:
         return None
     every = max((b - a for a, b in pairwise(seen)), default=1)
-    return seen[-1], every, source
+    return seen[-1], every, f"its logged {key}"
 
 
 def schedule_incomplete(lab: Lab, run: RunRecord) -> str | None:

@@ -109,6 +109,14 @@ class Metrics:
         )
         return [r["key"] for r in rows]
 
+    def extents(self, run_id: str) -> dict[str, tuple[int, int, int]]:
+        """Per key: how many points, the first and the last step, from the chunks' headers
+        (no point is read)."""
+        rows = self.db.query(
+            "SELECT key, SUM(n) AS n, MIN(step_min) AS first, MAX(step_max) AS last "
+            "FROM metric_chunks WHERE run_id = ? GROUP BY key ORDER BY key", (run_id,))
+        return {r["key"]: (int(r["n"]), int(r["first"]), int(r["last"])) for r in rows}
+
     def count(self, run_id: str) -> int:
         return int(
             self.db.scalar(
