@@ -1,4 +1,5 @@
-"""Dated baselines (``small@2026-11-21``): frozen configs, parents, merged features."""
+"""Dated baselines (``small@2026-11-21``): frozen configs, parents, merged features, and the
+noise floor measured on each version (every measurement kept; the newest is the one in use)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,37 @@ import builtins
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from stepstone.errors import NotFoundError
 from stepstone.store.db import Database
 from stepstone.store.versions import dated_version
+
+
+@dataclass(frozen=True)
+class NoiseRecord:
+    """A noise floor as stored: the seed-to-seed SD ``sd`` of ``metric`` over ``n`` seeds of
+    ``version`` (at ``rung``), the runs it was measured on, and when (see
+    :class:`stepstone.analysis.noise.NoiseFloor`, which :mod:`stepstone.method.noise` makes
+    of it)."""
+
+    version: str
+    metric: str
+    sd: float
+    n: int
+    rung: str | None
+    runs: tuple[str, ...]
+    measured_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "runs": list(self.runs)}
+
+
+def _noise(row: dict[str, Any]) -> NoiseRecord:
+    return NoiseRecord(version=row["version"], metric=row["metric"], sd=float(row["sd"]),
+                       n=int(row["n"]), rung=row["rung"], runs=tuple(json.loads(row["runs"])),
+                       measured_at=float(row["measured_at"]))
 
 
 class Baselines:
@@ -68,3 +95,29 @@ class Baselines:
         for row in rows:
             row["delta"] = json.loads(row["delta"])
         return rows
+
+    def record_noise(self, version: str, *, metric: str, sd: float, n: int, rung: str | None,
+                     runs: Sequence[str]) -> NoiseRecord:
+        """Add a measurement of ``version``'s noise floor (an earlier one is kept, not replaced)."""
+        self.get(version)
+        record = NoiseRecord(version=version, metric=metric, sd=float(sd), n=int(n), rung=rung,
+                             runs=tuple(runs), measured_at=time.time())
+        self.db.execute(
+            "INSERT INTO baseline_noise (version, metric, sd, n, rung, runs, measured_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (version, metric, record.sd, record.n, rung, json.dumps(list(record.runs)),
+             record.measured_at),
+        )
+        return record
+
+    def noise(self, version: str, metric: str | None = None) -> builtins.list[NoiseRecord]:
+        """The newest noise floor of each metric of ``version`` (only ``metric``'s, if given)."""
+        sql = "SELECT * FROM baseline_noise WHERE version = ?"
+        params: tuple[Any, ...] = (version,)
+        if metric is not None:
+            sql += " AND metric = ?"
+            params += (metric,)
+        newest: dict[str, NoiseRecord] = {}
+        for row in self.db.query(sql + " ORDER BY id", params):
+            newest[row["metric"]] = _noise(row)
+        return [newest[m] for m in sorted(newest)]

@@ -1,4 +1,5 @@
-"""Migrations of the research-method tables (ideas, questions, baselines, notebook): version 2.
+"""Migrations of the research-method tables (ideas, questions, baselines, notebook): version
+2; the noise floor of a baseline version: version 5.
 
 Notebook pages are append-only: besides the store having no statement that changes
 or removes one, the database itself refuses ``UPDATE`` and ``DELETE`` on
@@ -101,6 +102,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             ("postgresql", "CREATE TRIGGER notebook_pages_no_truncate BEFORE TRUNCATE "
                            "ON notebook_pages FOR EACH STATEMENT "
                            "EXECUTE FUNCTION stepstone_notebook_append_only()"),
+        ),
+    ),
+    Migration(
+        5,
+        "the noise floor of a baseline version: seed-to-seed spread of a metric",
+        (
+            """CREATE TABLE baseline_noise (
+                id {serial_pk},
+                version TEXT NOT NULL REFERENCES baselines (version),
+                metric TEXT NOT NULL,
+                sd DOUBLE PRECISION NOT NULL,
+                n INTEGER NOT NULL,
+                rung TEXT,
+                runs TEXT NOT NULL DEFAULT '[]',
+                measured_at DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX baseline_noise_version ON baseline_noise (version, metric, id)",
         ),
     ),
 )
