@@ -138,6 +138,109 @@ def test_postgres_refuses_to_change_a_page(pg_url: str, statement: str, tmp_path
     assert row == ("original",)
 
 
+_FORGED = "(number, kind, title, body, created_at) VALUES ({n}, 'note', 'forged', 'x', 0)"
+_FORGERIES = {
+    "replace": "REPLACE INTO notebook_pages " + _FORGED.format(n=1),
+    "insert-or-replace": "INSERT OR REPLACE INTO notebook_pages " + _FORGED.format(n=1),
+    "replace-last": "REPLACE INTO notebook_pages " + _FORGED.format(n=2),
+    "number-ahead": "INSERT INTO notebook_pages " + _FORGED.format(n=9),
+    "number-zero": "INSERT INTO notebook_pages " + _FORGED.format(n=0),
+    "upsert": ("INSERT INTO notebook_pages " + _FORGED.format(n=1)
+               + " ON CONFLICT (number) DO UPDATE SET body = 'changed'"),
+}
+
+
+def _two_pages_then(opened, attempt) -> None:  # type: ignore[no-untyped-def]
+    """Write pages 1 and 2, make ``attempt`` (which must fail), then check that both pages
+    are as written and that the library's own append still takes the next number."""
+    notebook.write(opened, "note", "t1", "original 1")
+    notebook.write(opened, "note", "t2", "original 2")
+    attempt()
+    assert [(p["number"], p["body"]) for p in opened.notebook.pages()] == [
+        (1, "original 1"), (2, "original 2")]
+    assert notebook.write(opened, "note", "t3", "third")["number"] == 3
+
+
+@pytest.mark.parametrize("statement", list(_FORGERIES.values()), ids=list(_FORGERIES))
+def test_sqlite_refuses_a_replaced_or_self_numbered_page(lab: Path, statement: str) -> None:
+    """SQLite's REPLACE deletes the old row without firing a delete trigger; a page with a
+    number of its own could jump ahead or fill a hole: each is refused by the database."""
+    def attempt() -> None:
+        raw = sqlite3.connect(lab / "lab.db")
+        try:
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                raw.execute(statement)
+        finally:
+            raw.close()
+
+    with open_lab(lab) as opened:
+        _two_pages_then(opened, attempt)
+
+
+def test_sqlite_refuses_replacing_the_only_page(lab: Path) -> None:
+    with open_lab(lab) as opened:
+        notebook.write(opened, "note", "t1", "original 1")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            opened.db.execute("REPLACE INTO notebook_pages " + _FORGED.format(n=1))
+        assert opened.notebook.get(1)["body"] == "original 1"
+
+
+@pytest.mark.parametrize("statement", [s for k, s in _FORGERIES.items() if "replace" not in k],
+                         ids=[k for k in _FORGERIES if "replace" not in k])
+def test_postgres_refuses_a_self_numbered_page(pg_url: str, statement: str,
+                                               tmp_path: Path) -> None:
+    import psycopg
+
+    from stepstone.store import init_lab as init_store
+
+    def attempt() -> None:
+        with psycopg.connect(pg_url, autocommit=True) as raw:
+            with pytest.raises(psycopg.Error, match="append-only"):
+                raw.execute(statement)
+            raw.execute("SELECT nextval(pg_get_serial_sequence('notebook_pages', 'number'))")
+            with pytest.raises(psycopg.Error, match="append-only"):  # currval set: still no
+                raw.execute("INSERT INTO notebook_pages " + _FORGED.format(n=7))
+
+    with open_lab(init_store(tmp_path, store=pg_url)) as opened:
+        notebook.write(opened, "note", "t1", "original 1")
+        notebook.write(opened, "note", "t2", "original 2")
+        attempt()
+        assert [(p["number"], p["body"]) for p in opened.notebook.pages()] == [
+            (1, "original 1"), (2, "original 2")]
+        assert notebook.write(opened, "note", "t3", "third")["title"] == "t3"
+
+
+_APPENDER = """
+import json, sys
+from stepstone.store.db import Database
+from stepstone.store.notebook import Notebook
+book = Notebook(Database(sys.argv[1]))
+print(json.dumps([[book.append(kind="note", title=f"{sys.argv[2]}-{i}", body=""), i]
+                  for i in range(int(sys.argv[3]))]))
+"""
+
+
+def test_concurrent_writers_each_get_their_own_page_number(pg_url: str, tmp_path: Path) -> None:
+    """6 processes append 40 pages each at once: the number each append returns is the page
+    it wrote (it was the last number in the table, another writer's page, before)."""
+    import json
+
+    from stepstone.store import init_lab as init_store
+
+    init_store(tmp_path, store=pg_url)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    writers = [subprocess.Popen([sys.executable, "-c", _APPENDER, pg_url, f"w{k}", "40"],
+                                stdout=subprocess.PIPE, text=True, env=env) for k in range(6)]
+    returned = {f"w{k}": json.loads(w.communicate(timeout=300)[0])
+                for k, w in enumerate(writers)}
+    with open_lab(tmp_path / ".stepstone") as opened:
+        titles = {p["number"]: p["title"] for p in opened.notebook.pages()}
+    assert len(titles) == 240
+    wrong = [(name, number, titles[number]) for name, pairs in returned.items()
+             for number, i in pairs if titles[number] != f"{name}-{i}"]
+    assert wrong == []
+
+
 def test_a_reused_pid_is_a_crash_and_a_late_heartbeat_of_a_live_run_is_not(lab: Path) -> None:
     """On this host the process decides: a pid that now belongs to a process started after
     the run was made was reused (the run died); the run's own live process keeps it running

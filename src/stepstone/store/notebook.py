@@ -1,7 +1,8 @@
 """The notebook: numbered, append-only pages.
 
 This class can add and read pages, never change or remove one; the database refuses
-``UPDATE`` and ``DELETE`` on ``notebook_pages`` as well (see schema_method).
+``UPDATE``, ``DELETE``, ``REPLACE`` and a page number given by hand on ``notebook_pages``
+as well (see schema_method).
 """
 
 from __future__ import annotations
@@ -24,15 +25,15 @@ class Notebook:
     def append(self, *, kind: str, title: str, body: str, question_id: str | None = None,
                run_id: str | None = None, corrects: int | None = None,
                review_of: int | None = None, data: dict[str, Any] | None = None) -> int:
-        """Add a page; return its number."""
+        """Add a page; return its number (this insert's own, whoever else writes at once)."""
         with self.db.transaction():
-            self.db.execute(
+            number = self.db.scalar(
                 "INSERT INTO notebook_pages (kind, title, body, question_id, run_id, corrects,"
-                " review_of, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " review_of, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING number",
                 (kind, title, body, question_id, run_id, corrects, review_of,
                  json.dumps(data or {}, default=str, sort_keys=True), time.time()),
             )
-            number = self.db.scalar("SELECT MAX(number) FROM notebook_pages")
         return int(number)
 
     def _decode(self, row: dict[str, Any]) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """Migrations of the research-method tables (ideas, questions, baselines, notebook): version
-2; the noise floor of a baseline version: version 5.
+2; the noise floor of a baseline version: version 5; the notebook's guard on inserts: version 7.
 
 Notebook pages are append-only: besides the store having no statement that changes
 or removes one, the database itself refuses ``UPDATE`` and ``DELETE`` on
-``notebook_pages`` (a trigger on each backend).
+``notebook_pages`` (a trigger on each backend, version 2), and, from version 7, every
+insert that would replace a page (SQLite's ``REPLACE`` / ``INSERT OR REPLACE``, which
+fires no delete trigger) or give a page its own number (a page takes the next number,
+assigned by the database, so none can be slipped in between or ahead).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 from stepstone.store.migrations import Migration
 
 _REFUSAL = "notebook pages are append-only: write a correction page instead"
+_NUMBERED = ("notebook pages are append-only: the database numbers a page, "
+             "leave the number out")
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -119,6 +124,35 @@ MIGRATIONS: tuple[Migration, ...] = (
                 measured_at DOUBLE PRECISION NOT NULL
             )""",
             "CREATE INDEX baseline_noise_version ON baseline_noise (version, metric, id)",
+        ),
+    ),
+    Migration(
+        7,
+        "the notebook refuses replaced pages and pages with a number of their own",
+        (),
+        by_dialect=(
+            # REPLACE deletes the old row without a delete trigger: refuse before it does
+            ("sqlite", "CREATE TRIGGER notebook_pages_no_replace BEFORE INSERT ON notebook_pages "
+                       "WHEN EXISTS (SELECT 1 FROM notebook_pages WHERE number = NEW.number) "
+                       f"BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END"),
+            # a number is the next one, never one chosen to jump ahead (a number below the
+            # last one exists already: refused above)
+            ("sqlite", "CREATE TRIGGER notebook_pages_next_number AFTER INSERT ON notebook_pages "
+                       "WHEN NEW.number <> 1 + (SELECT COALESCE(MAX(number), 0) "
+                       "FROM notebook_pages WHERE number <> NEW.number) "
+                       f"BEGIN SELECT RAISE(ABORT, '{_NUMBERED}'); END"),
+            # the default nextval() sets currval() in this session; a number written out does not
+            ("postgresql", "CREATE FUNCTION stepstone_notebook_numbered() RETURNS trigger AS $$ "
+                           "DECLARE last BIGINT; BEGIN "
+                           "BEGIN last := currval(pg_get_serial_sequence(quote_ident("
+                           "TG_TABLE_SCHEMA) || '.' || quote_ident(TG_TABLE_NAME), 'number')); "
+                           "EXCEPTION WHEN object_not_in_prerequisite_state THEN last := NULL; "
+                           "END; "
+                           "IF last IS DISTINCT FROM NEW.number THEN "
+                           f"RAISE EXCEPTION '{_NUMBERED}'; END IF; "
+                           "RETURN NEW; END; $$ LANGUAGE plpgsql"),
+            ("postgresql", "CREATE TRIGGER notebook_pages_numbered BEFORE INSERT ON notebook_pages "
+                           "FOR EACH ROW EXECUTE FUNCTION stepstone_notebook_numbered()"),
         ),
     ),
 )
