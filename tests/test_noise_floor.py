@@ -4,12 +4,15 @@ PostgreSQL), read back by ``method.noise.noise_floor``."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
+import sys
 import time
 import uuid
 
 import pytest
 
+from _cli import cli
 from stepstone.analysis.noise import NoiseFloor, noise_floor_of
 from stepstone.errors import AnalysisError, NotFoundError, UsageError
 from stepstone.method import baselines as baseline_rules
@@ -70,7 +73,7 @@ def test_measured_floor_is_stored_with_the_version_and_read_back(store_target):
         again = noise.measure(lab, version, rung="r3")
         assert again.n == 4 and noise.noise_floor(lab, version, "eval/loss") == again
         assert lab.db.scalar("SELECT COUNT(*) FROM baseline_noise") == 2
-        shown = noise.recorded(lab, version)
+        shown = baseline_rules.describe(lab, baseline_rules.resolve(lab, "small"))["noise"]
         assert [(r["metric"], r["n"], r["rung"]) for r in shown] == [("eval/loss", 4, "r3")]
         assert shown[0]["measured_at"] > 0 and shown[0]["version"] == version
 
@@ -108,3 +111,49 @@ def test_seeds_to_run_tops_the_rung_up_with_unused_seeds(lab):
             noise.seeds_to_run(opened, version, "eval/loss", "r9", 3)
         with pytest.raises(UsageError, match="at least 2 seeds"):
             noise.seeds_to_run(opened, version, "eval/loss", "r3", 1)
+
+
+# -- `stepstone baseline noise` ----------------------------------------------------------------
+TRAIN = """\
+import stepstone
+
+stepstone.init()
+seed = stepstone.config["seed"]
+stepstone.summary["eval/loss"] = 2.5 + 0.01 * seed
+stepstone.summary["flops"] = 1e9 * stepstone.config["d"]
+stepstone.finish()
+"""
+
+
+def test_baseline_noise_runs_the_missing_seeds_and_shows_the_floor(lab, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.py").write_text(TRAIN)
+    with open_lab(lab) as opened:
+        version = baseline_rules.create(opened, "small", {"seed": 0, "d": 1},
+                                        reference_metric="eval/loss")["version"]
+    code, _out, err = cli(lab, "baseline", "noise", "small")
+    assert code != 0 and "0 finished seed(s) with eval/loss" in err
+    ladder = ("ladder", "--baseline", "small", "--rungs", "d=1,+rung=r1; d=2,+rung=r2",
+              "--", sys.executable, "train.py")
+    code, _out, err = cli(lab, *ladder)
+    assert code == 0, err
+    code, _out, err = cli(lab, "baseline", "noise", "small", "--seeds", "3", "--rung", "r2")
+    assert code != 0 and "has 1 finished seed(s) there, not 3" in err
+    code, out, err = cli(lab, "baseline", "noise", "small", "--seeds", "3", "--rung", "r2",
+                         "--json", "--", sys.executable, "train.py")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert (shown["version"], shown["metric"], shown["n"], shown["rung"],
+            shown["launched_seeds"]) == (version, "eval/loss", 3, "r2", [1, 2])
+    assert shown["sd"] == pytest.approx(0.01)
+    with open_lab(lab) as opened:  # the seeds are the baseline's own runs at r2
+        runs = opened.runs.list(baseline=version, kind="baseline")
+        assert sorted((r.config["rung"], r.seed) for r in runs) == [
+            ("r1", 0), ("r2", 0), ("r2", 1), ("r2", 2)]
+    code, out, err = cli(lab, "baseline", "show", "small")
+    assert code == 0 and "noise floor of eval/loss: sd 0.01 over 3 seeds at rung r2" in out
+    code, out, _err = cli(lab, "baseline", "show", "small", "--json")
+    assert [(f["metric"], f["n"]) for f in json.loads(out)["noise"]] == [("eval/loss", 3)]
+    code, out, err = cli(lab, "baseline", "noise", "small")  # measured again from the seeds
+    assert code == 0 and "sd 0.01 over 3 seeds at rung r2" in out, err

@@ -175,9 +175,16 @@ def sweep_cmd(grid: tuple[str, ...], list_file: Path | None, **opts: Any) -> Non
               help="Config key that receives N (parameters) for --budgets.")
 @click.option("--d-key", default="train.tokens", show_default=True,
               help="Config key that receives D (tokens) for --budgets.")
+@click.option("--seeds", "seeds_text", default=None, metavar="N|A-B|A,B",
+              help="Run each rung once per seed (its `seed` key): 3 runs seeds 0, 1, 2; "
+                   "3-5 runs 3, 4, 5; 7,9 runs 7 and 9 (fresh seeds for a second round).")
+@click.option("--only", "only_text", default=None, metavar="RUNGS",
+              help="Launch only these rungs (comma-separated: the value of each rung's "
+                   "`rung` key, else its label as the dry run shows it).")
 @_launch_options
 def ladder_cmd(rungs: str | None, budgets: str | None, fit_ref: str | None,
-               tokens_per_param: float, n_key: str, d_key: str, **opts: Any) -> None:
+               tokens_per_param: float, n_key: str, d_key: str, seeds_text: str | None,
+               only_text: str | None, **opts: Any) -> None:
     """Plan a scaling ladder and launch it (again: only the rungs not finished).
 
     Rungs are given by size and tokens (--rungs), or by compute budgets (--budgets),
@@ -191,6 +198,7 @@ def ladder_cmd(rungs: str | None, budgets: str | None, fit_ref: str | None,
         -- python t.py
       stepstone ladder --config base.yaml --budgets 1e12,3e12,1e13 --executor ray -- python t.py
       stepstone ladder --baseline small --budgets 1e15,1e16 --fit chin-1 -- python t.py
+      stepstone ladder --question q3 --rungs rungs.yaml --only r3,r4 --seeds 1-4 -- python t.py
     """
     from stepstone.launch.plan import (
         chinchilla_allocate,
@@ -198,6 +206,7 @@ def ladder_cmd(rungs: str | None, budgets: str | None, fit_ref: str | None,
         load_override_sets,
         parse_budgets,
         parse_rungs,
+        parse_seeds,
         plan_ladder,
     )
 
@@ -215,8 +224,13 @@ def ladder_cmd(rungs: str | None, budgets: str | None, fit_ref: str | None,
         allocate = chinchilla_allocate(n_key, d_key, tokens_per_param)
     elif fit_ref is not None:
         raise UsageError("--fit goes with --budgets: it splits each budget into N and D")
+    seeds = parse_seeds(seeds_text) if seeds_text is not None else None
+    only = [r.strip() for r in only_text.split(",") if r.strip()] if only_text else None
+    if only_text is not None and not only:
+        raise UsageError("--only is empty: name the rungs to launch, e.g. --only r3,r4")
     _plan_and_launch("ladder", opts, lambda base, command, **kw: plan_ladder(
-        base, command, rungs=planned, budgets=budget_list, allocate=allocate, **kw))
+        base, command, rungs=planned, budgets=budget_list, allocate=allocate, seeds=seeds,
+        only=only, **kw))
 
 
 def _frontier(lab: str | None, fit_ref: str) -> Callable[[float], tuple[float, float]]:

@@ -10,13 +10,14 @@ import click
 
 from stepstone.cells import when
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.errors import UsageError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import decide as decide_rules
 from stepstone.method import ideas as idea_rules
 from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
 from stepstone.method.launch import prepare_launch, problems_text, split_keys
-from stepstone.store.lab import open_lab
+from stepstone.store.lab import Lab, open_lab
 
 
 # ----------------------------------------------------------------------------- ideas
@@ -304,6 +305,10 @@ def _print_version(row: dict[str, Any]) -> None:
         click.echo(f"  + {delta}  proved by {feature['question_id']}: {feature['question']}")
     for key, stats in row["reference_metrics"].items():
         click.echo(f"  {key} = {stats['mean']:.6g} ± {stats['sd']:.2g} (n={int(stats['n'])})")
+    for floor in row.get("noise", []):
+        where = f" at rung {floor['rung']}" if floor["rung"] else ""
+        click.echo(f"  noise floor of {floor['metric']}: sd {floor['sd']:.3g} over {floor['n']} "
+                   f"seeds{where}, measured {when(floor['measured_at'])}")
 
 
 @baseline_group.command("show")
@@ -348,6 +353,81 @@ def baseline_history(tier: str, lab: str | None, as_json: bool) -> None:
         return
     for row in rows:
         _print_version(row)
+
+
+@baseline_group.command("noise", context_settings={"ignore_unknown_options": True})
+@click.argument("tier")
+@click.option("--seeds", type=int, default=None,
+              help="Seeds to measure on (default 3 with a COMMAND; without one, every "
+                   "finished seed at the rung).")
+@click.option("--rung", default=None,
+              help="The rung of the baseline's ladder to repeat (its `rung`); default: the "
+                   "version's own config with a COMMAND, else the rung with the most seeds.")
+@click.option("--metric", default=None, help="The metric (default: the reference metric).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Runs at once.")
+@lab_option
+@json_option
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def baseline_noise(tier: str, seeds: int | None, rung: str | None, metric: str | None,
+                   workers: int, lab: str | None, as_json: bool,
+                   command: tuple[str, ...]) -> None:
+    """Measure a baseline's noise floor: the seed-to-seed SD of its reference metric.
+
+    With a COMMAND (after --), the version's config at RUNG runs on the seeds it lacks
+    (kind baseline, seeds 0, 1, ... not yet finished there) until it has --seeds of them;
+    without one, the seeds it already has are measured. The floor is stored with the
+    version and shown by `baseline show`.
+
+    \b
+    Example:
+      stepstone baseline noise small --seeds 3 --rung r3 -- python train.py
+      stepstone baseline noise small --rung r3
+    """
+    from stepstone.method import noise
+
+    with open_lab(lab) as opened:
+        row = baseline_rules.resolve(opened, tier)
+        chosen_metric = metric or row.get("reference_metric")
+        if not chosen_metric:
+            raise UsageError(f"{row['version']} has no reference metric: give --metric NAME")
+        launched: list[int] = []
+        if command:
+            config, launched = noise.seeds_to_run(opened, str(row["version"]), chosen_metric,
+                                                  rung, seeds or 3)
+            if launched:
+                _launch_seeds(opened, row, config, list(command), launched, workers, as_json)
+        elif seeds is not None:
+            by_rung = noise.rung_seeds(opened, str(row["version"]), chosen_metric)
+            have = len(by_rung.get(noise.choose_rung(by_rung, rung) or "", {}))
+            if have < seeds:
+                raise UsageError(f"{row['version']} has {have} finished seed(s) there, not "
+                                 f"{seeds}: give the command that trains it after -- to run "
+                                 "the rest")
+        floor = noise.measure(opened, str(row["version"]), metric=chosen_metric, rung=rung)
+    if as_json:
+        print_json({"version": row["version"], **floor.to_dict(), "launched_seeds": launched})
+    else:
+        click.echo(f"noise floor of {row['version']}: {noise.describe_floor(floor, launched)}")
+
+
+def _launch_seeds(lab: Lab, row: dict[str, Any], config: dict[str, Any], command: list[str],
+                  seeds: list[int], workers: int, quiet: bool) -> None:
+    """Run the baseline's ``config`` on ``seeds`` as its own runs (a ladder of one rung)."""
+    from stepstone.launch.executors import local_executor
+    from stepstone.launch.plan import plan_ladder
+    from stepstone.launch.runner import launch_plan
+
+    plan = plan_ladder(config, command, rungs=[[]], seeds=seeds,
+                       name=f"noise-{row['version']}", project=Path.cwd().name,
+                       cwd=str(Path.cwd()), baseline=str(row["version"]),
+                       reference=row["config"])
+    result = launch_plan(lab, plan, local_executor(workers=workers),
+                         executor_name="local", progress=not quiet)
+    failed = [s for s in result.states if s.status != "finished"]
+    if failed:
+        raise UsageError("the noise seeds did not all finish: " + "; ".join(
+            f"run {s.run_id} {s.status}" + (f" ({s.reason})" if s.reason else "")
+            for s in failed) + f"; run the same command again to retry them (plan {plan.id})")
 
 
 @baseline_group.command("promote")

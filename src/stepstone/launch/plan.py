@@ -290,15 +290,70 @@ def parse_budgets(text: str) -> list[float]:
     return budgets
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds``: ``3`` → seeds 0, 1, 2; ``3-5`` → 3, 4, 5; ``7,9`` → 7 and 9."""
+    text = text.strip()
+    try:
+        if "," in text:
+            seeds = [int(v) for v in text.split(",") if v.strip()]
+        elif "-" in text.lstrip("-"):
+            low, high = (int(v) for v in text.split("-", 1))
+            seeds = list(range(low, high + 1))
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise UsageError(f"--seeds {text!r}: give a count (3 runs seeds 0, 1, 2), a range "
+                         "(3-5) or a list (7,9) of distinct seeds >= 0")
+    return seeds
+
+
+def rung_name(overrides: Sequence[str]) -> str:
+    """The name ``--only`` selects a rung by: the value its overrides give ``rung``, else
+    its label (``d_model=64,steps=120``)."""
+    for text in overrides:
+        parsed = parse_override(text)
+        if parsed.key == "rung":
+            return str(format_value(parsed.value))
+    return _label(overrides)
+
+
+def select_rungs(planned: Sequence[Sequence[str]], only: Sequence[str]) -> list[list[str]]:
+    """The rungs named in ``only`` (see :func:`rung_name`), in the ladder's order; a name no
+    rung has is refused with the names there are."""
+    names = [rung_name(r) for r in planned]
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise UsageError(f"--only names {', '.join(unknown)}, which no rung of this ladder "
+                         f"has (its rungs: {', '.join(names)})")
+    return [list(r) for r, name in zip(planned, names, strict=True) if name in only]
+
+
+def with_seeds(base: Mapping[str, Any], planned: Sequence[Sequence[str]],
+               seeds: Sequence[int]) -> list[list[str]]:
+    """Each rung once per seed (its ``seed`` set), rung by rung."""
+    seed_key = ("" if "seed" in base or not base else "+") + "seed"
+    out = []
+    for rung in planned:
+        if any(parse_override(o).key == "seed" for o in rung):
+            raise UsageError(f"rung {_label(rung)} sets its seed: give seeds with --seeds or "
+                             "in the rungs, not both")
+        out += [[*rung, f"{seed_key}={seed}"] for seed in seeds]
+    return out
+
+
 def plan_ladder(base: Mapping[str, Any], command: Sequence[str], *,
                 rungs: Sequence[Sequence[str] | Mapping[str, Any]] | None = None,
                 budgets: Sequence[float] | None = None, allocate: Allocate | None = None,
-                budget_key: str | None = "compute_budget", **kw: Any) -> Plan:
+                budget_key: str | None = "compute_budget", seeds: Sequence[int] | None = None,
+                only: Sequence[str] | None = None, **kw: Any) -> Plan:
     """A scaling ladder: explicit rungs (override lists or mappings), or compute budgets
     turned into overrides by ``allocate`` (e.g. a fitted law's compute-optimal frontier).
 
     With budgets, each rung also sets ``budget_key`` (unless None) to its budget; keys the
-    allocation sets that the base lacks are added."""
+    allocation sets that the base lacks are added. ``only`` keeps the rungs it names
+    (:func:`select_rungs`); ``seeds`` runs each rung once per seed (:func:`with_seeds`)."""
     planned: list[list[str]] = []
     for i, rung in enumerate(rungs or ()):
         planned.append(_overrides_of(dict(rung), f"rung {i}") if isinstance(rung, Mapping)
@@ -314,4 +369,8 @@ def plan_ladder(base: Mapping[str, Any], command: Sequence[str], *,
             if budget_key:
                 overrides.append(f"+{budget_key}={format_value(float(budget))}")
             planned.append(overrides)
+    if only:
+        planned = select_rungs(planned, only)
+    if seeds:
+        planned = with_seeds(base, planned, seeds)
     return build_plan("ladder", base, command, planned, **kw)

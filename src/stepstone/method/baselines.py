@@ -180,6 +180,7 @@ def describe(lab: Lab, row: dict[str, Any]) -> dict[str, Any]:
             feature["question"] = None
     out["features"] = features
     out["reference_metrics"] = reference_metrics(lab, row["version"])
+    out["noise"] = [r.to_dict() for r in lab.baselines.noise(row["version"])]
     out["check"] = regression(lab, row)
     return out
 

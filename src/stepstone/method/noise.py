@@ -33,11 +33,6 @@ def noise_floor(lab: Lab, version: str, metric: str) -> NoiseFloor | None:
     return _floor(found[-1]) if found else None
 
 
-def recorded(lab: Lab, version: str) -> list[dict[str, Any]]:
-    """Every metric's newest noise floor of ``version``, as shown by ``baseline show``."""
-    return [r.to_dict() for r in lab.baselines.noise(version)]
-
-
 def seed_of(run: RunRecord) -> str:
     """A run's seed as a label (its id when it has none: then every run is its own seed)."""
     return str(run.seed if run.seed is not None else run.config.get("seed", run.id))
