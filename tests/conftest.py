@@ -21,7 +21,7 @@ PG_ENV = "STEPSTONE_TEST_PG"
 NO_SKIPS_ENV = "STEPSTONE_NO_SKIPS"  # set by scripts/test.sh, which starts every service
 # where the developer's own labs and stores are: never written to by a test
 _USER_ENV = ("STEPSTONE_LAB", "STEPSTONE_STORE", "STEPSTONE_OBJECTS", "STEPSTONE_RUN_ID",
-             "STEPSTONE_MODE", "STEPSTONE_PROJECT")
+             "STEPSTONE_MODE", "STEPSTONE_PROJECT", "STEPSTONE_SYSTEM_METRICS")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -138,9 +138,9 @@ def test_frames_are_the_export_tables_and_write_to_parquet_and_csv(lab, tmp_path
     picked = api.runs_frame(api.runs(question="q1"))
     assert set(picked["name"]) == {"full-a", "slide-b"}
     history = api.history_frame([ids["full-a"]], keys=["loss"])
-    assert list(history.columns) == ["run_id", "key", "step", "value", "time"]
+    assert list(history.columns) == ["run_id", "key", "step", "value", "time", "text"]
     assert history["step"].tolist() == list(range(6)) and set(history["key"]) == {"loss"}
-    assert len(api.history_frame()) == 3 * (6 + 6 + 1)
+    assert len(api.history_frame()) == 3 * (6 + 6 + 1 + 1)  # the text point "phase" too
     runs.to_parquet(tmp_path / "runs.parquet")
     history.to_csv(tmp_path / "h.csv", index=False)
     back = pd.read_parquet(tmp_path / "runs.parquet")

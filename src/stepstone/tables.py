@@ -34,14 +34,19 @@ def run_rows(records: Iterable[RunRecord]) -> list[dict[str, Any]]:
 
 def history_rows(lab: Lab, run_ids: Sequence[str], keys: Sequence[str] | None = None
                  ) -> list[dict[str, Any]]:
-    """One row per point: run_id, key, step, value, time."""
+    """One row per point: run_id, key, step, value, time, text. A point logged as text has
+    its text in ``text`` and no ``value``; system metrics (``system/*``) have the sample's
+    number as their step."""
     rows: list[dict[str, Any]] = []
     for run_id in run_ids:
         for key, series in lab.metrics.history(run_id, keys).items():
             rows.extend(
-                {"run_id": run_id, "key": key, "step": s, "value": v, "time": t}
+                {"run_id": run_id, "key": key, "step": s, "value": v, "time": t, "text": None}
                 for s, v, t in zip(series.steps, series.values, series.times, strict=True)
             )
+        rows.extend({"run_id": run_id, "key": key, "step": step, "value": None, "time": ts,
+                     "text": text}
+                    for key, step, ts, text in lab.metrics.text_points(run_id, keys))
     return rows
 
 

@@ -138,7 +138,8 @@ class Api:
         self, runs: Iterable[Run | str] | Runs | None = None,
         keys: Sequence[str] | None = None, *, format: str = "pandas",
     ) -> Any:
-        """One row per metric point: ``run_id``, ``key``, ``step``, ``value``, ``time``.
+        """One row per metric point: ``run_id``, ``key``, ``step``, ``value``, ``time``,
+        ``text`` (a point logged as text has its text there and a NaN value).
 
         ``runs`` is a list of runs or ids (default: every run); ``keys`` limits the
         metrics. The same table ``stepstone export history`` writes.
@@ -146,7 +147,7 @@ class Api:
         check_format(format)
         records = self._resolve(runs)
         columns: dict[str, list[Any]] = {"run_id": [], "key": [], "step": [], "value": [],
-                                         "time": []}
+                                         "time": [], "text": []}
         for record in records:
             for key, series in self._lab.metrics.history(record.id, keys).items():
                 n = len(series)
@@ -155,6 +156,11 @@ class Api:
                 columns["step"].extend(series.steps)
                 columns["value"].extend(series.values)
                 columns["time"].extend(series.times)
+                columns["text"].extend([None] * n)
+            for key, step, ts, text in self._lab.metrics.text_points(record.id, keys):
+                for name, cell in (("run_id", record.id), ("key", key), ("step", step),
+                                   ("value", None), ("time", ts), ("text", text)):
+                    columns[name].append(cell)
         if format == "records":
             names = list(columns)
             return [dict(zip(names, row, strict=True))
@@ -166,6 +172,7 @@ class Api:
             "step": pd.Series(columns["step"], dtype="int64"),
             "value": pd.Series(columns["value"], dtype="float64"),
             "time": pd.Series(columns["time"], dtype="float64"),
+            "text": pd.Series(columns["text"], dtype=object),
         })
         return convert(frame, format)
 

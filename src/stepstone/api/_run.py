@@ -10,6 +10,7 @@ from stepstone.api._fit import Fit
 from stepstone.api._frames import check_format, convert, eval_frame, pandas_module
 from stepstone.cells import when
 from stepstone.errors import UsageError
+from stepstone.sdk.system import read_system, split_keys
 from stepstone.store.runs import RunRecord, flatten
 
 if TYPE_CHECKING:
@@ -142,7 +143,10 @@ class Run:
 
     def _columns(self, keys: Sequence[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
         lab = self._api._lab
-        series = lab.metrics.history(self.id, list(keys) if keys is not None else None)
+        if keys is None:  # the training metrics; system metrics are history(stream="events")
+            keys = split_keys(lab.metrics.keys(self.id))[0]
+            keys += [k for k in lab.metrics.text_counts(self.id) if k not in keys]
+        series = lab.metrics.history(self.id, list(keys))
         texts = lab.metrics.texts(self.id)
         if keys is not None:
             wanted = set(keys)
@@ -152,8 +156,13 @@ class Run:
     def history(
         self, samples: int | None = None, keys: Sequence[str] | None = None,
         x_axis: str = "_step", pandas: bool = True, format: str = "pandas",
+        stream: str = "default",
     ) -> Any:
         """The run's metrics, one row per step: ``_step``, ``_runtime``, ``_timestamp``, keys.
+
+        ``stream="events"`` gives the system metrics instead (``system/*``, see
+        :mod:`stepstone.sdk.system`), one row per sample: ``_runtime``, ``_timestamp`` and
+        the keys, as in wandb; ``x_axis`` sorts the rows by any column.
 
         ``keys`` limits the columns (rows where none of them was logged are dropped);
         ``samples`` thins the rows evenly to at most that many (first and last kept);
@@ -162,7 +171,13 @@ class Run:
         """
         fmt = format if pandas else "records"
         check_format(fmt)
+        if stream not in ("default", "events", "system"):
+            raise UsageError(f"stream={stream!r}: use 'default' (the run's metrics) or "
+                             "'events' (its system metrics)")
         pd = pandas_module()
+        if stream != "default":
+            frame = self._events(pd, keys)
+            return convert(_thin(_sorted(frame, x_axis), samples), fmt)
         series, texts = self._columns(keys)
         columns: dict[str, Any] = {}
         stamps: dict[str, Any] = {}
@@ -197,20 +212,25 @@ class Run:
         frame.insert(0, "_runtime", (timestamp - self.created_at).to_numpy())
         frame.insert(0, "_step", frame.index.to_numpy(dtype="int64"))
         frame = frame.reset_index(drop=True)
-        if x_axis != "_step":
-            if x_axis not in frame.columns:
-                raise UsageError(f"x_axis {x_axis!r} is not a column of this history")
-            frame = frame.sort_values(x_axis, kind="stable").reset_index(drop=True)
-        if samples is not None and len(frame) > samples:
-            if samples < 1:
-                raise UsageError("samples must be at least 1")
-            if samples == 1:
-                picks = [len(frame) - 1]
-            else:
-                step = (len(frame) - 1) / (samples - 1)
-                picks = sorted({round(i * step) for i in range(samples)})
-            frame = frame.iloc[picks].reset_index(drop=True)
-        return convert(frame, fmt)
+        return convert(_thin(_sorted(frame, x_axis), samples), fmt)
+
+    def _events(self, pd: Any, keys: Sequence[str] | None) -> Any:
+        """The system samples as a frame: one row per sample, ``_runtime``, ``_timestamp``."""
+        history = read_system(self._api._lab, self.id)
+        if keys is not None:
+            history = {k: v for k, v in history.items() if k in set(keys)}
+        columns = {key: pd.Series(s.values, index=pd.Index(s.times, dtype="float64"),
+                                  dtype="float64").groupby(level=0).last()
+                   for key, s in history.items()}
+        if columns:
+            frame = pd.concat(columns, axis=1, sort=True)
+        else:
+            frame = pd.DataFrame(index=pd.Index([], dtype="float64"))
+        frame = frame.reindex(columns=sorted(frame.columns))
+        stamps = frame.index.to_numpy(dtype="float64")
+        frame.insert(0, "_timestamp", stamps)
+        frame.insert(0, "_runtime", stamps - self.created_at)
+        return frame.reset_index(drop=True)
 
     def scan_history(
         self, keys: Sequence[str] | None = None, page_size: int = 1000,
@@ -283,3 +303,27 @@ class Run:
         rows += [{"field": f"config.{k}", "value": v} for k, v in flatten(r.config).items()]
         rows += [{"field": f"summary.{k}", "value": v} for k, v in r.summary.items()]
         return html_table(rows, ("field", "value"), caption=f"run {r.id}")
+
+
+def _sorted(frame: Any, x_axis: str) -> Any:
+    """``frame`` in the order of the ``x_axis`` column (``_step`` for the default stream)."""
+    if x_axis == "_step" and "_step" not in frame.columns:
+        x_axis = "_timestamp"
+    if x_axis not in frame.columns:
+        raise UsageError(f"x_axis {x_axis!r} is not a column of this history: use one of "
+                         f"{', '.join(str(c) for c in frame.columns[:8])}")
+    return frame.sort_values(x_axis, kind="stable").reset_index(drop=True)
+
+
+def _thin(frame: Any, samples: int | None) -> Any:
+    """At most ``samples`` rows, evenly spaced, the first and the last kept."""
+    if samples is None or len(frame) <= samples:
+        return frame
+    if samples < 1:
+        raise UsageError("samples must be at least 1")
+    if samples == 1:
+        picks = [len(frame) - 1]
+    else:
+        step = (len(frame) - 1) / (samples - 1)
+        picks = sorted({round(i * step) for i in range(samples)})
+    return frame.iloc[picks].reset_index(drop=True)

@@ -12,6 +12,7 @@ from stepstone.method import lints as lint_rules
 from stepstone.method import runs as run_rules
 from stepstone.method import suites as suite_rules
 from stepstone.method.status import method_status, print_method_status
+from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.lab import open_lab
 from stepstone.store.runs import STATUSES, RunRecord
 from stepstone.store.team import offline_runs
@@ -88,14 +89,19 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
     with open_lab(lab) as opened:
         opened.runs.reap_crashed()
         record = opened.runs.get(run)
-        keys = opened.metrics.keys(record.id)
+        keys = split_keys(opened.metrics.keys(record.id))[0]
         points = opened.metrics.count(record.id)
+        texts = opened.metrics.text_counts(record.id)
+        system = system_table(read_system(opened, record.id))
+        points -= sum(row["samples"] for row in system)
         objects = opened.run_objects(record.id)
         evals = opened.evals.names(record.id)
         cut = run_rules.schedule_incomplete(opened, record)
         checks = suite_rules.latest(opened, record.id)
     payload = record.to_dict()
-    payload.update(metric_keys=keys, points=points, objects=objects, eval_sets=evals,
+    payload.update(metric_keys=keys, points=points, text_keys=texts,
+                   text_points=sum(texts.values()), system_metrics=system,
+                   objects=objects, eval_sets=evals,
                    incomplete_schedule=cut, suite_checks=checks,
                    precision_lints=lint_rules.run_lints(record.config, record.summary))
     if as_json:
@@ -122,8 +128,26 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
         click.echo(f"  {line.replace('**', '')}")
     _section("config", record.config)
     _section("summary", record.summary)
-    click.echo(f"metrics: {len(keys)} keys, {points} points" + (f"; evals: {', '.join(evals)}"
-                                                                  if evals else ""))
+    click.echo(_metrics_line(keys, points, texts) + (f"; evals: {', '.join(evals)}"
+                                                     if evals else ""))
+    if system:
+        click.echo(f"system metrics ({system[0]['samples']} samples):")
+        for row in system:
+            click.echo(f"  {row['key']}: last {row['last']:.4g}, mean {row['mean']:.4g}, "
+                       f"max {row['max']:.4g}")
+
+
+def _metrics_line(keys: list[str], points: int, texts: dict[str, int]) -> str:
+    """``metrics: 4 keys, 240 points (text: 1 key, 30 points)``: numbers and text together."""
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}" + ("" if n == 1 else "s")
+
+    total = len(set(keys) | set(texts))
+    line = f"metrics: {count(total, 'key')}, {count(points + sum(texts.values()), 'point')}"
+    if texts:
+        line += (f" (text: {count(len(texts), 'key')}, "
+                 f"{count(sum(texts.values()), 'point')})")
+    return line
 
 
 def _git_line(record: RunRecord) -> str | None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from stepstone.errors import MetricValueError, UsageError
 from stepstone.sdk.media import Media, is_media
+from stepstone.sdk.system import Sampler, start_sampler
 from stepstone.sdk.writer import Op, Writer
 from stepstone.store.evals import normalize_record
 from stepstone.store.objects import ObjectStore
@@ -262,6 +263,7 @@ class Run:
         self._output: list[str] = []
         self._output_lock = threading.Lock()
         self._tees: list[tuple[str, Any]] = []
+        self._sampler: Sampler | None = None
         if writer is not None:
             writer.summary_view = self.summary
 
@@ -411,6 +413,12 @@ class Run:
         if self._writer is not None:
             self._writer.flush()
 
+    def _start_system(self, interval: float | None) -> None:
+        """Record system metrics every ``interval`` seconds until the finish (sdk/system.py)."""
+        if self._writer is not None:
+            self._sampler = start_sampler(lambda *sample: self._enqueue(Op("system", sample)),
+                                          interval, name=f"stepstone-system-{self.id}")
+
     # -- output capture ---------------------------------------------------------------------
     def _start_tee(self) -> None:
         for stream_name in ("stdout", "stderr"):
@@ -449,6 +457,8 @@ class Run:
                 reason = f"exit code {exit_code}"
         if self._capture is not None:
             self._capture.join(timeout=60)
+        if self._sampler is not None:
+            self._sampler.stop()
         self._stop_tee()
         if self._writer is None:
             return

@@ -24,6 +24,7 @@ from typing import Any
 
 from stepstone.errors import LabError, StoreUnreachableError, UsageError
 from stepstone.sdk.run import Config, Run, Summary, as_mapping, config_seed
+from stepstone.sdk.system import sampling_interval, wandb_stats_setting
 from stepstone.sdk.writer import DEFAULT_INTERVAL, Op, Writer
 from stepstone.store.db import is_postgres_url
 from stepstone.store.lab import connect, create_local_lab, init_lab
@@ -114,6 +115,7 @@ def init(
     question: str | None = None,
     baseline: str | None = None,
     flush_interval: float = DEFAULT_INTERVAL,
+    system_metrics: float | bool | None = None,
     **wandb_options: Any,
 ) -> Run:
     """Start (or resume) a run and make it the current one.
@@ -124,6 +126,8 @@ def init(
     writes to the lab, ``"offline"`` to a local lab even when the lab is a team store (copy it in
     later with ``stepstone sync``), ``"disabled"`` records nothing. A team store that cannot be
     reached is treated as ``"offline"``, with a note: no run is lost to a network outage.
+    ``system_metrics`` is the seconds between samples of CPU, memory, disk, network and GPU
+    use (default 10, or ``STEPSTONE_SYSTEM_METRICS``); ``False`` turns the sampler off.
     """
     unknown = set(wandb_options) - _WANDB_OPTIONS
     if unknown:
@@ -133,15 +137,20 @@ def init(
     mode = mode or os.environ.get("STEPSTONE_MODE") or "online"
     if mode not in ("online", "offline", "disabled", "shared"):
         raise UsageError(f"mode must be 'online', 'offline' or 'disabled', not {mode!r}")
+    if system_metrics is None:
+        system_metrics = wandb_stats_setting(wandb_options.get("settings"))
+    interval = sampling_interval(system_metrics)
     user_config = as_mapping(config) if config is not None else {}
     project = project or os.environ.get("STEPSTONE_PROJECT") or _default_project()
     if mode == "disabled":
         return _activate(Run(run_id=id or new_run_id(), name=name or "disabled", project=project,
                              lab_root=None, config=user_config, writer=None))
     try:
-        return _start(project, name, user_config, tags, notes, group, job_type, dir, resume, id,
-                      lab, kind, question, baseline, flush_interval, offline=mode == "offline",
-                      save_code=wandb_options.get("save_code", True) is not False)
+        run = _start(project, name, user_config, tags, notes, group, job_type, dir, resume, id,
+                     lab, kind, question, baseline, flush_interval, offline=mode == "offline",
+                     save_code=wandb_options.get("save_code", True) is not False)
+        run._start_system(interval)
+        return run
     except LabError as exc:
         print(f"stepstone: {exc}. This run is NOT being recorded; training goes on.",
               file=sys.stderr)

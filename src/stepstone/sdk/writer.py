@@ -45,7 +45,7 @@ _POLL = 0.05
 class Op:
     """A non-metric write queued behind the metrics, so order is kept."""
 
-    kind: str  # "config" | "summary" | "evals" | "fields" | "object"
+    kind: str  # "config" | "summary" | "evals" | "fields" | "object" | "system"
     payload: Any
 
 
@@ -239,6 +239,10 @@ class Writer(threading.Thread):
             batch.fields.update(op.payload)
         elif op.kind == "object":
             batch.objects.append(op.payload)
+        elif op.kind == "system":  # a system sample: its own numbering, not the run's step
+            number, ts, values = op.payload
+            for key, value in values.items():
+                self._add_column(batch, key, [number], [ts], [value])
 
     def _connect(self) -> Database:
         if self._db is None:

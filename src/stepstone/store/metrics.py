@@ -166,3 +166,23 @@ class Metrics:
         ):
             out.setdefault(row["key"], []).append((row["step"], row["value"]))
         return out
+
+    def text_points(self, run_id: str, keys: Sequence[str] | None = None
+                    ) -> list[tuple[str, int, float, str]]:
+        """Every text point of a run (or of ``keys``) as (key, step, time, text), in logging
+        order."""
+        sql = "SELECT key, step, ts, value FROM metric_texts WHERE run_id = ?"
+        params: list[Any] = [run_id]
+        if keys is not None:
+            if not keys:
+                return []
+            sql += f" AND key IN ({', '.join('?' for _ in keys)})"
+            params += list(keys)
+        return [(r["key"], int(r["step"]), float(r["ts"]), r["value"])
+                for r in self.db.query(sql + " ORDER BY id", params)]
+
+    def text_counts(self, run_id: str) -> dict[str, int]:
+        """Per text key, how many points."""
+        rows = self.db.query("SELECT key, COUNT(*) AS n FROM metric_texts WHERE run_id = ? "
+                             "GROUP BY key ORDER BY key", (run_id,))
+        return {r["key"]: int(r["n"]) for r in rows}

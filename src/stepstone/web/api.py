@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from stepstone.errors import NotFoundError, UsageError
+from stepstone.sdk.system import split_keys
 from stepstone.store.lab import Lab
 from stepstone.store.listing import Listing
 from stepstone.web.common import duration_text, finite, lab_of, stale
@@ -82,8 +83,11 @@ def series(
     points: int = Query(DEFAULT_POINTS, ge=3, le=MAX_POINTS),
     lab: Lab = Depends(lab_of),
 ) -> dict[str, Any]:
-    """The run's series (or ``key``s), downsampled to ``points``; ``since``: only later steps."""
+    """The run's series (or ``key``s), downsampled to ``points``; ``since``: only later steps.
+    Without ``key``, the training metrics: system metrics (``system/*``) only when named."""
     record = lab.runs.get(ref)
+    if key is None:
+        key = split_keys(lab.metrics.keys(record.id))[0]
     return {
         "run": record.id, "status": record.status, "last_step": record.last_step,
         "series": run_series(lab, record.id, key, since, points),

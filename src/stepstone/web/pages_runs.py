@@ -12,11 +12,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from stepstone.errors import NotFoundError, UsageError
+from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.lab import Lab
 from stepstone.store.listing import SORT_COLUMNS, Listing
 from stepstone.store.runs import STATUSES, RunRecord, flatten
 from stepstone.web.api import MAX_COMPARE, decode_text
 from stepstone.web.common import lab_of, page
+from stepstone.web.downsample import lttb_indices
+from stepstone.web.series import DEFAULT_POINTS
 
 router = APIRouter()
 LOG_TAIL_BYTES = 200_000
@@ -82,14 +85,31 @@ def baseline_diff(lab: Lab, run: RunRecord) -> tuple[dict[str, Any] | None, str 
 @router.get("/runs/{ref}", response_class=HTMLResponse)
 def run_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResponse:
     run = lab.runs.get(ref)
-    keys = lab.metrics.keys(run.id)
+    keys = split_keys(lab.metrics.keys(run.id))[0]
     diff_info, diff_note = baseline_diff(lab, run)
+    system, system_charts = _system_panel(lab, run)
     return page(
         request, "run.html", run=run, keys=keys, config=flatten(run.config),
-        points=lab.metrics.count(run.id), diff=diff_info, diff_note=diff_note,
+        points=lab.metrics.count(run.id) - sum(row["samples"] for row in system),
+        system=system, system_charts=system_charts, diff=diff_info, diff_note=diff_note,
         notebook=_notebook_pages(lab, run.id), texts=lab.metrics.texts(run.id),
         evals=lab.evals.names(run.id), nav="runs", tab="overview",
     )
+
+
+def _system_panel(lab: Lab, run: RunRecord) -> tuple[list[dict[str, Any]],
+                                                     dict[str, dict[str, list[float]]]]:
+    """The run's system metrics: a table (samples, last, mean, max per key) and each series
+    drawn against minutes since the run started (LTTB-thinned to the usual point budget)."""
+    history = read_system(lab, run.id)
+    charts: dict[str, dict[str, list[float]]] = {}
+    for key, series in history.items():
+        pairs = [((t - run.created_at) / 60.0, v)
+                 for t, v in zip(series.times, series.values, strict=True) if math.isfinite(v)]
+        xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+        keep = lttb_indices(xs, ys, DEFAULT_POINTS)
+        charts[key] = {"x": [xs[i] for i in keep], "y": [ys[i] for i in keep]}
+    return system_table(history), charts
 
 
 def _notebook_pages(lab: Lab, run_id: str) -> list[dict[str, Any]] | None:

@@ -4,6 +4,20 @@
 (function () {
   var data = window.stepstoneJSON("run-data");
   var box = document.getElementById("charts");
+  var systemBox = document.getElementById("system-charts");
+  if (data && systemBox && typeof Plotly !== "undefined") {
+    // system metrics: drawn once, against minutes since the run started
+    Object.keys(data.system || {}).forEach(function (key) {
+      var div = document.createElement("div");
+      div.className = "chart";
+      div.setAttribute("data-key", key);
+      systemBox.appendChild(div);
+      var layout = window.stepstoneLayout(key);
+      layout.xaxis.title.text = "minutes";
+      Plotly.newPlot(div, [{ x: data.system[key].x, y: data.system[key].y, mode: "lines",
+        name: key }], layout, { displaylogo: false, responsive: true });
+    });
+  }
   if (!data || !box || typeof Plotly === "undefined") return;
   var base = "/api/runs/" + encodeURIComponent(data.run) + "/series";
   var lastStep = null;

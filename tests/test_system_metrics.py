@@ -1,0 +1,229 @@
+"""System metrics: the sampler thread with the real psutil, NVML skipped cleanly without a GPU,
+the setting (init, environment, wandb settings), and where they show (show, exports, API)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import stepstone
+from stepstone.cli import cli
+from stepstone.errors import UsageError
+from stepstone.sdk import system
+from stepstone.store import open_lab
+
+HOST_KEYS = {"system/cpu_percent", "system/proc_cpu_percent", "system/proc_rss_mb",
+             "system/memory_percent", "system/memory_available_gb"}
+
+
+def _sampled_run(lab: Path, interval: float = 0.05, samples: int = 3, **kwargs: object) -> str:
+    """A run that logs a few points while the sampler takes at least ``samples`` samples."""
+    run = stepstone.init(project="sys", lab=lab, save_code=False, system_metrics=interval,
+                         **kwargs)  # type: ignore[arg-type]
+    for step in range(4):
+        run.log({"loss": 1.0 / (step + 1)})
+    deadline = time.monotonic() + 30
+    while (run._sampler is None or run._sampler.samples < samples) and \
+            time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.log({"note": "done"})
+    run.finish()
+    return run.id
+
+
+def test_the_sampler_records_host_metrics_beside_the_run_without_touching_its_steps(lab):
+    run_id = _sampled_run(lab)
+    with open_lab(lab) as opened:
+        record = opened.runs.get(run_id)
+        history = system.read_system(opened, run_id)
+        keys = opened.metrics.keys(run_id)
+    assert set(history) >= HOST_KEYS
+    assert "loss" in keys
+    cpu = history["system/cpu_percent"]
+    assert len(cpu) >= 3
+    assert cpu.steps == list(range(len(cpu)))  # the sample's number, not the training step
+    assert cpu.times == sorted(cpu.times) and cpu.times[0] >= record.created_at
+    assert all(0 <= v <= 100 for v in history["system/memory_percent"].values)
+    assert all(v > 1 for v in history["system/proc_rss_mb"].values)  # this process's memory
+    # the run's own step and summary are the training's: the sampler is beside them
+    assert record.last_step == 4
+    assert not any(system.is_system_key(k) for k in record.summary)
+
+
+@pytest.mark.parametrize("setting", [False, 0])
+def test_system_metrics_switch_off_at_init(lab, setting):
+    run = stepstone.init(project="sys", lab=lab, save_code=False, system_metrics=setting)
+    assert run._sampler is None
+    run.log({"loss": 1.0})
+    run.finish()
+    with open_lab(lab) as opened:
+        assert opened.metrics.keys(run.id) == ["loss"]
+
+
+def test_the_environment_sets_the_interval_or_turns_it_off(lab, monkeypatch):
+    monkeypatch.setenv(system.ENV, "off")
+    run = stepstone.init(project="sys", lab=lab, save_code=False)
+    assert run._sampler is None
+    run.finish()
+    monkeypatch.setenv(system.ENV, "0.05")
+    run_id = _sampled_run(lab, interval=None, samples=2)  # type: ignore[arg-type]
+    with open_lab(lab) as opened:
+        assert set(system.read_system(opened, run_id)) >= HOST_KEYS
+    monkeypatch.delenv(system.ENV)
+    run = stepstone.init(project="sys", lab=lab, save_code=False)
+    assert run._sampler is not None and run._sampler.interval == system.DEFAULT_INTERVAL == 10.0
+    run.finish()
+
+
+def test_wandb_settings_turn_the_sampler_off_or_set_its_interval(lab):
+    run = stepstone.init(project="sys", lab=lab, save_code=False,
+                         settings={"x_disable_stats": True})
+    assert run._sampler is None
+    run.finish()
+    run = stepstone.init(project="sys", lab=lab, save_code=False,
+                         settings={"x_stats_sampling_interval": 2.5})
+    assert run._sampler is not None and run._sampler.interval == 2.5
+    run.finish()
+
+
+@pytest.mark.parametrize("setting, env", [(-1, None), ("often", None), (float("inf"), None),
+                                          (None, "soon")])
+def test_a_bad_interval_is_one_clear_error_and_no_run(lab, monkeypatch, setting, env):
+    if env is not None:
+        monkeypatch.setenv(system.ENV, env)
+    with pytest.raises(UsageError, match="seconds"):
+        stepstone.init(project="sys", lab=lab, save_code=False, system_metrics=setting)
+    with open_lab(lab) as opened:
+        assert opened.runs.list() == []
+
+
+def test_nvml_is_skipped_cleanly_without_a_gpu_and_read_with_one(capsys):
+    """On a machine without an NVIDIA driver the real pynvml raises its NVMLError and the GPU
+    probe is None, silently; on a GPU machine every GPU gives its five readings."""
+    pynvml = pytest.importorskip("pynvml")
+    try:
+        pynvml.nvmlInit()
+        count = pynvml.nvmlDeviceGetCount()
+    except pynvml.NVMLError:
+        count = 0
+    probe = system.gpu_probe()
+    if count == 0:
+        assert probe is None
+        assert capsys.readouterr().err == ""
+        assert not any(isinstance(p, system.GpuProbe) for p in system.default_probes())
+        return
+    assert probe is not None
+    sample = probe.sample()
+    for index in range(count):
+        assert {f"system/gpu/{index}/{name}" for name in
+                ("utilization_percent", "memory_used_mb", "memory_percent",
+                 "temperature_c")} <= set(sample)
+        assert 0 <= sample[f"system/gpu/{index}/utilization_percent"] <= 100
+
+
+class _Broken:
+    def sample(self) -> dict[str, float]:
+        raise OSError("the sensor went away")
+
+
+def test_a_failing_probe_is_dropped_with_one_note_and_the_others_go_on(capsys):
+    got: list[tuple[int, float, dict[str, float]]] = []
+    host = system.host_probe()
+    assert host is not None
+    sampler = system.Sampler(lambda *s: got.append(s), 60.0, [_Broken(), host])
+    sampler.take()
+    sampler.take()
+    assert [n for n, _, _ in got] == [0, 1]
+    assert set(got[1][2]) >= HOST_KEYS
+    err = capsys.readouterr().err
+    assert err.count("_Broken stopped: OSError: the sensor went away") == 1
+
+
+def test_show_lists_system_metrics_and_counts_text_points(lab):
+    run = stepstone.init(project="sys", lab=lab, save_code=False, system_metrics=False)
+    for step in range(3):
+        run.log({"loss": 1.0, "acc": 0.5, "phase": "warmup" if step < 2 else "main"})
+    run.finish()
+    sampled = _sampled_run(lab, samples=2)
+    runner = CliRunner()
+    out = runner.invoke(cli, ["show", run.id, "--lab", str(lab)])
+    assert out.exit_code == 0, out.output
+    assert "metrics: 3 keys, 9 points (text: 1 key, 3 points)" in out.output
+    assert "system metrics" not in out.output
+    out = runner.invoke(cli, ["show", sampled, "--lab", str(lab)])
+    assert "metrics: 2 keys, 5 points (text: 1 key, 1 point)" in out.output
+    assert "system metrics (" in out.output and "system/proc_rss_mb: last" in out.output
+    data = json.loads(runner.invoke(cli, ["show", sampled, "--lab", str(lab),
+                                           "--json"]).output)
+    assert data["metric_keys"] == ["loss"] and data["points"] == 4
+    assert data["text_keys"] == {"note": 1} and data["text_points"] == 1
+    rows = {row["key"]: row for row in data["system_metrics"]}
+    assert set(rows) >= HOST_KEYS
+    assert rows["system/proc_rss_mb"]["max"] >= rows["system/proc_rss_mb"]["mean"] > 0
+
+
+def test_export_history_and_history_frame_hold_text_points(lab):
+    run = stepstone.init(project="sys", lab=lab, save_code=False, system_metrics=False)
+    run.log({"loss": 2.0, "phase": "warmup"})
+    run.log({"loss": 1.0, "phase": "main"})
+    run.finish()
+    runner = CliRunner()
+    out = runner.invoke(cli, ["export", "history", "--format", "jsonl", "--lab", str(lab)])
+    assert out.exit_code == 0, out.output
+    rows = [json.loads(line) for line in out.output.splitlines()]
+    assert [(r["key"], r["step"], r["value"], r["text"]) for r in rows] == [
+        ("loss", 0, 2.0, None), ("loss", 1, 1.0, None),
+        ("phase", 0, None, "warmup"), ("phase", 1, None, "main")]
+    assert all(isinstance(r["time"], float) for r in rows)
+    csv_out = runner.invoke(cli, ["export", "history", "--lab", str(lab), "--key", "phase"])
+    assert csv_out.output.splitlines()[0] == "run_id,key,step,value,time,text"
+    assert csv_out.output.splitlines()[1].endswith(",warmup")
+    pytest.importorskip("pandas")
+    frame = stepstone.Api(lab=lab).history_frame()
+    assert list(frame.columns) == ["run_id", "key", "step", "value", "time", "text"]
+    assert frame["text"].tolist()[2:] == ["warmup", "main"]
+    assert len(stepstone.Api(lab=lab).history_frame(keys=["phase"])) == 2
+
+
+def test_the_read_api_gives_system_metrics_as_the_events_stream(lab):
+    pytest.importorskip("pandas")
+    run_id = _sampled_run(lab)
+    run = stepstone.Api(lab=lab).run(run_id)
+    history = run.history()
+    assert list(history.columns) == ["_step", "_runtime", "_timestamp", "loss", "note"]
+    events = run.history(stream="events")
+    assert list(events.columns[:2]) == ["_runtime", "_timestamp"]
+    assert set(events.columns) >= HOST_KEYS
+    assert len(events) >= 3 and events["_runtime"].is_monotonic_increasing
+    assert (events["_runtime"] >= 0).all()
+    one = run.history(stream="events", keys=["system/proc_rss_mb"], samples=2, pandas=False)
+    assert len(one) == 2 and set(one[0]) == {"_runtime", "_timestamp", "system/proc_rss_mb"}
+    assert not any(k.startswith("system/") for row in run.scan_history() for k in row)
+    with pytest.raises(UsageError, match="stream='metrics'"):
+        run.history(stream="metrics")
+
+
+def test_the_dashboard_run_page_has_a_system_panel_and_curves_without_it(lab):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from stepstone.web.app import create_app
+
+    run_id = _sampled_run(lab)
+    client = TestClient(create_app(lab))
+    html = client.get(f"/runs/{run_id}").text
+    assert '<section id="system"><h2>System</h2>' in html
+    assert "<th>system/proc_rss_mb</th>" in html
+    data = json.loads(html.split('id="run-data">')[1].split("</script>")[0])
+    assert data["keys"] == ["loss"]
+    assert set(data["system"]) >= HOST_KEYS
+    assert all(x >= 0 for x in data["system"]["system/cpu_percent"]["x"])
+    series = client.get(f"/api/runs/{run_id}/series").json()["series"]
+    assert set(series) == {"loss"}
+    named = client.get(f"/api/runs/{run_id}/series",
+                       params={"key": "system/cpu_percent"}).json()["series"]
+    assert set(named) == {"system/cpu_percent"}
