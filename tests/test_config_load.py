@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -168,6 +169,42 @@ def test_load_errors(tmp_path: Path, name: str, text: str, message: str) -> None
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert message.format(path=path) in str(err.value)
+
+
+def _alias_bomb(levels: int) -> str:
+    """Nested aliases: ``levels`` lines of nine aliases each expand to 9**levels strings."""
+    names = "abcdefghi"
+    lines = [f'{names[0]}: &{names[0]} [{", ".join(["lol"] * 9)}]']
+    for prev, name in itertools.pairwise(names[:levels]):
+        lines.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("levels", [6, 9], ids=["half-a-million", "billion-laughs"])
+def test_an_alias_bomb_is_refused_before_it_expands(tmp_path: Path, levels: int) -> None:
+    """A few hundred bytes of nested aliases stored ~590k keys (6 levels) or ran past 40 s
+    and 3 GB (9 levels): refused by the expansion limit, with the reason."""
+    path = write(tmp_path, "bomb.yaml", _alias_bomb(levels))
+    assert path.stat().st_size < 400
+    with pytest.raises(ConfigError, match="expands to more than 100,000 values"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(("name", "text", "message"), [
+    ("self.yaml", "a: &a [1, *a]\n", "alias refers to the node that holds it"),
+    ("deep.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n", "nests too deeply"),
+    ("deep.json", '{"a": ' * 100_000 + "1" + "}" * 100_000, "nests too deeply"),
+    ("levels.yaml", "a: " + "[" * 150 + "]" * 150 + "\n", "or 100 levels"),
+], ids=["alias-in-itself", "deep-yaml", "deep-json", "over-100-levels"])
+def test_endless_and_deep_configs_get_one_error(tmp_path: Path, name: str, text: str,
+                                                 message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, name, text))
+
+
+def test_aliases_within_the_limit_still_load(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "ok.yaml", "base: &b {lr: 0.1}\nrun: *b\n"))
+    assert config == {"base": {"lr": 0.1}, "run": {"lr": 0.1}}
 
 
 def test_yaml_error_names_the_line(tmp_path: Path) -> None:

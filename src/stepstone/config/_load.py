@@ -42,18 +42,22 @@ def load_config(path: str | Path, *, interpolate: bool = True) -> dict[str, Any]
             "use .yaml, .yml, .json or .toml"
         )
     text = _read(file)
-    data = _parse(text, kind, file)
-    if data is None and kind == "yaml":
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(
-            f"config {file} holds a {_kind_name(data)} at the top level; "
-            "a config must be a mapping of keys to values (key: value)"
-        )
-    config = _plain(data)
-    for _ in walk(config):  # checks that every key is a plain string without dots
-        pass
-    return interpolate_config(config, source=str(file)) if interpolate else config
+    try:
+        data = _parse(text, kind, file)
+        if data is None and kind == "yaml":
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"config {file} holds a {_kind_name(data)} at the top level; "
+                "a config must be a mapping of keys to values (key: value)"
+            )
+        config = _plain(data)
+        for _ in walk(config):  # checks that every key is a plain string without dots
+            pass
+        return interpolate_config(config, source=str(file)) if interpolate else config
+    except RecursionError:
+        raise ConfigError(f"config {file} nests too deeply to read (thousands of levels); "
+                          "a config is a few levels of key: value") from None
 
 
 def _read(file: Path) -> str:

@@ -6,6 +6,11 @@ loader with three changes that match what OmegaConf and Hydra users expect:
 - ``1e-3`` is a float (YAML 1.1 needs a dot: ``1.0e-3``);
 - ``2026-11-21`` stays a string (no ``datetime.date`` objects in a config);
 - ``1:30`` and ``010`` stay strings (no base-60 or octal integers).
+
+A document that would expand, through its aliases (``&a`` / ``*a``), into more than
+``MAX_VALUES`` values or deeper than ``MAX_DEPTH`` levels is refused before it is built: a
+few hundred bytes of nested aliases (a "billion laughs") would otherwise take minutes and
+gigabytes to copy and flatten.
 """
 
 from __future__ import annotations
@@ -31,8 +36,61 @@ _DROPPED = {"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int", "tag:yaml.or
 _NULL_WORDS = {"null", "Null", "NULL", "~"}
 
 
+MAX_VALUES = 100_000
+"""The most values (mappings, lists and scalars, aliases expanded) one YAML document may hold."""
+MAX_DEPTH = 100
+"""The deepest nesting of mappings and lists one YAML document may have."""
+
+
 class ConfigLoader(yaml.SafeLoader):
     """PyYAML's safe loader with the float, date and base-60 fixes described above."""
+
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()
+        if node is not None:
+            _check_expansion(node)
+        return node
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph whose expansion (every alias copied out) is too big, too deep
+    or endless (an alias inside its own anchor); counted once per distinct node."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            open_nodes.discard(key)
+            size[key] = 1 + sum(size[id(c)] for c in children)
+            depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+            if size[key] > MAX_VALUES or depth[key] > MAX_DEPTH:
+                raise yaml.constructor.ConstructorError(
+                    None, None,
+                    f"the document expands to more than {MAX_VALUES:,} values or {MAX_DEPTH} "
+                    "levels (nested &anchors and *aliases?); write the values out plainly",
+                    root.start_mark)
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an *alias refers to the node that holds it (an endless value)",
+                node.start_mark)
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 ConfigLoader.yaml_implicit_resolvers = {
@@ -55,6 +113,9 @@ def parse_value(text: str) -> Any:
         return ""
     try:
         value = yaml.load(stripped, Loader=ConfigLoader)  # a safe loader
+    except RecursionError:
+        raise ConfigError(f"cannot read the value {stripped[:40]!r}...: it nests too deeply; "
+                          "a value is a few levels of [lists] and {mappings}") from None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(
