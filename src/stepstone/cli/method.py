@@ -12,6 +12,7 @@ from stepstone.cells import when
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
 from stepstone.errors import UsageError
 from stepstone.method import baselines as baseline_rules
+from stepstone.method import confirm as confirm_rules
 from stepstone.method import decide as decide_rules
 from stepstone.method import ideas as idea_rules
 from stepstone.method import notebook as notebook_rules
@@ -150,21 +151,24 @@ def question_group() -> None:
 @click.option("--rule", required=True, help="The decision rule, e.g. 'gain >= 1.05 at every rung'.")
 @click.option("--timebox", help="How long it may take (3h, 2d).")
 @click.option("--baseline", help="The baseline tier (or version) it is compared against.")
+@click.option("--confirm", is_flag=True,
+              help="A yes must hold on fresh seeds (a confirming question) before "
+                   "`baseline promote` accepts it.")
 @lab_option
 @json_option
 def question_new(text: str, idea: str | None, metrics: tuple[str, ...], rule: str,
-                 timebox: str | None, baseline: str | None, lab: str | None,
+                 timebox: str | None, baseline: str | None, confirm: bool, lab: str | None,
                  as_json: bool) -> None:
     """Ask a question before any run; the rule must parse.
 
     \b
     Example:
       stepstone question new "Does QK-norm help?" --idea i1 --metric val_loss \\
-        --rule "gain >= 1.05 at every rung" --timebox 3h --baseline small
+        --rule "gain >= 1.05 at every rung" --timebox 3h --baseline small --confirm
     """
     with open_lab(lab) as opened:
         q = question_rules.create(opened, text, rule=rule, metrics=split_keys(metrics), idea=idea,
-                                  timebox=timebox, baseline=baseline)
+                                  timebox=timebox, baseline=baseline, confirm=confirm)
     if as_json:
         print_json(q)
     else:
@@ -212,7 +216,7 @@ def question_show(question: str, lab: str | None, as_json: bool) -> None:
         return
     click.echo(f"{q['id']}: {q['text']}")
     for key in ("status", "answer", "rule", "metrics", "baseline", "timebox_hours",
-                "feature_delta", "conclusion", "reason"):
+                "feature_delta", "conclusion", "reason", "confirm", "confirms"):
         if q.get(key) not in (None, "", [], {}):
             click.echo(f"  {key}: {q[key]}")
     for run in q["runs"]:
@@ -504,8 +508,12 @@ def decide_cmd(question: str, conclusion: str | None, answer: str | None, lab: s
     with open_lab(lab) as opened:
         proposal, page = decide_rules.decide(opened, question, conclusion=conclusion,
                                              answer=answer)
+        confirming = opened.questions.confirming(question) if page is not None else None
+        then = (confirm_rules.confirmation_command(opened, question, confirming["id"])
+                if confirming and confirming["status"] == "open" else None)
     if as_json:
-        print_json({**proposal.to_dict(), "decision_page": page})
+        print_json({**proposal.to_dict(), "decision_page": page,
+                    "confirmation": confirming["id"] if then and confirming else None})
         return
     click.echo(f"{question}: rule `{proposal.rule}` → proposed {proposal.answer}")
     for reason in proposal.verdict.reasons:
@@ -516,6 +524,10 @@ def decide_cmd(question: str, conclusion: str | None, answer: str | None, lab: s
         click.echo(f"confirm with `stepstone decide {question} --conclusion \"...\"`")
     else:
         click.echo(f"recorded: {page['title']} (page {page['number']})")
+    if then and confirming:
+        click.echo(f"{question} asks that its yes hold on fresh seeds before promotion: "
+                   f"{confirming['id']} asks it; run\n  {then}\nthen `stepstone decide "
+                   f"{confirming['id']} --conclusion \"...\"`")
 
 
 # ----------------------------------------------------------------------------- notebook

@@ -16,6 +16,7 @@ from typing import Any
 
 from stepstone.config import flatten, load_config, unflatten
 from stepstone.errors import MethodError, NotFoundError, UsageError
+from stepstone.method import confirm as confirm_rules
 from stepstone.method import ideas as idea_rules
 from stepstone.store.lab import Lab
 from stepstone.store.runs import numeric
@@ -140,6 +141,7 @@ def promote(lab: Lab, tier: str, question_id: str) -> dict[str, Any]:
         state = question["status"] + (f" ({question['answer']})" if question["answer"] else "")
         raise MethodError(f"question {question_id} is {state}: only a question answered yes "
                           "may be promoted into a baseline")
+    confirm_rules.gate(lab, question)  # a yes asked to hold on fresh seeds must have held
     parent = resolve(lab, tier)
     asked = (question.get("baseline") or "").split("@", 1)[0]
     if asked and asked != parent["tier"]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepstone.errors import MethodError, UsageError
+from stepstone.method import confirm as confirm_rules
 from stepstone.method import evidence as evidence_rules
 from stepstone.method import ideas as idea_rules
 from stepstone.method import notebook
@@ -199,4 +200,6 @@ def decide(lab: Lab, question_id: str, *, conclusion: str | None = None,
                           data={"answer": final, "proposed": proposal.answer,
                                 "overridden": overridden, "evidence_page": result["number"]})
     idea_rules.follow(lab, q.get("idea_id"), "tested", f"question {question_id} answered {final}")
+    if final == "yes":
+        confirm_rules.ask(lab, lab.questions.get(question_id))  # when it asks for one
     return proposal, page

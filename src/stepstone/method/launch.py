@@ -18,6 +18,7 @@ from stepstone.config import ConfigDiff, VerifyResult, diff, parse_override, res
 from stepstone.errors import ConfigError, MethodError, UsageError
 from stepstone.launch.plan import Verifier
 from stepstone.method import baselines as baseline_rules
+from stepstone.method import confirm as confirm_rules
 from stepstone.method import questions as question_rules
 from stepstone.store.lab import Lab
 
@@ -135,6 +136,7 @@ def prepare_launch(
                         feature_delta=feature_delta)
     if strict and not result.ok:
         raise ConfigError(problems_text(prepared))
+    confirm_rules.check_fresh(lab, q, [config])
     if q is not None and result.ok:
         lab.questions.update(q["id"], feature_keys=list(keys), feature_delta=feature_delta)
         if launching:
@@ -227,6 +229,7 @@ def link_plan(lab: Lab, basis: PlanBasis, configs: Sequence[Mapping[str, Any]], 
     """
     if basis.question_id is None:
         return {}
+    confirm_rules.check_fresh(lab, lab.questions.get(basis.question_id), configs)
     common: dict[str, Any] = {}
     if basis.baseline_config is not None and basis.feature_keys and configs:
         deltas = [_feature_delta(basis.baseline_config, c, basis.feature_keys) for c in configs]

@@ -17,8 +17,9 @@ ANSWERS = ("yes", "no", "inconclusive")
 
 def create(lab: Lab, text: str, *, rule: str, metrics: list[str] | None = None,
            idea: str | None = None, timebox: str | None = None,
-           baseline: str | None = None) -> dict[str, Any]:
-    """A new open question; the rule must parse (RuleError carries the position)."""
+           baseline: str | None = None, confirm: bool = False) -> dict[str, Any]:
+    """A new open question; the rule must parse (RuleError carries the position). With
+    ``confirm``, a yes must hold on fresh seeds before promotion (:mod:`.confirm`)."""
     if not text.strip():
         raise UsageError("a question needs its text")
     tree = parse_rule(rule)
@@ -31,7 +32,7 @@ def create(lab: Lab, text: str, *, rule: str, metrics: list[str] | None = None,
     if uses_gain(tree) and "gain" not in named:
         named.append("gain")
     qid = lab.questions.create(text=text.strip(), idea_id=idea, metrics=named, rule=str(tree),
-                               timebox_hours=hours, baseline=baseline)
+                               timebox_hours=hours, baseline=baseline, confirm=confirm)
     idea_rules.follow(lab, idea, "picked", f"question {qid} asks it")
     return lab.questions.get(qid)
 

@@ -21,15 +21,17 @@ class Questions:
         self.db = db
 
     def create(self, *, text: str, idea_id: str | None, metrics: list[str], rule: str,
-               timebox_hours: float | None, baseline: str | None) -> str:
+               timebox_hours: float | None, baseline: str | None, confirm: bool = False,
+               confirms: str | None = None) -> str:
         with self.db.transaction():
             count = int(self.db.scalar("SELECT COUNT(*) FROM questions") or 0)
             qid = f"q{count + 1}"
             self.db.execute(
                 "INSERT INTO questions (id, text, idea_id, metrics, rule, timebox_hours, baseline,"
-                " status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+                " status, confirm, confirms, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
                 (qid, text, idea_id, json.dumps(metrics), rule, timebox_hours, baseline,
-                 time.time()),
+                 int(confirm), confirms, time.time()),
             )
         return qid
 
@@ -53,6 +55,12 @@ class Questions:
         if row is None:
             raise NotFoundError(f"no question {qid!r}: `stepstone question list` shows them")
         return self._decode(row)
+
+    def confirming(self, qid: str) -> dict[str, Any] | None:
+        """The newest question that confirms ``qid`` on fresh seeds (None: none asked)."""
+        row = self.db.query_one("SELECT * FROM questions WHERE confirms = ?"
+                                " ORDER BY created_at DESC LIMIT 1", (qid,))
+        return None if row is None else self._decode(row)
 
     def list(self, status: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM questions"

@@ -111,7 +111,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         5,
-        "the noise floor of a baseline version: seed-to-seed spread of a metric",
+        "the noise floor of a baseline version; a question's yes confirmed on fresh seeds",
         (
             """CREATE TABLE baseline_noise (
                 id {serial_pk},
@@ -124,6 +124,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 measured_at DOUBLE PRECISION NOT NULL
             )""",
             "CREATE INDEX baseline_noise_version ON baseline_noise (version, metric, id)",
+            "ALTER TABLE questions ADD COLUMN confirm INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE questions ADD COLUMN confirms TEXT REFERENCES questions (id)",
         ),
     ),
     Migration(
