@@ -37,10 +37,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.fixture(scope="session")
+def _capture_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def _no_user_lab(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_user_lab(monkeypatch: pytest.MonkeyPatch, _capture_cache: Path) -> None:
     for name in _USER_ENV:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_capture_cache))  # capture's cache, not the user's
 
 
 @pytest.fixture

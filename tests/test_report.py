@@ -293,6 +293,7 @@ def test_environment_lines_come_from_a_captured_run(setup: Setup, tmp_path: Path
     import scipy
 
     from stepstone.report.provenance import PACKAGES_SHOWN
+    from stepstone.sdk.run import wait_for_capture
 
     script = tmp_path / "code" / "train.py"  # outside any git repository: a small snapshot
     script.parent.mkdir()
@@ -301,6 +302,7 @@ def test_environment_lines_come_from_a_captured_run(setup: Setup, tmp_path: Path
     monkeypatch.setattr("stepstone.sdk.capture.capture_all", real_capture_all)
     captured = _run(setup.root, setup.version, {"val_loss": law(1e19)}, kind="feature",
                     qk_norm=True, question=setup.qid, name="captured")
+    wait_for_capture()  # finish() does not wait for it
     with open_lab(setup.root) as lab:
         assert lab.runs.get(captured).env["python"] == platform.python_version()
         report = build_report(lab, setup.qid, n_bootstrap=int(BOOT))

@@ -246,6 +246,7 @@ def test_a_store_that_is_down_records_locally_and_sync_copies_it_in(pg_url, tmp_
     spool; `status` lists it and `stepstone sync` there copies it into the store."""
     import stepstone
     from stepstone.cli import main
+    from stepstone.sdk.run import wait_for_capture
 
     shared = tmp_path / "team-objects"
     root = init_lab(tmp_path, store=pg_url, objects=str(shared))
@@ -255,6 +256,7 @@ def test_a_store_that_is_down_records_locally_and_sync_copies_it_in(pg_url, tmp_
     for step in range(30):
         run.log({"loss": 1.0 / (step + 1)}, step=step)
     run.finish()
+    wait_for_capture()  # finish() does not wait for the code snapshot; sync copies it below
     err = capsys.readouterr().err
     assert "Recording this run in the local lab" in err and "stepstone sync" in err
     assert "secret" not in err

@@ -5,15 +5,24 @@ training thread. The code snapshot is the set of git-tracked and
 untracked-but-not-ignored files of the repository the script runs in (or the
 script's folder outside git; never a lab's `.stepstone` folder), each file stored
 once by content, plus a manifest.
+
+What does not change between runs of one environment is cached in the user's cache
+folder (``$XDG_CACHE_HOME/stepstone``, else ``~/.cache/stepstone``): the installed
+packages, keyed by the interpreter and the modification times of its site-packages
+folders (an install or uninstall changes them), and each code snapshot's manifest,
+keyed by the object store, the folder and every listed file's path, size and
+modification time (a file read again only when one of them changed).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -146,10 +155,16 @@ def snapshot_code(folder: Path, in_git: bool, store: ObjectStore, cap: Capture) 
         )
         return
     sizes = {}
+    stamps = [str(store.root.resolve()), str(folder), str(in_git)]
     for rel in paths:
         full = folder / rel
-        if full.is_file() and not full.is_symlink():
-            sizes[rel] = full.stat().st_size
+        try:
+            st = full.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            sizes[rel] = st.st_size
+            stamps.append(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}")
     total = sum(sizes.values())
     limit = snapshot_cap(cap)
     if total > limit:
@@ -158,6 +173,9 @@ def snapshot_code(folder: Path, in_git: bool, store: ObjectStore, cap: Capture) 
             f"{_size(limit)} cap; ignore data and checkpoints in .gitignore "
             "or raise STEPSTONE_SNAPSHOT_MAX_BYTES"
         )
+        return
+    key = _digest(stamps)
+    if _cached_snapshot(key, store, cap):
         return
     files = {}
     for rel in sizes:
@@ -174,9 +192,88 @@ def snapshot_code(folder: Path, in_git: bool, store: ObjectStore, cap: Capture) 
     snap = store.put(manifest)
     cap.objects.append(("code", "manifest.json", snap, len(manifest)))
     cap.fields["code_snapshot"] = snap
+    _cache_write("snapshots", key, {"manifest": snap})
+
+
+def _cached_snapshot(key: str, store: ObjectStore, cap: Capture) -> bool:
+    """Record the snapshot cached under ``key`` when its manifest is still in ``store``."""
+    entry = _cache_read("snapshots", key)
+    snap = entry.get("manifest") if isinstance(entry, dict) else None
+    if not isinstance(snap, str):
+        return False
+    try:
+        manifest = store.get(snap)
+        files = json.loads(manifest)["files"]
+        objects = [(None, rel, str(f["hash"]), int(f["size"])) for rel, f in files.items()]
+    except Exception:  # gone, unreadable or not a manifest: take the snapshot afresh
+        return False
+    cap.objects.extend(objects)
+    cap.objects.append(("code", "manifest.json", snap, len(manifest)))
+    cap.fields["code_snapshot"] = snap
+    return True
+
+
+def cache_dir() -> Path:
+    """Where capture keeps what does not change between runs of one environment."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "stepstone"
+
+
+def _digest(parts: list[str]) -> str:
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "replace")).hexdigest()
+
+
+def _cache_read(kind: str, key: str) -> Any:
+    try:
+        return json.loads((cache_dir() / kind / f"{key}.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _cache_write(kind: str, key: str, value: Any) -> None:
+    """Best effort: a cache that cannot be written only costs the next run some time."""
+    folder = cache_dir() / kind
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(value, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, folder / f"{key}.json")
+    except OSError:
+        pass
+
+
+def _environment_key() -> str:
+    """The interpreter and the state of its package folders: the key of :func:`packages`."""
+    parts = [sys.executable, sys.version]
+    for entry in sys.path:
+        parts.append(entry)
+        if "-packages" in entry or entry.endswith((".zip", ".egg")):
+            try:
+                parts.append(str(os.stat(entry).st_mtime_ns))
+            except OSError:
+                pass
+    return _digest(parts)
+
+
+_PACKAGES: dict[str, dict[str, str]] = {}
 
 
 def packages() -> dict[str, str]:
+    """The installed distributions and their versions (cached per :func:`_environment_key`)."""
+    key = _environment_key()
+    known = _PACKAGES.get(key)
+    if known is None:
+        cached = _cache_read("packages", key)
+        if isinstance(cached, dict) and all(isinstance(v, str) for v in cached.values()):
+            known = cached
+        else:
+            known = _installed()
+            _cache_write("packages", key, known)
+        _PACKAGES[key] = known
+    return dict(known)
+
+
+def _installed() -> dict[str, str]:
     from importlib import metadata
 
     out = {}
@@ -265,8 +362,8 @@ def capture_all(store: ObjectStore, *, code: bool = True, folder: Path | None = 
         capture_git(root, store, cap)
     if code:
         snapshot_code(root or folder, root is not None, store, cap)
+    cap.fields["capture_notes"] = cap.notes or None  # also clears a mark of an unfinished one
     if cap.notes:
-        cap.fields["capture_notes"] = cap.notes
         for note in cap.notes:
             print(f"stepstone: {note}", file=sys.stderr)
     return cap

@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from stepstone.store.target import StoreTarget
 
 MAX_OUTPUT_BYTES = 20 * 1024 * 1024
+CAPTURE_TIMEOUT = 60.0  # how long a start-up capture may go on after its run's finish()
+CAPTURE_PENDING = ("start-up capture (packages, git, code snapshot) had not finished when the run "
+                   "ended; what it finds replaces this note, so a run that keeps it has none")
+CAPTURE_LOST = ("start-up capture (packages, git, code snapshot) did not finish within {:g} s "
+                "of the run's end; the run has no environment, git state or code snapshot")
+_closing: list[tuple[threading.Thread, Run]] = []  # finished runs still capturing
 SEED_RANGE = (-(2**63), 2**63 - 1)  # what the runs table's INTEGER column holds
 SUMMARY_KINDS = ("min", "max", "mean", "first", "last", "best", "copy", "none")
 
@@ -260,6 +266,8 @@ class Run:
         self._pending: dict[str, Any] = {}
         self._finished = False
         self._capture: threading.Thread | None = None
+        self._capture_lock = threading.Lock()
+        self._captured = False
         self._output: list[str] = []
         self._output_lock = threading.Lock()
         self._tees: list[tuple[str, Any]] = []
@@ -455,25 +463,56 @@ class Run:
             status = "finished" if not exit_code else "failed"
             if status == "failed" and reason is None:
                 reason = f"exit code {exit_code}"
-        if self._capture is not None:
-            self._capture.join(timeout=60)
         if self._sampler is not None:
             self._sampler.stop()
         self._stop_tee()
         if self._writer is None:
             return
-        fields = {"status": status, "reason": reason, "exit_code": exit_code,
-                  "ended_at": time.time()}
+        fields: dict[str, Any] = {"status": status, "reason": reason, "exit_code": exit_code,
+                                  "ended_at": time.time()}
         seed = reported_seed(self.config.as_dict())
         if seed is not None:
             fields["seed"] = seed
-        self._enqueue(Op("fields", fields))
-        self._writer.close()
+        capture = self._capture
+        with self._capture_lock:  # never wait on the capture: mark it pending and go on
+            pending = capture is not None and not self._captured
+            if pending:
+                fields["capture_notes"] = [CAPTURE_PENDING]
+            self._enqueue(Op("fields", fields))
+        if capture is not None and pending:
+            self._writer.flush()
+            closer = threading.Thread(target=self._close_after_capture, args=(capture,),
+                                      name=f"stepstone-close-{self.id}", daemon=True)
+            _closing.append((closer, self))
+            closer.start()
+        else:
+            self._writer.close()
         if self._writer.error is not None:
             print(f"stepstone: run {self.id} could not be fully saved: {self._writer.error}",
                   file=sys.stderr)
             return
         self._after_finish()
+
+    def _record_capture(self, objects: Iterable[tuple[str | None, str, str, int]],
+                        fields: Mapping[str, Any]) -> None:
+        """Queue what the start-up capture found (its fields replace a pending mark)."""
+        with self._capture_lock:
+            for obj in objects:
+                self._enqueue(Op("object", obj))
+            self._enqueue(Op("fields", dict(fields)))
+            self._captured = True
+
+    def _close_after_capture(self, capture: threading.Thread) -> None:
+        """Close the writer once the start-up capture has queued what it found (its fields
+        replace the pending mark); a capture that does not end in time leaves the mark."""
+        capture.join(CAPTURE_TIMEOUT)
+        self._close_capture(lost=capture.is_alive())
+
+    def _close_capture(self, *, lost: bool) -> None:
+        assert self._writer is not None
+        if lost:
+            self._enqueue(Op("fields", {"capture_notes": [CAPTURE_LOST.format(CAPTURE_TIMEOUT)]}))
+        self._writer.close()
 
     def _after_finish(self) -> None:
         """Once the run's end is written: the ``define_metric`` summaries, then the notebook's
@@ -516,6 +555,19 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<stepstone.Run {self.id} {self.name!r} project={self.project!r}>"
+
+
+def wait_for_capture(timeout: float = CAPTURE_TIMEOUT) -> None:
+    """Wait (at most ``timeout`` seconds in all) until every finished run's start-up capture is
+    written. Called at exit; a process that ends before leaves its runs marked with
+    :data:`CAPTURE_LOST`'s reason rather than silently without provenance."""
+    deadline = time.monotonic() + timeout
+    while _closing:
+        closer, run = _closing[0]
+        closer.join(max(deadline - time.monotonic(), 0.0))
+        if closer.is_alive():
+            run._close_capture(lost=True)
+        _closing.remove((closer, run))
 
 
 def metric_summaries(lab: Lab, run_id: str,

@@ -10,6 +10,7 @@ in the notebook (see :meth:`Run.finish`).
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import random
 import signal
@@ -23,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from stepstone.errors import LabError, StoreUnreachableError, UsageError
-from stepstone.sdk.run import Config, Run, Summary, as_mapping, config_seed
+from stepstone.sdk.run import Config, Run, Summary, as_mapping, config_seed, wait_for_capture
 from stepstone.sdk.system import sampling_interval, wandb_stats_setting
-from stepstone.sdk.writer import DEFAULT_INTERVAL, Op, Writer
+from stepstone.sdk.writer import DEFAULT_INTERVAL, Writer
 from stepstone.store.db import is_postgres_url
 from stepstone.store.lab import connect, create_local_lab, init_lab
 from stepstone.store.runs import Runs, flatten
@@ -296,16 +297,18 @@ def _start_capture(run: Run, target: StoreTarget, *, code: bool,
     from stepstone.sdk.capture import capture_all
 
     def work() -> None:
+        if not run.attached:  # what finish() writes the result page with, loaded off this thread
+            importlib.import_module("stepstone.method.notebook")
         try:
             cap = capture_all(open_objects(target.objects), code=code)
         except Exception as exc:  # capture must never break a run
-            print(f"stepstone: could not capture the environment: {exc}", file=sys.stderr)
+            why = f"could not capture the environment: {exc}"
+            print(f"stepstone: {why}", file=sys.stderr)
+            run._record_capture([], {"capture_notes": [why, *notes]})
             return
         if notes:
-            cap.fields["capture_notes"] = [*cap.fields.get("capture_notes", []), *notes]
-        for obj in cap.objects:
-            run._enqueue(Op("object", obj))
-        run._enqueue(Op("fields", cap.fields))
+            cap.fields["capture_notes"] = [*(cap.fields.get("capture_notes") or []), *notes]
+        run._record_capture(cap.objects, cap.fields)
 
     thread = threading.Thread(target=work, name=f"stepstone-capture-{run.id}", daemon=True)
     thread.start()
@@ -344,6 +347,7 @@ def _install_hooks() -> None:
     if _hooks_installed:
         return
     _hooks_installed = True
+    atexit.register(wait_for_capture)  # runs after _at_exit (atexit is last in, first out)
     atexit.register(_at_exit)
     previous_hook = sys.excepthook
 

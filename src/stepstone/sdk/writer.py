@@ -97,10 +97,16 @@ class Writer(threading.Thread):
         if not self.is_alive():
             self._drain_and_write()
             return
+        deadline = time.monotonic() + timeout
         with self._flushed:
-            target = self._generation + 2
-            self._flush_request.set()
-            self._flushed.wait_for(lambda: self._generation >= target, timeout=timeout)
+            target = self._generation + 2  # a write under way may have drained before the call
+            while self._generation < target:
+                step = self._generation + 1
+                self._flush_request.set()  # again for the second write: no interval's wait
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._flushed.wait_for(
+                        lambda step=step: self._generation >= step, timeout=left):  # type: ignore[misc]
+                    return
 
     def close(self, timeout: float = 60.0) -> None:
         """Write what is left and stop the thread."""
