@@ -83,6 +83,7 @@ def _executor(opts: dict[str, Any], lab_root: Path | None, plan_id: str) -> Any:
 def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[..., Any]) -> None:
     from stepstone.config import load_config
     from stepstone.launch.runner import launch_plan
+    from stepstone.method.budget import check_launch
     from stepstone.method.launch import link_plan, prepare_plan, split_keys
     from stepstone.store.lab import open_lab
 
@@ -97,6 +98,8 @@ def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[..., Any]) 
                     baseline=basis.baseline_version, question_id=basis.question_id,
                     verify=basis.verify, options=basis.options,
                     reference=basis.baseline_config)
+        if not opts["dry_run"]:
+            check_launch(lab, basis.question_id, [r.config for r in plan.runs])
         link_plan(lab, basis, [r.config for r in plan.runs], launching=not opts["dry_run"])
         if opts["dry_run"]:
             if as_json:

@@ -15,6 +15,7 @@ from stepstone.method import baselines as baseline_rules
 from stepstone.method import confirm as confirm_rules
 from stepstone.method import decide as decide_rules
 from stepstone.method import ideas as idea_rules
+from stepstone.method import memory
 from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
 from stepstone.method.launch import prepare_launch, problems_text, split_keys
@@ -55,21 +56,45 @@ def idea_add(title: str, source: str | None, cost: str | None, signal: str, lab:
         print_json(idea)
     else:
         click.echo(f"idea {idea['id']} parked: {idea['title']}")
+        _print_similar(idea["similar"])
+
+
+def _print_similar(similar: list[dict[str, Any]]) -> None:
+    if similar:
+        click.echo("tried before, or close to it:")
+    for entry in similar:
+        click.echo(f"  {memory.line(entry)}")
 
 
 @idea_group.command("list")
 @click.option("--status", type=click.Choice(idea_rules.STATUSES), help="Only this status.")
 @click.option("--all", "show_all", is_flag=True, help="Include adopted and dropped ideas.")
+@click.option("--dead", is_flag=True,
+              help="The dead ends: dropped ideas and questions answered no, with the reasons.")
 @lab_option
 @json_option
-def idea_list(status: str | None, show_all: bool, lab: str | None, as_json: bool) -> None:
+def idea_list(status: str | None, show_all: bool, dead: bool, lab: str | None,
+              as_json: bool) -> None:
     """Ideas ranked by expected signal per hour of cost.
 
     \b
     Example:
       stepstone idea list
       stepstone idea list --all --json
+      stepstone idea list --dead
     """
+    if dead:
+        if status is not None or show_all:
+            raise UsageError("--dead lists the dead ends alone: leave out --status and --all")
+        with open_lab(lab) as opened:
+            ends = [r.to_dict() for r in memory.dead(opened)]
+        if as_json:
+            print_json(ends)
+        else:
+            click.echo(f"{len(ends)} dead ends")
+            for entry in ends:
+                click.echo(f"  {memory.line(entry)}")
+        return
     with open_lab(lab) as opened:
         rows = idea_rules.ranked(opened, status, include_closed=show_all)
     if as_json:
@@ -154,11 +179,13 @@ def question_group() -> None:
 @click.option("--confirm", is_flag=True,
               help="A yes must hold on fresh seeds (a confirming question) before "
                    "`baseline promote` accepts it.")
+@click.option("--budget", help="The compute its runs may spend in all, in FLOPs (1e15); "
+                               "launches beyond it are refused.")
 @lab_option
 @json_option
 def question_new(text: str, idea: str | None, metrics: tuple[str, ...], rule: str,
-                 timebox: str | None, baseline: str | None, confirm: bool, lab: str | None,
-                 as_json: bool) -> None:
+                 timebox: str | None, baseline: str | None, confirm: bool, budget: str | None,
+                 lab: str | None, as_json: bool) -> None:
     """Ask a question before any run; the rule must parse.
 
     \b
@@ -168,11 +195,13 @@ def question_new(text: str, idea: str | None, metrics: tuple[str, ...], rule: st
     """
     with open_lab(lab) as opened:
         q = question_rules.create(opened, text, rule=rule, metrics=split_keys(metrics), idea=idea,
-                                  timebox=timebox, baseline=baseline, confirm=confirm)
+                                  timebox=timebox, baseline=baseline, confirm=confirm,
+                                  budget=budget)
     if as_json:
         print_json(q)
     else:
         click.echo(f"question {q['id']} open: {q['text']}  (rule: {q['rule']})")
+        _print_similar(q["similar"])
 
 
 @question_group.command("list")
@@ -207,10 +236,7 @@ def question_show(question: str, lab: str | None, as_json: bool) -> None:
       stepstone question show q1
     """
     with open_lab(lab) as opened:
-        q = question_rules.get(opened, question)
-        q["runs"] = [{"id": r.id, "name": r.name, "status": r.status, "kind": r.kind}
-                     for r in opened.runs.list(question_id=question, details=False)]
-        q["pages"] = [p["number"] for p in opened.notebook.pages(question_id=question)]
+        q = question_rules.describe(opened, question)
     if as_json:
         print_json(q)
         return
@@ -221,6 +247,8 @@ def question_show(question: str, lab: str | None, as_json: bool) -> None:
             click.echo(f"  {key}: {q[key]}")
     for run in q["runs"]:
         click.echo(f"  run {run['id']} {run['name']} {run['kind']} {run['status']}")
+    for flag in q["evaluator_differs"]:
+        click.echo(f"  ! run {flag['run_id']}: {flag['reason']}: left out of decide")
     if q["pages"]:
         click.echo(f"  notebook pages: {', '.join(map(str, q['pages']))}")
 

@@ -53,6 +53,7 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
       stepstone run --baseline small --question q1 --set model.qk_norm=true --smoke --yes \\
         -- python train.py
     """
+    from stepstone.method.budget import check_launch
     from stepstone.method.launch import (
         launch_baseline,
         open_question,
@@ -80,6 +81,7 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
         else:
             open_question(opened, question)
             config = resolve(load_config(config_file) if config_file else {}, list(overrides))
+        check_launch(opened, question, [config])
         chosen = kind or ("feature" if question else "adhoc")
         spec = LaunchSpec(command=list(command), project=project or Path.cwd().name, name=name,
                           config=config, tags=tags, kind=chosen, question_id=question,

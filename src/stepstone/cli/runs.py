@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.method import evaluator
 from stepstone.method import lints as lint_rules
 from stepstone.method import runs as run_rules
 from stepstone.method import suites as suite_rules
@@ -98,11 +99,13 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
         evals = opened.evals.names(record.id)
         cut = run_rules.schedule_incomplete(opened, record)
         checks = suite_rules.latest(opened, record.id)
+        other_evaluator = evaluator.differs(opened, record)
     payload = record.to_dict()
     payload.update(metric_keys=keys, points=points, text_keys=texts,
                    text_points=sum(texts.values()), system_metrics=system,
                    objects=objects, eval_sets=evals,
                    incomplete_schedule=cut, suite_checks=checks,
+                   evaluator_differs=other_evaluator,
                    precision_lints=lint_rules.run_lints(record.config, record.summary))
     if as_json:
         print_json(payload)
@@ -118,6 +121,8 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
             click.echo(f"  {label}: {value}")
     if payload.get("incomplete_schedule"):
         click.echo(f"  NOT A FINISHED RESULT: {payload['incomplete_schedule']}")
+    if other_evaluator:
+        click.echo(f"  EVALUATOR: {other_evaluator}; decide leaves this run out")
     if record.has_nonfinite:
         click.echo("  warning: some metric values are NaN or infinite")
     for note in record.capture_notes or []:

@@ -16,6 +16,7 @@ from typing import Any
 
 from stepstone.errors import MethodError, UsageError
 from stepstone.method import confirm as confirm_rules
+from stepstone.method import evaluator as evaluator_rules
 from stepstone.method import evidence as evidence_rules
 from stepstone.method import ideas as idea_rules
 from stepstone.method import notebook
@@ -108,6 +109,9 @@ def gather(lab: Lab, question_id: str) -> Proposal:
     for run in sorted(runs, key=lambda r: r.created_at):
         if run.status == "abandoned":
             flags.append(f"run {run.id} was abandoned ({run.reason}): left out")
+            continue
+        if (other := evaluator_rules.differs(lab, run)) is not None:
+            flags.append(f"run {run.id}: {other}: left out")
             continue
         cut = run_rules.schedule_incomplete(lab, run)
         finished = run.status == "finished" and cut is None

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from stepstone import analysis_io as aio
 from stepstone.errors import AnalysisError, NotFoundError, StepstoneError
 from stepstone.method import baselines as baseline_rules
+from stepstone.method import evaluator as evaluator_rules
 from stepstone.method import runs as run_rules
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
@@ -140,7 +141,9 @@ def usable(lab: Lab, run: RunRecord) -> str | None:
     if run.status != "finished":
         return f"not finished ({run.status})"
     cut = run_rules.schedule_incomplete(lab, run)
-    return f"not a finished result ({cut})" if cut else None
+    if cut:
+        return f"not a finished result ({cut})"
+    return evaluator_rules.differs(lab, run)
 
 
 def baseline_runs(lab: Lab, version: str) -> list[RunRecord]:

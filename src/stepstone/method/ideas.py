@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 from stepstone.errors import MethodError, UsageError
+from stepstone.method import memory
 from stepstone.store.lab import Lab
 
 SIGNALS = {"low": 1.0, "medium": 2.0, "high": 3.0}
@@ -33,6 +35,20 @@ def parse_hours(text: str | None, what: str = "a duration") -> float | None:
     return float(match.group(1)) * _UNIT_HOURS[unit]
 
 
+def parse_flops(text: str | float | None) -> float | None:
+    """A compute budget in FLOPs: ``"1e15"`` → 1e15; None stays None; anything but a positive
+    number is refused."""
+    if text is None or str(text).strip() == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"--budget is a positive number of FLOPs (1e15), not {text!r}")
+    return value
+
+
 def score(idea: dict[str, Any]) -> float:
     """Expected signal per hour of cost (an unknown cost counts as 8 hours)."""
     cost = idea.get("cost_hours") or 8.0
@@ -41,6 +57,8 @@ def score(idea: dict[str, Any]) -> float:
 
 def add(lab: Lab, title: str, *, source: str | None = None, cost: str | None = None,
         signal: str = "medium", reason: str | None = None) -> dict[str, Any]:
+    """Park a new idea; ``similar`` holds the earlier ideas and questions most like it, with
+    what became of them (:func:`stepstone.method.memory.similar`)."""
     if not title.strip():
         raise UsageError("an idea needs a title")
     if signal not in SIGNALS:
@@ -48,7 +66,10 @@ def add(lab: Lab, title: str, *, source: str | None = None, cost: str | None = N
     hours = parse_hours(cost, "--cost")
     idea_id = lab.ideas.add(title=title.strip(), source=source, cost_hours=hours, signal=signal,
                             reason=reason or "parked when added")
-    return lab.ideas.get(idea_id)
+    row = lab.ideas.get(idea_id)
+    row["similar"] = [r.to_dict() for r in memory.similar(lab, f"{title} {source or ''}",
+                                                          exclude=("idea", idea_id))]
+    return row
 
 
 def ranked(lab: Lab, status: str | None = None, *, include_closed: bool = False

@@ -15,6 +15,7 @@ from typing import Any
 
 from stepstone.cells import when
 from stepstone.errors import UsageError
+from stepstone.method import evaluator
 from stepstone.store.lab import Lab
 
 KINDS = ("result", "note", "decision", "plan", "correction")
@@ -122,8 +123,13 @@ def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
     lines += [f"Precision lint: {w}" for w in warnings]
     checks = suites.check_on_finish(lab, run.id)
     lines += suites.lines(checks)
+    evaluator.pin(lab, run)
+    other = evaluator.differs(lab, run)
+    if other:
+        lines.append(f"Evaluator: {other}; `decide` leaves this run out.")
     data = {"run_id": run.id, "status": run.status, "summary": numbers,
-            "incomplete_schedule": schedule, "precision_lints": warnings, "suites": checks}
+            "incomplete_schedule": schedule, "precision_lints": warnings, "suites": checks,
+            "evaluator_differs": other}
     return "\n".join(lines), data
 
 

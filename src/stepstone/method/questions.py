@@ -7,6 +7,7 @@ from typing import Any
 
 from stepstone.errors import MethodError, UsageError
 from stepstone.method import baselines as baseline_rules
+from stepstone.method import evaluator, memory
 from stepstone.method import ideas as idea_rules
 from stepstone.method.rules import metrics_used, parse_rule, uses_gain
 from stepstone.store.lab import Lab
@@ -17,9 +18,14 @@ ANSWERS = ("yes", "no", "inconclusive")
 
 def create(lab: Lab, text: str, *, rule: str, metrics: list[str] | None = None,
            idea: str | None = None, timebox: str | None = None,
-           baseline: str | None = None, confirm: bool = False) -> dict[str, Any]:
+           baseline: str | None = None, confirm: bool = False,
+           budget: str | None = None) -> dict[str, Any]:
     """A new open question; the rule must parse (RuleError carries the position). With
-    ``confirm``, a yes must hold on fresh seeds before promotion (:mod:`.confirm`)."""
+    ``confirm``, a yes must hold on fresh seeds before promotion (:mod:`.confirm`).
+
+    ``budget``: the compute its runs may spend in all, in FLOPs (``"1e15"``); a launch
+    beyond it is refused (:func:`stepstone.method.budget.check_launch`). ``similar`` holds
+    the earlier ideas and questions most like it, with what became of them."""
     if not text.strip():
         raise UsageError("a question needs its text")
     tree = parse_rule(rule)
@@ -31,14 +37,30 @@ def create(lab: Lab, text: str, *, rule: str, metrics: list[str] | None = None,
     named = list(metrics or []) or [m for m in metrics_used(tree)]
     if uses_gain(tree) and "gain" not in named:
         named.append("gain")
+    flops = idea_rules.parse_flops(budget)
     qid = lab.questions.create(text=text.strip(), idea_id=idea, metrics=named, rule=str(tree),
-                               timebox_hours=hours, baseline=baseline, confirm=confirm)
+                               timebox_hours=hours, baseline=baseline, confirm=confirm,
+                               budget_flops=flops)
     idea_rules.follow(lab, idea, "picked", f"question {qid} asks it")
-    return lab.questions.get(qid)
+    row = lab.questions.get(qid)
+    row["similar"] = [r.to_dict() for r in memory.similar(lab, text,
+                                                          exclude=("question", qid))]
+    return row
 
 
 def get(lab: Lab, qid: str) -> dict[str, Any]:
     return lab.questions.get(qid)
+
+
+def describe(lab: Lab, qid: str) -> dict[str, Any]:
+    """A question with its runs, its notebook pages and the runs measured with another
+    evaluator than the one it pinned (what ``question show`` prints)."""
+    q = lab.questions.get(qid)
+    q["runs"] = [{"id": r.id, "name": r.name, "status": r.status, "kind": r.kind}
+                 for r in lab.runs.list(question_id=qid, details=False)]
+    q["pages"] = [p["number"] for p in lab.notebook.pages(question_id=qid)]
+    q["evaluator_differs"] = evaluator.flagged(lab, qid)
+    return q
 
 
 def start(lab: Lab, qid: str) -> None:

@@ -1,5 +1,6 @@
 """The method's part of ``stepstone status``: time boxes run out, baselines that regressed,
-the day's plan waiting for its review."""
+the day's plan waiting for its review, runs measured with another evaluator than their
+question's."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import click
 
 from stepstone.method import baselines as baseline_rules
+from stepstone.method import evaluator
 from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
 from stepstone.store.lab import Lab
@@ -23,6 +25,9 @@ def method_status(lab: Lab) -> dict[str, Any]:
         ],
         "regressed_baselines": baseline_rules.flagged(lab),
         "pending_review": notebook_rules.pending_review(lab),
+        "evaluator_differs": [flag for q in lab.questions.list() if q["status"] in ("open",
+                                                                                  "running")
+                              for flag in evaluator.flagged(lab, q["id"])],
     }
 
 
@@ -32,5 +37,8 @@ def print_method_status(status: dict[str, Any]) -> None:
                    f"{q['over_hours']:.1f}h over): {q['text']}  — decide it or abandon it")
     for b in status["regressed_baselines"]:
         click.echo(f"baseline {b['version']} regressed: {b['text']}")
+    for flag in status["evaluator_differs"]:
+        click.echo(f"run {flag['run_id']} of {flag['question_id']}: {flag['reason']}: "
+                   "decide leaves it out")
     if status["pending_review"]:
         click.echo(status["pending_review"]["prompt"])

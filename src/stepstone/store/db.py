@@ -270,8 +270,15 @@ class Database:
                 time.sleep(random.uniform(0.005, 0.05))
 
     def tables(self) -> set[str]:
+        """The ordinary tables: not a full-text index (an SQLite virtual table) or the
+        tables that hold it, which are the index's own business."""
         if self.dialect is SQLITE:
-            rows = self.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+            rows = self.execute(
+                "SELECT name FROM sqlite_master AS t WHERE type = 'table' AND NOT EXISTS ("
+                " SELECT 1 FROM sqlite_master AS v WHERE v.type = 'table'"
+                " AND v.sql LIKE 'CREATE VIRTUAL TABLE%'"
+                " AND (t.name = v.name OR t.name LIKE v.name || '\\_%' ESCAPE '\\'))"
+            ).fetchall()
         else:
             rows = self.execute(
                 "SELECT table_name FROM information_schema.tables"

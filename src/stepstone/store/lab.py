@@ -27,6 +27,7 @@ from stepstone.store.notebook import Notebook
 from stepstone.store.objects import ObjectIndex
 from stepstone.store.plans import Plans
 from stepstone.store.questions import Questions
+from stepstone.store.recall import Recall
 from stepstone.store.runs import Runs
 from stepstone.store.suites import Suites
 from stepstone.store.target import (
@@ -185,6 +186,7 @@ class Lab:
         self.baselines = Baselines(db)
         self.notebook = Notebook(db)
         self.suites = Suites(db)
+        self.recall = Recall(db)
 
     def close(self) -> None:
         self.db.close()

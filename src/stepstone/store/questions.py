@@ -10,7 +10,7 @@ from stepstone.errors import NotFoundError, UsageError
 from stepstone.store.db import Database
 
 _FIELDS = ("status", "answer", "proposed", "overridden", "conclusion", "reason", "feature_keys",
-           "feature_delta", "started_at", "answered_at")
+           "feature_delta", "started_at", "answered_at", "eval_fingerprint", "eval_pinned_by")
 _JSON = ("metrics", "feature_keys", "feature_delta")
 
 
@@ -22,16 +22,16 @@ class Questions:
 
     def create(self, *, text: str, idea_id: str | None, metrics: list[str], rule: str,
                timebox_hours: float | None, baseline: str | None, confirm: bool = False,
-               confirms: str | None = None) -> str:
+               confirms: str | None = None, budget_flops: float | None = None) -> str:
         with self.db.transaction():
             count = int(self.db.scalar("SELECT COUNT(*) FROM questions") or 0)
             qid = f"q{count + 1}"
             self.db.execute(
                 "INSERT INTO questions (id, text, idea_id, metrics, rule, timebox_hours, baseline,"
-                " status, confirm, confirms, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
+                " status, confirm, confirms, budget_flops, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?)",
                 (qid, text, idea_id, json.dumps(metrics), rule, timebox_hours, baseline,
-                 int(confirm), confirms, time.time()),
+                 int(confirm), confirms, budget_flops, time.time()),
             )
         return qid
 

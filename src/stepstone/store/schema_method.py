@@ -1,5 +1,6 @@
 """Migrations of the research-method tables (ideas, questions, baselines, notebook): version
-2; the noise floor of a baseline version: version 5; the notebook's guard on inserts: version 7.
+2; the noise floor of a baseline version: version 5; the notebook's guard on inserts: version 7;
+evaluator pins, compute budgets, run alerts and full-text recall: version 8.
 
 Notebook pages are append-only: besides the store having no statement that changes
 or removes one, the database itself refuses ``UPDATE`` and ``DELETE`` on
@@ -7,6 +8,11 @@ or removes one, the database itself refuses ``UPDATE`` and ``DELETE`` on
 insert that would replace a page (SQLite's ``REPLACE`` / ``INSERT OR REPLACE``, which
 fires no delete trigger) or give a page its own number (a page takes the next number,
 assigned by the database, so none can be slipped in between or ahead).
+
+Version 8 gives a question its evaluator pin and its compute budget, records the alerts of
+the health monitors, and indexes ideas and questions for full-text recall: on SQLite an FTS5
+table ``recall_fts`` kept by triggers, on PostgreSQL a GIN index over :data:`IDEA_TEXT` and
+:data:`QUESTION_TEXT` (the expressions :mod:`stepstone.store.recall` searches).
 """
 
 from __future__ import annotations
@@ -16,6 +22,27 @@ from stepstone.store.migrations import Migration
 _REFUSAL = "notebook pages are append-only: write a correction page instead"
 _NUMBERED = ("notebook pages are append-only: the database numbers a page, "
              "leave the number out")
+
+IDEA_TEXT = "coalesce(title, '') || ' ' || coalesce(source, '')"
+"""What of an idea full-text recall searches (its title and its source)."""
+QUESTION_TEXT = "coalesce(text, '') || ' ' || coalesce(conclusion, '')"
+"""What of a question full-text recall searches (its text and its conclusion)."""
+
+
+def _fts_sync(table: str, kind: str, text: str) -> tuple[tuple[str, str], ...]:
+    """SQLite triggers that keep ``recall_fts`` in step with ``table``."""
+    row = text.replace("coalesce(", "coalesce(new.")
+    insert = f"INSERT INTO recall_fts (kind, ref, body) VALUES ('{kind}', new.id, {row});"
+    return (
+        ("sqlite", f"CREATE TRIGGER {table}_recall_insert AFTER INSERT ON {table} "
+                   f"BEGIN {insert} END"),
+        ("sqlite", f"CREATE TRIGGER {table}_recall_update AFTER UPDATE ON {table} "
+                   f"BEGIN DELETE FROM recall_fts WHERE kind = '{kind}' AND ref = old.id; "
+                   f"{insert} END"),
+        ("sqlite", f"INSERT INTO recall_fts (kind, ref, body) SELECT '{kind}', id, {text} "
+                   f"FROM {table}"),
+    )
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -155,6 +182,36 @@ MIGRATIONS: tuple[Migration, ...] = (
                            "RETURN NEW; END; $$ LANGUAGE plpgsql"),
             ("postgresql", "CREATE TRIGGER notebook_pages_numbered BEFORE INSERT ON notebook_pages "
                            "FOR EACH ROW EXECUTE FUNCTION stepstone_notebook_numbered()"),
+        ),
+    ),
+    Migration(
+        8,
+        "evaluator pins and compute budgets of questions, run alerts, full-text recall",
+        (
+            "ALTER TABLE questions ADD COLUMN eval_fingerprint TEXT",
+            "ALTER TABLE questions ADD COLUMN eval_pinned_by TEXT",
+            "ALTER TABLE questions ADD COLUMN budget_flops DOUBLE PRECISION",
+            """CREATE TABLE run_alerts (
+                id {serial_pk},
+                run_id TEXT NOT NULL REFERENCES runs (id),
+                detector TEXT NOT NULL,
+                metric TEXT,
+                step INTEGER,
+                message TEXT NOT NULL,
+                action TEXT,
+                at DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX run_alerts_run ON run_alerts (run_id, id)",
+        ),
+        by_dialect=(
+            ("sqlite", "CREATE VIRTUAL TABLE recall_fts USING fts5(kind UNINDEXED, "
+                       "ref UNINDEXED, body, tokenize = 'porter unicode61')"),
+            *_fts_sync("ideas", "idea", IDEA_TEXT),
+            *_fts_sync("questions", "question", QUESTION_TEXT),
+            ("postgresql", f"CREATE INDEX ideas_recall ON ideas "
+                           f"USING GIN (to_tsvector('english', {IDEA_TEXT}))"),
+            ("postgresql", f"CREATE INDEX questions_recall ON questions "
+                           f"USING GIN (to_tsvector('english', {QUESTION_TEXT}))"),
         ),
     ),
 )

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from stepstone.method import evaluator
 from stepstone.store.lab import Lab
 from stepstone.web.common import lab_of, page
 
@@ -32,6 +33,7 @@ def questions_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse
             question["status"] in ("open", "running") and end is not None and now > end
         )
         question["left_hours"] = None if end is None else (end - now) / 3600
+        question["evaluator_differs"] = evaluator.flagged(lab, str(question["id"]))
         groups.setdefault(str(question["status"]), []).append(question)
     return page(request, "questions.html", groups=groups)
 

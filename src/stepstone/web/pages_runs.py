@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from stepstone.errors import NotFoundError, UsageError
+from stepstone.method import evaluator
 from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.lab import Lab
 from stepstone.store.listing import SORT_COLUMNS, Listing
@@ -94,6 +95,7 @@ def run_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResp
         system=system, system_charts=system_charts, diff=diff_info, diff_note=diff_note,
         notebook=_notebook_pages(lab, run.id), texts=lab.metrics.texts(run.id),
         evals=lab.evals.names(run.id), nav="runs", tab="overview",
+        evaluator=evaluator.differs(lab, run),
     )
 
 
