@@ -182,3 +182,122 @@ def test_records_format_has_none_where_a_frame_has_nan(lab):
     assert rows[0]["run_id"] == ids["full-a"] and rows[0]["prediction"] is None
     with pytest.raises(UsageError, match="unknown format 'xls'"):
         api.evals_frame(format="xls")
+
+
+def test_a_wandb_api_users_snippets_run(lab, tmp_path):
+    """The calls people write against ``wandb.Api()``, each on a stepstone lab."""
+    root, ids, _ = lab
+    api = stepstone.Api(lab=root, timeout=60)
+    assert len(stepstone.Api(overrides={"project": "api", "entity": "me"}, lab=root).runs()) == 3
+    runs = api.runs("me/api", per_page=100, include_sweeps=False, lazy=True)
+    summary_list = [run.summary._json_dict for run in runs]  # wandb's export recipe
+    assert {"best_acc", "loss"} <= set(summary_list[0]) and isinstance(summary_list[0], dict)
+    config_list = [{k: v for k, v in run.config.items() if not k.startswith("_")}
+                   for run in runs]
+    assert {c["lr"] for c in config_list} == {0.1, 0.2, 0.3}
+    run = api.run(ids["full-a"])
+    assert run.entity == api.default_entity == "stepstone"
+    assert run.path == ["stepstone", "api", run.id]
+    assert api.run("/".join(run.path)).id == run.id
+    assert run.url == f"http://127.0.0.1:8420/runs/{run.id}"
+    assert run.lastHistoryStep == 6 == run.last_step
+    meta = run.metadata
+    assert meta["python"] and meta["startedAt"] and "packages" in meta
+    assert run.summary_metrics["best_acc"] == pytest.approx(0.6)
+    history = run.history(keys=["val/loss"], x_axis="acc")  # the x axis comes along
+    assert list(history.columns)[-2:] == ["acc", "val/loss"]
+    assert history["acc"].is_monotonic_increasing
+    assert run.history(stream="events").empty  # no system samples in a 1-second run
+    assert [r.name for r in api.runs(filters={"jobType": None})] != []
+    project = api.project("api")
+    assert project.name == "api" and project.path == ["stepstone", "api"]
+    assert len(project.runs()) == 3
+    assert [p.name for p in api.projects()] == ["api"]
+    with pytest.raises(NotFoundError, match="no project 'nope' in this lab: it has api"):
+        api.project("nope")
+    with pytest.raises(UsageError, match="does not support base_url"):
+        stepstone.Api(overrides={"base_url": "https://api.wandb.ai"}, lab=root)
+    with pytest.raises(AttributeError, match="has no field 'upload_file'"):
+        run.upload_file("x.txt")
+
+
+def test_created_at_filters_take_an_iso_date(lab):
+    root, _, _ = lab
+    api = Api(lab=root)
+    assert len(api.runs(filters={"created_at": {"$gt": "2020-01-01T00:00:00"}})) == 3
+    assert len(api.runs(filters={"createdAt": {"$gte": "2020-01-01"}})) == 3
+    assert len(api.runs(filters={"created_at": {"$lt": "2020-01-01T00:00:00Z"}})) == 0
+    import datetime
+
+    assert len(api.runs(filters={"created_at": {"$gt": datetime.date(2020, 1, 1)}})) == 3
+    with pytest.raises(UsageError, match="'last week' is not a date"):
+        api.runs(filters={"created_at": {"$gt": "last week"}})
+    with pytest.raises(UsageError, match=r"'0\.1' is text but the field holds numbers"):
+        api.runs(filters={"config.lr": {"$gt": "0.1"}})
+
+
+def test_job_type_filter(tmp_path):
+    root = init_lab(tmp_path)
+    for job in ("train", "eval", "train"):
+        stepstone.init(project="j", lab=root, job_type=job, save_code=False,
+                       system_metrics=False).finish()
+    api = Api(lab=root)
+    assert len(api.runs(filters={"jobType": "train"})) == 2
+    assert [r.job_type for r in api.runs(filters={"job_type": "eval"})] == ["eval"]
+
+
+def test_update_writes_summary_config_and_fields_and_nothing_before_it(tmp_path):
+    root = init_lab(tmp_path)
+    run = stepstone.init(project="u", lab=root, save_code=False, system_metrics=False,
+                         config={"lr": 0.1}, tags=["a"])
+    run.log({"loss": 1.0})
+    run.finish()
+    api = Api(lab=root)
+    found = api.run(run.id)
+    found.summary["x"] = 1
+    del found.summary["loss"]
+    found.config["note"] = "checked"
+    found.tags.append("reviewed")
+    found.name = "renamed"
+    found.notes = "looked at it"
+    assert found.summary["x"] == 1 and found.name == "renamed"
+    fresh = Api(lab=root).run(run.id)  # nothing is written before update()
+    assert "x" not in fresh.summary and fresh.name != "renamed" and fresh.tags == ["a"]
+    found.update()
+    again = Api(lab=root).run(run.id)
+    assert again.summary == {"x": 1}
+    assert again.config == {"lr": 0.1, "note": "checked"}
+    assert again.tags == ["a", "reviewed"] and again.name == "renamed"
+    assert again.notes == "looked at it"
+    again.summary.update({"y": 2.5})  # summary.update writes at once, as in wandb
+    assert Api(lab=root).run(run.id).summary == {"x": 1, "y": 2.5}
+    with pytest.raises(AttributeError, match="cannot be set"):
+        again.status = "finished"
+
+
+def test_files_are_objects_with_a_name_and_download(tmp_path):
+    root = init_lab(tmp_path)
+    (tmp_path / "model.pt").write_bytes(b"weights")
+    run = stepstone.init(project="f", lab=root, save_code=False, system_metrics=False)
+    print("hello from the run")
+    run.save(tmp_path / "model.pt")
+    run.finish()
+    api = Api(lab=root)
+    found = api.run(run.id)
+    names = {f.name: f for f in found.files()}
+    assert {"model.pt", "output.log"} <= set(names)
+    model = names["model.pt"]
+    assert model.role == "artifact" and model.size == 7 and model["name"] == "model.pt"
+    out = tmp_path / "down"
+    with model.download(root=out) as fh:
+        assert fh.name == str(out / "model.pt")
+    assert (out / "model.pt").read_bytes() == b"weights"
+    with pytest.raises(ValueError, match="replace=True"):
+        model.download(root=out)
+    model.download(root=out, exist_ok=True).close()
+    model.download(root=out, replace=True).close()
+    assert [f.name for f in found.files(pattern="%.pt")] == ["model.pt"]
+    assert [f.name for f in found.files(names=["output.log"])] == ["output.log"]
+    assert b"hello from the run" in found.file("output.log").read()
+    with pytest.raises(NotFoundError, match=r"has no file 'nope\.bin'"):
+        found.file("nope.bin")

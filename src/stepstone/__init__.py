@@ -102,11 +102,12 @@ def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
         run.finish(exit_code=exit_code)
 
 
-def Api(lab: str | None = None) -> Any:
-    """Read runs, histories and evaluations of a lab (needs the ``analysis`` extra)."""
+def Api(*args: Any, **kwargs: Any) -> Any:
+    """Read runs, histories and evaluations of a lab (needs the ``analysis`` extra); takes
+    :class:`stepstone.api.Api`'s arguments (``lab``, and wandb's ``overrides``, ``timeout``)."""
     from stepstone.api import Api as _Api
 
-    return _Api(lab=lab)
+    return _Api(*args, **kwargs)
 
 
 __all__ = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -9,21 +10,56 @@ from typing import Any
 from stepstone.api._filters import ALIASES, PUSHED, matches, sort_records
 from stepstone.api._fit import Fit
 from stepstone.api._frames import check_format, convert, eval_frame, pandas_module
+from stepstone.api._project import ENTITY, Project
 from stepstone.api._run import Run
 from stepstone.api._runs import Runs
-from stepstone.errors import NotFoundError
+from stepstone.errors import NotFoundError, UsageError
 from stepstone.store.lab import Lab, open_lab
+from stepstone.store.listing import Listing
 from stepstone.store.runs import RunRecord
+
+UI_URL = "http://127.0.0.1:8420"
+"""Where ``stepstone ui`` serves by default (``STEPSTONE_UI_URL`` names another place)."""
+_OVERRIDES = ("entity", "project", "run")
 
 
 class Api:
-    """Read access to a lab: ``Api(lab=PATH)``; without ``lab`` the usual lookup applies."""
+    """Read access to a lab: ``Api(lab=PATH)``; without ``lab`` the usual lookup applies.
 
-    def __init__(self, lab: str | Path | Lab | None = None) -> None:
+    wandb's arguments are taken: ``overrides`` (``project`` becomes the default project of
+    :meth:`runs`; ``entity`` is ignored, a lab has none), ``timeout`` and ``api_key`` (a lab
+    is read directly, with no server to time out or log in to). ``base_url`` is refused:
+    name the lab or the team store with ``lab=`` or ``STEPSTONE_STORE``.
+    """
+
+    def __init__(self, lab: str | Path | Lab | Mapping[str, Any] | None = None,
+                 overrides: Mapping[str, Any] | None = None, timeout: float | None = None,
+                 api_key: str | None = None) -> None:
+        if isinstance(lab, Mapping):  # Api({"project": ...}): wandb's first argument
+            lab, overrides = None, lab
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(_OVERRIDES))
+        if unknown:
+            raise UsageError(
+                f"Api(overrides=...) does not support {', '.join(unknown)}: stepstone reads a "
+                "lab, not a server; name it with Api(lab=PATH_OR_STORE_URL) or STEPSTONE_STORE")
+        self._project = overrides.get("project")
         if isinstance(lab, Lab):
             self._lab, self._owned = lab, False
         else:
             self._lab, self._owned = open_lab(lab), True
+
+    @property
+    def ui_url(self) -> str:
+        """The dashboard's address, for ``run.url`` (``STEPSTONE_UI_URL``, else 127.0.0.1:8420)."""
+        return os.environ.get("STEPSTONE_UI_URL", UI_URL).rstrip("/")
+
+    @property
+    def default_entity(self) -> str:
+        return ENTITY
+
+    def flush(self) -> None:
+        """wandb clears its cache here; a lab is read afresh on every call: nothing to do."""
 
     @property
     def lab(self) -> Lab:
@@ -50,6 +86,7 @@ class Api:
                  order: str | None, **columns: Any) -> list[RunRecord]:
         filters = dict(filters or {})
         listed: dict[str, Any] = {}
+        path = path or self._project
         if path:
             listed["project"] = path.rstrip("/").split("/")[-1]
         for name, value in columns.items():
@@ -71,17 +108,19 @@ class Api:
 
     def runs(
         self, path: str | None = None, filters: Mapping[str, Any] | None = None,
-        order: str | None = "-created_at", per_page: int | None = None, *,
-        question: str | None = None, baseline: str | None = None,
+        order: str | None = "-created_at", per_page: int | None = None,
+        include_sweeps: bool = True, lazy: bool = True, *, question: str | None = None,
+        baseline: str | None = None,
         status: str | Iterable[str] | None = None, tag: str | None = None,
         project: str | None = None, kind: str | None = None, name: str | None = None,
         limit: int | None = None,
     ) -> Runs:
         """Runs matching the filters, newest first (``order="+summary.val/loss"`` to sort).
 
-        ``path`` is a project (``"entity/project"`` as in wandb works too); ``per_page``
-        is accepted for wandb compatibility. Keyword filters: ``question``, ``baseline``,
-        ``status``, ``tag``, ``project``, ``kind``, ``name`` (a substring), ``limit``.
+        ``path`` is a project (``"entity/project"`` as in wandb works too); ``per_page``,
+        ``include_sweeps`` and ``lazy`` are accepted for wandb compatibility. Keyword filters:
+        ``question``, ``baseline``, ``status``, ``tag``, ``project``, ``kind``, ``name`` (a
+        substring), ``limit``.
         """
         records = self._records(
             path, filters, order, question_id=question, baseline=baseline, status=status,
@@ -94,6 +133,19 @@ class Api:
         ref = path.rstrip("/").split("/")[-1] if "/" in path else path
         self._reap()
         return Run(self, self._lab.runs.get(ref))
+
+    def project(self, name: str, entity: str | None = None) -> Project:
+        """The project ``name`` (the runs of that project), or NotFoundError naming those there
+        are."""
+        projects = Listing(self._lab.db).projects()
+        if name not in projects:
+            raise NotFoundError(f"no project {name!r} in this lab: it has "
+                                f"{', '.join(projects) or 'no runs yet'}")
+        return Project(self, name)
+
+    def projects(self, entity: str | None = None, per_page: int = 200) -> list[Project]:
+        """Every project with runs in this lab, by name."""
+        return [Project(self, name) for name in Listing(self._lab.db).projects()]
 
     def _resolve(self, runs: Iterable[Run | str] | Runs | None) -> list[RunRecord]:
         if runs is None:

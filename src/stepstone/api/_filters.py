@@ -10,6 +10,7 @@ lists of filters.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,11 +20,15 @@ from stepstone.store.runs import RunRecord
 
 ALIASES = {
     "state": "status", "question": "question_id", "group": "group_name", "tag": "tags",
-    "display_name": "name", "created": "created_at",
+    "display_name": "name", "created": "created_at", "jobType": "job_type",
+    "displayName": "name", "createdAt": "created_at", "heartbeatAt": "heartbeat_at",
+    "updatedAt": "heartbeat_at", "group_name": "group_name",
 }
 """wandb's and the docs' field names → run record columns."""
 PUSHED = {"status", "project", "question_id", "baseline", "kind"}
 """Columns the store filters on itself (plain equality, in SQL)."""
+TIMES = {"created_at", "ended_at", "heartbeat_at"}
+"""Columns holding a time (seconds since the epoch): a filter may give an ISO date instead."""
 
 _MISSING = object()
 
@@ -58,7 +63,28 @@ def _field(record: RunRecord, name: str) -> Any:
     return getattr(record, column)
 
 
-def _compare(op: str, actual: Any, expected: Any) -> bool:
+def _epoch(name: str, value: Any) -> Any:
+    """A filter's value for a time column as seconds since the epoch: an ISO date or time
+    (``"2026-12-01"``, ``"2026-12-01T10:00:00"``, UTC unless it names a zone) or a datetime;
+    a number is taken as it is."""
+    if isinstance(value, (list, tuple)):
+        return [_epoch(name, v) for v in value]
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        value = datetime.datetime.combine(value, datetime.time())
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(f"filter on {name}: {value!r} is not a date; give an ISO date "
+                             "or time like 2026-12-01 or 2026-12-01T10:00:00") from None
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.timestamp()
+    return value
+
+
+def _compare(op: str, actual: Any, expected: Any, name: str = "") -> bool:
     if op == "$exists":
         return (actual is not _MISSING and actual is not None) == bool(expected)
     if actual is _MISSING:
@@ -83,7 +109,10 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
                 return bool(actual < expected)
             return bool(actual <= expected)
         except TypeError:
-            return False
+            if isinstance(expected, str) and isinstance(actual, (int, float)):
+                raise UsageError(f"filter on {name}: {expected!r} is text but the field holds "
+                                 f"numbers; give a number") from None
+            return False  # a run whose value is of another kind does not match
     raise UsageError(
         f"unknown filter operator {op!r}: use $eq $ne $gt $gte $lt $lte $in $nin $exists $regex"
     )
@@ -107,12 +136,14 @@ def matches(record: RunRecord, filters: Mapping[str, Any]) -> bool:
                 return False
             continue
         actual = _field(record, name)
+        timed = ALIASES.get(name, name) in TIMES
         if isinstance(condition, Mapping) and condition and all(
             str(k).startswith("$") for k in condition
         ):
-            if not all(_compare(op, actual, value) for op, value in condition.items()):
+            if not all(_compare(op, actual, _epoch(name, value) if timed and op != "$regex"
+                                else value, name) for op, value in condition.items()):
                 return False
-        elif not _compare("$eq", actual, condition):
+        elif not _compare("$eq", actual, _epoch(name, condition) if timed else condition, name):
             return False
     return True
 

@@ -2,27 +2,50 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from stepstone.api._display import html_table
+from stepstone.api._files import File, select
 from stepstone.api._fit import Fit
 from stepstone.api._frames import check_format, convert, eval_frame, pandas_module
+from stepstone.api._project import ENTITY
+from stepstone.api._summary import Summary
 from stepstone.cells import when
-from stepstone.errors import UsageError
-from stepstone.sdk.system import read_system, split_keys
+from stepstone.errors import NotFoundError, UsageError
+from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.runs import RunRecord, flatten
 
 if TYPE_CHECKING:
     from stepstone.api._api import Api
 
 
+_EDITABLE = {"name": "name", "display_name": "name", "notes": "notes", "tags": "tags",
+             "group": "group_name", "job_type": "job_type"}
+"""What ``run.update()`` writes, as in wandb: attribute → run column."""
+
+
 class Run:
-    """One run of a lab, read-only, shaped like ``wandb.apis.public.Run``."""
+    """One run of a lab, shaped like ``wandb.apis.public.Run``: read its fields, history and
+    files; edit its name, notes, tags, group, job type, config and summary and write them with
+    :meth:`update`."""
 
     def __init__(self, api: Api, record: RunRecord) -> None:
         self._api = api
         self._record = record
+        self._edits: dict[str, Any] = {}
+        self._summary: Summary | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _EDITABLE:  # kept until update(), as in wandb
+            self._edits[_EDITABLE[name]] = list(value) if name == "tags" else value
+            return
+        if not name.startswith("_"):
+            raise AttributeError(f"a run's {name!r} cannot be set: set name, notes, tags, "
+                                 "group or job_type (or edit config and summary), then "
+                                 "call run.update()")
+        object.__setattr__(self, name, value)
 
     # fields -----------------------------------------------------------------------------------
     @property
@@ -35,11 +58,11 @@ class Run:
 
     @property
     def name(self) -> str:
-        return self._record.name
+        return str(self._edits.get("name", self._record.name))
 
     @property
     def display_name(self) -> str:
-        return self._record.name
+        return self.name
 
     @property
     def project(self) -> str:
@@ -59,24 +82,86 @@ class Run:
         return self._record.config
 
     @property
-    def summary(self) -> dict[str, Any]:
-        return self._record.summary
+    def summary(self) -> Summary:
+        """The summary: item edits stay here until :meth:`update`; ``summary.update({...})``
+        writes at once."""
+        if self._summary is None:
+            self._summary = Summary(self._record.summary, self._write_summary)
+        return self._summary
+
+    @property
+    def summary_metrics(self) -> dict[str, Any]:
+        return dict(self._record.summary)
 
     @property
     def tags(self) -> list[str]:
-        return self._record.tags
+        tags: list[str] = self._edits.setdefault("tags", list(self._record.tags))
+        return tags  # run.tags.append("x") then update() keeps it, as in wandb
 
     @property
     def notes(self) -> str | None:
-        return self._record.notes
+        value: str | None = self._edits.get("notes", self._record.notes)
+        return value
 
     @property
     def group(self) -> str | None:
-        return self._record.group_name
+        value: str | None = self._edits.get("group_name", self._record.group_name)
+        return value
 
     @property
     def job_type(self) -> str | None:
-        return self._record.job_type
+        value: str | None = self._edits.get("job_type", self._record.job_type)
+        return value
+
+    @property
+    def entity(self) -> str:
+        """Always ``"stepstone"``: a lab has no users or teams (paths ignore it)."""
+        return ENTITY
+
+    @property
+    def path(self) -> list[str]:
+        """``[entity, project, id]``, as in wandb (``api.run("/".join(run.path))`` finds it)."""
+        return [urllib.parse.quote(p, safe="") for p in (ENTITY, self.project, self.id)]
+
+    @property
+    def url(self) -> str:
+        """The run's page on the dashboard (``stepstone ui``; ``STEPSTONE_UI_URL`` if it runs
+        elsewhere)."""
+        return f"{self._api.ui_url}/runs/{self.id}"
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """What wandb keeps in ``wandb-metadata.json``: host, OS, Python, program and
+        arguments, start time, git, hardware and packages, from the run's captured
+        environment."""
+        r = self._record
+        env = dict(r.env or {})
+        hardware = dict(env.get("hardware") or {})
+        command = list(r.command or [])
+        out: dict[str, Any] = {
+            "host": r.host or hardware.get("host"), "os": hardware.get("platform"),
+            "python": env.get("python"), "executable": env.get("executable"),
+            "program": command[1] if len(command) > 1 else None, "args": command[2:],
+            "startedAt": when(r.created_at), "cwd": r.cwd,
+            "cpu_count": hardware.get("cpu_count"), "cpu": hardware.get("cpu"),
+            "memory_gb": hardware.get("memory_gb"), "gpus": hardware.get("gpus", []),
+            "packages": env.get("packages", {}),
+        }
+        if r.git_commit:
+            out["git"] = {"commit": r.git_commit, "branch": r.git_branch,
+                          "dirty": bool(r.git_dirty)}
+        return out
+
+    @property
+    def lastHistoryStep(self) -> int:  # wandb's name
+        """The last step logged, or -1 when none was."""
+        return -1 if self._record.last_step is None else self._record.last_step
+
+    @property
+    def system_metrics(self) -> dict[str, float]:
+        """The last sample of each system metric (``system/*``)."""
+        return {row["key"]: row["last"]
+                for row in system_table(read_system(self._api._lab, self.id))}
 
     @property
     def kind(self) -> str:
@@ -130,9 +215,32 @@ class Run:
         return self._record.to_dict()
 
     def refresh(self) -> Run:
-        """Read the run again (status, summary and config may have moved on)."""
+        """Read the run again (status, summary and config may have moved on); edits not yet
+        written with :meth:`update` are dropped."""
         self._record = self._api._lab.runs.get(self.id)
+        self._edits = {}
+        self._summary = None
         return self
+
+    def update(self) -> None:
+        """Write the edits to the lab, as wandb's ``run.update()``: name, notes, tags, group
+        and job type set on this object, keys set in ``run.config``, and the summary's item
+        edits (keys set or deleted)."""
+        runs = self._api._lab.runs
+        fields = {k: v for k, v in self._edits.items()
+                  if v != getattr(self._record, k)}
+        if fields:
+            runs.update(self.id, **fields)
+        runs.set_config(self.id, self._record.config)
+        if self._summary is not None:
+            self._write_summary(self._summary)
+        self.refresh()
+
+    def _write_summary(self, summary: Summary) -> None:
+        changed, removed = summary.changes()
+        if changed or removed:
+            self._api._lab.runs.set_summary(self.id, changed, removed)
+        summary.saved()
 
     load = refresh
 
@@ -178,6 +286,8 @@ class Run:
         if stream != "default":
             frame = self._events(pd, keys)
             return convert(_thin(_sorted(frame, x_axis), samples), fmt)
+        if keys is not None and x_axis not in (*keys, "_step", "_runtime", "_timestamp"):
+            keys = [*keys, x_axis]  # the x axis comes with the keys, as in wandb
         series, texts = self._columns(keys)
         columns: dict[str, Any] = {}
         stamps: dict[str, Any] = {}
@@ -278,13 +388,22 @@ class Run:
         """The stored fits that used this run."""
         return [f for f in self._api.fits() if self.id in f.run_ids]
 
-    def files(self) -> list[dict[str, Any]]:
-        """The objects stored with the run (role, name, hash): artifacts, logs, code."""
-        return self._api._lab.run_objects(self.id)
+    def files(self, names: Sequence[str] | None = None, pattern: str | None = None,
+              per_page: int = 50) -> list[File]:
+        """The files stored with the run (artifacts, logs, media, the code's manifest), each a
+        :class:`File` with ``name``, ``role``, ``hash``, ``read()`` and ``download()``;
+        ``names`` picks some by name, ``pattern`` by wandb's LIKE syntax (``%.json``)."""
+        files = [File(self, str(o["role"]), str(o["name"]), str(o["hash"]))
+                 for o in self._api._lab.run_objects(self.id)]
+        return select(files, list(names) if names else None, pattern)
 
-    def file(self, name: str, role: str = "artifact") -> bytes:
-        """The bytes of one stored object of the run."""
-        return self._api._lab.run_object(self.id, role, name)
+    def file(self, name: str, role: str | None = None) -> File:
+        """One stored file by name (``role`` tells apart two files of one name)."""
+        found = [f for f in self.files(names=[name]) if role is None or f.role == role]
+        if not found:
+            raise NotFoundError(f"run {self.id} has no file {name!r}"
+                                + (f" of role {role}" if role else ""))
+        return found[0]
 
     # display ----------------------------------------------------------------------------------
     def __repr__(self) -> str:

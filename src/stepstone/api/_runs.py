@@ -47,13 +47,16 @@ class Runs(Sequence[Run]):
         return self._api.runs_frame(self, format=format)
 
     def histories(self, keys: Sequence[str] | None = None, samples: int | None = None,
-                  format: str = "pandas") -> Any:
-        """Every run's :meth:`Run.history`, stacked, with a ``run_id`` column first."""
+                  format: str = "pandas", x_axis: str = "_step",
+                  stream: str = "default") -> Any:
+        """Every run's :meth:`Run.history`, stacked, with a ``run_id`` column first
+        (``format="default"``, wandb's name, is pandas)."""
+        format = "pandas" if format == "default" else format
         check_format(format)
         pd = pandas_module()
         frames = []
         for run in self._runs:
-            frame = run.history(samples=samples, keys=keys)
+            frame = run.history(samples=samples, keys=keys, x_axis=x_axis, stream=stream)
             frame.insert(0, "run_id", run.id)
             frames.append(frame)
         stacked = (pd.concat(frames, ignore_index=True) if frames

@@ -8,7 +8,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,9 +192,14 @@ class Runs:
             [(run_id, k, encode(v), numeric(v)) for k, v in items.items()],
         )
 
-    def set_summary(self, run_id: str, items: Mapping[str, Any]) -> None:
+    def set_summary(self, run_id: str, items: Mapping[str, Any],
+                    removed: Sequence[str] = ()) -> None:
+        """Upsert summary keys and delete the ``removed`` ones, in one transaction."""
         with self.db.transaction():
             self.write_summary(run_id, items)
+            if removed:
+                self.db.executemany("DELETE FROM run_summaries WHERE run_id = ? AND key = ?",
+                                    [(run_id, k) for k in removed])
 
     # -- reads ------------------------------------------------------------------------
     def _record(self, row: Mapping[str, Any]) -> RunRecord:
