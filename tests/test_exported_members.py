@@ -11,7 +11,8 @@ EXPORTED = {
     "Api", "Config", "Run", "Summary", "__version__", "config", "finish", "init",
     "lint_precision", "log", "log_curve", "log_eval", "run", "save", "summary",
     # wandb's names a wandb script calls (see docs/tracking.md)
-    "Histogram", "Image", "Table", "define_metric", "login", "unwatch", "watch",
+    "Artifact", "Histogram", "Image", "Table", "define_metric", "log_artifact", "login",
+    "unwatch", "watch",
 }
 
 

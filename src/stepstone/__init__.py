@@ -9,13 +9,16 @@ Shaped like ``wandb`` for the common calls, so ``import stepstone as wandb`` wor
     stepstone.finish()
 
 The wandb stand-ins ``login``, ``watch``, ``unwatch``, ``define_metric``, ``Table``,
-``Image`` and ``Histogram`` are here too (see ``docs/tracking.md`` for what each records).
+``Image``, ``Histogram``, ``Artifact`` and ``log_artifact`` are here too (see
+``docs/tracking.md`` for what each records). To make ``import wandb`` itself resolve to
+stepstone, for libraries that log to wandb, see ``docs/integrations/wandb.md``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from stepstone.sdk.artifacts import Artifact
 from stepstone.sdk.media import Histogram, Image, Table
 from stepstone.sdk.run import Config, Run, Summary
 from stepstone.sdk.session import init
@@ -69,6 +72,13 @@ def save(path: str, name: str | None = None) -> str | None:
     return _require_run("save").save(path, name=name)
 
 
+def log_artifact(artifact_or_path: Any, name: str | None = None, type: str | None = None,
+                 aliases: list[str] | None = None, tags: list[str] | None = None) -> Artifact:
+    """Store an artifact's files with the current run (see :meth:`Run.log_artifact`)."""
+    return _require_run("log_artifact").log_artifact(artifact_or_path, name=name, type=type,
+                                                     aliases=aliases, tags=tags)
+
+
 def define_metric(name: str, step_metric: str | None = None, step_sync: bool | None = None,
                   hidden: bool | None = None, summary: str | None = None,
                   goal: str | None = None, overwrite: bool | None = None) -> None:
@@ -111,7 +121,7 @@ def Api(*args: Any, **kwargs: Any) -> Any:
 
 
 __all__ = [
-    "Api", "Config", "Histogram", "Image", "Run", "Summary", "Table", "__version__", "config",
-    "define_metric", "finish", "init", "lint_precision", "log", "log_curve", "log_eval", "login",
-    "run", "save", "summary", "unwatch", "watch",
+    "Api", "Artifact", "Config", "Histogram", "Image", "Run", "Summary", "Table", "__version__",
+    "config", "define_metric", "finish", "init", "lint_precision", "log", "log_artifact",
+    "log_curve", "log_eval", "login", "run", "save", "summary", "unwatch", "watch",
 ]

@@ -9,6 +9,7 @@ import click
 
 from stepstone.cli.common import json_option, lab_option, print_json
 from stepstone.config import load_config, resolve
+from stepstone.integrations.as_wandb import python_path
 from stepstone.launch.process import LaunchSpec, run_attached
 from stepstone.store.lab import open_lab
 
@@ -32,13 +33,16 @@ from stepstone.store.lab import open_lab
 @click.option("--allow", "allowed", multiple=True, help="Other keys that may change.")
 @click.option("--smoke", is_flag=True, help="Run a tiny smoke run first; stop if it fails.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@click.option("--as-wandb", is_flag=True, help="Make `import wandb` in the command resolve to "
+              "stepstone (for libraries that log to wandb: Trainer(report_to='wandb'), "
+              "Lightning's WandbLogger); see docs/integrations/wandb.md.")
 @lab_option
 @json_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_cmd(name: str | None, project: str | None, config_file: Path | None,
             overrides: tuple[str, ...], tags: tuple[str, ...], kind: str | None,
             baseline: str | None, question: str | None, features: tuple[str, ...],
-            allowed: tuple[str, ...], smoke: bool, yes: bool, lab: str | None,
+            allowed: tuple[str, ...], smoke: bool, yes: bool, as_wandb: bool, lab: str | None,
             as_json: bool, command: tuple[str, ...]) -> None:
     """Run COMMAND as a recorded run: output, exit code, duration, code and environment.
 
@@ -52,6 +56,7 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
       stepstone run --name lr-3e-4 --config base.yaml --set optim.lr=3e-4 -- python train.py
       stepstone run --baseline small --question q1 --set model.qk_norm=true --smoke --yes \\
         -- python train.py
+      stepstone run --as-wandb -- python train_with_hf_trainer.py
     """
     from stepstone.method.budget import check_launch
     from stepstone.method.launch import (
@@ -85,7 +90,8 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
         chosen = kind or ("feature" if question else "adhoc")
         spec = LaunchSpec(command=list(command), project=project or Path.cwd().name, name=name,
                           config=config, tags=tags, kind=chosen, question_id=question,
-                          baseline=version, config_delta=delta)
+                          baseline=version, config_delta=delta,
+                          env={"PYTHONPATH": python_path()} if as_wandb else {})
         if smoke:
             run_smoke(opened, spec, echo=not as_json)
         if question is not None:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stepstone.errors import MetricValueError, UsageError
+from stepstone.sdk.artifacts import Artifact, as_artifact
+from stepstone.sdk.axes import StepAxes
 from stepstone.sdk.media import Media, is_media
 from stepstone.sdk.system import Sampler, start_sampler
 from stepstone.sdk.writer import Op, Writer
@@ -258,6 +260,8 @@ class Run:
         self._objects = objects
         self._target = target
         self._summaries: dict[str, tuple[str, ...]] = {}  # define_metric: pattern -> kinds
+        self._axes = StepAxes()  # define_metric: step_metric
+        self._artifact_versions: dict[str, int] = {}
         self.summary = Summary(self)
         self._writer = writer
         self._queue = writer.queue if writer is not None else None
@@ -308,7 +312,12 @@ class Run:
             self._pending.update(values)
             values, self._pending = self._pending, {}
         if self._queue is not None:
-            self._queue.append((step, time.time(), values))
+            if self._axes.defined:
+                now = time.time()
+                for at, row in self._axes.split(step, values).items():
+                    self._queue.append((at, now, row))
+            else:
+                self._queue.append((step, time.time(), values))
         self._step = step + 1
 
     def log_eval(
@@ -377,10 +386,14 @@ class Run:
         ``last``, ``best`` with ``goal="minimize"``/``"maximize"``; several with commas) adds
         ``<name>.<kind>`` to the summary when the run finishes, computed over every point of
         the metric (a trailing ``*`` in ``name`` matches many). The summary's ``<name>`` keeps
-        the last value. ``step_metric`` and the display options are accepted and not used:
-        every point keeps its own step, and the step metric is a series like any other."""
+        the last value. With ``step_metric``, the matching keys are stored at the last value
+        logged for the step metric (see :mod:`stepstone.sdk.axes`); the display options are
+        accepted and not used."""
         if not isinstance(name, str) or not name:
             raise UsageError(f"define_metric needs a metric name, not {name!r}")
+        if step_metric is not None and (not isinstance(step_metric, str) or not step_metric):
+            raise UsageError(f"step_metric must be a metric name, not {step_metric!r}")
+        self._axes.define(name, step_metric)
         if summary is None:
             return
         kinds = tuple(k.strip() for k in str(summary).split(",") if k.strip())
@@ -407,10 +420,38 @@ class Run:
             raise UsageError(f"cannot save {file}: it is not a file")
         if self._writer is None or self._objects is None:
             return None
-        data = file.read_bytes()
-        digest = self._objects.put(data)
-        self._enqueue(Op("object", ("artifact", name or file.name, digest, len(data))))
+        digest, size = self._objects.put_file(file)
+        self._enqueue(Op("object", ("artifact", name or file.name, digest, size)))
         return digest
+
+    def log_artifact(self, artifact_or_path: Artifact | str | Path, name: str | None = None,
+                     type: str | None = None, aliases: list[str] | None = None,
+                     tags: list[str] | None = None) -> Artifact:
+        """``wandb.log_artifact``: store the artifact's files as objects of the run (see
+        :mod:`stepstone.sdk.artifacts`); return the artifact, its ``version`` set."""
+        artifact = as_artifact(artifact_or_path, name, type)
+        if self._writer is None or self._objects is None:
+            return artifact
+        version = self._artifact_versions.get(artifact.name, 0)
+        for row in artifact.store(self._objects, version, aliases or ()):
+            self._enqueue(Op("object", row))
+        self._artifact_versions[artifact.name] = version + 1
+        return artifact
+
+    def use_artifact(self, artifact_or_name: Any, type: str | None = None,
+                     aliases: list[str] | None = None, use_as: str | None = None) -> Any:
+        """``wandb.use_artifact`` is not supported: stepstone fetches nothing from wandb."""
+        raise UsageError(
+            f"use_artifact({artifact_or_name!r}) is not supported: stepstone does not fetch "
+            "artifacts; read a file logged by another run with stepstone.Api().run(ID).file()")
+
+    def _label(self, **_: Any) -> None:
+        """wandb's integration label (``run._label(code="transformers_trainer")``): unused."""
+
+    @property
+    def url(self) -> None:
+        """wandb's web address of the run: a lab run has none (as an offline wandb run)."""
+        return None
 
     def _enqueue(self, op: Op) -> None:
         if self._queue is not None:

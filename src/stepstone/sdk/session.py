@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from stepstone.errors import LabError, StoreUnreachableError, UsageError
+from stepstone.sdk import tensorboard_sync
 from stepstone.sdk.run import Config, Run, Summary, as_mapping, config_seed, wait_for_capture
 from stepstone.sdk.system import sampling_interval, wandb_stats_setting
 from stepstone.sdk.writer import DEFAULT_INTERVAL, Writer
@@ -49,6 +50,14 @@ _NOUNS = ("otter", "heron", "maple", "comet", "delta", "ember", "fjord", "grove"
 _WANDB_OPTIONS = {"entity", "reinit", "settings", "anonymous", "allow_val_change", "magic",
                   "config_exclude_keys", "config_include_keys", "sync_tensorboard", "monitor_gym",
                   "save_code", "force", "tensorboard", "fork_from", "resume_from"}
+# accepted, but what they ask for is not done: a warning, once per process, when given
+_IGNORED_OPTIONS = {"monitor_gym": "gym videos are not recorded",
+                    "magic": "nothing is logged automatically",
+                    "fork_from": "runs are not forked", "resume_from": "runs are not rewound",
+                    "settings": "these wandb settings do not apply to a lab"}
+_USED_SETTINGS = ("x_disable_stats", "_disable_stats", "x_stats_sampling_interval")  # read by
+# stepstone.sdk.system.wandb_stats_setting
+_warned_options: set[str] = set()
 
 _current: Run | None = None
 _hooks_installed = False
@@ -133,6 +142,9 @@ def init(
     unknown = set(wandb_options) - _WANDB_OPTIONS
     if unknown:
         raise TypeError(f"init() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    _warn_ignored(wandb_options)
+    if wandb_options.get("sync_tensorboard") or wandb_options.get("tensorboard"):
+        tensorboard_sync.start(current)
     if _current is not None:
         _current.finish()
     mode = mode or os.environ.get("STEPSTONE_MODE") or "online"
@@ -141,7 +153,9 @@ def init(
     if system_metrics is None:
         system_metrics = wandb_stats_setting(wandb_options.get("settings"))
     interval = sampling_interval(system_metrics)
-    user_config = as_mapping(config) if config is not None else {}
+    user_config = _pick_keys(as_mapping(config) if config is not None else {},
+                             wandb_options.get("config_include_keys"),
+                             wandb_options.get("config_exclude_keys"))
     project = project or os.environ.get("STEPSTONE_PROJECT") or _default_project()
     if mode == "disabled":
         return _activate(Run(run_id=id or new_run_id(), name=name or "disabled", project=project,
@@ -157,6 +171,32 @@ def init(
               file=sys.stderr)
         return _activate(Run(run_id=id or new_run_id(), name=name or "unrecorded",
                              project=project, lab_root=None, config=user_config, writer=None))
+
+
+def _warn_ignored(options: Mapping[str, Any]) -> None:
+    """One warning per ignored wandb option given (not None, False or empty)."""
+    for option, why in _IGNORED_OPTIONS.items():
+        value = options.get(option)
+        given = bool(value)
+        if option == "settings" and value is not None:
+            fields = value if isinstance(value, Mapping) else vars(value)
+            unused = sorted(k for k, v in fields.items() if k not in _USED_SETTINGS
+                            and v is not None)
+            given = bool(unused)
+            why = f"{why} ({', '.join(unused[:5])}{', ...' if len(unused) > 5 else ''})"
+        if given and option not in _warned_options:
+            _warned_options.add(option)
+            print(f"stepstone: warning: init({option}=...) is ignored: {why}", file=sys.stderr)
+
+
+def _pick_keys(config: dict[str, Any], include: Sequence[str] | None,
+               exclude: Sequence[str] | None) -> dict[str, Any]:
+    """wandb's ``config_include_keys`` / ``config_exclude_keys``."""
+    if include:
+        config = {k: v for k, v in config.items() if k in set(include)}
+    if exclude:
+        config = {k: v for k, v in config.items() if k not in set(exclude)}
+    return config
 
 
 def _offline(team: StoreTarget, why: StoreUnreachableError | None) -> StoreTarget:

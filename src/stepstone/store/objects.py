@@ -55,6 +55,34 @@ class ObjectStore:
             raise LabError(describe_write_error(exc, str(self.root))) from exc
         return digest
 
+    def put_file(self, source: str | Path) -> tuple[str, int]:
+        """Store a file's content, read in pieces (a checkpoint need not fit in memory);
+        return its sha256 hex digest and size."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
+            try:
+                digest, size = hashlib.sha256(), 0
+                with open(source, "rb") as src, os.fdopen(fd, "wb") as fh:
+                    while piece := src.read(1 << 20):
+                        digest.update(piece)
+                        fh.write(piece)
+                        size += len(piece)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                target = self.path(digest.hexdigest())
+                if target.exists():
+                    Path(tmp).unlink()
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise LabError(describe_write_error(exc, str(self.root))) from exc
+        return digest.hexdigest(), size
+
     def get(self, digest: str) -> bytes:
         try:
             return self.path(digest).read_bytes()

@@ -197,6 +197,10 @@ class UrlObjectStore(ObjectStore):
             raise LabError(f"cannot write to the object store {self.url}: {exc}") from exc
         return digest
 
+    def put_file(self, source: str | Path) -> tuple[str, int]:
+        data = Path(source).read_bytes()
+        return self.put(data), len(data)
+
     def get(self, digest: str) -> bytes:
         try:
             data: Any = self.fs.cat_file(self.key(digest))
