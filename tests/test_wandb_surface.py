@@ -125,7 +125,7 @@ def test_artifact_bad_input_is_one_clear_error(lab, tmp_path):
     run = stepstone.init(project="p", lab=lab)
     with pytest.raises(UsageError, match="is gone"):
         run.log_artifact(artifact)
-    with pytest.raises(UsageError, match="use_artifact.*is not supported"):
+    with pytest.raises(UsageError, match=r"use_artifact.*is not supported"):
         run.use_artifact("model-x:latest")
     run.finish()
     with open_lab(lab) as opened:
