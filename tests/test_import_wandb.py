@@ -128,3 +128,45 @@ def test_a_path_that_is_not_a_wandb_run_is_a_clear_error(tmp_path):
         import_wandb(bogus, lab)
     with pytest.raises(UsageError, match="does not exist"):
         import_wandb(tmp_path / "missing", lab)
+
+
+MEDIA_SCRIPT = textwrap.dedent("""
+    import wandb
+
+    run = wandb.init(project="wb", name="media")
+    run.define_metric("loss", summary="min")
+    run.define_metric("acc", summary="max,mean")
+    run.define_metric("eval/*", summary="last,first")
+    table = wandb.Table(columns=["a", "b"], data=[[1, "x"], [2, "y"]])
+    for i in range(4):
+        run.log({"loss": 1.0 / (i + 1), "acc": i / 10, "eval/f1": i / 4})
+    run.log({"samples": table, "hist": wandb.Histogram([1, 2, 2, 3]),
+             "val": {"loss": 0.3, "phase": "end"}})
+    print("RUN", run.id)
+    run.finish()
+""")
+
+
+def test_tables_and_histograms_stay_out_and_define_metric_summaries_come_in(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path),
+           "WANDB_SILENT": "true", "WANDB_DISABLE_GIT": "true"}
+    env.pop("STEPSTONE_RUN_ID", None)
+    proc = subprocess.run([sys.executable, "-c", MEDIA_SCRIPT], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stdout.split("RUN", 1)[1].split()[0]
+    lab = init_lab(tmp_path / "lab")
+    report = import_wandb(tmp_path / "wandb", lab)
+    assert report.notes == [f"run {run_id}: skipped values that are not numbers or text: "
+                            "hist (1), samples (1)"]
+    with open_lab(lab) as opened:
+        keys = opened.metrics.keys(run_id)
+        texts = opened.metrics.texts(run_id)
+        summary = opened.runs.get(run_id).summary
+    assert keys == ["acc", "eval/f1", "loss", "val/loss"]  # no samples/ncols, no hist/...
+    assert texts == {"val/phase": [(4, "end")]}  # no samples/_type, no hist/_type
+    assert summary == {
+        "loss": pytest.approx(0.25), "loss.min": pytest.approx(0.25),
+        "acc": pytest.approx(0.3), "acc.max": pytest.approx(0.3),
+        "acc.mean": pytest.approx(0.15), "eval/f1": pytest.approx(0.75),
+        "eval/f1.first": 0, "val/loss": pytest.approx(0.3), "val/phase": "end"}

@@ -7,12 +7,16 @@ the Python reader, ``wandb.sdk.internal.datastore``, that older ones had) and ev
 record is decoded with wandb's own ``wandb.proto.wandb_internal_pb2.Record``. The run
 record gives the id, name, project, tags, notes, group and start time; config, history,
 summary and exit records give the rest. Nested metric keys are joined with ``/``, as
-``stepstone.log`` does; media values (images, tables, histograms) are not metrics and
-are skipped, and the report says which.
+``stepstone.log`` does; media values (images, tables, histograms: wandb writes each as a
+nested value holding a ``_type``) are not metrics and are skipped whole, in the history and in
+the summary, and the report says which. A ``define_metric(summary=...)`` summary (wandb
+keeps ``{"min": ...}`` under the metric's name) becomes ``<name>.<kind>`` keys, as stepstone's
+own ``define_metric`` writes them, and ``<name>`` keeps the last value.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import struct
 import zlib
@@ -119,6 +123,35 @@ def _flatten_metric(prefix: str, value: Any, out: dict[str, Any]) -> None:
         out[prefix] = value
 
 
+_SUMMARY_KINDS = ("min", "max", "mean", "first", "last", "best")
+
+
+def without_media(values: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """``values`` less every media value: a key ending in ``/_type`` marks its parent as one
+    (a table, a histogram, an image), and every key under that parent goes. Returns the rest
+    and the media keys."""
+    media = {k[: -len("/_type")] for k in values if k.endswith("/_type")}
+    media |= {k for k, v in values.items() if isinstance(v, dict) and "_type" in v}
+    if not media:
+        return values, media
+    kept = {k: v for k, v in values.items()
+            if k not in media and not any(k.startswith(m + "/") for m in media)}
+    return kept, media
+
+
+def _metric_summaries(record: Any, defined: dict[str, tuple[str, ...]]) -> None:
+    """Note the summary kinds a ``define_metric`` record asks for, by metric name or glob."""
+    metric = record.metric
+    name = metric.name or metric.glob_name
+    kinds = tuple(k for k in _SUMMARY_KINDS if getattr(metric.summary, k, False))
+    if name and kinds:
+        defined[name] = kinds
+
+
+def _defined(key: str, defined: dict[str, tuple[str, ...]]) -> bool:
+    return any(key == name or fnmatch.fnmatchcase(key, name) for name in defined)
+
+
 def load_run(path: Path, report: ImportReport) -> ImportedRun:
     """Read one ``run-<id>.wandb`` file into an :class:`ImportedRun`."""
     pb = _proto()
@@ -132,6 +165,7 @@ def load_run(path: Path, report: ImportReport) -> ImportedRun:
     exit_record: Any = None
     env: dict[str, Any] = {}
     output: list[str] = []
+    defined: dict[str, tuple[str, ...]] = {}  # define_metric: name or glob -> summary kinds
     for payload in records:
         record = pb.Record()
         try:
@@ -172,6 +206,9 @@ def load_run(path: Path, report: ImportReport) -> ImportedRun:
                 base = start or 0.0
                 ts = base + (runtime if isinstance(runtime, (int, float)) else 0.0)
             last_ts = float(ts)
+            values, media = without_media(values)
+            for key in media:
+                sink.dropped[key] = sink.dropped.get(key, 0) + 1
             for key, value in values.items():
                 if value is not None:
                     sink.add(key, int(step), value, float(ts))
@@ -182,6 +219,8 @@ def load_run(path: Path, report: ImportReport) -> ImportedRun:
                 summary.pop(_key(item), None)
         elif which in ("output_raw", "output"):
             output.append(getattr(record, which).line)
+        elif which == "metric":
+            _metric_summaries(record, defined)
         elif which == "exit":
             exit_record = record.exit
         elif which == "environment":
@@ -217,20 +256,30 @@ def load_run(path: Path, report: ImportReport) -> ImportedRun:
                          "when it was imported")
         row["ended_at"] = last_ts or created
     config.pop("_wandb", None)
-    kept = {}
-    for key, value in summary.items():
-        if key.startswith("_"):
-            continue
-        flat: dict[str, Any] = {}
-        _flatten_metric(key, value, flat)
-        for k, v in flat.items():
-            if isinstance(v, dict) and "_type" in v:
-                continue  # a media summary (an image, a table): not a number
-            kept[k] = v
+    kept = _summary(summary, defined, sink.last_values())
     note_dropped(report, str(run_id), sink)
     logs = [("log", "output.log", "".join(output).encode("utf-8", "replace"))] if output else []
     return ImportedRun(row=row, config=config, series=sink.series, texts=sink.texts,
                        summary=kept or sink.last_values(), objects=logs)
+
+
+def _summary(summary: dict[str, Any], defined: dict[str, tuple[str, ...]],
+             last: dict[str, Any]) -> dict[str, Any]:
+    """The run's summary as stepstone keeps it: flat ``a/b`` keys, no internal ``_`` keys, no
+    media, and a ``define_metric`` summary as ``<name>.<kind>`` beside ``<name>`` = last."""
+    flat: dict[str, Any] = {}
+    for key, value in summary.items():
+        if not key.startswith("_"):
+            if isinstance(value, dict) and _defined(key, defined) and value and \
+                    set(value) <= set(_SUMMARY_KINDS):
+                for kind, number in value.items():
+                    flat[key if kind == "last" else f"{key}.{kind}"] = number
+                if key in last:
+                    flat.setdefault(key, last[key])
+                continue
+            _flatten_metric(key, value, flat)
+    kept, _media = without_media(flat)
+    return kept
 
 
 def find_run_files(source: str | Path) -> list[Path]:
