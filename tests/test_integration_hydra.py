@@ -114,3 +114,50 @@ def test_an_omegaconf_config_is_recorded_resolved_and_record_is_a_noop_outside_h
         config = opened.runs.get(run.id).config
     assert config == {"model": {"layers": 4, "width": 4}}
     assert stepstone.run is None
+
+
+CHDIR_APP = textwrap.dedent("""
+    import hydra
+
+    import stepstone
+
+
+    @hydra.main(version_base=None, config_path="conf", config_name="config")
+    def main(cfg):
+        run = stepstone.init(project="hy", config=cfg, system_metrics=False)
+        run.log({"loss": 0.5})
+        print("RUN", run.id)
+        run.finish()
+
+
+    if __name__ == "__main__":
+        main()
+""")
+
+
+def test_a_hydra_app_that_changes_directory_finds_its_lab_and_snapshots_its_code(
+        tmp_path) -> None:
+    """hydra.job.chdir=True (the default before Hydra 1.2) moves the app into
+    outputs/<date>/<time>: the lab and the code snapshot still come from where it started."""
+    pytest.importorskip("hydra")
+    app = tmp_path / "proj"
+    app.mkdir()
+    _write_app(app)
+    (app / "app.py").write_text(CHDIR_APP)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("STEPSTONE_") and k != "LAB"}
+    runs = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "app.py", "hydra.job.chdir=True"], cwd=app,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        runs.append(proc.stdout.split("RUN", 1)[1].split()[0])
+    assert (app / ".stepstone").is_dir()  # one lab, where the app was started
+    assert list((app / "outputs").rglob(".stepstone")) == []
+    with open_lab(app / ".stepstone") as opened:
+        assert {r.id for r in opened.runs.list()} == set(runs)
+        record = opened.runs.get(runs[0])
+        files = opened.snapshot_manifest(record.code_snapshot)["files"]
+    assert record.cwd == str(app)
+    assert {"app.py", "conf/config.yaml", "conf/optim/sgd.yaml"} <= set(files)
+    assert not any(name.endswith("app.log") for name in files), sorted(files)

@@ -76,12 +76,51 @@ def _git(args: list[str], cwd: Path, binary: bool = False) -> Any:
     return out if binary else out.decode("utf-8", "replace").strip()
 
 
+def _hydra_runtime() -> Any:
+    """Hydra's runtime config (``cwd``, ``output_dir``) inside a Hydra app, else None. Hydra is
+    read only when the program imported it."""
+    if "hydra" not in sys.modules:
+        return None
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get().runtime if HydraConfig.initialized() else None
+    except Exception:  # an older or partial Hydra
+        return None
+
+
+def launch_dir() -> Path:
+    """The folder the program was started in: Hydra's original working directory when a
+    Hydra app has moved into its output folder (``hydra.job.chdir=True``, the default before
+    Hydra 1.2), else the working directory."""
+    runtime = _hydra_runtime()
+    return Path(str(runtime.cwd)) if runtime is not None else Path.cwd()
+
+
+def hydra_outputs() -> Path | None:
+    """The top folder of a Hydra app's output folders under where it started (``.../outputs``
+    for ``outputs/<date>/<time>``): logs and configs of runs, never code. Read it during the
+    job: Hydra forgets its runtime when the job ends."""
+    runtime = _hydra_runtime()
+    if runtime is None:
+        return None
+    start = Path(str(runtime.cwd)).resolve()
+    try:
+        inside = Path(str(runtime.output_dir)).resolve().relative_to(start)
+    except ValueError:  # the outputs are elsewhere
+        return None
+    return start / inside.parts[0] if inside.parts else None
+
+
 def script_dir() -> Path:
-    """The folder of the running script (``sys.argv[0]``), or the working directory."""
+    """The folder of the running script (``sys.argv[0]``, relative to :func:`launch_dir`), or
+    that folder itself."""
     main = sys.argv[0] if sys.argv else ""
-    if main and main not in ("-c", "-m") and Path(main).exists():
-        return Path(main).resolve().parent
-    return Path.cwd()
+    if main and main not in ("-c", "-m"):
+        path = launch_dir() / main  # an absolute argv[0] stays as it is
+        if path.exists():
+            return path.resolve().parent
+    return launch_dir()
 
 
 def git_root(start: Path) -> Path | None:
@@ -124,16 +163,19 @@ def capture_git(root: Path, store: ObjectStore, cap: Capture) -> None:
         cap.notes.append(f"git state not captured: {exc}")
 
 
-def _list_files(folder: Path, in_git: bool) -> list[str]:
+def _list_files(folder: Path, in_git: bool, skip: Path | None = None) -> list[str]:
+    """The files of ``folder`` to snapshot, relative to it; nothing under ``skip``."""
     if in_git:
         out = _git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], folder,
                    binary=True)
         listed = (p for p in out.decode("utf-8", "replace").split("\0") if p)
         # a lab inside the repository is never code, even where no .gitignore says so
-        return sorted({p for p in listed if LAB_DIRNAME not in Path(p).parts})
+        return sorted({p for p in listed if LAB_DIRNAME not in Path(p).parts
+                       and (skip is None or skip not in (folder / p).parents)})
     files = []
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(".")]
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(".")
+                       and (skip is None or Path(dirpath, d) != skip)]
         for name in filenames:
             files.append(os.path.relpath(os.path.join(dirpath, name), folder))
             if len(files) > SNAPSHOT_MAX_FILES:
@@ -141,10 +183,12 @@ def _list_files(folder: Path, in_git: bool) -> list[str]:
     return sorted(files)
 
 
-def snapshot_code(folder: Path, in_git: bool, store: ObjectStore, cap: Capture) -> None:
-    """Store every file of ``folder`` once by content, and a manifest naming them."""
+def snapshot_code(folder: Path, in_git: bool, store: ObjectStore, cap: Capture,
+                  skip: Path | None = None) -> None:
+    """Store every file of ``folder`` (none under ``skip``) once by content, and a manifest
+    naming them."""
     try:
-        paths = _list_files(folder, in_git)
+        paths = _list_files(folder, in_git, skip)
     except (subprocess.SubprocessError, OSError) as exc:
         cap.notes.append(f"code snapshot skipped: cannot list files ({exc})")
         return
@@ -349,10 +393,12 @@ def environment() -> dict[str, Any]:
     }
 
 
-def capture_all(store: ObjectStore, *, code: bool = True, folder: Path | None = None) -> Capture:
+def capture_all(store: ObjectStore, *, code: bool = True, folder: Path | None = None,
+                skip: Path | None = None) -> Capture:
     """Everything a run records about its context (the slow part of ``init``).
 
-    ``folder`` is where the code lives (default: the running script's folder).
+    ``folder`` is where the code lives (default: the running script's folder); nothing under
+    ``skip`` (a Hydra app's outputs, :func:`hydra_outputs`) is code.
     """
     cap = Capture()
     cap.fields["env"] = environment()
@@ -361,7 +407,7 @@ def capture_all(store: ObjectStore, *, code: bool = True, folder: Path | None = 
     if root is not None:
         capture_git(root, store, cap)
     if code:
-        snapshot_code(root or folder, root is not None, store, cap)
+        snapshot_code(root or folder, root is not None, store, cap, skip)
     cap.fields["capture_notes"] = cap.notes or None  # also clears a mark of an unfinished one
     if cap.notes:
         for note in cap.notes:

@@ -25,6 +25,7 @@ from typing import Any
 
 from stepstone.errors import LabError, StoreUnreachableError, UsageError
 from stepstone.sdk import tensorboard_sync
+from stepstone.sdk.capture import launch_dir
 from stepstone.sdk.run import Config, Run, Summary, as_mapping, config_seed, wait_for_capture
 from stepstone.sdk.system import sampling_interval, wandb_stats_setting
 from stepstone.sdk.writer import DEFAULT_INTERVAL, Writer
@@ -84,8 +85,9 @@ def _lab_root(lab: str | Path | None, dir: str | Path | None) -> StoreTarget:
     chosen = lab or os.environ.get("STEPSTONE_LAB")
     if chosen and is_postgres_url(str(chosen)):
         return target_of_url(str(chosen))
+    start = launch_dir()  # where the program started (a Hydra app may have moved since)
     if chosen:
-        path = Path(chosen).expanduser()
+        path = start / Path(chosen).expanduser()
         root = path if path.name == LAB_DIRNAME else path / LAB_DIRNAME
         if not is_lab_folder(root):
             init_lab(root)
@@ -93,11 +95,11 @@ def _lab_root(lab: str | Path | None, dir: str | Path | None) -> StoreTarget:
     if os.environ.get("STEPSTONE_STORE"):
         return target_of_url(os.environ["STEPSTONE_STORE"])
     if dir is not None:
-        root = Path(dir).expanduser() / LAB_DIRNAME
+        root = start / Path(dir).expanduser() / LAB_DIRNAME
         if not is_lab_folder(root):
             init_lab(root)
         return target_of_folder(root.resolve())
-    here = Path.cwd().resolve()
+    here = start.resolve()
     for folder in (here, *here.parents):
         if is_lab_folder(folder / LAB_DIRNAME):
             return target_of_folder(folder / LAB_DIRNAME)
@@ -214,7 +216,7 @@ def _offline(team: StoreTarget, why: StoreUnreachableError | None) -> StoreTarge
 
 def _default_project() -> str:
     main = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
-    return Path(main).stem if main else Path.cwd().name or "default"
+    return Path(main).stem if main else launch_dir().name or "default"
 
 
 def _start(
@@ -282,7 +284,7 @@ def _start(
                 "tags": list(tags or []), "notes": notes, "status": "running",
                 "created_at": now, "heartbeat_at": now, "pid": os.getpid(),
                 "host": socket.gethostname(), "command": [sys.executable, *sys.argv],
-                "cwd": str(Path.cwd()), "question_id": question, "baseline": baseline,
+                "cwd": str(launch_dir()), "question_id": question, "baseline": baseline,
                 "seed": config_seed(config),
             }, config)
             name = name or new_run_name(run_id)
@@ -334,13 +336,16 @@ def _disagreements(script: Mapping[str, Any], launcher: Mapping[str, Any]) -> li
 
 def _start_capture(run: Run, target: StoreTarget, *, code: bool,
                    notes: Sequence[str] = ()) -> None:
-    from stepstone.sdk.capture import capture_all
+    from stepstone.sdk.capture import capture_all, hydra_outputs, script_dir
+
+    folder, outputs = script_dir(), hydra_outputs()  # now: a Hydra job forgets them at its end
 
     def work() -> None:
         if not run.attached:  # what finish() writes the result page with, loaded off this thread
             importlib.import_module("stepstone.method.notebook")
         try:
-            cap = capture_all(open_objects(target.objects), code=code)
+            cap = capture_all(open_objects(target.objects), code=code, folder=folder,
+                              skip=outputs)
         except Exception as exc:  # capture must never break a run
             why = f"could not capture the environment: {exc}"
             print(f"stepstone: {why}", file=sys.stderr)
