@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 import stepstone
 from stepstone.errors import UsageError
+from stepstone.integrations import as_wandb
 from stepstone.sdk import session
 from stepstone.store import open_lab
 from stepstone.store.target import open_objects
@@ -148,8 +152,9 @@ def test_ignored_init_options_are_warned_about_once(lab, capsys, monkeypatch):
     run.finish()
 
 
-def test_sync_tensorboard_mirrors_a_summary_writer(lab, tmp_path):
-    writer_module = pytest.importorskip("torch.utils.tensorboard")
+@pytest.mark.parametrize("library", ["torch.utils.tensorboard", "tensorboardX"])
+def test_sync_tensorboard_mirrors_a_summary_writer(lab, tmp_path, library):
+    writer_module = pytest.importorskip(library)
     run = stepstone.init(project="p", lab=lab, sync_tensorboard=True)
     writer = writer_module.SummaryWriter(str(tmp_path / "tb"))
     for step in (0, 5, 10):
@@ -163,3 +168,21 @@ def test_sync_tensorboard_mirrors_a_summary_writer(lab, tmp_path):
     history = _history(lab, run.id)
     assert history["loss"] == ([0, 5, 10], pytest.approx([1.0, 1 / 6, 1 / 11]))
     assert history["acc/train"] == ([10], [0.5]) and history["acc/val"] == ([10], [0.25])
+    assert "loss" in _history(lab, run.id) and len(history["loss"][0]) == 3  # nothing after
+
+
+def test_the_alias_entry_point(tmp_path, lab, capsys):
+    as_wandb.main(["--path"])
+    assert capsys.readouterr().out.strip().split(os.pathsep)[0] == str(as_wandb.SHIM)
+    with pytest.raises(SystemExit, match=r"nope\.py is not a file: give the script to run"):
+        as_wandb.main([str(tmp_path / "nope.py")])
+    assert str(as_wandb.SHIM) not in sys.path  # refused before anything changed
+    (tmp_path / "mod_train.py").write_text(
+        "import sys, wandb\nwandb.init(project='m').finish()\n"
+        "print(sys.argv[1:], wandb.__file__)\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "stepstone.integrations.as_wandb", "-m", "mod_train", "--lr", "1"],
+        cwd=tmp_path, env={**os.environ, "STEPSTONE_LAB": str(lab)}, capture_output=True,
+        text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "['--lr', '1']" in result.stdout and str(as_wandb.SHIM) in result.stdout

@@ -55,8 +55,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args or args[0] in ("-h", "--help") or (args[0] == "-m" and len(args) < 2):
         print(__doc__, file=sys.stderr)
         raise SystemExit(0 if args[:1] in (["-h"], ["--help"]) else 2)
-    activate()
     if args[0] == "-m":
+        activate()
         sys.argv = [args[1], *args[2:]]
         runpy.run_module(args[1], run_name="__main__", alter_sys=True)
         return
@@ -64,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not script.is_file():
         raise SystemExit(f"stepstone: {script} is not a file: give the script to run, "
                          "e.g. `python -m stepstone.integrations.as_wandb train.py`")
+    activate()
     sys.argv = [str(script), *args[1:]]
     sys.path[0:0] = [str(script.resolve().parent)]
     runpy.run_path(str(script), run_name="__main__")

@@ -131,13 +131,16 @@ def _prefix(run_id: str, writer: Any) -> str:
 
 
 def _key(prefix: str, tag: str) -> str:
-    """``add_scalars(main, {"train": x})`` writes tag ``main`` in folder ``main_train``:
-    that is ``main/train``; any other sub-folder is a prefix."""
+    """``add_scalars(main, {"train": x})`` writes tag ``main`` in folder ``main_train``
+    (torch) or ``main/train`` (tensorboardX): that is ``main/train``; any other sub-folder
+    is a prefix."""
     if not prefix:
         return tag
     head = tag.replace("/", "_") + "_"
     if prefix.startswith(head) and "/" not in prefix:
         return f"{tag}/{prefix[len(head):]}"
+    if prefix.startswith(f"{tag}/") and "/" not in prefix[len(tag) + 1:]:
+        return prefix
     return f"{prefix}/{tag}"
 
 
