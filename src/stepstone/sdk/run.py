@@ -17,12 +17,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stepstone.errors import MetricValueError, UsageError
+from stepstone.errors import LabError, MetricValueError, UsageError
 from stepstone.sdk.artifacts import Artifact, as_artifact
 from stepstone.sdk.axes import StepAxes
 from stepstone.sdk.media import Media, is_media
 from stepstone.sdk.system import Sampler, start_sampler
-from stepstone.sdk.writer import Op, Writer
+from stepstone.sdk.writer import Op, Writer, saving_report
 from stepstone.store.evals import normalize_record
 from stepstone.store.objects import ObjectStore
 
@@ -54,7 +54,10 @@ def _scalar(key: str, value: Any) -> float | int | str:
         size = getattr(value, "size", None)
         numel = value.numel() if hasattr(value, "numel") else (size if isinstance(size, int) else 1)
         if numel == 1:
-            return _scalar(key, item())
+            inner = item()
+            if type(inner) is type(value):  # numpy's longdouble: .item() gives itself back
+                return float(inner)
+            return _scalar(key, inner)
         raise MetricValueError(
             f"cannot log {key!r}: it holds {numel} values; log a scalar (e.g. .mean().item()) "
             "or per-example results with run.log_eval"
@@ -374,7 +377,9 @@ class Run:
             for index, item in enumerate(items):
                 data = item.encode()
                 tail = f"-{index}" if len(items) > 1 else ""
-                digest = self._objects.put(data)
+                digest = self._put(data, f"{key}@{step}")
+                if digest is None:
+                    return
                 self._enqueue(Op("object", ("media", f"{key}@{step}{tail}{item.suffix}",
                                             digest, len(data))))
 
@@ -420,7 +425,11 @@ class Run:
             raise UsageError(f"cannot save {file}: it is not a file")
         if self._writer is None or self._objects is None:
             return None
-        digest, size = self._objects.put_file(file)
+        try:
+            digest, size = self._objects.put_file(file)
+        except LabError as exc:
+            self._not_saved(str(file), exc)
+            return None
         self._enqueue(Op("object", ("artifact", name or file.name, digest, size)))
         return digest
 
@@ -433,7 +442,12 @@ class Run:
         if self._writer is None or self._objects is None:
             return artifact
         version = self._artifact_versions.get(artifact.name, 0)
-        for row in artifact.store(self._objects, version, aliases or ()):
+        try:
+            rows = list(artifact.store(self._objects, version, aliases or ()))
+        except LabError as exc:
+            self._not_saved(f"artifact {artifact.name}", exc)
+            return artifact
+        for row in rows:
             self._enqueue(Op("object", row))
         self._artifact_versions[artifact.name] = version + 1
         return artifact
@@ -452,6 +466,19 @@ class Run:
     def url(self) -> None:
         """wandb's web address of the run: a lab run has none (as an offline wandb run)."""
         return None
+
+    def _put(self, data: bytes, what: str) -> str | None:
+        """Store a blob; on a full or read-only disk, one warning and None (never a raise into
+        the training script)."""
+        assert self._objects is not None
+        try:
+            return self._objects.put(data)
+        except LabError as exc:
+            self._not_saved(what, exc)
+            return None
+
+    def _not_saved(self, what: str, exc: LabError) -> None:
+        print(f"stepstone: {what} is not saved with run {self.id}: {exc}", file=sys.stderr)
 
     def _enqueue(self, op: Op) -> None:
         if self._queue is not None:
@@ -483,8 +510,9 @@ class Run:
         if self._output and self._objects is not None:
             with self._output_lock:
                 data = "".join(self._output).encode("utf-8", "replace")
-            digest = self._objects.put(data)
-            self._enqueue(Op("object", ("log", "output.log", digest, len(data))))
+            digest = self._put(data, "the output log")
+            if digest is not None:
+                self._enqueue(Op("object", ("log", "output.log", digest, len(data))))
 
     # -- the end ------------------------------------------------------------------------------
     def finish(self, exit_code: int | None = None, quiet: bool | None = None, *,
@@ -529,8 +557,9 @@ class Run:
         else:
             self._writer.close()
         if self._writer.error is not None:
-            print(f"stepstone: run {self.id} could not be fully saved: {self._writer.error}",
-                  file=sys.stderr)
+            if not pending:  # else the close after the capture says where the rest went
+                print(f"stepstone: {saving_report(self._writer, self._target)}",
+                      file=sys.stderr)
             return
         self._after_finish()
 
@@ -554,6 +583,8 @@ class Run:
         if lost:
             self._enqueue(Op("fields", {"capture_notes": [CAPTURE_LOST.format(CAPTURE_TIMEOUT)]}))
         self._writer.close()
+        if self._writer.error is not None:
+            print(f"stepstone: {saving_report(self._writer, self._target)}", file=sys.stderr)
 
     def _after_finish(self) -> None:
         """Once the run's end is written: the ``define_metric`` summaries, then the notebook's

@@ -29,6 +29,7 @@ from stepstone.sdk.capture import launch_dir
 from stepstone.sdk.run import Config, Run, Summary, as_mapping, config_seed, wait_for_capture
 from stepstone.sdk.system import sampling_interval, wandb_stats_setting
 from stepstone.sdk.writer import DEFAULT_INTERVAL, Writer
+from stepstone.store.batches import copy_of_run
 from stepstone.store.db import is_postgres_url
 from stepstone.store.lab import connect, create_local_lab, init_lab
 from stepstone.store.runs import Runs, flatten
@@ -38,6 +39,7 @@ from stepstone.store.target import (
     is_lab_folder,
     offline_target,
     open_objects,
+    spool_targets,
     target_of_folder,
     target_of_url,
 )
@@ -288,9 +290,11 @@ def _start(
                 "seed": config_seed(config),
             }, config)
             name = name or new_run_name(run_id)
+        run_copy = copy_of_run(db, run_id)  # what a spool needs if the lab fails at the end
     finally:
         db.close()
-    writer = Writer(target.database, run_id, interval=flush_interval)
+    writer = Writer(target.database, run_id, interval=flush_interval, run_copy=run_copy,
+                    spools=spool_targets(target))
     writer.start()
     run = Run(run_id=run_id, name=name or run_id, project=project, lab_root=target.root,
               objects=open_objects(target.objects), config=config, writer=writer,

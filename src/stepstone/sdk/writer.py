@@ -7,8 +7,18 @@ deque, packs each key's points into one columnar chunk and writes everything, wi
 the summary, config updates, evaluation records and the heartbeat, in one
 transaction. The drain is columnar too: calls that logged the same keys are grouped,
 each key's values become one float64 array, and finiteness is checked once per
-column (a sum), so the writer holds the GIL as little as possible. A failed write (a
-read-only or full disk) keeps the data in memory, warns once, and retries.
+column (a sum), so the writer holds the GIL as little as possible.
+
+Each flush is a numbered batch, claimed in the same transaction that writes it (see
+:mod:`stepstone.store.batches`), so a batch written again after a lost COMMIT reply adds
+nothing. A failed write (a read-only or full disk, a store that went away) keeps the
+batches in memory, warns once, and retries; a batch the database refuses whatever happens
+is dropped alone, with a warning, and the writer goes on. A value no column can hold (an
+int past float64, a step past int64) is dropped at the flush with one warning naming its
+key. What still cannot be written when the run finishes goes to a spool lab
+(:func:`~stepstone.store.target.spool_targets`) that ``stepstone sync`` copies in; when
+even that fails the batches are tried again for ``FINISH_RETRY_SECONDS``, then their
+points are counted as lost and the count is reported.
 """
 
 from __future__ import annotations
@@ -17,28 +27,36 @@ import math
 import sys
 import threading
 import time
+import uuid
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from stepstone.store.batches import RunCopy, claim_batch, seed_run
 from stepstone.store.db import (
     SQLITE,
     Database,
     describe_write_error,
     is_postgres_url,
+    is_transient,
     mask_url,
 )
 from stepstone.store.evals import Evals
+from stepstone.store.lab import create_local_lab
 from stepstone.store.metrics import Chunk, Metrics
 from stepstone.store.objects import ObjectIndex
 from stepstone.store.runs import Runs, flatten
+from stepstone.store.target import StoreTarget
 
 DEFAULT_INTERVAL = 0.5
 HEARTBEAT_EVERY = 5.0
 EARLY_FLUSH_CALLS = 50_000  # a queue this long is written at once, not at the next interval
+FINISH_RETRY_SECONDS = 10.0  # at the end, how long batches nothing would take are tried again
 _POLL = 0.05
+_INT64 = (-(2**63), 2**63 - 1)  # what a step (and an integer column) can hold
 
 
 @dataclass
@@ -54,6 +72,7 @@ _Column = tuple[list[int], "array[float]", list[float], bool]  # steps, values, 
 
 @dataclass
 class _Batch:
+    seq: int
     chunks: dict[str, list[_Column]] = field(default_factory=dict)
     texts: list[tuple[str, int, float, str]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
@@ -68,12 +87,16 @@ class _Batch:
         return not (self.chunks or self.texts or self.config or self.summary or self.evals
                     or self.fields or self.objects)
 
+    def points(self) -> int:
+        return sum(len(c[0]) for parts in self.chunks.values() for c in parts) + len(self.texts)
+
 
 class Writer(threading.Thread):
     """Drains a run's queue into the lab every ``interval`` seconds."""
 
     def __init__(self, target: str | Path, run_id: str, interval: float = DEFAULT_INTERVAL,
-                 summary_view: dict[str, Any] | None = None) -> None:
+                 summary_view: dict[str, Any] | None = None, *, run_copy: RunCopy | None = None,
+                 spools: tuple[StoreTarget, ...] = ()) -> None:
         super().__init__(name=f"stepstone-writer-{run_id}", daemon=True)
         self.db_path = str(target)  # what Database() takes: a SQLite file or a store URL
         self.run_id = run_id
@@ -81,13 +104,23 @@ class Writer(threading.Thread):
         self.queue: deque[Any] = deque()
         self.summary_view = summary_view if summary_view is not None else {}
         self.points_written = 0
+        self.points_dropped = 0  # values no column can hold, and batches the lab refused
+        self.points_lost = 0  # what neither the lab nor a spool took at the end
+        self.spooled_to: StoreTarget | None = None
         self.error: str | None = None
+        self.writer_id = uuid.uuid4().hex
+        self._run_copy = run_copy or RunCopy({"id": run_id}, ())
+        self._spools = spools
+        self._seq = 0
         self._stop_event = threading.Event()
         self._flush_request = threading.Event()
         self._flushed = threading.Condition()
         self._generation = 0
-        self._retry: _Batch | None = None
+        self._pending: list[_Batch] = []
+        self._all_config: dict[str, Any] = {}  # every config and field update, for a spool
+        self._all_fields: dict[str, Any] = {}
         self._warned_nonfinite: set[str] = set()
+        self._warned_unstorable: set[str] = set()
         self._last_beat = 0.0
         self._db: Database | None = None
 
@@ -109,13 +142,16 @@ class Writer(threading.Thread):
                     return
 
     def close(self, timeout: float = 60.0) -> None:
-        """Write what is left and stop the thread."""
+        """Write what is left and stop the thread; what the lab will not take goes to a spool
+        (see the module's notes)."""
         self._stop_event.set()
         self._flush_request.set()
         if self.is_alive():
             self.join(timeout)
         else:
             self._drain_and_write()
+        if self._pending and not self.is_alive():
+            self._rescue()
 
     # -- the thread ------------------------------------------------------------------------
     def run(self) -> None:
@@ -124,9 +160,7 @@ class Writer(threading.Thread):
             self._flush_request.clear()
             self._drain_and_write()
         self._drain_and_write()
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        self._disconnect()
 
     def _wait(self) -> None:
         """Until the interval is over, a flush is asked for, or a burst fills the queue."""
@@ -138,33 +172,64 @@ class Writer(threading.Thread):
                 return
 
     def _drain_and_write(self) -> None:
-        batch = self._retry or _Batch()
-        self._retry = None
-        self._drain(batch)
+        self._seq += 1
+        batch = _Batch(self._seq)
+        try:
+            self._drain(batch)
+        except Exception as exc:  # a bug must not stop the recording: keep what was drained
+            print(f"stepstone: could not prepare some logged values of run {self.run_id}: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        if not batch.empty():
+            self._pending.append(batch)
         now = time.time()
-        if batch.empty() and now - self._last_beat < HEARTBEAT_EVERY:
+        if not self._pending and now - self._last_beat < HEARTBEAT_EVERY:
             self._bump()
             return
         try:
-            self._write(batch, now)
-        except Exception as exc:  # keep the data, tell the user once, retry next interval
-            self._retry = batch
-            if self._db is not None and self._db.dialect is not SQLITE:
-                self._db.close()  # the server may have gone: connect afresh next time
-                self._db = None
-            where = (mask_url(self.db_path) if is_postgres_url(self.db_path)
-                     else str(Path(self.db_path).parent))
-            message = describe_write_error(exc, where)
-            if message != self.error:
-                print(f"stepstone: {message}; training goes on and stepstone keeps "
-                      "retrying (nothing logged so far is dropped)", file=sys.stderr)
-            self.error = message
+            self._write(now)
+        except Exception as exc:
+            if is_transient(exc):  # keep the data, tell the user once, retry next interval
+                self._failed(exc)
+            else:  # one batch the database refuses must not block the others
+                self._write_one_by_one(now)
         else:
             if self.error is not None:
                 print("stepstone: writing to the lab works again; the backlog is saved",
                       file=sys.stderr)
             self.error = None
         self._bump()
+
+    def _failed(self, exc: Exception) -> None:
+        if self._db is not None and self._db.dialect is not SQLITE:
+            self._disconnect()  # the server may have gone: connect afresh next time
+        message = describe_write_error(exc, self._where())
+        if message != self.error:
+            print(f"stepstone: {message}; training goes on and stepstone keeps "
+                  "retrying (nothing logged so far is dropped)", file=sys.stderr)
+        self.error = message
+
+    def _where(self) -> str:
+        return (mask_url(self.db_path) if is_postgres_url(self.db_path)
+                else str(Path(self.db_path).parent))
+
+    def _write_one_by_one(self, now: float) -> None:
+        """Each pending batch in its own transaction: a batch refused again is dropped (with a
+        warning and its count); a transient failure keeps it and the rest for the next try."""
+        while self._pending:
+            batch = self._pending[0]
+            try:
+                db = self._connect()
+                self.points_written += db.atomic(partial(self._write_in, db, [batch], now))
+            except Exception as exc:
+                if is_transient(exc):
+                    self._failed(exc)
+                    return
+                self.points_dropped += batch.points()
+                print(f"stepstone: the lab refused {batch.points()} logged points of run "
+                      f"{self.run_id} ({type(exc).__name__}: {exc}); they are dropped and "
+                      "recording goes on", file=sys.stderr)
+            self._pending.pop(0)
+        self._last_beat = now
 
     def _bump(self) -> None:
         with self._flushed:
@@ -193,7 +258,13 @@ class Writer(threading.Thread):
             else:
                 self._apply(batch, item)
         columns: dict[str, list[tuple[list[int], list[int], list[float], list[Any]]]] = {}
-        for keys, (order, steps, times, rows) in groups.items():
+        for keys, group in list(groups.items()):
+            if not _storable_group(keys, group[1]):
+                del groups[keys]
+                group = self._storable_part(batch, keys, group)
+                if group is None:
+                    continue
+            order, steps, times, rows = group
             top = max(steps)
             batch.last_step = top if batch.last_step is None else max(batch.last_step, top)
             for key in keys:
@@ -207,20 +278,66 @@ class Writer(threading.Thread):
                 _, steps, times, column = (list(c) for c in zip(*merged, strict=True))
             self._add_column(batch, key, steps, times, column)
         dict.update(self.summary_view, batch.summary)  # not Summary.update, which queues
+        self._all_config.update(batch.config)
+        self._all_fields.update(batch.fields)
+        if batch.nonfinite:
+            self._all_fields["has_nonfinite"] = 1
+
+    def _storable_part(self, batch: _Batch, keys: tuple[Any, ...], group: tuple[
+            list[int], list[int], list[float], list[dict[str, Any]]],
+    ) -> tuple[list[int], list[int], list[float], list[dict[str, Any]]] | None:
+        """The calls of ``group`` at steps an int64 holds, with only their text keys; the
+        rest dropped with one warning per key."""
+        order, steps, times, rows = group
+        bad_keys = [k for k in keys if type(k) is not str]
+        for key in bad_keys:
+            self._unstorable(batch, key, f"metric names must be text, not {key!r}", len(rows))
+            batch.summary.pop(key, None)
+        kept = [i for i, step in enumerate(steps) if _INT64[0] <= step <= _INT64[1]]
+        if len(kept) < len(steps):
+            at = next(s for s in steps if not _INT64[0] <= s <= _INT64[1])
+            self._unstorable(batch, "step", f"step {at} is past what a 64-bit integer holds",
+                             len(steps) - len(kept))
+        good = [k for k in keys if type(k) is str]
+        if not kept or not good:
+            return None
+        return ([order[i] for i in kept], [steps[i] for i in kept], [times[i] for i in kept],
+                [{k: rows[i][k] for k in good} for i in kept])
+
+    def _unstorable(self, batch: _Batch, key: Any, why: str, count: int) -> None:
+        self.points_dropped += count
+        if key not in self._warned_unstorable:
+            self._warned_unstorable.add(key)
+            print(f"stepstone: cannot store {key!r} of run {self.run_id}: {why}; such points "
+                  "are dropped and recording goes on", file=sys.stderr)
 
     def _add_column(self, batch: _Batch, key: str, steps: list[int], times: list[float],
                     column: list[Any]) -> None:
         try:
             values = array("d", column)
-        except TypeError:  # text among the values: keep it apart, row by row
+        except (TypeError, OverflowError):  # text, or an int past float64: one by one
             numeric: tuple[list[int], list[float], list[float]] = ([], [], [])
+            last: Any = None  # the last value kept: the summary's, if a later one is dropped
             for step, ts, value in zip(steps, times, column, strict=True):
                 if type(value) is str:
                     batch.texts.append((key, step, ts, value))
+                    last = value
+                    continue
+                try:
+                    number = float(value)
+                except (TypeError, OverflowError, ValueError):
+                    self._unstorable(batch, key, f"{_short(value)} at step {step} is not a "
+                                     "number a float64 holds", 1)
+                    continue
+                numeric[0].append(step)
+                numeric[1].append(number)
+                numeric[2].append(ts)
+                last = value
+            if batch.summary.get(key) is column[-1] and last is not column[-1]:
+                if last is None:
+                    del batch.summary[key]
                 else:
-                    numeric[0].append(step)
-                    numeric[1].append(value)
-                    numeric[2].append(ts)
+                    batch.summary[key] = last
             if not numeric[0]:
                 return
             steps, times, values = numeric[0], numeric[2], array("d", numeric[1])
@@ -255,20 +372,90 @@ class Writer(threading.Thread):
             self._db = Database(self.db_path)
         return self._db
 
-    def _write(self, batch: _Batch, now: float) -> None:
+    def _disconnect(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except Exception:  # a connection that broke has nothing left to close
+                pass
+            self._db = None
+
+    def _write(self, now: float) -> None:
         db = self._connect()
-        fields: dict[str, Any] = dict(batch.fields)
-        fields["heartbeat_at"] = now
-        if batch.last_step is not None:
-            fields["last_step"] = batch.last_step
-        if batch.nonfinite:
-            fields["has_nonfinite"] = 1
-        written = db.atomic(lambda: self._write_in(db, batch, fields))
-        self.points_written += written
+        batches = list(self._pending)
+        self.points_written += db.atomic(lambda: self._write_in(db, batches, now))
+        del self._pending[:len(batches)]
         self._last_beat = now
 
-    def _write_in(self, db: Database, batch: _Batch, fields: dict[str, Any]) -> int:
-        """One flush's transaction (run again whole after a deadlock on PostgreSQL)."""
+    def _write_in(self, db: Database, batches: list[_Batch], now: float) -> int:
+        """One flush's transaction (run again whole after a deadlock on PostgreSQL): each
+        batch not written before, then the heartbeat."""
+        written = 0
+        beat: dict[str, Any] | None = {"heartbeat_at": now}
+        for index, batch in enumerate(batches):
+            if claim_batch(db, self.run_id, self.writer_id, batch.seq):
+                last = index == len(batches) - 1
+                written += self._write_batch(db, batch, (beat or {}) if last else {})
+                beat = None if last else beat
+        if beat is not None:
+            Runs(db).write_fields(self.run_id, beat)
+        return written
+
+    def _rescue(self) -> None:
+        """At the end: the batches the lab would not take go to a spool; if none takes them
+        either, the lab and the spools are tried again for a while, then the loss is counted."""
+        self._disconnect()
+        deadline = time.monotonic() + FINISH_RETRY_SECONDS
+        reasons: list[str] = []
+        while True:
+            for spool in self._spools:
+                try:
+                    self._spool(spool)
+                except Exception as exc:
+                    reasons.append(f"the spool {spool.root}: "
+                                   f"{describe_write_error(exc, str(spool.root))}")
+                else:
+                    self.spooled_to = spool
+                    self._pending = []
+                    return
+            if time.monotonic() > deadline:
+                break
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            try:
+                self._write(time.time())
+            except Exception as exc:
+                self._disconnect()
+                self.error = describe_write_error(exc, self._where())
+            else:
+                self.error = None
+                return
+        self.points_lost = sum(b.points() for b in self._pending)
+        if reasons:
+            self.error = f"{self.error}; nor could it be kept in {reasons[-1]}"
+
+    def _spool(self, spool: StoreTarget) -> None:
+        """Write the run (its row as at its start, every update since) and the pending
+        batches into the local lab ``spool``."""
+        assert spool.root is not None
+        create_local_lab(spool.root)
+        db = Database(spool.database)
+        batches = list(self._pending)
+
+        def work() -> int:
+            seed_run(db, self._run_copy)
+            runs = Runs(db)
+            runs.write_config(self.run_id, self._all_config)
+            runs.write_summary(self.run_id, self.summary_view)
+            if self._all_fields:
+                runs.write_fields(self.run_id, self._all_fields)
+            return self._write_in(db, batches, time.time())
+
+        try:
+            db.atomic(work)
+        finally:
+            db.close()
+
+    def _write_batch(self, db: Database, batch: _Batch, extra: dict[str, Any]) -> int:
         runs, metrics, evals = Runs(db), Metrics(db), Evals(db)
         written = metrics.write_chunks(self.run_id, (
             Chunk(key, steps, values, times, nonfinite)
@@ -290,6 +477,37 @@ class Writer(threading.Thread):
         for role, name, digest, _size in batch.objects:
             if role is not None:
                 index.attach(self.run_id, role, name, digest)
-        runs.write_fields(self.run_id, fields)
+        fields: dict[str, Any] = {**batch.fields, **extra}
+        if batch.last_step is not None:
+            fields["last_step"] = batch.last_step
+        if batch.nonfinite:
+            fields["has_nonfinite"] = 1
+        if fields:
+            runs.write_fields(self.run_id, fields)
         return written
+
+
+def saving_report(writer: Writer, target: StoreTarget | None) -> str:
+    """The line a run's end prints when the lab did not take all of it: where the rest is
+    kept and the command that copies it in, or how many points are lost."""
+    head = f"run {writer.run_id} could not be fully saved: {writer.error}"
+    spool = writer.spooled_to
+    if spool is not None:
+        lab = mask_url(target.location) if target is not None else mask_url(writer.db_path)
+        return (f"{head}; the rest of it is kept in the spool {spool.root}: copy it in with "
+                f"`stepstone sync --lab {spool.root} --to {lab}` when the lab works again")
+    if writer.points_lost:
+        return f"{head}; {writer.points_lost} logged points are lost"
+    return head
+
+
+def _storable_group(keys: tuple[Any, ...], steps: list[int]) -> bool:
+    """Every key is text and every step fits an int64 (the check is two comparisons)."""
+    return (_INT64[0] <= min(steps) and max(steps) <= _INT64[1]
+            and all(type(k) is str for k in keys))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 

@@ -109,8 +109,45 @@ def describe_write_error(exc: Exception, where: str) -> str:
         return (f"the lab at {where} is read-only: make it writable or point --lab / "
                 "STEPSTONE_LAB elsewhere")
     if "full" in text or "no space" in text:
-        return f"the disk holding the lab at {where} is full: free some space"
+        return f"the disk holding the lab at {where} is full ({exc}): free some space"
+    if is_damage(exc):
+        return damaged_message(where, exc)
     return f"cannot write to the lab at {where}: {exc}"
+
+
+def is_damage(exc: BaseException) -> bool:
+    """A SQLite error that means the file itself is damaged (not a lock, a full disk or a
+    read-only folder): garbage where pages should be, or not a database at all."""
+    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(
+            exc, (sqlite3.OperationalError, sqlite3.IntegrityError)):
+        return False
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
+
+
+def damaged_message(where: str, exc: BaseException | None = None) -> str:
+    """What to say about a damaged lab, and how to recover it."""
+    why = f" ({exc})" if exc is not None else ""
+    return (f"the lab at {where} is damaged{why}: run `stepstone doctor` to check it, then "
+            "`stepstone recover` to copy what is readable into a new lab (the damaged file "
+            "is kept)")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A write failure that trying again may cure (a lock, a full or read-only disk, a server
+    or network that went away, a damaged file being repaired), as opposed to a batch the
+    database refuses whatever happens (a value it cannot hold, a broken constraint)."""
+    if isinstance(exc, (OSError, LabError)):
+        return True
+    if isinstance(exc, sqlite3.Error):
+        return isinstance(exc, sqlite3.OperationalError) or is_damage(exc)
+    return type(exc).__name__ in ("OperationalError", "ConnectionTimeout", "InterfaceError")
+
+
+def _raise_if_damaged(exc: sqlite3.DatabaseError, where: Path) -> None:
+    """Turn SQLite's "database disk image is malformed" into a LabError that says what to do."""
+    if is_damage(exc):
+        raise LabError(damaged_message(str(where), exc)) from exc
 
 
 class Database:
@@ -130,6 +167,11 @@ class Database:
     # -- connections ---------------------------------------------------------------
     def _connect_sqlite(self) -> Any:
         path = Path(self.target)
+        if _emptied(path):
+            raise LabError(
+                f"{path} is empty (0 bytes): the lab's database was truncated, so it is not "
+                "opened (nor replaced by a new lab); restore it from a backup, or run "
+                "`stepstone recover` to start a new lab there and keep the empty file aside")
         try:
             if self.readonly:
                 conn = sqlite3.connect(
@@ -149,6 +191,10 @@ class Database:
         except sqlite3.Error as exc:
             raise LabError(describe_write_error(exc, str(path.parent))) from exc
         return conn
+
+    @property
+    def _where(self) -> Path:
+        return Path(self.target).parent
 
     def _connect_postgres(self) -> Any:
         try:
@@ -186,14 +232,22 @@ class Database:
     # -- statements ----------------------------------------------------------------
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
         if self.dialect is SQLITE:
-            return self._conn.execute(self.dialect.sql(statement), tuple(params))
+            try:
+                return self._conn.execute(self.dialect.sql(statement), tuple(params))
+            except sqlite3.DatabaseError as exc:
+                _raise_if_damaged(exc, self._where)
+                raise
         # binary results: a BYTEA chunk arrives as its bytes, not as hex text to decode
         return self._conn.execute(self.dialect.sql(statement), tuple(params), binary=True)
 
     def executemany(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
         sql = self.dialect.sql(statement)
         if self.dialect is SQLITE:
-            self._conn.executemany(sql, rows)
+            try:
+                self._conn.executemany(sql, rows)
+            except sqlite3.DatabaseError as exc:
+                _raise_if_damaged(exc, self._where)
+                raise
         else:
             with self._conn.cursor() as cur:
                 cur.executemany(sql, list(rows))
@@ -203,14 +257,24 @@ class Database:
         if cur.description is None:
             return []
         cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        try:
+            rows = cur.fetchall()
+        except sqlite3.DatabaseError as exc:
+            _raise_if_damaged(exc, self._where)
+            raise
+        return [dict(zip(cols, row, strict=True)) for row in rows]
 
     def query_one(self, statement: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         rows = self.query(statement, params)
         return rows[0] if rows else None
 
     def scalar(self, statement: str, params: Sequence[Any] = ()) -> Any:
-        row = self.execute(statement, params).fetchone()
+        cur = self.execute(statement, params)
+        try:
+            row = cur.fetchone()
+        except sqlite3.DatabaseError as exc:
+            _raise_if_damaged(exc, self._where)
+            raise
         return None if row is None else row[0]
 
     @contextmanager
@@ -247,11 +311,15 @@ class Database:
                 time.sleep(random.uniform(0.005, 0.05))
 
     def _rollback(self) -> None:
+        """Roll back what is left of the transaction. Never raises: the error that made the
+        transaction fail is the one to report (SQLite ends a transaction itself on a full
+        disk, and "cannot rollback - no transaction is active" would hide "disk is full")."""
+        if self.dialect is SQLITE and not self._conn.in_transaction:
+            return
         try:
             self._conn.execute("ROLLBACK")
         except Exception:  # a broken connection has no transaction left to roll back
-            if self.dialect is SQLITE:
-                raise
+            pass
 
     def _begin(self) -> None:
         self._conn.execute("BEGIN IMMEDIATE" if self.dialect is SQLITE else "BEGIN")
@@ -285,6 +353,18 @@ class Database:
                 " WHERE table_schema = current_schema()"
             ).fetchall()
         return {r[0] for r in rows}
+
+
+def _emptied(path: Path) -> bool:
+    """A database file that exists with 0 bytes and no write-ahead log beside it: what a
+    truncated lab looks like (SQLite would take it for a new, empty database)."""
+    try:
+        if path.stat().st_size != 0:
+            return False
+    except OSError:
+        return False
+    wal = path.with_name(path.name + "-wal")
+    return not wal.exists() or wal.stat().st_size == 0
 
 
 def _number_loaders() -> tuple[Any, Any]:

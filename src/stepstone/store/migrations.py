@@ -142,6 +142,18 @@ CORE: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        6,
+        "writer marks: a flush written again after a lost COMMIT reply is a no-op",
+        (
+            """CREATE TABLE run_writers (
+                run_id TEXT NOT NULL REFERENCES runs (id),
+                writer TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                PRIMARY KEY (run_id, writer)
+            )""",
+        ),
+    ),
 )
 
 

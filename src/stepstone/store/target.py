@@ -147,6 +147,18 @@ def offline_target(target: StoreTarget) -> StoreTarget:
     return StoreTarget(str(root / DB_NAME), str(root / OBJECTS_DIRNAME), root)
 
 
+def spool_targets(target: StoreTarget) -> tuple[StoreTarget, ...]:
+    """Where a run's last batches go when ``target`` cannot take them at the run's end, in the
+    order tried: a team store's offline lab (see :func:`offline_target`), then a lab of its own
+    in the user's data folder (``stepstone/spool/<hash of the lab>/``: not on the lab's disk,
+    which may be the one that is full). ``stepstone sync --lab SPOOL --to LAB`` copies it in."""
+    out = [offline_target(target)] if target.is_postgres else []
+    key = hashlib.sha256(target.location.encode("utf-8")).hexdigest()[:16]
+    root = Path(default_objects_location()).parent / "spool" / key / LAB_DIRNAME
+    own = StoreTarget(str(root / DB_NAME), str(root / OBJECTS_DIRNAME), root)
+    return (*out, own) if own not in out else tuple(out)
+
+
 def target_of_url(url: str, objects: str | None = None) -> StoreTarget:
     """A bare store URL's target; objects at ``objects``, ``STEPSTONE_OBJECTS`` or a default."""
     if not is_postgres_url(url):
