@@ -1,0 +1,186 @@
+"""Nothing logged is lost or written twice, with real faults: values no column holds, a disk
+that fills up through ``finish()``, a store that goes away through it, a COMMIT whose reply is
+lost (issue 17: defects 1, 2, 3, 9)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import stepstone
+from _faults import Proxy, tiny_disk
+from stepstone.cli import main
+from stepstone.store import init_lab, open_lab
+from stepstone.store.batches import claim_batch
+from stepstone.store.target import StoreTarget
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEPSTONE_")}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def test_values_no_column_holds_are_dropped_with_one_warning_and_recording_goes_on(
+        lab, capsys):
+    np = pytest.importorskip("numpy")
+    run = stepstone.init(project="bad", lab=lab, flush_interval=0.05, save_code=False)
+    run.log({"x": 0.0, "bad": 1.0}, step=0)
+    run.log({"x": 1.0, "bad": 2**1100}, step=1)  # an int no float64 holds
+    run.log({"x": 2.0}, step=2**63)  # a step no int64 holds
+    run.log({"x": 3.0, "long": np.longdouble(1.5)}, step=3)  # .item() gives itself back
+    run.flush()
+    for step in range(4, 100):
+        run.log({"x": float(step), "bad": float(step)}, step=step)
+    run.finish()
+    err = capsys.readouterr().err
+    assert err.count("'bad'") == 1 and err.count("'step'") == 1, err
+    with open_lab(lab) as opened:
+        history = opened.metrics.history(run.id)
+        record = opened.runs.get(run.id)
+    assert history["x"].steps == [0, 1, 3, *range(4, 100)]
+    assert history["bad"].steps == [0, *range(4, 100)]
+    assert history["long"].values == [1.5]
+    assert record.status == "finished" and record.summary["bad"] == 99.0
+
+
+def test_a_flush_claimed_once_is_not_written_again(store_target: StoreTarget):
+    with open_lab(store_target.location) as lab:
+        now = time.time()
+        lab.runs.create({"id": "claim001", "name": "c", "project": "p", "status": "running",
+                         "created_at": now, "heartbeat_at": now})
+        claims = []
+        for seq in (1, 1, 2, 1, 3, 3):
+            with lab.db.transaction():
+                claims.append(claim_batch(lab.db, "claim001", "w1", seq))
+        with lab.db.transaction():
+            claims.append(claim_batch(lab.db, "claim001", "w2", 1))  # another writer
+    assert claims == [True, False, True, False, True, False, True]
+
+
+@pytest.mark.postgres
+def test_a_lost_commit_reply_writes_nothing_twice(pg_url, tmp_path, capsys):
+    """The proxy forwards the writer's COMMIT (the server commits), then drops the connection
+    instead of the reply: the writer retries the batch, and the retry adds nothing."""
+    proxy = Proxy(pg_url)
+    try:
+        root = init_lab(tmp_path, store=proxy.url)
+        run = stepstone.init(project="p", id="commit01", lab=str(root), flush_interval=0.05,
+                             save_code=False)
+        for step in range(1000):
+            run.log({"x": float(step), "y": 1.0})
+        run.flush()
+        proxy.drop_commit_replies(3)
+        for step in range(1000, 3000):
+            run.log({"x": float(step), "y": 1.0})
+            if step % 200 == 0:
+                time.sleep(0.06)
+        run.finish()
+    finally:
+        proxy.close()
+    assert proxy.dropped == 3
+    assert "keeps retrying" in capsys.readouterr().err
+    with open_lab(pg_url) as lab:
+        assert lab.metrics.history("commit01")["x"].steps == list(range(3000))
+        assert lab.metrics.count("commit01") == 6000
+        assert lab.runs.get("commit01").status == "finished"
+
+
+@pytest.mark.postgres
+def test_a_store_down_through_finish_is_spooled_and_sync_copies_it_once(pg_url, tmp_path):
+    proxy = Proxy(pg_url)
+    shared = tmp_path / "team-objects"
+    try:
+        root = init_lab(tmp_path, store=proxy.url, objects=str(shared))
+        script = tmp_path / "train.py"
+        script.write_text(textwrap.dedent("""
+            import sys, time, stepstone
+            run = stepstone.init(project="down", id="down0001", flush_interval=0.05)
+            for step in range(4000):
+                run.log({"x": float(step)})
+                if step == 1000:
+                    run.flush()
+                    print("cut", flush=True)
+                    sys.stdin.readline()  # the store goes away here, until the end
+            run.finish()
+            print("training finished", flush=True)
+        """))
+        proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=_env(
+                                    STEPSTONE_LAB=str(root), XDG_DATA_HOME=str(tmp_path / "d")))
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "cut"
+        proxy.cut()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert "training finished" in out and "Traceback" not in err
+        assert f"stepstone sync --lab {root}" in err, err
+        proxy.heal()
+        with open_lab(root) as lab:
+            assert lab.metrics.count("down0001") < 4000  # the store lacks the end
+        for _ in range(2):  # the second sync adds nothing
+            main(["sync", "--lab", str(root), "--to", str(root)])
+            with open_lab(root) as lab:
+                assert lab.metrics.history("down0001")["x"].steps == list(range(4000))
+                assert lab.runs.get("down0001").status == "finished"
+    finally:
+        proxy.close()
+
+
+def test_a_full_disk_through_finish_raises_nothing_and_loses_nothing(tmp_path):
+    """The lab lives on a 2 MB tmpfs filled to the brim before the end of the run: no SDK
+    call raises (log, save, finish), the warning says "disk is full", and what the lab could
+    not take is in the spool, which `stepstone sync` copies in once the disk has room.
+    Where no tmpfs can be mounted, a file-size limit fills every disk: the loss is counted."""
+    with tiny_disk(tmp_path / "disk") as disk:
+        base = disk or tmp_path
+        root = init_lab(base)
+        data = tmp_path / "data"
+        script = tmp_path / "train.py"
+        script.write_text(textwrap.dedent(f"""
+            import resource, signal, sys, stepstone
+            sys.path.insert(0, {str(Path(__file__).parent)!r})
+            from _faults import fill
+            run = stepstone.init(project="full", id="fulldisk", flush_interval=0.05)
+            run.log({{"x": 0.0}})
+            run.flush()
+            if {disk is None}:
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 18, 1 << 18))
+            else:
+                filler = fill({str(base)!r})
+            for step in range(1, 20000):
+                run.log({{"x": float(step)}})
+                print("step", step)
+            open({str(tmp_path / "ckpt.bin")!r}, "wb").write(b"x" * 100000)
+            run.save({str(tmp_path / "ckpt.bin")!r})
+            run.finish()
+            sys.stdout = sys.__stdout__
+            print("training finished", flush=True)
+        """))
+        (tmp_path / "ckpt.bin").write_bytes(b"")
+        result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, text=True,
+                                capture_output=True, timeout=300, env=_env(
+                                    STEPSTONE_LAB=str(root), XDG_DATA_HOME=str(data)))
+        assert result.returncode == 0, result.stderr
+        assert "training finished" in result.stdout and "Traceback" not in result.stderr
+        if disk is None:  # a file-size limit: SQLite says "disk I/O error"
+            assert "logged points are lost" in result.stderr, result.stderr
+            return
+        assert "disk is full" in result.stderr and "cannot rollback" not in result.stderr
+        (base / "filler").unlink()
+        spool = next(data.glob("stepstone/spool/*/.stepstone"))
+        assert f"stepstone sync --lab {spool} --to {root}" in result.stderr, result.stderr
+        for _ in range(2):
+            main(["sync", "--lab", str(spool), "--to", str(root), "--json"])
+            with open_lab(root) as lab:
+                assert lab.metrics.history("fulldisk")["x"].steps == list(range(20000))
+                assert lab.runs.get("fulldisk").status == "finished"
