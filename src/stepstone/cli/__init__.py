@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "cancel": "stepstone.cli.launch:cancel_cmd",
     "plans": "stepstone.cli.launch:plans_cmd",
     "migrate": "stepstone.cli.store:migrate_cmd",
+    "doctor": "stepstone.cli.repair:doctor_cmd",
+    "recover": "stepstone.cli.repair:recover_cmd",
     "sync": "stepstone.cli.store:sync_cmd",
     "import": "stepstone.cli.imports:import_group",
     "ui": "stepstone.cli.ui:ui_cmd",

@@ -341,18 +341,18 @@ class Database:
         """The ordinary tables: not a full-text index (an SQLite virtual table) or the
         tables that hold it, which are the index's own business."""
         if self.dialect is SQLITE:
-            rows = self.execute(
+            rows = self.query(
                 "SELECT name FROM sqlite_master AS t WHERE type = 'table' AND NOT EXISTS ("
                 " SELECT 1 FROM sqlite_master AS v WHERE v.type = 'table'"
                 " AND v.sql LIKE 'CREATE VIRTUAL TABLE%'"
                 " AND (t.name = v.name OR t.name LIKE v.name || '\\_%' ESCAPE '\\'))"
-            ).fetchall()
+            )
         else:
-            rows = self.execute(
-                "SELECT table_name FROM information_schema.tables"
+            rows = self.query(
+                "SELECT table_name AS name FROM information_schema.tables"
                 " WHERE table_schema = current_schema()"
-            ).fetchall()
-        return {r[0] for r in rows}
+            )
+        return {r["name"] for r in rows}
 
 
 def _emptied(path: Path) -> bool:
