@@ -184,3 +184,18 @@ def test_a_full_disk_through_finish_raises_nothing_and_loses_nothing(tmp_path):
             with open_lab(root) as lab:
                 assert lab.metrics.history("fulldisk")["x"].steps == list(range(20000))
                 assert lab.runs.get("fulldisk").status == "finished"
+
+
+def test_a_migration_number_that_landed_late_is_applied_to_a_newer_lab(store_target):
+    """Migration numbers are handed out ahead: a lab upgraded to v8 before v6 existed lacks
+    v6, and an upgrade fills the gap."""
+    from stepstone.store.migrations import LATEST, schema_version
+    from stepstone.store.team import upgrade
+
+    with open_lab(store_target.location) as lab:
+        with lab.db.transaction():
+            lab.db.execute("DROP TABLE run_writers")
+            lab.db.execute("DELETE FROM schema_migrations WHERE version = 6")
+        assert schema_version(lab.db) == 5
+        assert upgrade(lab.db) == (5, LATEST)
+        assert "run_writers" in lab.db.tables()

@@ -175,10 +175,15 @@ LATEST = MIGRATIONS[-1].version
 
 
 def schema_version(db: Database) -> int:
-    """The highest migration applied to ``db`` (0 for an empty database)."""
+    """The highest migration applied to ``db`` (0 for an empty database), or, when a
+    migration this client knows below it was never applied (numbers are handed out ahead and
+    may land out of order), the one before that gap: so the gap is filled by an upgrade."""
     if "schema_migrations" not in db.tables():
         return 0
-    return int(db.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") or 0)
+    applied = {int(r["version"]) for r in db.query("SELECT version FROM schema_migrations")}
+    top = max(applied, default=0)
+    gaps = [m.version for m in MIGRATIONS if m.version < top and m.version not in applied]
+    return gaps[0] - 1 if gaps else top
 
 
 def check_version(db: Database, *, auto_upgrade: bool) -> int:

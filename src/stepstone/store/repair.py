@@ -119,6 +119,7 @@ def _salvage(path: Path, scratch: Path, recovery: Recovery) -> None:
     """Every readable row of every table of ``path``, into ``scratch`` (same tables, no
     indexes or triggers); then the rows whose parent row was lost are dropped."""
     out = sqlite3.connect(scratch, isolation_level=None)
+    out.execute("PRAGMA journal_mode=WAL")  # writes the header: never a 0-byte file
     try:
         src = _read_only(path) if path.stat().st_size else None
         tables: list[tuple[str, str]] = []
