@@ -32,7 +32,7 @@ def test_help_ends_with_an_example(name, command):
 
 @pytest.mark.parametrize("name, command", ALL, ids=[n for n, _ in ALL])
 def test_every_command_offers_json_output(name, command):
-    if name in {"export", "ui", "run"} or name.startswith("import "):
-        return  # these write files or serve pages; their data has its own format
+    if name in {"export", "ui", "mcp", "run"} or name.startswith("import "):
+        return  # these write files or serve pages or a protocol; their data has its own format
     options = {opt for p in command.params for opt in getattr(p, "opts", [])}
     assert "--json" in options, f"`stepstone {name}` has no --json"

@@ -1,8 +1,10 @@
 """Numbers and times as table cells, the same in the CLI's tables, the dashboard, the read
-API's notebook tables and reports."""
+API's notebook tables and reports; and records as JSON text, the same from ``--json`` and the
+MCP server."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any
@@ -36,3 +38,22 @@ def when(ts: float | None) -> str:
     if ts is None:
         return ""
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with what JSON cannot hold made plain: NaN and inf as text, records (with
+    ``to_dict``) as dicts, tuples as lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN / inf are not JSON; keep them readable
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "to_dict"):
+        return jsonable(value.to_dict())
+    return value
+
+
+def json_text(value: Any) -> str:
+    """``value`` as indented JSON text (see :func:`jsonable`)."""
+    return json.dumps(jsonable(value), indent=2, default=str)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
+
+from stepstone.cells import json_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,21 +31,9 @@ def json_option(func: F) -> F:
     )(func)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # NaN / inf are not JSON; keep them readable
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "to_dict"):
-        return _jsonable(value.to_dict())
-    return value
-
-
 def print_json(payload: Any) -> None:
     """Print ``payload`` as JSON (non-finite floats become strings)."""
-    click.echo(json.dumps(_jsonable(payload), indent=2, default=str))
+    click.echo(json_text(payload))
 
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "") -> None:

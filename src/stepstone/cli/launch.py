@@ -6,12 +6,15 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
-from stepstone.errors import UsageError
+
+if TYPE_CHECKING:
+    from stepstone.launch.jobs import Maker
+    from stepstone.store.lab import Lab
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,41 +83,33 @@ def _executor(opts: dict[str, Any], lab_root: Path | None, plan_id: str) -> Any:
         parallelism=opts["workers"] if opts["workers"] > 1 else None, cluster=opts["cluster"])
 
 
-def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[..., Any]) -> None:
-    from stepstone.config import load_config
-    from stepstone.launch.runner import launch_plan
-    from stepstone.method.budget import check_launch
-    from stepstone.method.launch import link_plan, prepare_plan, split_keys
+def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[[Lab], Maker]) -> None:
+    from stepstone.launch.jobs import PlanRequest, plan_and_launch
     from stepstone.store.lab import open_lab
 
     as_json = opts["as_json"]
+    request = PlanRequest(command=opts["command"], baseline=opts["baseline"],
+                          config_file=opts["config_file"], overrides=opts["base_overrides"],
+                          features=opts["features"], question=opts["question_id"],
+                          name=opts["name"], project=opts["project"])
     with open_lab(opts["lab"]) as lab:
-        basis = prepare_plan(
-            lab, baseline=opts["baseline"], overrides=opts["base_overrides"],
-            config=load_config(opts["config_file"]) if opts["config_file"] else None,
-            feature_keys=split_keys(opts["features"]), question=opts["question_id"])
-        plan = make(basis.base, list(opts["command"]), name=opts["name"],
-                    project=opts["project"] or Path.cwd().name, cwd=str(Path.cwd()),
-                    baseline=basis.baseline_version, question_id=basis.question_id,
-                    verify=basis.verify, options=basis.options,
-                    reference=basis.baseline_config)
-        if not opts["dry_run"]:
-            check_launch(lab, basis.question_id, [r.config for r in plan.runs])
-        link_plan(lab, basis, [r.config for r in plan.runs], launching=not opts["dry_run"])
-        if opts["dry_run"]:
-            if as_json:
-                print_json(plan.to_dict())
-            else:
-                print_table([{"#": r.idx, "run": r.label, "changes": _delta(r.config_delta)}
-                             for r in plan.runs], ["#", "run", "changes"],
-                            title=f"{kind} {plan.id} ({len(plan.runs)} runs, not launched)")
-            return
+        executor = None if opts["dry_run"] else (
+            lambda plan_id: _executor(opts, lab.root, plan_id))
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
-            result = launch_plan(lab, plan, _executor(opts, lab.root, plan.id),
-                                 executor_name=opts["executor"], progress=not as_json)
+            launched = plan_and_launch(lab, request, make(lab), executor=executor,
+                                       executor_name=opts["executor"], progress=not as_json)
         finally:
             signal.signal(signal.SIGTERM, previous)
+    plan, result = launched.plan, launched.result
+    if result is None:
+        if as_json:
+            print_json(plan.to_dict())
+        else:
+            print_table([{"#": r.idx, "run": r.label, "changes": _delta(r.config_delta)}
+                         for r in plan.runs], ["#", "run", "changes"],
+                        title=f"{kind} {plan.id} ({len(plan.runs)} runs, not launched)")
+        return
     if as_json:
         print_json(result.to_dict())
     else:
@@ -153,14 +148,10 @@ def sweep_cmd(grid: tuple[str, ...], list_file: Path | None, **opts: Any) -> Non
       stepstone sweep --config base.yaml --grid optim.lr=1e-3,3e-3 --grid seed=0,1 -- python t.py
       stepstone sweep --list runs.yaml --executor local --workers 2 -- python train.py
     """
-    from stepstone.launch.plan import load_override_sets, parse_grid, plan_sweep
+    from stepstone.launch.jobs import sweep_maker
 
-    if not grid and list_file is None:
-        raise UsageError("a sweep needs --grid KEY=V1,V2 or --list FILE")
-    sets = load_override_sets(list_file) if list_file else None
-    parsed = parse_grid(grid)
-    _plan_and_launch("sweep", opts, lambda base, command, **kw: plan_sweep(
-        base, command, grid=parsed, override_sets=sets, **kw))
+    maker = sweep_maker(grid, list_file)
+    _plan_and_launch("sweep", opts, lambda lab: maker)
 
 
 @click.command("ladder", context_settings={"ignore_unknown_options": True})
@@ -203,56 +194,12 @@ def ladder_cmd(rungs: str | None, budgets: str | None, fit_ref: str | None,
       stepstone ladder --baseline small --budgets 1e15,1e16 --fit chin-1 -- python t.py
       stepstone ladder --question q3 --rungs rungs.yaml --only r3,r4 --seeds 1-4 -- python t.py
     """
-    from stepstone.launch.plan import (
-        chinchilla_allocate,
-        frontier_allocate,
-        load_override_sets,
-        parse_budgets,
-        parse_rungs,
-        parse_seeds,
-        plan_ladder,
-    )
+    from stepstone.launch.jobs import LadderSpec, ladder_maker
 
-    if rungs is None and budgets is None:
-        raise UsageError("a ladder needs --rungs or --budgets")
-    planned: list[list[str]] = []
-    if rungs is not None:
-        is_file = rungs.endswith((".yaml", ".yml", ".json", ".txt")) and Path(rungs).is_file()
-        planned = load_override_sets(rungs) if is_file else parse_rungs(rungs)
-    budget_list = parse_budgets(budgets) if budgets else None
-    allocate = None
-    if budget_list and fit_ref is not None:
-        allocate = frontier_allocate(_frontier(opts["lab"], fit_ref), n_key, d_key)
-    elif budget_list:
-        allocate = chinchilla_allocate(n_key, d_key, tokens_per_param)
-    elif fit_ref is not None:
-        raise UsageError("--fit goes with --budgets: it splits each budget into N and D")
-    seeds = parse_seeds(seeds_text) if seeds_text is not None else None
-    only = [r.strip() for r in only_text.split(",") if r.strip()] if only_text else None
-    if only_text is not None and not only:
-        raise UsageError("--only is empty: name the rungs to launch, e.g. --only r3,r4")
-    _plan_and_launch("ladder", opts, lambda base, command, **kw: plan_ladder(
-        base, command, rungs=planned, budgets=budget_list, allocate=allocate, seeds=seeds,
-        only=only, **kw))
-
-
-def _frontier(lab: str | None, fit_ref: str) -> Callable[[float], tuple[float, float]]:
-    """``C -> (N, D)`` on the compute-optimal frontier of a stored Chinchilla fit."""
-    from stepstone import analysis_io as aio
-    from stepstone.store.lab import open_lab
-
-    with open_lab(lab) as opened:
-        row = aio.find_fit(opened, fit_ref)
-    if row["form"] != "chinchilla":
-        raise UsageError(f"fit {row['id']} is a {row['form']} law: --fit needs an (N, D) law "
-                         "(`stepstone fit --form chinchilla`)")
-    fit = aio.fit_from_stored(row)
-
-    def optimal(budget: float) -> tuple[float, float]:
-        point = fit.compute_optimal(budget)
-        return point.n, point.d
-
-    return optimal
+    spec = LadderSpec(rungs=rungs, budgets=budgets, fit=fit_ref,
+                      tokens_per_param=tokens_per_param, n_key=n_key, d_key=d_key,
+                      seeds=seeds_text, only=only_text)
+    _plan_and_launch("ladder", opts, lambda lab: ladder_maker(lab, spec))
 
 
 @click.command("cancel")

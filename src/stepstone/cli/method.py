@@ -117,8 +117,7 @@ def idea_show(idea: str, lab: str | None, as_json: bool) -> None:
       stepstone idea show i1 --json
     """
     with open_lab(lab) as opened:
-        row = opened.ideas.get(idea)
-    row["score"] = idea_rules.score(row)
+        row = idea_rules.describe(opened, idea)
     if as_json:
         print_json(row)
         return
@@ -626,10 +625,8 @@ def notebook_group(ctx: click.Context, question: str | None, lab: str | None,
     if as_json:
         print_json(pages)
         return
-    for page in pages:
-        stamp = when(page["created_at"])
-        click.echo(f"--- page {page['number']} · {page['kind']} · {stamp} · {page['title']}")
-        click.echo(page["body"])
+    if pages:
+        click.echo(notebook_rules.text(pages))
 
 
 @notebook_group.command("export")

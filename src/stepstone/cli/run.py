@@ -8,9 +8,8 @@ from pathlib import Path
 import click
 
 from stepstone.cli.common import json_option, lab_option, print_json
-from stepstone.config import load_config, resolve
 from stepstone.integrations.as_wandb import python_path
-from stepstone.launch.process import LaunchSpec, run_attached
+from stepstone.method.launch import Prepared
 from stepstone.store.lab import open_lab
 
 
@@ -58,48 +57,21 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
         -- python train.py
       stepstone run --as-wandb -- python train_with_hf_trainer.py
     """
-    from stepstone.method.budget import check_launch
-    from stepstone.method.launch import (
-        launch_baseline,
-        open_question,
-        prepare_launch,
-        run_smoke,
-        split_keys,
-    )
-    from stepstone.method.notebook import record_run_result
+    from stepstone.launch.jobs import RunRequest, launch_run
 
+    def approve(prepared: Prepared) -> None:
+        if not as_json:
+            click.echo(f"against {prepared.baseline_version}:\n{prepared.diff.render()}",
+                       err=True)
+        if not yes and sys.stdin.isatty():
+            click.confirm("Launch with this config?", abort=True)
+
+    request = RunRequest(command=command, name=name, project=project, config_file=config_file,
+                         overrides=overrides, tags=tags, kind=kind, baseline=baseline,
+                         question=question, features=features, allowed=allowed, smoke=smoke,
+                         env={"PYTHONPATH": python_path()} if as_wandb else {})
     with open_lab(lab) as opened:
-        delta = None
-        version = None
-        baseline = launch_baseline(opened, baseline=baseline, question=question,
-                                   config_given=config_file is not None)
-        if baseline is not None:
-            prepared = prepare_launch(
-                opened, baseline=baseline, overrides=overrides,
-                feature_keys=split_keys(features), allowed=split_keys(allowed),
-                question=question, strict=True)
-            config, delta, version = prepared.config, prepared.delta, prepared.baseline_version
-            if not as_json:
-                click.echo(f"against {version}:\n{prepared.diff.render()}", err=True)
-            if not yes and sys.stdin.isatty():
-                click.confirm("Launch with this config?", abort=True)
-        else:
-            open_question(opened, question)
-            config = resolve(load_config(config_file) if config_file else {}, list(overrides))
-        check_launch(opened, question, [config])
-        chosen = kind or ("feature" if question else "adhoc")
-        spec = LaunchSpec(command=list(command), project=project or Path.cwd().name, name=name,
-                          config=config, tags=tags, kind=chosen, question_id=question,
-                          baseline=version, config_delta=delta,
-                          env={"PYTHONPATH": python_path()} if as_wandb else {})
-        if smoke:
-            run_smoke(opened, spec, echo=not as_json)
-        if question is not None:
-            from stepstone.method.questions import start
-
-            start(opened, question)
-        record = run_attached(opened, spec, echo=not as_json)
-        record_run_result(opened, record.id)
+        record = launch_run(opened, request, echo=not as_json, approve=approve)
     if as_json:
         print_json(record.to_dict())
     else:

@@ -1,4 +1,5 @@
-"""``stepstone runs | show | status | abandon``: look at runs and close unfinished ones."""
+"""``stepstone runs | show | digest | status | abandon``: look at runs and close unfinished
+ones."""
 
 from __future__ import annotations
 
@@ -153,6 +154,53 @@ def _metrics_line(keys: list[str], points: int, texts: dict[str, int]) -> str:
         line += (f" (text: {count(len(texts), 'key')}, "
                  f"{count(sum(texts.values()), 'point')})")
     return line
+
+
+@click.command("digest")
+@click.argument("run")
+@lab_option
+@json_option
+def digest_cmd(run: str, lab: str | None, as_json: bool) -> None:
+    """A run in a page: status, reason, config change, alerts, and per metric its first, last,
+    min and max, trend, non-finite points and anomalies (what the MCP server gives an agent).
+
+    \b
+    Example:
+      stepstone digest brisk-otter-3f9k
+      stepstone digest 3f9k2a1b --json
+    """
+    from stepstone.method.digest import digest
+
+    with open_lab(lab) as opened:
+        opened.runs.reap_crashed()
+        found = digest(opened, run)
+    if as_json:
+        print_json(found.to_dict())
+        return
+    click.echo(f"{found.name} ({found.id}) {found.kind} {found.status}"
+               + (f": {found.reason}" if found.reason else ""))
+    for label, value in (("question", found.question_id), ("baseline", found.baseline),
+                         ("change", _delta_text(found.config_delta)),
+                         ("NOT A FINISHED RESULT", found.not_a_finished_result),
+                         ("EVALUATOR", found.evaluator_differs)):
+        if value:
+            click.echo(f"  {label}: {value}")
+    for alert in found.alerts:
+        click.echo(f"  ALERT {alert['detector']}: {alert['message']}"
+                   + (f" ({alert['action']})" if alert["action"] else ""))
+    for m in found.metrics:
+        if m.last is None:
+            click.echo(f"  {m.key}: {m.points} points, none finite")
+            continue
+        click.echo(f"  {m.key}: {m.first:.4g} → {m.last:.4g} ({m.trend}), min {m.min:.4g} "
+                   f"@{m.min_step}, max {m.max:.4g} @{m.max_step}, {m.points} points"
+                   + "".join(f"; {a}" for a in m.anomalies))
+    if found.more_keys:
+        click.echo(f"  and {len(found.more_keys)} more keys: {', '.join(found.more_keys)}")
+
+
+def _delta_text(delta: dict[str, Any] | None) -> str | None:
+    return ", ".join(f"{k}={v}" for k, v in delta.items()) if delta else None
 
 
 def _git_line(record: RunRecord) -> str | None:

@@ -44,8 +44,8 @@ def ui_cmd(host: str, port: int, token: str | None, lab: str | None) -> None:
     try:
         import uvicorn
 
-        from stepstone.web.app import LOCAL_HOSTS as HOST_NAMES
         from stepstone.web.app import create_app
+        from stepstone.web.auth import LOCAL_HOSTS as HOST_NAMES
     except ImportError as exc:
         raise UsageError(
             f"the dashboard needs its extra: pip install 'stepstone[ui]' ({exc.name} is missing)"

@@ -72,6 +72,13 @@ def add(lab: Lab, title: str, *, source: str | None = None, cost: str | None = N
     return row
 
 
+def describe(lab: Lab, idea_id: str) -> dict[str, Any]:
+    """One idea with its score and every move it made (what ``idea show`` prints)."""
+    row = lab.ideas.get(idea_id)
+    row["score"] = score(row)
+    return row
+
+
 def ranked(lab: Lab, status: str | None = None, *, include_closed: bool = False
            ) -> list[dict[str, Any]]:
     """Ideas by expected signal per cost, best first; adopted and dropped ones last."""

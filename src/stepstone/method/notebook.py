@@ -154,6 +154,12 @@ def pages(lab: Lab, question: str | None = None) -> list[dict[str, Any]]:
     return lab.notebook.pages(question_id=question)
 
 
+def text(pages: list[dict[str, Any]]) -> str:
+    """Pages as plain text, each under a line with its number, kind, time and title."""
+    return "\n".join(f"--- page {p['number']} · {p['kind']} · {when(p['created_at'])} · "
+                     f"{p['title']}\n{p['body']}" for p in pages)
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:60] or "page"
 

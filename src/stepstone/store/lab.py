@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stepstone.errors import LabError, NotFoundError, UsageError
+from stepstone.store.alerts import Alerts
 from stepstone.store.baselines import Baselines
 from stepstone.store.db import Database, is_postgres_url
 from stepstone.store.evals import Evals
@@ -187,6 +188,7 @@ class Lab:
         self.notebook = Notebook(db)
         self.suites = Suites(db)
         self.recall = Recall(db)
+        self.alerts = Alerts(db)
 
     def close(self) -> None:
         self.db.close()

@@ -8,7 +8,6 @@ without it), the ``stepstone_token`` cookie, or an ``Authorization: Bearer T`` /
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlencode
@@ -22,10 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from stepstone.errors import LabError, NotFoundError, StepstoneError, UsageError
 from stepstone.store.lab import connect, find_store
 from stepstone.web import api, pages_analysis, pages_method, pages_runs
+from stepstone.web.auth import COOKIE, host_allowed, supplied_token, token_matches
 from stepstone.web.common import HERE, error_response
 
-COOKIE = "stepstone_token"
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -96,23 +94,13 @@ def create_app(
     ) -> Response:
         if request.method not in ("GET", "HEAD"):
             return error_response(request, 405, "the dashboard is read-only: GET requests only")
-        if allowed_hosts is not None:
-            host = (request.headers.get("host") or "").rsplit(":", 1)[0]
-            if host not in allowed_hosts:
-                return error_response(request, 400, f"unexpected Host header {host!r}")
+        refused = host_allowed(request, allowed_hosts)
+        if refused is not None:
+            return error_response(request, 400, f"unexpected Host header {refused!r}")
         from_query = False
         if token is not None:
-            supplied = request.query_params.get("token")
-            from_query = supplied is not None
-            if supplied is None:
-                supplied = request.headers.get("x-stepstone-token")
-            if supplied is None:
-                auth = request.headers.get("authorization", "")
-                if auth.lower().startswith("bearer "):
-                    supplied = auth[7:].strip()
-            if supplied is None:
-                supplied = request.cookies.get(COOKIE)
-            if supplied is None or not hmac.compare_digest(supplied.encode(), token.encode()):
+            supplied, from_query = supplied_token(request)
+            if not token_matches(supplied, token):
                 return error_response(
                     request, 401,
                     "this dashboard needs its token: open the URL `stepstone ui` printed "
