@@ -160,9 +160,16 @@ def test_tables_and_histograms_stay_out_and_define_metric_summaries_come_in(tmp_
     assert report.notes == [f"run {run_id}: skipped values that are not numbers or text: "
                             "hist (1), samples (1)"]
     with open_lab(lab) as opened:
-        keys = opened.metrics.keys(run_id)
+        keys = [k for k in opened.metrics.keys(run_id) if not k.startswith("system/")]
+        system = opened.metrics.history(run_id, ["system/proc_rss_mb", "system/memory_percent"])
         texts = opened.metrics.texts(run_id)
-        summary = opened.runs.get(run_id).summary
+        record = opened.runs.get(run_id)
+        summary = record.summary
+    # wandb's system metrics (its stats records) under stepstone's names, numbered by sample
+    assert system["system/proc_rss_mb"].values[0] > 1
+    assert 0 < system["system/memory_percent"].values[0] <= 100
+    assert system["system/proc_rss_mb"].steps == list(range(len(system["system/proc_rss_mb"])))
+    assert record.last_step == 4  # the training's, not the samples'
     assert keys == ["acc", "eval/f1", "loss", "val/loss"]  # no samples/ncols, no hist/...
     assert texts == {"val/phase": [(4, "end")]}  # no samples/_type, no hist/_type
     assert summary == {

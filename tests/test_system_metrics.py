@@ -218,6 +218,7 @@ def test_the_dashboard_run_page_has_a_system_panel_and_curves_without_it(lab):
     html = client.get(f"/runs/{run_id}").text
     assert '<section id="system"><h2>System</h2>' in html
     assert "<th>system/proc_rss_mb</th>" in html
+    assert "<tr><th>points</th><td>5</td></tr>" in html  # 4 losses and the text note
     data = json.loads(html.split('id="run-data">')[1].split("</script>")[0])
     assert data["keys"] == ["loss"]
     assert set(data["system"]) >= HOST_KEYS
@@ -227,3 +228,17 @@ def test_the_dashboard_run_page_has_a_system_panel_and_curves_without_it(lab):
     named = client.get(f"/api/runs/{run_id}/series",
                        params={"key": "system/cpu_percent"}).json()["series"]
     assert set(named) == {"system/cpu_percent"}
+
+
+def test_samples_text_points_and_summary_edits_on_both_stores(store_target):
+    """The statements behind this file's features, on SQLite and PostgreSQL: system samples
+    through the writer, text points read back, a summary key set and one deleted."""
+    run_id = _sampled_run(store_target.root, samples=2)
+    with open_lab(store_target.root) as opened:
+        assert set(system.read_system(opened, run_id)) >= HOST_KEYS
+        assert opened.metrics.text_points(run_id)[0][::3] == ("note", "done")
+        assert opened.metrics.text_counts(run_id) == {"note": 1}
+        assert opened.metrics.text_points(run_id, ["loss"]) == []
+        opened.runs.set_summary(run_id, {"checked": 1}, removed=["loss"])
+        summary = opened.runs.get(run_id).summary
+    assert summary["checked"] == 1 and "loss" not in summary

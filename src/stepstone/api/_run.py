@@ -246,8 +246,9 @@ class Run:
 
     # metrics ----------------------------------------------------------------------------------
     def metric_keys(self) -> list[str]:
-        """The keys of the numeric metric series, sorted."""
-        return self._api._lab.metrics.keys(self.id)
+        """The keys of the numeric metric series, sorted; system metrics (``system/*``) are
+        in :attr:`system_metrics` and ``history(stream="events")``."""
+        return split_keys(self._api._lab.metrics.keys(self.id))[0]
 
     def _columns(self, keys: Sequence[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
         lab = self._api._lab

@@ -11,7 +11,10 @@ summary and exit records give the rest. Nested metric keys are joined with ``/``
 nested value holding a ``_type``) are not metrics and are skipped whole, in the history and in
 the summary, and the report says which. A ``define_metric(summary=...)`` summary (wandb
 keeps ``{"min": ...}`` under the metric's name) becomes ``<name>.<kind>`` keys, as stepstone's
-own ``define_metric`` writes them, and ``<name>`` keeps the last value.
+own ``define_metric`` writes them, and ``<name>`` keeps the last value. wandb's system
+metrics (its ``stats`` records) become the ``system/*`` series stepstone's own sampler writes
+(``stepstone.sdk.system``): the keys both know under stepstone's name, the others as
+``system/<wandb key>``, numbered by sample and timed.
 """
 
 from __future__ import annotations
@@ -124,6 +127,33 @@ def _flatten_metric(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 
 _SUMMARY_KINDS = ("min", "max", "mean", "first", "last", "best")
+_MB = 1024.0 * 1024.0
+_STATS = {  # wandb's system metric → stepstone's, and the factor to its unit
+    "cpu": ("system/proc_cpu_percent", 1.0),
+    "memory_percent": ("system/memory_percent", 1.0),
+    "proc.memory.rssMB": ("system/proc_rss_mb", 1.0),
+    "proc.memory.availableMB": ("system/memory_available_gb", 1 / 1024.0),
+    "network.sent": ("system/network_sent_mb", 1 / _MB),
+    "network.recv": ("system/network_recv_mb", 1 / _MB),
+    "disk.in": ("system/disk_read_mb", 1.0),
+    "disk.out": ("system/disk_write_mb", 1.0),
+    "disk./.usagePercent": ("system/disk_percent", 1.0),
+}
+_GPU_STATS = {"gpu": ("utilization_percent", 1.0), "memoryAllocated": ("memory_percent", 1.0),
+              "memoryAllocatedBytes": ("memory_used_mb", 1 / _MB),
+              "powerWatts": ("power_w", 1.0), "temp": ("temperature_c", 1.0)}
+
+
+def system_key(key: str, value: float) -> tuple[str, float]:
+    """A wandb system metric as stepstone names it (``system/...``), in stepstone's unit."""
+    if key in _STATS:
+        name, factor = _STATS[key]
+        return name, value * factor
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "gpu" and parts[1].isdigit() and parts[2] in _GPU_STATS:
+        name, factor = _GPU_STATS[parts[2]]
+        return f"system/gpu/{parts[1]}/{name}", value * factor
+    return f"system/{key}", value
 
 
 def without_media(values: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
@@ -166,6 +196,8 @@ def load_run(path: Path, report: ImportReport) -> ImportedRun:
     env: dict[str, Any] = {}
     output: list[str] = []
     defined: dict[str, tuple[str, ...]] = {}  # define_metric: name or glob -> summary kinds
+    stats = Sink()  # the system metrics: numbered samples, apart from the training's steps
+    samples = 0
     for payload in records:
         record = pb.Record()
         try:
@@ -221,6 +253,14 @@ def load_run(path: Path, report: ImportReport) -> ImportedRun:
             output.append(getattr(record, which).line)
         elif which == "metric":
             _metric_summaries(record, defined)
+        elif which == "stats":
+            when = _seconds(record.stats.timestamp) or last_ts or start or 0.0
+            for item in record.stats.item:
+                value = _value(item)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    name, number = system_key(_key(item), float(value))
+                    stats.add(name, samples, number, when)
+            samples += 1
         elif which == "exit":
             exit_record = record.exit
         elif which == "environment":
@@ -257,10 +297,14 @@ def load_run(path: Path, report: ImportReport) -> ImportedRun:
         row["ended_at"] = last_ts or created
     config.pop("_wandb", None)
     kept = _summary(summary, defined, sink.last_values())
+    steps_seen = [max(steps) for steps, _, _ in sink.series.values() if steps]
+    steps_seen += [t[1] for t in sink.texts]
+    if steps_seen:  # the training's last step: the system samples have their own numbers
+        row["last_step"] = max(steps_seen)
     note_dropped(report, str(run_id), sink)
     logs = [("log", "output.log", "".join(output).encode("utf-8", "replace"))] if output else []
-    return ImportedRun(row=row, config=config, series=sink.series, texts=sink.texts,
-                       summary=kept or sink.last_values(), objects=logs)
+    return ImportedRun(row=row, config=config, series={**sink.series, **stats.series},
+                       texts=sink.texts, summary=kept or sink.last_values(), objects=logs)
 
 
 def _summary(summary: dict[str, Any], defined: dict[str, tuple[str, ...]],

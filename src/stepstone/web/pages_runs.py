@@ -91,7 +91,8 @@ def run_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResp
     system, system_charts = _system_panel(lab, run)
     return page(
         request, "run.html", run=run, keys=keys, config=flatten(run.config),
-        points=lab.metrics.count(run.id) - sum(row["samples"] for row in system),
+        points=(lab.metrics.count(run.id) - sum(row["samples"] for row in system)
+                + sum(lab.metrics.text_counts(run.id).values())),
         system=system, system_charts=system_charts, diff=diff_info, diff_note=diff_note,
         notebook=_notebook_pages(lab, run.id), texts=lab.metrics.texts(run.id),
         evals=lab.evals.names(run.id), nav="runs", tab="overview",
