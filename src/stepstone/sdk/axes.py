@@ -45,12 +45,11 @@ class StepAxes:
 
     def axis(self, key: str) -> str | None:
         """The step metric ``key`` is plotted against, or None for the run's own step."""
-        try:
+        if key in self._axis_of:
             return self._axis_of[key]
-        except KeyError:
-            pass
+        found: str | None
         if key in self._metrics:
-            found: str | None = key
+            found = key
         elif key in self._exact:
             found = self._exact[key]
         else:
@@ -61,13 +60,17 @@ class StepAxes:
 
     def split(self, step: int, values: dict[str, Any]) -> dict[int, dict[str, Any]]:
         """``values`` grouped by the step each key lands at (``step`` when it has no axis)."""
-        axes = {key: self.axis(key) for key in values}
-        for metric in set(axes.values()):
+        axes = [self.axis(key) for key in values]
+        distinct = set(axes)
+        for metric in distinct:
             if metric is not None and metric in values:
                 self._last[metric] = values[metric]
+        steps = {metric: self._step_of(metric, step) for metric in distinct}
+        if len(set(steps.values())) == 1:  # the usual row: every key at one step
+            return {steps[axes[0]]: values}
         rows: dict[int, dict[str, Any]] = {}
-        for key, value in values.items():
-            rows.setdefault(self._step_of(axes[key], step), {})[key] = value
+        for (key, value), metric in zip(values.items(), axes, strict=True):
+            rows.setdefault(steps[metric], {})[key] = value
         return rows
 
     def _step_of(self, metric: str | None, step: int) -> int:
