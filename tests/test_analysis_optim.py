@@ -35,3 +35,18 @@ def test_ill_conditioned_quadratics_per_problem(scale: float) -> None:
 
     res = lbfgs_batch(quad, np.zeros((50, 3)))
     np.testing.assert_allclose(res.x, centres, atol=1e-5)
+
+
+def test_keep_stops_all_but_the_best_starts_after_a_few_steps() -> None:
+    centres = np.zeros((1, 2))
+
+    def quad(x: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = x - centres
+        scale = np.array([1.0, 1e3])
+        return 0.5 * (d * d * scale).sum(axis=1), d * scale
+
+    starts = np.array([[10.0, 10.0], [0.1, 0.1], [5.0, -5.0], [1.0, 1.0]])
+    res = lbfgs_batch(quad, starts, keep=2, keep_after=2)
+    assert res.converged.tolist() == [False, True, False, True]  # the two nearest went on
+    assert res.iterations[[0, 2]].tolist() == [2, 2]
+    np.testing.assert_allclose(res.x[[1, 3]], 0.0, atol=1e-6)

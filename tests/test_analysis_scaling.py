@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -256,3 +257,24 @@ def test_chinchilla_objective_is_the_summed_huber_loss_with_delta_1e_3() -> None
     assert fit.objective_value != pytest.approx(summed / n.size, rel=0.5)  # not the mean
     assert fit.objective_value != pytest.approx(float(huber(r, 1e-2).sum()), rel=0.05)
     assert "sum of Huber(δ=0.001)" in fit.objective
+
+
+def epoch_chinchilla() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chinchilla's runs as Epoch AI extracted them from the paper's Figure 4 (Besiroglu et al.
+    2024, github.com/epoch-research/analyzing-chinchilla, data/svg_extracted_data.csv), with
+    D = C / (6N), less the five of highest loss, as Epoch's refit drops them: 240 runs."""
+    path = Path(__file__).parent / "data" / "chinchilla_epoch.csv"
+    n, c, loss = np.loadtxt(path, delimiter=",", skiprows=1, unpack=True)
+    keep = loss < np.sort(loss)[-5]
+    return n[keep], c[keep] / (6.0 * n[keep]), loss[keep]
+
+
+def test_epochs_refit_of_chinchilla_comes_out_at_its_published_optimum() -> None:
+    """The grid search, pruned to the best tenth of its starts after ten steps, keeps the
+    optimum that every one of the 4,500 starts run to convergence finds on these data."""
+    n, d, loss = epoch_chinchilla()
+    assert n.size == 240
+    fit = fit_scaling_law("chinchilla", n=n, d=d, loss=loss, n_bootstrap=0, holdout=0)
+    assert fit.n_starts == 4500
+    assert fit.values == pytest.approx(
+        {"E": 1.817, "A": 477.8, "B": 2143.0, "alpha": 0.3473, "beta": 0.3672}, abs=0, rel=5e-4)

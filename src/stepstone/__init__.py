@@ -16,12 +16,14 @@ stepstone, for libraries that log to wandb, see ``docs/integrations/wandb.md``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepstone.sdk.artifacts import Artifact
 from stepstone.sdk.media import Histogram, Image, Table
 from stepstone.sdk.run import Config, Run, Summary
-from stepstone.sdk.session import init
+
+if TYPE_CHECKING:
+    from stepstone.sdk.session import init
 
 __version__ = "0.1.0"
 
@@ -110,6 +112,17 @@ def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
     """Flush and finish the current run (no-op when there is none)."""
     if run is not None:
         run.finish(exit_code=exit_code)
+
+
+def __getattr__(name: str) -> Any:
+    """``init`` is imported on first use: opening a lab needs the store's modules, which
+    ``import stepstone`` alone (a script that never starts a run, the command line) does not."""
+    if name == "init":
+        from stepstone.sdk.session import init as value
+
+        globals()["init"] = value
+        return value
+    raise AttributeError(f"module 'stepstone' has no attribute {name!r}")
 
 
 def Api(*args: Any, **kwargs: Any) -> Any:

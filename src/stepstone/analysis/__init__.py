@@ -23,18 +23,69 @@ Every refusal raises :class:`stepstone.errors.AnalysisError` with what to do nex
 
 from __future__ import annotations
 
-from .evals import average_evals, checkpoint_divergences, loss_eval_divergence
-from .fit import ScalingFit, fit_scaling_law
-from .flops import count_parameters, estimate_flops, flops_6nd, flops_kaplan
-from .gain import efficiency_gain, gain_curve
-from .headroom import device_peak, estimate_step_cost, roofline
-from .pareto import mfu, pareto_front, parse_constraint
-from .passk import pass_at_k, pass_at_k_curve, pass_at_k_problems
-from .precision import compare_precisions, precision_report
-from .scaling import ScalingForm, register_form
-from .stats import bootstrap_ci, minimum_detectable_effect, paired_comparison, seed_variance
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .evals import average_evals, checkpoint_divergences, loss_eval_divergence
+    from .fit import ScalingFit, fit_scaling_law
+    from .flops import count_parameters, estimate_flops, flops_6nd, flops_kaplan
+    from .gain import efficiency_gain, gain_curve
+    from .headroom import device_peak, estimate_step_cost, roofline
+    from .pareto import mfu, pareto_front, parse_constraint
+    from .passk import pass_at_k, pass_at_k_curve, pass_at_k_problems
+    from .precision import compare_precisions, precision_report
+    from .scaling import ScalingForm, register_form
+    from .stats import bootstrap_ci, minimum_detectable_effect, paired_comparison, seed_variance
+    from .testtime import testtime_curve
+
+# Each name is imported from its submodule on first use, so that a command that fits a law
+# does not import what it does not use (scipy.stats alone takes longer than a whole fit).
+# Not stratify: the function shares its module's name, and importing the module first would
+# leave the module where the function is expected.
 from .stratify import compare_buckets, stratify
-from .testtime import testtime_curve
+
+_HOME = {
+    "ScalingFit": "fit",
+    "ScalingForm": "scaling",
+    "average_evals": "evals",
+    "bootstrap_ci": "stats",
+    "checkpoint_divergences": "evals",
+    "compare_precisions": "precision",
+    "count_parameters": "flops",
+    "device_peak": "headroom",
+    "efficiency_gain": "gain",
+    "estimate_flops": "flops",
+    "estimate_step_cost": "headroom",
+    "fit_scaling_law": "fit",
+    "flops_6nd": "flops",
+    "flops_kaplan": "flops",
+    "gain_curve": "gain",
+    "loss_eval_divergence": "evals",
+    "mfu": "pareto",
+    "minimum_detectable_effect": "stats",
+    "paired_comparison": "stats",
+    "pareto_front": "pareto",
+    "parse_constraint": "pareto",
+    "pass_at_k": "passk",
+    "pass_at_k_curve": "passk",
+    "pass_at_k_problems": "passk",
+    "precision_report": "precision",
+    "register_form": "scaling",
+    "roofline": "headroom",
+    "seed_variance": "stats",
+    "testtime_curve": "testtime",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'stepstone.analysis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ScalingFit",

@@ -13,12 +13,18 @@ from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as _st
 
 from stepstone.errors import AnalysisError
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 ArrayLike: TypeAlias = npt.ArrayLike
+
+
+def _stats() -> Any:
+    """scipy.stats, imported on first use (it takes longer to import than a whole fit)."""
+    from scipy import stats
+
+    return stats
 
 
 def _jsonable(value: Any) -> Any:
@@ -109,7 +115,7 @@ def t_interval(mean: float, sem: float, dof: int, confidence: float) -> tuple[fl
     """Student-t interval ``mean ± t·sem``; (nan, nan) when it cannot be formed."""
     if dof < 1 or not math.isfinite(sem):
         return (math.nan, math.nan)
-    t = float(_st.t.ppf(0.5 + confidence / 2.0, dof))
+    t = float(_stats().t.ppf(0.5 + confidence / 2.0, dof))
     return (mean - t * sem, mean + t * sem)
 
 
@@ -117,7 +123,7 @@ def wilson_interval(successes: float, n: int, confidence: float) -> tuple[float,
     """Wilson score interval for a proportion (Wilson 1927), good at small n and near 0 or 1."""
     if n <= 0:
         return (math.nan, math.nan)
-    z = float(_st.norm.ppf(0.5 + confidence / 2.0))
+    z = float(_stats().norm.ppf(0.5 + confidence / 2.0))
     p = successes / n
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -133,8 +139,8 @@ def welch(a: FloatArray, b: FloatArray, confidence: float) -> tuple[float, float
     if se == 0.0:
         return (diff, diff, diff, 1.0 if diff == 0 else 0.0)
     dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    t = float(_st.t.ppf(0.5 + confidence / 2.0, dof))
-    p = float(2 * _st.t.sf(abs(diff) / se, dof))
+    t = float(_stats().t.ppf(0.5 + confidence / 2.0, dof))
+    p = float(2 * _stats().t.sf(abs(diff) / se, dof))
     return (diff, diff - t * se, diff + t * se, p)
 
 
@@ -147,7 +153,7 @@ def paired(a: FloatArray, b: FloatArray, confidence: float) -> tuple[float, floa
         return (diff, diff, diff, 1.0 if diff == 0 else 0.0)
     sem = sd / math.sqrt(d.size)
     low, high = t_interval(diff, sem, d.size - 1, confidence)
-    p = float(2 * _st.t.sf(abs(diff) / sem, d.size - 1))
+    p = float(2 * _stats().t.sf(abs(diff) / sem, d.size - 1))
     return (diff, low, high, p)
 
 

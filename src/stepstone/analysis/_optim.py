@@ -12,7 +12,9 @@ descent direction. A problem stops when its gradient's largest entry is below ``
 when one step lowers its objective by less than ``ftol`` relative, when ``stall_window``
 steps together lower it by less than ``stall_tol`` relative (a start crawling along a flat
 valley far from the best basin), or when the line search cannot lower it any more (it sits
-at the floating-point minimum).
+at the floating-point minimum). With ``keep`` (a multi-start search), after ``keep_after``
+steps only the ``keep`` problems with the lowest objective go on; the others stop where
+they are, not converged.
 """
 
 from __future__ import annotations
@@ -49,11 +51,14 @@ def lbfgs_batch(
     stall_window: int = 25,
     stall_tol: float = 0.0,
     max_backtracks: int = 40,
+    keep: int | None = None,
+    keep_after: int = 10,
 ) -> BatchResult:
     """Minimise ``fun`` from every row of ``x0`` (shape (S, P)) at once."""
     with np.errstate(all="ignore"):  # wild trial points give inf/NaN; the search rejects them
         return _lbfgs(
-            fun, x0, max_iter, memory, gtol, ftol, stall_window, stall_tol, max_backtracks
+            fun, x0, max_iter, memory, gtol, ftol, stall_window, stall_tol, max_backtracks,
+            keep, keep_after,
         )
 
 
@@ -67,6 +72,8 @@ def _lbfgs(
     stall_window: int,
     stall_tol: float,
     max_backtracks: int,
+    keep: int | None,
+    keep_after: int,
 ) -> BatchResult:
     x = np.array(x0, dtype=np.float64, copy=True)
     n_prob, n_par = x.shape
@@ -85,6 +92,9 @@ def _lbfgs(
     converged[~active & np.isfinite(f)] = True
 
     for it in range(max_iter):
+        if keep is not None and it == keep_after and keep < n_prob:
+            ranked = np.argsort(np.where(np.isfinite(f), f, np.inf), kind="stable")
+            active[ranked[keep:]] = False  # the rest stop where they are
         act = np.flatnonzero(active)
         if act.size == 0:
             break

@@ -28,15 +28,18 @@ is ``C = k·(K/(L - E))^(1/γ)``.
 Numerics (the minimum is the textbook one; only the path to it is engineered): the
 optimiser works on centred logs (``log N - mean log N``; the intercepts are shifted back
 afterwards), which makes the problem far better conditioned without moving its minimum,
-and it runs every start in lock-step (``_optim.lbfgs_batch``). Grid starts stop when they
-converge or crawl (less than 0.01% progress in 25 steps, a flat valley far from the best
-basin); the best five are then polished to full convergence.
+and it runs every start in lock-step (``_optim.lbfgs_batch``). After ten steps only the best
+tenth of the grid starts (by objective) go on: on Chinchilla's data about 500 of the 4,500
+starts end in the best basin, and a third of those kept are among them. Grid starts stop
+when they converge or crawl (less than 0.01% progress in 25 steps, a flat valley far from
+the best basin); the best five are then polished to full convergence.
 """
 
 from __future__ import annotations
 
 import abc
 import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
@@ -49,6 +52,9 @@ from ._common import FloatArray
 from ._optim import IntArray, lbfgs_batch
 
 HUBER_DELTA = 1e-3
+GRID_KEEP = 0.1  # the share of grid starts that go on after GRID_KEEP_AFTER steps
+GRID_KEEP_AFTER = 10
+_BLOCK = 256  # rows evaluated together (a block's arrays stay in the CPU's cache)
 
 
 @dataclass(frozen=True)
@@ -217,36 +223,40 @@ class _LogSumExpForm(ScalingForm):
         # L = e^e + Σ_k exp(a_k - α_k·x_k). No max-shift: the centred inputs keep the
         # exponents moderate, and a trial point that overflows gets f = inf, which the line
         # search rejects (a grid start always has e^e >= e^-1 > 0, so log never sees 0).
+        # Rows go in blocks that stay in the CPU's cache; each term's exponent is one matrix
+        # product (a_k, α_k)·(1, -x_k), and its two gradient entries another.
         k = self.n_terms
-        te = np.exp(x[:, :1])
-        terms = [
-            np.exp(x[:, 1 + j : 2 + j] - x[:, 1 + k + j : 2 + k + j] * logx[j]) for j in range(k)
-        ]
-        s = te + terms[0]
-        for t in terms[1:]:
-            s += t
-        r = np.log(s) - y
-        delta = self.huber_delta
-        if delta is None:
-            h = 0.5 * r * r
-            psi = r
-        else:  # Huber: with c = min(|r|, δ), loss c·(|r| - c/2) and derivative sign(r)·c
-            absr = np.abs(r)
-            c = np.minimum(absr, delta)
-            h = c * (absr - 0.5 * c)
-            psi = np.copysign(c, r)
-        if weights is not None:
-            w = weights[idx]
-            h *= w
-            psi *= w
-        f = h.sum(axis=1)
-        psi /= s  # d f / d log-term, per point, divided by L
+        design = [np.stack([np.ones_like(logx[j]), -logx[j]]) for j in range(k)]
+        f = np.empty(x.shape[0])
         g = np.empty_like(x)
-        g[:, 0] = te[:, 0] * psi.sum(axis=1)
-        for j, t in enumerate(terms):
-            t *= psi
-            g[:, 1 + j] = t.sum(axis=1)
-            g[:, 1 + k + j] = -(t @ logx[j])
+        for lo in range(0, x.shape[0], _BLOCK):
+            hi = min(lo + _BLOCK, x.shape[0])
+            xs = x[lo:hi]
+            te = np.exp(xs[:, 0])
+            terms = []
+            for j in range(k):
+                t = xs[:, [1 + j, 1 + k + j]] @ design[j]
+                terms.append(np.exp(t, out=t))
+            s = terms[0] + te[:, None]
+            for t in terms[1:]:
+                s += t
+            r = np.log(s)
+            r -= y
+            if self.huber_delta is None:
+                psi = r.copy()
+            else:  # Huber: psi = clip(r, ±δ) is its derivative; the loss is psi·(r - psi/2)
+                psi = np.clip(r, -self.huber_delta, self.huber_delta)
+            r -= 0.5 * psi
+            if weights is not None:
+                psi *= weights[idx[lo:hi]]
+            f[lo:hi] = np.einsum("ij,ij->i", psi, r)
+            psi /= s  # d f / d log-term, per point, divided by L
+            g[lo:hi, 0] = te * psi.sum(axis=1)
+            for j, t in enumerate(terms):
+                t *= psi
+                both = t @ design[j].T
+                g[lo:hi, 1 + j] = both[:, 0]
+                g[lo:hi, 1 + k + j] = both[:, 1]
         return f, g
 
     def _to_internal(self, natural: FloatArray, centre: FloatArray) -> FloatArray:
@@ -294,7 +304,9 @@ class _LogSumExpForm(ScalingForm):
             # every grid start runs until it converges or crawls (less than 0.01% progress
             # in 25 steps: a valley far from the best basin); the best few are then
             # polished to full convergence
-            res = lbfgs_batch(fun, x0, max_iter=self.max_iter, stall_tol=1e-4)
+            keep = max(self.polish, math.ceil(GRID_KEEP * x0.shape[0]))
+            res = lbfgs_batch(fun, x0, max_iter=self.max_iter, stall_tol=1e-4, keep=keep,
+                              keep_after=GRID_KEEP_AFTER)
             f = np.where(np.isfinite(res.f), res.f, np.inf)
             top = np.argsort(f, kind="stable")[: self.polish]
             fine = lbfgs_batch(fun, res.x[top], max_iter=self.max_iter, stall_tol=0.0)
