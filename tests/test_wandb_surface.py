@@ -102,6 +102,20 @@ def test_artifacts_are_stored_once_by_content(store_target, tmp_path):
     assert manifest["references"] == {"shard-0.tar": "s3://bucket/data/shard-0.tar"}
 
 
+def test_a_resumed_run_goes_on_from_its_artifact_versions(lab, tmp_path):
+    weights = tmp_path / "model.pt"
+    for content in (b"one", b"two"):
+        weights.write_bytes(content)
+        run = stepstone.init(project="p", lab=lab, id="resumed1", resume="allow")
+        artifact = stepstone.Artifact("model", type="model")
+        artifact.add_file(weights)
+        run.log_artifact(artifact)
+        run.finish()
+    with open_lab(lab) as opened:
+        assert opened.run_object("resumed1", "artifact", "model:v0/model.pt") == b"one"
+        assert opened.run_object("resumed1", "artifact", "model:v1/model.pt") == b"two"
+
+
 def test_put_file_streams_into_the_same_object(tmp_path):
     objects = open_objects(str(tmp_path / "objects"))
     source = tmp_path / "big.bin"

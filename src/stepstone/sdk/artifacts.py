@@ -5,14 +5,16 @@ logged ten times unchanged takes the space of one) and linked to the run with ro
 ``artifact`` under ``<artifact name>:v<N>/<path>``; a manifest (type, description,
 metadata, aliases, and each file's hash and size) is linked with role
 ``artifact-manifest`` under ``<artifact name>:v<N>``. ``N`` counts the versions of
-that name this run logged. Files are read when the artifact is logged, not when they
-are added, so add and log them together (as the Hugging Face and Lightning loggers do).
+that name the run logged (a resumed run goes on from the versions it has). Files are
+read when the artifact is logged, not when they are added, so add and log them together
+(as the Hugging Face and Lightning loggers do).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +23,9 @@ from typing import IO, Any
 
 from stepstone.errors import UsageError
 from stepstone.sdk.media import Media
-from stepstone.store.objects import ObjectStore
+from stepstone.store.lab import connect
+from stepstone.store.objects import ObjectIndex, ObjectStore
+from stepstone.store.target import StoreTarget
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -148,6 +152,26 @@ def as_artifact(value: Artifact | str | Path, name: str | None, type: str | None
     else:
         artifact.add_file(path)
     return artifact
+
+
+def next_version(target: StoreTarget | None, run_id: str, name: str) -> int:
+    """The version after the last one of artifact ``name`` the run has in the store (0 when
+    it has none), so that a resumed run does not log over the versions it logged before."""
+    if target is None:
+        return 0
+    try:
+        db = connect(target, readonly=True)
+        try:
+            rows = ObjectIndex(db).of_run(run_id, "artifact-manifest")
+        finally:
+            db.close()
+    except Exception as exc:  # an unreachable store must not stop training
+        print(f"stepstone: could not read the earlier versions of artifact {name!r} "
+              f"({exc}); numbering from v0", file=sys.stderr)
+        return 0
+    versions = [int(tail) for head, _, tail in (str(r["name"]).rpartition(":v") for r in rows)
+                if head == name and tail.isdigit()]
+    return max(versions) + 1 if versions else 0
 
 
 def _entry(name: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stepstone.errors import LabError, MetricValueError, UsageError
-from stepstone.sdk.artifacts import Artifact, as_artifact
+from stepstone.sdk.artifacts import Artifact, as_artifact, next_version
 from stepstone.sdk.axes import StepAxes
 from stepstone.sdk.media import Media, is_media
 from stepstone.sdk.system import Sampler, start_sampler
@@ -441,7 +441,9 @@ class Run:
         artifact = as_artifact(artifact_or_path, name, type)
         if self._writer is None or self._objects is None:
             return artifact
-        version = self._artifact_versions.get(artifact.name, 0)
+        version = self._artifact_versions.get(artifact.name)
+        if version is None:
+            version = next_version(self._target, self.id, artifact.name)
         try:
             rows = list(artifact.store(self._objects, version, aliases or ()))
         except LabError as exc:
