@@ -178,18 +178,18 @@ def test_trend_counts_refits_that_never_reach_a_rung_instead_of_dropping_them() 
     few[:2, 0] = loss[2] + 0.01
     some = efficiency_gain(_fit_with_samples(few), rungs, loss)
     assert some.trend.unreachable_fraction == pytest.approx(0.02)
-    assert some.trend.ci_low is not None and "2% of the baseline's refits" in \
+    assert some.trend.ci_low is not None and "2% of the draws" in \
         some.trend.explanation
 
 
 def test_bootstrap_slope_spread_is_the_standard_deviation_for_normal_slopes() -> None:
-    from stepstone.analysis.gain import _bootstrap_slope_se
+    from stepstone.analysis.gain import _slope_se
 
     rng = np.random.default_rng(0)
     dx = np.array([-1.0, 0.0, 1.0])
     slopes = rng.normal(0.0, 0.2, 20000)
     samples = np.exp(np.outer(slopes, dx))  # ln g = slope·dx, so each row's slope is exact
-    se, unreachable = _bootstrap_slope_se(samples, dx, float(dx @ dx), 0.95)
+    se, unreachable = _slope_se(samples, dx / float(dx @ dx), 0.95)
     assert se == pytest.approx(0.2, rel=0.03) and unreachable == 0.0
 
 
@@ -208,3 +208,46 @@ def test_a_small_share_of_unreachable_refits_never_reads_zero_percent() -> None:
 
     assert [share(f) for f in (0.0, 0.0004, 0.005, 0.1, 0.995, 1.0)] == [
         "0%", "<0.1%", "0.5%", "10%", "99.5%", "100%"]
+
+
+def test_gain_interval_carries_the_seed_noise(exact_fit: ScalingFit) -> None:
+    """Defect: two seeds around a true gain of 2 gave the interval [2, 2] (the seeds' spread
+    was dropped); now it is wide enough to hold the truth and to refuse 1.9."""
+    from stepstone.analysis.uncertainty import seed_noise
+
+    c = 1e20
+    seeds = [float(law(2 * c)) - 0.01, float(law(2 * c)) + 0.01]
+    mean = sum(seeds) / 2
+    exact = efficiency_gain(exact_fit, [c], [mean])
+    assert exact.rungs[0].ci_high - exact.rungs[0].ci_low < 1e-6  # the old answer: [2, 2]
+    noisy = efficiency_gain(exact_fit, [c], [mean], noise=[seed_noise(seeds)])
+    rung = noisy.rungs[0]
+    assert rung.ci_low < 1.9 and rung.ci_high > 2.1
+    assert "from its 2 seeds" in rung.seed_noise and rung.caveat == ""
+    assert rung.ci_low < 2.0 < rung.ci_high
+
+
+def test_one_seed_borrows_the_noise_floor_or_says_it_ignores_seed_noise(
+        exact_fit: ScalingFit) -> None:
+    from stepstone.analysis.uncertainty import seed_noise
+
+    c = 1e20
+    floor = efficiency_gain(exact_fit, [c], [float(law(2 * c))],
+                            noise=[seed_noise([float(law(2 * c))], 0.02, 4)]).rungs[0]
+    assert floor.ci_low < 1.9 and "noise floor" in floor.seed_noise and not floor.caveat
+    alone = efficiency_gain(exact_fit, [c], [float(law(2 * c))],
+                            noise=[seed_noise([float(law(2 * c))])]).rungs[0]
+    assert "ignores seed noise" in alone.caveat
+
+
+def test_a_law_with_too_few_points_gives_no_interval() -> None:
+    """Defect: a 3-parameter law on 3 points printed E 3.364 [3.364, 3.364], a zero-width
+    gain and a 'rising' trend."""
+    c = np.array([1e18, 1e19, 1e20])
+    fit = fit_scaling_law("compute", compute=c, loss=law(c), n_bootstrap=50, holdout=0)
+    result = efficiency_gain(fit, c, law(2 * c))
+    for rung in result.rungs:
+        assert rung.ci_low is None and rung.ci_high is None
+        assert "3 parameters fitted to 3 points" in rung.caveat
+    assert result.trend.verdict == "inconclusive"
+    assert "3 parameters fitted to 3 points" in result.trend.explanation

@@ -318,6 +318,9 @@ def test_cli_baseline_ladders_record_the_dated_version_and_answer_a_question(
         qid = questions.create(opened, "does norm lower the loss?",
                                rule="final_loss <= baseline - 0.01 at every rung",
                                baseline="small")["id"]
+        # one seed per rung: the spread a comparison borrows is the baseline's noise floor
+        opened.baselines.record_noise(version, metric="final_loss", sd=0.001, n=3, rung=None,
+                                      runs=("a", "b", "c"))
     assert "@" in version
     rungs = ("--rungs", "model.width=2; model.width=4")
     own = _launched(lab, "ladder", "--baseline", "small", *rungs)

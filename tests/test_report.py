@@ -91,6 +91,9 @@ def setup(tmp_path: Path) -> Setup:
         launch.prepare_launch(lab, baseline="small", overrides=["model.qk_norm=true"],
                               question=qid, launching=True)
         notebook.note(lab, "Watch the <script>steal()</script> bucket", question=qid)
+        # one seed per rung: its seed noise is the baseline's noise floor
+        lab.baselines.record_noise(version, metric="val_loss", sd=0.001, n=3, rung=None,
+                                   runs=("s0", "s1", "s2"))
     for i, c in enumerate((1e17, 1e18, 1e19, 1e20, 1e21)):
         n = int((c / 6 / 20) ** 0.5)
         noise = 1.0 + 0.0005 * ((-1) ** i)

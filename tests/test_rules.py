@@ -25,6 +25,7 @@ from stepstone.method.rules import (
     Or,
     Quantified,
     RunRecord,
+    Tally,
     Verdict,
     WorstBucket,
     evaluate,
@@ -362,12 +363,11 @@ def test_metrics_used(rule: str, metrics: tuple[str, ...], gain: bool) -> None:
 
 
 def ladder(**changes: Any) -> Evidence:
-    """Three rungs, two seeds each; the candidate beats the baseline by a clear margin."""
+    """Three rungs, three seeds each; the candidate beats the baseline by a clear margin."""
     args: dict[str, Any] = {
         "runs": {
-            1: {0: {"val_loss": 3.00, "latency_ms": 0.5}, 1: {"val_loss": 3.02, "latency_ms": 0.5}},
-            2: {0: {"val_loss": 2.70, "latency_ms": 0.7}, 1: {"val_loss": 2.72, "latency_ms": 0.7}},
-            3: {0: {"val_loss": 2.40, "latency_ms": 0.9}, 1: {"val_loss": 2.42, "latency_ms": 0.9}},
+            rung: {s: {"val_loss": loss + 0.01 * s, "latency_ms": latency} for s in range(3)}
+            for rung, loss, latency in ((1, 3.00, 0.5), (2, 2.70, 0.7), (3, 2.40, 0.9))
         },
         "baseline": {1: {"val_loss": 3.1}, 2: {"val_loss": 2.8}, 3: {"val_loss": 2.5}},
         "gains": {1: (1.2, 1.1, 1.3), 2: (1.15, 1.08, 1.22), 3: (1.1, 1.06, 1.14)},
@@ -399,7 +399,7 @@ def test_gain_interval_straddling_the_threshold_is_inconclusive() -> None:
     assert verdict.answer == "inconclusive"
     assert verdict.reasons[1] == (
         "gain >= 1.05 at rung 2: 1.07 [1.02, 1.12] >= 1.05: inconclusive "
-        "(the interval straddles the threshold)"
+        "(the 95% interval straddles the threshold)"
     )
     assert verdict.reasons[-1] == (
         "gain >= 1.05 at every rung: inconclusive (yes at rungs 1, 3; inconclusive at rung 2)"
@@ -433,14 +433,17 @@ def test_unquantified_comparison_uses_the_top_rung() -> None:
     verdict = evaluate("latency_ms <= 1.0", ladder())
     assert verdict == Verdict("yes", ("latency_ms <= 1 at rung 3: 0.9 <= 1: yes",))
     runs = {1: {0: {"latency_ms": 2.0}}, 2: {0: {"latency_ms": 0.5}}}
-    assert answer("latency_ms <= 1.0", Evidence.build(runs=runs)) == "yes"
-    assert answer("latency_ms <= 1.0 at every rung", Evidence.build(runs=runs)) == "no"
+    noise = {"latency_ms": (0.05, 5)}
+    assert answer("latency_ms <= 1.0", Evidence.build(runs=runs, noise=noise)) == "yes"
+    assert answer("latency_ms <= 1.0 at every rung", Evidence.build(runs=runs, noise=noise)) == "no"
 
 
 def test_single_rung_reasons_name_no_rung() -> None:
-    evidence = Evidence.build(runs={"main": {0: {"latency_ms": 1.3}}})
+    evidence = Evidence.build(runs={"main": {0: {"latency_ms": 1.3}}},
+                              noise={"latency_ms": (0.05, 5)})
     assert evaluate("latency_ms <= 1.0", evidence) == Verdict(
-        "no", ("latency_ms <= 1: 1.3 <= 1: no",)
+        "no", ("latency_ms <= 1: 1.3 [1.16118, 1.43882] <= 1: no; one seed of latency_ms: its "
+               "spread is the baseline's noise floor (SD 0.05, 5 seeds)",)
     )
 
 
@@ -448,7 +451,7 @@ def test_baseline_minus_margin() -> None:
     verdict = evaluate("val_loss <= baseline - 0.01", ladder())
     assert verdict.answer == "yes"
     assert verdict.reasons == (
-        "val_loss <= baseline - 0.01 at rung 3: 2.41 [2.39586, 2.42414] <= 2.49: yes",
+        "val_loss <= baseline - 0.01 at rung 3: 2.41 [2.38516, 2.43484] <= 2.49: yes",
     )
 
 
@@ -457,31 +460,71 @@ def test_seed_spread_straddling_the_threshold_is_inconclusive() -> None:
     verdict = evaluate("val_loss <= baseline - 0.01", ladder(runs=runs))
     assert verdict.answer == "inconclusive"
     assert verdict.reasons[0].endswith(
-        "2.49 [2.44757, 2.53243] <= 2.49: inconclusive (the interval straddles the threshold)"
+        "2.49 [2.10881, 2.87119] <= 2.49: inconclusive (the 95% interval straddles the threshold)"
     )
 
 
-def test_one_seed_has_no_spread() -> None:
-    runs = {3: {0: {"val_loss": 2.49}}}
-    assert answer("val_loss <= baseline - 0.01", ladder(runs=runs)) == "yes"
-    assert answer("val_loss < baseline - 0.01", ladder(runs=runs)) == "no"
+def test_one_seed_is_not_exact() -> None:
+    """Defect: one seed counted as exact (2.489 vs 2.49 was yes)."""
+    runs = {3: {0: {"val_loss": 2.489}}}
+    verdict = evaluate("val_loss <= baseline - 0.01", ladder(runs=runs))
+    assert verdict.answer == "inconclusive"
+    assert "one seed of val_loss and no noise floor" in verdict.reasons[0]
+    noisy = ladder(runs=runs, noise={"val_loss": (0.01, 4)})
+    verdict = evaluate("val_loss <= baseline - 0.01", noisy)
+    assert verdict.answer == "inconclusive"
+    assert verdict.reasons[0].endswith(
+        "the baseline's noise floor (SD 0.01, 4 seeds)")
+    clear = ladder(runs={3: {0: {"val_loss": 2.30}}}, noise={"val_loss": (0.01, 4)})
+    assert answer("val_loss <= baseline - 0.01", clear) == "yes"
+
+
+def test_more_seeds_settle_a_true_effect() -> None:
+    """Defect: 20 seeds whose t interval lies below the threshold stayed inconclusive."""
+    runs = {3: {s: {"val_loss": 2.47 + (0.02 if s % 2 else -0.02)} for s in range(20)}}
+    verdict = evaluate("val_loss <= baseline - 0.01", ladder(runs=runs))
+    assert verdict.answer == "yes"
+    two = {3: {s: {"val_loss": 2.47 + (0.02 if s % 2 else -0.02)} for s in range(2)}}
+    assert answer("val_loss <= baseline - 0.01", ladder(runs=two)) == "inconclusive"
+
+
+def test_seeds_that_pair_are_paired() -> None:
+    """Defect: seeds shared with the baseline were not paired (the seed effect dominates)."""
+    runs = {3: {s: {"val_loss": 2.4 + 0.1 * s} for s in range(3)}}
+    baseline = {3: {s: {"val_loss": 2.45 + 0.1 * s + 0.001 * s * s} for s in range(3)}}
+    verdict = evaluate("val_loss < baseline", ladder(runs=runs, baseline=baseline))
+    assert verdict.answer == "yes"
+    assert "paired on 3 seeds" in verdict.reasons[0]
+    unpaired = {3: {s + 10: v for s, v in baseline[3].items()}}
+    assert answer("val_loss < baseline", ladder(runs=runs, baseline=unpaired)) == "inconclusive"
+
+
+def test_differences_add_squared_half_widths() -> None:
+    """Defect: a difference of two intervals added their widths (MOVER adds squares)."""
+    gains = {3: (1.3, 1.2, 1.4)}
+    verdict = evaluate("gain - 0.1 * gain >= 1.05", ladder(gains=gains))
+    assert verdict.answer == "yes"
+    evidence = ladder(runs={3: {s: {"a": 1.0 + 0.01 * s, "b": 0.98 + 0.01 * s} for s in
+                                (0, 1, 2)}}, baseline={}, gains={})
+    verdict = evaluate("mean over seeds of a - mean over seeds of b > -0.02", evidence)
+    assert "difference" not in verdict.reasons[0] or "paired" in verdict.reasons[0]
 
 
 @pytest.mark.parametrize(
     ("rule", "expected", "shown"),
     [
-        ("mean over seeds of val_loss < baseline.val_loss", "yes", "2.41 [2.39586, 2.42414] < 2.5"),
+        ("mean over seeds of val_loss < baseline.val_loss", "yes", "2.41 [2.38516, 2.43484] < 2.5"),
         ("min over seeds of val_loss < 2.41", "yes", "2.4 < 2.41"),
         ("max over seeds of val_loss < 2.41", "no", "2.42 < 2.41"),
         (
             "mean over seeds of (val_loss - latency_ms) > 1.45",
             "yes",
-            "1.51 [1.49586, 1.52414] > 1.45",
+            "1.51 [1.48516, 1.53484] > 1.45",
         ),
         (
             "mean over seeds of (val_loss - latency_ms) > 1.5",
             "inconclusive",
-            "1.51 [1.49586, 1.52414] > 1.5",
+            "1.51 [1.48516, 1.53484] > 1.5",
         ),
     ],
     ids=["mean", "min", "max", "mean-of-expression", "mean-of-expression-straddles"],
@@ -496,8 +539,8 @@ def test_baseline_per_seed_values_give_a_spread() -> None:
     baseline = {3: {0: {"val_loss": 2.4}, 1: {"val_loss": 2.6}}}
     verdict = evaluate("val_loss < baseline", ladder(baseline=baseline))
     assert verdict.answer == "inconclusive"
-    assert "2.41 [2.39586, 2.42414] < 2.5 [2.35858, 2.64142]" in verdict.reasons[0]
-    assert "(the intervals overlap)" in verdict.reasons[0]
+    assert "2.41 [2.38516, 2.43484] < 2.5 [1.22938, 3.77062]" in verdict.reasons[0]
+    assert "(the 95% interval of the difference holds the threshold)" in verdict.reasons[0]
 
 
 def test_baseline_reference_with_seed_spread_is_centred_on_the_reference() -> None:
@@ -507,7 +550,7 @@ def test_baseline_reference_with_seed_spread_is_centred_on_the_reference() -> No
         RunRecord({"val_loss": 2.6}, seed=1),
     ]
     verdict = evaluate("val_loss < baseline", ladder(baseline=baseline))
-    assert "< 2.5 [2.35858, 2.64142]" in verdict.reasons[0]
+    assert "< 2.5 [1.22938, 3.77062]" in verdict.reasons[0]
 
 
 def test_rung_free_baseline_applies_to_every_rung() -> None:
@@ -696,7 +739,7 @@ OR = {
     "in": "i",
     "ii": "i",
 }
-LOGIC = Evidence.build(runs={0: {0: {"t": 0.0, "f": 2.0}}})
+LOGIC = Evidence.build(runs={0: {0: {"t": 0.0, "f": 2.0}}}, noise={"t": (0.1, 5), "f": (0.1, 5)})
 
 
 @pytest.mark.parametrize(("pair", "result"), sorted(AND.items()), ids=sorted(AND))
@@ -735,9 +778,12 @@ def test_quantifier_without_rungs() -> None:
 # ----------------------------------------------------------------------------- buckets
 
 
-def bucketed(acc: dict[str, list[float]], base: dict[str, float] | None = None) -> Evidence:
+def bucketed(acc: dict[str, list[float]], base: dict[str, Any] | None = None,
+             trials: int = 1000) -> Evidence:
+    """Pass/fail tallies per bucket and seed (``trials`` examples each)."""
     runs = [
-        RunRecord({"acc": 0.9}, rung=1, seed=s, buckets={"acc": {b: v[s] for b, v in acc.items()}})
+        RunRecord({"acc": 0.9}, rung=1, seed=s, buckets={"acc": {
+            b: Tally(round(v[s] * trials), trials) for b, v in acc.items()}})
         for s in range(len(next(iter(acc.values()))))
     ]
     baseline = [RunRecord({"acc": 0.88}, buckets={"acc": base} if base else {})]
@@ -745,44 +791,48 @@ def bucketed(acc: dict[str, list[float]], base: dict[str, float] | None = None) 
 
 
 def test_worst_bucket_yes_names_the_tightest_bucket() -> None:
-    evidence = bucketed({"easy": [0.95], "hard": [0.81]})
+    evidence = bucketed({"easy": [0.95], "hard": [0.84]})
     assert evaluate("worst bucket of acc >= 0.8", evidence) == Verdict(
         "yes",
-        ("worst bucket of acc >= 0.8: yes in all 2 buckets; tightest 'hard': 0.81 >= 0.8: yes",),
+        ("worst bucket of acc >= 0.8: yes in all 2 buckets; tightest 'hard': "
+         "0.84 [0.815983, 0.861415] >= 0.8: yes; Wilson intervals",),
     )
 
 
 def test_worst_bucket_no_lists_failing_buckets() -> None:
-    evidence = bucketed({"easy": [0.95], "hard": [0.7], "mid": [0.79]})
+    evidence = bucketed({"easy": [0.95], "hard": [0.7], "mid": [0.76]})
     assert evaluate("worst bucket of acc >= 0.8", evidence) == Verdict(
         "no",
         (
-            "worst bucket of acc >= 0.8, bucket 'hard': 0.7 >= 0.8: no",
-            "worst bucket of acc >= 0.8, bucket 'mid': 0.79 >= 0.8: no",
+            "worst bucket of acc >= 0.8, bucket 'hard': 0.7 [0.670876, 0.727593] >= 0.8: no; "
+            "Wilson intervals",
+            "worst bucket of acc >= 0.8, bucket 'mid': 0.76 [0.732567, 0.785443] >= 0.8: no; "
+            "Wilson intervals",
         ),
     )
 
 
-def test_worst_bucket_spread_over_seeds() -> None:
-    evidence = bucketed({"easy": [0.95, 0.96], "hard": [0.78, 0.84]})
-    verdict = evaluate("worst bucket of acc >= 0.8", evidence)
-    assert verdict.answer == "inconclusive"
-    assert verdict.reasons[0].startswith("worst bucket of acc >= 0.8, bucket 'hard': 0.81 [")
+def test_worst_bucket_pools_seeds_into_one_wilson_interval() -> None:
+    few = bucketed({"easy": [0.95], "hard": [0.82]}, trials=100)
+    assert answer("worst bucket of acc >= 0.8", few) == "inconclusive"
+    many = bucketed({"easy": [0.95] * 10, "hard": [0.86] * 10}, trials=100)
+    assert answer("worst bucket of acc >= 0.8", many) == "yes"
 
 
 def test_worst_bucket_against_baseline_buckets() -> None:
-    evidence = bucketed({"easy": [0.95], "hard": [0.6]}, base={"easy": 0.97, "hard": 0.55})
-    verdict = evaluate("worst bucket of acc >= baseline - 0.03", evidence)
+    evidence = bucketed({"easy": [0.95], "hard": [0.6]},
+                        base={"easy": Tally(970, 1000), "hard": Tally(550, 1000)})
+    verdict = evaluate("worst bucket of acc >= baseline - 0.1", evidence)
     assert verdict.answer == "yes"
-    assert verdict.reasons[0].endswith("tightest 'easy': 0.95 >= 0.94: yes")
+    assert "tightest 'easy'" in verdict.reasons[0]
 
 
-def test_worst_bucket_against_overall_baseline() -> None:
-    evidence = bucketed({"easy": [0.95], "hard": [0.6]})
-    verdict = evaluate("worst bucket of acc >= baseline - 0.03", evidence)
-    assert verdict.reasons == (
-        "worst bucket of acc >= baseline - 0.03, bucket 'hard': 0.6 >= 0.85: no",
-    )
+def test_worst_bucket_of_plain_values_needs_seeds_or_a_noise_floor() -> None:
+    runs = [RunRecord({}, rung=1, seed=s, buckets={"acc": {"a": 0.9 + 0.001 * s}})
+            for s in range(3)]
+    assert answer("worst bucket of acc >= 0.8", Evidence.build(runs=runs)) == "yes"
+    one = Evidence.build(runs=runs[:1])
+    assert "no noise floor" in evaluate("worst bucket of acc >= 0.8", one).reasons[0]
 
 
 @pytest.mark.parametrize(
@@ -790,7 +840,8 @@ def test_worst_bucket_against_overall_baseline() -> None:
     [
         (
             Evidence.build(runs={1: {0: {"acc": 0.9}}}),
-            "worst bucket of acc >= 0.8: inconclusive (no per-bucket values of acc at rung 1)",
+            "worst bucket of acc >= 0.8: inconclusive (no per-bucket values of acc at rung 1 (log "
+            "evaluation records with run.log_eval))",
         ),
         (
             Evidence.build(
@@ -906,7 +957,8 @@ def test_the_rule_language_exports_exactly_its_names() -> None:
         "GAIN", "KEYWORDS", "Aggregate", "And", "Answer", "BaselineRef", "BinOp",
         "Comparison", "Evidence", "Expr", "Gain", "Metric", "Neg", "Node", "Not", "Number",
         "Or", "Quantified", "Rule", "RunRecord", "Rung", "Seed", "Verdict", "WorstBucket",
-        "bounds", "evaluate", "metrics_used", "parse_rule", "uses_gain",
+        "NoiseFloor", "Scores", "Sigma", "Tally", "bounds", "evaluate", "metrics_used",
+        "parse_rule", "uses_gain",
     }
 
 
@@ -924,3 +976,47 @@ def test_bounds_lists_fixed_thresholds_metric_first(text, expected):
     from stepstone.method.rules import bounds
 
     assert bounds(parse_rule(text)) == expected
+
+
+def test_rules_in_units_of_the_noise_floor() -> None:
+    tree = parse_rule("delta eval/loss <= -2 sigma")
+    assert str(tree) == "eval/loss - baseline.eval/loss <= -(2 * sigma)"
+    assert parse_rule(str(tree)) == tree
+    runs = {3: {s: {"eval/loss": 2.40 + 0.001 * s} for s in range(3)}}
+    base = {3: {s: {"eval/loss": 2.50 + 0.001 * s} for s in range(3)}}
+    noisy = Evidence.build(runs=runs, baseline=base, noise={"eval/loss": (0.02, 5)})
+    assert answer("delta eval/loss <= -2 sigma", noisy) == "yes"
+    assert answer("delta eval/loss <= -6 sigma", noisy) == "no"
+    verdict = evaluate("delta eval/loss <= -2 sigma", Evidence.build(runs=runs, baseline=base))
+    assert verdict.answer == "inconclusive"
+    assert "no noise floor of eval/loss" in verdict.reasons[0]
+    with pytest.raises(RuleError, match="'sigma' must refer to exactly one metric"):
+        parse_rule("a - b < sigma")
+
+
+def test_every_rung_ranges_over_the_planned_rungs() -> None:
+    """Defect: a question whose top rung never ran was yes at every rung."""
+    evidence = ladder(rungs=(1, 2, 3, 4))
+    verdict = evaluate("gain >= 1.05 at every rung", evidence)
+    assert verdict.answer == "inconclusive"
+    assert verdict.reasons[3].startswith(
+        "gain >= 1.05 at rung 4: inconclusive (no efficiency gain at rung 4")
+    missing = ladder(missing=[(3, 1)])
+    assert "a planned run (rung 3, seed 1) is missing" in evaluate(
+        "gain >= 1.05 at every rung", missing).reasons[2]
+
+
+def test_abandoned_runs_are_named_in_the_verdict() -> None:
+    gone = RunRecord({}, rung=3, seed=7, run_id="r-x", reason="diverged")
+    verdict = evaluate("gain >= 1.05 at every rung", ladder(abandoned=[gone]))
+    assert verdict.reasons[-1] == "run r-x at rung 3, seed 7 was abandoned (diverged): left out"
+
+
+def test_a_gain_with_a_caveat_cannot_settle() -> None:
+    gains = {3: Gain(2.0, 0.0, float("inf"), "no interval: the law has 3 parameters fitted to 3 "
+                     "points")}
+    verdict = evaluate("gain >= 1.05", ladder(gains=gains))
+    assert verdict.answer == "inconclusive"
+    assert "fitted to 3 points" in verdict.reasons[0]
+    exact = {3: Gain(2.0, 2.0, 2.0, "one seed and no noise floor: the interval ignores seed noise")}
+    assert answer("gain >= 1.9", ladder(gains=exact)) == "inconclusive"

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats as _st
@@ -59,8 +59,10 @@ from ._common import (
 )
 from .fit import ScalingFit
 from .scaling import ChinchillaLaw
+from .uncertainty import SeedNoise, draw_means
 
 VERDICTS = ("rising", "stable", "falling", "inconclusive")
+N_DRAWS = 4000  # Monte Carlo draws of a gain (at least one per bootstrap refit)
 EXPONENT_RTOL = 1e-6  # compute exponents closer than this are the same (fit precision)
 
 
@@ -78,6 +80,8 @@ class GainRung(ResultMixin):
     ci_high: float | None  # None: unbounded above (some refits never reach the loss)
     defined: bool
     note: str
+    seed_noise: str = ""  # where the seed noise in the interval comes from
+    caveat: str = ""  # why this interval cannot settle a decision ("" when it can)
 
 
 @dataclass(frozen=True)
@@ -146,40 +150,53 @@ def _quantiles(x: FloatArray, confidence: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def too_few_points(fit: ScalingFit) -> str | None:
+    """Why a law claims no certainty (None when it may): fitted to fewer than its parameters
+    plus 2 points, it interpolates its data and its bootstrap has nothing to resample."""
+    need = fit.form_impl.n_params + 2
+    if fit.n_points >= need:
+        return None
+    return (f"no interval: the {fit.form} law has {fit.form_impl.n_params} parameters fitted "
+            f"to {fit.n_points} points; it needs at least {need} to measure its own "
+            "uncertainty (add baseline runs, or fit a form with fewer parameters)")
+
+
 def _rung(
     label: str,
     c_obs: float,
     loss: float,
     base_loss: float,
     c_point: float,
-    c_samples: FloatArray,
+    c_draws: FloatArray,
     confidence: float,
     undefined_note: str,
+    noise: SeedNoise | None,
+    no_interval: str | None,
 ) -> tuple[GainRung, FloatArray]:
-    gains = np.where(np.isfinite(c_samples), c_samples / c_obs, np.inf)
+    gains = np.where(np.isfinite(c_draws), c_draws / c_obs, np.inf)
+    described = noise.describe() if noise is not None else ""
     if not math.isfinite(c_point):
-        rung = GainRung(
-            label, c_obs, loss, base_loss, None, None, None, None, False, undefined_note
-        )
+        rung = GainRung(label, c_obs, loss, base_loss, None, None, None, None, False,
+                        undefined_note, described, undefined_note)
         return rung, gains
     gain = c_point / c_obs
+    if no_interval is not None or gains.size < 2:
+        why = no_interval or "no interval: the baseline fit has no bootstrap refits"
+        return GainRung(label, c_obs, loss, base_loss, c_point, gain, None, None, True, why,
+                        described, why), np.zeros(0)
+    lo, hi = _quantiles(gains, confidence)
+    unreach = float(np.mean(~np.isfinite(gains)))
     note = ""
-    if gains.size >= 2:
-        lo, hi = _quantiles(gains, confidence)
-        unreach = float(np.mean(~np.isfinite(gains)))
-        if unreach > 0:
-            note = (
-                f"{share(unreach)} of the baseline's bootstrap refits never reach this loss"
-                " (their E is above it)"
-            )
-        ci_low: float | None = lo if math.isfinite(lo) else None
-        ci_high: float | None = hi if math.isfinite(hi) else None
-    else:
-        ci_low = ci_high = None
-        note = "no interval: the baseline fit has no bootstrap refits"
-    return GainRung(
-        label, c_obs, loss, base_loss, c_point, gain, ci_low, ci_high, True, note
-    ), gains
+    if unreach > 0:
+        note = (f"{share(unreach)} of the draws (baseline refits and seed noise) never reach "
+                "this loss (the refit's E is above it)")
+    caveat = ""
+    if noise is not None and not noise.known:
+        caveat = described
+    ci_low: float | None = lo if math.isfinite(lo) else None
+    ci_high: float | None = hi if math.isfinite(hi) else None
+    return GainRung(label, c_obs, loss, base_loss, c_point, gain, ci_low, ci_high, True, note,
+                    described, caveat), gains
 
 
 def _trend(
@@ -189,49 +206,37 @@ def _trend(
     confidence: float,
     tolerance: float,
 ) -> GainTrend:
-    """``point`` (m,) and ``samples`` (B, m) gains at the defined rungs."""
+    """``point`` (m,) and ``samples`` (M, m) joint draws of the gains at the defined rungs."""
     m = compute.size
     if m < 2 or np.unique(compute).size < 2:
-        return GainTrend(
-            "inconclusive",
-            None,
-            None,
-            None,
-            m,
-            tolerance,
-            "A trend needs defined gains at 2 or more compute budgets.",
-        )
+        return GainTrend("inconclusive", None, None, None, m, tolerance,
+                         "A trend needs defined gains at 2 or more compute budgets.")
+    if samples.ndim != 2 or samples.shape[0] < 2:
+        return GainTrend("inconclusive", None, None, None, m, tolerance,
+                         "no trend: the gains have no intervals (see each rung's note)")
     x = np.log10(compute)
-    dx = x - x.mean()
-    sxx = float(dx @ dx)
     y = np.log(point)
-    slope = float(dx @ (y - y.mean()) / sxx)
-    se_boot, unreachable = _bootstrap_slope_se(samples, dx, sxx, confidence)
-    var = se_boot**2
-    if m >= 3:
-        resid = y - y.mean() - slope * dx
-        var += float(resid @ resid) / (m - 2) / sxx
-        q = float(_st.t.ppf(0.5 + confidence / 2.0, m - 2))
-    else:
-        q = float(_st.norm.ppf(0.5 + confidence / 2.0))
-    if not math.isfinite(var):
+    weights = 1.0 / np.maximum(_log_spread(samples, confidence) ** 2, 1e-12)
+    xw = float(weights @ x / weights.sum())
+    dx = x - xw
+    coef = weights * dx / float(weights @ (dx * dx))  # slope = coef · ln g (weighted LS)
+    slope = float(coef @ y)
+    se, unreachable = _slope_se(samples, coef, confidence)
+    if m >= 3:  # scatter beyond the rungs' uncertainty: the line misfits (Birge ratio)
+        resid = y - (float(weights @ y / weights.sum()) + slope * dx)
+        chi2 = float(weights @ (resid * resid)) / (m - 2)
+        se = max(se, math.sqrt(chi2 / float(weights @ (dx * dx))))
+    if not math.isfinite(se):
         return GainTrend(
-            "inconclusive",
-            slope,
-            None,
-            None,
-            m,
-            tolerance,
+            "inconclusive", slope, None, None, m, tolerance,
             f"slope {slope:+.3f} ln-gain per decade, interval unbounded: {unreachable:.0%} of "
-            "the baseline's bootstrap refits never reach the loss of some rung (their E is "
-            "above it); add baseline runs to pin E down",
-            unreachable,
-        )
-    half = q * math.sqrt(var)
+            "the draws never reach the loss of some rung (the refit's E is above it); add "
+            "baseline runs to pin E down, or seeds", unreachable)
+    half = float(_st.norm.ppf(0.5 + confidence / 2.0)) * se
     lo, hi = slope - half, slope + half
     per = f"{slope:+.3f} ln-gain per decade [{lo:+.3f}, {hi:+.3f}]"
     if unreachable > 0:
-        per += (f"; {share(unreachable)} of the baseline's refits never reach some rung's loss "
+        per += (f"; {share(unreachable)} of the draws never reach some rung's loss "
                 "(counted as infinite slopes)")
     if max(-lo, hi) <= tolerance:
         verdict, why = "stable", f"gain is flat with scale within ±{tolerance:g}: {per}"
@@ -245,38 +250,42 @@ def _trend(
             f"the interval holds both a rise and a fall beyond ±{tolerance:g}: {per}; "
             "add rungs or seeds",
         )
-    if m == 2:
-        why += " (2 rungs: only the baseline fit's uncertainty is in the interval)"
     return GainTrend(verdict, slope, lo, hi, m, tolerance, why, unreachable)
 
 
-def _bootstrap_slope_se(
-    samples: FloatArray, dx: FloatArray, sxx: float, confidence: float
-) -> tuple[float, float]:
-    """The bootstrap part of the slope's standard error, and the fraction of refits with an
-    infinite gain at some rung (0.0 and 0.0 with fewer than 2 refits).
+def _log_spread(samples: FloatArray, confidence: float) -> FloatArray:
+    """Each rung's standard deviation of ln gain over the draws, from the central interval's
+    half-width over the normal quantile (robust to a few infinite draws; inf when more)."""
+    tail = (1.0 - confidence) / 2.0
+    logs = np.log(samples)
+    lo = np.quantile(logs, tail, axis=0, method="inverted_cdf")
+    hi = np.quantile(logs, 1.0 - tail, axis=0, method="inverted_cdf")
+    with np.errstate(invalid="ignore"):
+        spread = (hi - lo) / (2.0 * float(_st.norm.ppf(1.0 - tail)))
+    return np.asarray(np.where(np.isfinite(spread), spread, np.inf), dtype=np.float64)
 
-    A refit's slope is ``Σ dx·ln g / sxx``: an infinite ``g`` at a rung with ``dx > 0`` makes it
-    +inf, with ``dx < 0`` -inf; both (or ``dx = 0``) leave it unknown, counted as -inf for the
-    low quantile and +inf for the high one. The spread is the central interval's half-width
-    over the normal quantile, so a few such refits in the tails leave it finite."""
-    if samples.ndim != 2 or samples.shape[0] < 2:
-        return 0.0, 0.0
+
+def _slope_se(samples: FloatArray, coef: FloatArray, confidence: float) -> tuple[float, float]:
+    """The slope's standard error over the joint draws (baseline refits and seed noise), and
+    the fraction of draws with an infinite gain at some rung.
+
+    A draw's slope is ``coef · ln g``: an infinite ``g`` at a rung with ``coef > 0`` makes it
+    +inf, with ``coef < 0`` -inf; both (or ``coef = 0``) leave it unknown, counted as -inf for
+    the low quantile and +inf for the high one. The spread is the central interval's
+    half-width over the normal quantile, so a few such draws in the tails leave it finite."""
     inf = ~np.isfinite(samples)
     unreachable = float(np.mean(inf.any(axis=1)))
-    logs = np.log(np.where(inf, 1.0, samples))
-    slopes = (logs - logs.mean(axis=1, keepdims=True)) @ dx / sxx
-    up = (inf & (dx > 0)).any(axis=1)
-    down = (inf & (dx < 0)).any(axis=1)
-    unknown = (up & down) | (inf & (dx == 0)).any(axis=1)
+    slopes = np.log(np.where(inf, 1.0, samples)) @ coef
+    up = (inf & (coef > 0)).any(axis=1)
+    down = (inf & (coef < 0)).any(axis=1)
+    unknown = (up & down) | (inf & (coef == 0)).any(axis=1)
     slopes = np.where(up, np.inf, np.where(down, -np.inf, slopes))
     tail = (1.0 - confidence) / 2.0
     low = float(np.quantile(np.where(unknown, -np.inf, slopes), tail, method="inverted_cdf"))
     high = float(np.quantile(np.where(unknown, np.inf, slopes), 1 - tail, method="inverted_cdf"))
-    z = float(_st.norm.ppf(1 - tail))
     if not (math.isfinite(low) and math.isfinite(high)):
         return math.inf, unreachable
-    return (high - low) / (2.0 * z), unreachable
+    return (high - low) / (2.0 * float(_st.norm.ppf(1 - tail))), unreachable
 
 
 def efficiency_gain(
@@ -288,8 +297,18 @@ def efficiency_gain(
     labels: Sequence[str] | None = None,
     tolerance: float = 0.1,
     flops_method: str | None = None,
+    noise: Sequence[SeedNoise | None] | None = None,
+    seed: int = 0,
 ) -> GainResult:
     """Gain of new runs (one per rung: ``compute`` spent, ``loss`` reached) over a baseline law.
+
+    ``loss`` is each rung's mean over its seeds and ``noise`` its seed noise
+    (:func:`~stepstone.analysis.uncertainty.seed_noise`; None: exact). Each rung's interval
+    combines both sources of uncertainty by Monte Carlo: draw ``j`` pairs the baseline's
+    bootstrap refit ``j mod B`` with a draw of the rung's true mean loss
+    (:func:`~stepstone.analysis.uncertainty.draw_means`), and the interval is the central
+    ``confidence`` range of the gains of the draws (``seed`` fixes them). A law fitted to
+    fewer than its parameters + 2 points gives no interval (:func:`too_few_points`).
 
     With ``n=`` (model sizes; (N, D) baselines only) the baseline is taken at the run's own
     size: ``C_predicted = k·N·D'`` where ``D'`` is the tokens the baseline of that size needs.
@@ -306,6 +325,8 @@ def efficiency_gain(
         )
     if labels is not None and len(labels) != c.size:
         raise AnalysisError(f"labels has {len(labels)} entries for {c.size} rungs.")
+    if noise is not None and len(noise) != c.size:
+        raise AnalysisError(f"noise has {len(noise)} entries for {c.size} rungs.")
     if tolerance <= 0:
         raise AnalysisError(f"tolerance must be positive; got {tolerance}.")
     form = baseline.form_impl
@@ -323,17 +344,24 @@ def efficiency_gain(
     theta = baseline.vector
     e = baseline.irreducible_loss
     base_loss = form.loss_at_compute(theta, c)[0]
+    refits = baseline.samples.shape[0]
+    n_draws = max(N_DRAWS, refits) if refits >= 2 else 0
+    params = baseline.samples[np.arange(n_draws) % refits] if n_draws else baseline.samples
+    rng = np.random.default_rng(seed)
+    no_interval = too_few_points(baseline)
     rungs: list[GainRung] = []
     sample_cols: list[FloatArray] = []
     for i in range(c.size):
         label = labels[i] if labels is not None else f"rung {i + 1}"
         li = float(y[i])
+        rung_noise = noise[i] if noise is not None else None
+        drawn = draw_means(li, rung_noise, n_draws, rng)
         if sizes is not None:
             assert isinstance(form, ChinchillaLaw)
             ni = float(sizes[i])
             k = form.flops_per_param_token
             c_point = float(k * ni * form.tokens_for_loss(theta, li, ni)[0])
-            c_samp = k * ni * form.tokens_for_loss(baseline.samples, li, ni)
+            c_draws = k * ni * form.tokens_for_loss(params, drawn, ni)
             floor = float(theta[0] + theta[1] * ni ** (-theta[3]))
             why = (
                 f"undefined: loss {li:.4g} is at or below {floor:.4g}, what the baseline "
@@ -341,22 +369,24 @@ def efficiency_gain(
             )
         else:
             c_point = float(form.compute_for_loss(theta, li)[0])
-            c_samp = form.compute_for_loss(baseline.samples, li)
+            c_draws = form.compute_for_loss(params, drawn)
             why = (
                 f"undefined: loss {li:.4g} is at or below the baseline's irreducible loss "
                 f"E = {e:.4g}; no baseline compute reaches it"
                 if e is not None
                 else "undefined: the baseline law never reaches this loss"
             )
-        rung, gains = _rung(
-            label, float(c[i]), li, float(base_loss[i]), c_point, c_samp, baseline.confidence, why
-        )
+        rung, gains = _rung(label, float(c[i]), li, float(base_loss[i]), c_point, c_draws,
+                            baseline.confidence, why, rung_noise, no_interval)
         rungs.append(rung)
         sample_cols.append(gains)
     defined = [i for i, r in enumerate(rungs) if r.defined]
     point = np.array([rungs[i].gain for i in defined], dtype=np.float64)
-    samples = np.stack([sample_cols[i] for i in defined], axis=1) if defined else np.zeros((0, 0))
+    samples = (np.stack([sample_cols[i] for i in defined], axis=1) if defined
+               else np.zeros((0, 0)))
     trend = _trend(c[defined], point, samples, baseline.confidence, tolerance)
+    if no_interval is not None:
+        trend = replace(trend, verdict="inconclusive", explanation=no_interval)
     mismatch = flops_mismatch(baseline.flops_method, flops_method)
     return GainResult(
         baseline_form=baseline.form,

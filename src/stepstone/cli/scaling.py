@@ -190,11 +190,12 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
     Feature runs are grouped by rung (config `rung`, else `n_params`, else `flops`) and the
     seeds at a rung averaged, as `stepstone decide` does. For each rung the gain is the
     compute the baseline law needs to reach its loss divided by the compute it spent, with an
-    interval from the baseline's bootstrap refits; then the verdict on how the gain moves
-    with scale (rising, stable, falling, inconclusive), and gain(C) when a compute law fitted
-    to the feature runs has another exponent than the baseline's. --baseline B fits B's own
-    runs (kind baseline) when it has any, as `decide` does; a FLOPs estimate that differs
-    between the feature runs and the baseline is warned about on stderr.
+    interval that carries the baseline's bootstrap refits and the rung's seed noise (its
+    seeds' spread; one seed: the noise floor of --baseline B); then the verdict on how the
+    gain moves with scale (rising, stable, falling, inconclusive), and gain(C) when a compute
+    law fitted to the feature runs has another exponent than the baseline's. --baseline B
+    fits B's own runs (kind baseline) when it has any, as `decide` does; a FLOPs estimate
+    that differs between the feature runs and the baseline is warned about on stderr.
 
     \b
     Example:
@@ -211,7 +212,8 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
     with open_lab(lab) as opened:
         sel = aio.select_runs(opened, question=question, tag=tag, project=project,
                               run_ids=run_refs, finished_only=False)
-        rungs = ev.feature_rungs(opened, sel.runs, metric, sel.source, need_nd=same_size)
+        rungs = ev.feature_rungs(opened, sel.runs, metric, sel.source, need_nd=same_size,
+                                 floor=ev.version_floor(opened, baseline_name, metric))
         if fit_ref is not None:
             stored = aio.find_fit(opened, fit_ref)
             base = aio.fit_from_stored(stored)
@@ -237,14 +239,15 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
                     "gain_curve_note": curve_note})
         return
     click.echo(f"baseline: {base_desc}; comparison: {result.comparison}; seeds at a rung "
-               "are averaged")
+               "are averaged, their spread is its seed noise")
     if rungs.skipped:
         click.echo(aio.Selection("", [], list(rungs.skipped)).skipped_line())
     click.echo()
     rows = [[r.label[:12], len(ids), r.compute, r.loss, r.compute_predicted,
              r.gain if r.defined else "undefined", interval(r.ci_low, r.ci_high)
-             if r.defined else "–", r.note] for r, ids in zip(result.rungs, rungs.run_ids,
-                                                              strict=True)]
+             if r.defined else "–",
+             "; ".join(dict.fromkeys(x for x in (r.note, r.seed_noise, r.caveat) if x))]
+            for r, ids in zip(result.rungs, rungs.run_ids, strict=True)]
     echo_table(rows, ["rung", "runs", "C", "loss", "baseline C for loss", "gain",
                       f"{result.confidence:.0%} CI", "note"], style, "Gain per rung")
     t = result.trend

@@ -24,12 +24,19 @@ from stepstone.method import runs as run_rules
 from stepstone.method.rules import (
     Evidence,
     Gain,
+    NoiseFloor,
+    Rule,
     RunRecord,
+    Scores,
+    Tally,
     Verdict,
+    WorstBucket,
     evaluate,
+    metrics_used,
     parse_rule,
     uses_gain,
 )
+from stepstone.method.rules.tree import _walk
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord as StoredRun
 from stepstone.store.runs import numeric
@@ -92,10 +99,81 @@ def rung_gains(lab: Lab, question: dict[str, Any], version: str, rungs: dict[str
         if not rung.defined or rung.gain is None:
             flags.append(f"gain at rung {rung.label} is undefined: {rung.note}")
             continue
-        low = rung.gain if rung.ci_low is None else rung.ci_low
+        low = 0.0 if rung.ci_low is None else rung.ci_low  # no low end: any positive gain
         high = float("inf") if rung.ci_high is None else rung.ci_high
         key = rungs[rung.label] if rung.label in rungs else _label(rung.label)
-        out[key] = Gain(float(rung.gain), float(low), float(high))
+        out[key] = Gain(float(rung.gain), float(low), float(high), rung.caveat)
+    return out
+
+
+def _config_rung(config: dict[str, Any]) -> Any:
+    for key in ("rung", "n_params", "flops"):
+        if config.get(key) is not None:
+            value = config[key]
+            return int(value) if isinstance(value, float) and value.is_integer() else value
+    return None
+
+
+def planned(lab: Lab, question_id: str, runs: list[StoredRun]) -> tuple[list[Any], list[Any]]:
+    """The rungs the question's plans (ladders and sweeps launched for it) planned, in plan
+    order, and those of its planned runs that never produced a run that is not abandoned
+    (``missing``). A planned run's rung is its run's, else its config's ``rung`` (else
+    ``n_params``, ``flops``), else the plan's label for it."""
+    by_id = {r.id: r for r in runs}
+    rungs: list[Any] = []
+    missing: list[Any] = []
+    for plan in reversed(lab.plans.recent()):
+        if plan.question_id != question_id:
+            continue
+        for row in lab.plans.runs(plan.id):
+            made = [by_id[a["run_id"]] for a in row.attempts if a["run_id"] in by_id]
+            kept = [r for r in made if r.status != "abandoned"]
+            rung = (evidence_rules.rung_of(made[-1]) if made else None)
+            rung = rung if rung is not None else _config_rung(row.config)
+            rung = rung if rung is not None else _label(row.label)
+            rungs.append(rung)
+            if not kept:
+                missing.append(rung)
+    return list(dict.fromkeys(rungs)), missing
+
+
+def noise_floors(lab: Lab, version: str | None, rule: Rule) -> dict[str, NoiseFloor]:
+    """The baseline version's newest noise floor of each metric the rule reads."""
+    if version is None:
+        return {}
+    wanted = set(metrics_used(rule))
+    return {r.metric: NoiseFloor(r.sd, r.n) for r in lab.baselines.noise(version)
+            if r.metric in wanted}
+
+
+BUCKET_FIELDS = ("bucket", "difficulty")  # the field a bucket is read from, in this order
+_NOT_FIELDS = {"id", "score", "correct", "prediction", "name", "step"}
+
+
+def eval_buckets(lab: Lab, run_id: str, names: set[str]) -> dict[str, dict[str, Any]]:
+    """``{eval set: {bucket: Tally | Scores}}`` from a run's evaluation records of the sets
+    ``names`` (what ``worst bucket of NAME`` reads): bucketed by the field ``bucket``, else
+    ``difficulty``, else the records' only field; pass/fail records become a Tally (Wilson),
+    scored ones Scores (t)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        records = lab.evals.records(run_id, name)
+        if not records:
+            continue
+        fields = sorted({k for r in records for k in r} - _NOT_FIELDS)
+        field = next((f for f in BUCKET_FIELDS if f in fields), None)
+        field = field or (fields[0] if len(fields) == 1 else None)
+        if field is None:
+            continue
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for record in records:
+            if record.get(field) is not None:
+                groups.setdefault(str(record[field]), []).append(record)
+        out[name] = {
+            bucket: Tally(sum(bool(r["correct"]) for r in rows), len(rows))
+            if all("correct" in r for r in rows)
+            else Scores(tuple(float(r["score"]) for r in rows if r.get("score") is not None))
+            for bucket, rows in groups.items()}
     return out
 
 
@@ -106,9 +184,13 @@ def gather(lab: Lab, question_id: str) -> Proposal:
     runs = [r for r in lab.runs.list(question_id=question_id) if r.kind != "smoke"]
     flags: list[str] = []
     records: list[RunRecord] = []
+    abandoned: list[RunRecord] = []
+    bucket_sets = {n.metric for n in _walk(rule) if isinstance(n, WorstBucket)}
     for run in sorted(runs, key=lambda r: r.created_at):
+        seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
         if run.status == "abandoned":
-            flags.append(f"run {run.id} was abandoned ({run.reason}): left out")
+            abandoned.append(RunRecord({}, evidence_rules.rung_of(run), seed, False,
+                                       run_id=run.id, reason=run.reason or ""))
             continue
         if (other := evaluator_rules.differs(lab, run)) is not None:
             flags.append(f"run {run.id}: {other}: left out")
@@ -119,9 +201,9 @@ def gather(lab: Lab, question_id: str) -> Proposal:
             flags.append(f"run {run.id} is {run.status}: not a finished result")
         elif cut:
             flags.append(f"run {run.id} is not a finished result: {cut}")
-        seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
+        buckets = eval_buckets(lab, run.id, bucket_sets) if bucket_sets else {}
         records.append(RunRecord(_metrics(run), evidence_rules.rung_of(run), seed, finished,
-                                 run_id=run.id))
+                                 buckets, run_id=run.id))
     if not runs:
         flags.append(f"question {question_id} has no runs yet")
     version = evidence_rules.question_version(lab, q, runs)
@@ -129,8 +211,9 @@ def gather(lab: Lab, question_id: str) -> Proposal:
     if version is not None:
         for run in lab.runs.list(baseline=version, kind="baseline", status="finished"):
             seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
+            buckets = eval_buckets(lab, run.id, bucket_sets) if bucket_sets else {}
             reference.append(RunRecord(_metrics(run), evidence_rules.rung_of(run), seed,
-                                       run_id=run.id))
+                                       buckets=buckets, run_id=run.id))
         if not reference:
             flags.append(f"the baseline {version} has no finished runs of its own")
     gains: dict[Any, Gain] = {}
@@ -144,7 +227,18 @@ def gather(lab: Lab, question_id: str) -> Proposal:
             rung_values = {str(r.rung): r.rung for r in records}
             gains = rung_gains(lab, q, version, rung_values, flags)
     _dedupe(records, flags)
-    evidence = Evidence.build(runs=records, baseline=reference, gains=gains)
+    plan_rungs, missing = planned(lab, question_id, runs)
+    seen = list(dict.fromkeys(r.rung for r in records))
+    order = plan_rungs + [r for r in seen if r not in plan_rungs]
+    if all(isinstance(r, int) and not isinstance(r, bool) for r in order):
+        order.sort()
+    for rung in missing:
+        if not any(r.rung == rung for r in records):
+            flags.append(f"planned rung {rung} has no run: the rule cannot be answered there")
+    evidence = Evidence.build(runs=records, baseline=reference, gains=gains, rungs=order,
+                              missing=[(r, None) for r in missing
+                                       if not any(x.rung == r for x in records)],
+                              abandoned=abandoned, noise=noise_floors(lab, version, rule))
     verdict = evaluate(rule, evidence)
     if any(not r.finished for r in records) and verdict.answer != "inconclusive":
         verdict = Verdict("inconclusive", (*verdict.reasons,

@@ -10,8 +10,9 @@ take it from here (:func:`question_evidence` for ``decide`` and the dashboard, w
 
 The law is fitted to the baseline version's own finished runs (kind ``baseline``); a rung is
 :func:`rung_of` (config/summary ``rung``, else ``n_params``, else ``flops``), and seeds at one
-rung are averaged (a rerun replaces the run it repeats): :func:`feature_rungs` is that rule,
-for ``decide`` and ``stepstone gain`` alike. Refusals become a ``reason``, never an
+rung are averaged (a rerun replaces the run it repeats) and their spread kept as the rung's
+seed noise (one seed: the baseline's noise floor, :func:`version_floor`): :func:`feature_rungs`
+is that rule, for ``decide`` and ``stepstone gain`` alike. Refusals become a ``reason``, never an
 exception. numpy and scipy load inside the functions.
 """
 
@@ -33,6 +34,8 @@ from stepstone.store.runs import RunRecord
 if TYPE_CHECKING:
     from stepstone.analysis.fit import ScalingFit
     from stepstone.analysis.gain import GainResult
+    from stepstone.analysis.noise import NoiseFloor
+    from stepstone.analysis.uncertainty import SeedNoise
 
 #: Bootstrap refits of the law for ``decide`` and the dashboard (a report has ``--bootstrap``).
 N_BOOTSTRAP = 200
@@ -65,6 +68,7 @@ class Rungs:
     points: aio.ScalingPoints  # one point per run used
     point_rungs: tuple[str, ...]  # the rung label of each point
     skipped: tuple[tuple[str, str], ...]
+    noise: tuple[SeedNoise, ...] = ()  # the seed noise of each rung's mean loss
 
 
 @dataclass(frozen=True)
@@ -197,11 +201,14 @@ def baseline_law(
 
 
 def feature_rungs(lab: Lab, runs: Sequence[RunRecord], metric: str, source: str, *,
-                  need_nd: bool = False) -> Rungs:
+                  need_nd: bool = False, floor: NoiseFloor | None = None) -> Rungs:
     """The usable runs among ``runs`` (no smoke runs), one per rung and seed (a rerun replaces
     the run it repeats), averaged per rung (mean compute, loss and N over the seeds), the
-    rungs in order of compute: what ``decide``, the report, the dashboard and
+    rungs in order of compute, each with the seed noise of its mean loss (its own seeds, else
+    the baseline's noise ``floor``): what ``decide``, the report, the dashboard and
     ``stepstone gain`` measure a gain on."""
+    from stepstone.analysis.uncertainty import seed_noise
+
     skipped: list[tuple[str, str]] = []
     newest: dict[tuple[str, str], RunRecord] = {}
     for run in sorted((r for r in runs if r.kind != "smoke"), key=lambda r: r.created_at):
@@ -232,7 +239,10 @@ def feature_rungs(lab: Lab, runs: Sequence[RunRecord], metric: str, source: str,
         loss=tuple(mean(points.loss, k) for k in labels),
         n=tuple(mean(points.n, k) for k in labels) if points.n is not None else None,
         run_ids=tuple(tuple(points.labels[i] for i in by_rung[k]) for k in labels),
-        points=points, point_rungs=point_rungs, skipped=tuple(skipped))
+        points=points, point_rungs=point_rungs, skipped=tuple(skipped),
+        noise=tuple(seed_noise([points.loss[i] for i in by_rung[k]],
+                               floor.sd if floor else None, floor.n if floor else None)
+                    for k in labels))
 
 
 def rungs_gain(fit: ScalingFit, rungs: Rungs, *, tolerance: float = 0.1,
@@ -246,7 +256,22 @@ def rungs_gain(fit: ScalingFit, rungs: Rungs, *, tolerance: float = 0.1,
                             "feature run's summary")
     return efficiency_gain(fit, rungs.compute, rungs.loss, labels=rungs.labels,
                            n=rungs.n if same_size else None, tolerance=tolerance,
-                           flops_method=rungs.points.flops_method)
+                           flops_method=rungs.points.flops_method,
+                           noise=rungs.noise or None)
+
+
+def version_floor(lab: Lab, baseline: str | None, metric: str) -> NoiseFloor | None:
+    """The newest noise floor of ``metric`` on ``baseline`` (a version or a tier; None when it
+    names no baseline or none was measured)."""
+    from stepstone.method.noise import noise_floor
+
+    if baseline is None:
+        return None
+    try:
+        version = str(baseline_rules.resolve(lab, baseline)["version"])
+    except NotFoundError:
+        return None
+    return noise_floor(lab, version, metric)
 
 
 def question_gain(lab: Lab, question_id: str, law: BaselineLaw, *,
@@ -256,7 +281,7 @@ def question_gain(lab: Lab, question_id: str, law: BaselineLaw, *,
     with the reason."""
     metric = law.metric
     rungs = feature_rungs(lab, lab.runs.list(question_id=question_id), metric,
-                          f"question:{question_id}")
+                          f"question:{question_id}", floor=version_floor(lab, law.version, metric))
     common: dict[str, Any] = dict(skipped=rungs.skipped, points=rungs.points,
                                   point_rungs=rungs.point_rungs)
     if law.fit is None:
@@ -312,4 +337,5 @@ __all__ = [
     "rung_of",
     "rungs_gain",
     "usable",
+    "version_floor",
 ]

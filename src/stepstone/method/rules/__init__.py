@@ -19,7 +19,16 @@ canonical text), :mod:`.syntax` (tokenizer, parser and checks: :func:`parse_rule
 
 from __future__ import annotations
 
-from stepstone.method.rules.facts import Evidence, Gain, Rung, RunRecord, Seed
+from stepstone.method.rules.facts import (
+    Evidence,
+    Gain,
+    NoiseFloor,
+    Rung,
+    RunRecord,
+    Scores,
+    Seed,
+    Tally,
+)
 from stepstone.method.rules.syntax import parse_rule
 from stepstone.method.rules.tree import (
     GAIN,
@@ -38,6 +47,7 @@ from stepstone.method.rules.tree import (
     Or,
     Quantified,
     Rule,
+    Sigma,
     WorstBucket,
     bounds,
 )
@@ -58,6 +68,7 @@ __all__ = [
     "Metric",
     "Neg",
     "Node",
+    "NoiseFloor",
     "Not",
     "Number",
     "Or",
@@ -65,7 +76,10 @@ __all__ = [
     "Rule",
     "RunRecord",
     "Rung",
+    "Scores",
     "Seed",
+    "Sigma",
+    "Tally",
     "Verdict",
     "WorstBucket",
     "bounds",

@@ -20,11 +20,14 @@ Seed = int | str | None
 
 @dataclass(frozen=True)
 class Gain:
-    """A compute efficiency gain at one rung with its (bootstrap) interval."""
+    """A compute efficiency gain at one rung with its interval (baseline law and seed noise);
+    ``caveat`` says why the interval cannot settle a comparison ("" when it can): a law with
+    too few points, one seed and no noise floor. A gain with no interval is ``(g, 0, inf)``."""
 
     value: float
     low: float
     high: float
+    caveat: str = ""
 
     def __post_init__(self) -> None:
         bounds = (self.low, self.value, self.high)
@@ -32,6 +35,32 @@ class Gain:
             raise UsageError(
                 f"a gain needs low <= value <= high, got {self.value} [{self.low}, {self.high}]"
             )
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Pass/fail results in a bucket: ``successes`` out of ``trials`` (a Wilson interval)."""
+
+    successes: int
+    trials: int
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per-example scores in a bucket (a t interval of their mean)."""
+
+    values: tuple[float, ...]
+
+
+BucketValue = float | Tally | Scores
+
+
+@dataclass(frozen=True)
+class NoiseFloor:
+    """The seed-to-seed standard deviation of a metric, measured over ``n`` seeds."""
+
+    sd: float
+    n: int
 
 
 @dataclass(frozen=True)
@@ -46,8 +75,9 @@ class RunRecord:
     rung: Rung = None
     seed: Seed = None
     finished: bool = True
-    buckets: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    buckets: Mapping[str, Mapping[str, BucketValue]] = field(default_factory=dict)
     run_id: str = ""
+    reason: str = ""  # why an abandoned run was abandoned
 
 
 @dataclass(frozen=True)
@@ -56,7 +86,10 @@ class Evidence:
 
     ``rungs`` is the ladder's order, smallest first; the last is the top rung, where a
     comparison without ``at every/any rung`` is evaluated. ``missing`` lists planned
-    runs that do not exist, as (rung, seed); a rung of None means any rung.
+    runs that do not exist, as (rung, seed); a rung of None means any rung. ``abandoned``
+    are runs left out (named in the verdict); ``noise`` the baseline's noise floor per metric
+    (the spread of a one-seed value, and the unit of ``sigma``); ``confidence`` the level of
+    every interval.
     """
 
     runs: tuple[RunRecord, ...] = ()
@@ -64,6 +97,9 @@ class Evidence:
     gains: Mapping[Rung, Gain] = field(default_factory=dict)
     missing: tuple[tuple[Rung, Seed], ...] = ()
     rungs: tuple[Rung, ...] = ()
+    abandoned: tuple[RunRecord, ...] = ()
+    noise: Mapping[str, NoiseFloor] = field(default_factory=dict)
+    confidence: float = 0.95
 
     def __post_init__(self) -> None:
         seen = set()
@@ -73,6 +109,8 @@ class Evidence:
                     f"two runs at rung {run.rung}, seed {run.seed}; give each run its own seed"
                 )
             seen.add((run.rung, run.seed))
+        if not 0.5 <= self.confidence < 1:
+            raise UsageError(f"confidence is between 0.5 and 1 (e.g. 0.95), not {self.confidence}")
         if not self.rungs:
             found = [r.rung for r in self.runs] + list(self.gains)
             found += [rung for rung, _ in self.missing if rung is not None]
@@ -90,13 +128,16 @@ class Evidence:
         unfinished: Iterable[tuple[Rung, Seed]] = (),
         missing: Iterable[tuple[Rung, Seed]] = (),
         rungs: Iterable[Rung] | None = None,
+        abandoned: Iterable[RunRecord] = (),
+        noise: Mapping[str, NoiseFloor | tuple[float, int]] | None = None,
+        confidence: float = 0.95,
     ) -> Evidence:
         """Evidence from plain values.
 
         ``runs``: ``{rung: {seed: {metric: value}}}`` or RunRecords. ``baseline``:
         ``{metric: value}``, ``{rung: {metric: value}}``, ``{rung: {seed: {metric: value}}}``
         or RunRecords. ``gains``: ``{rung: (value, low, high)}`` (a bare number is exact).
-        ``unfinished`` and ``missing``: (rung, seed) pairs.
+        ``unfinished`` and ``missing``: (rung, seed) pairs. ``noise``: ``{metric: (sd, n)}``.
         """
         records = _records(runs) if isinstance(runs, Mapping) else list(runs)
         stopped = set(unfinished)
@@ -112,6 +153,10 @@ class Evidence:
             gains={rung: _gain(g) for rung, g in (gains or {}).items()},
             missing=tuple(missing),
             rungs=tuple(rungs or ()),
+            abandoned=tuple(abandoned),
+            noise={m: v if isinstance(v, NoiseFloor) else NoiseFloor(float(v[0]), int(v[1]))
+                   for m, v in (noise or {}).items()},
+            confidence=confidence,
         )
 
 
@@ -141,6 +186,7 @@ def _baseline_records(baseline: Mapping[Any, Any]) -> list[RunRecord]:
 
 
 def _gain(g: Gain | tuple[float, float, float] | float) -> Gain:
+    """A gain from a Gain, ``(value, low, high)`` or a bare number (exact)."""
     if isinstance(g, Gain):
         return g
     if isinstance(g, int | float):

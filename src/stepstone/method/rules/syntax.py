@@ -29,6 +29,7 @@ from stepstone.method.rules.tree import (
     Or,
     Quantified,
     Rule,
+    Sigma,
     WorstBucket,
     _children,
     _walk,
@@ -244,6 +245,8 @@ class _Parser:
         if tok.kind in ("num", "name", "baseref", "("):
             self.take()
         if tok.kind == "num":
+            if self.is_kw("sigma"):  # `2 sigma`: that many noise floors
+                return BinOp("*", Number(tok.value), Sigma(pos=self.take().pos))
             return Number(tok.value)
         if tok.kind == "name":
             return Metric(tok.value, pos=tok.pos)
@@ -258,6 +261,16 @@ class _Parser:
         if self.is_kw("baseline"):
             self.take()
             return BaselineRef("", explicit=False, pos=tok.pos)
+        if self.is_kw("sigma"):
+            self.take()
+            return Sigma(pos=tok.pos)
+        if self.is_kw("delta"):
+            self.take()
+            if self.tok.kind != "name":
+                raise self.error("expected a metric name after 'delta'")
+            name = self.take()
+            return BinOp("-", Metric(name.value, pos=name.pos),
+                         BaselineRef(name.value, explicit=True, pos=tok.pos))
         if self.is_kw("mean", "min", "max"):
             func = self.take().text
             self.expect_kw("over", func)
@@ -358,7 +371,13 @@ class _Checker:
             raise self.fail(f"'{node.func} over seeds of' needs a metric", node.pos)
 
     def bind(self, node: Expr, names: list[str]) -> Expr:
-        """Give each bare ``baseline`` the one metric it refers to."""
+        """Give each bare ``baseline`` and ``sigma`` the one metric it refers to."""
+        if isinstance(node, Sigma):
+            if len(names) != 1:
+                found = " and ".join(names) if names else "none"
+                raise self.fail("'sigma' must refer to exactly one metric in the comparison "
+                                f"(found {found})", node.pos)
+            return replace(node, metric=names[0])
         if isinstance(node, BaselineRef) and not node.explicit:
             if len(names) != 1:
                 found = " and ".join(names) if names else "none"

@@ -16,7 +16,7 @@ GAIN = "gain"
 
 KEYWORDS = frozenset(
     {"and", "or", "not", "at", "every", "any", "rung", "baseline"}
-    | {"mean", "min", "max", "over", "seeds", "of", "worst", "bucket"}
+    | {"mean", "min", "max", "over", "seeds", "of", "worst", "bucket", "delta", "sigma"}
 )
 """Words a metric name cannot be unless quoted with backticks (`` `max` ``)."""
 
@@ -106,7 +106,18 @@ class WorstBucket:
         return f"worst bucket of {_name_text(self.metric)}"
 
 
-Expr = Number | Metric | BaselineRef | BinOp | Neg | Aggregate | WorstBucket
+@dataclass(frozen=True)
+class Sigma:
+    """``sigma``: the baseline's noise floor (seed-to-seed SD) of the comparison's metric."""
+
+    metric: str = ""
+    pos: int = field(default=-1, compare=False, repr=False)
+
+    def __str__(self) -> str:
+        return "sigma"
+
+
+Expr = Number | Metric | BaselineRef | BinOp | Neg | Aggregate | WorstBucket | Sigma
 
 
 @dataclass(frozen=True)

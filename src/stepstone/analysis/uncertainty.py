@@ -1,0 +1,77 @@
+"""The seed noise of a measured rung: how uncertain the mean of a rung's seeds is.
+
+One model of a comparison (docs/analysis.md, "One model of a comparison"): a feature's
+metric at a rung is the mean of its ``k`` seeds, uncertain by seed noise. The standard error
+of that mean comes from the rung's own seeds (``sd/√k``, ``k - 1`` degrees of freedom); with
+one seed, from the baseline's measured noise floor (its seed-to-seed SD over ``n`` seeds,
+``n - 1`` degrees of freedom), and the result says so; with one seed and no noise floor the
+spread is unknown: :attr:`SeedNoise.known` is False and a decision built on it is
+inconclusive. :func:`draw_means` turns it into Monte Carlo draws of the mean (the mean plus
+``se`` times a Student t draw with the noise's degrees of freedom), the draws a gain interval
+combines with the baseline law's bootstrap refits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._common import FloatArray, ResultMixin
+
+SEEDS, NOISE_FLOOR, UNKNOWN = "seeds", "noise floor", "unknown"
+
+
+@dataclass(frozen=True)
+class SeedNoise(ResultMixin):
+    """The standard error of a rung's mean and where it comes from.
+
+    ``source`` is ``"seeds"`` (the rung's own seeds), ``"noise floor"`` (one seed, the
+    baseline's noise floor) or ``"unknown"`` (one seed, no noise floor: ``se`` is 0 and the
+    interval ignores seed noise)."""
+
+    se: float
+    dof: float  # degrees of freedom of the SD behind se (inf: taken as known)
+    n_seeds: int
+    source: str
+    sd: float = math.nan  # the per-seed standard deviation used
+
+    @property
+    def known(self) -> bool:
+        return self.source != UNKNOWN
+
+    def describe(self) -> str:
+        if self.source == SEEDS:
+            return f"seed noise from its {self.n_seeds} seeds (SD {self.sd:.3g})"
+        if self.source == NOISE_FLOOR:
+            return (f"one seed: seed noise from the baseline's noise floor (SD {self.sd:.3g}, "
+                    f"{self.dof + 1:.0f} seeds)")
+        return "one seed and no noise floor: the interval ignores seed noise"
+
+
+def seed_noise(values: Sequence[float], floor_sd: float | None = None,
+               floor_n: int | None = None) -> SeedNoise:
+    """The seed noise of the mean of ``values`` (one per seed); ``floor_sd`` over ``floor_n``
+    seeds is the baseline's noise floor, used when there is one seed."""
+    k = len(values)
+    if k >= 2:
+        sd = float(np.std(np.asarray(values, dtype=np.float64), ddof=1))
+        return SeedNoise(sd / math.sqrt(k), float(k - 1), k, SEEDS, sd)
+    if floor_sd is not None and math.isfinite(floor_sd) and floor_n is not None and floor_n >= 2:
+        return SeedNoise(float(floor_sd), float(floor_n - 1), k, NOISE_FLOOR, float(floor_sd))
+    return SeedNoise(0.0, math.inf, k, UNKNOWN)
+
+
+def draw_means(mean: float, noise: SeedNoise | None, size: int,
+               rng: np.random.Generator) -> FloatArray:
+    """``size`` draws of a rung's true mean given its measured ``mean`` and ``noise``:
+    ``mean + se·t`` with t of the noise's degrees of freedom (the mean itself when exact)."""
+    if noise is None or noise.se == 0.0:
+        return np.full(size, float(mean))
+    t = rng.standard_normal(size) if math.isinf(noise.dof) else rng.standard_t(noise.dof, size)
+    return np.asarray(mean + noise.se * t, dtype=np.float64)
+
+
+__all__ = ["NOISE_FLOOR", "SEEDS", "UNKNOWN", "SeedNoise", "draw_means", "seed_noise"]
