@@ -10,8 +10,9 @@ histograms (``add_histogram``) and images (``add_image``) files of the run like
 curves, hparams layouts...) stays in the TensorBoard files and is named in a warning,
 once per kind. The event files themselves are written as before.
 
-Keys are the tags; a writer in a sub-folder of the first writer's folder prefixes its
-folder (``add_scalars("loss", {"train": ...})`` gives ``loss/train``, as TensorBoard shows it).
+Keys are the tags of the run's first writer; a writer in a sub-folder of its folder
+prefixes that sub-folder (``add_scalars("loss", {"train": ...})`` gives ``loss/train``, as
+TensorBoard shows it), a writer elsewhere its folder's name.
 """
 
 from __future__ import annotations
