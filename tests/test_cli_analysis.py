@@ -226,7 +226,7 @@ def test_stratify_on_logged_eval_records(root: Path, capsys) -> None:
     assert "expert" in out["coverage"][0]["thin"]
     text = cli(root, capsys, "stratify", a)
     assert "**hard** (weakest)" in text and "expert (thin)" in text
-    comp = cli_json(root, capsys, "stratify", a, "--by", "difficulty", "--against", b)
+    comp = cli_json(root, capsys, "stratify", b, "--by", "difficulty", "--against", a)
     assert comp["largest_regression"]["bucket"] == "hard"
     assert comp["largest_regression"]["paired"] is True
     result = subprocess_cli("stratify", add_run(root, {}), "--lab", str(root))

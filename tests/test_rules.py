@@ -659,13 +659,12 @@ def test_missing_evidence_is_inconclusive(changes: dict[str, Any], reason: str) 
         (
             "gain >= 1.05",
             {"gains": {1: 1.2}},
-            "gain >= 1.05 at rung 3: inconclusive (no efficiency gain at rung 3; fit the "
-            "baseline's scaling law and compute the gain first)",
+            "gain >= 1.05 at rung 3: inconclusive (no efficiency gain was measured at rung 3)",
         ),
         (
             "gain >= 1.05",
             {"gains": {3: float("nan")}},
-            "gain >= 1.05 at rung 3: inconclusive (the efficiency gain at rung 3 is NaN)",
+            "gain >= 1.05 at rung 3: inconclusive (the efficiency gain at rung 3 is undefined)",
         ),
         (
             "gain >= 1.05",

@@ -6,9 +6,11 @@
   (so its interval respects the correlation between evals); otherwise the mean of the means
   without an interval.
 * :func:`loss_eval_divergence` — between two runs or checkpoints: did validation loss improve
-  while a downstream eval got worse? With several seeds per side each change gets a Welch
-  interval and counts as worse only when the interval excludes 0 and the change is larger
-  than ``min_delta``. The result carries a Markdown table that shows it.
+  while a downstream eval got worse? With several seeds per side each change gets an
+  interval, paired on the seeds both sides ran (values given as seed -> value mappings
+  sharing 2+ seeds: the t interval of the per-seed change), else Welch; it counts as worse
+  only when the interval excludes 0 and the change is larger than ``min_delta``. The result
+  carries a Markdown table that shows it.
 * :func:`checkpoint_divergences` — the same check between consecutive checkpoints of a run.
 """
 
@@ -23,9 +25,18 @@ import numpy as np
 
 from stepstone.errors import AnalysisError
 
-from ._common import ResultMixin, as_float_array, check_confidence, t_interval, welch
+from ._common import (
+    FloatArray,
+    ResultMixin,
+    as_float_array,
+    check_confidence,
+    paired,
+    t_interval,
+    welch,
+)
 
-Value = float | Sequence[float]
+Value = float | Sequence[float] | Mapping[str, float]
+"""One number, one per seed, or seed -> number (the form that pairs two sides by seed)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ class EvalChange(ResultMixin):
     higher_is_better: bool
     worse: bool
     better: bool
+    paired: bool = False  # the interval is of the per-seed change on common seeds
 
 
 @dataclass(frozen=True)
@@ -88,7 +100,7 @@ class Divergence(ResultMixin):
 
 
 def _row(name: str, value: Value, confidence: float) -> EvalRow:
-    x = as_float_array(value, name)
+    x = _array(value, name)
     if x.size >= 2:
         sd = float(x.std(ddof=1))
         lo, hi = t_interval(float(x.mean()), sd / math.sqrt(x.size), x.size - 1, confidence)
@@ -146,27 +158,37 @@ def loss_eval_divergence(
 ) -> Divergence:
     """Did ``loss_key`` improve (go down) from ``before`` to ``after`` while an eval got worse?
 
-    Both mappings hold the loss and the evals: one number each, or one per seed.
+    Both mappings hold the loss and the evals: one number each, one per seed, or seed ->
+    number (then the sides pair on their common seeds).
     ``higher_is_better`` applies to the evals (a bool, or per eval name; default True).
     """
     conf = check_confidence(confidence)
     for side, m in (("before", before), ("after", after)):
         if loss_key not in m:
             raise AnalysisError(f"{side} has no {loss_key!r}; pass loss_key= to name the loss.")
-    lb = as_float_array(before[loss_key], loss_key)
-    la = as_float_array(after[loss_key], loss_key)
+    lb = _array(before[loss_key], loss_key)
+    la = _array(after[loss_key], loss_key)
     loss_improved = bool(la.mean() < lb.mean())
     names = [k for k in before if k != loss_key and k in after]
     if not names:
         raise AnalysisError("before and after share no eval besides the loss.")
     changes: list[EvalChange] = []
     for k in names:
-        xb, xa = as_float_array(before[k], k), as_float_array(after[k], k)
+        vb, va = before[k], after[k]
+        is_paired = False
+        if isinstance(vb, Mapping) and isinstance(va, Mapping):
+            seeds = [s for s in vb if s in va]
+            is_paired = len(seeds) >= 2  # every column is of the seeds both sides ran
+            if is_paired:
+                vb, va = [vb[s] for s in seeds], [va[s] for s in seeds]
+        xb, xa = _array(vb, k), _array(va, k)
         hib = _hib(k, higher_is_better)
         change = float(xa.mean() - xb.mean())
         lo: float | None = None
         hi: float | None = None
-        if xa.size >= 2 and xb.size >= 2:
+        if is_paired:  # the t interval of the per-seed change
+            _, lo, hi, _ = paired(xb, xa, conf)
+        elif xa.size >= 2 and xb.size >= 2:
             _, lo, hi, _ = welch(xb, xa, conf)
         signed = change if hib else -change  # > 0 means better
         beyond = abs(change) > min_delta
@@ -178,7 +200,8 @@ def loss_eval_divergence(
         worse = signed < 0 and beyond and clear_down
         better = signed > 0 and beyond and clear_up
         changes.append(
-            EvalChange(k, float(xb.mean()), float(xa.mean()), change, lo, hi, hib, worse, better)
+            EvalChange(k, float(xb.mean()), float(xa.mean()), change, lo, hi, hib, worse, better,
+                       is_paired)
         )
     worsened = tuple(c.name for c in changes if c.worse)
     detected = loss_improved and bool(worsened)
@@ -208,6 +231,11 @@ def loss_eval_divergence(
         "\n".join(lines),
         conf,
     )
+
+
+def _array(value: Value, name: str) -> FloatArray:
+    values = list(value.values()) if isinstance(value, Mapping) else value
+    return as_float_array(values, name)
 
 
 def checkpoint_divergences(

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from stepstone.errors import AnalysisError
 
 from ._common import ResultMixin
+from .pareto import over_peak
 
 TERA = 1e12
 
@@ -198,7 +199,10 @@ def roofline(
     headroom = t / min_time
     use = achieved_f / attainable
     roof = "peak FLOP/s" if bound == "compute" else "memory bandwidth"
-    if headroom < headroom_threshold:
+    impossible = over_peak(achieved_f / pf)
+    if impossible is not None:
+        verdict = impossible
+    elif headroom < headroom_threshold:
         verdict = (f"{bound}-bound at {use:.0%} of its roof ({roof}): little headroom; "
                    "a faster step needs less work or a faster device")
     else:

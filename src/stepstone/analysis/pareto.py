@@ -96,6 +96,16 @@ class MFUResult(ResultMixin):
     peak_flops_per_second: float
     n_devices: int
     flops_method: str
+    warning: str | None = None  # set when the MFU is impossible (over 100%)
+
+
+def over_peak(mfu: float) -> str | None:
+    """Why an MFU over 100% cannot be (None when it is at most 100%): the one check of it,
+    for :func:`mfu` and the roofline alike."""
+    if mfu <= 1.0:
+        return None
+    return (f"MFU {mfu:.0%} is over 100%, which no device achieves: the FLOPs, the time, "
+            "the peak (for the precision used) or the device count is wrong")
 
 
 def parse_constraint(text: str) -> Constraint:
@@ -202,7 +212,8 @@ def mfu(
     """Model FLOPs utilisation: ``flops / seconds / (peak_flops_per_second · n_devices)``.
 
     ``flops`` is the model FLOPs done in ``seconds`` (a number or a :class:`FlopsEstimate`);
-    the peak is per device, as the vendor states it for the precision used.
+    the peak is per device, as the vendor states it for the precision used. An MFU over
+    100% is impossible: the result carries a ``warning`` saying so (:func:`over_peak`).
     """
     method = flops.method if isinstance(flops, FlopsEstimate) else "given"
     f = flops.flops if isinstance(flops, FlopsEstimate) else float(flops)
@@ -213,4 +224,5 @@ def mfu(
         raise AnalysisError(f"n_devices must be at least 1; got {n_devices}.")
     achieved = f / seconds
     peak = peak_flops_per_second * n_devices
-    return MFUResult(achieved / peak, achieved, peak, n_devices, method)
+    return MFUResult(achieved / peak, achieved, peak, n_devices, method,
+                     over_peak(achieved / peak))

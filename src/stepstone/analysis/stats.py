@@ -115,10 +115,15 @@ def seed_variance(values: ArrayLike, *, confidence: float = 0.95) -> SeedSummary
     return SeedSummary(n, mean, std, sem, lo, hi, float(x.min()), float(x.max()), cv, conf)
 
 
+def _sample_std(x: Any, axis: int = -1) -> Any:
+    """The sample standard deviation (ddof = 1), as everywhere else in stepstone."""
+    return np.std(x, ddof=1, axis=axis)
+
+
 _STATISTICS: dict[str, Callable[..., Any]] = {
     "mean": np.mean,
     "median": np.median,
-    "std": np.std,
+    "std": _sample_std,
 }
 
 
@@ -131,7 +136,8 @@ def bootstrap_ci(
     method: str = "BCa",
     seed: int | None = 0,
 ) -> Interval:
-    """Bootstrap interval of ``statistic`` (``mean``, ``median`` or ``std``) of ``values``.
+    """Bootstrap interval of ``statistic`` (``mean``, ``median`` or ``std``, the sample
+    standard deviation with ddof = 1) of ``values``.
 
     ``method`` is ``"BCa"`` (bias-corrected and accelerated), ``"percentile"`` or ``"basic"``.
     """

@@ -20,6 +20,11 @@ for quantile bins (automatic, 5 quantile bins, above ``max_levels`` distinct val
 both runs scored (paired t interval of the per-example difference), else Welch. When paired,
 every column (counts, means, difference, interval) is of the paired examples, and
 ``unmatched`` counts the examples of either run left out for want of a partner.
+
+The direction of a comparison has one reading everywhere (the command line, the dashboard,
+the report): run b **against** the reference a, ``diff = b - a``; "better" and "worse" are
+said of b, in the metric's direction (:func:`direction`), and :func:`regression_text` is the
+one sentence that names the bucket where b is worst against a.
 """
 
 from __future__ import annotations
@@ -117,9 +122,9 @@ class BucketComparison(ResultMixin):
 def _metric_name(records: Sequence[Record], metric: str | None) -> str:
     if metric is not None:
         return metric
-    if any("score" in r for r in records):
+    if any(r.get("score") is not None for r in records):
         return "score"
-    if any("correct" in r for r in records):
+    if any(r.get("correct") is not None for r in records):
         return "correct"
     raise AnalysisError('Records carry neither "score" nor "correct"; pass metric= to name one.')
 
@@ -349,6 +354,23 @@ def _diff(
     )
 
 
+def direction(higher_is_better: bool) -> str:
+    """``"higher is better"`` or ``"lower is better"``."""
+    return "higher is better" if higher_is_better else "lower is better"
+
+
+def regression_text(comparison: BucketComparison, run: str = "b",
+                    reference: str = "a") -> str | None:
+    """The one wording of the bucket where ``run`` (b) is worst against ``reference`` (a),
+    None when it is clearly worse in none."""
+    w = comparison.largest_regression
+    if w is None:
+        return None
+    return (f"{run} is worse than {reference} in {w.field}={w.bucket}: {comparison.metric} "
+            f"{w.mean_b:.4g} against {w.mean_a:.4g} ({w.diff:+.4g}; "
+            f"{direction(comparison.higher_is_better)})")
+
+
 def compare_buckets(
     records_a: Sequence[Record],
     records_b: Sequence[Record],
@@ -360,7 +382,7 @@ def compare_buckets(
     confidence: float = 0.95,
     max_levels: int = 20,
 ) -> BucketComparison:
-    """Run b against run a, bucket by bucket (``diff = b - a``)."""
+    """Run b against the reference run a, bucket by bucket (``diff = b - a``)."""
     conf = check_confidence(confidence)
     if not records_a or not records_b:
         raise AnalysisError("Both runs need per-example records to compare.")

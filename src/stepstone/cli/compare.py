@@ -138,8 +138,9 @@ def compare_cmd(runs: tuple[str, ...], a_tag: str | None, b_tag: str | None, met
     both = [*summaries_a, *summaries_b]
     div = None
     if keys and all(aio.number(s, loss_key) is not None for s in both):
-        before = {k: [float(s[k]) for s in summaries_a] for k in (loss_key, *keys)}
-        after = {k: [float(s[k]) for s in summaries_b] for k in (loss_key, *keys)}
+        # seed -> value: the two sides pair on the seeds both ran
+        before = {k: aio.arm_values(run_a, k) for k in (loss_key, *keys)}
+        after = {k: aio.arm_values(run_b, k) for k in (loss_key, *keys)}
         div = loss_eval_divergence(before, after, loss_key=loss_key, labels=(name_a, name_b),
                                    higher_is_better=hib_evals)
         payload["divergence"] = div.to_dict()
@@ -239,7 +240,8 @@ class EvalAverages:
 @click.argument("run")
 @click.option("--by", "by", multiple=True, metavar="FIELD",
               help="Bucket field (repeatable; default: every field of the records).")
-@click.option("--against", metavar="RUN_B", help="Compare RUN_B with RUN bucket by bucket.")
+@click.option("--against", metavar="REF", help="Set RUN against the reference run REF bucket "
+              "by bucket (RUN − REF; better and worse are said of RUN).")
 @click.option("--name", help="Eval set name (default: the run's only one, or 'eval').")
 @click.option("--metric", help="Record key to score (default: score, else correct).")
 @click.option("--lower-is-better", is_flag=True, help="Lower scores are better.")
@@ -254,28 +256,30 @@ def stratify_cmd(run: str, by: tuple[str, ...], against: str | None, name: str |
     """Per-bucket evaluation of a run's per-example records (from run.log_eval).
 
     Per bucket: count, mean, std, the 5th-percentile worst case and an interval; the
-    weakest bucket is marked and thin buckets are flagged. With --against, RUN_B is set
-    against RUN bucket by bucket (paired on common example ids).
+    weakest bucket is marked and thin buckets are flagged. With --against REF, RUN is set
+    against the reference REF bucket by bucket (RUN − REF, paired on common example ids):
+    a bucket where RUN is clearly worse is a regression.
 
     \b
     Example:
       stepstone stratify 3f9k2a1b --by difficulty
-      stepstone stratify 3f9k2a1b --by length --against 7c1d0e2f --json
+      stepstone stratify FEATURE_RUN --by length --against BASELINE_RUN --json
     """
     from stepstone import analysis_io as aio
     from stepstone.analysis import compare_buckets, stratify
+    from stepstone.analysis.stratify import regression_text
     from stepstone.store.lab import open_lab
 
     with open_lab(lab) as opened:
         recs = aio.eval_records(opened, run, name)
-        recs_b = aio.eval_records(opened, against, name) if against else None
+        recs_ref = aio.eval_records(opened, against, name) if against else None
     fields = list(by) or aio.bucket_fields(recs)
     if not fields:
         raise UsageError("the records carry no field to bucket by: log fields such as "
                          "'difficulty' with each record")
     hib = not lower_is_better
-    if recs_b is not None:
-        comp = compare_buckets(recs, recs_b, fields, metric=metric, higher_is_better=hib)
+    if recs_ref is not None:  # a = the reference, b = RUN
+        comp = compare_buckets(recs_ref, recs, fields, metric=metric, higher_is_better=hib)
         if as_json:
             print_json(comp.to_dict())
             return
@@ -284,12 +288,12 @@ def stratify_cmd(run: str, by: tuple[str, ...], against: str | None, name: str |
                  interval(r.ci_low, r.ci_high), "paired" if r.paired else "Welch",
                  ("**" + r.verdict + "**") if r is worst and style == "markdown" else r.verdict]
                 for r in (*comp.rows, comp.overall)]
-        echo_table(rows, ["field", "bucket", "n a", "n b", "mean a", "mean b", "b − a",
-                          f"{comp.confidence:.0%} CI", "test", "verdict"], style,
-                   f"{comp.metric}: {against} against {run}")
-        if worst is not None:
-            click.echo(f"largest regression: {worst.field}={worst.bucket} "
-                       f"({worst.diff:+.4g})")
+        echo_table(rows, ["field", "bucket", "n a (ref)", "n b (run)", "mean a", "mean b",
+                          "b − a", f"{comp.confidence:.0%} CI", "test", "verdict"], style,
+                   f"{comp.metric}: {run} (b) against {against} (a)")
+        text = regression_text(comp, run, str(against))
+        click.echo(f"regression: {text}" if text else f"no bucket where {run} is clearly "
+                   f"worse than {against}")
         return
     rep = stratify(recs, fields, metric=metric, higher_is_better=hib, min_count=min_count)
     if as_json:

@@ -109,7 +109,7 @@ def pareto_cmd(question: str | None, baseline: str | None, tag: str | None,
                             *[p.costs.get(c) for c in costs]]
         if mfu_column:
             m = mfus.get(p.id)
-            cells.append(f"{m.mfu:.1%}" if m is not None else "–")
+            cells.append("–" if m is None else f"{m.mfu:.1%}" + (" (!)" if m.warning else ""))
         table.append([*cells, "yes" if p.on_front else "", (p.dominated_by or "")[:10]])
     echo_table(table, ["rank", "run", "name", quality, *costs, *(["MFU"] if mfu_column else []),
                        "on front", "dominated by"],
@@ -117,6 +117,9 @@ def pareto_cmd(question: str | None, baseline: str | None, tag: str | None,
     if peak_flops is not None:
         click.echo(f"MFU: summary flops / {time_key or aio.TIME_KEY} / ({peak_flops:.4g} "
                    f"FLOP/s × {devices or 1} device(s))")
+        for rid, m in mfus.items():
+            if m is not None and m.warning:
+                click.echo(f"! run {rid[:10]} ({names.get(rid, '')}): {m.warning}")
     for d in res.disqualified:
         reasons = [f"{r} ({why_not[d.id]})" if d.id in why_not and r.split(" to check ")[0]
                    == f"no {MFU}" else r for r in d.reasons]

@@ -24,7 +24,8 @@ FORMS = ("compute", "power", "chinchilla")
 @selection_options
 @click.option("--form", type=click.Choice(FORMS), default="compute", show_default=True,
               help="compute: E + A·C^-α; power: a·C^b; chinchilla: E + A/N^α + B/D^β.")
-@click.option("--metric", default="val_loss", show_default=True, help="Summary key of the loss.")
+@click.option("--metric", default=None, help="Summary key of the loss (default: the question's "
+              "metric, else the baseline's reference metric, else val_loss).")
 @click.option("--from", "from_file", metavar="FILE", help="Read points from a .csv/.parquet "
               "file instead of the lab (one row per run).")
 @click.option("--n-col", default="n_params", show_default=True, help="File column of N.")
@@ -45,7 +46,7 @@ FORMS = ("compute", "power", "chinchilla")
 @lab_option
 @json_option
 def fit_cmd(question: str | None, baseline: str | None, tag: str | None, project: str | None,
-            run_refs: tuple[str, ...], form: str, metric: str, from_file: str | None,
+            run_refs: tuple[str, ...], form: str, metric: str | None, from_file: str | None,
             n_col: str, d_col: str, c_col: str, loss_col: str, n_bootstrap: int,
             holdout: int | None, label: str | None, budget: float | None, no_save: bool,
             style: str, lab: str | None, as_json: bool) -> None:
@@ -80,6 +81,7 @@ def fit_cmd(question: str | None, baseline: str | None, tag: str | None, project
     else:
         with open_lab(lab) as opened:
             if not from_file:
+                baseline, metric = _version_and_metric(opened, baseline, question, metric)
                 sel = aio.select_runs(opened, question=question, baseline=baseline, tag=tag,
                                       project=project, run_ids=run_refs)
                 if baseline and not (question or tag or run_refs):
@@ -87,11 +89,12 @@ def fit_cmd(question: str | None, baseline: str | None, tag: str | None, project
                 points = aio.scaling_points(sel, metric, need_nd=need_nd)
                 source = sel.source
                 run_ids = points.labels
-            _refuse_empty(points, metric)
+            _refuse_empty(points, metric or loss_col)
             fit = _fit_or_refuse(aio, points, form, n_bootstrap, holdout)
             fit_id = None if no_save else opened.save_fit(
                 label=label or source, form=form, source=source, run_ids=run_ids,
-                flops_method=fit.flops_method, result=fit.to_dict())
+                flops_method=fit.flops_method,
+                result={**fit.to_dict(), "metric": metric or loss_col})
     optimal = fit.compute_optimal(budget) if budget is not None else None
     skipped = [{"run": r, "reason": why} for r, why in points.skipped]
     if as_json:
@@ -171,7 +174,9 @@ def _refuse_empty(points: Any, metric: str) -> None:
 @click.option("--tag", help="Feature runs with this tag.")
 @click.option("--project", help="Feature runs of this project.")
 @click.option("--run", "run_refs", multiple=True, metavar="ID", help="A feature run (repeatable).")
-@click.option("--metric", default="val_loss", show_default=True, help="Summary key of the loss.")
+@click.option("--metric", default=None, help="Summary key of the loss (default: the stored "
+              "fit's, else the question's metric, else the baseline's reference metric, else "
+              "val_loss).")
 @click.option("--same-size", is_flag=True, help="(N, D) baselines: compare each run with the "
               "baseline at its own model size instead of the compute-optimal frontier.")
 @click.option("--tolerance", type=float, default=0.1, show_default=True,
@@ -182,9 +187,9 @@ def _refuse_empty(points: Any, metric: str) -> None:
 @lab_option
 @json_option
 def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question: str | None,
-             tag: str | None, project: str | None, run_refs: tuple[str, ...], metric: str,
-             same_size: bool, tolerance: float, n_bootstrap: int, style: str, lab: str | None,
-             as_json: bool) -> None:
+             tag: str | None, project: str | None, run_refs: tuple[str, ...],
+             metric: str | None, same_size: bool, tolerance: float, n_bootstrap: int,
+             style: str, lab: str | None, as_json: bool) -> None:
     """Compute-efficiency gain of feature runs over a baseline's fitted law.
 
     Feature runs are grouped by rung (config `rung`, else `n_params`, else `flops`) and the
@@ -210,12 +215,15 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
     if (fit_ref is None) == (baseline_name is None):
         raise UsageError("give one of --baseline-fit FIT (a stored fit) or --baseline B")
     with open_lab(lab) as opened:
+        stored = aio.find_fit(opened, fit_ref) if fit_ref is not None else None
+        baseline_name, metric = _version_and_metric(
+            opened, baseline_name, question,
+            metric or (stored["result"].get("metric") if stored else None))
         sel = aio.select_runs(opened, question=question, tag=tag, project=project,
                               run_ids=run_refs, finished_only=False)
         rungs = ev.feature_rungs(opened, sel.runs, metric, sel.source, need_nd=same_size,
                                  floor=ev.version_floor(opened, baseline_name, metric))
-        if fit_ref is not None:
-            stored = aio.find_fit(opened, fit_ref)
+        if stored is not None:
             base = aio.fit_from_stored(stored)
             base_desc = f"fit {stored['id']} ({stored['label']})"
         else:
@@ -262,6 +270,21 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
                    style, f"gain(C): {curve.note}")
     else:
         click.echo(f"gain(C): {curve_note}")
+
+
+def _version_and_metric(lab: Any, baseline: str | None, question: str | None,
+                        metric: str | None) -> tuple[str | None, str]:
+    """The baseline version ``--baseline`` names (a tier means its newest version, as for
+    ``plan``, ``ladder`` and ``decide``) and the loss to read: ``metric`` when given, else
+    the question's metric, else the baseline's reference metric, else ``val_loss``."""
+    from stepstone.method import baselines as baseline_rules
+    from stepstone.method import evidence as ev
+
+    version = baseline_rules.named_version(lab, baseline) if baseline else None
+    asked = lab.questions.get(question) if question else {}
+    measured = version or (baseline_rules.named_version(lab, asked["baseline"])
+                           if asked.get("baseline") else None)
+    return version, metric or ev.loss_metric(lab, asked, measured)
 
 
 def _own_runs_only(lab: Any, sel: Any, baseline: str) -> None:

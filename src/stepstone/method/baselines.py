@@ -63,6 +63,15 @@ def resolve(lab: Lab, ref: str) -> dict[str, Any]:
     return lab.baselines.get(ref)
 
 
+def named_version(lab: Lab, ref: str) -> str:
+    """The version a ``--baseline`` run filter means, as ``plan``, ``ladder`` and ``decide``
+    read it: a tier's newest version, a version as given; a name the lab holds no baseline
+    of is returned as it is (runs may name a baseline stepstone does not keep)."""
+    if lab.baselines.list(ref.split("@", 1)[0]):
+        return str(resolve(lab, ref)["version"])
+    return ref
+
+
 def create(lab: Lab, tier: str, config: Path | str | dict[str, Any], *,
            reference_metric: str | None = None) -> dict[str, Any]:
     """A new dated, frozen version of ``tier`` from a config file (or a dict)."""

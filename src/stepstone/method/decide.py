@@ -10,6 +10,7 @@ unfinished, cut short or missing.
 from __future__ import annotations
 
 import importlib.util
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,12 +97,13 @@ def rung_gains(lab: Lab, question: dict[str, Any], version: str, rungs: dict[str
     flags.extend(measured.result.warnings)
     out: dict[Any, Gain] = {}
     for rung in measured.result.rungs:
-        if not rung.defined or rung.gain is None:
+        key = rungs[rung.label] if rung.label in rungs else _label(rung.label)
+        if not rung.defined or rung.gain is None:  # the rule says why, not "fit a law"
             flags.append(f"gain at rung {rung.label} is undefined: {rung.note}")
+            out[key] = Gain(math.nan, math.nan, math.nan, note=rung.note)
             continue
         low = 0.0 if rung.ci_low is None else rung.ci_low  # no low end: any positive gain
         high = float("inf") if rung.ci_high is None else rung.ci_high
-        key = rungs[rung.label] if rung.label in rungs else _label(rung.label)
         out[key] = Gain(float(rung.gain), float(low), float(high), rung.caveat)
     return out
 
@@ -245,7 +247,8 @@ def gather(lab: Lab, question_id: str) -> Proposal:
                                            "some runs are not finished results"))
     return Proposal(question_id, str(rule), verdict, version,
                     tuple(r.id for r in runs), tuple(flags),
-                    {str(k): [g.value, g.low, g.high] for k, g in gains.items()})
+                    {str(k): [g.value, g.low, g.high] for k, g in gains.items()
+                     if not math.isnan(g.value)})
 
 
 def _dedupe(records: list[RunRecord], flags: list[str]) -> None:

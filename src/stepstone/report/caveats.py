@@ -71,8 +71,7 @@ def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.
             if "(thin)" in line or "empty bucket" in line or "have no" in line:
                 out.append(f"stratified evaluation of the {arm.arm} run {arm.run_id}: {line}")
     if strat.largest_regression:
-        out.append(f"the feature run is worse than the baseline in bucket "
-                   f"{strat.largest_regression}")
+        out.append(strat.largest_regression)
     if standards is not None:
         out += _standards_caveats(standards, runs)
     if base_row is not None:

@@ -121,6 +121,7 @@ def _stratified(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord]
                                 "evaluation records (run.log_eval)")
     try:
         from stepstone.analysis import compare_buckets, stratify
+        from stepstone.analysis.stratify import regression_text
     except ImportError:  # pragma: no cover - the analysis extra is missing
         return StratInfo(False, "the analysis extra is not installed: "
                                 "pip install 'stepstone[analysis]'")
@@ -170,8 +171,6 @@ def _stratified(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord]
                 comparison = tuple(BucketDiffRow(r.field, r.bucket, r.mean_a, r.mean_b, r.diff,
                                                  _num(r.ci_low), _num(r.ci_high), r.verdict)
                                    for r in (*comp.rows, comp.overall))
-                worst = comp.largest_regression
-                if worst is not None:
-                    largest = f"{worst.field}={worst.bucket} ({worst.diff:+.4g})"
+                largest = regression_text(comp, "the feature run", "the baseline run")
     return StratInfo(True, "; ".join(problems) or None, tuple(arms), comparison, largest)
 

@@ -255,7 +255,7 @@ def _stratified(r: Report) -> Section:
                                    interval(d.ci_low, d.ci_high, unbounded=False), d.verdict)
                                   for d in s.comparison)))
         if s.largest_regression:
-            blocks.append(Para(f"Largest regression: {s.largest_regression}.", emphasis=True))
+            blocks.append(Para(f"Regression: {s.largest_regression}.", emphasis=True))
     if s.reason:
         blocks.append(Para(f"Note: {s.reason}."))
     blocks.append(Fig("stratified"))

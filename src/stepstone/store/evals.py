@@ -17,7 +17,10 @@ Row = tuple[str, float | None, int | None, str | None, str]
 
 
 def normalize_record(record: Mapping[str, Any], index: int) -> Row:
-    """Split one record into (id, score, correct, prediction, bucket fields as JSON)."""
+    """Split one record into (id, score, correct, prediction, bucket fields as JSON).
+
+    A pass/fail record keeps no score: it stays a proportion (its interval is Wilson's),
+    not a score of 0.0 or 1.0 that analysis would take for a mean with a t interval."""
     if not isinstance(record, Mapping):
         raise UsageError(f"evaluation record {index} is a {type(record).__name__}, not a dict")
     example_id = record.get("id", index)
@@ -31,8 +34,6 @@ def normalize_record(record: Mapping[str, Any], index: int) -> Row:
         score_f = None if score is None else float(score)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"evaluation record {index}: score {score!r} is not a number") from exc
-    if score_f is None and correct is not None:
-        score_f = float(bool(correct))
     prediction = record.get("prediction")
     fields = {k: v for k, v in record.items() if k not in RESERVED}
     return (
@@ -74,9 +75,9 @@ class Evals:
         out = []
         for row in self.db.query(sql + " ORDER BY id", params):
             record: dict[str, Any] = json.loads(row["fields"])
-            record.update(
-                id=row["example_id"], score=row["score"], name=row["name"], step=row["step"]
-            )
+            record.update(id=row["example_id"], name=row["name"], step=row["step"])
+            if row["score"] is not None:
+                record["score"] = row["score"]
             if row["correct"] is not None:
                 record["correct"] = bool(row["correct"])
             if row["prediction"] is not None:

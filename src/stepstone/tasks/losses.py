@@ -23,9 +23,13 @@ IGNORE_INDEX = -100
 
 
 def log_one_minus_p(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``log(1 - p_y)`` per row of ``logits`` (N, V) for targets (N,), from the other logits."""
+    """``log(1 - p_y)`` per row of ``logits`` (N, V) for targets (N,), from the other logits.
+
+    The target is masked with the dtype's lowest finite number, not -inf: at p = 1 (every
+    other logit -inf) the result is that number, not -inf, so that ``0 * log(1 - p)`` is 0
+    and no gradient is NaN."""
     is_target = F.one_hot(targets, logits.shape[-1]).bool()
-    others = logits.masked_fill(is_target, float("-inf")).logsumexp(-1)
+    others = logits.masked_fill(is_target, torch.finfo(logits.dtype).min).logsumexp(-1)
     return others - logits.logsumexp(-1)
 
 

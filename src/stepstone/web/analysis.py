@@ -305,6 +305,7 @@ def stratified_data(lab: Lab, run: str, *, against: str | None = None, by: str |
     records by one field, the weakest and thin buckets; with ``against``, the second run
     beside it and the bucket-by-bucket difference."""
     from stepstone.analysis import compare_buckets, stratify
+    from stepstone.analysis.stratify import regression_text
 
     rec_a = lab.runs.get(run)
     rec_b = lab.runs.get(against) if against else None
@@ -355,15 +356,13 @@ def stratified_data(lab: Lab, run: str, *, against: str | None = None, by: str |
             "overall": {"count": overall.count, "mean": overall.mean, "low": overall.ci_low,
                         "high": overall.ci_high, "worst": overall.worst_5pct},
             "findings": list(report.findings), "confidence": report.confidence})
-    if records_b is not None:
-        comp = compare_buckets(records_a, records_b, field, metric=metric,
+    if records_b is not None and rec_b is not None:  # the page's run against the reference
+        comp = compare_buckets(records_b, records_a, field, metric=metric,
                                higher_is_better=hib, bins=bins)
-        worst = comp.largest_regression
         out["comparison"] = {
             "rows": [{"bucket": r.bucket, "mean_a": r.mean_a, "mean_b": r.mean_b,
                       "diff": r.diff, "low": r.ci_low, "high": r.ci_high, "paired": r.paired,
                       "verdict": r.verdict} for r in (*comp.rows, comp.overall)],
-            "largest_regression": None if worst is None else
-            f"{worst.field}={worst.bucket} ({worst.diff:+.4g})",
+            "largest_regression": regression_text(comp, rec_a.name, rec_b.name),
         }
     return _clean(out)

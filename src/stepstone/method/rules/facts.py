@@ -28,6 +28,7 @@ class Gain:
     low: float
     high: float
     caveat: str = ""
+    note: str | None = None  # why the gain is undefined (value NaN) at this rung
 
     def __post_init__(self) -> None:
         bounds = (self.low, self.value, self.high)

@@ -427,12 +427,10 @@ class _Evaluator:
         self.check_rung(rung)
         gain = self.ev.gains.get(rung)
         if gain is None:
-            raise _Unknown(
-                f"no efficiency gain at rung {rung}; fit the baseline's scaling law "
-                "and compute the gain first"
-            )
+            raise _Unknown(f"no efficiency gain was measured at rung {rung}")
         if math.isnan(gain.value):
-            raise _Unknown(f"the efficiency gain at rung {rung} is NaN")
+            raise _Unknown(f"the efficiency gain at rung {rung} is undefined"
+                           + (f": {gain.note}" if gain.note else ""))
         return _Est(gain.value, gain.low, gain.high, caveat=gain.caveat)
 
     def sigma(self, metric: str) -> _Est:
