@@ -999,7 +999,7 @@ def test_every_rung_ranges_over_the_planned_rungs() -> None:
     verdict = evaluate("gain >= 1.05 at every rung", evidence)
     assert verdict.answer == "inconclusive"
     assert verdict.reasons[3].startswith(
-        "gain >= 1.05 at rung 4: inconclusive (no efficiency gain at rung 4")
+        "gain >= 1.05 at rung 4: inconclusive (no efficiency gain was measured at rung 4")
     missing = ladder(missing=[(3, 1)])
     assert "a planned run (rung 3, seed 1) is missing" in evaluate(
         "gain >= 1.05 at every rung", missing).reasons[2]
