@@ -138,10 +138,11 @@ def test_listing_pages_and_puts_unfinished_first(web_lab: Path) -> None:
     assert body["runs"][0]["id"] == victim
     second = client.get("/api/runs", params={"per": 2, "page": 2}).json()
     assert len(second["runs"]) == 1
-    with open_lab(web_lab) as opened:  # a running run whose heartbeat stopped is flagged
+    with open_lab(web_lab) as opened:  # a running run whose heartbeat stopped: crashed
         opened.runs.create({"id": "stale001", "name": "stale", "project": "web",
                             "status": "running", "created_at": 1.0, "heartbeat_at": 1.0})
-    assert "no heartbeat" in client.get("/runs").text
+    listed = client.get("/api/runs", params={"per": 10}).json()["runs"]
+    assert {r["id"]: r["status"] for r in listed}["stale001"] == "crashed"
 
 
 def test_series_since_and_compare(web_lab: Path) -> None:
@@ -462,7 +463,8 @@ def test_status_endpoint_reports_what_the_runs_table_refreshes(web_lab: Path) ->
     assert list(rows) == ["live0001", "gone0001", done]
     assert rows["live0001"]["status"] == "running" and rows["live0001"]["last_step"] == 41
     assert rows["live0001"]["duration_text"].startswith("2m ")
-    assert [rows[k]["stale"] for k in rows] == [False, True, False]
+    assert [rows[k]["status"] for k in rows] == ["running", "crashed", "finished"]
+    assert "no heartbeat for" in rows["gone0001"]["reason"]
     assert rows[done]["status"] == "finished" and rows[done]["last_step"] == 99
     _assert_error(client.get("/api/status"), 400)
     _assert_error(client.get("/api/status", params={"run": "nosuchrun"}), 404)
@@ -499,3 +501,62 @@ def test_run_page_lists_pages_that_mention_the_run(web_lab: Path) -> None:
     other_page = client.get(f"/runs/{other}").text
     assert [int(n) for n in re.findall(r'href="/notebook#page-(\d+)"', other_page)] == [
         *auto_other, cited, elsewhere]
+
+
+# -- issue 17, defect 12: one liveness rule, no 500s, HEAD, a blank token --------------------
+def test_a_sigkilled_run_is_crashed_on_the_dashboard_at_once(lab: Path, tmp_path: Path) -> None:
+    """``/api/status`` said running 84 s after a SIGKILL that the CLI reported at once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "train.py"
+    script.write_text("import time, stepstone\n"
+                      f"run = stepstone.init(project='p', name='victim', lab={str(lab)!r},"
+                      " save_code=False)\nrun.log({'loss': 1.0})\nprint(run.id, flush=True)\n"
+                      "time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().strip()
+    client = TestClient(create_app(lab))
+    assert client.get("/api/status", params={"run": run_id}).json()["runs"][0]["status"] == \
+        "running"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    started = time.monotonic()
+    row = client.get("/api/status", params={"run": run_id}).json()["runs"][0]
+    assert row["status"] == "crashed" and "is gone" in row["reason"]
+    assert time.monotonic() - started < 30
+    assert client.get(f"/api/runs/{run_id}").json()["status"] == "crashed"
+    with open_lab(lab, readonly=True) as opened:  # the dashboard records nothing
+        assert opened.db.scalar("SELECT status FROM runs WHERE id = ?", (run_id,)) == "running"
+
+
+@pytest.mark.parametrize("url", [
+    "/api/runs/{id}/series?since=-1e24", "/api/runs/{id}/series?since=100000000000000000000",
+    "/api/runs?page=1e20", "/api/runs?page=100000000000000000000", "/runs?page=1e20",
+], ids=["since-float", "since-huge", "page-float", "page-huge", "runs-page-huge"])
+def test_numbers_out_of_range_are_a_400_not_a_500(web_lab: Path, url: str) -> None:
+    client = TestClient(create_app(web_lab))
+    response = client.get(url.format(id=_ids(web_lab)[0]), headers={"accept": "application/json"})
+    _assert_error(response, 400)
+
+
+@pytest.mark.parametrize("path", ["/runs", "/api/runs", "/api/health", "/notebook",
+                                  "/static/app.js"])
+def test_head_answers_like_get_without_a_body(web_lab: Path, path: str) -> None:
+    client = TestClient(create_app(web_lab))
+    got = client.get(path)
+    head = client.head(path)
+    assert head.status_code == got.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+
+
+@pytest.mark.parametrize("token", ["", " ", "\t"], ids=["empty", "space", "tab"])
+def test_a_blank_token_is_refused(lab: Path, token: str) -> None:
+    from _cli import cli
+
+    code, _out, err = cli(lab, "ui", "--host", "0.0.0.0", "--token", token)
+    assert code == 2 and "--token is blank" in err

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
 import click
 
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
-from stepstone.errors import UsageError
 from stepstone.store.lab import open_lab
-from stepstone.store.metrics import unpack
+from stepstone.store.query import run_query
 from stepstone.tables import FORMATS, history_rows, run_rows, write_rows
 
 
@@ -52,51 +50,29 @@ def export_cmd(what: str, fmt: str, out: Path | None, run_refs: tuple[str, ...],
         click.echo(f"wrote {len(rows)} rows to {out}", err=True)
 
 
-_WRITE = re.compile(r"\b(insert|update|delete|drop|alter|create|replace|attach|pragma|vacuum)\b",
-                    re.IGNORECASE)
-
-
 @click.command("query")
-@click.option("--sql", required=True, help="A read-only SELECT over the lab's tables.")
+@click.option("--sql", required=True, help="One read-only SELECT over the lab's tables.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+              default=60.0, show_default=True, help="Stop the query after this many seconds.")
 @lab_option
 @json_option
-def query_cmd(sql: str, lab: str | None, as_json: bool) -> None:
-    """Run a read-only SQL query on the lab.
+def query_cmd(sql: str, timeout_s: float, lab: str | None, as_json: bool) -> None:
+    """Run a read-only SQL query on the lab (the database refuses any write).
 
-    Tables: runs, run_configs, run_summaries, eval_records, metric_texts, and a
-    ``points`` view (run_id, key, step, value, time) unpacked from metric_chunks.
+    Tables: runs, run_configs, run_summaries, eval_records, metric_texts, notebook_pages, and
+    ``points`` (run_id, key, step, value, time): the metric chunks unpacked as the query
+    reads them (filter on run_id and key to read only those chunks).
 
     \b
     Example:
       stepstone query --sql "SELECT status, COUNT(*) AS n FROM runs GROUP BY status"
       stepstone query --sql "SELECT step, value FROM points WHERE key = 'loss'" --json
     """
-    if _WRITE.search(sql) or not sql.lstrip().lower().startswith(("select", "with")):
-        raise UsageError("query is read-only: give one SELECT (or WITH ... SELECT) statement")
     with open_lab(lab, readonly=True) as opened:
-        if re.search(r"\bpoints\b", sql, re.IGNORECASE):
-            _materialize_points(opened)
-        try:
-            rows = opened.db.query(sql)
-        except Exception as exc:
-            raise UsageError(f"the query failed: {exc}") from exc
+        result = run_query(opened.db, sql, timeout_s=timeout_s)
     if as_json:
-        print_json(rows)
-    elif rows:
-        print_table(rows, list(rows[0]), title=f"{len(rows)} rows")
+        print_json(result.rows)
+    elif result.rows:
+        print_table(result.rows, result.columns, title=f"{len(result.rows)} rows")
     else:
         click.echo("no rows")
-
-
-def _materialize_points(lab) -> None:  # type: ignore[no-untyped-def]
-    """A temporary ``points`` table, unpacked from the columnar chunks."""
-    db = lab.db
-    db.execute("CREATE TEMP TABLE points (run_id TEXT, key TEXT, step INTEGER, value REAL, "
-               "time REAL)")
-    for row in db.query("SELECT run_id, key, steps, vals, times FROM metric_chunks ORDER BY id"):
-        db.executemany(
-            "INSERT INTO temp.points VALUES (?, ?, ?, ?, ?)",
-            [(row["run_id"], row["key"], s, v, t) for s, v, t in
-             zip(unpack("q", row["steps"]), unpack("d", row["vals"]), unpack("d", row["times"]),
-                 strict=True)],
-        )

@@ -19,7 +19,7 @@ from stepstone.method import memory
 from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
 from stepstone.method.launch import prepare_launch, problems_text, split_keys
-from stepstone.store.lab import Lab, open_lab
+from stepstone.store.lab import Lab, open_lab, open_lab_to_read
 
 
 # ----------------------------------------------------------------------------- ideas
@@ -620,7 +620,7 @@ def notebook_group(ctx: click.Context, question: str | None, lab: str | None,
     """
     if ctx.invoked_subcommand is not None:
         return
-    with open_lab(lab) as opened:
+    with open_lab_to_read(lab) as opened:
         pages = notebook_rules.pages(opened, question)
     if as_json:
         print_json(pages)

@@ -15,7 +15,7 @@ from stepstone.method import runs as run_rules
 from stepstone.method import suites as suite_rules
 from stepstone.method.status import method_status, print_method_status
 from stepstone.sdk.system import read_system, split_keys, system_table
-from stepstone.store.lab import open_lab
+from stepstone.store.lab import open_lab, open_lab_to_read
 from stepstone.store.runs import STATUSES, RunRecord
 from stepstone.store.team import offline_runs
 
@@ -63,7 +63,7 @@ def runs_cmd(status: str | None, project: str | None, tag: str | None, name: str
       stepstone runs --status crashed
       stepstone runs --project mqar --tag sweep --json
     """
-    with open_lab(lab) as opened:
+    with open_lab_to_read(lab) as opened:
         opened.runs.reap_crashed()
         records = opened.runs.list(status=status, project=project, tag=tag, name=name,
                                    limit=limit, details=as_json)
@@ -88,7 +88,7 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
       stepstone show 3f9k2a1b
       stepstone show brisk-otter-3f9k --json
     """
-    with open_lab(lab) as opened:
+    with open_lab_to_read(lab) as opened:
         opened.runs.reap_crashed()
         record = opened.runs.get(run)
         keys = split_keys(opened.metrics.keys(record.id))[0]
@@ -232,7 +232,7 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
       stepstone status
       stepstone status --json
     """
-    with open_lab(lab) as opened:
+    with open_lab_to_read(lab) as opened:
         attention = run_rules.attention(opened)
         running = opened.runs.list(status="running", details=False)
         recent = opened.runs.list(status="finished", limit=10, details=False)

@@ -11,7 +11,10 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def check_binding(host: str, token: str | None) -> None:
-    """Refuse to serve a lab beyond this machine without a token."""
+    """Refuse to serve a lab beyond this machine without a token, and a blank token."""
+    if token is not None and not token.strip():
+        raise UsageError("--token is blank: give a real secret, e.g. "
+                         "--token \"$(openssl rand -hex 16)\"")
     if host not in LOCAL_HOSTS and not token:
         raise UsageError(
             f"binding {host} would show this lab to other machines: pass --token T "

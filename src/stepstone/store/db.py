@@ -17,6 +17,7 @@ serialization failure.
 from __future__ import annotations
 
 import functools
+import os
 import random
 import re
 import sqlite3
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from stepstone.errors import LabError, StoreUnreachableError
 
@@ -148,6 +150,31 @@ def _raise_if_damaged(exc: sqlite3.DatabaseError, where: Path) -> None:
     """Turn SQLite's "database disk image is malformed" into a LabError that says what to do."""
     if is_damage(exc):
         raise LabError(damaged_message(str(where), exc)) from exc
+def lab_writable(path: str | Path) -> bool:
+    """Whether this process can write the SQLite lab file ``path`` and its folder (WAL mode
+    needs both); tried, not read from file modes (root, read-only mounts)."""
+    return _folder_writable(str(Path(path).parent)) and os.access(path, os.W_OK)
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection, also to a lab that cannot be written at all: WAL mode needs
+    its ``-shm`` file, which a read-only folder or mount cannot hold; with no ``-wal`` file
+    left (every write checkpointed), the file is all there is and opens immutable."""
+    def connect(flags: str) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{quote(str(path))}?{flags}", uri=True, timeout=60,
+                               isolation_level=None, check_same_thread=False)
+
+    conn = connect("mode=ro")
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        wal = Path(f"{path}-wal")
+        if "unable to open" not in str(exc) or (wal.exists() and wal.stat().st_size > 0):
+            conn.close()
+            raise
+        conn.close()
+    return connect("mode=ro&immutable=1")
 
 
 class Database:
@@ -174,10 +201,7 @@ class Database:
                 "`stepstone recover` to start a new lab there and keep the empty file aside")
         try:
             if self.readonly:
-                conn = sqlite3.connect(
-                    f"file:{path}?mode=ro", uri=True, timeout=60, isolation_level=None,
-                    check_same_thread=False,
-                )
+                conn = _open_read_only(path)
             else:
                 conn = sqlite3.connect(
                     path, timeout=60, isolation_level=None, check_same_thread=False
@@ -228,6 +252,12 @@ class Database:
 
     def close(self) -> None:
         self._conn.close()
+
+    @property
+    def connection(self) -> Any:
+        """The driver's connection (sqlite3 or psycopg), for what only it can do: an
+        authorizer, a progress handler, a cursor of one's own (see store.query)."""
+        return self._conn
 
     # -- statements ----------------------------------------------------------------
     def execute(self, statement: str, params: Sequence[Any] = ()) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 from stepstone.errors import LabError, NotFoundError, UsageError
 from stepstone.store.alerts import Alerts
 from stepstone.store.baselines import Baselines
-from stepstone.store.db import Database, is_postgres_url
+from stepstone.store.db import Database, is_postgres_url, lab_writable
 from stepstone.store.evals import Evals
 from stepstone.store.ideas import Ideas
 from stepstone.store.metrics import Metrics
@@ -263,4 +263,14 @@ class Lab:
 def open_lab(explicit: str | Path | None = None, *, readonly: bool = False) -> Lab:
     """Open the lab named by ``explicit``, ``STEPSTONE_LAB``, ``STEPSTONE_STORE``, or upward."""
     target = find_store(explicit)
+    return Lab(target.root, connect(target, readonly=readonly), target)
+
+
+def open_lab_to_read(explicit: str | Path | None = None) -> Lab:
+    """The lab for a command that only reads: as :func:`open_lab` opens it (so that it
+    records what it finds, a crashed run), or read-only where this process cannot write it
+    (a read-only file, folder or mount), which then shows those findings without recording
+    them."""
+    target = find_store(explicit)
+    readonly = not target.is_postgres and not lab_writable(target.database)
     return Lab(target.root, connect(target, readonly=readonly), target)

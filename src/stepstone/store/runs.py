@@ -206,7 +206,15 @@ class Runs:
         data = {k: (decode(v) if k in _JSON_COLUMNS else v) for k, v in row.items()}
         if data.get("tags") is None:
             data["tags"] = []
-        return RunRecord(**data)
+        record = RunRecord(**data)
+        if self.db.readonly and record.status == "running":
+            # a reader cannot record a crash: it shows one by the same rule (reap_crashed)
+            reason = dead_reason(record.host, record.pid, record.heartbeat_at,
+                                 record.created_at, time.time())
+            if reason is not None:
+                record.status, record.reason = "crashed", reason
+                record.ended_at = record.heartbeat_at
+        return record
 
     def resolve_id(self, ref: str) -> str:
         """A run id from an id, a unique id prefix or a unique name."""
@@ -272,8 +280,11 @@ class Runs:
                 raise UsageError(
                     f"unknown status {', '.join(sorted(bad))}: use one of {', '.join(STATUSES)}"
                 )
-            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
-            params += statuses
+            # a reader shows a dead running run as crashed (``_record``): filter after that
+            chosen = [*statuses, "running"] if self.db.readonly and "crashed" in statuses \
+                else statuses
+            where.append(f"status IN ({', '.join('?' for _ in chosen)})")
+            params += chosen
         for column, value in (
             ("project", project), ("question_id", question_id), ("baseline", baseline),
             ("kind", kind),
@@ -300,6 +311,8 @@ class Runs:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         records = [self._record(r) for r in self.db.query(sql, params)]
+        if status is not None and self.db.readonly:
+            records = [r for r in records if r.status in statuses]
         if details and records:
             self._attach_details(records)
         return records
@@ -324,32 +337,20 @@ class Runs:
 
     # -- liveness ---------------------------------------------------------------------
     def reap_crashed(self, now: float | None = None) -> builtins.list[str]:
-        """Mark running runs whose process is gone as crashed; return their ids.
-
-        On this host the process decides: a run whose pid is gone is dead at once, and so is
-        one whose pid now belongs to a process started after the run was made (the pid was
-        reused); the run's own live process keeps it running even when its heartbeat is late
-        (a writer waiting on a lock, a suspended laptop). Elsewhere a heartbeat older than
-        ``HEARTBEAT_STALE_SECONDS`` means dead.
-        """
+        """Mark running runs whose process is gone as crashed (by :func:`dead_reason`); return
+        their ids. A read-only connection records nothing: its reads show those runs as
+        crashed by the same rule."""
         now = time.time() if now is None else now
-        host = socket.gethostname()
         dead: dict[str, str] = {}
         for row in self.db.query(
             "SELECT id, pid, host, heartbeat_at, created_at FROM runs WHERE status = 'running'"
         ):
-            silent = now - (row["heartbeat_at"] or row["created_at"])
-            if row["host"] == host and row["pid"]:
-                pid = int(row["pid"])
-                if not _pid_alive(pid):
-                    dead[row["id"]] = (f"the process died without finishing (pid {pid} is "
-                                       "gone)")
-                elif (_started_at(pid) or 0.0) > row["created_at"] + _START_SLACK:
-                    dead[row["id"]] = (f"the process died without finishing (pid {pid} now "
-                                       "belongs to a later process)")
-            elif silent > HEARTBEAT_STALE_SECONDS:
-                dead[row["id"]] = (f"the process died without finishing (no heartbeat for "
-                                   f"{silent:.0f} s)")
+            reason = dead_reason(row["host"], row["pid"], row["heartbeat_at"],
+                                 row["created_at"], now)
+            if reason is not None:
+                dead[row["id"]] = reason
+        if self.db.readonly:
+            return list(dead)
         for run_id, reason in dead.items():
             with self.db.transaction():
                 self.db.execute(
@@ -358,6 +359,29 @@ class Runs:
                     (reason, run_id),
                 )
         return list(dead)
+
+
+def dead_reason(host: str | None, pid: int | None, heartbeat_at: float | None,
+                created_at: float, now: float) -> str | None:
+    """Why a running run is dead, or None while it may live: the one liveness rule of the
+    CLI and the dashboard.
+
+    On this host the process decides: a run whose pid is gone is dead at once, and so is
+    one whose pid now belongs to a process started after the run was made (the pid was
+    reused); the run's own live process keeps it running even when its heartbeat is late
+    (a writer waiting on a lock, a suspended laptop). Elsewhere a heartbeat older than
+    ``HEARTBEAT_STALE_SECONDS`` means dead.
+    """
+    if host == socket.gethostname() and pid:
+        if not _pid_alive(int(pid)):
+            return f"the process died without finishing (pid {pid} is gone)"
+        if (_started_at(int(pid)) or 0.0) > created_at + _START_SLACK:
+            return f"the process died without finishing (pid {pid} now belongs to a later process)"
+        return None
+    silent = now - (heartbeat_at or created_at)
+    if silent > HEARTBEAT_STALE_SECONDS:
+        return f"the process died without finishing (no heartbeat for {silent:.0f} s)"
+    return None
 
 
 _START_SLACK = 5.0

@@ -10,13 +10,15 @@ from stepstone.errors import NotFoundError, UsageError
 from stepstone.sdk.system import split_keys
 from stepstone.store.lab import Lab
 from stepstone.store.listing import Listing
-from stepstone.web.common import duration_text, finite, lab_of, stale
+from stepstone.web.common import duration_text, finite, lab_of
 from stepstone.web.series import DEFAULT_POINTS, MAX_POINTS, run_series
 
 router = APIRouter(prefix="/api")
 MAX_COMPARE = 20
 MAX_FILE_BYTES = 1_000_000
 MAX_STATUS = 500  # the runs page shows at most 500 rows
+MAX_PAGE = 10**9  # beyond any lab: a bigger page number is a mistake, not a request
+STEP_LIMIT = 2**63 - 1  # steps are 64-bit integers in the store
 
 
 def run_row(run: Any) -> dict[str, Any]:
@@ -36,7 +38,7 @@ def health() -> dict[str, str]:
 def runs(
     status: str | None = None, project: str | None = None, tag: str | None = None,
     name: str | None = None, sort: str = "created", order: str = "desc",
-    page: int = Query(1, ge=1), per: int = Query(50, ge=1, le=1000),
+    page: int = Query(1, ge=1, le=MAX_PAGE), per: int = Query(50, ge=1, le=1000),
     lab: Lab = Depends(lab_of),
 ) -> dict[str, Any]:
     if order not in ("asc", "desc"):
@@ -54,7 +56,8 @@ def status_of_runs(
     run: list[str] = Query(..., description="run ids, names or id prefixes"),
     lab: Lab = Depends(lab_of),
 ) -> dict[str, Any]:
-    """What a table refreshes for its running rows: status, last step, duration, heartbeat."""
+    """What a table refreshes for its running rows: status (a dead run is crashed, by the
+    CLI's rule), last step, duration, and the reason a run stopped."""
     if len(run) > MAX_STATUS:
         raise UsageError(f"ask for at most {MAX_STATUS} runs at once, not {len(run)}")
     out = []
@@ -63,7 +66,7 @@ def status_of_runs(
         out.append(finite({"id": record.id, "status": record.status,
                            "last_step": record.last_step, "duration": record.duration,
                            "duration_text": duration_text(record.duration),
-                           "stale": stale(record)}))
+                           "reason": record.reason}))
     return {"runs": out}
 
 
@@ -79,7 +82,7 @@ def run(ref: str, lab: Lab = Depends(lab_of)) -> dict[str, Any]:
 def series(
     ref: str,
     key: list[str] | None = Query(None),
-    since: int | None = None,
+    since: int | None = Query(None, ge=-STEP_LIMIT, le=STEP_LIMIT),
     points: int = Query(DEFAULT_POINTS, ge=3, le=MAX_POINTS),
     lab: Lab = Depends(lab_of),
 ) -> dict[str, Any]:

@@ -106,6 +106,9 @@ def create_app(
                     "this dashboard needs its token: open the URL `stepstone ui` printed "
                     "(?token=...) or send an Authorization: Bearer header",
                 )
+        head = request.method == "HEAD"
+        if head:  # every route is a GET: answer HEAD as GET, without the body
+            request.scope["method"] = "GET"
         if from_query and not request.url.path.startswith("/api/"):
             # keep the token out of the address bar and history: cookie, then a clean URL
             query = urlencode([(k, v) for k, v in request.query_params.multi_items()
@@ -119,6 +122,10 @@ def create_app(
             response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
         for name, value in _SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if head:
+            bare = Response(status_code=response.status_code)
+            bare.raw_headers = response.raw_headers  # Content-Length and all, as for GET
+            return bare
         return response
 
     @app.get("/static/plotly.min.js", include_in_schema=False)

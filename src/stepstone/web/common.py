@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from stepstone.cells import when
 from stepstone.store.lab import Lab, connect
-from stepstone.store.runs import HEARTBEAT_STALE_SECONDS
 from stepstone.store.target import StoreTarget
 
 HERE = Path(__file__).parent
@@ -56,16 +54,6 @@ TEMPLATES.env.filters["duration"] = duration_text
 TEMPLATES.env.filters["num"] = _num
 
 
-def stale(run: Any) -> bool:
-    """A running run whose heartbeat stopped: it has likely crashed (the dashboard only reads,
-    so it does not mark it; ``stepstone status`` does)."""
-    if getattr(run, "status", None) != "running":
-        return False
-    beat = run.heartbeat_at or run.created_at
-    return bool(time.time() - beat > HEARTBEAT_STALE_SECONDS)
-
-
-TEMPLATES.env.globals["stale"] = stale
 TEMPLATES.env.globals["badge"] = lambda status: BADGE.get(str(status), "muted")
 TEMPLATES.env.globals["badges"] = BADGE  # handed to scripts (base.html), so JS keeps no copy
 

@@ -36,7 +36,7 @@ def runs_page(
     request: Request,
     status: str = "", project: str = "", tag: str = "", name: str = "",
     sort: str = "created", order: str = "desc",
-    page_no: int = Query(1, ge=1, alias="page"), per: int = Query(50, ge=1, le=500),
+    page_no: int = Query(1, ge=1, le=10**9, alias="page"), per: int = Query(50, ge=1, le=500),
     lab: Lab = Depends(lab_of),
 ) -> HTMLResponse:
     if order not in ("asc", "desc"):

@@ -13,16 +13,6 @@
     row.className = "status-" + info.status;
     var cell = row.querySelector("td.status");
     window.stepstoneSetBadge(cell.querySelector(".badge"), info.status);
-    var flag = cell.querySelector(".stale");
-    if (info.stale && !flag) {
-      flag = document.createElement("span");
-      flag.className = "badge bad stale";
-      flag.textContent = "no heartbeat";
-      cell.appendChild(document.createTextNode(" "));
-      cell.appendChild(flag);
-    } else if (!info.stale && flag) {
-      flag.remove();
-    }
     row.querySelector("td.step").textContent = info.last_step === null ? "" : String(info.last_step);
     row.querySelector("td.duration").textContent = info.duration_text;
   }
