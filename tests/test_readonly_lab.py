@@ -73,7 +73,15 @@ def _read_only(lab: Path, *argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def _digest(lab: Path) -> str:
-    return hashlib.sha256((lab / "lab.db").read_bytes()).hexdigest()
+    """The lab's rows (its file's bytes may change when a connection of this process closes
+    and checkpoints)."""
+    import sqlite3
+
+    conn = sqlite3.connect(lab / "lab.db")
+    try:
+        return hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
+    finally:
+        conn.close()
 
 
 def test_the_lab_is_really_read_only_for_the_command(frozen: Path) -> None:
