@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import stepstone
+from _cli import cli
 from _faults import Proxy, tiny_disk
 from stepstone.cli import main
 from stepstone.store import init_lab, open_lab
@@ -47,6 +48,23 @@ def test_values_no_column_holds_are_dropped_with_one_warning_and_recording_goes_
     assert history["bad"].steps == [0, *range(4, 100)]
     assert history["long"].values == [1.5]
     assert record.status == "finished" and record.summary["bad"] == 99.0
+
+
+def test_a_batch_the_database_refuses_is_dropped_alone_and_the_writer_goes_on(lab, capsys):
+    run = stepstone.init(project="refused", lab=lab, flush_interval=0.05, save_code=False)
+    for step in range(10):
+        run.log({"x": float(step)})
+    run.flush()
+    run.log({"x": 10.0, "\ud800": 1.0})  # a lone surrogate: SQLite cannot encode the key
+    run.flush()
+    for step in range(11, 100):
+        run.log({"x": float(step)})
+    run.finish()
+    err = capsys.readouterr().err
+    assert "the lab refused 2 logged points" in err and "recording goes on" in err, err
+    with open_lab(lab) as opened:
+        assert opened.metrics.history(run.id)["x"].steps == [*range(10), *range(11, 100)]
+        assert opened.runs.get(run.id).status == "finished"
 
 
 def test_a_flush_claimed_once_is_not_written_again(store_target: StoreTarget):
@@ -176,8 +194,10 @@ def test_a_full_disk_through_finish_raises_nothing_and_loses_nothing(tmp_path):
             assert "logged points are lost" in result.stderr, result.stderr
             return
         assert "disk is full" in result.stderr and "cannot rollback" not in result.stderr
-        (base / "filler").unlink()
         spool = next(data.glob("stepstone/spool/*/.stepstone"))
+        code, _out, err = cli(spool, "sync", "--to", str(root))  # still full: one clear line
+        assert code == 1 and "is full" in err and "unexpected" not in err, err
+        (base / "filler").unlink()
         assert f"stepstone sync --lab {spool} --to {root}" in result.stderr, result.stderr
         for _ in range(2):
             main(["sync", "--lab", str(spool), "--to", str(root), "--json"])

@@ -41,8 +41,8 @@ from stepstone.store.db import (
     Database,
     describe_write_error,
     is_postgres_url,
-    is_transient,
     mask_url,
+    refuses_batch,
 )
 from stepstone.store.evals import Evals
 from stepstone.store.lab import create_local_lab
@@ -188,10 +188,10 @@ class Writer(threading.Thread):
         try:
             self._write(now)
         except Exception as exc:
-            if is_transient(exc):  # keep the data, tell the user once, retry next interval
-                self._failed(exc)
-            else:  # one batch the database refuses must not block the others
+            if refuses_batch(exc):  # one batch the database refuses must not block the others
                 self._write_one_by_one(now)
+            else:  # keep the data, tell the user once, retry next interval
+                self._failed(exc)
         else:
             if self.error is not None:
                 print("stepstone: writing to the lab works again; the backlog is saved",
@@ -221,7 +221,7 @@ class Writer(threading.Thread):
                 db = self._connect()
                 self.points_written += db.atomic(partial(self._write_in, db, [batch], now))
             except Exception as exc:
-                if is_transient(exc):
+                if not refuses_batch(exc):
                     self._failed(exc)
                     return
                 self.points_dropped += batch.points()

@@ -103,6 +103,8 @@ def _folder_writable(folder: str) -> bool:
 
 def describe_write_error(exc: Exception, where: str) -> str:
     """Turn an OS/SQLite write failure into a message that says what to do."""
+    if isinstance(exc, LabError):  # said already
+        return str(exc)
     text = str(exc).lower()
     read_only = "readonly" in text or "read-only" in text or "permission" in text
     if not read_only and "unable to open" in text:
@@ -135,15 +137,19 @@ def damaged_message(where: str, exc: BaseException | None = None) -> str:
             "is kept)")
 
 
-def is_transient(exc: BaseException) -> bool:
-    """A write failure that trying again may cure (a lock, a full or read-only disk, a server
-    or network that went away, a damaged file being repaired), as opposed to a batch the
-    database refuses whatever happens (a value it cannot hold, a broken constraint)."""
-    if isinstance(exc, (OSError, LabError)):
+def refuses_batch(exc: BaseException) -> bool:
+    """A write failure caused by what was written (a value the database cannot hold, a
+    broken constraint, a type it cannot take), which writing it again cannot cure; anything
+    else (a lock, a full or read-only disk, a server or network gone, a damaged file) may
+    pass, and the data is kept for the next try."""
+    if isinstance(exc, (OverflowError, TypeError, ValueError)):
         return True
     if isinstance(exc, sqlite3.Error):
-        return isinstance(exc, sqlite3.OperationalError) or is_damage(exc)
-    return type(exc).__name__ in ("OperationalError", "ConnectionTimeout", "InterfaceError")
+        return isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError,
+                                sqlite3.InterfaceError, sqlite3.ProgrammingError))
+    names = {cls.__name__ for cls in type(exc).__mro__}  # psycopg's classes, by name
+    return ("DataError" in names or "IntegrityError" in names
+            or type(exc).__name__ == "ProgrammingError")  # a value psycopg cannot adapt
 
 
 def _raise_if_damaged(exc: sqlite3.DatabaseError, where: Path) -> None:
@@ -322,11 +328,22 @@ class Database:
                     time.sleep(random.uniform(0.005, 0.05))
             try:
                 yield self
-            except BaseException:
+            except BaseException as exc:
                 self._rollback()
+                self._raise_write_failure(exc)
                 raise
             else:
-                self._commit(deadline)
+                try:
+                    self._commit(deadline)
+                except Exception as exc:
+                    self._raise_write_failure(exc)
+                    raise
+
+    def _raise_write_failure(self, exc: BaseException) -> None:
+        """A SQLite write that failed for the disk's sake (full, read-only, I/O) becomes a
+        LabError that says so and what to do; a lock error stays as it is, to be retried."""
+        if isinstance(exc, sqlite3.OperationalError) and not _is_lock_error(exc):
+            raise LabError(describe_write_error(exc, str(self._where))) from exc
 
     def atomic(self, work: Callable[[], T]) -> T:
         """Run ``work()`` in a transaction, again after a deadlock or a serialization failure."""
