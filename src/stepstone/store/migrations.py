@@ -28,6 +28,18 @@ class Migration:
     by_dialect: tuple[tuple[str, str], ...] = ()
 
 
+# The runs listing (store/listing.py) orders runs that need attention first, then by one of
+# these keys and the id: one index per key, each led by the same rank expression.
+ATTENTION = {"crashed": 0, "failed": 0, "killed": 0, "running": 1}  # any other status: 2
+RANK = ("CASE status " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in ATTENTION.items())
+        + " ELSE 2 END")
+PAGE_KEYS = {"created": "created_at", "name": "name", "project": "project", "status": "status",
+             "step": "(COALESCE(last_step, -1))", "kind": "kind"}
+_COUNT_NEW = ("INSERT INTO run_counts (project, status, n) VALUES (NEW.project, NEW.status, 1) "
+              "ON CONFLICT (project, status) DO UPDATE SET n = run_counts.n + 1;")
+_COUNT_OLD = ("UPDATE run_counts SET n = n - 1 "
+              "WHERE project = OLD.project AND status = OLD.status;")
+
 CORE: tuple[Migration, ...] = (
     Migration(
         1,
@@ -152,6 +164,45 @@ CORE: tuple[Migration, ...] = (
                 seq INTEGER NOT NULL,
                 PRIMARY KEY (run_id, writer)
             )""",
+        ),
+    ),
+    Migration(
+        10,
+        "the runs listing at a million runs: keyset indexes and run counts kept by triggers",
+        (
+            *(f"CREATE INDEX runs_page_{name} ON runs (({RANK}), {key}, id)"
+              for name, key in PAGE_KEYS.items()),
+            f"CREATE INDEX runs_page_in_project ON runs (project, ({RANK}), created_at, id)",
+            """CREATE TABLE run_counts (
+                project TEXT NOT NULL,
+                status TEXT NOT NULL,
+                n INTEGER NOT NULL,
+                PRIMARY KEY (project, status)
+            )""",
+            "INSERT INTO run_counts (project, status, n) "
+            "SELECT project, status, COUNT(*) FROM runs GROUP BY project, status",
+        ),
+        by_dialect=(
+            ("sqlite", f"CREATE TRIGGER runs_count_insert AFTER INSERT ON runs BEGIN {_COUNT_NEW} "
+                       "END"),
+            ("sqlite", f"CREATE TRIGGER runs_count_delete AFTER DELETE ON runs BEGIN "
+                       f"{_COUNT_OLD} END"),
+            ("sqlite", "CREATE TRIGGER runs_count_update AFTER UPDATE OF project, status ON runs "
+                       "WHEN OLD.project IS NOT NEW.project OR OLD.status IS NOT NEW.status "
+                       f"BEGIN {_COUNT_OLD} {_COUNT_NEW} END"),
+            # rows are locked in one order (old before new when old sorts first), so two runs
+            # moving between the same statuses in opposite directions never deadlock
+            ("postgresql", "CREATE FUNCTION stepstone_run_counts() RETURNS trigger AS $$ BEGIN "
+                           f"IF TG_OP = 'INSERT' THEN {_COUNT_NEW} "
+                           f"ELSIF TG_OP = 'DELETE' THEN {_COUNT_OLD} "
+                           "ELSIF (OLD.project, OLD.status) < (NEW.project, NEW.status) THEN "
+                           f"{_COUNT_OLD} {_COUNT_NEW} "
+                           "ELSIF (OLD.project, OLD.status) > (NEW.project, NEW.status) THEN "
+                           f"{_COUNT_NEW} {_COUNT_OLD} "
+                           "END IF; RETURN NULL; END; $$ LANGUAGE plpgsql"),
+            ("postgresql", "CREATE TRIGGER runs_count AFTER INSERT OR DELETE OR UPDATE OF "
+                           "project, status ON runs FOR EACH ROW "
+                           "EXECUTE FUNCTION stepstone_run_counts()"),
         ),
     ),
 )

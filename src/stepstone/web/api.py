@@ -39,15 +39,22 @@ def runs(
     status: str | None = None, project: str | None = None, tag: str | None = None,
     name: str | None = None, sort: str = "created", order: str = "desc",
     page: int = Query(1, ge=1, le=MAX_PAGE), per: int = Query(50, ge=1, le=1000),
+    after: str | None = None, before: str | None = None,
     lab: Lab = Depends(lab_of),
 ) -> dict[str, Any]:
+    """A page of runs: ``page`` counts from the start; ``after`` / ``before`` (the ``next``
+    and ``previous`` cursors of a page) go one page on or back without re-reading the rows
+    before it. ``total_exact`` is false when ``total`` is an estimate (a name or tag filter
+    on a large lab)."""
     if order not in ("asc", "desc"):
         raise UsageError(f"order is 'asc' or 'desc', not {order!r}")
     found = Listing(lab.db).page(
         status=status or None, project=project or None, tag=tag or None, name=name or None,
-        sort=sort, descending=order == "desc", offset=(page - 1) * per, limit=per,
+        sort=sort, descending=order == "desc", limit=per, after=after, before=before,
+        offset=0 if (after or before) else (page - 1) * per,
     )
-    return {"total": found.total, "page": page, "per": per,
+    return {"total": found.total, "total_exact": found.exact, "page": page, "per": per,
+            "next": found.next, "previous": found.previous,
             "runs": [finite(run_row(r)) for r in found.runs]}
 
 

@@ -37,6 +37,7 @@ def runs_page(
     status: str = "", project: str = "", tag: str = "", name: str = "",
     sort: str = "created", order: str = "desc",
     page_no: int = Query(1, ge=1, le=10**9, alias="page"), per: int = Query(50, ge=1, le=500),
+    after: str = "", before: str = "",
     lab: Lab = Depends(lab_of),
 ) -> HTMLResponse:
     if order not in ("asc", "desc"):
@@ -44,10 +45,11 @@ def runs_page(
     listing = Listing(lab.db)
     found = listing.page(
         status=status or None, project=project or None, tag=tag or None, name=name or None,
-        sort=sort, descending=order == "desc", offset=(page_no - 1) * per, limit=per,
+        sort=sort, descending=order == "desc", limit=per, after=after or None,
+        before=before or None, offset=0 if (after or before) else (page_no - 1) * per,
     )
     filters = {"status": status, "project": project, "tag": tag, "name": name}
-    pages = max(1, math.ceil(found.total / per))
+    pages = max(1, math.ceil(found.total / per), page_no)
 
     def link(**changes: Any) -> str:
         params = {**filters, "sort": sort, "order": order, "page": page_no, "per": per,
@@ -59,7 +61,10 @@ def runs_page(
         return link(sort=column, order=flip, page=1)
 
     return page(
-        request, "runs.html", runs=found.runs, total=found.total, page_no=page_no, pages=pages,
+        request, "runs.html", runs=found.runs, total=found.total, exact=found.exact,
+        page_no=page_no, pages=pages,
+        newer=link(before=found.previous, page=max(page_no - 1, 1)) if found.previous else None,
+        older=link(after=found.next, page=page_no + 1) if found.next else None,
         per=per, filters=filters, sort=sort, order=order, statuses=STATUSES,
         projects=listing.projects(), counts=listing.status_counts(),
         sort_columns=list(SORT_COLUMNS), link=link, sort_link=sort_link,
