@@ -21,20 +21,21 @@ from _cli import cli
 from stepstone.method import baselines
 from stepstone.store import open_lab
 
-# a tiny "training": the loss falls with compute, and the feature lowers it by 10%
+# a tiny "training": the loss falls with compute, the feature lowers it by 10%, seeds by ~1%
 TRAIN = """\
-import stepstone
+import random, stepstone
 run = stepstone.init()
 cfg = stepstone.config
 n, d = float(cfg["model"]["n_params"]), float(cfg["train"]["tokens"])
-scale = 0.9 if cfg["model"]["norm"] else 1.0
+scale = (0.9 if cfg["model"]["norm"] else 1.0) * random.Random(cfg["seed"]).uniform(0.99, 1.01)
 for step in range(1, 9):
     run.log({"val_loss": scale * 4.0 * (n * d * step / 8) ** -0.1}, step=step)
 run.summary.update({"val_loss": scale * 4.0 * (n * d) ** -0.1, "n_params": n, "tokens": d,
                     "flops": 6 * n * d})
 run.finish()
 """
-RUNGS = "1e5,2e5"  # 6·N·D = C: two rungs of 3e5 FLOPs in all
+RUNGS = "1e5,2e5"  # 6·N·D = C: two rungs, three seeds each: 9e5 FLOPs in all
+SEEDS = "3"
 
 
 @pytest.fixture
@@ -44,10 +45,10 @@ def project(tmp_path: Path, lab: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     with open_lab(lab) as opened:
         baselines.create(opened, "small", {"model": {"n_params": 1.0, "norm": False},
-                                           "train": {"tokens": 1.0}},
+                                           "train": {"tokens": 1.0}, "seed": 0},
                          reference_metric="val_loss")
-    code, _, err = cli(lab, "ladder", "--baseline", "small", "--budgets", RUNGS, "--json",
-                       "--", sys.executable, "train.py")
+    code, _, err = cli(lab, "ladder", "--baseline", "small", "--budgets", RUNGS, "--seeds",
+                       SEEDS, "--json", "--", sys.executable, "train.py")
     assert code == 0, err
     return tmp_path
 
@@ -90,9 +91,9 @@ def test_an_agent_walks_a_full_stone_over_stdio(project: Path, lab: Path) -> Non
         assert not error and idea["id"] == "i1" and idea["similar"] == []
         error, q = await call("question_new", text="Does normalizing lower val_loss?",
                               rule="val_loss <= baseline - 0.01 at every rung", idea="i1",
-                              timebox="2h", baseline="small", budget="5e5")
+                              timebox="2h", baseline="small", budget="1e6")
         assert not error, q
-        assert q["id"] == "q1" and q["budget_flops"] == 5e5
+        assert q["id"] == "q1" and q["budget_flops"] == 1e6
         assert [s["id"] for s in q["similar"]] == ["i1"]  # its own idea, now picked
 
         error, plan = await call("plan", baseline="small", overrides=["model.norm=true"],
@@ -104,18 +105,18 @@ def test_an_agent_walks_a_full_stone_over_stdio(project: Path, lab: Path) -> Non
         assert error and bad.startswith("the config does not verify against small@")
 
         error, ladder = await call("launch_ladder", command=command, question="q1",
-                                   budgets=RUNGS, overrides=["model.norm=true"],
+                                   budgets=RUNGS, seeds=SEEDS, overrides=["model.norm=true"],
                                    features=["model.norm"], cwd=str(project))
         assert not error, ladder
-        assert ladder["status"] == "done" and len(ladder["runs"]) == 2
-        assert ladder["allowance"]["planned_flops"] == pytest.approx(3e5, rel=0.01)
+        assert ladder["status"] == "done" and len(ladder["runs"]) == 6
+        assert ladder["allowance"]["planned_flops"] == pytest.approx(9e5, rel=0.01)
         out["runs"] = [r["run_id"] for r in ladder["runs"]]
 
         error, refused = await call("launch_ladder", command=command, question="q1",
                                     budgets="2.5e5", overrides=["model.norm=true"],
                                     features=["model.norm"], cwd=str(project))
         assert error and refused.startswith("this launch would spend 2.5")
-        assert refused.endswith("FLOPs and question q1 has 1.99e+05 of its 5e+05 budget left: "
+        assert refused.endswith("FLOPs and question q1 has 9.66e+04 of its 1e+06 budget left: "
                                 "plan fewer or smaller runs; nothing was launched")
 
         error, listed = await call("list_runs", question="q1")

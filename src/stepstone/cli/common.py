@@ -62,3 +62,62 @@ def format_cell(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+def monitor_options(func: F) -> F:
+    """The health monitor of a launch: ``--monitor`` and the options that tune and arm it
+    (any of them turns it on). See docs/tracking.md, "Health monitors"."""
+    options = [
+        click.option("--monitor", is_flag=True,
+                     help="Watch each run: non-finite loss, divergence, stalls, throughput "
+                          "drops; each alert is a note on the run and in the notebook."),
+        click.option("--on-alert", metavar="CMD|URL",
+                     help="On each alert run this shell command (STEPSTONE_ALERT set, the "
+                          "alert as JSON on stdin), or POST the JSON to an http(s) URL."),
+        click.option("--stop-on-alert", is_flag=True,
+                     help="Stop a run on its first alert (killed, with the alert as reason)."),
+        click.option("--stall", metavar="DURATION",
+                     help="A run that logs nothing this long while it lives has stalled "
+                          "[default: 10m]."),
+        click.option("--diverge", type=float, metavar="K",
+                     help="A loss beyond K times its running minimum diverged [default: 3]."),
+        click.option("--throughput-drop", type=float, metavar="F",
+                     help="A throughput below (1-F) of its median dropped [default: 0.5]."),
+        click.option("--monitor-key", "monitor_keys", multiple=True, metavar="KEY",
+                     help="Loss keys to watch (default: every key named *loss*)."),
+        click.option("--monitor-every", type=float, metavar="SECONDS",
+                     help="How often the monitor reads the run's new points [default: 5]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def monitor_env(opts: dict[str, Any]) -> dict[str, str]:
+    """The environment that hands a launch's runs their health monitor (empty: none asked)."""
+    tuned = ("on_alert", "stall", "diverge", "throughput_drop", "monitor_every")
+    if not (opts.pop("monitor") or opts["stop_on_alert"] or opts["monitor_keys"]
+            or any(opts[k] is not None for k in tuned)):
+        for key in (*tuned, "stop_on_alert", "monitor_keys"):
+            opts.pop(key)
+        return {}
+    from stepstone.analysis.health import HealthRules
+    from stepstone.errors import UsageError
+    from stepstone.launch.monitor import MonitorSpec
+    from stepstone.method.ideas import parse_hours
+
+    stall = parse_hours(opts.pop("stall"), "--stall")
+    given = {"divergence": opts.pop("diverge"), "throughput_drop": opts.pop("throughput_drop"),
+             "stall_seconds": None if stall is None else stall * 3600}
+    try:
+        rules = HealthRules(**{k: v for k, v in given.items() if v is not None},
+                            keys=tuple(opts.pop("monitor_keys")))
+    except ValueError as exc:
+        raise UsageError(f"the health monitor's settings: {exc}") from exc
+    every = opts.pop("monitor_every")
+    if every is not None and not every > 0:
+        raise UsageError(f"--monitor-every is a positive number of seconds, not {every}")
+    spec = MonitorSpec(rules=rules, on_alert=opts.pop("on_alert"),
+                       stop=opts.pop("stop_on_alert"),
+                       poll_seconds=every if every is not None else 5.0)
+    return spec.to_env()

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.cli.common import (
+    json_option,
+    lab_option,
+    monitor_env,
+    monitor_options,
+    print_json,
+    print_table,
+)
 
 if TYPE_CHECKING:
     from stepstone.launch.jobs import Maker
@@ -63,7 +70,7 @@ def _launch_options(func: F) -> F:
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return monitor_options(func)
 
 
 def _executor(opts: dict[str, Any], lab_root: Path | None, plan_id: str) -> Any:
@@ -88,6 +95,7 @@ def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[[Lab], Make
     from stepstone.store.lab import open_lab
 
     as_json = opts["as_json"]
+    env = monitor_env(opts)
     request = PlanRequest(command=opts["command"], baseline=opts["baseline"],
                           config_file=opts["config_file"], overrides=opts["base_overrides"],
                           features=opts["features"], question=opts["question_id"],
@@ -98,7 +106,8 @@ def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[[Lab], Make
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             launched = plan_and_launch(lab, request, make(lab), executor=executor,
-                                       executor_name=opts["executor"], progress=not as_json)
+                                       executor_name=opts["executor"], progress=not as_json,
+                                       env=env)
         finally:
             signal.signal(signal.SIGTERM, previous)
     plan, result = launched.plan, launched.result

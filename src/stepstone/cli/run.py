@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from stepstone.cli.common import json_option, lab_option, print_json
+from stepstone.cli.common import json_option, lab_option, monitor_env, monitor_options, print_json
 from stepstone.integrations.as_wandb import python_path
 from stepstone.method.launch import Prepared
 from stepstone.store.lab import open_lab
@@ -35,6 +36,7 @@ from stepstone.store.lab import open_lab
 @click.option("--as-wandb", is_flag=True, help="Make `import wandb` in the command resolve to "
               "stepstone (for libraries that log to wandb: Trainer(report_to='wandb'), "
               "Lightning's WandbLogger); see docs/integrations/wandb.md.")
+@monitor_options
 @lab_option
 @json_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
@@ -42,7 +44,7 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
             overrides: tuple[str, ...], tags: tuple[str, ...], kind: str | None,
             baseline: str | None, question: str | None, features: tuple[str, ...],
             allowed: tuple[str, ...], smoke: bool, yes: bool, as_wandb: bool, lab: str | None,
-            as_json: bool, command: tuple[str, ...]) -> None:
+            as_json: bool, command: tuple[str, ...], **monitor: Any) -> None:
     """Run COMMAND as a recorded run: output, exit code, duration, code and environment.
 
     A script that calls stepstone.init() attaches to this run and its metrics land
@@ -56,6 +58,7 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
       stepstone run --baseline small --question q1 --set model.qk_norm=true --smoke --yes \\
         -- python train.py
       stepstone run --as-wandb -- python train_with_hf_trainer.py
+      stepstone run --monitor --stop-on-alert --on-alert "notify-send stepstone" -- python t.py
     """
     from stepstone.launch.jobs import RunRequest, launch_run
 
@@ -69,7 +72,8 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
     request = RunRequest(command=command, name=name, project=project, config_file=config_file,
                          overrides=overrides, tags=tags, kind=kind, baseline=baseline,
                          question=question, features=features, allowed=allowed, smoke=smoke,
-                         env={"PYTHONPATH": python_path()} if as_wandb else {})
+                         env={**({"PYTHONPATH": python_path()} if as_wandb else {}),
+                              **monitor_env(monitor)})
     with open_lab(lab) as opened:
         record = launch_run(opened, request, echo=not as_json, approve=approve)
     if as_json:

@@ -101,12 +101,13 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
         cut = run_rules.schedule_incomplete(opened, record)
         checks = suite_rules.latest(opened, record.id)
         other_evaluator = evaluator.differs(opened, record)
+        alerts = [a.to_dict() for a in opened.alerts.of_runs([record.id])]
     payload = record.to_dict()
     payload.update(metric_keys=keys, points=points, text_keys=texts,
                    text_points=sum(texts.values()), system_metrics=system,
                    objects=objects, eval_sets=evals,
                    incomplete_schedule=cut, suite_checks=checks,
-                   evaluator_differs=other_evaluator,
+                   evaluator_differs=other_evaluator, alerts=alerts,
                    precision_lints=lint_rules.run_lints(record.config, record.summary))
     if as_json:
         print_json(payload)
@@ -124,6 +125,9 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
         click.echo(f"  NOT A FINISHED RESULT: {payload['incomplete_schedule']}")
     if other_evaluator:
         click.echo(f"  EVALUATOR: {other_evaluator}; decide leaves this run out")
+    for alert in alerts:
+        click.echo(f"  ALERT {alert['detector']}: {alert['message']}"
+                   + (f" ({alert['action']})" if alert["action"] else ""))
     if record.has_nonfinite:
         click.echo("  warning: some metric values are NaN or infinite")
     for note in record.capture_notes or []:

@@ -209,9 +209,10 @@ class Launched:
 
 def plan_and_launch(lab: Lab, request: PlanRequest, make: Maker, *,
                     executor: Callable[[str], ExecutorFn] | None, executor_name: str = "local",
-                    progress: bool = False) -> Launched:
+                    progress: bool = False, env: Mapping[str, str] | None = None) -> Launched:
     """Plan the ladder or sweep and launch what is left of it on ``executor(plan_id)``
-    (None: a dry run that launches nothing), waiting for its runs to end."""
+    (None: a dry run that launches nothing), waiting for its runs to end; ``env`` goes to
+    every run's command (and the health monitor's settings to its launcher)."""
     cwd = Path(request.cwd or Path.cwd())
     basis = prepare_plan(
         lab, baseline=request.baseline, overrides=request.overrides,
@@ -229,5 +230,5 @@ def plan_and_launch(lab: Lab, request: PlanRequest, make: Maker, *,
     if executor is None:
         return Launched(plan, None, shown)
     result = launch_plan(lab, plan, executor(plan.id), executor_name=executor_name,
-                         progress=progress)
+                         progress=progress, env=dict(env or {}))
     return Launched(plan, result, shown)

@@ -163,6 +163,7 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
         pump.start()
     interrupted: str | None = None
     send = _sender(proc, own_group)
+    watcher = _watch(lab, run_id, spec, send)
     previous = _forward_sigterm(send)
     try:
         while True:
@@ -179,7 +180,27 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
             signal.signal(signal.SIGTERM, previous)
     for pump in pumps:
         pump.join(timeout=10)
-    return _record_end(lab, run_id, code, started, b"".join(chunks), interrupted)
+    if watcher is not None:
+        watcher.close()
+    record = _record_end(lab, run_id, code, started, b"".join(chunks), interrupted)
+    if watcher is not None and watcher.stopped_by is not None:  # the script's own end says less
+        lab.runs.update(run_id, status="killed", reason=watcher.stopped_by)
+        record = lab.runs.get(run_id)
+    return record
+
+
+def _watch(lab: Lab, run_id: str, spec: LaunchSpec, send: Callable[[int], None]) -> Any:
+    """The health monitor's watcher of the run, when ``spec.env`` asks for one (None else)."""
+    if not spec.env.get("STEPSTONE_MONITOR"):
+        return None
+    from stepstone.launch.monitor import MonitorSpec, Watcher  # the detectors load numpy
+
+    monitor = MonitorSpec.from_env(dict(spec.env))
+    if monitor is None:
+        return None
+    watcher = Watcher(lab.target, run_id, monitor, lambda: send(signal.SIGTERM))
+    watcher.start()
+    return watcher
 
 
 def _sender(proc: subprocess.Popen[bytes], own_group: bool) -> Callable[[int], None]:

@@ -1,9 +1,10 @@
 """The method's part of ``stepstone status``: time boxes run out, baselines that regressed,
 the day's plan waiting for its review, runs measured with another evaluator than their
-question's."""
+question's, the health monitors' alerts of the last day."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -14,9 +15,13 @@ from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
 from stepstone.store.lab import Lab
 
+ALERTS_SHOWN_HOURS = 24.0
+"""``status`` shows the health alerts of this many hours."""
 
-def method_status(lab: Lab) -> dict[str, Any]:
+
+def method_status(lab: Lab, now: float | None = None) -> dict[str, Any]:
     """What the method asks of you now."""
+    now = time.time() if now is None else now
     return {
         "overdue_questions": [
             {"id": q["id"], "text": q["text"], "status": q["status"],
@@ -28,6 +33,7 @@ def method_status(lab: Lab) -> dict[str, Any]:
         "evaluator_differs": [flag for q in lab.questions.list() if q["status"] in ("open",
                                                                                   "running")
                               for flag in evaluator.flagged(lab, q["id"])],
+        "alerts": [a.to_dict() for a in lab.alerts.since(now - ALERTS_SHOWN_HOURS * 3600)],
     }
 
 
@@ -37,6 +43,9 @@ def print_method_status(status: dict[str, Any]) -> None:
                    f"{q['over_hours']:.1f}h over): {q['text']}  — decide it or abandon it")
     for b in status["regressed_baselines"]:
         click.echo(f"baseline {b['version']} regressed: {b['text']}")
+    for alert in status["alerts"]:
+        click.echo(f"alert on run {alert['run_id']} ({alert['detector']}): {alert['message']}"
+                   + (f" — {alert['action']}" if alert["action"] else ""))
     for flag in status["evaluator_differs"]:
         click.echo(f"run {flag['run_id']} of {flag['question_id']}: {flag['reason']}: "
                    "decide leaves it out")

@@ -101,7 +101,7 @@ def run_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResp
         system=system, system_charts=system_charts, diff=diff_info, diff_note=diff_note,
         notebook=_notebook_pages(lab, run.id), texts=lab.metrics.texts(run.id),
         evals=lab.evals.names(run.id), nav="runs", tab="overview",
-        evaluator=evaluator.differs(lab, run),
+        evaluator=evaluator.differs(lab, run), alerts=lab.alerts.of_runs([run.id]),
     )
 
 

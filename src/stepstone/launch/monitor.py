@@ -1,0 +1,138 @@
+"""Health monitors that act: a watcher beside a launched run, never on its training thread.
+
+``stepstone run --monitor`` (and ``ladder``/``sweep``) hand the launcher a :class:`MonitorSpec`
+(through the ``STEPSTONE_MONITOR`` variable, so that it reaches a ladder's rung wherever it
+runs). While the command lives, a :class:`Watcher` thread reads the run's new points from the
+lab every ``poll_seconds`` (what the run's writer flushed: ``log()`` is untouched) and feeds
+the detectors of :mod:`stepstone.analysis.health`. Each firing:
+
+- is recorded on the run (``run_alerts``: ``show``, ``digest``, ``status``, the dashboard) and
+  as a notebook page about the run;
+- runs ``on_alert``: a shell command (with ``STEPSTONE_ALERT``, ``STEPSTONE_ALERT_RUN``,
+  ``STEPSTONE_ALERT_DETECTOR`` set and the alert as JSON on stdin), or, for an
+  ``http(s)://`` URL, a webhook POST of that JSON;
+- with ``stop``, stops the run (SIGTERM to its process) to free its machine: it ends killed,
+  the reason saying which alert stopped it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from stepstone.analysis.health import Finding, HealthRules, HealthState
+from stepstone.method import notebook
+from stepstone.store.lab import Lab, connect
+from stepstone.store.target import StoreTarget
+
+ENV = "STEPSTONE_MONITOR"
+ACTION_TIMEOUT = 30.0
+"""Seconds an ``on_alert`` command or webhook may take."""
+
+
+@dataclass(frozen=True)
+class MonitorSpec:
+    """What to watch for and what to do about it."""
+
+    rules: HealthRules = field(default_factory=HealthRules)
+    on_alert: str | None = None
+    stop: bool = False
+    poll_seconds: float = 5.0
+
+    def to_env(self) -> dict[str, str]:
+        return {ENV: json.dumps({**asdict(self), "rules": self.rules.to_dict()})}
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> MonitorSpec | None:
+        text = env.get(ENV)
+        if not text:
+            return None
+        data = json.loads(text)
+        rules = data.pop("rules")
+        return cls(rules=HealthRules(**{**rules, "keys": tuple(rules["keys"])}), **data)
+
+
+def _act(spec: MonitorSpec, alert: dict[str, Any]) -> str | None:
+    """Run the ``on_alert`` command or call the webhook; say how it went (None: nothing)."""
+    if not spec.on_alert:
+        return None
+    body = json.dumps(alert).encode()
+    try:
+        if spec.on_alert.startswith(("http://", "https://")):
+            request = urllib.request.Request(spec.on_alert, data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=ACTION_TIMEOUT) as response:
+                return f"webhook answered {response.status}"
+        env = {**os.environ, "STEPSTONE_ALERT": alert["message"],
+               "STEPSTONE_ALERT_RUN": alert["run_id"],
+               "STEPSTONE_ALERT_DETECTOR": alert["detector"]}
+        done = subprocess.run(spec.on_alert, shell=True, input=body, env=env,
+                              capture_output=True, timeout=ACTION_TIMEOUT, check=False)
+        return f"--on-alert exited {done.returncode}"
+    except (OSError, subprocess.TimeoutExpired, ValueError) as exc:
+        return f"--on-alert failed: {exc}"
+
+
+class Watcher(threading.Thread):
+    """Watches one run while its process lives; ``stop_process`` ends the process."""
+
+    def __init__(self, target: StoreTarget, run_id: str, spec: MonitorSpec,
+                 stop_process: Callable[[], None]) -> None:
+        super().__init__(name=f"stepstone-monitor-{run_id}", daemon=True)
+        self.target, self.run_id, self.spec = target, run_id, spec
+        self.stop_process = stop_process
+        self.state = HealthState(spec.rules, last_point_at=time.time())
+        self.stopped_by: str | None = None  # the reason, once an alert stopped the run
+        self._done = threading.Event()
+        self._after: int | None = None
+
+    def close(self) -> None:
+        """The process ended: read what it flushed last, then stop watching."""
+        self._done.set()
+        self.join(timeout=ACTION_TIMEOUT + 10)
+
+    def run(self) -> None:
+        with Lab(self.target.root, connect(self.target), self.target) as lab:
+            while not self._done.wait(self.spec.poll_seconds):
+                self._check(lab, alive=True)
+            self._check(lab, alive=False)
+
+    def _check(self, lab: Lab, *, alive: bool) -> None:
+        now = time.time()
+        found: list[Finding] = []
+        history = lab.metrics.history(self.run_id, after_step=self._after)
+        for key, series in history.items():
+            found += self.state.feed(key, series.steps, series.values, now)
+            if series.steps:
+                top = max(series.steps)
+                self._after = top if self._after is None else max(self._after, top)
+        if alive:
+            found += self.state.idle(now)
+        for finding in found:
+            self._raise(lab, finding, alive)
+
+    def _raise(self, lab: Lab, finding: Finding, alive: bool) -> None:
+        run = lab.runs.get(self.run_id)
+        alert = {"run_id": run.id, "run_name": run.name, "question_id": run.question_id,
+                 **asdict(finding)}
+        actions = [a for a in (_act(self.spec, alert),) if a]
+        if self.spec.stop and alive and self.stopped_by is None:
+            self.stopped_by = f"stopped by the health monitor: {finding.message}"
+            lab.runs.update(run.id, status="killed", reason=self.stopped_by)
+            self.stop_process()
+            actions.append("run stopped")
+        action = "; ".join(actions) or None
+        lab.alerts.add(run.id, finding.detector, finding.message, metric=finding.metric,
+                       step=finding.step, action=action)
+        notebook.write(lab, "note", f"Alert on run {run.name}: {finding.detector}",
+                       f"Run `{run.id}` `{run.name}`: {finding.message}."
+                       + (f"\n\nAction: {action}." if action else ""),
+                       question_id=run.question_id, run_id=run.id,
+                       data={"alert": alert, "action": action})

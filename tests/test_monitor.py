@@ -1,0 +1,179 @@
+"""Health monitors that act, on real runs: the MQAR reference task with a learning rate that
+diverges (and one that does not), a loss that turns NaN, a process that stalls, a throughput
+that drops. Each firing is an alert on the run, a notebook page and a line in `status`; it
+runs the --on-alert command or webhook, and with --stop-on-alert stops the run (killed, the
+alert as reason)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from _cli import cli
+from stepstone.analysis.health import HealthRules, HealthState
+from stepstone.store import open_lab
+
+MQAR = [sys.executable, "-m", "stepstone.tasks.mqar", "--d-model", "16", "--batch-size", "16",
+        "--warmup-steps", "2", "--grad-clip", "1e9", "--weight-decay", "0", "--log-every", "2",
+        "--eval-examples", "8", "--eval-every", "100000"]
+FAST = ("--monitor-every", "0.3")
+
+
+def _run(lab: Path, *args: str) -> dict:
+    _, out, err = cli(lab, "run", "--json", *args)
+    assert out, err
+    return json.loads(out)
+
+
+def _alerts(lab: Path, run_id: str) -> list[dict]:
+    with open_lab(lab) as opened:
+        return [a.to_dict() for a in opened.alerts.of_runs([run_id])]
+
+
+def test_a_diverging_learning_rate_is_caught_and_the_run_stopped(lab, tmp_path):
+    record = _run(lab, "--monitor", "--stop-on-alert", *FAST,
+                  "--on-alert", f"cat > {tmp_path / 'alert.json'}",
+                  "--", *MQAR, "--steps", "400", "--lr", "3")
+    assert record["status"] == "killed"
+    assert record["reason"].startswith("stopped by the health monitor: train/loss diverged")
+    assert record["last_step"] < 400  # stopped early, the machine freed
+    alerts = _alerts(lab, record["id"])
+    first = alerts[0]
+    assert first["detector"] == "divergence" and first["metric"] == "train/loss"
+    assert first["action"] == "--on-alert exited 0; run stopped"
+    sent = json.loads((tmp_path / "alert.json").read_text())
+    assert sent["run_id"] == record["id"] and sent["detector"] == "divergence"
+    with open_lab(lab) as opened:
+        pages = [p for p in opened.notebook.pages(run_id=record["id"]) if p["kind"] == "note"]
+    assert pages and pages[0]["title"].startswith("Alert on run ")
+    assert "diverged" in pages[0]["body"]
+    _, out, _ = cli(lab, "status")
+    assert f"alert on run {record['id']} (divergence): train/loss diverged" in out
+    _, out, _ = cli(lab, "show", record["id"])
+    assert "ALERT divergence: train/loss diverged" in out
+    _, out, _ = cli(lab, "digest", record["id"], "--json")
+    assert json.loads(out)["alerts"][0]["detector"] == "divergence"
+
+
+def test_a_sound_learning_rate_raises_no_loss_alert(lab):
+    record = _run(lab, "--monitor", "--stop-on-alert", *FAST,
+                  "--", *MQAR, "--steps", "30", "--lr", "0.003")
+    assert record["status"] == "finished", record["reason"]
+    detectors = {a["detector"] for a in _alerts(lab, record["id"])}
+    assert not detectors & {"nonfinite", "divergence", "stall"}, detectors
+
+
+def test_a_loss_that_turns_nan_is_caught(lab):
+    record = _run(lab, "--monitor", *FAST, "--", *MQAR, "--steps", "20", "--lr", "1e4")
+    nonfinite = [a for a in _alerts(lab, record["id"]) if a["detector"] == "nonfinite"]
+    assert nonfinite and nonfinite[0]["metric"] == "train/loss"
+    assert "train/loss is nan" in nonfinite[0]["message"]
+
+
+STALL = """\
+import sys, time, stepstone
+run = stepstone.init()
+for step in range(int(sys.argv[1])):
+    run.log({"loss": 1.0 / (step + 1)}, step=step)
+    time.sleep(0.1)
+time.sleep(float(sys.argv[2]))  # hung: the process lives, nothing is logged
+run.finish()
+"""
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers["content-length"])
+        _Hook.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook():
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    _Hook.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", _Hook.received
+    server.shutdown()
+
+
+def test_a_stalled_process_is_stopped_and_the_webhook_told(lab, tmp_path, webhook):
+    url, received = webhook
+    (tmp_path / "stall.py").write_text(STALL)
+    record = _run(lab, "--stall", "1s", "--stop-on-alert", "--on-alert", url, "--monitor-every",
+                  "0.2", "--", sys.executable, str(tmp_path / "stall.py"), "5", "120")
+    assert record["status"] == "killed"
+    assert record["reason"].startswith("stopped by the health monitor: no point logged for")
+    assert record["duration"] is None or record["duration"] < 60
+    [alert] = _alerts(lab, record["id"])
+    assert alert["detector"] == "stall"
+    assert alert["action"] == "webhook answered 204; run stopped"
+    assert received and received[0]["detector"] == "stall"
+
+
+def test_a_run_that_keeps_logging_never_stalls(lab, tmp_path):
+    (tmp_path / "stall.py").write_text(STALL)
+    record = _run(lab, "--stall", "1s", "--stop-on-alert", "--monitor-every", "0.2",
+                  "--", sys.executable, str(tmp_path / "stall.py"), "25", "0")
+    assert record["status"] == "finished"
+    assert _alerts(lab, record["id"]) == []
+
+
+def test_the_monitor_follows_a_ladder_to_its_rungs(lab, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stall.py").write_text(STALL)
+    code, out, err = cli(lab, "ladder", "--rungs", "hang=0; hang=1", "--stall", "1s",
+                         "--stop-on-alert", "--monitor-every", "0.2", "--json", "--",
+                         sys.executable, "-c",
+                         "import stepstone, time; r = stepstone.init(); "
+                         "r.log({'loss': 1.0}); time.sleep(60 * r.config['hang'])")
+    assert code == 1, err
+    states = {s["label"]: s for s in json.loads(out)["runs"]}
+    assert [s["status"] for s in states.values()] == ["finished", "killed"]
+    stalled = next(s for s in states.values() if s["status"] == "killed")
+    assert [a["detector"] for a in _alerts(lab, stalled["run_id"])] == ["stall"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--diverge", "0.5"), "divergence is a factor above 1"),
+    (("--throughput-drop", "2"), "a throughput drop is a fraction in (0, 1)"),
+    (("--stall", "soon"), "--stall is a number with a unit"),
+    (("--monitor-every", "0"), "--monitor-every is a positive number of seconds"),
+])
+def test_bad_monitor_settings_are_one_error_and_run_nothing(lab, args, message):
+    code, _, err = cli(lab, "run", *args, "--", sys.executable, "-c", "pass")
+    assert code == 2 and message in err and "Traceback" not in err
+    with open_lab(lab) as opened:
+        assert opened.runs.list() == []
+
+
+def test_throughput_drops_fire_only_when_they_last():
+    state = HealthState(HealthRules(), last_point_at=0.0)
+    steady = [100.0, 98, 103, 101, 99, 40, 100, 102, 41, 42]  # two lone slow steps: no drop
+    assert state.feed("throughput/tokens_per_s", list(range(10)), steady, 1.0) == []
+    found = state.feed("throughput/tokens_per_s", [10, 11, 12], [30.0, 31, 29], 2.0)
+    assert [f.detector for f in found] == ["throughput"]
+    assert "below its median" in found[0].message
+    assert state.feed("throughput/tokens_per_s", [13], [1.0], 3.0) == []  # once per key
+
+
+def test_the_running_minimum_and_the_system_series():
+    state = HealthState(HealthRules(divergence=3.0), last_point_at=0.0)
+    assert state.feed("train/loss", [0, 1, 2], [4.0, 2.0, 5.9], 1.0) == []  # 5.9 < 3 x 2
+    assert [f.step for f in state.feed("train/loss", [3], [6.1], 2.0)] == [3]
+    assert state.feed("system/cpu_percent", [0], [50.0], 900.0) == []
+    assert [f.detector for f in state.idle(901.0)] == ["stall"]  # system points are no life
+    assert state.idle(902.0) == []
