@@ -412,3 +412,21 @@ def test_stratified_page_shows_buckets_side_by_side(analysis_server, page) -> No
     assert page.locator("#stratified-chart .barlayer .trace").count() == 2
     _shot(page, "stratified")
     assert page.errors == []
+
+
+def test_a_link_in_a_run_name_is_text_in_the_compare_legend(server, page) -> None:
+    """plotly renders a subset of HTML in legends: a run named with <a href> became a live
+    link there (issue 17). The name is escaped for plotly, which shows it as written."""
+    import stepstone
+
+    base, ids = server
+    link = '<a href="https://example.invalid/">click</a>'
+    run = stepstone.init(project="browser", name=link, lab=str(LAB_ROOT[base]), save_code=False)
+    run.log({"loss": 1.0}, step=0)
+    run.finish()
+    page.goto(f"{base}/compare?run={run.id}&run={ids[1]}&key=loss")
+    page.wait_for_selector("#compare-chart[data-drawn='2']")
+    legend = page.locator("#compare-chart .legend")
+    assert legend.locator("a").count() == 0
+    assert link in (legend.text_content() or "")
+    assert page.errors == []

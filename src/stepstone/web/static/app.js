@@ -18,9 +18,15 @@ window.stepstoneJSON = function (id) {
   return node ? JSON.parse(node.textContent) : null;
 };
 
+// Text a person wrote, for plotly: its names, titles, ticks and hovers render a subset of HTML
+// (<a href> becomes a live link), so < > & are written as entities (plotly shows them as is).
+window.stepstonePlain = function (text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+};
+
 window.stepstoneLayout = function (title) {
   return {
-    title: { text: title, font: { size: 13 } },
+    title: { text: window.stepstonePlain(title), font: { size: 13 } },
     margin: { l: 50, r: 10, t: 30, b: 35 },
     xaxis: { title: { text: "step" } },
     legend: { orientation: "h" },

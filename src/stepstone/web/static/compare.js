@@ -23,7 +23,7 @@
     return window.stepstoneGet("/api/compare/series?" + params.toString()).then(function (body) {
       if (body.error) { div.textContent = body.error.message; return false; }
       var traces = body.series.map(function (s) {
-        return { x: s.x, y: s.y, mode: "lines", name: s.name + " (" + s.run.slice(0, 8) + ")" };
+        return { x: s.x, y: s.y, mode: "lines", name: window.stepstonePlain(s.name + " (" + s.run.slice(0, 8) + ")") };
       });
       var layout = window.stepstoneLayout(data.key);
       layout.height = 420;

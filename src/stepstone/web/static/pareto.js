@@ -5,10 +5,11 @@
   var data = window.stepstoneJSON("pareto-data");
   var div = document.getElementById("pareto-chart");
   if (!data || !div || typeof Plotly === "undefined") return;
+  var plain = window.stepstonePlain;
   var cost = data.cost[0];
-  function label(p) { return (p.name || p.run.slice(0, 8)) + " (" + p.run.slice(0, 8) + ")"; }
+  function label(p) { return plain((p.name || p.run.slice(0, 8)) + " (" + p.run.slice(0, 8) + ")"); }
   function hover(p) {
-    return label(p) + "<br>" + data.quality + " = " + p.quality + "<br>" + cost + " = " + p.cost;
+    return label(p) + "<br>" + plain(data.quality) + " = " + p.quality + "<br>" + plain(cost) + " = " + p.cost;
   }
   var front = data.points.filter(function (p) { return p.on_front; })
     .sort(function (a, b) { return a.cost - b.cost; });
@@ -29,15 +30,15 @@
   if (out.length) {
     traces.push({ x: out.map(function (d) { return d.cost; }), y: out.map(function (d) { return d.quality; }),
       mode: "markers", name: "disqualified", marker: { color: "#9ca3af", size: 9, symbol: "x" },
-      hovertext: out.map(function (d) { return hover(d) + "<br>disqualified: " + d.reasons.join("; "); }),
+      hovertext: out.map(function (d) { return hover(d) + "<br>disqualified: " + plain(d.reasons.join("; ")); }),
       hoverinfo: "text" });
   }
   var layout = window.stepstoneLayout(data.quality + " against " + cost);
   layout.legend = { orientation: "h", x: 0, y: -0.2, yanchor: "top" };
   layout.margin = { l: 60, r: 20, t: 30, b: 100 };
   layout.height = 460;
-  layout.xaxis = { title: { text: cost + " (lower is better)" } };
-  layout.yaxis = { title: { text: data.quality + (data.maximize ? " (higher is better)" : " (lower is better)") } };
+  layout.xaxis = { title: { text: plain(cost) + " (lower is better)" } };
+  layout.yaxis = { title: { text: plain(data.quality) + (data.maximize ? " (higher is better)" : " (lower is better)") } };
   Plotly.newPlot(div, traces, layout, { displaylogo: false, responsive: true });
   div.setAttribute("data-drawn", String(data.points.length + out.length));
 })();

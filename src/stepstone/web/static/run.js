@@ -15,7 +15,7 @@
       var layout = window.stepstoneLayout(key);
       layout.xaxis.title.text = "minutes";
       Plotly.newPlot(div, [{ x: data.system[key].x, y: data.system[key].y, mode: "lines",
-        name: key }], layout, { displaylogo: false, responsive: true });
+        name: window.stepstonePlain(key) }], layout, { displaylogo: false, responsive: true });
     });
   }
   if (!data || !box || typeof Plotly === "undefined") return;
@@ -31,7 +31,7 @@
       div.setAttribute("data-key", key);
       box.appendChild(div);
       divs[key] = div;
-      Plotly.newPlot(div, [{ x: [], y: [], mode: "lines", name: key }],
+      Plotly.newPlot(div, [{ x: [], y: [], mode: "lines", name: window.stepstonePlain(key) }],
         window.stepstoneLayout(key), { displaylogo: false, responsive: true });
     }
     return divs[key];
@@ -44,7 +44,7 @@
       if (append) {
         if (s.x.length) Plotly.extendTraces(div, { x: [s.x], y: [s.y] }, [0]);
       } else {
-        Plotly.react(div, [{ x: s.x, y: s.y, mode: "lines", name: key }],
+        Plotly.react(div, [{ x: s.x, y: s.y, mode: "lines", name: window.stepstonePlain(key) }],
           window.stepstoneLayout(key), { displaylogo: false, responsive: true });
       }
     });

@@ -5,10 +5,11 @@
   var data = window.stepstoneJSON("scaling-data");
   if (!data || typeof Plotly === "undefined") return;
   var config = { displaylogo: false, responsive: true };
+  var plain = window.stepstonePlain;
 
   function hover(p, extra) {
-    return (p.name || p.run.slice(0, 8)) + (extra || "") + "<br>C=" + p.compute.toPrecision(3) +
-      "<br>" + data.metric + "=" + p.loss.toPrecision(4);
+    return plain((p.name || p.run.slice(0, 8)) + (extra || "")) + "<br>C=" + p.compute.toPrecision(3) +
+      "<br>" + plain(data.metric) + "=" + p.loss.toPrecision(4);
   }
 
   var lawDiv = document.getElementById("scaling-chart");
@@ -29,16 +30,16 @@
     var base = data.baseline_points;
     traces.push({ x: base.map(function (p) { return p.compute; }),
       y: base.map(function (p) { return p.loss; }), mode: "markers",
-      name: "baseline runs (" + data.version + ")",
+      name: plain("baseline runs (" + data.version + ")"),
       marker: { color: "#1d2330", size: 8 },
       text: base.map(function (p) { return hover(p); }), hoverinfo: "text" });
     var feat = data.feature_points;
     if (feat.length) {
       traces.push({ x: feat.map(function (p) { return p.compute; }),
         y: feat.map(function (p) { return p.loss; }), mode: "markers+text",
-        name: data.question ? data.question.id + " runs" : "question runs",
+        name: plain(data.question ? data.question.id + " runs" : "question runs"),
         marker: { color: "#e67e22", size: 11, symbol: "diamond" },
-        text: feat.map(function (p) { return p.rung; }), textposition: "top center",
+        text: feat.map(function (p) { return plain(p.rung); }), textposition: "top center",
         hovertext: feat.map(function (p) { return hover(p, " · rung " + p.rung); }),
         hoverinfo: "text" });
     }
@@ -47,7 +48,7 @@
     layout.margin = { l: 60, r: 20, t: 30, b: 100 };
     layout.height = 420;
     layout.xaxis = { type: "log", title: { text: "compute (FLOPs)" } };
-    layout.yaxis = { title: { text: data.metric } };
+    layout.yaxis = { title: { text: plain(data.metric) } };
     Plotly.newPlot(lawDiv, traces, layout, config);
     lawDiv.setAttribute("data-drawn", String(traces.length));
   }
@@ -63,7 +64,7 @@
       x: rungs.map(function (r) { return r.compute; }),
       y: rungs.map(function (r) { return r.gain; }),
       mode: "markers+text", name: "gain per rung",
-      text: rungs.map(function (r) { return r.label; }), textposition: "middle right",
+      text: rungs.map(function (r) { return plain(r.label); }), textposition: "middle right",
       marker: { size: 10, color: "#e67e22",
         symbol: highs.map(function (h) { return h === null ? "triangle-up" : "circle"; }) },
       error_y: { type: "data", symmetric: false, color: "#e67e22", thickness: 1.5, width: 6,
@@ -71,10 +72,10 @@
           return r.high === null ? top * 1.2 - r.gain : r.high - r.gain; }),
         arrayminus: rungs.map(function (r) { return r.low === null ? 0 : r.gain - r.low; }) },
       hovertext: rungs.map(function (r) {
-        return "rung " + r.label + " (" + (r.name || r.run.slice(0, 8)) + ")<br>gain " +
+        return plain("rung " + r.label + " (" + (r.name || r.run.slice(0, 8)) + ")") + "<br>gain " +
           r.gain.toFixed(3) + " [" + (r.low === null ? "—" : r.low.toFixed(3)) + ", " +
           (r.high === null ? "unbounded" : r.high.toFixed(3)) + "]" +
-          (r.note ? "<br>" + r.note : ""); }),
+          (r.note ? "<br>" + plain(r.note) : ""); }),
       hoverinfo: "text" }];
     var line = data.gain.trend.line;
     if (line) {
