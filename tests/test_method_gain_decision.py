@@ -15,9 +15,9 @@ def loss_at(compute: float) -> float:
     return E + A * compute ** -ALPHA
 
 
-def log_run(lab, *, kind, version, question, compute, loss, seed=0):
+def log_run(lab, *, kind, version, question, compute, loss, seed=0, rung=None):
     run = stepstone.init(project="g", lab=lab, kind=kind, baseline=version, question=question,
-                         config={"seed": seed, "rung": f"{compute:.0e}"})
+                         config={"seed": seed, "rung": rung or f"{compute:.0e}"})
     run.summary.update({"flops": compute, "val_loss": loss, "flops_method": "measured"})
     run.finish()
 
@@ -217,3 +217,33 @@ def test_a_law_with_as_many_parameters_as_points_claims_no_certainty(lab):
     assert "3 parameters fitted to 3 points" in proposal.verdict.reasons[0]
     for _value, low, high in proposal.gains.values():
         assert (low, high) == (0.0, float("inf"))
+
+
+def test_an_inconclusive_gain_rule_says_what_seeds_would_settle_it(lab):
+    """Item 5: seeds per rung for 80% power at the rule's threshold, and the ladder command."""
+    with open_lab(lab) as opened:
+        version = baselines.create(opened, "small", {"seed": 0})["version"]
+        q = questions.create(opened, "q", metrics=["val_loss"],
+                             rule="gain >= 1.05 at every rung", baseline="small")
+        opened.questions.update(q["id"], feature_keys=["norm"], feature_delta={"norm": True})
+        _plan(opened, q["id"], ["r1", "r2", "r3"])
+    for c in (1e15, 3e15, 1e16, 3e16, 1e17, 3e17):
+        log_run(lab, kind="baseline", version=version, question=None, compute=c,
+                loss=loss_at(c))
+    for rung, c in (("r1", 1e15), ("r2", 1e16), ("r3", 1e17)):
+        for seed, shift in ((0, -0.004), (1, 0.004)):
+            log_run(lab, kind="feature", version=version, question=q["id"], compute=c,
+                    loss=loss_at(1.4 * c) + shift, seed=seed, rung=rung)
+    with open_lab(lab) as opened:
+        proposal = decide.gather(opened, q["id"])
+    assert proposal.answer == "inconclusive", proposal.verdict.reasons
+    settle = proposal.settle
+    assert settle is not None and settle.seeds is not None and settle.seeds > 2
+    assert settle.command is not None
+    assert settle.command.startswith(
+        f"stepstone ladder --baseline small --set norm=true --question {q['id']} --rungs ")
+    fresh = "2" if settle.seeds == 3 else f"2-{settle.seeds - 1}"  # seeds 0 and 1 ran
+    assert "--rungs 'rung=r1; rung=r2; rung=r3'" in settle.command
+    assert f"--seeds {fresh} --only r1,r2,r3 -- " in settle.command
+    assert settle.command.endswith(" -- python train.py")
+    assert proposal.to_dict()["settle"]["seeds_per_rung"] == settle.seeds

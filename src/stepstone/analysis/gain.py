@@ -82,6 +82,8 @@ class GainRung(ResultMixin):
     note: str
     seed_noise: str = ""  # where the seed noise in the interval comes from
     caveat: str = ""  # why this interval cannot settle a decision ("" when it can)
+    law_sd: float | None = None  # SD of ln gain from the baseline law's refits alone
+    seed_sd: float | None = None  # SD of ln gain per seed (the seed noise of one run)
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ def _rung(
     undefined_note: str,
     noise: SeedNoise | None,
     no_interval: str | None,
+    widen: float = 1.0,
 ) -> tuple[GainRung, FloatArray]:
     gains = np.where(np.isfinite(c_draws), c_draws / c_obs, np.inf)
     described = noise.describe() if noise is not None else ""
@@ -185,6 +188,8 @@ def _rung(
         return GainRung(label, c_obs, loss, base_loss, c_point, gain, None, None, True, why,
                         described, why), np.zeros(0)
     lo, hi = _quantiles(gains, confidence)
+    with np.errstate(over="ignore"):  # widen in ln-gain around the point (Welch: see above)
+        lo, hi = gain * (lo / gain) ** widen, gain * (hi / gain) ** widen
     unreach = float(np.mean(~np.isfinite(gains)))
     note = ""
     if unreach > 0:
@@ -253,6 +258,22 @@ def _trend(
     return GainTrend(verdict, slope, lo, hi, m, tolerance, why, unreachable)
 
 
+def _welch_widening(spread: FloatArray, dof: float, confidence: float) -> float:
+    """``t_ν / z``: how much to widen a rung's joint-draw interval (normal seed noise) so that
+    it carries the t of a seed noise measured with ``dof`` degrees of freedom. ``spread`` is
+    the SD of ln C over the law's refits alone and over the seed draws alone; ``ν`` is the
+    Welch–Satterthwaite degrees of freedom of the sum of the law's variance (taken as known)
+    and the seed noise's (``v_seed`` with ``dof``): ``ν = (v_law + v_seed)² / (v_seed² / dof)``."""
+    if math.isinf(dof):
+        return 1.0
+    v_law, v_seed = float(spread[0]) ** 2, float(spread[1]) ** 2
+    if not (math.isfinite(v_law) and math.isfinite(v_seed)) or v_seed == 0:
+        return 1.0
+    nu = (v_law + v_seed) ** 2 / (v_seed**2 / dof)
+    tail = 0.5 + confidence / 2.0
+    return float(_st.t.ppf(tail, nu) / _st.norm.ppf(tail))
+
+
 def _log_spread(samples: FloatArray, confidence: float) -> FloatArray:
     """Each rung's standard deviation of ln gain over the draws, from the central interval's
     half-width over the normal quantile (robust to a few infinite draws; inf when more)."""
@@ -305,10 +326,13 @@ def efficiency_gain(
     ``loss`` is each rung's mean over its seeds and ``noise`` its seed noise
     (:func:`~stepstone.analysis.uncertainty.seed_noise`; None: exact). Each rung's interval
     combines both sources of uncertainty by Monte Carlo: draw ``j`` pairs the baseline's
-    bootstrap refit ``j mod B`` with a draw of the rung's true mean loss
+    bootstrap refit ``j mod B`` with a normal draw of the rung's true mean loss
     (:func:`~stepstone.analysis.uncertainty.draw_means`), and the interval is the central
-    ``confidence`` range of the gains of the draws (``seed`` fixes them). A law fitted to
-    fewer than its parameters + 2 points gives no interval (:func:`too_few_points`).
+    ``confidence`` range of the gains of the draws (``seed`` fixes them), widened in ln-gain
+    about the point by ``t_ν / z`` with ``ν`` the Welch–Satterthwaite degrees of freedom of
+    the law's and the seed noise's variances (:func:`_welch_widening`), so that a seed noise
+    measured on few seeds carries its t. A law fitted to fewer than its parameters + 2 points
+    gives no interval (:func:`too_few_points`).
 
     With ``n=`` (model sizes; (N, D) baselines only) the baseline is taken at the run's own
     size: ``C_predicted = k·N·D'`` where ``D'`` is the tokens the baseline of that size needs.
@@ -362,6 +386,8 @@ def efficiency_gain(
             k = form.flops_per_param_token
             c_point = float(k * ni * form.tokens_for_loss(theta, li, ni)[0])
             c_draws = k * ni * form.tokens_for_loss(params, drawn, ni)
+            c_law = k * ni * form.tokens_for_loss(params, li, ni)
+            c_seed = k * ni * form.tokens_for_loss(theta, drawn, ni)
             floor = float(theta[0] + theta[1] * ni ** (-theta[3]))
             why = (
                 f"undefined: loss {li:.4g} is at or below {floor:.4g}, what the baseline "
@@ -370,14 +396,24 @@ def efficiency_gain(
         else:
             c_point = float(form.compute_for_loss(theta, li)[0])
             c_draws = form.compute_for_loss(params, drawn)
+            c_law = form.compute_for_loss(params, li)
+            c_seed = form.compute_for_loss(theta, drawn)
             why = (
                 f"undefined: loss {li:.4g} is at or below the baseline's irreducible loss "
                 f"E = {e:.4g}; no baseline compute reaches it"
                 if e is not None
                 else "undefined: the baseline law never reaches this loss"
             )
+        widen, law_sd, seed_sd = 1.0, None, None
+        if n_draws:
+            spread = _log_spread(np.stack([c_law, c_seed], axis=1), baseline.confidence)
+            law_sd = float(spread[0]) if math.isfinite(spread[0]) else None
+            if rung_noise is not None and rung_noise.se > 0 and math.isfinite(spread[1]):
+                seed_sd = float(spread[1]) * math.sqrt(max(rung_noise.n_seeds, 1))
+                widen = _welch_widening(spread, rung_noise.dof, baseline.confidence)
         rung, gains = _rung(label, float(c[i]), li, float(base_loss[i]), c_point, c_draws,
-                            baseline.confidence, why, rung_noise, no_interval)
+                            baseline.confidence, why, rung_noise, no_interval, widen)
+        rung = replace(rung, law_sd=law_sd, seed_sd=seed_sd)
         rungs.append(rung)
         sample_cols.append(gains)
     defined = [i for i, r in enumerate(rungs) if r.defined]

@@ -6,9 +6,10 @@ of that mean comes from the rung's own seeds (``sd/√k``, ``k - 1`` degrees of 
 one seed, from the baseline's measured noise floor (its seed-to-seed SD over ``n`` seeds,
 ``n - 1`` degrees of freedom), and the result says so; with one seed and no noise floor the
 spread is unknown: :attr:`SeedNoise.known` is False and a decision built on it is
-inconclusive. :func:`draw_means` turns it into Monte Carlo draws of the mean (the mean plus
-``se`` times a Student t draw with the noise's degrees of freedom), the draws a gain interval
-combines with the baseline law's bootstrap refits.
+inconclusive. :func:`draw_means` turns it into normal Monte Carlo draws of the mean, the draws
+a gain interval combines with the baseline law's bootstrap refits (the t of a noise measured
+on few seeds enters afterwards, by the Welch–Satterthwaite widening of
+:func:`stepstone.analysis.gain.efficiency_gain`).
 """
 
 from __future__ import annotations
@@ -67,11 +68,10 @@ def seed_noise(values: Sequence[float], floor_sd: float | None = None,
 def draw_means(mean: float, noise: SeedNoise | None, size: int,
                rng: np.random.Generator) -> FloatArray:
     """``size`` draws of a rung's true mean given its measured ``mean`` and ``noise``:
-    ``mean + se·t`` with t of the noise's degrees of freedom (the mean itself when exact)."""
+    ``mean + se·z``, z standard normal (the mean itself when exact)."""
     if noise is None or noise.se == 0.0:
         return np.full(size, float(mean))
-    t = rng.standard_normal(size) if math.isinf(noise.dof) else rng.standard_t(noise.dof, size)
-    return np.asarray(mean + noise.se * t, dtype=np.float64)
+    return np.asarray(mean + noise.se * rng.standard_normal(size), dtype=np.float64)
 
 
 __all__ = ["NOISE_FLOOR", "SEEDS", "UNKNOWN", "SeedNoise", "draw_means", "seed_noise"]

@@ -547,6 +547,13 @@ def decide_cmd(question: str, conclusion: str | None, answer: str | None, lab: s
         click.echo(f"  {reason}")
     for flag in proposal.flags:
         click.echo(f"  ! {flag}")
+    if proposal.settle is not None:
+        click.echo("what would settle it:")
+        for line in proposal.settle.lines:
+            click.echo(f"  {line}")
+        if proposal.settle.command:
+            click.echo(f"  {proposal.settle.seeds} seeds per rung at "
+                       f"{', '.join(proposal.settle.rungs)}; run\n    {proposal.settle.command}")
     if page is None:
         click.echo(f"confirm with `stepstone decide {question} --conclusion \"...\"`")
     else:

@@ -13,7 +13,7 @@ import importlib.util
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepstone.errors import MethodError, UsageError
 from stepstone.method import confirm as confirm_rules
@@ -38,9 +38,13 @@ from stepstone.method.rules import (
     uses_gain,
 )
 from stepstone.method.rules.tree import _walk
+from stepstone.method.settle import Settle, config_rung, what_would_settle
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord as StoredRun
 from stepstone.store.runs import numeric
+
+if TYPE_CHECKING:
+    from stepstone.analysis.gain import GainResult
 
 ANSWERS = ("yes", "no", "inconclusive")
 
@@ -56,6 +60,7 @@ class Proposal:
     runs: tuple[str, ...]
     flags: tuple[str, ...] = ()
     gains: dict[str, Any] = field(default_factory=dict)
+    settle: Settle | None = None  # what would settle an inconclusive gain rule
 
     @property
     def answer(self) -> str:
@@ -64,7 +69,8 @@ class Proposal:
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.question_id, "rule": self.rule, "proposed": self.answer,
                 "reasons": list(self.verdict.reasons), "baseline": self.baseline_version,
-                "runs": list(self.runs), "flags": list(self.flags), "gains": self.gains}
+                "runs": list(self.runs), "flags": list(self.flags), "gains": self.gains,
+                "settle": self.settle.to_dict() if self.settle else None}
 
 
 def _metrics(run: StoredRun) -> dict[str, float]:
@@ -85,15 +91,15 @@ def _label(value: Any) -> Any:
 
 
 def rung_gains(lab: Lab, question: dict[str, Any], version: str, rungs: dict[str, Any],
-               flags: list[str]) -> dict[Any, Gain]:
+               flags: list[str]) -> tuple[dict[Any, Gain], GainResult | None]:
     """The question's gain per rung as its rule reads it: the seed-averaged rungs of
     :func:`stepstone.method.evidence.question_evidence` (the gains a report and the dashboard
-    show), keyed by the rung value its runs carry (``rungs``: label → value); problems go to
-    ``flags``."""
+    show), keyed by the rung value its runs carry (``rungs``: label → value), and the whole
+    result; problems go to ``flags``."""
     _, measured = evidence_rules.question_evidence(lab, question, version)
     if measured.result is None:
         flags.append(f"gain evidence missing: {measured.reason}")
-        return {}
+        return {}, None
     flags.extend(measured.result.warnings)
     out: dict[Any, Gain] = {}
     for rung in measured.result.rungs:
@@ -105,15 +111,7 @@ def rung_gains(lab: Lab, question: dict[str, Any], version: str, rungs: dict[str
         low = 0.0 if rung.ci_low is None else rung.ci_low  # no low end: any positive gain
         high = float("inf") if rung.ci_high is None else rung.ci_high
         out[key] = Gain(float(rung.gain), float(low), float(high), rung.caveat)
-    return out
-
-
-def _config_rung(config: dict[str, Any]) -> Any:
-    for key in ("rung", "n_params", "flops"):
-        if config.get(key) is not None:
-            value = config[key]
-            return int(value) if isinstance(value, float) and value.is_integer() else value
-    return None
+    return out, measured.result
 
 
 def planned(lab: Lab, question_id: str, runs: list[StoredRun]) -> tuple[list[Any], list[Any]]:
@@ -131,7 +129,7 @@ def planned(lab: Lab, question_id: str, runs: list[StoredRun]) -> tuple[list[Any
             made = [by_id[a["run_id"]] for a in row.attempts if a["run_id"] in by_id]
             kept = [r for r in made if r.status != "abandoned"]
             rung = (evidence_rules.rung_of(made[-1]) if made else None)
-            rung = rung if rung is not None else _config_rung(row.config)
+            rung = rung if rung is not None else config_rung(row.config)
             rung = rung if rung is not None else _label(row.label)
             rungs.append(rung)
             if not kept:
@@ -219,6 +217,7 @@ def gather(lab: Lab, question_id: str) -> Proposal:
         if not reference:
             flags.append(f"the baseline {version} has no finished runs of its own")
     gains: dict[Any, Gain] = {}
+    measured: GainResult | None = None
     if uses_gain(rule):
         if importlib.util.find_spec("numpy") is None:
             flags.append("gain evidence missing: the analysis needs "
@@ -227,7 +226,7 @@ def gather(lab: Lab, question_id: str) -> Proposal:
             flags.append("gain evidence missing: the question's runs name no baseline")
         else:
             rung_values = {str(r.rung): r.rung for r in records}
-            gains = rung_gains(lab, q, version, rung_values, flags)
+            gains, measured = rung_gains(lab, q, version, rung_values, flags)
     _dedupe(records, flags)
     plan_rungs, missing = planned(lab, question_id, runs)
     seen = list(dict.fromkeys(r.rung for r in records))
@@ -245,10 +244,17 @@ def gather(lab: Lab, question_id: str) -> Proposal:
     if any(not r.finished for r in records) and verdict.answer != "inconclusive":
         verdict = Verdict("inconclusive", (*verdict.reasons,
                                            "some runs are not finished results"))
+    settle = None
+    if verdict.answer == "inconclusive" and uses_gain(rule):
+        seeds_at: dict[str, list[Any]] = {}
+        for record in records:
+            seeds_at.setdefault(str(record.rung), []).append(record.seed)
+        settle = what_would_settle(lab, q, rule, measured, seeds_at,
+                                   [str(r) for r, _ in evidence.missing])
     return Proposal(question_id, str(rule), verdict, version,
                     tuple(r.id for r in runs), tuple(flags),
                     {str(k): [g.value, g.low, g.high] for k, g in gains.items()
-                     if not math.isnan(g.value)})
+                     if not math.isnan(g.value)}, settle)
 
 
 def _dedupe(records: list[RunRecord], flags: list[str]) -> None:
@@ -288,6 +294,10 @@ def decide(lab: Lab, question_id: str, *, conclusion: str | None = None,
     lines = [f"Rule: `{proposal.rule}` → proposed **{proposal.answer}**", ""]
     lines += [f"- {r}" for r in proposal.verdict.reasons]
     lines += [f"- flag: {f}" for f in proposal.flags]
+    if proposal.settle is not None:
+        lines += ["", "What would settle it:"] + [f"- {x}" for x in proposal.settle.lines]
+        if proposal.settle.command:
+            lines.append(f"- run: `{proposal.settle.command}`")
     lines += ["", "Runs: " + ", ".join(f"`{r}`" for r in proposal.runs)]
     if proposal.baseline_version:
         lines.append(f"Baseline: {proposal.baseline_version}")

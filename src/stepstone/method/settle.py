@@ -1,0 +1,162 @@
+"""What would settle an inconclusive gain rule: how many seeds, at which rungs, and the
+ladder that runs them.
+
+For a rule ``gain >= g0`` (or ``>``, ``<=``, ``<``) whose answer is inconclusive, each rung
+whose interval holds ``g0`` is sized with :func:`stepstone.analysis.power.seeds_for_power`:
+the true distance taken to be the measured one, ``|ln ĝ − ln g0|``, the per-seed noise the
+rung's seed noise in ln-gain units (``GainRung.seed_sd``) and the baseline law's spread
+(``GainRung.law_sd``) as what seeds cannot remove, at 80% power and the rule's 95%
+confidence. A planned rung that never ran needs the same seeds. The command is
+``stepstone ladder --baseline B --set K=V ... --question Q --rungs ... --seeds A-B --only
+r3,r5 -- CMD``: the question's latest ladder on fresh seeds, at those rungs only. The math is
+in docs/analysis.md ("Power").
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from stepstone.config import format_value, parse_override
+from stepstone.method.rules import GAIN, Rule, bounds
+from stepstone.store.lab import Lab
+
+if TYPE_CHECKING:
+    from stepstone.analysis.gain import GainResult
+
+POWER = 0.8
+
+
+@dataclass(frozen=True)
+class Settle:
+    """Seeds per rung (in all, existing ones counted) that settle the rule with ``power``
+    at the named rungs, the command that runs them, and one line per rung."""
+
+    seeds: int | None
+    rungs: tuple[str, ...]
+    command: str | None
+    lines: tuple[str, ...] = field(default_factory=tuple)
+    power: float = POWER
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seeds_per_rung": self.seeds, "rungs": list(self.rungs),
+                "command": self.command, "why": list(self.lines), "power": self.power}
+
+
+def gain_threshold(rule: Rule) -> float | None:
+    """The threshold of the rule's first ``gain OP number`` comparison (None: none)."""
+    return next((value for metric, _, value in bounds(rule) if metric == GAIN), None)
+
+
+def what_would_settle(lab: Lab, question: Mapping[str, Any], rule: Rule,
+                      result: GainResult | None, seeds_at: Mapping[str, Sequence[Any]],
+                      missing: Sequence[Any]) -> Settle | None:
+    """The seeds (and rungs) that would settle an inconclusive gain rule, or None when the
+    rule has no gain threshold. ``seeds_at`` holds the seeds each rung ran (by label)."""
+    from stepstone.analysis.power import seeds_for_power
+
+    g0 = gain_threshold(rule)
+    if g0 is None or g0 <= 0 or result is None:
+        return None
+    need: dict[str, int | None] = {}
+    lines: list[str] = []
+    for rung in result.rungs:
+        have = len(seeds_at.get(rung.label, ())) or 1
+        if not rung.defined or rung.gain is None:
+            continue
+        low = rung.ci_low if rung.ci_low is not None else 0.0
+        high = rung.ci_high if rung.ci_high is not None else math.inf
+        if not rung.caveat and not low <= g0 <= high:
+            continue
+        if rung.seed_sd is None or rung.law_sd is None:
+            lines.append(f"rung {rung.label}: its seed noise is unknown (one seed and no "
+                         "noise floor): measure the baseline's noise floor (`stepstone "
+                         "baseline noise`) or run 2+ seeds, then decide again")
+            need[rung.label] = None
+            continue
+        distance = abs(math.log(rung.gain / g0))
+        k = seeds_for_power(distance, rung.seed_sd, fixed_var=rung.law_sd**2, power=POWER)
+        if k is None:
+            why = ("the gain sits on the threshold" if distance < 1e-9 else
+                   f"the baseline law's own uncertainty (SD {rung.law_sd:.3g} in ln gain) is "
+                   f"too wide for a distance of {distance:.3g}: add baseline runs near this "
+                   "rung, not seeds")
+            lines.append(f"rung {rung.label}: no number of seeds settles it at {POWER:.0%} "
+                         f"power ({why})")
+            need[rung.label] = None
+            continue
+        k = max(k, have + 1)
+        lines.append(f"rung {rung.label}: gain {rung.gain:.3g} vs {g0:g}, seed noise SD "
+                     f"{rung.seed_sd:.3g} and law SD {rung.law_sd:.3g} in ln gain: {k} seeds "
+                     f"give {POWER:.0%} power (it has {have})")
+        need[rung.label] = k
+    sized = [k for k in need.values() if k is not None]
+    for label in missing:
+        need[str(label)] = max(sized, default=None)
+        lines.append(f"rung {label} was planned and never ran: run it too")
+    total = max(sized, default=None)
+    rungs = tuple(label for label, k in need.items() if k is not None or label in map(str, missing))
+    if total is None or not rungs:
+        return Settle(None, rungs, None, tuple(lines))
+    have_min = min((len(seeds_at.get(r, ())) for r in rungs), default=0)
+    command = ladder_command(lab, question, total - have_min, rungs)
+    return Settle(total, rungs, command, tuple(lines))
+
+
+def ladder_command(lab: Lab, question: Mapping[str, Any], new_seeds: int,
+                   only: Sequence[str]) -> str:
+    """``stepstone ladder`` that runs ``new_seeds`` fresh seeds at the rungs ``only`` of the
+    question's latest ladder (its rungs and command), with its baseline and feature change."""
+    qid = str(question["id"])
+    delta = question.get("feature_delta") or {}
+    keys = set(question.get("feature_keys") or []) | set(delta)
+    plans = [p for p in lab.plans.recent() if p.question_id == qid and p.kind == "ladder"]
+    rungs: list[str] = []
+    names: dict[str, str] = {}  # a rung as decide labels it -> as `ladder --only` names it
+    command = "COMMAND"
+    baseline = question.get("baseline")
+    if plans:
+        for planned in lab.plans.runs(plans[0].id):
+            kept = [o for o in planned.overrides if parse_override(o).key not in keys | {"seed"}]
+            if (text := ",".join(kept)) and text not in rungs:
+                rungs.append(text)
+            names[str(config_rung(planned.config))] = _only_name(kept)
+        command = shlex.join(plans[0].command)
+        baseline = baseline or plans[0].baseline
+    used = [int(s) for r in lab.runs.list(question_id=qid)
+            if (s := str(r.seed if r.seed is not None else r.config.get("seed", ""))).isdigit()]
+    start = max(used, default=-1) + 1
+    count = max(new_seeds, 1)
+    seeds = f"{start}-{start + count - 1}" if count > 1 else str(start)
+    parts = ["stepstone", "ladder"] + (["--baseline", str(baseline)] if baseline else [])
+    for key, value in delta.items():
+        parts += ["--set", f"{key}={format_value(value)}"]
+    parts += ["--question", qid, "--rungs", "; ".join(rungs) if rungs else "RUNGS",
+              "--seeds", seeds, "--only", ",".join(names.get(r, r) for r in only)]
+    return shlex.join(parts) + " -- " + command
+
+
+def config_rung(config: Mapping[str, Any]) -> Any:
+    """A planned run's rung from its config, as :func:`stepstone.method.evidence.rung_of`
+    reads a run's: ``rung``, else ``n_params``, else ``flops`` (an integral float an int)."""
+    for key in ("rung", "n_params", "flops"):
+        if config.get(key) is not None:
+            value = config[key]
+            return int(value) if isinstance(value, float) and value.is_integer() else value
+    return None
+
+
+def _only_name(overrides: Sequence[str]) -> str:
+    """How ``ladder --only`` names a rung (stepstone.launch.plan.rung_name, which this layer
+    cannot import): the value its overrides give ``rung``, else its label."""
+    for text in overrides:
+        parsed = parse_override(text)
+        if parsed.key == "rung":
+            return str(format_value(parsed.value))
+    return ",".join(o.lstrip("+~") for o in overrides)
+
+
+__all__ = ["POWER", "Settle", "gain_threshold", "ladder_command", "what_would_settle"]
