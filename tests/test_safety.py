@@ -154,3 +154,40 @@ def test_durable_within_one_flush_interval(tmp_path):
         time.sleep(0.05)
     run.finish()
     assert count == 1
+
+
+# -- issue 17, defect 11: terminal escapes in names and notes are shown, not obeyed ------------
+_ESCAPES = ("\x1b]52;c;cm0gLXJmIH4K\x07"  # OSC 52: write the clipboard
+            "\x1b[2J\x1b[31m"  # clear the screen, red
+            "\x1b]8;;https://evil.invalid/\x1b\\link\x1b]8;;\x1b\\"  # OSC 8 hyperlink
+            "\rover\u202egnp.exe\x9b0m")  # carriage return, a bidi override, a C1 CSI
+
+
+def test_terminal_escapes_are_neutralised_in_every_cli_output(lab: Path) -> None:
+    import stepstone
+    from _cli import cli
+    from stepstone.method import notebook as notebook_rules
+    from stepstone.store import open_lab
+
+    run = stepstone.init(project="p" + _ESCAPES, name="n" + _ESCAPES, notes=_ESCAPES,
+                         config={"k" + _ESCAPES: _ESCAPES}, tags=["t" + _ESCAPES],
+                         lab=str(lab), save_code=False)
+    run.log({"loss": 1.0})
+    run.summary["s" + _ESCAPES] = _ESCAPES
+    run.finish(exit_code=1)
+    with open_lab(lab) as opened:
+        opened.runs.update(run.id, reason="r" + _ESCAPES)
+        notebook_rules.note(opened, "title" + _ESCAPES + "\nbody" + _ESCAPES)
+    rich_markup = "[link=https://evil.invalid/]click[/link]"
+    with open_lab(lab) as opened:
+        opened.runs.create({"id": "markup01", "name": rich_markup, "project": "p",
+                            "status": "finished", "created_at": 0.0})
+    outputs = {}
+    for args in (("runs",), ("status",), ("show", run.id), ("notebook",)):
+        code, out, err = cli(lab, *args)
+        assert code == 0, err
+        outputs[args[0]] = out + err
+    for name, text in outputs.items():
+        assert not any(c in text for c in "\x1b\x07\x9b\r\u202e"), name
+    assert "\\x1b]52;c;" in outputs["show"] and "\\u202e" in outputs["notebook"]
+    assert rich_markup in outputs["runs"]  # shown as written, not made a link

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from typing import Any
 
@@ -57,3 +58,21 @@ def jsonable(value: Any) -> Any:
 def json_text(value: Any) -> str:
     """``value`` as indented JSON text (see :func:`jsonable`)."""
     return json.dumps(jsonable(value), indent=2, default=str)
+
+
+# C0 controls but tab and newline, DEL, C1 controls (a lone 0x9b is a CSI), and the bidi
+# overrides and isolates that reorder what a terminal shows
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: Any) -> str:
+    """``text`` (a name, a note, a page: what a person or a program wrote) as it may be
+    printed to a terminal: escape sequences (colours, cursor moves, OSC 52 clipboard writes,
+    OSC 8 links), carriage returns and bidi overrides are shown as ``\\x1b``-style escapes,
+    not obeyed; tabs and newlines are kept."""
+    return _UNSAFE.sub(_escaped, str(text))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

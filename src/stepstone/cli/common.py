@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from stepstone.cells import json_text
+from stepstone.cells import json_text, terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,11 +36,19 @@ def print_json(payload: Any) -> None:
     click.echo(json_text(payload))
 
 
+def echo(text: Any = "", *, err: bool = False) -> None:
+    """Print a line that may hold what a person or a program wrote (a name, a note, a page):
+    terminal escapes in it are shown, not obeyed (:func:`stepstone.cells.terminal_safe`)."""
+    click.echo(terminal_safe(text), err=err)
+
+
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "") -> None:
     """Print ``rows`` as a rich table: one line per row, long cells cut with an ellipsis
-    (``--json`` has every value in full). Piped output gets a wide, fixed width."""
+    (``--json`` has every value in full). Piped output gets a wide, fixed width. Cells are
+    plain text: neither rich markup (``[link=...]``) nor terminal escapes in them act."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(soft_wrap=False)
     if not console.is_terminal:
@@ -49,19 +57,20 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: s
     for col in columns:
         table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=48)
     for row in rows:
-        table.add_row(*(format_cell(row.get(col)) for col in columns))
+        table.add_row(*(Text(format_cell(row.get(col))) for col in columns))
     console.print(table)
 
 
 def format_cell(value: Any) -> str:
-    """Render one table cell: floats with 4 significant digits, None as empty."""
+    """Render one table cell: floats with 4 significant digits, None as empty, terminal
+    escapes shown, not obeyed."""
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+        return terminal_safe(", ".join(str(v) for v in value))
+    return terminal_safe(value)
 
 
 def monitor_options(func: F) -> F:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from stepstone.cells import when
-from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
 from stepstone.errors import UsageError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import confirm as confirm_rules
@@ -55,15 +55,15 @@ def idea_add(title: str, source: str | None, cost: str | None, signal: str, lab:
     if as_json:
         print_json(idea)
     else:
-        click.echo(f"idea {idea['id']} parked: {idea['title']}")
+        echo(f"idea {idea['id']} parked: {idea['title']}")
         _print_similar(idea["similar"])
 
 
 def _print_similar(similar: list[dict[str, Any]]) -> None:
     if similar:
-        click.echo("tried before, or close to it:")
+        echo("tried before, or close to it:")
     for entry in similar:
-        click.echo(f"  {memory.line(entry)}")
+        echo(f"  {memory.line(entry)}")
 
 
 @idea_group.command("list")
@@ -91,9 +91,9 @@ def idea_list(status: str | None, show_all: bool, dead: bool, lab: str | None,
         if as_json:
             print_json(ends)
         else:
-            click.echo(f"{len(ends)} dead ends")
+            echo(f"{len(ends)} dead ends")
             for entry in ends:
-                click.echo(f"  {memory.line(entry)}")
+                echo(f"  {memory.line(entry)}")
         return
     with open_lab(lab) as opened:
         rows = idea_rules.ranked(opened, status, include_closed=show_all)
@@ -122,12 +122,12 @@ def idea_show(idea: str, lab: str | None, as_json: bool) -> None:
         print_json(row)
         return
     cost = f"{row['cost_hours']:.3g}h" if row["cost_hours"] is not None else "unknown cost"
-    click.echo(f"{row['id']}: {row['title']}  ({row['status']}, {row['signal']} signal, {cost}"
+    echo(f"{row['id']}: {row['title']}  ({row['status']}, {row['signal']} signal, {cost}"
                + (f", from {row['source']}" if row["source"] else "") + ")")
     for event in row["events"]:
         stamp = when(event["at"])
         move = (f"{event['from_status']} → " if event["from_status"] else "") + event["to_status"]
-        click.echo(f"  {stamp}  {move}: {event['reason']}")
+        echo(f"  {stamp}  {move}: {event['reason']}")
 
 
 def _idea_move(to: str) -> click.Command:
@@ -142,7 +142,7 @@ def _idea_move(to: str) -> click.Command:
         if as_json:
             print_json(row)
         else:
-            click.echo(f"idea {row['id']} is {row['status']}: {reason}")
+            echo(f"idea {row['id']} is {row['status']}: {reason}")
 
     verb = {"parked": "park", "picked": "pick", "dropped": "drop"}[to]
     command.name = verb
@@ -199,7 +199,7 @@ def question_new(text: str, idea: str | None, metrics: tuple[str, ...], rule: st
     if as_json:
         print_json(q)
     else:
-        click.echo(f"question {q['id']} open: {q['text']}  (rule: {q['rule']})")
+        echo(f"question {q['id']} open: {q['text']}  (rule: {q['rule']})")
         _print_similar(q["similar"])
 
 
@@ -239,17 +239,17 @@ def question_show(question: str, lab: str | None, as_json: bool) -> None:
     if as_json:
         print_json(q)
         return
-    click.echo(f"{q['id']}: {q['text']}")
+    echo(f"{q['id']}: {q['text']}")
     for key in ("status", "answer", "rule", "metrics", "baseline", "timebox_hours",
                 "feature_delta", "conclusion", "reason", "confirm", "confirms"):
         if q.get(key) not in (None, "", [], {}):
-            click.echo(f"  {key}: {q[key]}")
+            echo(f"  {key}: {q[key]}")
     for run in q["runs"]:
-        click.echo(f"  run {run['id']} {run['name']} {run['kind']} {run['status']}")
+        echo(f"  run {run['id']} {run['name']} {run['kind']} {run['status']}")
     for flag in q["evaluator_differs"]:
-        click.echo(f"  ! run {flag['run_id']}: {flag['reason']}: left out of decide")
+        echo(f"  ! run {flag['run_id']}: {flag['reason']}: left out of decide")
     if q["pages"]:
-        click.echo(f"  notebook pages: {', '.join(map(str, q['pages']))}")
+        echo(f"  notebook pages: {', '.join(map(str, q['pages']))}")
 
 
 @question_group.command("abandon")
@@ -269,7 +269,7 @@ def question_abandon(question: str, reason: str, lab: str | None, as_json: bool)
     if as_json:
         print_json(q)
     else:
-        click.echo(f"question {q['id']} abandoned: {reason}")
+        echo(f"question {q['id']} abandoned: {reason}")
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -304,7 +304,7 @@ def baseline_create(tier: str, config_file: Path, metric: str | None, lab: str |
     if as_json:
         print_json(row)
     else:
-        click.echo(f"baseline {row['version']} created (frozen)")
+        echo(f"baseline {row['version']} created (frozen)")
 
 
 @baseline_group.command("list")
@@ -330,15 +330,15 @@ def baseline_list(lab: str | None, as_json: bool) -> None:
 
 
 def _print_version(row: dict[str, Any]) -> None:
-    click.echo(f"{row['version']}  (parent: {row['parent'] or 'none'})  {row['check']['text']}")
+    echo(f"{row['version']}  (parent: {row['parent'] or 'none'})  {row['check']['text']}")
     for feature in row["features"]:
         delta = ", ".join(f"{k}={v}" for k, v in feature["delta"].items())
-        click.echo(f"  + {delta}  proved by {feature['question_id']}: {feature['question']}")
+        echo(f"  + {delta}  proved by {feature['question_id']}: {feature['question']}")
     for key, stats in row["reference_metrics"].items():
-        click.echo(f"  {key} = {stats['mean']:.6g} ± {stats['sd']:.2g} (n={int(stats['n'])})")
+        echo(f"  {key} = {stats['mean']:.6g} ± {stats['sd']:.2g} (n={int(stats['n'])})")
     for floor in row.get("noise", []):
         where = f" at rung {floor['rung']}" if floor["rung"] else ""
-        click.echo(f"  noise floor of {floor['metric']}: sd {floor['sd']:.3g} over {floor['n']} "
+        echo(f"  noise floor of {floor['metric']}: sd {floor['sd']:.3g} over {floor['n']} "
                    f"seeds{where}, measured {when(floor['measured_at'])}")
 
 
@@ -363,7 +363,7 @@ def baseline_show(baseline: str, lab: str | None, as_json: bool) -> None:
     from stepstone.store.runs import flatten
 
     for key, value in flatten(row["config"]).items():
-        click.echo(f"  config {key} = {value}")
+        echo(f"  config {key} = {value}")
 
 
 @baseline_group.command("history")
@@ -438,7 +438,7 @@ def baseline_noise(tier: str, seeds: int | None, rung: str | None, metric: str |
     if as_json:
         print_json({"version": row["version"], **floor.to_dict(), "launched_seeds": launched})
     else:
-        click.echo(f"noise floor of {row['version']}: {noise.describe_floor(floor, launched)}")
+        echo(f"noise floor of {row['version']}: {noise.describe_floor(floor, launched)}")
 
 
 def _launch_seeds(lab: Lab, row: dict[str, Any], config: dict[str, Any], command: list[str],
@@ -478,7 +478,7 @@ def baseline_promote(tier: str, question: str, lab: str | None, as_json: bool) -
     if as_json:
         print_json(row)
     else:
-        click.echo(f"baseline {row['version']} created from {row['parent']} + {question}; "
+        echo(f"baseline {row['version']} created from {row['parent']} + {question}; "
                    "run it (kind baseline) to check it does not regress")
 
 
@@ -507,13 +507,13 @@ def plan_cmd(baseline: str, overrides: tuple[str, ...], features: tuple[str, ...
     if as_json:
         print_json(prepared.to_dict())
     else:
-        click.echo(f"against {prepared.baseline_version}:\n{prepared.diff.render()}")
+        echo(f"against {prepared.baseline_version}:\n{prepared.diff.render()}")
     if not prepared.ok:
         from stepstone.errors import ConfigError
 
         raise ConfigError(problems_text(prepared))
     if not as_json:
-        click.echo("verified: the feature is on and nothing else changed")
+        echo("verified: the feature is on and nothing else changed")
 
 
 @click.command("decide")
@@ -542,24 +542,24 @@ def decide_cmd(question: str, conclusion: str | None, answer: str | None, lab: s
         print_json({**proposal.to_dict(), "decision_page": page,
                     "confirmation": confirming["id"] if then and confirming else None})
         return
-    click.echo(f"{question}: rule `{proposal.rule}` → proposed {proposal.answer}")
+    echo(f"{question}: rule `{proposal.rule}` → proposed {proposal.answer}")
     for reason in proposal.verdict.reasons:
-        click.echo(f"  {reason}")
+        echo(f"  {reason}")
     for flag in proposal.flags:
-        click.echo(f"  ! {flag}")
+        echo(f"  ! {flag}")
     if proposal.settle is not None:
-        click.echo("what would settle it:")
+        echo("what would settle it:")
         for line in proposal.settle.lines:
-            click.echo(f"  {line}")
+            echo(f"  {line}")
         if proposal.settle.command:
-            click.echo(f"  {proposal.settle.seeds} seeds per rung at "
+            echo(f"  {proposal.settle.seeds} seeds per rung at "
                        f"{', '.join(proposal.settle.rungs)}; run\n    {proposal.settle.command}")
     if page is None:
-        click.echo(f"confirm with `stepstone decide {question} --conclusion \"...\"`")
+        echo(f"confirm with `stepstone decide {question} --conclusion \"...\"`")
     else:
-        click.echo(f"recorded: {page['title']} (page {page['number']})")
+        echo(f"recorded: {page['title']} (page {page['number']})")
     if then and confirming:
-        click.echo(f"{question} asks that its yes hold on fresh seeds before promotion: "
+        echo(f"{question} asks that its yes hold on fresh seeds before promotion: "
                    f"{confirming['id']} asks it; run\n  {then}\nthen `stepstone decide "
                    f"{confirming['id']} --conclusion \"...\"`")
 
@@ -589,7 +589,7 @@ def note_cmd(text: str, question: str | None, kind: str, corrects: int | None,
     if as_json:
         print_json(page)
     else:
-        click.echo(f"page {page['number']} ({page['kind']}): {page['title']}")
+        echo(f"page {page['number']} ({page['kind']}): {page['title']}")
 
 
 @click.command("plan-day")
@@ -608,7 +608,7 @@ def plan_day_cmd(text: str, lab: str | None, as_json: bool) -> None:
     if as_json:
         print_json(page)
     else:
-        click.echo(f"page {page['number']}: {page['title']}")
+        echo(f"page {page['number']}: {page['title']}")
 
 
 @click.group("notebook", invoke_without_command=True)
@@ -633,7 +633,7 @@ def notebook_group(ctx: click.Context, question: str | None, lab: str | None,
         print_json(pages)
         return
     if pages:
-        click.echo(notebook_rules.text(pages))
+        echo(notebook_rules.text(pages))
 
 
 @notebook_group.command("export")
@@ -652,4 +652,4 @@ def notebook_export(folder: Path, lab: str | None, as_json: bool) -> None:
     if as_json:
         print_json([str(p) for p in written])
     else:
-        click.echo(f"wrote {len(written)} files to {folder}")
+        echo(f"wrote {len(written)} files to {folder}")

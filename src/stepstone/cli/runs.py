@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
 from stepstone.method import evaluator
 from stepstone.method import lints as lint_rules
 from stepstone.method import runs as run_rules
@@ -112,38 +112,38 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
     if as_json:
         print_json(payload)
         return
-    click.echo(f"{record.name} ({record.id})  project={record.project}  status={record.status}")
+    echo(f"{record.name} ({record.id})  project={record.project}  status={record.status}")
     if record.reason:
-        click.echo(f"  reason: {record.reason}")
+        echo(f"  reason: {record.reason}")
     for label, value in (("question", record.question_id), ("baseline", record.baseline),
                          ("git", _git_line(record)), ("code snapshot", record.code_snapshot),
                          ("command", " ".join(record.command or [])),
                          ("duration", _span(record.duration)), ("exit code", record.exit_code)):
         if value not in (None, ""):
-            click.echo(f"  {label}: {value}")
+            echo(f"  {label}: {value}")
     if payload.get("incomplete_schedule"):
-        click.echo(f"  NOT A FINISHED RESULT: {payload['incomplete_schedule']}")
+        echo(f"  NOT A FINISHED RESULT: {payload['incomplete_schedule']}")
     if other_evaluator:
-        click.echo(f"  EVALUATOR: {other_evaluator}; decide leaves this run out")
+        echo(f"  EVALUATOR: {other_evaluator}; decide leaves this run out")
     for alert in alerts:
-        click.echo(f"  ALERT {alert['detector']}: {alert['message']}"
+        echo(f"  ALERT {alert['detector']}: {alert['message']}"
                    + (f" ({alert['action']})" if alert["action"] else ""))
     if record.has_nonfinite:
-        click.echo("  warning: some metric values are NaN or infinite")
+        echo("  warning: some metric values are NaN or infinite")
     for note in record.capture_notes or []:
-        click.echo(f"  capture: {note}")
+        echo(f"  capture: {note}")
     for warning in payload["precision_lints"]:
-        click.echo(f"  PRECISION WARNING: {warning}")
+        echo(f"  PRECISION WARNING: {warning}")
     for line in suite_rules.lines(checks):
-        click.echo(f"  {line.replace('**', '')}")
+        echo(f"  {line.replace('**', '')}")
     _section("config", record.config)
     _section("summary", record.summary)
-    click.echo(_metrics_line(keys, points, texts) + (f"; evals: {', '.join(evals)}"
+    echo(_metrics_line(keys, points, texts) + (f"; evals: {', '.join(evals)}"
                                                      if evals else ""))
     if system:
-        click.echo(f"system metrics ({system[0]['samples']} samples):")
+        echo(f"system metrics ({system[0]['samples']} samples):")
         for row in system:
-            click.echo(f"  {row['key']}: last {row['last']:.4g}, mean {row['mean']:.4g}, "
+            echo(f"  {row['key']}: last {row['last']:.4g}, mean {row['mean']:.4g}, "
                        f"max {row['max']:.4g}")
 
 
@@ -181,26 +181,26 @@ def digest_cmd(run: str, lab: str | None, as_json: bool) -> None:
     if as_json:
         print_json(found.to_dict())
         return
-    click.echo(f"{found.name} ({found.id}) {found.kind} {found.status}"
+    echo(f"{found.name} ({found.id}) {found.kind} {found.status}"
                + (f": {found.reason}" if found.reason else ""))
     for label, value in (("question", found.question_id), ("baseline", found.baseline),
                          ("change", _delta_text(found.config_delta)),
                          ("NOT A FINISHED RESULT", found.not_a_finished_result),
                          ("EVALUATOR", found.evaluator_differs)):
         if value:
-            click.echo(f"  {label}: {value}")
+            echo(f"  {label}: {value}")
     for alert in found.alerts:
-        click.echo(f"  ALERT {alert['detector']}: {alert['message']}"
+        echo(f"  ALERT {alert['detector']}: {alert['message']}"
                    + (f" ({alert['action']})" if alert["action"] else ""))
     for m in found.metrics:
         if m.last is None:
-            click.echo(f"  {m.key}: {m.points} points, none finite")
+            echo(f"  {m.key}: {m.points} points, none finite")
             continue
-        click.echo(f"  {m.key}: {m.first:.4g} → {m.last:.4g} ({m.trend}), min {m.min:.4g} "
+        echo(f"  {m.key}: {m.first:.4g} → {m.last:.4g} ({m.trend}), min {m.min:.4g} "
                    f"@{m.min_step}, max {m.max:.4g} @{m.max_step}, {m.points} points"
                    + "".join(f"; {a}" for a in m.anomalies))
     if found.more_keys:
-        click.echo(f"  and {len(found.more_keys)} more keys: {', '.join(found.more_keys)}")
+        echo(f"  and {len(found.more_keys)} more keys: {', '.join(found.more_keys)}")
 
 
 def _delta_text(delta: dict[str, Any] | None) -> str | None:
@@ -219,10 +219,10 @@ def _section(title: str, data: dict[str, Any]) -> None:
 
     if not data:
         return
-    click.echo(f"{title}:")
+    echo(f"{title}:")
     for key, value in flatten(data).items():
         shown = f"{value:.6g}" if isinstance(value, float) else str(value)
-        click.echo(f"  {key} = {shown}")
+        echo(f"  {key} = {shown}")
 
 
 @click.command("status")
@@ -250,20 +250,20 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
                        for k, v in sections.items()}, "method": method, "offline_runs": offline})
         return
     if offline:
-        click.echo(f"{len(offline)} run(s) recorded offline while the store was down are "
+        echo(f"{len(offline)} run(s) recorded offline while the store was down are "
                    f"waiting for `stepstone sync`: {', '.join(offline)}")
     print_method_status(method)
     for fail in method["failing_suites"]:
-        click.echo(f"run {fail['run_id']} fails suite {fail['suite']}: "
+        echo(f"run {fail['run_id']} fails suite {fail['suite']}: "
                    + "; ".join(fail["failed"]))
     for title, records in sections.items():
         columns = (*_COLUMNS, "reason") if title == "needs attention" else _COLUMNS
         if records:
             print_table([_row(r, now) for r in records], columns, title=title)
         else:
-            click.echo(f"{title}: none")
+            echo(f"{title}: none")
     if attention:
-        click.echo("Finish these by resuming them, or close them with "
+        echo("Finish these by resuming them, or close them with "
                    "`stepstone abandon RUN --reason ...`.")
 
 
@@ -284,4 +284,4 @@ def abandon_cmd(run: str, reason: str, lab: str | None, as_json: bool) -> None:
     if as_json:
         print_json(record.to_dict())
     else:
-        click.echo(f"run {record.id} abandoned: {record.reason}")
+        echo(f"run {record.id} abandoned: {record.reason}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from stepstone.cells import terminal_safe
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import evaluator
 from stepstone.method import notebook as notebook_rules
@@ -38,16 +39,22 @@ def method_status(lab: Lab, now: float | None = None) -> dict[str, Any]:
 
 
 def print_method_status(status: dict[str, Any]) -> None:
+    """Print what the method asks now; user text in it (a question, a reason) is shown
+    safely (:func:`stepstone.cells.terminal_safe`)."""
     for q in status["overdue_questions"]:
-        click.echo(f"time box run out: {q['id']} ({q['status']}, {q['timebox_hours']:.3g}h box, "
+        _echo(f"time box run out: {q['id']} ({q['status']}, {q['timebox_hours']:.3g}h box, "
                    f"{q['over_hours']:.1f}h over): {q['text']}  — decide it or abandon it")
     for b in status["regressed_baselines"]:
-        click.echo(f"baseline {b['version']} regressed: {b['text']}")
+        _echo(f"baseline {b['version']} regressed: {b['text']}")
     for alert in status["alerts"]:
-        click.echo(f"alert on run {alert['run_id']} ({alert['detector']}): {alert['message']}"
+        _echo(f"alert on run {alert['run_id']} ({alert['detector']}): {alert['message']}"
                    + (f" — {alert['action']}" if alert["action"] else ""))
     for flag in status["evaluator_differs"]:
-        click.echo(f"run {flag['run_id']} of {flag['question_id']}: {flag['reason']}: "
+        _echo(f"run {flag['run_id']} of {flag['question_id']}: {flag['reason']}: "
                    "decide leaves it out")
     if status["pending_review"]:
-        click.echo(status["pending_review"]["prompt"])
+        _echo(status["pending_review"]["prompt"])
+
+
+def _echo(text: str) -> None:
+    click.echo(terminal_safe(text))
