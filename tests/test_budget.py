@@ -49,6 +49,15 @@ def test_a_ladder_past_the_budget_launches_no_rung(lab, tmp_path, monkeypatch):
     assert _runs(lab) == 0
 
 
+def test_resuming_a_finished_ladder_spends_nothing_more(lab, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli(lab, "question", "new", "q?", "--rule", "val_loss <= 1", "--budget", "1e6")
+    for _ in range(2):  # the second launch skips both rungs: nothing to refuse
+        code, _, err = cli(lab, "ladder", "--question", "q1", "--budgets", "2e5,4e5", *SCRIPT)
+        assert code == 0, err
+    assert _runs(lab) == 2
+
+
 def test_a_time_box_that_ran_out_refuses_every_launch(lab):
     with open_lab(lab) as opened:
         questions.create(opened, "q?", rule="val_loss <= 1", timebox="1s")

@@ -67,9 +67,9 @@ class Agent:
         return False, result.structured_content
 
 
-async def _session(lab: Path, project: Path, script) -> Any:
+async def _session(lab: Path, project: Path, script, *options: str) -> Any:
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "stepstone", "mcp", "--lab", str(lab)],
+        command=sys.executable, args=["-m", "stepstone", "mcp", "--lab", str(lab), *options],
         env={"PYTHONPATH": os.environ.get("PYTHONPATH", "")}, cwd=str(project))
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
@@ -172,6 +172,24 @@ def test_an_agent_walks_a_full_stone_over_stdio(project: Path, lab: Path) -> Non
         assert opened.runs.list(question_id="q2") == []
     code, _, err = cli(lab, "idea", "show", "i99")  # the same message from the CLI
     assert code == 1 and err.strip() == "error: no idea 'i99': `stepstone idea list` shows them"
+
+
+def test_the_runs_an_agent_launches_are_watched(lab: Path, tmp_path: Path) -> None:
+    (tmp_path / "hang.py").write_text("import time, stepstone\nrun = stepstone.init()\n"
+                                      "run.log({'loss': 1.0})\ntime.sleep(120)\n")
+
+    async def script(session: ClientSession, call: Agent) -> Any:
+        error, _ = await call("question_new", text="Does it hang?", rule="loss <= 1")
+        assert not error
+        error, run = await call("launch_run", command=[sys.executable, "hang.py"],
+                                question="q1", cwd=str(tmp_path))
+        assert not error, run
+        return run
+
+    run = asyncio.run(_session(lab, tmp_path, script, "--stall", "1s", "--stop-on-alert",
+                               "--monitor-every", "0.2"))
+    assert run["status"] == "killed"
+    assert run["reason"].startswith("stopped by the health monitor: no point logged for")
 
 
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",

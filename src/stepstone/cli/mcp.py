@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from stepstone.cli.common import lab_option
+from stepstone.cli.common import lab_option, monitor_env, monitor_options
 from stepstone.cli.ui import LOCAL_HOSTS, check_binding
 from stepstone.errors import UsageError
 
@@ -21,17 +23,21 @@ from stepstone.errors import UsageError
                    "(default: $STEPSTONE_MCP_TOKEN).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Runs a ladder launched by an agent may run at once on this machine.")
+@monitor_options
 @lab_option
 def mcp_cmd(use_http: bool, host: str, port: int, token: str | None, workers: int,
-            lab: str | None) -> None:
+            lab: str | None, **monitor: Any) -> None:
     """Serve the lab to an MCP client (an agent): runs, digests, ideas, questions, plan,
     launch within the question's time box and compute budget, decide, notes; the notebook
-    and reports as resources. stdio by default (the agent starts this command).
+    and reports as resources. stdio by default (the agent starts this command). With the
+    health monitor's options (--monitor, --stop-on-alert, ...) every run an agent launches is
+    watched.
 
     \b
     Example:
       stepstone mcp --lab ~/research/attention
       stepstone mcp --http --port 8421 --token "$(openssl rand -hex 16)"
+      stepstone mcp --monitor --stop-on-alert --stall 10m
     """
     try:
         from stepstone.mcp.server import build_server, http_app
@@ -40,7 +46,7 @@ def mcp_cmd(use_http: bool, host: str, port: int, token: str | None, workers: in
                          f"({exc.name} is missing)") from exc
     if use_http:
         check_binding(host, token)
-    server = build_server(lab, workers=workers)
+    server = build_server(lab, workers=workers, env=monitor_env(monitor))
     if not use_http:
         server.run("stdio")
         return

@@ -28,7 +28,7 @@ from stepstone.launch.plan import (
     plan_sweep,
 )
 from stepstone.launch.process import LaunchSpec, run_attached
-from stepstone.launch.runner import ExecutorFn, LaunchResult, launch_plan
+from stepstone.launch.runner import RELAUNCH, ExecutorFn, LaunchResult, launch_plan, plan_state
 from stepstone.method.budget import check_launch
 from stepstone.method.launch import (
     Prepared,
@@ -223,8 +223,10 @@ def plan_and_launch(lab: Lab, request: PlanRequest, make: Maker, *,
                 baseline=basis.baseline_version, question_id=basis.question_id,
                 verify=basis.verify, options=basis.options, reference=basis.baseline_config)
     allowance = None
-    if executor is not None:
-        allowance = check_launch(lab, basis.question_id, [r.config for r in plan.runs])
+    if executor is not None:  # a resumed plan spends only on the runs it launches again
+        done = {s.idx for s in plan_state(lab, plan.id, reap=False) if s.status not in RELAUNCH}
+        allowance = check_launch(lab, basis.question_id,
+                                 [r.config for r in plan.runs if r.idx not in done])
     link_plan(lab, basis, [r.config for r in plan.runs], launching=executor is not None)
     shown = allowance.to_dict() if allowance is not None else {}
     if executor is None:

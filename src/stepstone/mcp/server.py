@@ -3,7 +3,7 @@ this machine under the dashboard's token rules (:mod:`stepstone.web.auth`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -28,13 +28,15 @@ reasoning as notes (note). The notebook is append-only; nothing you do deletes a
 """
 
 
-def build_server(lab: str | None, *, workers: int = 1) -> MCPServer[Any]:
+def build_server(lab: str | None, *, workers: int = 1,
+                 env: Mapping[str, str] | None = None) -> MCPServer[Any]:
     """The server with every tool and resource over the lab ``lab`` (checked now: a lab that
-    cannot be opened is one clear error before any client connects)."""
+    cannot be opened is one clear error before any client connects); ``env`` goes to every
+    run an agent launches (the health monitor's settings)."""
     connect(find_store(lab), readonly=True).close()
     server: MCPServer[Any] = MCPServer(name="stepstone", version=__version__,
                                        instructions=INSTRUCTIONS, log_level="WARNING")
-    LabTools(lab, workers=workers).register(server)
+    LabTools(lab, workers=workers, env=env).register(server)
     return server
 
 

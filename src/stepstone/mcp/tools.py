@@ -7,7 +7,7 @@ with ``isError`` set. Resources: the notebook (whole, or one question's pages) a
 report as Markdown.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -60,9 +60,11 @@ def _refusal(message: str) -> CallToolResult:
 class LabTools:
     """The tools over one lab (a folder, a store URL, or None: found as the CLI finds it)."""
 
-    def __init__(self, lab: str | None, *, workers: int = 1) -> None:
+    def __init__(self, lab: str | None, *, workers: int = 1,
+                 env: Mapping[str, str] | None = None) -> None:
         self.lab = lab
         self.workers = workers
+        self.env = dict(env or {})  # for every launched run: the health monitor's settings
 
     def call(self, work: Callable[[Lab], dict[str, Any]]) -> CallToolResult:
         """Open the lab, do ``work``, close it; a library error is its one-line message."""
@@ -203,7 +205,8 @@ class LabTools:
         def work(lab: Lab) -> dict[str, Any]:
             request = RunRequest(command=command, name=name, overrides=overrides or [],
                                  baseline=baseline, question=question, features=features or [],
-                                 allowed=allowed or [], smoke=smoke, cwd=_folder(cwd))
+                                 allowed=allowed or [], smoke=smoke, cwd=_folder(cwd),
+                                 env=self.env)
             return launch_run(lab, request, echo=False).to_dict()
         return self.call(work)
 
@@ -232,7 +235,8 @@ class LabTools:
             make = ladder_maker(lab, spec)
             executor = None if dry_run else (
                 lambda plan_id: executors.local_executor(workers=workers))
-            return plan_and_launch(lab, request, make, executor=executor).to_dict()
+            return plan_and_launch(lab, request, make, executor=executor,
+                                   env=self.env).to_dict()
         return self.call(work)
 
     # ------------------------------------------------------------------ decide and notes
