@@ -35,16 +35,17 @@ def test_values_no_column_holds_are_dropped_with_one_warning_and_recording_goes_
     run.log({"x": 1.0, "bad": 2**1100}, step=1)  # an int no float64 holds
     run.log({"x": 2.0}, step=2**63)  # a step no int64 holds
     run.log({"x": 3.0, "long": np.longdouble(1.5)}, step=3)  # .item() gives itself back
+    run.log({"x": 3.5, 7: 1.0}, step=3)  # a name that is not text: the call keeps "x"
     run.flush()
     for step in range(4, 100):
         run.log({"x": float(step), "bad": float(step)}, step=step)
     run.finish()
     err = capsys.readouterr().err
-    assert err.count("'bad'") == 1 and err.count("'step'") == 1, err
+    assert err.count("'bad'") == 1 and err.count("'step'") == 1 and "not 7" in err, err
     with open_lab(lab) as opened:
         history = opened.metrics.history(run.id)
         record = opened.runs.get(run.id)
-    assert history["x"].steps == [0, 1, 3, *range(4, 100)]
+    assert history["x"].steps == [0, 1, 3, 3, *range(4, 100)]
     assert history["bad"].steps == [0, *range(4, 100)]
     assert history["long"].values == [1.5]
     assert record.status == "finished" and record.summary["bad"] == 99.0

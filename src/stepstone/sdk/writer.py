@@ -68,6 +68,7 @@ class Op:
 
 
 _Column = tuple[list[int], "array[float]", list[float], bool]  # steps, values, times, nonfinite
+_Group = tuple[list[int], list[int], list[float], list[dict[str, Any]]]  # order, steps, times, rows
 
 
 @dataclass
@@ -239,8 +240,7 @@ class Writer(threading.Thread):
     def _drain(self, batch: _Batch) -> None:
         """Move the queue into ``batch``: metric calls grouped by key set, ops in order."""
         queue = self.queue
-        groups: dict[tuple[str, ...], tuple[list[int], list[int], list[float],
-                                            list[dict[str, Any]]]] = {}
+        groups: dict[tuple[str, ...], _Group] = {}
         summary_update = batch.summary.update
         for index in range(len(queue)):
             item = queue.popleft()
@@ -260,10 +260,10 @@ class Writer(threading.Thread):
         columns: dict[str, list[tuple[list[int], list[int], list[float], list[Any]]]] = {}
         for keys, group in list(groups.items()):
             if not _storable_group(keys, group[1]):
-                del groups[keys]
-                group = self._storable_part(batch, keys, group)
-                if group is None:
+                part = self._storable_part(batch, keys, group)
+                if part is None:
                     continue
+                keys, group = part
             order, steps, times, rows = group
             top = max(steps)
             batch.last_step = top if batch.last_step is None else max(batch.last_step, top)
@@ -283,11 +283,10 @@ class Writer(threading.Thread):
         if batch.nonfinite:
             self._all_fields["has_nonfinite"] = 1
 
-    def _storable_part(self, batch: _Batch, keys: tuple[Any, ...], group: tuple[
-            list[int], list[int], list[float], list[dict[str, Any]]],
-    ) -> tuple[list[int], list[int], list[float], list[dict[str, Any]]] | None:
-        """The calls of ``group`` at steps an int64 holds, with only their text keys; the
-        rest dropped with one warning per key."""
+    def _storable_part(self, batch: _Batch, keys: tuple[Any, ...], group: _Group,
+                       ) -> tuple[tuple[str, ...], _Group] | None:
+        """The calls of ``group`` at steps an int64 holds, with only their text keys (and
+        those keys); the rest dropped with one warning per key."""
         order, steps, times, rows = group
         bad_keys = [k for k in keys if type(k) is not str]
         for key in bad_keys:
@@ -298,11 +297,11 @@ class Writer(threading.Thread):
             at = next(s for s in steps if not _INT64[0] <= s <= _INT64[1])
             self._unstorable(batch, "step", f"step {at} is past what a 64-bit integer holds",
                              len(steps) - len(kept))
-        good = [k for k in keys if type(k) is str]
+        good = tuple(k for k in keys if type(k) is str)
         if not kept or not good:
             return None
-        return ([order[i] for i in kept], [steps[i] for i in kept], [times[i] for i in kept],
-                [{k: rows[i][k] for k in good} for i in kept])
+        return good, ([order[i] for i in kept], [steps[i] for i in kept],
+                      [times[i] for i in kept], [{k: rows[i][k] for k in good} for i in kept])
 
     def _unstorable(self, batch: _Batch, key: Any, why: str, count: int) -> None:
         self.points_dropped += count
