@@ -74,6 +74,7 @@ _Group = tuple[list[int], list[int], list[float], list[dict[str, Any]]]  # order
 @dataclass
 class _Batch:
     seq: int
+    made_at: float = field(default_factory=time.time)  # the same on every try of the batch
     chunks: dict[str, list[_Column]] = field(default_factory=dict)
     texts: list[tuple[str, int, float, str]] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
@@ -468,7 +469,7 @@ class Writer(threading.Thread):
         if batch.summary:
             runs.write_summary(self.run_id, batch.summary)
         for name, step, rows in batch.evals:
-            evals.write(self.run_id, name, step, rows)
+            evals.write(self.run_id, name, step, rows, created_at=batch.made_at)
         index = ObjectIndex(db)
         # shared rows in one order for every writer, so concurrent runs never deadlock
         for digest, size in sorted({(o[2], o[3]) for o in batch.objects}):

@@ -52,10 +52,12 @@ class Evals:
         self.db = db
 
     def write(
-        self, run_id: str, name: str, step: int | None, rows: Iterable[tuple[Any, ...]]
+        self, run_id: str, name: str, step: int | None, rows: Iterable[tuple[Any, ...]],
+        created_at: float | None = None,
     ) -> None:
-        """Insert normalized rows inside the caller's transaction."""
-        now = time.time()
+        """Insert normalized rows inside the caller's transaction (``created_at``: now, or the
+        time the SDK gathered them, the same on every try of a flush)."""
+        now = time.time() if created_at is None else created_at
         self.db.executemany(
             "INSERT INTO eval_records (run_id, name, step, example_id, score, correct, prediction,"
             " fields, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
