@@ -183,6 +183,7 @@ def test_a_full_disk_through_finish_raises_nothing_and_loses_nothing(tmp_path):
             run.save({str(tmp_path / "ckpt.bin")!r})
             run.finish()
             sys.stdout = sys.__stdout__
+            stepstone.init(project="full", id="second1").finish()  # on the full disk
             print("training finished", flush=True)
         """))
         (tmp_path / "ckpt.bin").write_bytes(b"")
@@ -191,6 +192,7 @@ def test_a_full_disk_through_finish_raises_nothing_and_loses_nothing(tmp_path):
                                     STEPSTONE_LAB=str(root), XDG_DATA_HOME=str(data)))
         assert result.returncode == 0, result.stderr
         assert "training finished" in result.stdout and "Traceback" not in result.stderr
+        assert "NOT being recorded" in result.stderr  # the second init(), on the full disk
         if disk is None:  # a file-size limit: SQLite says "disk I/O error"
             assert "logged points are lost" in result.stderr, result.stderr
             return
