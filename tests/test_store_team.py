@@ -293,3 +293,31 @@ def test_offline_mode_keeps_a_team_labs_run_local(pg_url, tmp_path):
     assert spool.database == str(root / "lab.db")
     with Lab(root, connect(spool), spool) as local:
         assert local.runs.get(run.id).status == "finished"
+
+
+@pytest.mark.postgres
+def test_status_lists_offline_runs_of_a_store_named_by_url_alone(pg_url, tmp_path, capsys,
+                                                                monkeypatch):
+    """With STEPSTONE_STORE alone (no lab folder) a run recorded while the store was down goes
+    to the offline lab in the user's data folder; `status` listed none of them."""
+    import stepstone
+    from stepstone.cli import main
+    from stepstone.store.target import target_of_url
+
+    init_lab(tmp_path / "team", store=pg_url, objects=str(tmp_path / "team-objects"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("STEPSTONE_OBJECTS", str(tmp_path / "team-objects"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STEPSTONE_STORE", "postgresql://me@127.0.0.1:1/research"
+                                          "?connect_timeout=2")
+    run = stepstone.init(project="team", save_code=False)
+    run.log({"x": 1.0})
+    run.finish()
+    capsys.readouterr()
+    spool = offline_target(target_of_url(pg_url))
+    assert os.path.exists(spool.database)
+    monkeypatch.setenv("STEPSTONE_STORE", pg_url)  # the store is back
+    main(["status", "--json"])
+    assert json.loads(capsys.readouterr().out)["offline_runs"] == [run.id]
+    main(["status"])
+    assert f"stepstone sync --lab {spool.root}`: {run.id}" in capsys.readouterr().out

@@ -17,6 +17,7 @@ from stepstone.method.status import method_status, print_method_status
 from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.lab import open_lab, open_lab_to_read
 from stepstone.store.runs import STATUSES, RunRecord
+from stepstone.store.target import offline_target
 from stepstone.store.team import offline_runs
 
 _COLUMNS = ("id", "name", "project", "status", "kind", "age", "duration", "step", "tags")
@@ -243,6 +244,7 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
         method = method_status(opened)
         method["failing_suites"] = suite_rules.failing(opened)
         offline = offline_runs(opened)
+        target = opened.target
     now = time.time()
     sections = {"needs attention": attention, "running": running, "recently finished": recent}
     if as_json:
@@ -250,8 +252,10 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
                        for k, v in sections.items()}, "method": method, "offline_runs": offline})
         return
     if offline:
+        sync = "stepstone sync" if target.root is not None else \
+            f"stepstone sync --lab {offline_target(target).root}"
         echo(f"{len(offline)} run(s) recorded offline while the store was down are "
-                   f"waiting for `stepstone sync`: {', '.join(offline)}")
+             f"waiting for `{sync}`: {', '.join(offline)}")
     print_method_status(method)
     for fail in method["failing_suites"]:
         echo(f"run {fail['run_id']} fails suite {fail['suite']}: "

@@ -471,9 +471,10 @@ def _repoint_evidence(columns: list[str], values: tuple[Any, ...],
 
 
 def offline_runs(lab: Lab) -> list[str]:
-    """The runs in the offline spool of ``lab`` (a team lab folder) that its store lacks yet:
-    recorded while the store could not be reached, waiting for ``stepstone sync``."""
-    if not lab.target.is_postgres or lab.root is None:
+    """The runs in the offline spool of ``lab`` (a team store, by its lab folder or by URL
+    alone: see ``offline_target``) that its store lacks yet: recorded while the store could
+    not be reached, waiting for ``stepstone sync``."""
+    if not lab.target.is_postgres:
         return []
     spool = offline_target(lab.target)
     if not Path(spool.database).exists():
