@@ -234,7 +234,11 @@ def test_a_dropped_connection_loses_no_point(pg_url, tmp_path, capsys):
         run.log({"x": float(step)})
     time.sleep(0.5)
     run.finish()
-    assert "keeps retrying" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "keeps retrying" in err
+    # each warning is one line (psycopg's message runs over three: "server closed the
+    # connection unexpectedly / This probably means the server terminated abnormally / ...")
+    assert [line for line in err.splitlines() if not line.startswith("stepstone: ")] == []
     with open_lab(root) as lab:
         assert lab.metrics.history("drop0001")["x"].steps == list(range(200))
         assert lab.runs.get("drop0001").status == "finished"
@@ -321,3 +325,32 @@ def test_status_lists_offline_runs_of_a_store_named_by_url_alone(pg_url, tmp_pat
     assert json.loads(capsys.readouterr().out)["offline_runs"] == [run.id]
     main(["status"])
     assert f"stepstone sync --lab {spool.root}`: {run.id}" in capsys.readouterr().out
+
+
+@pytest.mark.postgres
+def test_a_connection_cut_mid_run_is_one_line_on_stderr(pg_url, tmp_path, capsys):
+    """A cut connection made psycopg say "server closed the connection unexpectedly" over
+    three lines ("This probably means the server terminated abnormally ..."): each warning
+    is one line."""
+    import time
+
+    import stepstone
+    from _faults import Proxy
+
+    proxy = Proxy(pg_url)
+    try:
+        root = init_lab(tmp_path, store=proxy.url, objects=str(tmp_path / "team-objects"))
+        run = stepstone.init(project="p", id="cut00001", lab=str(root), flush_interval=0.05,
+                             save_code=False)
+        run.log({"x": 0.0})
+        run.flush()
+        proxy.cut()
+        run.log({"x": 1.0})
+        time.sleep(0.5)
+        proxy.heal()
+        run.finish()
+    finally:
+        proxy.close()
+    err = capsys.readouterr().err
+    assert "keeps retrying" in err
+    assert [line for line in err.splitlines() if not line.startswith("stepstone: ")] == []

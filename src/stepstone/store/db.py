@@ -101,8 +101,16 @@ def _folder_writable(folder: str) -> bool:
         return False
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message on one line: the driver's first (libpq goes on over more,
+    "This probably means the server terminated abnormally ..."), or the exception's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
 def describe_write_error(exc: Exception, where: str) -> str:
-    """Turn an OS/SQLite write failure into a message that says what to do."""
+    """Turn an OS/SQLite/PostgreSQL write failure into a one-line message that says what to
+    do."""
     if isinstance(exc, LabError):  # said already
         return str(exc)
     text = str(exc).lower()
@@ -113,10 +121,10 @@ def describe_write_error(exc: Exception, where: str) -> str:
         return (f"the lab at {where} is read-only: make it writable or point --lab / "
                 "STEPSTONE_LAB elsewhere")
     if "full" in text or "no space" in text:
-        return f"the disk holding the lab at {where} is full ({exc}): free some space"
+        return f"the disk holding the lab at {where} is full ({first_line(exc)}): free some space"
     if is_damage(exc):
         return damaged_message(where, exc)
-    return f"cannot write to the lab at {where}: {exc}"
+    return f"cannot write to the lab at {where}: {first_line(exc)}"
 
 
 def is_damage(exc: BaseException) -> bool:
@@ -250,7 +258,7 @@ class Database:
             except psycopg.Error:
                 pass
         except psycopg.Error as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            message = first_line(exc)
             raise StoreUnreachableError(
                 f"cannot connect to the team store {mask_url(self.target)}: {message}"
             ) from exc

@@ -20,7 +20,7 @@ from itertools import chain
 from typing import Any
 
 from stepstone.errors import UsageError
-from stepstone.store.db import SQLITE, Database
+from stepstone.store.db import SQLITE, Database, first_line
 from stepstone.store.metrics import unpack
 
 # SQLite: one call per chunk packs its points as JSON [[step, value, time], ...]; json_each
@@ -104,7 +104,7 @@ def run_query(db: Database, sql: str, *, timeout_s: float) -> QueryResult:
 
 
 def _explain(exc: Exception, timeout_s: float) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc)
     lowered = text.lower()
     state = getattr(exc, "sqlstate", None)
     if state == "57014" or lowered == "interrupted":
