@@ -14,6 +14,7 @@ from stepstone.errors import UsageError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import confirm as confirm_rules
 from stepstone.method import decide as decide_rules
+from stepstone.method import holdout as holdout_rules
 from stepstone.method import ideas as idea_rules
 from stepstone.method import memory
 from stepstone.method import notebook as notebook_rules
@@ -180,11 +181,14 @@ def question_group() -> None:
                    "`baseline promote` accepts it.")
 @click.option("--budget", help="The compute its runs may spend in all, in FLOPs (1e15); "
                                "launches beyond it are refused.")
+@click.option("--holdout-looks", type=int, metavar="N",
+              help="Its runs' held-out results (heldout/*) may be read N times "
+                   "(`question look`).")
 @lab_option
 @json_option
 def question_new(text: str, idea: str | None, metrics: tuple[str, ...], rule: str,
                  timebox: str | None, baseline: str | None, confirm: bool, budget: str | None,
-                 lab: str | None, as_json: bool) -> None:
+                 holdout_looks: int | None, lab: str | None, as_json: bool) -> None:
     """Ask a question before any run; the rule must parse.
 
     \b
@@ -195,7 +199,7 @@ def question_new(text: str, idea: str | None, metrics: tuple[str, ...], rule: st
     with open_lab(lab) as opened:
         q = question_rules.create(opened, text, rule=rule, metrics=split_keys(metrics), idea=idea,
                                   timebox=timebox, baseline=baseline, confirm=confirm,
-                                  budget=budget)
+                                  budget=budget, holdout_looks=holdout_looks)
     if as_json:
         print_json(q)
     else:
@@ -250,6 +254,32 @@ def question_show(question: str, lab: str | None, as_json: bool) -> None:
         echo(f"  ! run {flag['run_id']}: {flag['reason']}: left out of decide")
     if q["pages"]:
         echo(f"  notebook pages: {', '.join(map(str, q['pages']))}")
+
+
+@question_group.command("look")
+@click.argument("question")
+@lab_option
+@json_option
+def question_look(question: str, lab: str | None, as_json: bool) -> None:
+    """Spend one of the question's held-out looks: its finished runs' heldout/* results,
+    recorded as a notebook page (refused once the budget is spent).
+
+    \b
+    Example:
+      stepstone question new "Does X generalize?" --rule "val_loss <= 1" --holdout-looks 2
+      stepstone question look q1
+    """
+    with open_lab(lab) as opened:
+        seen = holdout_rules.look(opened, question)
+    if as_json:
+        print_json(seen)
+        return
+    echo(f"held-out look {seen['look']} of {seen['budget']} for {question} "
+         f"({seen['left']} left; page {seen['page']}):")
+    for run_id, values in seen["results"].items():
+        echo(f"  {run_id}: " + ", ".join(f"{k} = {v:.6g}" for k, v in sorted(values.items())))
+    if not seen["results"]:
+        echo("  no finished run has held-out results")
 
 
 @question_group.command("abandon")

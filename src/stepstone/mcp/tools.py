@@ -27,8 +27,8 @@ from stepstone.launch.jobs import (
     plan_and_launch,
 )
 from stepstone.method import decide as decide_rules
+from stepstone.method import holdout, memory
 from stepstone.method import ideas as idea_rules
-from stepstone.method import memory
 from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
 from stepstone.method.digest import digest
@@ -160,12 +160,15 @@ class LabTools:
             baseline: str | None = None,
             budget: Annotated[str | None, Field(description="Compute budget in FLOPs, 1e15; "
                                                             "launches past it are refused.")
-                              ] = None) -> CallToolResult:
+                              ] = None,
+            holdout_looks: Annotated[int | None, Field(ge=1, description="Times its held-out "
+                                                                         "results may be read.")
+                                     ] = None) -> CallToolResult:
         """Ask a question before any run: its rule must parse. `similar` lists the earlier
         ideas and questions most like it, with their verdicts and conclusions."""
         return self.call(lambda lab: question_rules.create(
             lab, text, rule=rule, metrics=split_keys(metrics or []), idea=idea,
-            timebox=timebox, baseline=baseline, budget=budget))
+            timebox=timebox, baseline=baseline, budget=budget, holdout_looks=holdout_looks))
 
     def question_list(self, status: Literal["open", "running", "answered",
                                             "abandoned"] | None = None) -> CallToolResult:
@@ -176,6 +179,12 @@ class LabTools:
         """One question: rule, status, answer, runs, notebook pages, and the runs measured with
         another evaluator than the one it pinned (left out of decide)."""
         return self.call(lambda lab: question_rules.describe(lab, question))
+
+    def heldout_look(self, question: str) -> CallToolResult:
+        """Spend one of the question's held-out looks: the held-out results (heldout/*) of its
+        finished runs, which digests leave out; each look is a notebook page, and a question
+        that has spent its budget is refused."""
+        return self.call(lambda lab: holdout.look(lab, question))
 
     # ------------------------------------------------------------------ plan and launch
     def plan(self, baseline: str, overrides: Overrides | None = None,
@@ -289,6 +298,7 @@ TOOLS: dict[str, ToolAnnotations] = {
     "list_runs": READS, "run_digest": READS, "status": READS,
     "idea_add": WRITES, "idea_list": READS, "idea_show": READS,
     "question_new": WRITES, "question_list": READS, "question_show": READS,
+    "heldout_look": WRITES,
     "plan": WRITES, "launch_run": LAUNCHES, "launch_ladder": LAUNCHES,
     "decide": WRITES, "note": WRITES,
 }

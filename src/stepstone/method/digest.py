@@ -7,7 +7,9 @@ its baseline (what was really tested); whether it is a finished result (the sche
 (:mod:`stepstone.method.evaluator`); the health monitors' alerts; the numeric summary; and per
 metric key the digest of :func:`stepstone.analysis.digest.digest_series` (first, last, min,
 max, trend, non-finite points, anomalies). System series (``system/*``) are counted, not
-digested; past :data:`MAX_KEYS` keys the rest are named only.
+digested; held-out results (``heldout/*``) are left out: they are read with the question's
+budget of looks (:mod:`stepstone.method.holdout`); past :data:`MAX_KEYS` keys the rest are
+named only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from stepstone.analysis.digest import SeriesDigest, digest_series
 from stepstone.method import evaluator
 from stepstone.method import runs as run_rules
+from stepstone.method.holdout import is_heldout
 from stepstone.store.lab import Lab
 from stepstone.store.runs import flatten, numeric
 
@@ -65,13 +68,14 @@ def digest(lab: Lab, ref: str) -> RunDigest:
     """The digest of the run ``ref`` (an id, a unique prefix or a unique name)."""
     run = lab.runs.get(ref)
     history = lab.metrics.history(run.id)
-    keys = [k for k in history if not _is_system(k)]
+    keys = [k for k in history if not _is_system(k) and not is_heldout(k)]
     digests = tuple(digest_series(k, history[k].steps, history[k].values)
                     for k in keys[:MAX_KEYS])
     summary: dict[str, float] = {}
     for key, value in flatten(run.summary).items():
         number = numeric(value)
-        if number is not None and not isinstance(value, bool) and len(summary) < MAX_SUMMARY:
+        if (number is not None and not isinstance(value, bool) and not is_heldout(key)
+                and len(summary) < MAX_SUMMARY):
             summary[key] = number
     notes = list(run.capture_notes or [])
     return RunDigest(

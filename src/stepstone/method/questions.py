@@ -7,7 +7,7 @@ from typing import Any
 
 from stepstone.errors import MethodError, UsageError
 from stepstone.method import baselines as baseline_rules
-from stepstone.method import evaluator, memory
+from stepstone.method import evaluator, holdout, memory
 from stepstone.method import ideas as idea_rules
 from stepstone.method.rules import metrics_used, parse_rule, uses_gain
 from stepstone.store.lab import Lab
@@ -19,13 +19,15 @@ ANSWERS = ("yes", "no", "inconclusive")
 def create(lab: Lab, text: str, *, rule: str, metrics: list[str] | None = None,
            idea: str | None = None, timebox: str | None = None,
            baseline: str | None = None, confirm: bool = False,
-           budget: str | None = None) -> dict[str, Any]:
+           budget: str | None = None, holdout_looks: int | None = None) -> dict[str, Any]:
     """A new open question; the rule must parse (RuleError carries the position). With
     ``confirm``, a yes must hold on fresh seeds before promotion (:mod:`.confirm`).
 
     ``budget``: the compute its runs may spend in all, in FLOPs (``"1e15"``); a launch
     beyond it is refused (:func:`stepstone.method.budget.check_launch`). ``similar`` holds
-    the earlier ideas and questions most like it, with what became of them."""
+    the earlier ideas and questions most like it, with what became of them.
+    ``holdout_looks``: how many times its held-out results may be read
+    (:mod:`stepstone.method.holdout`)."""
     if not text.strip():
         raise UsageError("a question needs its text")
     tree = parse_rule(rule)
@@ -38,10 +40,14 @@ def create(lab: Lab, text: str, *, rule: str, metrics: list[str] | None = None,
     if uses_gain(tree) and "gain" not in named:
         named.append("gain")
     flops = idea_rules.parse_flops(budget)
+    if holdout_looks is not None and holdout_looks < 1:
+        raise UsageError(f"--holdout-looks is a number of looks, 1 or more, not {holdout_looks}")
     qid = lab.questions.create(text=text.strip(), idea_id=idea, metrics=named, rule=str(tree),
                                timebox_hours=hours, baseline=baseline, confirm=confirm,
                                budget_flops=flops)
     idea_rules.follow(lab, idea, "picked", f"question {qid} asks it")
+    if holdout_looks is not None:
+        holdout.set_budget(lab, qid, holdout_looks)
     row = lab.questions.get(qid)
     row["similar"] = [r.to_dict() for r in memory.similar(lab, text,
                                                           exclude=("question", qid))]
