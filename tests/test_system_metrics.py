@@ -4,6 +4,10 @@ the setting (init, environment, wandb settings), and where they show (show, expo
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -242,3 +246,57 @@ def test_samples_text_points_and_summary_edits_on_both_stores(store_target):
         opened.runs.set_summary(run_id, {"checked": 1}, removed=["loss"])
         summary = opened.runs.get(run_id).summary
     assert summary["checked"] == 1 and "loss" not in summary
+
+
+def _launch(lab: Path, *command: str, interval: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "STEPSTONE_LAB": str(lab), system.ENV: interval}
+    env.pop("STEPSTONE_RUN_ID", None)
+    return subprocess.run([sys.executable, "-m", "stepstone", "run", "--name", "launched", "--",
+                           *command], cwd=lab.parent, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_the_launcher_samples_the_command_it_starts(lab):
+    """`stepstone run` samples its command, one that never imports stepstone included: the
+    process figures are the command's own (it holds 400 MB; the launcher far less)."""
+    code = "import time\nx = bytearray(400 * 2**20)\ntime.sleep(2.0)\n"
+    proc = _launch(lab, sys.executable, "-c", code, interval="0.1")
+    assert proc.returncode == 0, proc.stderr
+    with open_lab(lab) as opened:
+        [record] = opened.runs.list()
+        history = system.read_system(opened, record.id)
+    rss = history["system/proc_rss_mb"]
+    assert max(rss.values) > 390
+    assert rss.steps == list(range(len(rss))) and len(rss) >= 3
+    assert record.last_step is None  # the samples are no training steps
+
+
+def test_a_script_attached_to_a_launched_run_leaves_the_sampling_to_the_launcher(lab):
+    script = lab.parent / "train.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        import stepstone
+        run = stepstone.init(project="sys")
+        assert run._sampler is None, "the launcher samples this process"
+        for step in range(3):
+            run.log({"loss": 1.0})
+            time.sleep(0.3)
+        run.finish()
+    """))
+    proc = _launch(lab, sys.executable, str(script), interval="0.1")
+    assert proc.returncode == 0, proc.stderr
+    with open_lab(lab) as opened:
+        [record] = opened.runs.list()
+        cpu = system.read_system(opened, record.id)["system/cpu_percent"]
+    assert cpu.steps == list(range(len(cpu)))  # one sampler: no sample number twice
+    assert record.last_step == 2
+
+
+def test_a_bad_interval_stops_the_launch_before_any_run(lab):
+    proc = _launch(lab, sys.executable, "-c", "pass", interval="often")
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        "give a number of seconds between samples (e.g. 10), or off")
+    assert "Traceback" not in proc.stderr
+    with open_lab(lab) as opened:
+        assert opened.runs.list() == []

@@ -4,7 +4,8 @@ The launcher makes the run, captures code, git and environment, starts the
 command with ``STEPSTONE_RUN_ID`` and ``STEPSTONE_LAB`` set (so a script that
 calls ``stepstone.init()`` attaches to this run instead of making another),
 copies its output to the terminal and to the run's log, keeps the heartbeat
-going, and records exit code, duration and the reason it stopped.
+going, samples the command's system metrics (``stepstone.sdk.system``), and records exit
+code, duration and the reason it stopped.
 
 The command cannot outlive its launcher: on Linux it asks the kernel for SIGTERM when
 the launcher dies (``PR_SET_PDEATHSIG``), so a launcher killed with SIGKILL (the OOM
@@ -32,6 +33,7 @@ from stepstone.errors import UsageError
 from stepstone.sdk.capture import capture_all
 from stepstone.sdk.run import config_seed
 from stepstone.sdk.session import new_run_id, new_run_name
+from stepstone.sdk.system import LAUNCHER_ENV, sample_process, sampling_interval
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
 
@@ -131,6 +133,7 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
     runs no terminal drives): a forwarded SIGTERM or SIGINT then reaches everything it
     started. Without it the command shares the terminal (Ctrl-C, a debugger's prompt).
     """
+    interval = sampling_interval(environ={**os.environ, **spec.env})  # a bad one: before the run
     run_id = create_run(lab, spec)
     cap = capture_all(lab.objects, folder=_code_folder(spec))
     with lab.db.transaction():
@@ -140,7 +143,7 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
                 lab.object_index.attach(run_id, role, name, digest)
         lab.runs.write_fields(run_id, cap.fields)
     env = {**os.environ, **spec.env, "STEPSTONE_RUN_ID": run_id,
-           "STEPSTONE_LAB": lab.target.location}
+           "STEPSTONE_LAB": lab.target.location, LAUNCHER_ENV: "1"}
     started = time.time()
     try:
         proc = subprocess.Popen(list(spec.command), cwd=spec.cwd, env=env,
@@ -161,6 +164,7 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
     ]
     for pump in pumps:
         pump.start()
+    stop_sampling = sample_process(lab.target.database, run_id, proc.pid, interval)
     interrupted: str | None = None
     send = _sender(proc, own_group)
     watcher = _watch(lab, run_id, spec, send)
@@ -178,6 +182,7 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        stop_sampling()
     for pump in pumps:
         pump.join(timeout=10)
     if watcher is not None:

@@ -21,7 +21,7 @@ from stepstone.errors import LabError, MetricValueError, UsageError
 from stepstone.sdk.artifacts import Artifact, as_artifact, next_version
 from stepstone.sdk.axes import StepAxes
 from stepstone.sdk.media import Media, is_media
-from stepstone.sdk.system import Sampler, start_sampler
+from stepstone.sdk.system import Sampler, launcher_samples, start_sampler
 from stepstone.sdk.writer import Op, Writer, saving_report
 from stepstone.store.evals import normalize_record
 from stepstone.store.objects import ObjectStore
@@ -493,7 +493,7 @@ class Run:
 
     def _start_system(self, interval: float | None) -> None:
         """Record system metrics every ``interval`` seconds until the finish (sdk/system.py)."""
-        if self._writer is not None:
+        if self._writer is not None and not (self.attached and launcher_samples()):
             self._sampler = start_sampler(lambda *sample: self._enqueue(Op("system", sample)),
                                           interval, name=f"stepstone-system-{self.id}")
 

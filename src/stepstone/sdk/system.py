@@ -19,7 +19,9 @@ A sample is stored as points of ``system/*`` series whose step is the sample's n
   ``power_w`` and ``temperature_c``.
 
 ``stepstone.init(system_metrics=...)`` or ``STEPSTONE_SYSTEM_METRICS`` sets the interval in
-seconds; ``False``, ``0`` or ``off`` turns the sampler off.
+seconds; ``False``, ``0`` or ``off`` turns the sampler off. A command started by the launcher
+(``stepstone run``, a ladder's rungs) is sampled by the launcher (:func:`sample_process`),
+whether or not it imports stepstone; a script that attaches to that run does not sample too.
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stepstone.errors import UsageError
+from stepstone.sdk.writer import Op, Writer
 from stepstone.store.metrics import Series
 
 if TYPE_CHECKING:
@@ -40,6 +44,8 @@ if TYPE_CHECKING:
 
 DEFAULT_INTERVAL = 10.0
 ENV = "STEPSTONE_SYSTEM_METRICS"
+LAUNCHER_ENV = "STEPSTONE_SYSTEM_BY_LAUNCHER"
+"""Set by the launcher in the command's environment: it samples that process itself."""
 PREFIX = "system/"
 _OFF = ("0", "off", "false", "no", "none")
 _MB = 1024.0 * 1024.0
@@ -50,12 +56,13 @@ def is_system_key(key: str) -> bool:
     return key.startswith(PREFIX)
 
 
-def sampling_interval(setting: float | bool | None = None) -> float | None:
+def sampling_interval(setting: float | bool | None = None,
+                      environ: Mapping[str, str] | None = None) -> float | None:
     """Seconds between samples, or None for off: ``setting`` (True means the default), else
-    ``STEPSTONE_SYSTEM_METRICS``, else every 10 s. A value that is not a positive number of
-    seconds or ``off`` is a UsageError."""
+    ``STEPSTONE_SYSTEM_METRICS`` (of ``environ``, default the process's), else every 10 s. A
+    value that is not a positive number of seconds or ``off`` is a UsageError."""
     if setting is None:
-        raw = os.environ.get(ENV, "").strip()
+        raw = (os.environ if environ is None else environ).get(ENV, "").strip()
         if not raw:
             return DEFAULT_INTERVAL
         if raw.lower() in _OFF:
@@ -106,12 +113,18 @@ class Probe(Protocol):
     def sample(self) -> dict[str, float]: ...
 
 
-class HostProbe:
-    """CPU, memory, disk and network of this machine and process, through psutil."""
+def launcher_samples() -> bool:
+    """Whether the launcher that started this process samples it (see :data:`LAUNCHER_ENV`)."""
+    return bool(os.environ.get(LAUNCHER_ENV))
 
-    def __init__(self, psutil: Any, disk_path: str = ".") -> None:
+
+class HostProbe:
+    """CPU, memory, disk and network of this machine, and CPU and memory of one process (this
+    one unless ``pid`` says another), through psutil."""
+
+    def __init__(self, psutil: Any, disk_path: str = ".", pid: int | None = None) -> None:
         self._psutil = psutil
-        self._process = psutil.Process()
+        self._process = psutil.Process(pid)
         self._disk_path = disk_path
         self._process.cpu_percent(None)  # the first reading of a cpu_percent is meaningless
         psutil.cpu_percent(None)
@@ -189,13 +202,17 @@ class GpuProbe:
                 "memory_percent": 100.0 * memory.used / memory.total if memory.total else 0.0}
 
 
-def host_probe() -> HostProbe | None:
-    """The psutil probe, or None where psutil is not installed."""
+def host_probe(pid: int | None = None) -> HostProbe | None:
+    """The psutil probe (of process ``pid``, default this one), or None where psutil is not
+    installed or the process is gone."""
     try:
         import psutil
     except ImportError:
         return None
-    return HostProbe(psutil)
+    try:
+        return HostProbe(psutil, pid=pid)
+    except psutil.Error:  # the process ended before its first sample
+        return None
 
 
 def gpu_probe() -> GpuProbe | None:
@@ -214,8 +231,8 @@ def gpu_probe() -> GpuProbe | None:
     return probe if probe._handles else None
 
 
-def default_probes() -> list[Probe]:
-    return [p for p in (host_probe(), gpu_probe()) if p is not None]
+def default_probes(pid: int | None = None) -> list[Probe]:
+    return [p for p in (host_probe(pid), gpu_probe()) if p is not None]
 
 
 Emit = Callable[[int, float, dict[str, float]], None]
@@ -227,17 +244,18 @@ class Sampler(threading.Thread):
     load here, not in ``init()``); a probe that raises is dropped, with one note."""
 
     def __init__(self, emit: Emit, interval: float, probes: Sequence[Probe] | None = None,
-                 name: str = "stepstone-system") -> None:
+                 name: str = "stepstone-system", pid: int | None = None) -> None:
         super().__init__(name=name, daemon=True)
         self.interval = interval
         self.probes: list[Probe] | None = None if probes is None else list(probes)
+        self._pid = pid
         self.samples = 0
         self._emit = emit
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         if self.probes is None:
-            self.probes = default_probes()
+            self.probes = default_probes(self._pid)
         while self.probes and not self._stop_event.wait(self.interval):
             self.take()
 
@@ -264,14 +282,35 @@ class Sampler(threading.Thread):
 
 
 def start_sampler(emit: Emit, interval: float | None, name: str = "stepstone-system",
-                  probes: Sequence[Probe] | None = None) -> Sampler | None:
+                  probes: Sequence[Probe] | None = None, pid: int | None = None
+                  ) -> Sampler | None:
     """A started sampler (None when ``interval`` is None: off); ``probes`` default to
-    psutil's and NVML's, those available."""
+    psutil's (of process ``pid``, default this one) and NVML's, those available."""
     if interval is None:
         return None
-    sampler = Sampler(emit, interval, probes, name=name)
+    sampler = Sampler(emit, interval, probes, name=name, pid=pid)
     sampler.start()
     return sampler
+
+
+def sample_process(database: str | Path, run_id: str, pid: int,
+                   interval: float | None) -> Callable[[], None]:
+    """Sample process ``pid`` (a command the launcher started) into run ``run_id`` every
+    ``interval`` seconds, through a writer of its own; return the function that stops it and
+    writes what is left."""
+    if interval is None:
+        return lambda: None
+    writer = Writer(database, run_id, interval=1.0)
+    writer.start()
+    sampler = start_sampler(lambda *sample: writer.queue.append(Op("system", sample)), interval,
+                            name=f"stepstone-system-{run_id}", pid=pid)
+
+    def stop() -> None:
+        if sampler is not None:
+            sampler.stop()
+        writer.close()
+
+    return stop
 
 
 def split_keys(keys: Sequence[str]) -> tuple[list[str], list[str]]:
