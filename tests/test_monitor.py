@@ -177,3 +177,53 @@ def test_the_running_minimum_and_the_system_series():
     assert state.feed("system/cpu_percent", [0], [50.0], 900.0) == []
     assert [f.detector for f in state.idle(901.0)] == ["stall"]  # system points are no life
     assert state.idle(902.0) == []
+
+
+OWN = """\
+import sys, time, stepstone
+run = stepstone.init(lab=sys.argv[1])
+print(run.id, flush=True)
+for step in range(int(sys.argv[2])):
+    run.log({"loss": 1.0 / (step + 1)}, step=step)
+    time.sleep(0.1)
+time.sleep(float(sys.argv[3]))
+run.finish()
+"""
+
+
+def _start(lab: Path, tmp_path: Path, steps: str, hang: str):
+    import subprocess
+
+    (tmp_path / "own.py").write_text(OWN)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "own.py"), str(lab), steps, hang],
+                            stdout=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def test_watch_stops_a_stalled_run_that_stepstone_did_not_launch(lab, tmp_path):
+    proc, run_id = _start(lab, tmp_path, "3", "120")
+    try:
+        code, out, err = cli(lab, "watch", run_id, "--stall", "1s", "--stop-on-alert",
+                             "--monitor-every", "0.2", "--json")
+        assert code == 0, err
+        assert proc.wait(timeout=30) != 0  # stopped, not finished
+    finally:
+        proc.kill()
+    watched = json.loads(out)
+    assert watched["status"] == "killed"
+    assert watched["reason"].startswith("stopped by the health monitor: no point logged for")
+    assert [a["detector"] for a in watched["alerts"]] == ["stall"]
+
+
+def test_watch_lets_a_healthy_run_finish(lab, tmp_path):
+    proc, run_id = _start(lab, tmp_path, "20", "0")
+    try:
+        code, out, err = cli(lab, "watch", run_id, "--stall", "1s", "--stop-on-alert",
+                             "--monitor-every", "0.2", "--json")
+        assert code == 0, err
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+    assert json.loads(out)["status"] == "finished" and json.loads(out)["alerts"] == []
+    code, _, err = cli(lab, "watch", run_id)
+    assert code == 2 and f"run {run_id} is finished: only a running run can be watched" in err

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "runs": "stepstone.cli.runs:runs_cmd",
     "show": "stepstone.cli.runs:show_cmd",
     "digest": "stepstone.cli.runs:digest_cmd",
+    "watch": "stepstone.cli.runs:watch_cmd",
     "status": "stepstone.cli.runs:status_cmd",
     "abandon": "stepstone.cli.runs:abandon_cmd",
     "export": "stepstone.cli.data:export_cmd",

@@ -1,5 +1,5 @@
-"""``stepstone runs | show | digest | status | abandon``: look at runs and close unfinished
-ones."""
+"""``stepstone runs | show | digest | watch | status | abandon``: look at runs, watch one,
+and close unfinished ones."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
+from stepstone.cli.common import (
+    echo,
+    json_option,
+    lab_option,
+    monitor_env,
+    monitor_options,
+    print_json,
+    print_table,
+)
 from stepstone.method import evaluator
 from stepstone.method import lints as lint_rules
 from stepstone.method import runs as run_rules
@@ -206,6 +214,33 @@ def digest_cmd(run: str, lab: str | None, as_json: bool) -> None:
 
 def _delta_text(delta: dict[str, Any] | None) -> str | None:
     return ", ".join(f"{k}={v}" for k, v in delta.items()) if delta else None
+
+
+@click.command("watch")
+@click.argument("run")
+@monitor_options
+@lab_option
+@json_option
+def watch_cmd(run: str, lab: str | None, as_json: bool, **monitor: Any) -> None:
+    """Watch a running run until it ends, with the health monitor of `run --monitor`: for a
+    run stepstone did not launch (a script that calls stepstone.init() itself). Each alert is
+    a note on the run and in the notebook; --stop-on-alert stops a run on this machine.
+
+    \b
+    Example:
+      stepstone watch brisk-otter-3f9k --stop-on-alert --on-alert 'notify-send "$STEPSTONE_ALERT"'
+    """
+    from stepstone.launch.monitor import MonitorSpec, watch_run
+
+    spec = MonitorSpec.from_env(monitor_env(monitor)) or MonitorSpec()
+    with open_lab(lab) as opened:
+        record = watch_run(opened, run, spec)
+        alerts = [a.to_dict() for a in opened.alerts.of_runs([record.id])]
+    if as_json:
+        print_json({**record.to_dict(), "alerts": alerts})
+        return
+    echo(f"run {record.id} {record.status}" + (f": {record.reason}" if record.reason else "")
+         + f"; {len(alerts)} alert(s)")
 
 
 def _git_line(record: RunRecord) -> str | None:

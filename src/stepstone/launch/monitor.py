@@ -13,12 +13,17 @@ the detectors of :mod:`stepstone.analysis.health`. Each firing:
   ``http(s)://`` URL, a webhook POST of that JSON;
 - with ``stop``, stops the run (SIGTERM to its process) to free its machine: it ends killed,
   the reason saying which alert stopped it.
+
+``stepstone watch RUN`` (:func:`watch_run`) puts the same watcher beside a run that something
+else started, such as a script that calls ``stepstone.init()`` itself.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import threading
 import time
@@ -28,8 +33,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from stepstone.analysis.health import Finding, HealthRules, HealthState
+from stepstone.errors import UsageError
 from stepstone.method import notebook
 from stepstone.store.lab import Lab, connect
+from stepstone.store.runs import RunRecord
 from stepstone.store.target import StoreTarget
 
 ENV = "STEPSTONE_MONITOR"
@@ -136,3 +143,33 @@ class Watcher(threading.Thread):
                        + (f"\n\nAction: {action}." if action else ""),
                        question_id=run.question_id, run_id=run.id,
                        data={"alert": alert, "action": action})
+
+
+def watch_run(lab: Lab, ref: str, spec: MonitorSpec) -> RunRecord:
+    """Watch a run started elsewhere (``python train.py`` with ``stepstone.init()``, another
+    terminal's ``stepstone run``) until it ends; with ``spec.stop`` an alert stops it with
+    SIGTERM to its process, which must then run on this machine."""
+    run = lab.runs.get(ref)
+    if run.status != "running":
+        raise UsageError(f"run {run.id} is {run.status}: only a running run can be watched")
+    if spec.stop and (run.host != socket.gethostname() or not run.pid):
+        raise UsageError(f"run {run.id} runs on {run.host or 'an unknown host'}: "
+                         "--stop-on-alert stops only a run on this machine")
+
+    def stop() -> None:
+        try:
+            os.kill(int(run.pid or 0), signal.SIGTERM)
+        except ProcessLookupError:  # it ended already
+            pass
+
+    watcher = Watcher(lab.target, run.id, spec, stop)
+    watcher.start()
+    try:
+        while lab.runs.get(run.id).status == "running":
+            time.sleep(spec.poll_seconds)
+            lab.runs.reap_crashed()
+    finally:
+        watcher.close()
+    if watcher.stopped_by is not None:  # the script's own end says less
+        lab.runs.update(run.id, status="killed", reason=watcher.stopped_by)
+    return lab.runs.get(run.id)
