@@ -127,9 +127,24 @@ def test_export_and_query(cli, tmp_path):
         (("run", "--config", "missing.yaml", "--", "true"), 2, "missing.yaml"),
         (("run", "--set", "nokey=1", "--", "true"), 2, "+nokey=1"),
         (("export", "runs", "--format", "parquet"), 2, "--out"),
+        # each of these ended in "unexpected ... please report it" (issue 17)
+        (("export", "runs", "--out", "/nonexistent-dir/runs.csv"), 2, "cannot write"),
+        (("export", "runs", "--format", "parquet", "--out", "/nonexistent-dir/r.parquet"), 2,
+         "cannot write"),
+        (("export", "history", "--format", "jsonl", "--out", "/proc/h.jsonl"), 2,
+         "cannot write"),
+        (("run", "--set", "lr=!!float x", "--", "true"), 2, "cannot read the value"),
+        (("run", "--set", "lr=!!int x", "--", "true"), 2, "cannot read the value"),
+        (("run", "--set", "lr=" + "[" * 3000 + "]" * 3000, "--", "true"), 2, "nests too deeply"),
+        (("question", "new", "x?", "--rule", "(" * 3000 + "val_loss <= 1" + ")" * 3000), 2,
+         "nests too deeply"),
+        (("question", "new", "x?", "--rule", "-" * 3000 + "1 <= val_loss"), 2,
+         "nests too deeply"),
     ],
     ids=["unknown-run", "write-query", "bad-sql", "missing-config", "unknown-key",
-         "parquet-stdout"],
+         "parquet-stdout", "export-unwritable-csv", "export-unwritable-parquet",
+         "export-unwritable-jsonl", "set-bad-float-tag", "set-bad-int-tag", "set-deep-value",
+         "rule-deep-parentheses", "rule-many-signs"],
 )
 def test_bad_input_gets_one_clear_line_and_changes_nothing(cli, tmp_path, args, code, fragment):
     result = cli(*args, check=False)

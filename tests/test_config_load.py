@@ -195,7 +195,8 @@ def test_an_alias_bomb_is_refused_before_it_expands(tmp_path: Path, levels: int)
     ("deep.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n", "nests too deeply"),
     ("deep.json", '{"a": ' * 100_000 + "1" + "}" * 100_000, "nests too deeply"),
     ("levels.yaml", "a: " + "[" * 150 + "]" * 150 + "\n", "or 100 levels"),
-], ids=["alias-in-itself", "deep-yaml", "deep-json", "over-100-levels"])
+    ("tag.yaml", "lr: !!float x\n", "fix or quote the tagged value"),
+], ids=["alias-in-itself", "deep-yaml", "deep-json", "over-100-levels", "bad-tagged-value"])
 def test_endless_and_deep_configs_get_one_error(tmp_path: Path, name: str, text: str,
                                                  message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -66,7 +66,10 @@ def write_rows(rows: list[dict[str, Any]], fmt: str, out: Path | None) -> bytes 
                 "Parquet export needs pyarrow: pip install 'stepstone[analysis]'"
             ) from exc
         table = pa.Table.from_pylist([{c: _cell(row.get(c)) for c in columns} for row in rows])
-        pq.write_table(table, out)
+        try:
+            pq.write_table(table, out)
+        except OSError as exc:
+            raise _unwritable(out, exc) from None
         return None
     buf = io.StringIO()
     if fmt == "csv":
@@ -79,8 +82,17 @@ def write_rows(rows: list[dict[str, Any]], fmt: str, out: Path | None) -> bytes 
     data = buf.getvalue().encode()
     if out is None:
         return data
-    out.write_bytes(data)
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        raise _unwritable(out, exc) from None
     return None
+
+
+def _unwritable(out: Path, exc: OSError) -> UsageError:
+    why = exc.strerror or str(exc).splitlines()[0]
+    return UsageError(f"cannot write {out}: {why}; give --out a file in a folder that exists "
+                      "and that you can write")
 
 
 def _cell(value: Any) -> Any:

@@ -87,6 +87,9 @@ def _parse(text: str, kind: str, file: Path) -> Any:
         raise ConfigError(f"cannot parse TOML config {file}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse YAML config {file}: {_yaml_problem(exc)}") from None
+    except (ValueError, TypeError) as exc:  # a YAML tag's own check: !!int x, !!binary ...
+        raise ConfigError(f"cannot parse YAML config {file}: {str(exc).splitlines()[0]}; "
+                          "fix or quote the tagged value") from None
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -116,7 +116,7 @@ def parse_value(text: str) -> Any:
     except RecursionError:
         raise ConfigError(f"cannot read the value {stripped[:40]!r}...: it nests too deeply; "
                           "a value is a few levels of [lists] and {mappings}") from None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, TypeError) as exc:  # a tag's own check: !!int x
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(
             f"cannot read the value {stripped!r}: {problem}; quote it (key='...') "

@@ -291,7 +291,11 @@ def parse_rule(text: str) -> Rule:
     """Parse a decision rule; raises RuleError with the 0-based position of the problem."""
     if not isinstance(text, str):
         raise UsageError(f"a decision rule is text, not {type(text).__name__}")
-    return _Checker(text).rule(_Parser(text).rule())
+    try:
+        return _Checker(text).rule(_Parser(text).rule())
+    except RecursionError:
+        raise RuleError("this rule nests too deeply to read (hundreds of parentheses, signs or "
+                        "'and'/'or' in a row); write it flatter") from None
 
 
 # ----------------------------------------------------------------------------- checks
