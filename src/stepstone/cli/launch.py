@@ -64,6 +64,8 @@ def _launch_options(func: F) -> F:
                      show_default=True,
                      help="slurm: 'local' runs the job array with submitit's local executor."),
         click.option("--dry-run", is_flag=True, help="Show the plan; launch nothing."),
+        click.option("--smoke", is_flag=True, help="Run a tiny smoke run of the first planned "
+                     "run first; launch nothing if it fails."),
         lab_option,
         json_option,
         click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED),
@@ -99,7 +101,7 @@ def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[[Lab], Make
     request = PlanRequest(command=opts["command"], baseline=opts["baseline"],
                           config_file=opts["config_file"], overrides=opts["base_overrides"],
                           features=opts["features"], question=opts["question_id"],
-                          name=opts["name"], project=opts["project"])
+                          name=opts["name"], project=opts["project"], smoke=opts["smoke"])
     with open_lab(opts["lab"]) as lab:
         executor = None if opts["dry_run"] else (
             lambda plan_id: _executor(opts, lab.root, plan_id))

@@ -534,6 +534,8 @@ def plan_cmd(baseline: str, overrides: tuple[str, ...], features: tuple[str, ...
         prepared = prepare_launch(opened, baseline=baseline, overrides=overrides,
                                   feature_keys=split_keys(features), allowed=split_keys(allowed),
                                   question=question, strict=False)
+        pinned = baseline_rules.pins_defaults(
+            opened, baseline_rules.resolve(opened, prepared.baseline_version))
     if as_json:
         print_json(prepared.to_dict())
     else:
@@ -543,7 +545,9 @@ def plan_cmd(baseline: str, overrides: tuple[str, ...], features: tuple[str, ...
 
         raise ConfigError(problems_text(prepared))
     if not as_json:
-        echo("verified: the feature is on and nothing else changed")
+        echo("verified: the feature is on and nothing else changed"
+             + ("" if pinned else " (in the baseline's own keys: the task's defaults "
+                "join them when the baseline's first run records them)"))
 
 
 @click.command("decide")

@@ -118,6 +118,7 @@ class PlanRequest:
     name: str | None = None
     project: str | None = None
     cwd: str | None = None
+    smoke: bool = False  # the first planned run's smoke form first; its failure stops the launch
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,12 @@ def plan_and_launch(lab: Lab, request: PlanRequest, make: Maker, *,
     shown = allowance.to_dict() if allowance is not None else {}
     if executor is None:
         return Launched(plan, None, shown)
+    if request.smoke and plan.runs:
+        first = plan.runs[0]
+        run_smoke(lab, LaunchSpec(
+            command=list(plan.command), project=plan.project, config=first.config,
+            question_id=plan.question_id, baseline=plan.baseline,
+            config_delta=first.config_delta, cwd=plan.cwd), echo=progress)
     result = launch_plan(lab, plan, executor(plan.id), executor_name=executor_name,
                          progress=progress, env=dict(env or {}))
     return Launched(plan, result, shown)

@@ -63,6 +63,37 @@ def resolve(lab: Lab, ref: str) -> dict[str, Any]:
     return lab.baselines.get(ref)
 
 
+def effective_config(lab: Lab, row: dict[str, Any]) -> dict[str, Any]:
+    """The config a baseline version's runs really run with: its frozen config plus the keys
+    the task filled in from its own defaults, as the version's first run of its own (kind
+    ``baseline``) that stepstone launched shows them. Keys the launcher set on that run (a rung's size, its
+    ``config_delta``) are not defaults and are left out. Before any run, the frozen config.
+
+    Launches are resolved and verified against this, and a run is diffed against it, so
+    that both sides of a check hold the same keys (docs/config.md, "Like with like")."""
+    base = dict(row.get("config") or {})
+    first = next(iter(sorted(_launched_runs(lab, row), key=lambda r: r.created_at)), None)
+    if first is None:
+        return base
+    flat, launched = flatten(base), set(first.config_delta or {})
+    filled = {k: v for k, v in flatten(first.config).items()
+              if k not in flat and k not in launched
+              and not any(k.startswith(p + ".") or p.startswith(k + ".") for p in flat)}
+    return unflatten({**flat, **filled}) if filled else base
+
+
+def _launched_runs(lab: Lab, row: dict[str, Any]) -> list[Any]:
+    """The version's own runs that stepstone launched against it (their ``config_delta``
+    tells the launcher's keys from the task's defaults; a run without one cannot)."""
+    return [r for r in lab.runs.list(baseline=row["version"], kind="baseline")
+            if r.config_delta is not None]
+
+
+def pins_defaults(lab: Lab, row: dict[str, Any]) -> bool:
+    """Whether a run of the version has recorded the task's own defaults yet."""
+    return bool(_launched_runs(lab, row))
+
+
 def named_version(lab: Lab, ref: str) -> str:
     """The version a ``--baseline`` run filter means, as ``plan``, ``ladder`` and ``decide``
     read it: a tier's newest version, a version as given; a name the lab holds no baseline
@@ -81,7 +112,8 @@ def create(lab: Lab, tier: str, config: Path | str | dict[str, Any], *,
     parent = lab.baselines.current(tier)
     version = lab.baselines.create(tier=tier, day=today(), config=loaded,
                                    parent=parent["version"] if parent else None,
-                                   reference_metric=reference_metric)
+                                   reference_metric=reference_metric
+                                   or (parent.get("reference_metric") if parent else None))
     return lab.baselines.get(version)
 
 

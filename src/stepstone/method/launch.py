@@ -10,6 +10,7 @@ which keys are the feature's, and what change a question records for a later pro
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -125,11 +126,12 @@ def prepare_launch(
     """
     base = baseline_rules.resolve(lab, baseline)
     q = open_question(lab, question, base["tier"], base["version"])
-    config = resolve(base["config"], list(overrides))
+    effective = baseline_rules.effective_config(lab, base)
+    config = resolve(effective, list(overrides))
     keys = _feature_keys(feature_keys, q, overrides)
-    result = verify(base["config"], config, keys, allowed)
+    result = verify(effective, config, keys, allowed)
     delta = {e.key: e.new for e in result.diff.entries}
-    feature_delta = _feature_delta(base["config"], config, keys)
+    feature_delta = _feature_delta(effective, config, keys)
     prepared = Prepared(config=config, diff=result.diff, verify_result=result,
                         baseline_version=base["version"], delta=delta,
                         feature_keys=tuple(keys), question_id=question,
@@ -150,7 +152,7 @@ def plan_verifier(
     """The check of every run a ladder or sweep plans against ``baseline``: the keys the
     plan varies (its axes: sizes, seeds) may differ, the feature keys (given, or the
     question's recorded ones) must differ, and nothing else may."""
-    base = baseline_rules.resolve(lab, baseline)["config"]
+    base = baseline_rules.effective_config(lab, baseline_rules.resolve(lab, baseline))
     q = lab.questions.get(question) if question is not None else None
     return _run_check(base, _feature_keys(feature_keys, q, ()))
 
@@ -212,10 +214,11 @@ def prepare_plan(
     row = baseline_rules.resolve(lab, chosen)
     q = open_question(lab, question, row["tier"], row["version"])
     keys = _feature_keys(feature_keys, q, overrides)
-    return PlanBasis(base=resolve(row["config"], list(overrides)),
-                     baseline_version=str(row["version"]), baseline_config=row["config"],
+    effective = baseline_rules.effective_config(lab, row)
+    return PlanBasis(base=resolve(effective, list(overrides)),
+                     baseline_version=str(row["version"]), baseline_config=effective,
                      question_id=question, feature_keys=tuple(keys),
-                     verify=_run_check(row["config"], keys))
+                     verify=_run_check(effective, keys))
 
 
 def link_plan(lab: Lab, basis: PlanBasis, configs: Sequence[Mapping[str, Any]], *,
@@ -254,7 +257,7 @@ SMOKE_ENV = "STEPSTONE_SMOKE"
 
 def smoke_spec(spec: Any) -> Any:
     """The tiny form of a LaunchSpec: kind smoke, ``smoke: true`` and STEPSTONE_SMOKE=1."""
-    return replace(spec, kind="smoke", name=f"{spec.name or 'run'}-smoke",
+    return replace(spec, kind="smoke", name=f"{spec.name}-smoke" if spec.name else None,
                    config={**dict(spec.config), "smoke": True},
                    env={**dict(spec.env), SMOKE_ENV: "1"}, run_id=None)
 
@@ -270,4 +273,6 @@ def run_smoke(lab: Lab, spec: Any, *, echo: bool = True) -> Any:
         raise MethodError(f"the smoke run {record.id} {record.status}"
                           + (f" ({record.reason})" if record.reason else "")
                           + ": the real run was not launched")
+    if echo:
+        print(f"smoke run {record.id} ({record.name}) finished", file=sys.stderr)
     return record

@@ -256,7 +256,7 @@ class Run:
         start_step: int = 0, attached: bool = False, target: StoreTarget | None = None,
     ) -> None:
         self.id = run_id
-        self.name = name
+        self._name = name
         self.project = project
         self.dir = lab_root
         self.attached = attached
@@ -481,6 +481,16 @@ class Run:
 
     def _not_saved(self, what: str, exc: LabError) -> None:
         print(f"stepstone: {what} is not saved with run {self.id}: {exc}", file=sys.stderr)
+
+    @property
+    def name(self) -> str:
+        """The run's display name; setting it renames the run in the lab (as in wandb)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = str(value)
+        self._enqueue(Op("fields", {"name": self._name}))
 
     def _enqueue(self, op: Op) -> None:
         if self._queue is not None:

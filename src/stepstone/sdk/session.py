@@ -255,7 +255,8 @@ def _start(
                 extra["tags"] = sorted(set(record.tags) | set(tags))
             if notes:
                 extra["notes"] = notes
-            if name and record.name.startswith("run-"):
+            if name and (record.name.startswith("run-") or record.name == new_run_name(run_id)):
+                # the launcher's generated name: the script's own wins (a --name does not)
                 extra["name"] = name
             runs.update(run_id, **extra)
             name, project = str(extra.get("name", record.name)), record.project

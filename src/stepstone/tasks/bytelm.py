@@ -36,6 +36,7 @@ from stepstone.tasks.common import (
     autocast,
     check_precision,
     config_from,
+    name_for_config,
     open_run,
     parse_config,
     pick_device,
@@ -242,16 +243,18 @@ def train(
     cfg = cfg if cfg is not None else ByteLMConfig()
     smoke = smoke_enabled(cfg.smoke)
     tags = [PROJECT, cfg.attention] + (["smoke"] if smoke else [])
+    name = run_name(cfg)
     with open_run(
         run,
         project=PROJECT,
-        name=run_name(cfg),
+        name=name,
         config=asdict(cfg),
         tags=tags,
         smoke=smoke,
         lab=lab,
     ) as run:
         cfg = config_from(ByteLMConfig, run_config(run), base=cfg)  # launcher-given config wins
+        name_for_config(run, given=name, resolved=run_name(cfg))
         if smoke_enabled(cfg.smoke):
             cfg = smoke_config(cfg)
         corpus = load_corpus(cfg.corpus_dir, cfg.eval_fraction, cfg.corpus_glob)

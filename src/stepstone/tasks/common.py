@@ -305,6 +305,13 @@ def open_run(
     _finish(own, exit_code=0)
 
 
+def name_for_config(run: Any, *, given: str, resolved: str) -> None:
+    """Rename ``run`` after the config it really runs with (a launcher's config may change the
+    keys a task's name shows), unless something else named it (``stepstone run --name``)."""
+    if resolved != given and getattr(run, "name", None) == given:
+        run.name = resolved
+
+
 def _fill_config(run: Any, config: Mapping[str, Any]) -> None:
     target = getattr(run, "config", None)
     if target is None:

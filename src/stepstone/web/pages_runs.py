@@ -83,8 +83,9 @@ def baseline_diff(lab: Lab, run: RunRecord) -> tuple[dict[str, Any] | None, str 
     except Exception:  # a lab at an older schema has no baselines table
         return None, "this lab has no baselines table yet"
     from stepstone.config import diff
+    from stepstone.method.baselines import effective_config
 
-    result = diff(base.get("config") or {}, run.config)
+    result = diff(effective_config(lab, base), run.config)
     return {"version": run.baseline, "entries": list(result.entries)}, None
 
 
