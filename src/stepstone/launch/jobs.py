@@ -223,7 +223,7 @@ def plan_and_launch(lab: Lab, request: PlanRequest, make: Maker, *,
                 project=request.project or cwd.name, cwd=str(cwd),
                 baseline=basis.baseline_version, question_id=basis.question_id,
                 verify=basis.verify, options=basis.options, reference=basis.baseline_config)
-    allowance = None
+    allowance, done = None, set()
     if executor is not None:  # a resumed plan spends only on the runs it launches again
         done = {s.idx for s in plan_state(lab, plan.id, reap=False) if s.status not in RELAUNCH}
         allowance = check_launch(lab, basis.question_id,
@@ -232,12 +232,13 @@ def plan_and_launch(lab: Lab, request: PlanRequest, make: Maker, *,
     shown = allowance.to_dict() if allowance is not None else {}
     if executor is None:
         return Launched(plan, None, shown)
-    if request.smoke and plan.runs:
-        first = plan.runs[0]
-        run_smoke(lab, LaunchSpec(
-            command=list(plan.command), project=plan.project, config=first.config,
-            question_id=plan.question_id, baseline=plan.baseline,
-            config_delta=first.config_delta, cwd=plan.cwd), echo=progress)
+    left = [r for r in plan.runs if r.idx not in done]
+    if request.smoke and left:
+        first = LaunchSpec(command=list(plan.command), project=plan.project,
+                           config=left[0].config, question_id=plan.question_id,
+                           baseline=plan.baseline, config_delta=left[0].config_delta,
+                           env=dict(env or {}), cwd=plan.cwd)
+        run_smoke(lab, first, echo=progress)
     result = launch_plan(lab, plan, executor(plan.id), executor_name=executor_name,
                          progress=progress, env=dict(env or {}))
     return Launched(plan, result, shown)

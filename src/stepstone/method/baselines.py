@@ -66,8 +66,9 @@ def resolve(lab: Lab, ref: str) -> dict[str, Any]:
 def effective_config(lab: Lab, row: dict[str, Any]) -> dict[str, Any]:
     """The config a baseline version's runs really run with: its frozen config plus the keys
     the task filled in from its own defaults, as the version's first run of its own (kind
-    ``baseline``) that stepstone launched shows them. Keys the launcher set on that run (a rung's size, its
-    ``config_delta``) are not defaults and are left out. Before any run, the frozen config.
+    ``baseline``) that stepstone launched shows them. Keys the launcher set on that run (a
+    rung's size, its ``config_delta``) are not defaults and are left out. Before any such
+    run, the frozen config.
 
     Launches are resolved and verified against this, and a run is diffed against it, so
     that both sides of a check hold the same keys (docs/config.md, "Like with like")."""
