@@ -247,3 +247,33 @@ def test_an_inconclusive_gain_rule_says_what_seeds_would_settle_it(lab):
     assert f"--seeds {fresh} --only r1,r2,r3 -- " in settle.command
     assert settle.command.endswith(" -- python train.py")
     assert proposal.to_dict()["settle"]["seeds_per_rung"] == settle.seeds
+
+
+def test_plan_shows_the_minimum_detectable_gain_of_the_ladder(lab, capsys):
+    """Item 5: before launch, `plan --question` sizes the ladder at the baseline's rungs."""
+    import json
+
+    from stepstone.cli import main
+
+    with open_lab(lab) as opened:
+        version = baselines.create(opened, "small", {"norm": False, "seed": 0})["version"]
+        q = questions.create(opened, "q", metrics=["val_loss"], rule="gain >= 1.05 at every rung",
+                             baseline="small")
+        opened.baselines.record_noise(version, metric="val_loss", sd=0.01, n=3, rung=None,
+                                      runs=("a", "b", "c"))
+    for i, c in enumerate((1e15, 3e15, 1e16, 3e16, 1e17, 3e17)):
+        log_run(lab, kind="baseline", version=version, question=None, compute=c,
+                loss=loss_at(c) + 0.002 * (-1) ** i)
+    found = {}
+    for seeds in (1, 4):
+        main(["plan", "--baseline", "small", "--set", "norm=true", "--feature", "norm",
+              "--question", q["id"], "--seeds", str(seeds), "--json", "--lab", str(lab)])
+        out = json.loads(capsys.readouterr().out)["detectable"]
+        assert out["threshold"] == 1.05 and out["seeds_per_rung"] == seeds and out["note"] == ""
+        found[seeds] = [r["min_detectable_gain"] for r in out["rungs"]]
+        assert len(found[seeds]) == 6 and all(g > 1.05 for g in found[seeds])
+    assert all(four < one for one, four in zip(found[1], found[4], strict=True))
+    main(["plan", "--baseline", "small", "--set", "norm=true", "--feature", "norm",
+          "--question", q["id"], "--lab", str(lab)])
+    assert "minimum detectable gain (80% power, gain >= 1.05, 1 seed(s) per rung):" in \
+        capsys.readouterr().out

@@ -440,6 +440,17 @@ def efficiency_gain(
     )
 
 
+def law_spread(fit: ScalingFit, loss: float) -> float | None:
+    """The SD of ln C(loss) over the law's bootstrap refits (the baseline law's part of a gain's
+    ln-interval at that loss; from the central interval over its normal quantile); None
+    without refits or when too many never reach the loss."""
+    if fit.samples.shape[0] < 2 or too_few_points(fit):
+        return None
+    spread = float(_log_spread(fit.form_impl.compute_for_loss(fit.samples, loss)[:, None],
+                               fit.confidence)[0])
+    return spread if math.isfinite(spread) else None
+
+
 def flops_mismatch(baseline_method: str, runs_method: str | None) -> str | None:
     """Why a gain mixes two FLOPs estimates (None when the runs' method is unsaid or the same
     as the baseline fit's)."""

@@ -25,6 +25,18 @@ from stepstone.errors import UsageError
 
 
 # -- compare -----------------------------------------------------------------------------------
+def _noise_floor(opened_lab: str | None, runs: Sequence[Any], metric: str) -> Any:
+    """The noise floor of ``metric`` on the baseline version the runs name (None: none)."""
+    from stepstone.method import evidence
+    from stepstone.store.lab import open_lab
+
+    versions = [r.baseline for r in runs if r.baseline]
+    if not versions:
+        return None
+    with open_lab(opened_lab) as opened:
+        return evidence.version_floor(opened, versions[0], metric)
+
+
 @click.command("compare")
 @click.argument("runs", nargs=-1)
 @click.option("--a-tag", help="Arm A: runs with this tag (matched to arm B by seed).")
@@ -45,7 +57,9 @@ def compare_cmd(runs: tuple[str, ...], a_tag: str | None, b_tag: str | None, met
                 lab: str | None, as_json: bool) -> None:
     """Compare run B with run A, or arm B with arm A on the same seeds.
 
-    With two runs: the metric of each and the difference. With --a-tag/--b-tag: the paired
+    With two runs: the metric of each and the difference, with its 95% interval when the
+    runs' baseline version has a noise floor of the metric (each run carries it as its seed
+    noise; without one there is no interval). With --a-tag/--b-tag: the paired
     comparison over common seeds, each arm's seed variance and the minimum detectable
     effect. With two or more downstream evals: each eval of each side (its mean and interval
     over the seeds) next to their average. Both: whether the validation loss improved while
@@ -120,13 +134,25 @@ def compare_cmd(runs: tuple[str, ...], a_tag: str | None, b_tag: str | None, met
             missing = a.name if xa is None else b.name
             raise AnalysisError(f"run {missing} has no {metric!r} in its summary")
         better = (xb > xa) == hib if xb != xa else None
-        payload.update(value_a=xa, value_b=xb, diff=xb - xa,
-                       b_better=better, note="one run per arm: no interval; compare arms over "
-                       "seeds with --a-tag/--b-tag")
-        tables = [([[name_a, xa, "–"], [name_b, xb, xb - xa]], ["run", metric, "b − a"],
+        floor = _noise_floor(opened_lab=lab, runs=(a, b), metric=metric)
+        if floor is None:
+            note = ("one run per side and no noise floor of the baseline: no interval; "
+                    "compare arms over seeds with --a-tag/--b-tag, or measure the noise floor "
+                    "(stepstone baseline noise)")
+            low = high = None
+        else:
+            from stepstone.analysis._common import t_interval
+
+            low, high = t_interval(xb - xa, floor.sd * math.sqrt(2.0), floor.n - 1, 0.95)
+            note = (f"one run per side: each carries the baseline's noise floor (SD "
+                    f"{floor.sd:.3g} over {floor.n} seeds); 95% t interval of b − a")
+            better = better if (low > 0 or high < 0) else None
+        payload.update(value_a=xa, value_b=xb, diff=xb - xa, ci_low=low, ci_high=high,
+                       b_better=better, note=note)
+        tables = [([[name_a, xa, "–", "–"], [name_b, xb, xb - xa, interval(low, high)]],
+                   ["run", metric, "b − a", "95% CI"],
                    f"{metric} ({'higher' if hib else 'lower'} is better)")]
-        out_lines.append("one run per side: no interval; to test a difference compare arms "
-                         "over seeds with --a-tag/--b-tag")
+        out_lines.append(note)
     summaries_a = [r.summary for r in run_a]
     summaries_b = [r.summary for r in run_b]
     keys = _eval_keys(aio, run_a + run_b, evals, loss_key)

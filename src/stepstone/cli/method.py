@@ -3,6 +3,7 @@ the research method from the command line (every rule lives in stepstone.method)
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -519,12 +520,18 @@ def baseline_promote(tier: str, question: str, lab: str | None, as_json: bool) -
 @click.option("--feature", "features", multiple=True, help="Feature keys that must change.")
 @click.option("--allow", "allowed", multiple=True, help="Other keys that may change.")
 @click.option("--question", help="The question these runs answer (records the feature change).")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Seeds per rung the ladder will run (for the minimum detectable gain).")
 @lab_option
 @json_option
 def plan_cmd(baseline: str, overrides: tuple[str, ...], features: tuple[str, ...],
-             allowed: tuple[str, ...], question: str | None, lab: str | None,
+             allowed: tuple[str, ...], question: str | None, seeds: int, lab: str | None,
              as_json: bool) -> None:
     """Resolve baseline + overrides, show the diff, and verify it (refused on a mismatch).
+
+    With --question and a gain rule, also the minimum detectable gain of a ladder at the
+    baseline's rungs with --seeds seeds each (80% power, from the baseline law's uncertainty
+    and its noise floor).
 
     \b
     Example:
@@ -536,10 +543,19 @@ def plan_cmd(baseline: str, overrides: tuple[str, ...], features: tuple[str, ...
                                   question=question, strict=False)
         pinned = baseline_rules.pins_defaults(
             opened, baseline_rules.resolve(opened, prepared.baseline_version))
+        detectable = None
+        if question is not None and importlib.util.find_spec("numpy") is not None:
+            from stepstone.method.settle import detectable_gains
+
+            detectable = detectable_gains(opened, opened.questions.get(question),
+                                          prepared.baseline_version, seeds)
     if as_json:
-        print_json(prepared.to_dict())
+        print_json({**prepared.to_dict(),
+                    "detectable": detectable.to_dict() if detectable else None})
     else:
         echo(f"against {prepared.baseline_version}:\n{prepared.diff.render()}")
+        if detectable is not None:
+            _echo_detectable(detectable)
     if not prepared.ok:
         from stepstone.errors import ConfigError
 
@@ -548,6 +564,16 @@ def plan_cmd(baseline: str, overrides: tuple[str, ...], features: tuple[str, ...
         echo("verified: the feature is on and nothing else changed"
              + ("" if pinned else " (in the baseline's own keys: the task's defaults "
                 "join them when the baseline's first run records them)"))
+
+
+def _echo_detectable(found: Any) -> None:
+    echo(f"minimum detectable gain ({found.power:.0%} power, gain >= "
+         f"{found.threshold:g}, {found.seeds} seed(s) per rung):")
+    for label, compute, gain, note in found.rungs:
+        shown = f"{gain:.3g}" if gain is not None else "–"
+        echo(f"  rung {label} (C {compute:.3g}): {shown}" + (f" ({note})" if note else ""))
+    if found.note:
+        echo(f"  {found.note}")
 
 
 @click.command("decide")
@@ -587,7 +613,7 @@ def decide_cmd(question: str, conclusion: str | None, answer: str | None, lab: s
             echo(f"  {line}")
         if proposal.settle.command:
             echo(f"  {proposal.settle.seeds} seeds per rung at "
-                       f"{', '.join(proposal.settle.rungs)}; run\n    {proposal.settle.command}")
+                 f"{', '.join(proposal.settle.rungs)}; run\n    {proposal.settle.command}")
     if page is None:
         echo(f"confirm with `stepstone decide {question} --conclusion \"...\"`")
     else:

@@ -61,6 +61,7 @@ class Proposal:
     flags: tuple[str, ...] = ()
     gains: dict[str, Any] = field(default_factory=dict)
     settle: Settle | None = None  # what would settle an inconclusive gain rule
+    trend: dict[str, Any] | None = None  # the gain's trend with scale (a gain rule only)
 
     @property
     def answer(self) -> str:
@@ -70,7 +71,8 @@ class Proposal:
         return {"question": self.question_id, "rule": self.rule, "proposed": self.answer,
                 "reasons": list(self.verdict.reasons), "baseline": self.baseline_version,
                 "runs": list(self.runs), "flags": list(self.flags), "gains": self.gains,
-                "settle": self.settle.to_dict() if self.settle else None}
+                "settle": self.settle.to_dict() if self.settle else None,
+                "trend": self.trend}
 
 
 def _metrics(run: StoredRun) -> dict[str, float]:
@@ -254,7 +256,8 @@ def gather(lab: Lab, question_id: str) -> Proposal:
     return Proposal(question_id, str(rule), verdict, version,
                     tuple(r.id for r in runs), tuple(flags),
                     {str(k): [g.value, g.low, g.high] for k, g in gains.items()
-                     if not math.isnan(g.value)}, settle)
+                     if not math.isnan(g.value)}, settle,
+                    measured.trend.to_dict() if measured is not None else None)
 
 
 def _dedupe(records: list[RunRecord], flags: list[str]) -> None:

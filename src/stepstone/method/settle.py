@@ -159,4 +159,66 @@ def _only_name(overrides: Sequence[str]) -> str:
     return ",".join(o.lstrip("+~") for o in overrides)
 
 
-__all__ = ["POWER", "Settle", "gain_threshold", "ladder_command", "what_would_settle"]
+
+
+@dataclass(frozen=True)
+class Detectable:
+    """The smallest true gain a planned ladder detects at each rung (``gain`` None: why in
+    ``note``), for a rule ``gain >= threshold`` at ``power``."""
+
+    threshold: float
+    seeds: int
+    rungs: tuple[tuple[str, float, float | None, str], ...]  # label, compute, gain, note
+    note: str = ""
+    power: float = POWER
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "seeds_per_rung": self.seeds, "power": self.power,
+                "note": self.note,
+                "rungs": [{"rung": label, "compute": c, "min_detectable_gain": g, "note": n}
+                          for label, c, g, n in self.rungs]}
+
+
+def detectable_gains(lab: Lab, question: Mapping[str, Any], version: str,
+                     seeds: int) -> Detectable | None:
+    """Before launch: the minimum detectable gain of a ladder at the baseline's own rungs
+    with ``seeds`` seeds each, for the question's gain rule (None: the rule reads no gain).
+    Per rung: the law's spread at the baseline's loss there (``law_spread``) and the noise
+    floor in ln-gain units (``gain_noise``), ``g0·exp(detectable_effect)``."""
+    from stepstone.analysis.gain import law_spread
+    from stepstone.analysis.power import detectable_effect, gain_noise
+    from stepstone.method import evidence
+    from stepstone.method.rules import parse_rule
+
+    g0 = gain_threshold(parse_rule(str(question["rule"])))
+    if g0 is None or g0 <= 0:
+        return None
+    law, _ = evidence.question_evidence(lab, question, version)
+    if law.fit is None or law.points is None:
+        return Detectable(g0, seeds, (), f"no baseline law to size the ladder with ({law.reason})")
+    floor = evidence.version_floor(lab, version, law.metric)
+    fit = law.fit
+    e, alpha = fit.irreducible_loss, float(fit.form_impl.compute_exponent(fit.vector)[0])
+    rows: list[tuple[str, float, float | None, str]] = []
+    note = "" if floor is not None else (
+        f"no noise floor of {law.metric} on {version}: the seed noise is unknown, so the "
+        "figures count the law's uncertainty only (measure it: stepstone baseline noise)")
+    by_compute = sorted(zip(law.points.compute, law.points.labels, strict=True))
+    for compute, run_id in by_compute:
+        label = evidence.rung_label(lab.runs.get(run_id))
+        loss = float(fit.predict(compute)[0])
+        spread = law_spread(fit, loss)
+        if spread is None:
+            rows.append((label, compute, None, "the law has no interval here"))
+            continue
+        seed_sd, dof = 0.0, math.inf
+        if floor is not None and e is not None and loss > e and alpha > 0:
+            seed_sd = gain_noise(floor.sd, loss, e, alpha)
+            dof = float(seeds - 1) if seeds >= 2 else float(floor.n - 1)
+        delta = detectable_effect(seed_sd, seeds, fixed_var=spread**2, dof=dof)
+        rows.append((label, compute, g0 * math.exp(delta), ""))
+    return Detectable(g0, seeds, tuple(rows), note)
+
+
+__all__ = ["POWER", "Detectable", "Settle", "config_rung", "detectable_gains", "gain_threshold",
+           "ladder_command", "what_would_settle"]

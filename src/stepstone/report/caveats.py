@@ -62,8 +62,8 @@ def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.
     single = [row.rung for row in gain.rows if row.defined and len(row.runs) == 1]
     if single:
         out.append(f"rung(s) {', '.join(single)} have one feature run (one seed) each: their "
-                   "gain intervals carry only the baseline fit's uncertainty, not the feature's "
-                   "seed-to-seed variation; run more seeds per rung before trusting them")
+                   "seed noise is borrowed from the baseline's noise floor, or unknown without "
+                   "one (then the rule cannot settle there); run more seeds per rung")
     if gain.available and gain.verdict in ("falling", "inconclusive"):
         out.append(f"the gain's trend with scale is {gain.verdict}: {gain.explanation}")
     for arm in strat.arms:

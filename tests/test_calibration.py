@@ -1,0 +1,63 @@
+"""A small, deterministic calibration check of the comparison model on pure functions.
+
+The full measurement (hundreds of ladders per cell, through the lab and the CLI) is
+benchmarks/bench_decisions.py, reported in docs/benchmarks.md; this is the fast guard that
+catches a regression in it: gain intervals that drop the seed noise (the defect: a noise-free
+baseline covered the true gain 0% of the time), a trend that cries rising/falling under a flat
+gain, or intervals so wide that a real effect is never found.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stepstone.analysis import efficiency_gain, fit_scaling_law
+from stepstone.analysis.uncertainty import seed_noise
+
+E, A, ALPHA = 1.7, 1e5, 0.25
+BASE = np.logspace(17, 19, 9)
+FEATURE = np.array([10**17.5, 10**18.25, 10**19])
+SIMS = 40
+
+
+def law(c: np.ndarray) -> np.ndarray:
+    return E + A * c**-ALPHA
+
+
+def simulate(gain: float, sigma_base: float, sigma_feature: float, seeds: int,
+             seed: int) -> tuple[float, float, float]:
+    """(coverage of the 95% intervals, share of top-rung 'gain > 1', trend false alarms)."""
+    rng = np.random.default_rng(seed)
+    covered = yes = alarms = 0
+    for i in range(SIMS):
+        loss = law(BASE) + sigma_base * rng.standard_normal(BASE.size)
+        fit = fit_scaling_law("compute", compute=BASE, loss=loss, n_bootstrap=100, seed=i,
+                              holdout=0)
+        runs = law(gain * FEATURE)[:, None] + sigma_feature * rng.standard_normal((3, seeds))
+        result = efficiency_gain(fit, FEATURE, runs.mean(axis=1),
+                                 noise=[seed_noise(list(r)) for r in runs], seed=i)
+        for rung in result.rungs:
+            low = rung.ci_low if rung.ci_low is not None else 0.0
+            high = rung.ci_high if rung.ci_high is not None else np.inf
+            covered += low <= gain <= high
+        yes += (result.rungs[-1].ci_low or 0.0) > 1.0
+        alarms += result.trend.verdict in ("rising", "falling")
+    return covered / (3 * SIMS), yes / SIMS, alarms / SIMS
+
+
+@pytest.mark.parametrize(
+    ("sigma_base", "sigma_feature"), [(0.02, 0.02), (0.0, 0.02), (0.03, 0.005)],
+    ids=["both-noisy", "noise-free-baseline", "quiet-feature"])
+def test_null_gain_intervals_cover_and_do_not_cry_wolf(sigma_base: float,
+                                                       sigma_feature: float) -> None:
+    coverage, false_yes, alarms = simulate(1.0, sigma_base, sigma_feature, 3, seed=7)
+    assert 0.85 <= coverage <= 1.0
+    assert false_yes <= 0.1
+    assert alarms <= 0.1
+
+
+def test_a_real_gain_is_found_with_low_noise() -> None:
+    coverage, power, _ = simulate(1.2, 0.005, 0.005, 3, seed=11)
+    assert coverage >= 0.85
+    assert power >= 0.9
