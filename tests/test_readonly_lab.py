@@ -19,6 +19,7 @@ import pytest
 
 import stepstone
 from stepstone.method import notebook
+from stepstone.sdk.run import wait_for_capture
 from stepstone.store import open_lab
 
 _DASHBOARD = """
@@ -46,6 +47,7 @@ def frozen(lab: Path) -> Path:
     run = stepstone.init(project="p", name="done", lab=str(lab), save_code=False)
     run.log({"loss": 0.5})
     run.finish()
+    wait_for_capture()  # the environment is captured off the training thread: let it land
     now = time.time()
     with open_lab(lab) as opened:
         opened.runs.create({"id": "dead0001", "name": "dead", "project": "p",
