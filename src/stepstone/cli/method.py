@@ -86,10 +86,9 @@ def idea_list(status: str | None, show_all: bool, dead: bool, lab: str | None,
       stepstone idea list --dead
     """
     if dead:
-        if status is not None or show_all:
-            raise UsageError("--dead lists the dead ends alone: leave out --status and --all")
         with open_lab(lab) as opened:
-            ends = [r.to_dict() for r in memory.dead(opened)]
+            ends = [r.to_dict() for r in memory.dead(opened, status=status,
+                                                     include_closed=show_all)]
         if as_json:
             print_json(ends)
         else:

@@ -139,10 +139,8 @@ class LabTools:
         instead (dropped ideas and questions answered no, with their reasons)."""
         def work(lab: Lab) -> dict[str, Any]:
             if dead:
-                if status is not None or include_closed:
-                    raise UsageError("--dead lists the dead ends alone: leave out --status "
-                                     "and --all")
-                return {"dead": [r.to_dict() for r in memory.dead(lab)]}
+                return {"dead": [r.to_dict() for r in memory.dead(
+                    lab, status=status, include_closed=include_closed)]}
             return {"ideas": idea_rules.ranked(lab, status, include_closed=include_closed)}
         return self.call(work)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from stepstone.errors import UsageError
 from stepstone.store.lab import Lab
 
 SIMILAR = 5
@@ -71,8 +72,12 @@ def similar(lab: Lab, text: str, *, exclude: tuple[str, str] | None = None,
             for h in hits[:limit]]
 
 
-def dead(lab: Lab) -> list[Recalled]:
-    """Dropped ideas and questions answered "no", oldest first, each with its reason."""
+def dead(lab: Lab, *, status: str | None = None, include_closed: bool = False
+         ) -> list[Recalled]:
+    """Dropped ideas and questions answered "no", oldest first, each with its reason (the
+    filters of the ranked list do not apply: given, they are refused)."""
+    if status is not None or include_closed:
+        raise UsageError("--dead lists the dead ends alone: leave out --status and --all")
     questions = lab.questions.list()
     out = [_idea(lab, row["id"], questions) for row in lab.ideas.list("dropped")]
     out += [_question(q) for q in questions if q.get("answer") == "no"]
