@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stepstone.errors import UsageError
-from stepstone.sdk.capture import capture_all
+from stepstone.sdk.capture import capture_all, module_dir
 from stepstone.sdk.run import config_seed
 from stepstone.sdk.session import new_run_id, new_run_name
 from stepstone.sdk.system import LAUNCHER_ENV, sample_process, sampling_interval
@@ -79,11 +79,14 @@ def create_run(lab: Lab, spec: LaunchSpec) -> str:
 
 
 def _code_folder(spec: LaunchSpec) -> Path:
-    """Where the launched code lives: the script's folder for `python x.py`, else the cwd."""
+    """Where the launched code lives: the script's folder for `python x.py`, the module's for
+    `python -m pkg.mod` (as the script itself records it), else the cwd."""
     cwd = Path(spec.cwd or os.getcwd())
-    for arg in spec.command[1:3]:
+    for i, arg in enumerate(spec.command[1:3], start=1):
         if arg.endswith(".py") and (cwd / arg).is_file():
             return (cwd / arg).resolve().parent
+        if arg == "-m" and i + 1 < len(spec.command):
+            return module_dir(spec.command[i + 1], cwd) or cwd
     return cwd
 
 
@@ -135,7 +138,7 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
     """
     interval = sampling_interval(environ={**os.environ, **spec.env})  # a bad one: before the run
     run_id = create_run(lab, spec)
-    cap = capture_all(lab.objects, folder=_code_folder(spec))
+    cap = capture_all(lab.objects, folder=_code_folder(spec), cwd=Path(spec.cwd or os.getcwd()))
     with lab.db.transaction():
         for role, name, digest, size in cap.objects:
             lab.object_index.record(digest, size)

@@ -2,9 +2,13 @@
 
 All of it runs on a background thread started by ``init()``, never on the
 training thread. The code snapshot is the set of git-tracked and
-untracked-but-not-ignored files of the repository the script runs in (or the
-script's folder outside git; never a lab's `.stepstone` folder), each file stored
-once by content, plus a manifest.
+untracked-but-not-ignored files of the repository the code that runs is in (the
+script's, or for ``python -m`` the module's; outside git, its folder; never a lab's
+`.stepstone` folder), each file stored once by content, plus a manifest. The git
+commit is that repository's. An entry point in an installed package (site-packages:
+``python -m pkg`` of an installed ``pkg``, ``pytest``, ``torchrun``) is recorded by the
+package's name and version (``env.code_package``), and the code is then the working
+folder's (its repository, or the folder), never the checkout a virtualenv sits in.
 
 What does not change between runs of one environment is cached in the user's cache
 folder (``$XDG_CACHE_HOME/stepstone``, else ``~/.cache/stepstone``): the installed
@@ -113,14 +117,60 @@ def hydra_outputs() -> Path | None:
 
 
 def script_dir() -> Path:
-    """The folder of the running script (``sys.argv[0]``, relative to :func:`launch_dir`), or
-    that folder itself."""
+    """The folder of the running script (``sys.argv[0]``, relative to :func:`launch_dir`; for
+    ``python -m pkg.mod`` Python sets it to the module's file), or that folder itself."""
     main = sys.argv[0] if sys.argv else ""
     if main and main not in ("-c", "-m"):
         path = launch_dir() / main  # an absolute argv[0] stays as it is
         if path.exists():
             return path.resolve().parent
     return launch_dir()
+
+
+def module_dir(module: str, cwd: Path) -> Path | None:
+    """The folder of the code ``python -m module`` runs from ``cwd`` (the module's own folder
+    or package), found as Python would (``cwd`` first, then ``sys.path``) without importing
+    anything; None when it cannot be found."""
+    import importlib.util
+
+    parts = [p for p in module.split(".") if p]
+    if not parts:
+        return None
+    for base in (cwd, *(Path(p) for p in sys.path if p)):
+        here = base.joinpath(*parts)
+        if (here / "__main__.py").is_file():
+            return here.resolve()
+        if here.with_suffix(".py").is_file():
+            return here.parent.resolve()
+    try:
+        found = importlib.util.find_spec(parts[0])  # the top package: not imported
+    except (ImportError, ValueError):
+        return None
+    if found is None or found.origin in (None, "built-in", "frozen"):
+        return None
+    top = Path(str(found.origin)).parent
+    return top.joinpath(*parts[1:-1]).resolve() if len(parts) > 1 else top.resolve()
+
+
+def installed_package(folder: Path) -> str | None:
+    """``"name version"`` when ``folder`` is inside an installed distribution (site-packages,
+    not a checkout): the code that ran is that release, not a repository."""
+    import importlib.metadata
+    import sysconfig
+
+    resolved = folder.resolve()
+    for key in ("purelib", "platlib"):
+        site = Path(sysconfig.get_paths()[key]).resolve()
+        try:
+            top = resolved.relative_to(site).parts[0]
+        except (ValueError, IndexError):
+            continue
+        dists = importlib.metadata.packages_distributions().get(top, [top])
+        try:
+            return f"{dists[0]} {importlib.metadata.version(dists[0])}"
+        except importlib.metadata.PackageNotFoundError:
+            return top
+    return None
 
 
 def git_root(start: Path) -> Path | None:
@@ -394,15 +444,21 @@ def environment() -> dict[str, Any]:
 
 
 def capture_all(store: ObjectStore, *, code: bool = True, folder: Path | None = None,
-                skip: Path | None = None) -> Capture:
+                skip: Path | None = None, cwd: Path | None = None) -> Capture:
     """Everything a run records about its context (the slow part of ``init``).
 
     ``folder`` is where the code lives (default: the running script's folder); nothing under
-    ``skip`` (a Hydra app's outputs, :func:`hydra_outputs`) is code.
+    ``skip`` (a Hydra app's outputs, :func:`hydra_outputs`) is code. When ``folder`` is in an
+    installed package, its name and version are recorded and the code is taken from ``cwd``
+    (default: :func:`launch_dir`).
     """
     cap = Capture()
     cap.fields["env"] = environment()
     folder = folder or script_dir()
+    package = installed_package(folder)
+    if package is not None:  # an installed entry point (python -m pkg, pytest, torchrun):
+        cap.fields["env"]["code_package"] = package  # its release; the user's code is
+        folder = cwd or launch_dir()  # where they started it, not the venv's enclosing checkout
     root = git_root(folder)
     if root is not None:
         capture_git(root, store, cap)
