@@ -64,3 +64,4 @@ def test_a_task_is_named_after_the_config_it_runs(lab: Path, monkeypatch: pytest
                        sys.executable, "-m", "stepstone.tasks.bytelm")
     assert code == 0, err
     assert _names(lab) == {"adhoc": "bytelm-full-d16-s0"}
+

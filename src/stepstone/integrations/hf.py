@@ -7,7 +7,7 @@
 
     trainer = Trainer(model=model, args=TrainingArguments("out", report_to="none"),
                       train_dataset=train, eval_dataset=val,
-                      callbacks=[StepstoneCallback(project="gpt2-tiny", question="q-3")])
+                      callbacks=[StepstoneCallback(project="gpt2-tiny", question="q3")])
     trainer.train()
 
 At the start of training it records the training arguments (config key

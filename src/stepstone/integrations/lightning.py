@@ -5,7 +5,7 @@
     from lightning.pytorch import Trainer
     from stepstone.integrations.lightning import StepstoneLogger
 
-    logger = StepstoneLogger(project="mnist", question="q-12", baseline="small@2026-11-21")
+    logger = StepstoneLogger(project="mnist", question="q12", baseline="small@2026-11-21")
     Trainer(logger=logger, max_epochs=3).fit(model, datamodule)
 
 It records the module's hyperparameters (``save_hyperparameters()``) as the config,

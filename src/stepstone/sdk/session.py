@@ -82,8 +82,10 @@ def new_run_name(run_id: str) -> str:
 
 
 def _lab_root(lab: str | Path | None, dir: str | Path | None) -> StoreTarget:
-    """The store to write to (``lab``, ``STEPSTONE_LAB``, ``STEPSTONE_STORE``, ``dir``, the
-    nearest lab upward); a local lab is made on the spot (with a note) when none exists yet."""
+    """The store to write to (``lab``, ``STEPSTONE_LAB``, ``STEPSTONE_STORE``, the nearest lab
+    upward from where the program started, then from ``dir``); a local lab is made on the spot
+    (in ``dir`` when given, with a note) when none exists yet. ``dir`` is where wandb would
+    write its files (Lightning's WandbLogger passes ``"."``), not a lab of its own."""
     chosen = lab or os.environ.get("STEPSTONE_LAB")
     if chosen and is_postgres_url(str(chosen)):
         return target_of_url(str(chosen))
@@ -96,16 +98,12 @@ def _lab_root(lab: str | Path | None, dir: str | Path | None) -> StoreTarget:
         return target_of_folder(root.resolve())
     if os.environ.get("STEPSTONE_STORE"):
         return target_of_url(os.environ["STEPSTONE_STORE"])
-    if dir is not None:
-        root = start / Path(dir).expanduser() / LAB_DIRNAME
-        if not is_lab_folder(root):
-            init_lab(root)
-        return target_of_folder(root.resolve())
     here = start.resolve()
-    for folder in (here, *here.parents):
+    wanted = (start / Path(dir).expanduser()).resolve() if dir is not None else here
+    for folder in (here, *here.parents, wanted, *wanted.parents):
         if is_lab_folder(folder / LAB_DIRNAME):
             return target_of_folder(folder / LAB_DIRNAME)
-    root = init_lab(here)
+    root = init_lab(wanted)
     print(f"stepstone: created a lab at {root} (run `stepstone status` there to see runs)",
           file=sys.stderr)
     return target_of_folder(root)
@@ -135,7 +133,8 @@ def init(
     """Start (or resume) a run and make it the current one.
 
     Shaped like ``wandb.init``: ``project``, ``name``, ``config``, ``tags``, ``notes``,
-    ``group``, ``job_type``, ``dir`` (where the lab lives when none is found), ``resume``
+    ``group``, ``job_type``, ``dir`` (where a new lab is made when no lab is found upward from
+    where the program started or from ``dir``), ``resume``
     (``"allow"``, ``"must"``, ``"never"`` or True) with ``id``, and ``mode``: ``"online"``
     writes to the lab, ``"offline"`` to a local lab even when the lab is a team store (copy it in
     later with ``stepstone sync``), ``"disabled"`` records nothing. A team store that cannot be
@@ -291,6 +290,7 @@ def _start(
                 "seed": config_seed(config),
             }, config)
             name = name or new_run_name(run_id)
+            notes_for_capture = unresolved_links(db, question, baseline)
         run_copy = copy_of_run(db, run_id)  # what a spool needs if the lab fails at the end
     finally:
         db.close()
@@ -337,6 +337,33 @@ def _disagreements(script: Mapping[str, Any], launcher: Mapping[str, Any]) -> li
             "(`stepstone run -- python app.py model.width=128`), not with --set")
     print(f"stepstone: warning: {note}", file=sys.stderr)
     return [note]
+
+
+def unresolved_links(db: Any, question: str | None, baseline: str | None) -> list[str]:
+    """A note (also printed, once) for each of ``question`` and ``baseline`` that the lab
+    does not hold: the run keeps the link as given, marked unresolved."""
+    from stepstone.store.baselines import Baselines
+    from stepstone.store.questions import Questions
+
+    notes = []
+    if question is not None:
+        try:
+            Questions(db).get(question)
+        except Exception:
+            notes.append(f"unresolved link: question {question!r} is not in this lab "
+                         "(`stepstone question list` shows its questions)")
+    if baseline is not None:
+        try:
+            known = (Baselines(db).current(baseline) is not None if "@" not in baseline
+                     else bool(Baselines(db).get(baseline)))
+        except Exception:
+            known = False
+        if not known:
+            notes.append(f"unresolved link: baseline {baseline!r} is not in this lab "
+                         "(`stepstone baseline list` shows its versions)")
+    for note in notes:
+        print(f"stepstone: {note}", file=sys.stderr)
+    return notes
 
 
 def _start_capture(run: Run, target: StoreTarget, *, code: bool,
