@@ -2,7 +2,8 @@
 
 Run it with ``.venv/bin/python examples/quickstart.py`` (the main job, ``bash scripts/demo.sh``,
 runs ``stepstone demo``);
-it writes a lab to ./stepstone-demo and prints what was recorded.
+it writes a lab to ./quickstart-lab (not the demo's ./stepstone-demo) and prints what was
+recorded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import stepstone
+from stepstone.demo import stepstone_command
 from stepstone.store import init_lab, open_lab
 
 
@@ -33,7 +35,7 @@ def train(lab: Path, lr: float, seed: int) -> str:
 
 
 def main() -> None:
-    lab = init_lab(Path("stepstone-demo"))
+    lab = init_lab(Path("quickstart-lab"))
     for lr in (0.01, 0.03):
         for seed in (0, 1):
             train(lab, lr, seed)
@@ -42,7 +44,7 @@ def main() -> None:
             points = opened.metrics.count(record.id)
             print(f"{record.name:>18}  {record.status:9} final_loss="
                   f"{record.summary['final_loss']:.3f}  points={points}")
-    print(f"\nlab: {lab}\nnext: stepstone status --lab {lab}")
+    print(f"\nlab: {lab}\nnext: {stepstone_command()} status --lab {lab}")
     subprocess.run([sys.executable, "-m", "stepstone", "status", "--lab", str(lab)], check=False)
 
 

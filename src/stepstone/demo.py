@@ -15,6 +15,7 @@ evaluation stays cross-entropy. Whatever the rule decides is what the demo repor
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -123,8 +124,8 @@ def run_demo(options: DemoOptions) -> DemoResult:
         with display, open_lab(root) as lab:
             if lab.baselines.list(TIER):
                 raise UsageError(f"the lab at {root} already holds a demo ({TIER}): give "
-                                 "another --out, or look at it with `stepstone ui --lab "
-                                 f"{root}`")
+                                 f"another --out, or look at it with `{stepstone_command()} ui "
+                                 f"--lab {root}`")
             _baseline(lab, result, display, options)
             _ask(lab, result, display)
             _plan_and_smoke(lab, result, display, out)
@@ -136,8 +137,22 @@ def run_demo(options: DemoOptions) -> DemoResult:
             _report(lab, result, display, options)
     finally:
         result.wall_s = time.perf_counter() - started
-    result.ui_command = f"stepstone ui --lab {_shown(root)}"
+    result.ui_command = f"{stepstone_command()} ui --lab {_shown(root)}"
     return result
+
+
+def stepstone_command() -> str:
+    """How to call ``stepstone`` from this shell: the name when it is on PATH, else the one
+    beside this interpreter (``bash scripts/demo.sh`` puts it in ``.venv/bin`` only), else
+    ``python -m stepstone``."""
+    beside = Path(sys.executable).parent / "stepstone"
+    on_path = shutil.which("stepstone")
+    if on_path is not None and (not beside.exists()
+                                or Path(on_path).resolve() == beside.resolve()):
+        return "stepstone"
+    if beside.exists():
+        return _shown(beside)
+    return f"{_shown(Path(sys.executable))} -m stepstone"
 
 
 def _shown(path: Path) -> str:

@@ -55,7 +55,10 @@ def find_lab(explicit: str | Path | None = None, start: str | Path | None = None
         if path.name != LAB_DIRNAME and (path / LAB_DIRNAME).is_dir():
             path = path / LAB_DIRNAME
         if not is_lab_folder(path):
-            raise LabError(f"no lab at {path}: create one with `stepstone init {path.parent}`")
+            where = "STEPSTONE_LAB names" if explicit is None else "--lab names"
+            folder = path.parent if path.name == LAB_DIRNAME else path
+            raise LabError(f"no lab at {path} ({where} it): create one with "
+                           f"`stepstone init {folder}`, or point to an existing lab")
         return path.resolve()
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
