@@ -327,13 +327,15 @@ def test_parse_errors(rule: str, position: int, message: str) -> None:
     assert err.value.rule == rule
     assert str(err.value).startswith(message)
     if rule:  # RuleError shows where only when there is text to point into
-        assert f" at position {position}: {rule!r}\n" in str(err.value)
+        assert f" at position {position}:\n  {rule!r}\n" in str(err.value)
 
 
 def test_parse_error_points_at_the_token() -> None:
     with pytest.raises(RuleError) as err:
         parse_rule("gain 1.05")
-    assert str(err.value).splitlines()[1] == "  " + " " * (5 + 1) + "^"
+    lines = str(err.value).splitlines()
+    assert lines[1] == "  'gain 1.05'"
+    assert lines[2].index("^") == lines[1].index("1.05")  # under the token, as printed
 
 
 def test_parse_rule_needs_text() -> None:

@@ -149,3 +149,13 @@ def test_smoke_mode_from_the_config_and_kshot(tmp_path: Path) -> None:
     assert result["steps"] == 5 and result["smoke"] is True
     assert result["data/source"] == str(folder.resolve())
     assert len(run.evals["eval"]) == 4 * 2
+
+
+def test_help_shows_plain_text_not_sphinx_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    from stepstone.tasks.bytelm import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "stepstone.tasks.corpus.STDLIB_FILES" in out and "(--corpus-dir)" in out
+    assert ":data:" not in out and "``" not in out and "directory)::" not in out

@@ -36,6 +36,7 @@ def test_curve_improves_beyond_training() -> None:
 def test_curve_flat_degrading_and_lower_is_better() -> None:
     flat = curve_of([16, 32, 64], [0.70, 0.705, 0.702], train_value=16)
     assert flat.beyond is not None and flat.beyond.verdict == "flat"
+    assert "it stays flat (+" in flat.summary and "it flat" not in flat.summary
     worse = curve_of([16, 32], [2.0, 2.5], train_value=16, metric="loss",
                            higher_is_better=False)
     assert worse.beyond is not None and worse.beyond.verdict == "degrades"

@@ -34,6 +34,19 @@ def interval(low: Any, high: Any, *, unbounded: bool = True) -> str:
     return f"[{lo}, {hi}]"
 
 
+def span(hours: float) -> str:
+    """A duration given in hours, in the unit a person reads it in: ``1 s``, ``5 min``,
+    ``3 h``, ``2.5 d``."""
+    seconds = hours * 3600.0
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    if seconds < 3570:
+        return f"{seconds / 60:.0f} min"
+    if hours < 48:
+        return f"{hours:.3g} h"
+    return f"{hours / 24:.3g} d"
+
+
 def when(ts: float | None) -> str:
     """A timestamp as local ``YYYY-MM-DD HH:MM``; none as an empty cell."""
     if ts is None:

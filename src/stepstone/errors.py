@@ -38,7 +38,9 @@ class RuleError(UsageError):
         self.rule = rule
         self.position = position
         if rule and position >= 0:
-            message = f"{message} at position {position}: {rule!r}\n  {' ' * (position + 1)}^"
+            quoted = repr(rule)  # the caret sits under the rule, on lines of their own
+            offset = len(repr(rule[:position])) - 1
+            message = f"{message} at position {position}:\n  {quoted}\n  {' ' * offset}^"
         super().__init__(message)
 
 

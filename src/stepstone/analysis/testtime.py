@@ -72,6 +72,9 @@ class TestTimeCurve(ResultMixin):
         raise AnalysisError(f"The curve has no point at {self.knob} = {knob}.")
 
 
+_SAID = {"improves": "improves", "degrades": "degrades", "flat": "stays flat"}
+
+
 def _trend(points: Sequence[CurvePoint], side: str, anchor: CurvePoint, far: CurvePoint,
            higher: bool, tolerance: float) -> Trend:
     change = far.mean - anchor.mean
@@ -133,12 +136,12 @@ def testtime_curve(
         if len(past) >= 2:
             beyond = _trend(past, "beyond", anchor, past[-1], higher_is_better, tolerance)
             parts.append(f"beyond training ({knob} {anchor.knob:g} → {beyond.to_knob:g}) it "
-                         f"{beyond.verdict} ({beyond.change:+.4g})")
+                         f"{_SAID[beyond.verdict]} ({beyond.change:+.4g})")
         else:
             parts.append(f"no evaluation beyond the training value {tv:g}")
         if len(under) >= 2:
             below = _trend(under[::-1], "below", anchor, under[0], higher_is_better, tolerance)
-            parts.append(f"below it ({under[0].knob:g}) it {below.verdict} "
+            parts.append(f"below it ({under[0].knob:g}) it {_SAID[below.verdict]} "
                          f"({below.change:+.4g})")
     return TestTimeCurve(knob, metric, higher_is_better,
                          None if train_value is None else float(train_value), points, best,

@@ -365,7 +365,8 @@ def _print_version(row: dict[str, Any]) -> None:
         delta = ", ".join(f"{k}={v}" for k, v in feature["delta"].items())
         echo(f"  + {delta}  proved by {feature['question_id']}: {feature['question']}")
     for key, stats in row["reference_metrics"].items():
-        echo(f"  {key} = {stats['mean']:.6g} ± {stats['sd']:.2g} (n={int(stats['n'])})")
+        spread = f" ± {stats['sd']:.2g}" if stats["n"] > 1 else ""  # one run has no spread
+        echo(f"  {key} = {stats['mean']:.6g}{spread} (n={int(stats['n'])})")
     for floor in row.get("noise", []):
         where = f" at rung {floor['rung']}" if floor["rung"] else ""
         echo(f"  noise floor of {floor['metric']}: sd {floor['sd']:.3g} over {floor['n']} "

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from stepstone.cells import terminal_safe
+from stepstone.cells import span, terminal_safe
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import evaluator
 from stepstone.method import notebook as notebook_rules
@@ -42,8 +42,8 @@ def print_method_status(status: dict[str, Any]) -> None:
     """Print what the method asks now; user text in it (a question, a reason) is shown
     safely (:func:`stepstone.cells.terminal_safe`)."""
     for q in status["overdue_questions"]:
-        _echo(f"time box run out: {q['id']} ({q['status']}, {q['timebox_hours']:.3g}h box, "
-                   f"{q['over_hours']:.1f}h over): {q['text']}  — decide it or abandon it")
+        _echo(f"time box run out: {q['id']} ({q['status']}, {span(q['timebox_hours'])} box, "
+              f"{span(q['over_hours'])} over): {q['text']}  — decide it or abandon it")
     for b in status["regressed_baselines"]:
         _echo(f"baseline {b['version']} regressed: {b['text']}")
     for alert in status["alerts"]:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from stepstone.cells import fmt, interval
+from stepstone.cells import fmt, interval, span
 from stepstone.report.figures import FigureOut, make_figures
 from stepstone.report.model import Report
 
@@ -92,7 +92,7 @@ def _question(r: Report) -> Section:
     if q.idea:
         items.append(("Idea", q.idea))
     if q.timebox_hours is not None:
-        box = f"{q.timebox_hours:g} h" + (f", until {q.deadline}" if q.deadline else "")
+        box = span(q.timebox_hours) + (f", until {q.deadline}" if q.deadline else "")
         items.append(("Time box", box + (" (ran out)" if q.overdue else "")))
     if q.reason:
         items.append(("Abandoned because", q.reason))

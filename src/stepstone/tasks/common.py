@@ -12,6 +12,7 @@ import dataclasses
 import math
 import os
 import random
+import re
 import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
@@ -68,6 +69,14 @@ def config_from(cls: type[C], values: Mapping[str, Any], base: C | None = None) 
     return cls(**kwargs)
 
 
+def plain_text(doc: str) -> str:
+    """A module docstring as a terminal shows it: Sphinx roles (``:data:`x` ``) and double
+    backticks dropped to their text, a literal block's ``::`` to one colon."""
+    doc = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc)
+    doc = re.sub(r"``([^`]+)``", r"\1", doc)
+    return re.sub(r"::$", ":", doc, flags=re.MULTILINE)
+
+
 def build_parser(
     cls: type, description: str | None = None, prog: str | None = None
 ) -> argparse.ArgumentParser:
@@ -75,7 +84,7 @@ def build_parser(
     space- or comma-separated lists for tuples), defaulting to the dataclass defaults."""
     parser = argparse.ArgumentParser(
         prog=prog,
-        description=description,
+        description=plain_text(description) if description else description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     defaults = cls()
