@@ -19,6 +19,7 @@ from stepstone.cli import cli
 from stepstone.errors import UsageError
 from stepstone.sdk import system
 from stepstone.store import open_lab
+from stepstone.store.metrics import is_system_key
 
 HOST_KEYS = {"system/cpu_percent", "system/proc_cpu_percent", "system/proc_rss_mb",
              "system/memory_percent", "system/memory_available_gb"}
@@ -55,7 +56,7 @@ def test_the_sampler_records_host_metrics_beside_the_run_without_touching_its_st
     assert all(v > 1 for v in history["system/proc_rss_mb"].values)  # this process's memory
     # the run's own step and summary are the training's: the sampler is beside them
     assert record.last_step == 4
-    assert not any(system.is_system_key(k) for k in record.summary)
+    assert not any(is_system_key(k) for k in record.summary)
 
 
 @pytest.mark.parametrize("setting", [False, 0])
@@ -300,3 +301,47 @@ def test_a_bad_interval_stops_the_launch_before_any_run(lab):
     assert "Traceback" not in proc.stderr
     with open_lab(lab) as opened:
         assert opened.runs.list() == []
+
+
+def test_the_health_monitor_reads_new_training_points_past_the_sample_numbers(lab):
+    """System samples are numbered on their own (0, 1, 2 ... every 10 s): a slow run can have
+    taken more samples than training steps, and the watcher must still read every new step."""
+    from stepstone.launch.monitor import MonitorSpec, Watcher
+    from stepstone.store.metrics import Chunk
+    from stepstone.store.target import target_of_folder
+
+    run = stepstone.init(project="sys", lab=lab, save_code=False, system_metrics=False)
+    run.finish()
+    watcher = Watcher(target_of_folder(lab), run.id, MonitorSpec(), lambda: None)
+
+    def write(*chunks: Chunk) -> None:
+        with opened.db.transaction():
+            opened.metrics.write_chunks(run.id, chunks)
+
+    with open_lab(lab) as opened:
+        write(Chunk("train/loss", [0, 1, 2], [2.0, 1.0, 0.5], [1.0, 2.0, 3.0]),
+              Chunk("system/cpu_percent", list(range(50)), [10.0] * 50, [1.0] * 50))
+        assert watcher._check(opened, alive=True) is None and not opened.alerts.of_runs([run.id])
+        write(Chunk("train/loss", [3, 4], [0.6, 40.0], [4.0, 5.0]))
+        watcher._check(opened, alive=True)
+        [alert] = opened.alerts.of_runs([run.id])
+    assert alert.detector == "divergence" and alert.step == 4
+
+
+def test_system_samples_do_not_hide_a_cut_schedule(lab):
+    """The samples' numbers (0, 1, 2 ...) are not training steps: a run cut at step 40 of 100
+    that took more samples than that is still flagged."""
+    from stepstone.method.runs import schedule_incomplete
+
+    run = stepstone.init(project="sys", lab=lab, save_code=False, system_metrics=0.005,
+                         config={"steps": 100})
+    for step in range(0, 50, 10):
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+    deadline = time.monotonic() + 60
+    while (run._sampler is None or run._sampler.samples < 60) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.finish()
+    with open_lab(lab) as opened:
+        assert len(system.read_system(opened, run.id)["system/cpu_percent"]) >= 60
+        why = schedule_incomplete(opened, opened.runs.get(run.id))
+    assert why is not None and "stopped at step 40 of 100" in why

@@ -36,6 +36,7 @@ from stepstone.analysis.health import Finding, HealthRules, HealthState
 from stepstone.errors import UsageError
 from stepstone.method import notebook
 from stepstone.store.lab import Lab, connect
+from stepstone.store.metrics import is_system_key
 from stepstone.store.runs import RunRecord
 from stepstone.store.target import StoreTarget
 
@@ -116,6 +117,8 @@ class Watcher(threading.Thread):
         found: list[Finding] = []
         history = lab.metrics.history(self.run_id, after_step=self._after)
         for key, series in history.items():
+            if is_system_key(key):  # numbered by sample, not by step: no step to follow
+                continue
             found += self.state.feed(key, series.steps, series.values, now)
             if series.steps:
                 top = max(series.steps)

@@ -31,6 +31,7 @@ from itertools import pairwise
 from stepstone.errors import MethodError, UsageError
 from stepstone.method.sections import is_training_key
 from stepstone.store.lab import Lab
+from stepstone.store.metrics import is_system_key
 from stepstone.store.runs import RunRecord, flatten
 
 NEEDS_ATTENTION = ("crashed", "failed", "killed")
@@ -102,7 +103,8 @@ def _reached(lab: Lab, run: RunRecord, keys: list[str]) -> tuple[int, int, str] 
     from; None when the steps are ambiguous (the SDK's default counter)."""
     step_keys = [k for k in keys if _leaf(k) in STEP_METRICS]
     if not step_keys:  # the steps of the points, from the chunks' headers alone
-        extents = lab.metrics.extents(run.id).values()
+        extents = [extent for key, extent in lab.metrics.extents(run.id).items()
+                   if not is_system_key(key)]  # the samples' numbers are no steps
         if not extents:
             return None
         last = max(end for _n, _start, end in extents)

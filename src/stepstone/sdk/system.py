@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from stepstone.errors import UsageError
 from stepstone.sdk.writer import Op, Writer
-from stepstone.store.metrics import Series
+from stepstone.store.metrics import Series, is_system_key
 
 if TYPE_CHECKING:
     from stepstone.store.lab import Lab
@@ -46,14 +46,8 @@ DEFAULT_INTERVAL = 10.0
 ENV = "STEPSTONE_SYSTEM_METRICS"
 LAUNCHER_ENV = "STEPSTONE_SYSTEM_BY_LAUNCHER"
 """Set by the launcher in the command's environment: it samples that process itself."""
-PREFIX = "system/"
 _OFF = ("0", "off", "false", "no", "none")
 _MB = 1024.0 * 1024.0
-
-
-def is_system_key(key: str) -> bool:
-    """Whether a metric key is a system metric (recorded by the sampler, timed not stepped)."""
-    return key.startswith(PREFIX)
 
 
 def sampling_interval(setting: float | bool | None = None,

@@ -20,6 +20,13 @@ from typing import Any
 from stepstone.store.db import Database
 
 _SWAP = sys.byteorder != "little"
+SYSTEM_PREFIX = "system/"
+
+
+def is_system_key(key: str) -> bool:
+    """Whether a series is a system metric (``system/*``: CPU, memory, disk, network, GPUs,
+    sampled beside the run): its steps number the samples, they are not training steps."""
+    return key.startswith(SYSTEM_PREFIX)
 
 
 def pack(kind: str, values: Sequence[float] | Sequence[int]) -> bytes:
