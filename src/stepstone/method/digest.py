@@ -22,6 +22,7 @@ from stepstone.method import evaluator
 from stepstone.method import runs as run_rules
 from stepstone.method.holdout import is_heldout
 from stepstone.store.lab import Lab
+from stepstone.store.metrics import is_system_key
 from stepstone.store.runs import flatten, numeric
 
 MAX_KEYS = 40
@@ -60,15 +61,11 @@ class RunDigest:
         return out
 
 
-def _is_system(key: str) -> bool:
-    return key.startswith("system/")
-
-
 def digest(lab: Lab, ref: str) -> RunDigest:
     """The digest of the run ``ref`` (an id, a unique prefix or a unique name)."""
     run = lab.runs.get(ref)
     history = lab.metrics.history(run.id)
-    keys = [k for k in history if not _is_system(k) and not is_heldout(k)]
+    keys = [k for k in history if not is_system_key(k) and not is_heldout(k)]
     digests = tuple(digest_series(k, history[k].steps, history[k].values)
                     for k in keys[:MAX_KEYS])
     summary: dict[str, float] = {}
@@ -86,4 +83,4 @@ def digest(lab: Lab, ref: str) -> RunDigest:
         evaluator_differs=evaluator.differs(lab, run),
         alerts=tuple(a.to_dict() for a in lab.alerts.of_runs([run.id])),
         summary=summary, metrics=digests, more_keys=tuple(keys[MAX_KEYS:]),
-        system_keys=sum(1 for k in history if _is_system(k)), notes=tuple(notes))
+        system_keys=sum(1 for k in history if is_system_key(k)), notes=tuple(notes))
