@@ -294,7 +294,7 @@ def test_compare_extends_the_curve_of_a_running_run(server, page) -> None:
     _until(lambda: page.evaluate(lengths) == [5, 300])
     assert page.evaluate("document.getElementById('compare-chart').data[0].x") == [0, 1, 2, 3, 4]
     _finish(lab_root, "live0004")
-    badge = page.locator("#compare-runs tr[data-run='live0004'] td.status .badge")
+    badge = page.locator("#compare-runs td.status[data-run='live0004'] .badge")
     _until(lambda: badge.inner_text() == "finished")
     assert page.errors == []
 

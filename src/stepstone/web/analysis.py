@@ -206,15 +206,19 @@ def pareto_runs(lab: Lab, project: str | None, tag: str | None,
 def pareto_data(lab: Lab, *, quality: str = "", cost: Sequence[str] = (),
                 constraint: Sequence[str] = (), minimize: bool = False,
                 project: str | None = None, tag: str | None = None,
-                question: str | None = None) -> dict[str, Any]:
+                question: str | None = None, smoke: bool = False) -> dict[str, Any]:
     """Quality against cost over runs' summaries: the frontier, the ranking, the runs that
-    break a hard constraint (with why). Raises for a constraint that does not parse."""
+    break a hard constraint (with why). Smoke runs (a ladder's quick first check, not a
+    result) are left out unless ``smoke``. Raises for a constraint that does not parse."""
     from stepstone.analysis import pareto_front, parse_constraint
 
     rules = [c.strip() for c in constraint if c and c.strip()]
     for text in rules:  # a bad constraint is the caller's error, before anything else
         parse_constraint(text)
     runs, skipped = pareto_runs(lab, project, tag, question)
+    if not smoke:
+        skipped += [{"run": r.id, "reason": "a smoke run"} for r in runs if r.kind == "smoke"]
+        runs = [r for r in runs if r.kind != "smoke"]
     keys = numeric_keys(runs)
     costs = [c for c in cost if c]
     quality = quality or _guess(keys, QUALITY_HINTS)

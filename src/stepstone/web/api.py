@@ -6,10 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
+from stepstone.analysis.curves import band, group_runs
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.sdk.system import split_keys
 from stepstone.store.lab import Lab
 from stepstone.store.listing import Listing
+from stepstone.store.runs import flatten
 from stepstone.web.common import duration_text, finite, lab_of
 from stepstone.web.series import DEFAULT_POINTS, MAX_POINTS, run_series
 
@@ -19,6 +21,7 @@ MAX_FILE_BYTES = 1_000_000
 MAX_STATUS = 500  # the runs page shows at most 500 rows
 MAX_PAGE = 10**9  # beyond any lab: a bigger page number is a mistake, not a request
 STEP_LIMIT = 2**63 - 1  # steps are 64-bit integers in the store
+GROUP_SEED, GROUP_NONE = "seed", "none"  # compare's grouping: only the seed differs; none
 
 
 def run_row(run: Any) -> dict[str, Any]:
@@ -90,7 +93,7 @@ def series(
     ref: str,
     key: list[str] | None = Query(None),
     since: int | None = Query(None, ge=-STEP_LIMIT, le=STEP_LIMIT),
-    points: int = Query(DEFAULT_POINTS, ge=3, le=MAX_POINTS),
+    points: int = Query(DEFAULT_POINTS, ge=4, le=MAX_POINTS),
     lab: Lab = Depends(lab_of),
 ) -> dict[str, Any]:
     """The run's series (or ``key``s), downsampled to ``points``; ``since``: only later steps.
@@ -108,19 +111,42 @@ def series(
 def compare_series(
     run: list[str] = Query(..., description="run ids, names or id prefixes"),
     key: str = Query(..., min_length=1),
-    points: int = Query(DEFAULT_POINTS, ge=3, le=MAX_POINTS),
+    points: int = Query(DEFAULT_POINTS, ge=4, le=MAX_POINTS),
+    group: str = Query(GROUP_SEED, description="'seed' (runs that differ only in seed), "
+                       "'none', or a config key"),
     lab: Lab = Depends(lab_of),
 ) -> dict[str, Any]:
-    """One metric of several runs, each downsampled with LTTB to ``points``."""
+    """One metric of several runs, each downsampled to a min/max envelope of ``points``, and
+    the runs grouped (``group``): each group of two or more drawn as its mean with a band."""
     if len(run) > MAX_COMPARE:
         raise UsageError(f"compare at most {MAX_COMPARE} runs at once, not {len(run)}")
     out = []
+    records = {}
     for ref in run:
         record = lab.runs.get(ref)
+        records[record.id] = record
         found = run_series(lab, record.id, [key], None, points).get(key)
         out.append({"run": record.id, "name": record.name, "status": record.status,
                     **(found or {"x": [], "y": [], "n": 0, "dropped": 0})})
-    return {"key": key, "series": out}
+    return {"key": key, "series": out,
+            "groups": finite(seed_bands(records, out, group, points))}
+
+
+def seed_bands(records: dict[str, Any], series: list[dict[str, Any]], group: str,
+               points: int) -> list[dict[str, Any]]:
+    """The groups of two or more runs (see :func:`stepstone.analysis.curves.group_runs`),
+    each with the mean, min–max and ±σ band of its runs' curves."""
+    if group == GROUP_NONE:
+        return []
+    configs = {rid: flatten(r.config) for rid, r in records.items()}
+    by_run = {s["run"]: s for s in series}
+    out = []
+    for found in group_runs(configs, None if group == GROUP_SEED else group):
+        if len(found["runs"]) < 2:
+            continue
+        curves = [(by_run[rid]["x"], by_run[rid]["y"]) for rid in found["runs"]]
+        out.append({**found, **band(curves, points)})
+    return out
 
 
 @router.get("/runs/{ref}/code")

@@ -15,6 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from stepstone.cells import when
 from stepstone.store.lab import Lab, connect
 from stepstone.store.target import StoreTarget
+from stepstone.web import markdown
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(
@@ -52,6 +53,7 @@ def _num(value: Any) -> str:
 TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.filters["duration"] = duration_text
 TEMPLATES.env.filters["num"] = _num
+TEMPLATES.env.filters["markdown"] = markdown.render
 
 
 TEMPLATES.env.globals["badge"] = lambda status: BADGE.get(str(status), "muted")

@@ -1,11 +1,13 @@
-"""Largest-triangle-three-buckets (LTTB) downsampling of a series for drawing.
+"""Downsampling of a series for drawing: a min/max envelope, and largest-triangle-three-buckets.
 
-Pure: sequences in, index list out, no I/O. LTTB (Steinarsson, 2013) keeps the first
-and the last point and, from each of ``n - 2`` equal buckets between them, the point
-that makes the largest triangle with the point kept before it and the mean of the
-next bucket, so spikes and the overall shape survive where plain striding would drop
-them. numpy is used when it is installed (a million points in tens of milliseconds);
-the pure-Python path gives the same answer.
+Pure: sequences in, index list out, no I/O. The envelope (:func:`envelope_indices`) keeps,
+from each of ``n // 2`` equal buckets, the lowest and the highest point, so every spike up
+and down survives however many points a bucket holds: the metric charts use it.
+LTTB (Steinarsson, 2013) keeps the first and the last point and, from each of ``n - 2``
+equal buckets between them, the point that makes the largest triangle with the point kept
+before it and the mean of the next bucket: the shape survives, but of a spike up and one
+down in one bucket only one. numpy is used when it is installed (a million points in tens
+of milliseconds); the pure-Python path gives the same answer.
 """
 
 from __future__ import annotations
@@ -105,3 +107,35 @@ def _lttb_numpy(xs: Sequence[float], ys: Sequence[float], n: int) -> list[int]:
         keep.append(a)
     keep.append(size - 1)
     return keep
+
+
+def envelope_indices(
+    xs: Sequence[float], ys: Sequence[float], n: int, *, use_numpy: bool | None = None
+) -> list[int]:
+    """The indices of at most ``n`` points: the first, the last, and the lowest and the
+    highest point of each of ``(n - 2) // 2`` equal buckets between them, in order."""
+    size = len(xs)
+    if len(ys) != size:
+        raise ValueError(f"xs has {size} points and ys {len(ys)}")
+    if n < 4:
+        raise ValueError("a min/max envelope needs a threshold of at least 4 points")
+    if size <= n:
+        return list(range(size))
+    if use_numpy is None:
+        use_numpy = _np is not None
+    buckets = (n - 2) // 2
+    keep = {0, size - 1}
+    if use_numpy and _np is not None:
+        y = _np.asarray(ys, dtype=_np.float64)
+        for bucket in range(buckets):
+            start, end = _bounds(size, buckets + 2, bucket)
+            part = y[start:end]
+            keep.add(start + int(_np.argmin(part)))
+            keep.add(start + int(_np.argmax(part)))
+    else:
+        for bucket in range(buckets):
+            start, end = _bounds(size, buckets + 2, bucket)
+            span = range(start, end)
+            keep.add(min(span, key=lambda i: float(ys[i])))
+            keep.add(max(span, key=lambda i: float(ys[i])))
+    return sorted(keep)

@@ -49,15 +49,17 @@ def scaling_api(question: str = "", baseline: str = "", metric: str = "",
 def pareto_page(
     request: Request, quality: str = "", cost: str = "",
     constraint: list[str] = Query([]), minimize: bool = False,
-    project: str = "", tag: str = "", question: str = "",
+    project: str = "", tag: str = "", question: str = "", smoke: bool = False,
     lab: Lab = Depends(lab_of),
 ) -> HTMLResponse:
     form = {"quality": quality, "cost": cost, "constraint": [c for c in constraint if c],
-            "minimize": minimize, "project": project, "tag": tag, "question": question}
+            "minimize": minimize, "project": project, "tag": tag, "question": question,
+            "smoke": smoke}
     try:
         data = analysis.pareto_data(
             lab, quality=quality, cost=[cost] if cost else [], constraint=constraint,
-            minimize=minimize, project=_opt(project), tag=_opt(tag), question=_opt(question))
+            minimize=minimize, project=_opt(project), tag=_opt(tag), question=_opt(question),
+            smoke=smoke)
     except StepstoneError as exc:  # a bad constraint or filter: say so beside the form
         from stepstone.web.app import status_of
 
@@ -76,12 +78,13 @@ def pareto_page(
 def pareto_api(
     quality: str = "", cost: list[str] = Query([]), constraint: list[str] = Query([]),
     minimize: bool = False, project: str = "", tag: str = "", question: str = "",
-    lab: Lab = Depends(lab_of),
+    smoke: bool = False, lab: Lab = Depends(lab_of),
 ) -> dict[str, Any]:
-    """Quality against cost: every qualified run, the frontier, the disqualified with why."""
+    """Quality against cost: every qualified run, the frontier, the disqualified with why
+    (smoke runs left out unless ``smoke``)."""
     return analysis.pareto_data(lab, quality=quality, cost=cost, constraint=constraint,
                                 minimize=minimize, project=_opt(project), tag=_opt(tag),
-                                question=_opt(question))
+                                question=_opt(question), smoke=smoke)
 
 
 # -- stratified -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.lab import Lab
 from stepstone.store.listing import SORT_COLUMNS, Listing
 from stepstone.store.runs import STATUSES, RunRecord, flatten
-from stepstone.web.api import MAX_COMPARE, decode_text
+from stepstone.web.api import GROUP_NONE, GROUP_SEED, MAX_COMPARE, decode_text
 from stepstone.web.common import lab_of, page
 from stepstone.web.downsample import lttb_indices
 from stepstone.web.series import DEFAULT_POINTS
@@ -186,7 +186,7 @@ def env_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResp
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
-    request: Request, run: list[str] = Query([]), key: str = "",
+    request: Request, run: list[str] = Query([]), key: str = "", group: str = GROUP_SEED,
     lab: Lab = Depends(lab_of),
 ) -> HTMLResponse:
     if len(run) > MAX_COMPARE:
@@ -200,7 +200,7 @@ def compare_page(
         key = preferred[0] if preferred else ""
     elif key not in all_keys:
         raise NotFoundError(f"none of these runs logged {key!r}")
-    summary_keys = sorted({k for r in records for k in r.summary})[:12]
+    summary_keys = sorted({k for r in records for k in r.summary})
     configs = [flatten(r.config) for r in records]
     config_keys = sorted({k for c in configs for k in c})
     differing = [k for k in config_keys
@@ -208,4 +208,5 @@ def compare_page(
     return page(
         request, "compare.html", runs=records, key=key, keys=all_keys, common=common,
         summary_keys=summary_keys, configs=configs, differing=differing, nav="compare",
+        group=group, group_keys=config_keys, group_seed=GROUP_SEED, group_none=GROUP_NONE,
     )

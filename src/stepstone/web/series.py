@@ -1,4 +1,5 @@
-"""Series for drawing: read from the store, non-finite points dropped, LTTB-downsampled."""
+"""Series for drawing: read from the store, non-finite points dropped, downsampled to a
+min/max envelope (every spike kept: see :func:`~stepstone.web.downsample.envelope_indices`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from stepstone.store.lab import Lab
 from stepstone.store.listing import Listing
 from stepstone.store.metrics import Series
-from stepstone.web.downsample import lttb_indices
+from stepstone.web.downsample import envelope_indices
 
 _np: Any
 try:  # numpy makes a million-point series quick; the pure path gives the same answer
@@ -29,7 +30,7 @@ def drawable(series: Series, points: int) -> dict[str, Any]:
         dropped = int(len(y) - int(ok.sum()))
         if dropped:
             x, y = x[ok], y[ok]
-        keep = _np.asarray(lttb_indices(x, y, points), dtype=_np.int64)
+        keep = _np.asarray(envelope_indices(x, y, points), dtype=_np.int64)
         return {"x": x[keep].astype(_np.int64).tolist(), "y": y[keep].tolist(),
                 "n": len(series), "dropped": dropped}
     xs: list[float] = []
@@ -41,7 +42,7 @@ def drawable(series: Series, points: int) -> dict[str, Any]:
             ys.append(value)
         else:
             dropped += 1
-    keep_list = lttb_indices(xs, ys, points)
+    keep_list = envelope_indices(xs, ys, points)
     if len(keep_list) < len(xs):
         xs = [xs[i] for i in keep_list]
         ys = [ys[i] for i in keep_list]
@@ -61,7 +62,7 @@ def _from_chunks(lab: Lab, run_id: str, key: str, points: int) -> dict[str, Any]
     if dropped:
         x, y = x[ok], y[ok]
     if len(y) > points:
-        keep = _np.asarray(lttb_indices(x, y, points), dtype=_np.int64)
+        keep = _np.asarray(envelope_indices(x, y, points), dtype=_np.int64)
         x, y = x[keep], y[keep]
     return {"x": x.tolist(), "y": y.tolist(), "n": total, "dropped": dropped}
 

@@ -43,10 +43,16 @@
       var div = chart(key);
       if (append) {
         if (s.x.length) Plotly.extendTraces(div, { x: [s.x], y: [s.y] }, [0]);
+        if (s.x.length && div.data[0].x.length > 1 && div.data[0].mode === "markers") {
+          Plotly.restyle(div, { mode: "lines" }, [0]);
+        }
       } else {
-        Plotly.react(div, [{ x: s.x, y: s.y, mode: "lines", name: window.stepstonePlain(key) }],
+        // one point (an evaluation logged once) draws nothing as a line: a marker
+        Plotly.react(div, [{ x: s.x, y: s.y, mode: s.x.length < 2 ? "markers" : "lines",
+          marker: { size: 8 }, name: window.stepstonePlain(key) }],
           window.stepstoneLayout(key), { displaylogo: false, responsive: true });
       }
+      div.setAttribute("data-points", String(div.data[0].x.length));
     });
   }
 

@@ -27,22 +27,24 @@
       traces.push({ x: curve.compute, y: curve.loss, mode: "lines", name: "baseline law",
         line: { color: "#2c7be5", width: 2 }, hoverinfo: "skip" });
     }
+    // the question's rungs first, as open diamonds, and the baseline's runs over them: a
+    // baseline point at the same place stays visible inside the diamond
+    var feat = data.feature_points;
+    if (feat.length) {
+      traces.push({ x: feat.map(function (p) { return p.compute; }),
+        y: feat.map(function (p) { return p.loss; }), mode: "markers+text",
+        name: plain(data.question ? data.question.id + " runs" : "question runs"),
+        marker: { color: "#e67e22", size: 14, symbol: "diamond-open", line: { width: 2 } },
+        text: feat.map(function (p) { return plain(p.rung); }), textposition: "top center",
+        hovertext: feat.map(function (p) { return hover(p, " · rung " + p.rung); }),
+        hoverinfo: "text" });
+    }
     var base = data.baseline_points;
     traces.push({ x: base.map(function (p) { return p.compute; }),
       y: base.map(function (p) { return p.loss; }), mode: "markers",
       name: plain("baseline runs (" + data.version + ")"),
       marker: { color: "#1d2330", size: 8 },
       text: base.map(function (p) { return hover(p); }), hoverinfo: "text" });
-    var feat = data.feature_points;
-    if (feat.length) {
-      traces.push({ x: feat.map(function (p) { return p.compute; }),
-        y: feat.map(function (p) { return p.loss; }), mode: "markers+text",
-        name: plain(data.question ? data.question.id + " runs" : "question runs"),
-        marker: { color: "#e67e22", size: 11, symbol: "diamond" },
-        text: feat.map(function (p) { return plain(p.rung); }), textposition: "top center",
-        hovertext: feat.map(function (p) { return hover(p, " · rung " + p.rung); }),
-        hoverinfo: "text" });
-    }
     var layout = window.stepstoneLayout(data.metric + " against compute");
     layout.legend = { orientation: "h", x: 0, y: -0.2, yanchor: "top" };
     layout.margin = { l: 60, r: 20, t: 30, b: 100 };
