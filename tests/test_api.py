@@ -301,3 +301,20 @@ def test_files_are_objects_with_a_name_and_download(tmp_path):
     assert b"hello from the run" in found.file("output.log").read()
     with pytest.raises(NotFoundError, match=r"has no file 'nope\.bin'"):
         found.file("nope.bin")
+
+
+def test_fits_by_label_find_a_tier_named_in_the_default_label(tmp_path):
+    from stepstone.store import init_lab, open_lab
+
+    root = init_lab(tmp_path)
+    with open_lab(root) as opened:
+        default = opened.save_fit(label="baseline:small@2026-11-21 (its own runs, kind "
+                                  "baseline)", form="power", source="s", run_ids=[],
+                                  flops_method=None, result={})
+        opened.save_fit(label="baseline:smaller@2026-11-21", form="power", source="s",
+                        run_ids=[], flops_method=None, result={})
+        named = opened.save_fit(label="small", form="power", source="s", run_ids=[],
+                                flops_method=None, result={})
+    api = Api(lab=root)
+    assert {f.id for f in api.fits(label="small")} == {default, named}
+    assert len(api.fits()) == 3

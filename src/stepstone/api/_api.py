@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -243,10 +244,15 @@ class Api:
 
     # fits -------------------------------------------------------------------------------------
     def fits(self, label: str | None = None) -> list[Fit]:
-        """Stored scaling-law fits, newest first (only those with ``label`` if given)."""
+        """Stored scaling-law fits, newest first; with ``label``, those whose label is it or
+        holds it as a whole word (``"small"`` finds the default label ``"baseline:small@...
+        (its own runs, kind baseline)"``, not ``"smaller"``)."""
         names = Fit.__dataclass_fields__
+        word = (re.compile(rf"(?<![\w-]){re.escape(label)}(?![\w-])")
+                if label is not None else None)
         return [Fit(**{k: v for k, v in row.items() if k in names})
-                for row in self._lab.fits(label)]
+                for row in self._lab.fits()
+                if word is None or row["label"] == label or word.search(row["label"] or "")]
 
     def fit(self, fit_id: str) -> Fit:
         for fit in self.fits():

@@ -10,6 +10,7 @@ the review of an earlier day's plan (:func:`ask_for_review`).
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 from typing import Any
@@ -75,7 +76,19 @@ class LazyGroup(click.Group):
             return None
         module_name, attr = target.split(":")
         command: click.Command = getattr(importlib.import_module(module_name), attr)
-        return command
+        return examples_last(command)
+
+
+def examples_last(command: click.Command) -> click.Command:
+    """Show a command's "Example:" block after its options (as its epilog), for it and
+    every subcommand of a group."""
+    help_text = inspect.cleandoc(command.help or "")
+    head, sep, example = help_text.partition("\b\nExample")
+    if sep and command.epilog is None:
+        command.help, command.epilog = head.rstrip(), "\b\nExample" + example
+    for sub in getattr(command, "commands", {}).values():
+        examples_last(sub)
+    return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

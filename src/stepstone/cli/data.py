@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.errors import UsageError
 from stepstone.store.lab import open_lab
 from stepstone.store.query import run_query
 from stepstone.tables import FORMATS, history_rows, run_rows, write_rows
@@ -23,9 +24,11 @@ from stepstone.tables import FORMATS, history_rows, run_rows, write_rows
 @click.option("--status", help="Only runs with this status.")
 @click.option("--key", "keys", multiple=True, help="History: only these metric keys.")
 @lab_option
+@click.option("--json", "as_json", is_flag=True,
+              help="With --out: print what was written as JSON (rows as JSON: --format jsonl).")
 def export_cmd(what: str, fmt: str, out: Path | None, run_refs: tuple[str, ...],
                project: str | None, status: str | None, keys: tuple[str, ...],
-               lab: str | None) -> None:
+               lab: str | None, as_json: bool) -> None:
     """Export runs (one row each, config.* and summary.* columns) or their metric history.
 
     \b
@@ -33,6 +36,9 @@ def export_cmd(what: str, fmt: str, out: Path | None, run_refs: tuple[str, ...],
       stepstone export runs --format parquet --out runs.parquet
       stepstone export history --run 3f9k2a1b --key train/loss > loss.csv
     """
+    if as_json and out is None:
+        raise UsageError("--json describes the file --out writes; for the rows as JSON lines "
+                         "on standard output use --format jsonl")
     with open_lab(lab, readonly=True) as opened:
         if run_refs:
             ids = [opened.runs.resolve_id(r) for r in run_refs]
@@ -46,6 +52,8 @@ def export_cmd(what: str, fmt: str, out: Path | None, run_refs: tuple[str, ...],
     data = write_rows(rows, fmt, out)
     if data is not None:
         sys.stdout.buffer.write(data)
+    elif as_json:
+        print_json({"what": what, "format": fmt, "rows": len(rows), "out": str(out)})
     else:
         click.echo(f"wrote {len(rows)} rows to {out}", err=True)
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from stepstone.errors import ConfigError  # every error of this package (docs/config.md)
+
 if TYPE_CHECKING:
     from stepstone.config._diff import ConfigDiff, DiffEntry, diff
     from stepstone.config._flat import flatten, unflatten
@@ -53,6 +55,7 @@ __all__ = [
     "DEFAULT_ALLOWED_KEYS",
     "SUFFIXES",
     "ConfigDiff",
+    "ConfigError",
     "DiffEntry",
     "Override",
     "VerifyResult",

@@ -35,6 +35,8 @@ def load_config(path: str | Path, *, interpolate: bool = True) -> dict[str, Any]
     (with its line), a top level that is not a mapping, or a key that is not a plain string.
     """
     file = Path(path)
+    if file.is_dir():  # before its extension: a folder has none to speak of
+        raise ConfigError(f"config path {file} is a folder; give the path of a file")
     kind = SUFFIXES.get(file.suffix.lower())
     if kind is None:
         raise ConfigError(
@@ -65,8 +67,6 @@ def _read(file: Path) -> str:
         return file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {file}; check the path") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config path {file} is a folder; give the path of a file") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config {file} is not UTF-8 text; save it as UTF-8") from None
     except OSError as exc:
