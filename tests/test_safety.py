@@ -191,3 +191,66 @@ def test_terminal_escapes_are_neutralised_in_every_cli_output(lab: Path) -> None
         assert not any(c in text for c in "\x1b\x07\x9b\r\u202e"), name
     assert "\\x1b]52;c;" in outputs["show"] and "\\u202e" in outputs["notebook"]
     assert rich_markup in outputs["runs"]  # shown as written, not made a link
+
+
+def test_terminal_escapes_are_neutralised_in_every_read_command(lab: Path) -> None:
+    """Names, notes, titles, reasons and config values with escapes in them, through every
+    read command: text and error output shows them escaped; ``--json`` carries them exact."""
+    import json
+
+    import stepstone
+    from _cli import cli
+    from stepstone.store import open_lab
+
+    (lab.parent / "base.yaml").write_text(
+        'lr: 0.001\nnote: "\\e]52;c;cm0gLXJmIH4K\\a\\e[2J"\n', encoding="utf-8")
+    assert cli(lab, "baseline", "create", "small", "--config", str(lab.parent / "base.yaml"),
+               "--metric", "val_loss")[0] == 0
+    code, out, err = cli(lab, "idea", "add", "i" + _ESCAPES, "--source", _ESCAPES, "--json")
+    assert code == 0, err
+    idea = json.loads(out)["id"]
+    code, out, err = cli(lab, "question", "new", "q" + _ESCAPES, "--metric", "val_loss",
+                         "--rule", "val_loss <= baseline - 0.01", "--baseline", "small",
+                         "--json")
+    assert code == 0, err
+    question = json.loads(out)["id"]
+    runs = []
+    for seed in (0, 1):
+        run = stepstone.init(project="p", name=f"n{seed}" + _ESCAPES, notes=_ESCAPES,
+                             config={"seed": seed, "act" + _ESCAPES: _ESCAPES},
+                             question=question, lab=str(lab), save_code=False)
+        run.log({"val_loss": 1.0 + seed})
+        run.summary.update({"val_loss": 1.0 + seed, "latency": 2.0})
+        run.finish()
+        runs.append(run.id)
+    with open_lab(lab) as opened:
+        opened.runs.update(runs[1], reason="r" + _ESCAPES)
+    commands = [
+        ("runs",), ("status",), ("show", runs[1]), ("digest", runs[1]), ("notebook",),
+        ("compare", *runs), ("compare", runs[0], "nope" + _ESCAPES),
+        ("decide", question), ("question", "list"), ("question", "show", question),
+        ("idea", "list"), ("idea", "show", idea), ("idea", "show", "x" + _ESCAPES),
+        ("baseline", "list"), ("baseline", "show", "small"), ("baseline", "history", "small"),
+        ("pareto", "--quality", "val_loss", "--cost", "latency"), ("fit",),
+        ("gain", "--baseline", "small"), ("stratify", runs[0]),
+        ("report", question, "--out", str(lab.parent / "report")),
+        ("runs", "--status", "x" + _ESCAPES), ("show", "x" + _ESCAPES),
+    ]
+    for args in commands:
+        code, out, err = cli(lab, *args)
+        assert not any(c in out + err for c in "\x1b\x07\x9b\r\u202e"), (args, out + err)
+        assert "unexpected" not in err, (args, err)
+    for args in (("show", runs[1]), ("idea", "show", idea), ("question", "show", question),
+                 ("baseline", "show", "small")):
+        code, out, err = cli(lab, *args, "--json")
+        assert code == 0 and "\x1b" not in out, (args, err)
+        assert "\x1b]52;c;" in _strings(json.loads(out)), args  # the exact text
+
+
+def _strings(value: object) -> str:
+    """Every string in a JSON value, joined."""
+    if isinstance(value, dict):
+        return " ".join(_strings(k) + " " + _strings(v) for k, v in value.items())
+    if isinstance(value, list):
+        return " ".join(_strings(v) for v in value)
+    return value if isinstance(value, str) else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import io
 import os
 import sys
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import click
 
 from stepstone import __version__
+from stepstone.cli.common import echo
 from stepstone.errors import StepstoneError, UsageError
 
 COMMANDS: dict[str, str] = {
@@ -143,7 +145,7 @@ def ask_for_review(args: list[str]) -> None:
             raise
         return
     if pending:
-        click.echo(pending["prompt"], err=True)
+        echo(pending["prompt"], err=True)
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -153,24 +155,26 @@ def main(argv: list[str] | None = None) -> Any:
         return cli.main(args=argv, prog_name="stepstone", standalone_mode=False)
     except click.exceptions.Abort as exc:  # click turns Ctrl-C into Abort: keep its 130
         interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
-        click.echo("Interrupted." if interrupted else "Aborted.", err=True)
+        echo("Interrupted." if interrupted else "Aborted.", err=True)
         sys.exit(130 if interrupted else 1)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # its message may quote what was typed
+        shown = io.StringIO()
+        exc.show(file=shown)
+        echo(shown.getvalue().rstrip("\n"), err=True)
         sys.exit(exc.exit_code)
     except UsageError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(2)
     except StepstoneError as exc:
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+        echo("Interrupted.", err=True)
         sys.exit(130)
     except Exception as exc:  # the last line of defence: never a traceback
         if os.environ.get("STEPSTONE_DEBUG"):
             raise
-        click.echo(
+        echo(
             f"error: unexpected {type(exc).__name__}: {exc} "
             "(set STEPSTONE_DEBUG=1 to see the traceback, and please report it)",
             err=True,

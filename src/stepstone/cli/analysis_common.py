@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from stepstone.cells import fmt
+from stepstone.cli.common import echo
 
 F = TypeVar("F", bound=Callable[..., Any])
 TABLE_STYLES = ("markdown", "latex")
@@ -60,8 +61,8 @@ def _numberlike(text: str) -> bool:
 def echo_table(rows: Sequence[Sequence[Any]], columns: Sequence[str], style: str,
                title: str = "") -> None:
     """Print :func:`render_table` and a blank line."""
-    click.echo(render_table(rows, columns, style, title))
-    click.echo()
+    echo(render_table(rows, columns, style, title))
+    echo()
 
 
 def table_option(func: F) -> F:

@@ -37,15 +37,18 @@ def print_json(payload: Any) -> None:
 
 
 def echo(text: Any = "", *, err: bool = False) -> None:
-    """Print a line that may hold what a person or a program wrote (a name, a note, a page):
-    terminal escapes in it are shown, not obeyed (:func:`stepstone.cells.terminal_safe`)."""
+    """Print a line: every command prints its text through here (JSON through
+    :func:`print_json`, tables through :func:`print_table`), as any line may hold what a
+    person or a program wrote (a name, a note, a page, a config value): terminal escapes in
+    it are shown, not obeyed (:func:`stepstone.cells.terminal_safe`)."""
     click.echo(terminal_safe(text), err=err)
 
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "") -> None:
     """Print ``rows`` as a rich table: one line per row, long cells cut with an ellipsis
-    (``--json`` has every value in full). Piped output gets a wide, fixed width. Cells are
-    plain text: neither rich markup (``[link=...]``) nor terminal escapes in them act."""
+    (``--json`` has every value in full). Piped output gets a wide, fixed width. Cells and
+    title are plain text: neither rich markup (``[link=...]``) nor terminal escapes in them
+    act."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -53,7 +56,7 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: s
     console = Console(soft_wrap=False)
     if not console.is_terminal:
         console = Console(soft_wrap=False, width=200)
-    table = Table(title=title or None, show_lines=False)
+    table = Table(title=Text(terminal_safe(title)) if title else None, show_lines=False)
     for col in columns:
         table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=48)
     for row in rows:

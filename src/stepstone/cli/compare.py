@@ -20,7 +20,7 @@ from stepstone.cli.analysis_common import (
     higher_is_better,
     table_option,
 )
-from stepstone.cli.common import json_option, lab_option, print_json
+from stepstone.cli.common import echo, json_option, lab_option, print_json
 from stepstone.errors import UsageError
 
 
@@ -176,22 +176,22 @@ def compare_cmd(runs: tuple[str, ...], a_tag: str | None, b_tag: str | None, met
     for rows, cols, title in tables:
         echo_table(rows, cols, style, title)
     for line in out_lines:
-        click.echo(line)
+        echo(line)
     if averages is not None:
-        click.echo()
+        echo()
         averages.echo(style, name_a, name_b, arms)
     if div is not None:
-        click.echo()
+        echo()
         echo_table([[c.name, c.before, c.after, c.change, interval(c.ci_low, c.ci_high),
                      "WORSE" if c.worse else ("better" if c.better else "–")]
                     for c in div.changes],
                    ["eval", name_a, name_b, "change", "CI", ""], style,
                    f"{loss_key}: {div.loss_before:.4g} → {div.loss_after:.4g}")
         if div.detected:
-            click.echo(f"DIVERGENCE: {loss_key} improved while {', '.join(div.worsened)} "
+            echo(f"DIVERGENCE: {loss_key} improved while {', '.join(div.worsened)} "
                        "got worse")
         else:
-            click.echo("no loss-vs-downstream divergence")
+            echo("no loss-vs-downstream divergence")
 
 
 def _eval_keys(aio: Any, runs: Sequence[Any], named: Sequence[str], loss_key: str) -> list[str]:
@@ -255,10 +255,10 @@ class EvalAverages:
             cols = ["eval", "a", "b", "b − a"]
         echo_table(rows, cols, style, f"Evals and their average (a = {name_a}, b = {name_b})")
         if arms and avg_a is not None and avg_b is not None:
-            click.echo(f"average: {avg_a.note}" if avg_a.note == avg_b.note
+            echo(f"average: {avg_a.note}" if avg_a.note == avg_b.note
                        else f"average: a: {avg_a.note}; b: {avg_b.note}")
         if self.left_out:
-            click.echo(f"not in the average (lower is better): {', '.join(self.left_out)}")
+            echo(f"not in the average (lower is better): {', '.join(self.left_out)}")
 
 
 # -- stratify ----------------------------------------------------------------------------------
@@ -318,7 +318,7 @@ def stratify_cmd(run: str, by: tuple[str, ...], against: str | None, name: str |
                           "b − a", f"{comp.confidence:.0%} CI", "test", "verdict"], style,
                    f"{comp.metric}: {run} (b) against {against} (a)")
         text = regression_text(comp, run, str(against))
-        click.echo(f"regression: {text}" if text else f"no bucket where {run} is clearly "
+        echo(f"regression: {text}" if text else f"no bucket where {run} is clearly "
                    f"worse than {against}")
         return
     rep = stratify(recs, fields, metric=metric, higher_is_better=hib, min_count=min_count)
@@ -339,4 +339,4 @@ def stratify_cmd(run: str, by: tuple[str, ...], against: str | None, name: str |
                       f"{rep.confidence:.0%} CI"], style,
                f"{rep.metric} by {', '.join(fields)} ({len(recs)} examples)")
     for line in rep.findings:
-        click.echo(f"- {line}")
+        echo(f"- {line}")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from stepstone.analysis_io import config_number
-from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.store.lab import Lab, open_lab
 from stepstone.store.runs import RunRecord
@@ -181,6 +181,6 @@ def curve_cmd(runs: tuple[str, ...], knob: str, metric: str | None, train_value:
     print_table(table, (knob, *[run.name for run, _ in curves]),
                 title=f"{curves[0][1].metric} against {knob}")
     for run, curve in curves:
-        click.echo(f"{run.name}: {curve.summary}")
+        echo(f"{run.name}: {curve.summary}")
     if plot_path is not None:
-        click.echo(f"figure: {plot_path}")
+        echo(f"figure: {plot_path}")

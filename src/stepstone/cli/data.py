@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
 from stepstone.errors import UsageError
 from stepstone.store.lab import open_lab
 from stepstone.store.query import run_query
@@ -55,7 +55,7 @@ def export_cmd(what: str, fmt: str, out: Path | None, run_refs: tuple[str, ...],
     elif as_json:
         print_json({"what": what, "format": fmt, "rows": len(rows), "out": str(out)})
     else:
-        click.echo(f"wrote {len(rows)} rows to {out}", err=True)
+        echo(f"wrote {len(rows)} rows to {out}", err=True)
 
 
 @click.command("query")
@@ -83,4 +83,4 @@ def query_cmd(sql: str, timeout_s: float, lab: str | None, as_json: bool) -> Non
     elif result.rows:
         print_table(result.rows, result.columns, title=f"{len(result.rows)} rows")
     else:
-        click.echo("no rows")
+        echo("no rows")

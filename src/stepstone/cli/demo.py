@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stepstone.cli.common import json_option, print_json
+from stepstone.cli.common import echo, json_option, print_json
 from stepstone.errors import UsageError
 
 
@@ -55,4 +55,4 @@ def demo_cmd(out_dir: Path | None, lab: Path | None, reduced: bool, workers: int
     if as_json:
         print_json(result.to_dict())
     elif not quiet:
-        click.echo(summary_text(result))
+        echo(summary_text(result))

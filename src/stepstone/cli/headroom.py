@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from stepstone.analysis_io import config_number, number
-from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
 from stepstone.errors import UsageError
 from stepstone.method.sections import TRAINING_SECTIONS
 from stepstone.store.lab import open_lab
@@ -255,7 +255,7 @@ def headroom_cmd(run: str, flops: float | None, bytes_moved: float | None,
     if as_json:
         print_json({"run_id": record.id, **result.to_dict(), "origin": origin})
         return
-    click.echo(f"{record.name} ({record.id}) on {result.device}: {result.verdict}")
+    echo(f"{record.name} ({record.id}) on {result.device}: {result.verdict}")
     rows = [
         ("FLOPs per step", _si(result.flops, "FLOP"), origin.get("flops")),
         ("bytes per step", _si(result.bytes, "B"), origin.get("bytes")),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
 from stepstone.importers._common import ImportReport
 
 
@@ -35,15 +35,15 @@ def _show(report: ImportReport, as_json: bool, dry_run: bool) -> None:
         print_table(report.imported, ("id", "name", "status", "points", "from"),
                     title=f"{verb} {len(report.imported)} {report.source} runs")
     else:
-        click.echo(f"{verb} no {report.source} runs")
+        echo(f"{verb} no {report.source} runs")
     if report.updated:
         print_table(report.updated, ("id", "name", "status", "points", "from"),
                     title=f"{'would update' if dry_run else 'updated'} {len(report.updated)} "
                           f"runs that had grown since the last import")
     for item in report.skipped:
-        click.echo(f"skipped {item['id']}: {item['reason']}", err=True)
+        echo(f"skipped {item['id']}: {item['reason']}", err=True)
     for note in report.notes:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
 
 
 _dry_run = click.option("--dry-run", is_flag=True,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stepstone.cli.common import json_option, print_json
+from stepstone.cli.common import echo, json_option, print_json
 from stepstone.store.lab import init_lab
 
 
@@ -33,4 +33,4 @@ def init_cmd(folder: Path | None, store: str | None, objects: str | None, as_jso
     if as_json:
         print_json({"lab": str(root)})
     else:
-        click.echo(f"lab ready at {root}")
+        echo(f"lab ready at {root}")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from stepstone.cli.common import (
+    echo,
     json_option,
     lab_option,
     monitor_env,
@@ -127,7 +128,7 @@ def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[[Lab], Make
         print_table([s.to_dict() for s in result.states],
                     ["idx", "label", "status", "run_id", "attempts", "reason"],
                     title=f"{kind} {plan.id}: {result.status}")
-        click.echo(f"launched {len(result.launched)}, skipped {len(result.skipped)} "
+        echo(f"launched {len(result.launched)}, skipped {len(result.skipped)} "
                    f"(finished or still running); plan {plan.id} is {result.status}", err=True)
     if result.status != "done":
         raise SystemExit(1)
@@ -237,7 +238,7 @@ def cancel_cmd(plan: str, reason: str, lab: str | None, as_json: bool) -> None:
     if as_json:
         print_json({"plan_id": plan_id, "stopped": stopped, "reason": reason})
     else:
-        click.echo(f"plan {plan_id} cancelled; stopped {len(stopped)} running run(s)"
+        echo(f"plan {plan_id} cancelled; stopped {len(stopped)} running run(s)"
                    + (f": {', '.join(stopped)}" if stopped else ""))
 
 

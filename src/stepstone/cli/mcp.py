@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from stepstone.cli.common import lab_option, monitor_env, monitor_options
+from stepstone.cli.common import echo, lab_option, monitor_env, monitor_options
 from stepstone.cli.ui import LOCAL_HOSTS, check_binding
 from stepstone.errors import UsageError
 
@@ -57,5 +57,5 @@ def mcp_cmd(use_http: bool, host: str, port: int, token: str | None, workers: in
     allowed = list(HOST_NAMES) if host in LOCAL_HOSTS and not token else None
     app = http_app(server, token=token, allowed_hosts=allowed)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"stepstone MCP server on http://{shown}:{port}/mcp (Ctrl+C stops it)", err=True)
+    echo(f"stepstone MCP server on http://{shown}:{port}/mcp (Ctrl+C stops it)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from stepstone.cli.analysis_common import echo_table, selection_options, table_option
-from stepstone.cli.common import json_option, lab_option, print_json
+from stepstone.cli.common import echo, json_option, lab_option, print_json
 from stepstone.errors import UsageError
 
 MFU = "mfu"
@@ -115,17 +115,17 @@ def pareto_cmd(question: str | None, baseline: str | None, tag: str | None,
                        "on front", "dominated by"],
                style, f"{len(res.front)} of {len(res.ranked)} qualified runs on the frontier")
     if peak_flops is not None:
-        click.echo(f"MFU: summary flops / {time_key or aio.TIME_KEY} / ({peak_flops:.4g} "
+        echo(f"MFU: summary flops / {time_key or aio.TIME_KEY} / ({peak_flops:.4g} "
                    f"FLOP/s × {devices or 1} device(s))")
         for rid, m in mfus.items():
             if m is not None and m.warning:
-                click.echo(f"! run {rid[:10]} ({names.get(rid, '')}): {m.warning}")
+                echo(f"! run {rid[:10]} ({names.get(rid, '')}): {m.warning}")
     for d in res.disqualified:
         reasons = [f"{r} ({why_not[d.id]})" if d.id in why_not and r.split(" to check ")[0]
                    == f"no {MFU}" else r for r in d.reasons]
-        click.echo(f"- disqualified {d.id[:10]} ({names.get(d.id, '')}): {'; '.join(reasons)}")
+        echo(f"- disqualified {d.id[:10]} ({names.get(d.id, '')}): {'; '.join(reasons)}")
     if sel.skipped:
-        click.echo(sel.skipped_line())
+        echo(sel.skipped_line())
 
 
 def _check_mfu_options(costs: tuple[str, ...], peak_flops: float | None, devices: int | None,

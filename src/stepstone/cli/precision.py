@@ -20,7 +20,7 @@ from stepstone.cli.analysis_common import (
     higher_is_better,
     selection_options,
 )
-from stepstone.cli.common import json_option, lab_option, print_json
+from stepstone.cli.common import echo, json_option, lab_option, print_json
 from stepstone.errors import UsageError
 
 
@@ -114,11 +114,11 @@ def _array_report(path: str, formats: tuple[str, ...], channel_axis: int, style:
     if as_json:
         print_json({"file": path, "shape": list(values.shape), "report": rep.to_dict()})
         return
-    click.echo(f"{path}: {rep.n_values} values, shape {tuple(values.shape)}, absmax "
+    echo(f"{path}: {rep.n_values} values, shape {tuple(values.shape)}, absmax "
                f"{rep.absmax:.4g}, mean {rep.mean:.4g}, std {rep.std:.4g}, {rep.n_zero} zeros")
     for r in rep.ranges:
-        click.echo(f"  p{r.low_pct:g}–p{r.high_pct:g}: [{r.low:.4g}, {r.high:.4g}]")
-    click.echo()
+        echo(f"  p{r.low_pct:g}–p{r.high_pct:g}: [{r.low:.4g}, {r.high:.4g}]")
+    echo()
     echo_table([[f.format, f"{f.overflow_fraction:.3%}", f"{f.underflow_fraction:.3%}",
                  f"{f.precision_loss_fraction:.3%}", f.mean_relative_error, f.sqnr_db,
                  f.detail] for f in rep.formats],
@@ -159,6 +159,6 @@ def _compare_runs(filters: dict[str, Any], by: str, metric: str, reference: str,
                       f"is better; accept a drop up to {max_drop:g})")
     for r in comp.rows:
         if r.note:
-            click.echo(f"- {r.precision}: {r.note}")
+            echo(f"- {r.precision}: {r.note}")
     if skipped.skipped:
-        click.echo(skipped.skipped_line())
+        echo(skipped.skipped_line())

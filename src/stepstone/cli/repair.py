@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
 from stepstone.errors import UsageError
 from stepstone.store.lab import find_lab
 from stepstone.store.repair import check_lab, recover_lab
@@ -37,12 +37,12 @@ def doctor_cmd(lab: str | None, as_json: bool) -> None:
     if as_json:
         print_json(health.to_dict())
     elif health.ok:
-        click.echo(f"{health.path}: ok (the integrity check found no problem)")
+        echo(f"{health.path}: ok (the integrity check found no problem)")
     else:
-        click.echo(f"{health.path} is damaged:")
+        echo(f"{health.path} is damaged:")
         for problem in health.problems:
-            click.echo(f"  - {problem}")
-        click.echo("run `stepstone recover` to copy what is readable into a new lab.db "
+            echo(f"  - {problem}")
+        echo("run `stepstone recover` to copy what is readable into a new lab.db "
                    "(the damaged file is kept beside it)")
     if not health.ok:
         raise SystemExit(1)
@@ -73,5 +73,5 @@ def recover_cmd(force: bool, lab: str | None, as_json: bool) -> None:
     if rows:
         print_table(rows, ("table", "copied", "lost"))
     if recovery.unreadable_tables:
-        click.echo(f"not readable at all: {', '.join(recovery.unreadable_tables)}")
-    click.echo(f"recovered {root / DB_NAME}; the damaged file is kept as {recovery.kept}")
+        echo(f"not readable at all: {', '.join(recovery.unreadable_tables)}")
+    echo(f"recovered {root / DB_NAME}; the damaged file is kept as {recovery.kept}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stepstone.cli.common import json_option, lab_option, print_json
+from stepstone.cli.common import echo, json_option, lab_option, print_json
 
 FORMS = ("compute", "power", "chinchilla")
 
@@ -67,10 +67,10 @@ def report_cmd(question: str, out_dir: str | None, n_bootstrap: int, form: str,
     if as_json:
         print_json({"paths": paths.to_dict(), "report": report.to_dict()})
         return
-    click.echo(f"report on {report.question.id} ({report.decision.proposed} proposed"
+    echo(f"report on {report.question.id} ({report.decision.proposed} proposed"
                + (f", answered {report.decision.answer}" if report.decision.answer else "")
                + f", {len(report.caveats)} caveat(s)):")
-    click.echo(f"  {paths.markdown}")
-    click.echo(f"  {paths.html}")
+    echo(f"  {paths.markdown}")
+    echo(f"  {paths.html}")
     for figure in paths.figures:
-        click.echo(f"  {figure}")
+        echo(f"  {figure}")

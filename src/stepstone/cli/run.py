@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from stepstone.cli.common import json_option, lab_option, monitor_env, monitor_options, print_json
+from stepstone.cli.common import (
+    echo,
+    json_option,
+    lab_option,
+    monitor_env,
+    monitor_options,
+    print_json,
+)
 from stepstone.integrations.as_wandb import python_path
 from stepstone.method.launch import Prepared
 from stepstone.store.lab import open_lab
@@ -64,7 +71,7 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
 
     def approve(prepared: Prepared) -> None:
         if not as_json:
-            click.echo(f"against {prepared.baseline_version}:\n{prepared.diff.render()}",
+            echo(f"against {prepared.baseline_version}:\n{prepared.diff.render()}",
                        err=True)
         if not yes and sys.stdin.isatty():
             click.confirm("Launch with this config?", abort=True)
@@ -79,7 +86,7 @@ def run_cmd(name: str | None, project: str | None, config_file: Path | None,
     if as_json:
         print_json(record.to_dict())
     else:
-        click.echo(f"run {record.id} ({record.name}) {record.status}"
+        echo(f"run {record.id} ({record.name}) {record.status}"
                    + (f": {record.reason}" if record.reason else ""), err=True)
     if record.status != "finished":
         raise SystemExit(record.exit_code if record.exit_code and record.exit_code > 0 else 1)

@@ -13,7 +13,7 @@ import click
 
 from stepstone.cells import fmt, interval
 from stepstone.cli.analysis_common import echo_table, selection_options, table_option
-from stepstone.cli.common import json_option, lab_option, print_json
+from stepstone.cli.common import echo, json_option, lab_option, print_json
 from stepstone.errors import UsageError
 
 FORMS = ("compute", "power", "chinchilla")
@@ -102,11 +102,11 @@ def fit_cmd(question: str | None, baseline: str | None, tag: str | None, project
                     "run_ids": run_ids, "skipped": skipped, "fit": fit.to_dict(),
                     "compute_optimal": optimal.to_dict() if optimal else None})
         return
-    click.echo(f"{fit.form} law {fit.formula} fitted to {fit.n_points} runs ({source}); "
+    echo(f"{fit.form} law {fit.formula} fitted to {fit.n_points} runs ({source}); "
                f"FLOPs: {fit.flops_method}")
     if points.skipped:
-        click.echo(aio.Selection("", [], points.skipped).skipped_line())
-    click.echo()
+        echo(aio.Selection("", [], points.skipped).skipped_line())
+    echo()
     pct = f"{fit.confidence:.0%}"
     echo_table([[p.name, p.value, interval(p.ci_low, p.ci_high), p.std_error]
                 for p in fit.params],
@@ -128,7 +128,7 @@ def fit_cmd(question: str | None, baseline: str | None, tag: str | None, project
                    f"Held-out extrapolation: {fit.holdout_note}; mean |error| "
                    f"{h.mean_abs_relative_error:.2%}, max {h.max_abs_relative_error:.2%}")
     else:
-        click.echo(fit.holdout_note)
+        echo(fit.holdout_note)
     if optimal is not None:
         echo_table([["N (parameters)", optimal.n, interval(*optimal.n_ci)],
                     ["D (tokens)", optimal.d, interval(*optimal.d_ci)],
@@ -137,7 +137,7 @@ def fit_cmd(question: str | None, baseline: str | None, tag: str | None, project
                    ["compute-optimal", "value", f"{pct} CI"], style,
                    f"Compute-optimal at C = {optimal.compute:.3g} FLOPs")
     if fit_id is not None:
-        click.echo(f"fit id: {fit_id}  (label {label or source!r})")
+        echo(f"fit id: {fit_id}  (label {label or source!r})")
 
 
 def _fit_or_refuse(aio: Any, points: Any, form: str, n_bootstrap: int,
@@ -237,7 +237,7 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
     curve, curve_note = _gain_curve(base, rungs, n_bootstrap)
     skipped = [{"run": r, "reason": why} for r, why in rungs.skipped]
     for line in result.warnings:
-        click.echo(f"WARNING: {line}", err=True)
+        echo(f"WARNING: {line}", err=True)
     if as_json:
         print_json({"baseline": base_desc, "skipped": skipped,
                     "rungs": [{"rung": k, "runs": list(ids)}
@@ -246,11 +246,11 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
                     "gain_curve": curve.to_dict() if curve is not None else None,
                     "gain_curve_note": curve_note})
         return
-    click.echo(f"baseline: {base_desc}; comparison: {result.comparison}; seeds at a rung "
+    echo(f"baseline: {base_desc}; comparison: {result.comparison}; seeds at a rung "
                "are averaged, their spread is its seed noise")
     if rungs.skipped:
-        click.echo(aio.Selection("", [], list(rungs.skipped)).skipped_line())
-    click.echo()
+        echo(aio.Selection("", [], list(rungs.skipped)).skipped_line())
+    echo()
     rows = [[r.label[:12], len(ids), r.compute, r.loss, r.compute_predicted,
              r.gain if r.defined else "undefined", interval(r.ci_low, r.ci_high)
              if r.defined else "–",
@@ -259,17 +259,17 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
     echo_table(rows, ["rung", "runs", "C", "loss", "baseline C for loss", "gain",
                       f"{result.confidence:.0%} CI", "note"], style, "Gain per rung")
     t = result.trend
-    click.echo(f"trend: {t.verdict.upper()} — slope of ln(gain) per decade "
+    echo(f"trend: {t.verdict.upper()} — slope of ln(gain) per decade "
                f"{fmt(t.slope_per_decade)} {interval(t.ci_low, t.ci_high)} over {t.n_rungs} "
                f"rung(s). {t.explanation}")
     if curve is not None and curve.exponents_differ:
-        click.echo()
+        echo()
         echo_table([[p.compute, p.loss, p.gain if p.gain is not None else "undefined",
                      interval(p.ci_low, p.ci_high), p.note] for p in curve.points],
                    ["C", "feature law loss", "gain(C)", f"{curve.confidence:.0%} CI", "note"],
                    style, f"gain(C): {curve.note}")
     else:
-        click.echo(f"gain(C): {curve_note}")
+        echo(f"gain(C): {curve_note}")
 
 
 def _version_and_metric(lab: Any, baseline: str | None, question: str | None,

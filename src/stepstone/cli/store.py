@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
 from stepstone.errors import UsageError
 from stepstone.store import migrations
 from stepstone.store.db import Database, is_postgres_url
@@ -56,15 +56,15 @@ def migrate_cmd(dry_run: bool, lab: str | None, as_json: bool) -> None:
         })
         return
     if not pending:
-        click.echo(f"{target.describe()} is at schema v{before}: nothing to do")
+        echo(f"{target.describe()} is at schema v{before}: nothing to do")
     elif dry_run:
-        click.echo(f"{target.describe()} is at schema v{before}; `stepstone migrate` would apply:")
+        echo(f"{target.describe()} is at schema v{before}; `stepstone migrate` would apply:")
         for m in pending:
-            click.echo(f"  v{m.version}  {m.name}")
+            echo(f"  v{m.version}  {m.name}")
     else:
-        click.echo(f"upgraded {target.describe()} from schema v{before} to v{after}:")
+        echo(f"upgraded {target.describe()} from schema v{before} to v{after}:")
         for m in applied:
-            click.echo(f"  v{m.version}  {m.name}")
+            echo(f"  v{m.version}  {m.name}")
 
 
 @click.command("sync")
@@ -98,16 +98,16 @@ def sync_cmd(dest: str | None, objects: str | None, lab: str | None, as_json: bo
         print_json({"from": source_target.describe(), "to": dest_target.describe(),
                     **report.to_dict()})
         return
-    click.echo(f"{source_target.describe()} → {dest_target.describe()}")
+    echo(f"{source_target.describe()} → {dest_target.describe()}")
     rows = [{"table": name, **vars(count)} for name, count in report.tables.items()
             if count.inserted or count.updated or count.unchanged]
     if rows:
         print_table(rows, ("table", "inserted", "updated", "unchanged"))
-    click.echo(f"objects: {report.objects_copied} copied, {report.objects_present} already there"
+    echo(f"objects: {report.objects_copied} copied, {report.objects_present} already there"
                + (f", {len(report.objects_missing)} missing from the source"
                   if report.objects_missing else ""))
     if report.inserted == 0 and report.updated == 0 and report.objects_copied == 0:
-        click.echo("nothing new: the store already had everything")
+        echo("nothing new: the store already had everything")
 
 
 def _source(lab: str | None) -> StoreTarget:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from stepstone.cli.common import json_option, lab_option, print_json, print_table
+from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
 from stepstone.errors import UsageError
 from stepstone.method import suites as suite_rules
 from stepstone.method.suite_spec import check_text
@@ -65,13 +65,13 @@ def suite_create(name: str, question: str | None, spec_file: Path | None, tier: 
     if as_json:
         print_json(row)
         return
-    click.echo(f"suite {row['version']} created" + (f" for tier {row['tier']}" if row["tier"]
+    echo(f"suite {row['version']} created" + (f" for tier {row['tier']}" if row["tier"]
                                                     else " (attached to no tier)")
                + (f" at rung {row['spec']['rung']}" if row["spec"].get("rung") is not None
                   else "")
                + (f", replacing {row['parent']}" if row["parent"] else ""))
     for check in row["spec"]["checks"]:
-        click.echo(f"  {check_text(check)}  ({check.get('kind')})")
+        echo(f"  {check_text(check)}  ({check.get('kind')})")
 
 
 @suite_group.command("list")
@@ -120,24 +120,24 @@ def suite_show(suite: str, lab: str | None, as_json: bool) -> None:
     if as_json:
         print_json(row)
         return
-    click.echo(f"{row['version']}  tier: {row['tier'] or 'none'}  parent: {row['parent'] or 'none'}"
+    echo(f"{row['version']}  tier: {row['tier'] or 'none'}  parent: {row['parent'] or 'none'}"
                + (f"  from: {row['question_id']}" if row["question_id"] else ""))
     spec = row["spec"]
     if spec.get("description"):
-        click.echo(f"  {spec['description']}")
+        echo(f"  {spec['description']}")
     if spec.get("rung") is not None:
         ladder = ", ".join(map(str, spec.get("rungs") or [spec["rung"]]))
-        click.echo(f"  holds rung {spec['rung']} (of {ladder}): runs of other scales are not "
+        echo(f"  holds rung {spec['rung']} (of {ladder}): runs of other scales are not "
                    "checked")
     for check in spec["checks"]:
         basis = f"  ({check['basis']})" if check.get("basis") else ""
-        click.echo(f"  [{check['kind']}] {check_text(check)}{basis}")
+        echo(f"  [{check['kind']}] {check_text(check)}{basis}")
     for bucket in spec.get("buckets") or []:
         means = ", ".join(f"{k}: {v:.3g}" for k, v in bucket["means"].items())
-        click.echo(f"  buckets of {bucket['field']} ({bucket['stat']}): {means}; "
+        echo(f"  buckets of {bucket['field']} ({bucket['stat']}): {means}; "
                    f"worst {bucket['worst']}")
     for run in row["runs"]:
-        click.echo(f"  run {run['run_id']}: {'PASS' if run['passed'] else 'FAIL'}")
+        echo(f"  run {run['run_id']}: {'PASS' if run['passed'] else 'FAIL'}")
 
 
 @suite_group.command("check")
@@ -159,9 +159,9 @@ def suite_check(run: str, suite: str | None, lab: str | None, as_json: bool) -> 
     if as_json:
         print_json(results)
     elif not results:
-        click.echo(f"run {run} has no suites to pass: its baseline tier has none attached")
+        echo(f"run {run} has no suites to pass: its baseline tier has none attached")
     else:
         for line in suite_rules.lines(results):
-            click.echo(line.replace("**", ""))
+            echo(line.replace("**", ""))
     if any(r["passed"] is False for r in results):
         raise SystemExit(1)

@@ -7,7 +7,7 @@ import socket
 
 import click
 
-from stepstone.cli.common import json_option, lab_option, print_json
+from stepstone.cli.common import echo, json_option, lab_option, print_json
 from stepstone.errors import UsageError
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -67,7 +67,7 @@ def ui_cmd(host: str, port: int, token: str | None, lab: str | None, as_json: bo
     if as_json:
         print_json({"url": url, "host": host, "port": port})
     else:
-        click.echo(f"stepstone dashboard on {url} (read-only; Ctrl+C stops it)")
+        echo(f"stepstone dashboard on {url} (read-only; Ctrl+C stops it)")
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     server.run(sockets=[sock])
 

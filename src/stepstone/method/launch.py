@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from stepstone.cells import terminal_safe
 from stepstone.config import ConfigDiff, VerifyResult, diff, parse_override, resolve, verify
 from stepstone.errors import ConfigError, MethodError, UsageError
 from stepstone.launch.plan import Verifier
@@ -274,5 +275,5 @@ def run_smoke(lab: Lab, spec: Any, *, echo: bool = True) -> Any:
                           + (f" ({record.reason})" if record.reason else "")
                           + ": the real run was not launched")
     if echo:
-        print(f"smoke run {record.id} ({record.name}) finished", file=sys.stderr)
+        print(terminal_safe(f"smoke run {record.id} ({record.name}) finished"), file=sys.stderr)
     return record

@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from stepstone.cells import terminal_safe
 from stepstone.errors import UsageError
 from stepstone.method.sections import is_training_key
 from stepstone.store.runs import flatten
@@ -230,7 +231,7 @@ def record(run: Any, lints: list[Lint], *, echo: bool = True) -> None:
     added = [lint.message for lint in lints if lint.message not in known]
     if echo:
         for message in added:
-            print(f"stepstone: precision warning: {message}", file=sys.stderr)
+            print(terminal_safe(f"stepstone: precision warning: {message}"), file=sys.stderr)
     if run is not None and added:
         run.summary[SUMMARY_KEY] = known + added
 
@@ -258,7 +259,7 @@ def check_config(run: Any, config: Mapping[str, Any]) -> list[Lint]:
         lints = config_lints(config)
         record(run, lints)
     except Exception as exc:  # a lint must never break a run
-        print(f"stepstone: could not lint the config: {exc}", file=sys.stderr)
+        print(terminal_safe(f"stepstone: could not lint the config: {exc}"), file=sys.stderr)
         return []
     return lints
 
