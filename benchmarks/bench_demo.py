@@ -54,7 +54,7 @@ def _fmt(value: Any, spec: str) -> str:
 def markdown(wall: float, data: dict[str, Any], load: tuple[float, float], reduced: bool,
              workers: int) -> str:
     form = "reduced (`--reduced`)" if reduced else "full"
-    runs = sorted(data["runs"], key=lambda r: (r["kind"], str(r["rung"])))
+    runs = sorted(data["runs"], key=lambda r: (r["kind"], str(r["rung"]), r.get("seed") or 0))
     lines = [
         "## Demo: `stepstone demo` end to end",
         "",
@@ -67,12 +67,13 @@ def markdown(wall: float, data: dict[str, Any], load: tuple[float, float], reduc
         f"**Wall time: {wall:.0f} s** (the demo's own clock: {data['wall_s']:.0f} s), "
         f"{len(data['runs'])} ladder runs + 1 smoke run.",
         "",
-        "| kind | rung | params | FLOPs | eval/loss | run wall (s) |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| kind | rung | seed | params | FLOPs | eval/loss | run wall (s) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in runs:
-        lines.append(f"| {r['kind']} | {r['rung']} | {r['n_params']:,} | {r['flops']:.2e} | "
-                     f"{r['eval/loss']:.4f} | {_fmt(r['duration_s'], '.1f')} |")
+        lines.append(f"| {r['kind']} | {r['rung']} | {r.get('seed')} | {r['n_params']:,} | "
+                     f"{r['flops']:.2e} | {r['eval/loss']:.4f} | "
+                     f"{_fmt(r['duration_s'], '.1f')} |")
     lines += ["", "Gain of the feature (4-shot loss) per rung over the baseline's law, with the "
               "95% interval from its bootstrap:", "",
               "| rung | FLOPs | eval/loss | gain | interval |",
@@ -84,8 +85,14 @@ def markdown(wall: float, data: dict[str, Any], load: tuple[float, float], reduc
     t, d = data["trend"], data["decision"]
     lines += ["", f"Trend: **{t['verdict']}** (ln gain per decade "
               f"{_fmt(t['slope_per_decade'], '.3f')}, interval [{_fmt(t['ci_low'], '.3f')}, "
-              f"{_fmt(t['ci_high'], '.3f')}]). Rule `{d['rule']}` → proposed "
-              f"**{d['proposed']}**."]
+              f"{_fmt(t['ci_high'], '.3f')}]). Rule `{d['rule']}`: first verdict "
+              f"**{data['first_verdict']['proposed']}**"
+              + (f", second round of seeds {data['second_round']['seeds']} at "
+                 f"{', '.join(data['second_round']['rungs'])}"
+                 if data["second_round"].get("ran") else "")
+              + f", decision **{d['proposed']}**"
+              + (f", promoted into {data['promotion']['version']}" if data["promotion"] else "")
+              + "."]
     s = data["stratified"]
     if s.get("weakest") and s.get("overall"):
         w, o = s["weakest"], s["overall"]

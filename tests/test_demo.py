@@ -43,7 +43,14 @@ def test_every_run_finished_and_is_linked(demo: dict[str, Any]) -> None:
         assert len(runs) == len(smoke) + len(base) + len(feature)
         assert [r.id for r in smoke] == [demo["smoke_run"]]
         assert smoke[0].status == "finished" and smoke[0].config["smoke"] is True
-        assert len(base) == 4 and len(feature) == 2
+        # the ladder's 4 rungs, and 3 more seeds at r2 for the noise floor
+        assert sorted((r.config["rung"], r.seed) for r in base) == [
+            ("r1", 0), ("r2", 0), ("r2", 1), ("r2", 2), ("r2", 3), ("r3", 0), ("r4", 0)]
+        expected = {("r3", 0), ("r4", 0)}
+        if demo["second_round"]["ran"]:  # fresh seeds at the rungs the power analysis named
+            expected |= {(rung, seed) for rung in demo["second_round"]["rungs"]
+                         for seed in demo["second_round"]["seeds"]}
+        assert {(r.config["rung"], r.seed) for r in feature} == expected
         for run in base + feature:
             assert run.status == "finished", (run.id, run.status, run.reason)
             assert run.baseline == version
@@ -66,7 +73,9 @@ def test_fit_gain_and_strata_are_computed(demo: dict[str, Any]) -> None:
     with open_lab(demo["lab"]) as lab:
         fit = next(f for f in lab.fits() if f["id"] == demo["fit_id"])
         assert fit["source"] == f"baseline:{demo['baseline_version']}"
-        assert len(fit["run_ids"]) == 4
+        assert len(fit["run_ids"]) == 7
+        floor = lab.baselines.noise(demo["baseline_version"], METRIC)[0]
+        assert (floor.n, floor.rung, floor.sd) == (4, "r2", pytest.approx(demo["noise"]["sd"]))
     assert set(demo["law"]["params"]) == {"E", "A", "alpha"}
     assert [g["label"] for g in demo["gains"]] == ["r3", "r4"]
     for gain in demo["gains"]:
@@ -99,6 +108,26 @@ def test_decision_and_notebook_pages(demo: dict[str, Any]) -> None:
     assert len(demo["pages"]) == len(pages)
 
 
+def test_the_first_verdict_and_a_yes_promoted_into_the_history(demo: dict[str, Any]) -> None:
+    assert demo["first_verdict"]["proposed"] in ("yes", "no", "inconclusive")
+    assert demo["second_round"]["ran"] == (demo["first_verdict"]["proposed"] == "inconclusive"
+                                           and bool((demo["first_verdict"].get("settle") or {})
+                                                    .get("seeds_per_rung")))
+    versions = [v["version"] for v in demo["history"]]
+    if demo["decision"]["proposed"] == "yes":
+        promoted = demo["promotion"]["version"]
+        assert versions == [demo["baseline_version"], promoted]
+        assert demo["history"][1]["features"] == [demo["question_id"]]
+        with open_lab(demo["lab"]) as lab:
+            assert lab.baselines.get(promoted)["config"][FEATURE_KEY] == FEATURE_VALUE
+            assert any(p["title"] == f"Promoted {demo['question_id']} into {promoted}"
+                       for p in lab.notebook.pages(kind="decision"))
+        report = Path(demo["report"]["markdown"]).read_text(encoding="utf-8")
+        assert f"Promoted {demo['question_id']} into {promoted}" in report
+    else:
+        assert versions == [demo["baseline_version"]] and demo["promotion"] == {}
+
+
 def test_report_files_with_figures(demo: dict[str, Any]) -> None:
     report = demo["report"]
     markdown, html = Path(report["markdown"]), Path(report["html"])
@@ -117,6 +146,8 @@ def test_summary_names_everything(demo: dict[str, Any]) -> None:
 
     text = summary_text(DemoResult(**demo))
     assert demo["decision"]["proposed"].upper() in text
+    assert "First verdict: " + demo["first_verdict"]["proposed"].upper() in text
+    assert "Baseline history: " + demo["baseline_version"] in text
     assert "Trend: " + demo["trend"]["verdict"] in text
     assert "weakest bucket" in text
     assert f"Notebook: {len(demo['pages'])} pages" in text

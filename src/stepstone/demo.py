@@ -3,14 +3,17 @@
 The demo is a script of the ordinary workflow, calling the same library functions as the
 command line: an idea and a question with a gain rule and a time box; a dated baseline of the
 byte-level language model (:mod:`stepstone.tasks.bytelm`); the feature's plan with its config
-diff verified, then a smoke run; two scaling ladders (the baseline's own runs, then the
-feature's rungs linked to the question), each run a real training subprocess launched through
-:func:`~stepstone.launch.runner.launch_plan` and the local executor; the baseline's law, the
-feature's gain per rung with its trend verdict and a stratified comparison; the decision the
-rule proposes, the notebook pages, and the question's report (Markdown, HTML, figures).
+diff verified, then a smoke run; the baseline's scaling ladder and its noise floor (seeds of
+one rung); the feature's ladder linked to the question, each run a real training subprocess
+launched through :func:`~stepstone.launch.runner.launch_plan` and the local executor; the
+baseline's law, the feature's gain per rung with its trend and a stratified comparison; the
+first verdict and, when it is inconclusive, the power analysis (what would settle it) and a
+second round of fresh seeds at the rungs it names; the decision; on yes, the promotion into a
+new dated baseline; the notebook pages and the question's report (Markdown, HTML, figures).
 
 The feature is the k-shot loss (k = 4, seed 003) in place of cross-entropy for training;
-evaluation stays cross-entropy. Whatever the rule decides is what the demo reports.
+evaluation stays cross-entropy. The rule reads the gain at the feature ladder's top rung (see
+docs/demo.md for why not at every rung). Whatever the rule decides is what the demo reports.
 """
 
 from __future__ import annotations
@@ -22,15 +25,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepstone.demo_display import Display
 from stepstone.errors import UsageError
 from stepstone.store.lab import Lab, init_lab, open_lab
 
+if TYPE_CHECKING:
+    from stepstone.method.decide import Proposal
+
 TIER = "bytelm-demo"
 METRIC = "eval/loss"
-RULE = "gain >= 1.05 at every rung"
+RULE = "gain >= 1.05"
 FEATURE_KEY = "kshot_k"
 FEATURE_VALUE = 4
 COMMAND = (sys.executable, "-m", "stepstone.tasks.bytelm")
@@ -41,6 +47,12 @@ BASE_CONFIG: dict[str, Any] = {
     "eval_windows": 64, "eval_every": 0, "log_every": 10, "seed": 0, "threads": 1,
     "device": "cpu",
 }
+NOISE_SEEDS = 4
+"""Seeds of the baseline's noise-floor rung: a one-seed feature rung borrows its spread."""
+MAX_SEEDS = 5
+"""The most seeds per rung the second round runs (the power analysis may ask for more: the
+demo then says so, and the decision reads what ran). Four fresh seeds take two waves of
+the two workers, as three do."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +71,24 @@ class Rung:
 
 FULL_RUNGS = (Rung("r1", 32, 1, 60), Rung("r2", 48, 1, 90), Rung("r3", 64, 2, 120),
               Rung("r4", 80, 2, 160), Rung("r5", 96, 2, 220), Rung("r6", 112, 3, 260))
-"""The baseline's ladder: compute from about 8e9 to 8e11 FLOPs (2 decades); the feature
-runs on the upper rungs (all but the two smallest), inside the range the law is fitted on."""
+"""The baseline's ladder: compute from about 5e9 to 8e11 FLOPs (2 decades); the feature runs
+at r4 and r5, inside the range the law is fitted on (the loss it reaches at r5, the baseline
+reaches between r5 and r6), and the rule reads r5; the noise floor is measured at r3."""
 REDUCED_RUNGS = (Rung("r1", 16, 1, 12), Rung("r2", 24, 1, 20), Rung("r3", 32, 1, 30),
                  Rung("r4", 48, 1, 45))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which rungs each part of the demo runs."""
+
+    baseline: tuple[Rung, ...]
+    feature: tuple[Rung, ...]  # smallest first: the last is the top rung the rule reads
+    noise: Rung
+
+
+FULL = Layout(FULL_RUNGS, FULL_RUNGS[3:5], FULL_RUNGS[2])
+REDUCED = Layout(REDUCED_RUNGS, REDUCED_RUNGS[2:], REDUCED_RUNGS[1])
 
 
 @dataclass(frozen=True)
@@ -87,12 +113,17 @@ class DemoResult:
     smoke_run: str = ""
     plans: dict[str, str] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    noise: dict[str, Any] = field(default_factory=dict)
     fit_id: str | None = None
     law: dict[str, Any] = field(default_factory=dict)
     gains: list[dict[str, Any]] = field(default_factory=list)
     trend: dict[str, Any] = field(default_factory=dict)
     stratified: dict[str, Any] = field(default_factory=dict)
+    first_verdict: dict[str, Any] = field(default_factory=dict)
+    second_round: dict[str, Any] = field(default_factory=dict)
     decision: dict[str, Any] = field(default_factory=dict)
+    promotion: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
     pages: list[dict[str, Any]] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
     ui_command: str = ""
@@ -118,8 +149,9 @@ def run_demo(options: DemoOptions) -> DemoResult:
     out = options.out.expanduser().resolve()
     root = init_lab(options.lab.expanduser() if options.lab else out)
     out.mkdir(parents=True, exist_ok=True)
-    display = Display(quiet=options.quiet, total_stages=8)
+    display = Display(quiet=options.quiet, total_stages=12)
     result = DemoResult(lab=str(root))
+    layout = REDUCED if options.reduced else FULL
     try:
         with display, open_lab(root) as lab:
             if lab.baselines.list(TIER):
@@ -127,13 +159,17 @@ def run_demo(options: DemoOptions) -> DemoResult:
                                  f"another --out, or look at it with `{stepstone_command()} ui "
                                  f"--lab {root}`")
             _baseline(lab, result, display, options)
-            _ask(lab, result, display)
+            _ask(lab, result, display, layout)
             _plan_and_smoke(lab, result, display, out)
-            rungs = REDUCED_RUNGS if options.reduced else FULL_RUNGS
-            n_feature = 2 if options.reduced else len(rungs) - 2
-            _ladders(lab, result, display, options, out, rungs, rungs[-n_feature:])
+            _baseline_ladder(lab, result, display, options, out, layout)
+            _noise_floor(lab, result, display, options, out, layout)
+            _feature_ladder(lab, result, display, options, out, layout, seeds=None, only=None)
+            first = _first_verdict(lab, result, display)
+            _second_round(lab, result, display, options, out, layout, first)
             _evidence(lab, result, display, options)
             _decide(lab, result, display)
+            _promote(lab, result, display)
+            _record_runs(lab, result)
             _report(lab, result, display, options)
     finally:
         result.wall_s = time.perf_counter() - started
@@ -163,19 +199,21 @@ def _shown(path: Path) -> str:
 
 
 # -- 2. the idea and the question ------------------------------------------------------
-def _ask(lab: Lab, result: DemoResult, display: Display) -> None:
+def _ask(lab: Lab, result: DemoResult, display: Display, layout: Layout) -> None:
     from stepstone.method import ideas, notebook, questions
 
     stage = display.stage("idea and question")
+    top = layout.feature[-1].name
     notebook.plan_day(lab, "Demo day: test the k-shot loss (k = 4) as a training loss for the "
                       f"byte LM against a dated baseline, by compute-efficiency gain on a "
-                      f"scaling ladder; the rule `{RULE}` decides.")
+                      f"scaling ladder; the rule `{RULE}` decides at the top rung ({top}), "
+                      "with a second round of seeds if the first one is inconclusive.")
     idea = ideas.add(lab, "Train the byte LM on the k-shot loss (k = 4)",
                      source="seed 003: the k-shot loss -log(1 - (1 - p)^k)", cost="10m",
                      signal="medium")
     question = questions.create(
         lab, "Does training on the 4-shot loss reach the baseline's evaluation loss "
-             "(cross-entropy, nats per byte) with less compute?",
+             f"(cross-entropy, nats per byte) with at least 5% less compute at {top}?",
         rule=RULE, metrics=[METRIC], idea=idea["id"], timebox="1h", baseline=TIER)
     notebook.note(lab, "Why this feature: when the demo was written, a quick measurement at two "
                   "sizes (d_model 64 and 96, one seed a side; see docs/demo.md) gave the 4-shot "
@@ -227,38 +265,77 @@ def _plan_and_smoke(lab: Lab, result: DemoResult, display: Display, out: Path) -
     display.done(stage, f"smoke run {record.id} {record.status}")
 
 
-# -- 4. the ladders ----------------------------------------------------------------------
-def _ladders(lab: Lab, result: DemoResult, display: Display, options: DemoOptions, out: Path,
-             base_rungs: Sequence[Rung], feature_rungs: Sequence[Rung]) -> None:
+# -- 4. the ladders, the noise floor, the second round -----------------------------------
+def _baseline_ladder(lab: Lab, result: DemoResult, display: Display, options: DemoOptions,
+                     out: Path, layout: Layout) -> None:
+    """The baseline's own ladder (kind ``baseline``): the points of its law."""
     from stepstone.launch.plan import plan_ladder
     from stepstone.method import baselines
     from stepstone.method.launch import plan_verifier
 
     version = result.baseline_version
     base = baselines.resolve(lab, version)["config"]
-    # each run's config delta is against the baseline: the feature is one of its overrides
-    arms: list[tuple[str, Sequence[Rung], str | None, tuple[str, ...], list[str]]] = [
-        ("baseline", base_rungs, None, (), []),
-        ("feature", feature_rungs, result.question_id, (FEATURE_KEY,),
-         [f"{FEATURE_KEY}={FEATURE_VALUE}"]),
-    ]
-    for arm, rungs, question, keys, feature in arms:
-        verify = plan_verifier(lab, baseline=version, feature_keys=keys, question=question)
-        ordered = sorted(rungs, key=lambda r: -r.d_model * r.d_model * r.n_layers * r.steps)
-        plan = plan_ladder(base, list(COMMAND), rungs=[feature + r.overrides() for r in ordered],
-                           name=f"demo-{arm}", project="bytelm", cwd=str(out),
-                           baseline=version, question_id=question, verify=verify)
-        states = _launch(lab, plan, display, options, f"{arm} ladder ({len(rungs)} runs)")
-        result.plans[arm] = plan.id
-        bad = [s for s in states if s.status != "finished"]
-        if bad:
-            raise UsageError(f"the {arm} ladder did not finish: " + "; ".join(
-                f"run {s.run_id} {s.status} ({s.reason})" for s in bad))
-    for run in lab.runs.list(baseline=version):
+    ordered = sorted(layout.baseline, key=lambda r: -r.d_model * r.d_model * r.n_layers * r.steps)
+    plan = plan_ladder(base, list(COMMAND), rungs=[r.overrides() for r in ordered],
+                       name="demo-baseline", project="bytelm", cwd=str(out), baseline=version,
+                       verify=plan_verifier(lab, baseline=version))
+    _launch(lab, plan, display, options, f"baseline ladder ({len(plan.runs)} runs)")
+    result.plans["baseline"] = plan.id
+
+
+def _noise_floor(lab: Lab, result: DemoResult, display: Display, options: DemoOptions,
+                 out: Path, layout: Layout) -> None:
+    """The baseline's noise floor: seeds of one rung, as `stepstone baseline noise` runs them."""
+    from stepstone.launch.plan import plan_ladder
+    from stepstone.method import baselines, noise
+
+    version = result.baseline_version
+    rung = layout.noise.name
+    config, seeds = noise.seeds_to_run(lab, version, METRIC, rung, NOISE_SEEDS)
+    plan = plan_ladder(config, list(COMMAND), rungs=[[]], seeds=seeds, name="demo-noise",
+                       project="bytelm", cwd=str(out), baseline=version,
+                       reference=baselines.effective_config(lab,
+                                                            baselines.resolve(lab, version)))
+    _launch(lab, plan, display, options, f"noise floor at {rung} ({len(seeds)} more seeds)")
+    result.plans["noise"] = plan.id
+    floor = noise.measure(lab, version, metric=METRIC, rung=rung)
+    result.noise = floor.to_dict()
+    display.log(f"noise floor of {version}: {noise.describe_floor(floor)}")
+
+
+def _feature_ladder(lab: Lab, result: DemoResult, display: Display, options: DemoOptions,
+                    out: Path, layout: Layout, *, seeds: Sequence[int] | None,
+                    only: Sequence[str] | None) -> str:
+    """The feature's ladder linked to the question (kind ``rung``); with ``seeds`` and
+    ``only``, the second round: those seeds at those rungs (`ladder --seeds --only`)."""
+    from stepstone.launch.plan import plan_ladder
+    from stepstone.method import baselines
+    from stepstone.method.launch import plan_verifier
+
+    version = result.baseline_version
+    # the config its runs really ran with (the task's defaults filled in), as `ladder` uses
+    base = baselines.effective_config(lab, baselines.resolve(lab, version))
+    feature = [f"{FEATURE_KEY}={FEATURE_VALUE}"]
+    plan = plan_ladder(base, list(COMMAND), rungs=[feature + r.overrides() for r in layout.feature],
+                       seeds=seeds, only=only, name="demo-feature" + ("-seeds" if seeds else ""),
+                       project="bytelm", cwd=str(out), baseline=version,
+                       question_id=result.question_id,
+                       verify=plan_verifier(lab, baseline=version, feature_keys=(FEATURE_KEY,),
+                                            question=result.question_id))
+    title = (f"second round: seed(s) {', '.join(map(str, seeds))} at {', '.join(only or [])}"
+             if seeds else f"feature ladder ({len(plan.runs)} runs)")
+    _launch(lab, plan, display, options, title)
+    result.plans["feature" + ("-seeds" if seeds else "")] = plan.id
+    return plan.id
+
+
+def _record_runs(lab: Lab, result: DemoResult) -> None:
+    result.runs = []
+    for run in lab.runs.list(baseline=result.baseline_version):
         if run.kind != "smoke":
             result.runs.append({"id": run.id, "name": run.name, "kind": run.kind,
-                                "rung": run.config.get("rung"), "status": run.status,
-                                "n_params": run.summary.get("n_params"),
+                                "rung": run.config.get("rung"), "seed": run.seed,
+                                "status": run.status, "n_params": run.summary.get("n_params"),
                                 "flops": run.summary.get("flops"),
                                 METRIC: run.summary.get(METRIC),
                                 "duration_s": run.summary.get("duration_s")})
@@ -294,6 +371,10 @@ def _launch(lab: Lab, plan: Any, display: Display, options: DemoOptions, title: 
     launched = launch_plan(lab, plan, watched, executor_name="local")
     c = counts(launched.states)
     display.done(stage, f"{c['done']} finished, {c['failed']} failed")
+    bad = [s for s in launched.states if s.status != "finished"]
+    if bad:
+        raise UsageError(f"{title} did not finish: " + "; ".join(
+            f"run {s.run_id} {s.status} ({s.reason})" for s in bad))
     return launched.states
 
 
@@ -301,6 +382,7 @@ def _launch(lab: Lab, plan: Any, display: Display, options: DemoOptions, title: 
 def _evidence(lab: Lab, result: DemoResult, display: Display, options: DemoOptions) -> None:
     from stepstone import analysis_io as aio
     from stepstone.analysis import compare_buckets, stratify
+    from stepstone.analysis.stratify import regression_text
     from stepstone.method import evidence
 
     stage = display.stage("law, gain, strata")
@@ -311,7 +393,7 @@ def _evidence(lab: Lab, result: DemoResult, display: Display, options: DemoOptio
     result.fit_id = lab.save_fit(label=f"{result.baseline_version} law", form="compute",
                                  source=f"baseline:{result.baseline_version}",
                                  run_ids=list(law.run_ids), flops_method=law.fit.flops_method,
-                                 result=law.fit.to_dict())
+                                 result={**law.fit.to_dict(), "metric": METRIC})
     result.law = {"formula": law.fit.formula, "n_runs": len(law.run_ids),
                   "params": {p: law.fit.param(p).to_dict() for p in ("E", "A", "alpha")}}
     gain = evidence.question_gain(lab, result.question_id, law)
@@ -319,40 +401,102 @@ def _evidence(lab: Lab, result: DemoResult, display: Display, options: DemoOptio
         raise UsageError(f"the gain could not be computed: {gain.reason}")
     result.gains = [r.to_dict() for r in gain.result.rungs]
     result.trend = gain.result.trend.to_dict()
-    runs = {(r["kind"], r["rung"]): r["id"] for r in result.runs}
-    top = max((r for r in result.runs if r["kind"] == "rung"), key=lambda r: r["flops"] or 0)
-    base_id, feat_id = runs[("baseline", top["rung"])], top["id"]
-    base_records = aio.eval_records(lab, base_id)
-    feat_records = aio.eval_records(lab, feat_id)
+    # the feature's top rung against the baseline's same rung, seed 0, bucket by bucket
+    feature = [r for r in lab.runs.list(question_id=result.question_id) if r.kind == "rung"]
+    top = max(feature, key=lambda r: (float(r.summary.get("flops") or 0), -(r.seed or 0)))
+    base = next(r for r in lab.runs.list(baseline=result.baseline_version, kind="baseline")
+                if r.config.get("rung") == top.config.get("rung"))
+    base_records, feat_records = aio.eval_records(lab, base.id), aio.eval_records(lab, top.id)
     strata = stratify(feat_records, by="position_bucket")
     compared = compare_buckets(base_records, feat_records, by="position_bucket")
     weakest = strata.weakest
     result.stratified = {
-        "rung": top["rung"], "baseline_run": base_id, "feature_run": feat_id,
+        "rung": top.config.get("rung"), "baseline_run": base.id, "feature_run": top.id,
         "weakest": weakest.to_dict() if weakest else None,
         "rows": [r.to_dict() for r in compared.rows], "overall": compared.overall.to_dict(),
         "largest_regression": (compared.largest_regression.to_dict()
-                               if compared.largest_regression else None)}
+                               if compared.largest_regression else None),
+        "regression": regression_text(compared, "the feature run", "the baseline run")}
     display.done(stage, f"trend {gain.result.trend.verdict}")
 
 
-# -- 6. the decision and the notebook ------------------------------------------------------
+# -- 6. the first verdict, what would settle it, and the second round ---------------------
+def _first_verdict(lab: Lab, result: DemoResult, display: Display) -> Proposal:
+    from stepstone.method import decide
+
+    stage = display.stage("first verdict and power analysis")
+    proposal = decide.gather(lab, result.question_id)
+    result.first_verdict = proposal.to_dict()
+    for reason in proposal.verdict.reasons:
+        display.log(f"first verdict: {reason}")
+    settle = proposal.settle
+    for line in settle.lines if settle is not None else ():
+        display.log(f"what would settle it: {line}")
+    display.done(stage, f"proposed {proposal.answer}"
+                 + (f"; {settle.seeds} seeds at {', '.join(settle.rungs)} would settle it"
+                    if settle is not None and settle.seeds else ""))
+    return proposal
+
+
+def _second_round(lab: Lab, result: DemoResult, display: Display, options: DemoOptions,
+                  out: Path, layout: Layout, first: Proposal) -> None:
+    """Fresh seeds where the first verdict was inconclusive, as many as the power analysis
+    asks (at most :data:`MAX_SEEDS` in all), at the rung the rule reads (the top one) when
+    the power analysis names it: its other rungs are evidence, not the answer."""
+    settle = first.settle
+    top = layout.feature[-1].name
+    if (first.answer != "inconclusive" or settle is None or not settle.seeds
+            or top not in settle.rungs):
+        why = (f"not needed: the first verdict is {first.answer}"
+               if first.answer != "inconclusive" else
+               f"no number of seeds settles it at {top} (see the power analysis)")
+        result.second_round = {"ran": False, "why": why}
+        display.done(display.stage("second round of seeds"), why)
+        return
+    total = min(int(settle.seeds), MAX_SEEDS)
+    seeds = list(range(1, total))  # seed 0 ran in the first round
+    only = [top]
+    plan_id = _feature_ladder(lab, result, display, options, out, layout, seeds=seeds, only=only)
+    result.second_round = {
+        "ran": True, "rungs": only, "seeds": seeds, "asked": int(settle.seeds),
+        "capped": total < int(settle.seeds), "plan": plan_id, "command": settle.command}
+
+
+# -- 7. the decision, the promotion and the notebook ---------------------------------------
 def _decide(lab: Lab, result: DemoResult, display: Display) -> None:
     from stepstone.method import decide
 
-    stage = display.stage("decision and notebook")
+    stage = display.stage("decision")
     proposal = decide.gather(lab, result.question_id)
     conclusion = (f"Recorded by `stepstone demo`, which takes the rule's proposal "
                   f"({proposal.answer}) as its answer: " + "; ".join(proposal.verdict.reasons)
                   + ". Read the report before acting on it.")
     proposal, page = decide.decide(lab, result.question_id, conclusion=conclusion)
     result.decision = {**proposal.to_dict(), "decision_page": page["number"] if page else None}
+    display.done(stage, f"answered {proposal.answer}")
+
+
+def _promote(lab: Lab, result: DemoResult, display: Display) -> None:
+    """On yes, the feature into a new dated version of the tier (`baseline promote`)."""
+    from stepstone.method import baselines
+
+    stage = display.stage("promotion")
+    if result.decision.get("proposed") == "yes":
+        row = baselines.promote(lab, TIER, result.question_id)
+        result.promotion = {"version": row["version"], "parent": row["parent"],
+                            "config_change": {FEATURE_KEY: FEATURE_VALUE}}
+        display.done(stage, f"{row['version']} = {row['parent']} + {FEATURE_KEY}="
+                            f"{FEATURE_VALUE}")
+    else:
+        display.done(stage, f"not promoted: the answer is {result.decision.get('proposed')}")
+    result.history = [{"version": v["version"], "parent": v["parent"],
+                       "features": [f["question_id"] for f in v["features"]],
+                       "check": v["check"]["status"]} for v in baselines.history(lab, TIER)]
     result.pages = [{"number": p["number"], "kind": p["kind"], "title": p["title"]}
                     for p in lab.notebook.pages()]
-    display.done(stage, f"proposed {proposal.answer}")
 
 
-# -- 7. the report -----------------------------------------------------------------------
+# -- 8. the report -----------------------------------------------------------------------
 def _report(lab: Lab, result: DemoResult, display: Display, options: DemoOptions) -> None:
     from stepstone.report import build_report, write_report
 
@@ -370,22 +514,48 @@ def _num(value: Any, spec: str = ".3g") -> str:
 
 
 def summary_text(result: DemoResult) -> str:
-    """The end-of-demo summary: decision, gains and verdict, strata, pages, paths."""
-    d = result.decision
-    lines = [f"Question {result.question_id} against {result.baseline_version}: rule `{RULE}`",
-             f"Decision proposed by the rule: {str(d.get('proposed', '?')).upper()}"]
+    """The end-of-demo summary: the first verdict and what would settle it, the second round,
+    the decision, the promotion and the tier's history, the gains, strata, pages, paths."""
+    first, d = result.first_verdict, result.decision
+    lines = [f"Question {result.question_id} against {result.baseline_version}: rule `{RULE}`"]
+    if result.noise:
+        n = result.noise
+        lines.append(f"Noise floor of {METRIC}: sd {n['sd']:.3g} over {n['n']} seeds at "
+                     f"{n['rung']}")
+    lines.append(f"First verdict: {str(first.get('proposed', '?')).upper()}")
+    lines += [f"  - {r}" for r in first.get("reasons", [])]
+    settle = first.get("settle") or {}
+    lines += [f"  - what would settle it: {w}" for w in settle.get("why", [])]
+    second = result.second_round
+    if second.get("ran"):
+        lines.append(f"Second round: seeds {', '.join(map(str, second['seeds']))} at "
+                     f"{', '.join(second['rungs'])}, the rung the rule reads "
+                     f"({len(second['seeds']) + 1} seeds there in all; at most {MAX_SEEDS})")
+    elif second:
+        lines.append(f"Second round: {second['why']}")
+    lines.append(f"Decision: {str(d.get('proposed', '?')).upper()}")
     lines += [f"  - {r}" for r in d.get("reasons", [])]
     lines += [f"  - flag: {f}" for f in d.get("flags", [])]
+    if result.promotion:
+        lines.append(f"Promoted: {result.promotion['version']} = {result.promotion['parent']} + "
+                     f"{FEATURE_KEY}={FEATURE_VALUE}")
+    lines.append("Baseline history: " + " -> ".join(
+        v["version"] + (f" (+{', '.join(v['features'])})" if v["features"] else "")
+        for v in result.history))
     lines += ["", f"Baseline law ({result.law.get('n_runs')} runs): {result.law.get('formula')}",
-              "Gain of the 4-shot loss per rung (95% interval from the law's bootstrap):",
-              "  rung   compute     eval/loss  gain    interval"]
+              "Gain of the 4-shot loss per rung (95% interval: the law's bootstrap and the "
+              "seeds' noise):", "  rung   compute     eval/loss  gain    interval"]
     for g in result.gains:
         lines.append(f"  {g['label']:<6} {_num(g['compute'], '.2e'):<11} "
                      f"{_num(g['loss'], '.4f'):<10} {_num(g['gain'], '.3f'):<7} "
                      f"[{_num(g['ci_low'], '.3f')}, {_num(g['ci_high'], '.3f')}]")
     t = result.trend
-    lines.append(f"Trend: {t.get('verdict')} (ln gain per decade {_num(t.get('slope_per_decade'))}"
-                 f", interval [{_num(t.get('ci_low'))}, {_num(t.get('ci_high'))}])")
+    if int(t.get("n_rungs") or 0) < 2:
+        lines.append(f"Trend: {t.get('verdict')} (the feature ran at one rung: no slope)")
+    else:
+        lines.append(f"Trend: {t.get('verdict')} (ln gain per decade "
+                     f"{_num(t.get('slope_per_decade'))}, interval [{_num(t.get('ci_low'))}, "
+                     f"{_num(t.get('ci_high'))}])")
     s = result.stratified
     if s.get("weakest"):
         w = s["weakest"]
@@ -395,10 +565,8 @@ def summary_text(result: DemoResult) -> str:
         o = s["overall"]
         lines.append(f"  against the baseline at {s['rung']}: overall {o['diff']:+.3f} nats/byte "
                      f"({o['verdict']})")
-    if s.get("largest_regression"):
-        r = s["largest_regression"]
-        lines.append(f"  largest regression against the baseline: bucket {r['bucket']} "
-                     f"({r['diff']:+.3f}, {r['verdict']})")
+    if s.get("regression"):
+        lines.append(f"  regression: {s['regression']}")
     kinds: dict[str, int] = {}
     for page in result.pages:
         kinds[page["kind"]] = kinds.get(page["kind"], 0) + 1

@@ -18,7 +18,7 @@ from stepstone.errors import UsageError
               help="Put the lab here instead of DIR/.stepstone (a new lab; no environment "
                    "variable is read, so the demo never writes into your own lab by accident).")
 @click.option("--reduced", is_flag=True,
-              help="Tiny rungs (4 baseline, 2 feature) for tests: under a minute.")
+              help="Tiny rungs (4 baseline, 2 feature) for tests: a minute or two.")
 @click.option("--workers", type=int, default=2, show_default=True,
               help="Runs of a ladder at once on this machine.")
 @click.option("--bootstrap", type=int, default=200, show_default=True,
@@ -27,14 +27,17 @@ from stepstone.errors import UsageError
 @json_option
 def demo_cmd(out_dir: Path | None, lab: Path | None, reduced: bool, workers: int,
              bootstrap: int, quiet: bool, as_json: bool) -> None:
-    """Run the research method end to end on a real task, in about 5 minutes on 2 cores.
+    """Run the research method end to end on a real task, in at most 5 minutes on 2 cores.
 
     In a new lab: an idea and a question with a gain rule and a time box; a dated baseline
     of the byte-level LM; the plan of a feature (the 4-shot loss) with its config diff
-    verified, and a smoke run; a scaling ladder of the baseline (6 runs) and of the feature
-    (4 runs), real training runs launched 2 at a time; the baseline's law, the feature's
-    gain per rung with intervals and the trend verdict, a stratified comparison; the
-    decision the rule proposes, the notebook pages, and a report (Markdown, HTML, figures).
+    verified, and a smoke run; a scaling ladder of the baseline (6 runs) and its noise floor
+    (2 more seeds of one rung); the feature's ladder (2 rungs), real training runs launched
+    2 at a time; the first verdict and, when it is inconclusive, what would settle it (the
+    power analysis) and a second round of fresh seeds at the rungs it names; the baseline's
+    law, the feature's gain per rung with intervals and the trend verdict, a stratified
+    comparison; the decision; on yes, the promotion into a new dated baseline (in `baseline
+    history`); the notebook pages, and a report (Markdown, HTML, figures).
 
     \b
     Example:

@@ -482,7 +482,7 @@ def _launch_seeds(lab: Lab, row: dict[str, Any], config: dict[str, Any], command
     plan = plan_ladder(config, command, rungs=[[]], seeds=seeds,
                        name=f"noise-{row['version']}", project=Path.cwd().name,
                        cwd=str(Path.cwd()), baseline=str(row["version"]),
-                       reference=row["config"])
+                       reference=baseline_rules.effective_config(lab, row))
     result = launch_plan(lab, plan, local_executor(workers=workers),
                          executor_name="local", progress=not quiet)
     failed = [s for s in result.states if s.status != "finished"]
