@@ -68,6 +68,26 @@ def test_a_batch_the_database_refuses_is_dropped_alone_and_the_writer_goes_on(la
         assert opened.runs.get(run.id).status == "finished"
 
 
+def test_a_refusal_over_several_lines_is_warned_in_one(lab, capsys):
+    """A database error that runs over lines (PostgreSQL's DETAIL, a trigger's message) is
+    warned on one line."""
+    import sqlite3
+
+    run = stepstone.init(project="refused", lab=lab, flush_interval=0.05, save_code=False)
+    run.flush()
+    with sqlite3.connect(lab / "lab.db") as conn:  # a real refusal, two lines long
+        conn.execute("CREATE TRIGGER poison BEFORE INSERT ON metric_chunks "
+                     "WHEN NEW.key = 'poison' BEGIN "
+                     "SELECT RAISE(ABORT, 'poison refused\nDETAIL: more'); END")
+    run.log({"poison": 1.0})
+    run.flush()
+    run.log({"x": 1.0})
+    run.finish()
+    lines = [line for line in capsys.readouterr().err.splitlines() if "refused" in line]
+    assert len(lines) == 1 and "poison refused" in lines[0], lines
+    assert "DETAIL" not in lines[0] and "recording goes on" in lines[0], lines
+
+
 def test_a_flush_claimed_once_is_not_written_again(store_target: StoreTarget):
     with open_lab(store_target.location) as lab:
         now = time.time()

@@ -40,6 +40,7 @@ from stepstone.store.db import (
     SQLITE,
     Database,
     describe_write_error,
+    first_line,
     is_postgres_url,
     mask_url,
     refuses_batch,
@@ -180,7 +181,7 @@ class Writer(threading.Thread):
             self._drain(batch)
         except Exception as exc:  # a bug must not stop the recording: keep what was drained
             print(f"stepstone: could not prepare some logged values of run {self.run_id}: "
-                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+                  f"{type(exc).__name__}: {first_line(exc)}", file=sys.stderr)
         if not batch.empty():
             self._pending.append(batch)
         now = time.time()
@@ -228,8 +229,8 @@ class Writer(threading.Thread):
                     return
                 self.points_dropped += batch.points()
                 print(f"stepstone: the lab refused {batch.points()} logged points of run "
-                      f"{self.run_id} ({type(exc).__name__}: {exc}); they are dropped and "
-                      "recording goes on", file=sys.stderr)
+                      f"{self.run_id} ({type(exc).__name__}: {first_line(exc)}); they are "
+                      "dropped and recording goes on", file=sys.stderr)
             self._pending.pop(0)
         self._last_beat = now
 
