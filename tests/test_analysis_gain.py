@@ -251,3 +251,28 @@ def test_a_law_with_too_few_points_gives_no_interval() -> None:
         assert "3 parameters fitted to 3 points" in rung.caveat
     assert result.trend.verdict == "inconclusive"
     assert "3 parameters fitted to 3 points" in result.trend.explanation
+
+
+def test_three_rung_trend_is_not_blown_up_by_a_t_with_one_degree_of_freedom(
+        noisy_fit: ScalingFit) -> None:
+    """Defect: with 3 rungs a t quantile with 1 degree of freedom (12.7) multiplied the
+    bootstrap term too, so a flat gain over a noisy baseline was inconclusive every time
+    ([-0.115, +0.117] here) instead of stable."""
+    rungs = np.array([1e19, 1e20, 1e21])
+    result = efficiency_gain(noisy_fit, rungs, [float(law(1.3 * c)) for c in rungs])
+    assert result.trend.verdict == "stable", result.trend.explanation
+
+
+def test_trend_weights_each_rung_by_its_uncertainty(exact_fit: ScalingFit) -> None:
+    """Defect: the fit was unweighted. A rung measured on noisy seeds (wide interval) moves
+    the slope less than precise ones: 1.2, 1.2 and a noisy 2.0 stay near flat."""
+    from stepstone.analysis.uncertainty import seed_noise
+
+    rungs = np.array([1e19, 1e20, 1e21])
+    loss = [float(law(g * c)) for g, c in zip((1.2, 1.2, 2.0), rungs, strict=True)]
+    precise = [seed_noise([v - 1e-4, v, v + 1e-4]) for v in loss[:2]]
+    noisy = seed_noise([loss[2] - 0.3, loss[2], loss[2] + 0.3])
+    result = efficiency_gain(exact_fit, rungs, loss, noise=[*precise, noisy])
+    unweighted = np.polyfit(np.log10(rungs), np.log([1.2, 1.2, 2.0]), 1)[0]
+    assert result.trend.slope_per_decade is not None
+    assert abs(result.trend.slope_per_decade) < 0.2 * unweighted

@@ -210,8 +210,11 @@ def _trend(
     samples: FloatArray,
     confidence: float,
     tolerance: float,
+    parts: tuple[FloatArray, FloatArray, float] | None = None,
 ) -> GainTrend:
-    """``point`` (m,) and ``samples`` (M, m) joint draws of the gains at the defined rungs."""
+    """``point`` (m,) and ``samples`` (M, m) joint draws of the gains at the defined rungs;
+    ``parts`` the gains under the law's refits alone and the seed draws alone, with the
+    seed noise's smallest degrees of freedom (for the Welch widening)."""
     m = compute.size
     if m < 2 or np.unique(compute).size < 2:
         return GainTrend("inconclusive", None, None, None, m, tolerance,
@@ -227,6 +230,10 @@ def _trend(
     coef = weights * dx / float(weights @ (dx * dx))  # slope = coef · ln g (weighted LS)
     slope = float(coef @ y)
     se, unreachable = _slope_se(samples, coef, confidence)
+    if parts is not None and math.isfinite(se):
+        law_se, _ = _slope_se(parts[0], coef, confidence)
+        seed_se, _ = _slope_se(parts[1], coef, confidence)
+        se *= _welch_widening((law_se, seed_se), parts[2], confidence)
     if m >= 3:  # scatter beyond the rungs' uncertainty: the line misfits (Birge ratio)
         resid = y - (float(weights @ y / weights.sum()) + slope * dx)
         chi2 = float(weights @ (resid * resid)) / (m - 2)
@@ -258,18 +265,17 @@ def _trend(
     return GainTrend(verdict, slope, lo, hi, m, tolerance, why, unreachable)
 
 
-def _welch_widening(spread: FloatArray, dof: float, confidence: float) -> float:
-    """``t_ν / z``: how much to widen a rung's joint-draw interval (normal seed noise) so that
-    it carries the t of a seed noise measured with ``dof`` degrees of freedom. ``spread`` is
-    the SD of ln C over the law's refits alone and over the seed draws alone; ``ν`` is the
-    Welch–Satterthwaite degrees of freedom of the sum of the law's variance (taken as known)
-    and the seed noise's (``v_seed`` with ``dof``): ``ν = (v_law + v_seed)² / (v_seed² / dof)``."""
-    if math.isinf(dof):
-        return 1.0
+def _welch_widening(spread: FloatArray | Sequence[float], dof: float,
+                    confidence: float) -> float:
+    """``t_ν / z``: how much to widen a joint-draw interval (normal seed draws) so that it
+    carries the t of a seed noise measured with ``dof`` degrees of freedom. ``spread`` is the
+    SD (ln units) under the law's refits alone and under the seed draws alone; ``ν`` is the
+    Welch–Satterthwaite degrees of freedom of their sum, the law's variance taken as known:
+    ``ν = (v_law + v_seed)² / (v_seed² / dof)``."""
     v_law, v_seed = float(spread[0]) ** 2, float(spread[1]) ** 2
-    if not (math.isfinite(v_law) and math.isfinite(v_seed)) or v_seed == 0:
+    if math.isinf(dof) or not (math.isfinite(v_law) and math.isfinite(v_seed)) or v_seed == 0:
         return 1.0
-    nu = (v_law + v_seed) ** 2 / (v_seed**2 / dof)
+    nu = (v_law + v_seed) ** 2 / (v_seed * v_seed / dof)
     tail = 0.5 + confidence / 2.0
     return float(_st.t.ppf(tail, nu) / _st.norm.ppf(tail))
 
@@ -375,6 +381,9 @@ def efficiency_gain(
     no_interval = too_few_points(baseline)
     rungs: list[GainRung] = []
     sample_cols: list[FloatArray] = []
+    law_cols: list[FloatArray] = []  # gains under the refits alone, and the seed draws alone
+    seed_cols: list[FloatArray] = []
+    seed_dofs: list[float] = []
     for i in range(c.size):
         label = labels[i] if labels is not None else f"rung {i + 1}"
         li = float(y[i])
@@ -405,12 +414,16 @@ def efficiency_gain(
                 else "undefined: the baseline law never reaches this loss"
             )
         widen, law_sd, seed_sd = 1.0, None, None
+        dof_seed = rung_noise.dof if rung_noise is not None else math.inf
         if n_draws:
             spread = _log_spread(np.stack([c_law, c_seed], axis=1), baseline.confidence)
             law_sd = float(spread[0]) if math.isfinite(spread[0]) else None
             if rung_noise is not None and rung_noise.se > 0 and math.isfinite(spread[1]):
                 seed_sd = float(spread[1]) * math.sqrt(max(rung_noise.n_seeds, 1))
-                widen = _welch_widening(spread, rung_noise.dof, baseline.confidence)
+            widen = _welch_widening(spread, dof_seed, baseline.confidence)
+            law_cols.append(c_law / c[i])
+            seed_cols.append(c_seed / c[i])
+            seed_dofs.append(dof_seed)
         rung, gains = _rung(label, float(c[i]), li, float(base_loss[i]), c_point, c_draws,
                             baseline.confidence, why, rung_noise, no_interval, widen)
         rung = replace(rung, law_sd=law_sd, seed_sd=seed_sd)
@@ -420,7 +433,12 @@ def efficiency_gain(
     point = np.array([rungs[i].gain for i in defined], dtype=np.float64)
     samples = (np.stack([sample_cols[i] for i in defined], axis=1) if defined
                else np.zeros((0, 0)))
-    trend = _trend(c[defined], point, samples, baseline.confidence, tolerance)
+    parts = None
+    if defined and law_cols:
+        parts = (np.stack([law_cols[i] for i in defined], axis=1),
+                 np.stack([seed_cols[i] for i in defined], axis=1),
+                 min(seed_dofs[i] for i in defined))
+    trend = _trend(c[defined], point, samples, baseline.confidence, tolerance, parts)
     if no_interval is not None:
         trend = replace(trend, verdict="inconclusive", explanation=no_interval)
     mismatch = flops_mismatch(baseline.flops_method, flops_method)
