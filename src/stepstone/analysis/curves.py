@@ -4,7 +4,6 @@ min–max and ±σ band. Pure: configs and point lists in, plain dicts out, no I
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,13 +37,20 @@ def group_runs(configs: Mapping[str, Mapping[str, Any]], by: str | None = None
     return list(groups.values())
 
 
-def _interp(xs: Sequence[float], ys: Sequence[float], x: float) -> float:
-    """ys at x, linear between the points around it (xs ascending, x within them)."""
-    i = bisect_left(xs, x)
-    if i < len(xs) and xs[i] == x:
-        return float(ys[i])
-    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
-    return float(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+def _resample(xs: Sequence[float], ys: Sequence[float], grid: Sequence[float]) -> list[float]:
+    """ys at each step of ``grid`` (ascending, within xs), linear between the points around it:
+    one walk along both."""
+    out = []
+    i = 0
+    last = len(xs) - 1
+    for x in grid:
+        while i < last and xs[i + 1] <= x:
+            i += 1
+        if xs[i] == x or i == last:
+            out.append(ys[i])
+        else:
+            out.append(ys[i] + (ys[i + 1] - ys[i]) * (x - xs[i]) / (xs[i + 1] - xs[i]))
+    return out
 
 
 def band(curves: Sequence[tuple[Sequence[float], Sequence[float]]], points: int = 1000
@@ -64,12 +70,13 @@ def band(curves: Sequence[tuple[Sequence[float], Sequence[float]]], points: int 
     grid = sorted({s for x, _ in curves for s in x if lo <= s <= hi})
     if len(grid) > points:
         grid = [lo + (hi - lo) * i / (points - 1) for i in range(points)]
+    columns = [_resample(x, y, grid) for x, y in curves]
     out: dict[str, list[float]] = {k: [] for k in empty}
-    for s in grid:
-        values = [_interp(x, y, s) for x, y in curves]
-        mean = sum(values) / len(values)
-        sd = (math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-              if len(values) > 1 else 0.0)
+    count = len(columns)
+    for s, values in zip(grid, zip(*columns, strict=True), strict=True):
+        mean = sum(values) / count
+        sd = (math.sqrt(sum((v - mean) ** 2 for v in values) / (count - 1))
+              if count > 1 else 0.0)
         out["x"].append(s)
         out["mean"].append(mean)
         out["low"].append(min(values))

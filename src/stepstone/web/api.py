@@ -16,7 +16,7 @@ from stepstone.web.common import duration_text, finite, lab_of
 from stepstone.web.series import DEFAULT_POINTS, MAX_POINTS, run_series
 
 router = APIRouter(prefix="/api")
-MAX_COMPARE = 20
+MAX_COMPARE = 50
 MAX_FILE_BYTES = 1_000_000
 MAX_STATUS = 500  # the runs page shows at most 500 rows
 MAX_PAGE = 10**9  # beyond any lab: a bigger page number is a mistake, not a request

@@ -126,12 +126,18 @@ def envelope_indices(
     buckets = (n - 2) // 2
     keep = {0, size - 1}
     if use_numpy and _np is not None:
+        # every bucket as a row of one matrix (shorter rows padded with their own last point,
+        # which leaves the first lowest and highest where they were)
         y = _np.asarray(ys, dtype=_np.float64)
-        for bucket in range(buckets):
-            start, end = _bounds(size, buckets + 2, bucket)
-            part = y[start:end]
-            keep.add(start + int(_np.argmin(part)))
-            keep.add(start + int(_np.argmax(part)))
+        every = (size - 2) / buckets
+        edges = _np.minimum(
+            _np.floor(_np.arange(buckets + 1) * every).astype(_np.int64) + 1, size - 1)
+        starts, ends = edges[:-1], edges[1:]
+        width = int((ends - starts).max())
+        rows = _np.minimum(starts[:, None] + _np.arange(width)[None, :], (ends - 1)[:, None])
+        values = y[rows]
+        keep.update((starts + values.argmin(axis=1)).tolist())
+        keep.update((starts + values.argmax(axis=1)).tolist())
     else:
         for bucket in range(buckets):
             start, end = _bounds(size, buckets + 2, bucket)
