@@ -17,6 +17,7 @@ from stepstone.cli.common import (
     print_json,
     print_table,
 )
+from stepstone.errors import UsageError
 from stepstone.method import evaluator
 from stepstone.method import lints as lint_rules
 from stepstone.method import runs as run_rules
@@ -55,8 +56,20 @@ def _span(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f}d"
 
 
+def run_status(value: str | None) -> str | None:
+    """``--status``: a run's status; a planned run's state (pending, queued, cancelled) is
+    refused with where to see it."""
+    if value is None or value in STATUSES:
+        return value
+    if value in ("pending", "queued", "cancelled"):
+        raise UsageError(f"{value} is the state of a planned run that has no run yet, not a "
+                         "run's status: `stepstone plans PLAN` lists a plan's runs and states")
+    raise UsageError(f"--status is one of {', '.join(STATUSES)}, not {value!r}")
+
+
 @click.command("runs")
-@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option("--status", callback=lambda _ctx, _param, value: run_status(value),
+              metavar="[" + "|".join(STATUSES) + "]", help="Only runs with this status.")
 @click.option("--project", help="Only runs of this project.")
 @click.option("--tag", help="Only runs with this tag.")
 @click.option("--name", help="Only runs whose name contains this text.")

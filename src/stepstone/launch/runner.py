@@ -22,11 +22,12 @@ from typing import Any
 
 from stepstone.errors import UsageError
 from stepstone.launch.plan import Plan
+from stepstone.method.runs import CANCELLED
 from stepstone.sdk.session import new_run_id
 from stepstone.store.lab import Lab, open_lab
 from stepstone.store.plans import PlannedRunRow, PlanRow
 
-RELAUNCH = ("pending", "queued", "failed", "killed", "crashed")
+RELAUNCH = ("pending", "queued", "cancelled", "failed", "killed", "crashed")
 """States of a planned run that a launch starts (again)."""
 
 CANCEL_WAIT_SECONDS = 10.0
@@ -109,11 +110,12 @@ def plan_state(lab: Lab, plan_id: str, *, reap: bool = True) -> list[RungState]:
     rows = lab.plans.runs(plan_id)
     ids = [r.latest_run_id for r in rows if r.latest_run_id]
     records = {rec.id: rec for rec in lab.runs.list(ids=ids, details=False)} if ids else {}
+    waiting = "cancelled" if rows and lab.plans.get(plan_id).status == "cancelled" else None
     out = []
     for row in rows:
         run_id = row.latest_run_id
         rec = records.get(run_id) if run_id else None
-        status = rec.status if rec else ("queued" if run_id else "pending")
+        status = rec.status if rec else (waiting or ("queued" if run_id else "pending"))
         out.append(RungState(row.idx, row.label, status, run_id, len(row.attempts),
                              rec.reason if rec else None))
     return out
@@ -127,7 +129,7 @@ def counts(states: Sequence[RungState]) -> dict[str, int]:
             out["done"] += 1
         elif s.status == "running":
             out["running"] += 1
-        elif s.status in ("failed", "killed", "crashed", "abandoned"):
+        elif s.status in ("failed", "killed", "crashed", "abandoned", "cancelled"):
             out["failed"] += 1
         else:
             out["waiting"] += 1
@@ -196,7 +198,7 @@ def _stamp_cancel(lab: Lab, plan_id: str, run_ids: Sequence[str]) -> None:
             continue
         rec = lab.runs.get(run_id)
         if rec.status in ("killed", "failed", "crashed"):
-            lab.runs.update(run_id, status="killed", reason=f"cancelled: {plan.reason}")
+            lab.runs.update(run_id, status="killed", reason=f"{CANCELLED}{plan.reason}")
 
 
 # -- the launcher side ----------------------------------------------------------------
@@ -310,7 +312,7 @@ def cancel_plan(lab: Lab, ref: str, reason: str = "cancelled by the user") -> li
         if state.status != "running" or state.run_id is None:
             continue
         rec = lab.runs.get(state.run_id)
-        lab.runs.update(rec.id, status="killed", reason=f"cancelled: {reason}",
+        lab.runs.update(rec.id, status="killed", reason=f"{CANCELLED}{reason}",
                         ended_at=time.time())
         _signal_run(rec.pid, rec.host, attempts.get(rec.id, {}).get("job_id"))
         stopped.append(rec.id)
@@ -320,7 +322,7 @@ def cancel_plan(lab: Lab, ref: str, reason: str = "cancelled by the user") -> li
             break
         time.sleep(0.2)
     for run_id in stopped:
-        lab.runs.update(run_id, status="killed", reason=f"cancelled: {reason}")
+        lab.runs.update(run_id, status="killed", reason=f"{CANCELLED}{reason}")
     # a live launcher here releases the plan itself; any other hold is dropped
     if not (plan.owner_host == _host() and _alive(plan.owner_pid, plan.owner_host)):
         lab.plans.release(plan.id, "cancelled")

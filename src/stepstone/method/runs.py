@@ -35,6 +35,9 @@ from stepstone.store.metrics import is_system_key
 from stepstone.store.runs import RunRecord, flatten
 
 NEEDS_ATTENTION = ("crashed", "failed", "killed")
+CANCELLED = "cancelled: "
+"""How the reason of a run stopped by ``stepstone cancel`` starts: the user stopped it on
+purpose, so it does not need their attention."""
 LENGTH_KEYS = ("total_steps", "max_steps", "num_train_steps", "train_steps", "training_steps",
                "num_steps", "steps")
 FINAL_LR_KEYS = ("min_lr", "lr_min", "final_lr", "end_lr", "lr_end", "eta_min",
@@ -145,10 +148,12 @@ def schedule_incomplete(lab: Lab, run: RunRecord) -> str | None:
 
 
 def attention(lab: Lab) -> list[RunRecord]:
-    """Runs that stopped without finishing and were not abandoned, oldest first; also runs
-    of a question that finished before their learning-rate schedule did."""
+    """Runs that stopped without finishing and were not abandoned (nor cancelled on purpose),
+    oldest first; also runs of a question that finished before their learning-rate schedule
+    did."""
     lab.runs.reap_crashed()
-    runs = lab.runs.list(status=NEEDS_ATTENTION, details=False)
+    runs = [r for r in lab.runs.list(status=NEEDS_ATTENTION, details=False)
+            if not (r.status == "killed" and (r.reason or "").startswith(CANCELLED))]
     for run in lab.runs.list(status="finished"):
         if run.question_id and run.kind != "smoke":
             why = schedule_incomplete(lab, run)
