@@ -159,3 +159,15 @@ def test_help_shows_plain_text_not_sphinx_markup(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert "stepstone.tasks.corpus.STDLIB_FILES" in out and "(--corpus-dir)" in out
     assert ":data:" not in out and "``" not in out and "directory)::" not in out
+
+
+def test_a_diverged_run_finishes_with_its_non_finite_values_flagged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result, record, history, records = train_in_lab(
+        train, tiny(lr=1e30, grad_clip=0.0, warmup_steps=0), "bytelm", tmp_path)
+    assert record.status == "finished"
+    assert result["eval/loss"] != result["eval/loss"]  # NaN: the model diverged
+    assert history["eval/loss"].steps[-1] == 4  # logged, flagged non-finite by the lab
+    assert records == []  # a record of a score alone has nothing left to store
+    assert record.summary["eval/nonfinite_scores"] == 12  # 6 windows x 2 position buckets
+    assert capsys.readouterr().err.count("non-finite score") == 1

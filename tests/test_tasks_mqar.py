@@ -152,3 +152,15 @@ def test_bad_flags_exit_with_one_sentence(capsys: pytest.CaptureFixture[str]) ->
         MQARConfig(seq_len=16, num_kv_pairs=(8,))
     with pytest.raises(ValueError, match="precision"):
         MQARConfig(precision="fp8")
+
+
+def test_a_diverged_run_finishes_with_its_non_finite_values_flagged(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result, record, history, records = train_in_lab(
+        train, tiny(lr=1e30, grad_clip=0.0, warmup_steps=0), "mqar", tmp_path)
+    assert record.status == "finished"
+    assert result["eval/loss"] != result["eval/loss"]  # NaN: the model diverged
+    assert history["eval/loss"].steps[-1] == 4  # logged, flagged non-finite by the lab
+    assert records and all(r.get("score") is None and "correct" in r for r in records)
+    assert record.summary["eval/nonfinite_scores"] == len(records)
+    assert capsys.readouterr().err.count("non-finite score") == 1

@@ -8,6 +8,8 @@ is its own: the data, what it evaluates and how, and the extra keys of its summa
 
 from __future__ import annotations
 
+import math
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -69,6 +71,27 @@ def kaplan_shape(model: Transformer, seq_len: int) -> dict[str, int]:
     return {"n_layer": cfg.n_layers, "d_model": cfg.d_model, "n_ctx": context}
 
 
+def drop_nonfinite_scores(records: Records) -> tuple[Records, int]:
+    """``records`` without their non-finite scores (a diverged model's: the SDK refuses such
+    scores): a record keeps what else it holds (``correct``), and one with nothing else to
+    store is left out; stderr says so. Return the records and how many lost their score."""
+    kept: Records = []
+    for record in records:
+        score = record.get("score")
+        if isinstance(score, float) and not math.isfinite(score):
+            record = {k: v for k, v in record.items() if k != "score"}
+            if record.get("correct") is None:
+                continue
+        kept.append(record)
+    hit = sum(1 for r in records if isinstance(r.get("score"), float)
+              and not math.isfinite(r["score"]))
+    if hit:
+        print(f"stepstone: {hit} of {len(records)} evaluation records have a non-finite score "
+              "(the model diverged): stored without it, or left out when they hold nothing "
+              "else", file=sys.stderr)
+    return kept, hit
+
+
 def fit(
     model: Transformer,
     cfg: TrainConfig,
@@ -81,7 +104,9 @@ def fit(
     """Train ``model`` for ``cfg.steps`` steps, logging to ``run``, then evaluate it, log the
     metrics (at step ``cfg.steps``) and the records (``run.log_eval(records, name="eval")``),
     and write and return the summary: the final metrics, then ``summary_extras``, then the
-    training bookkeeping (parameters, tokens, FLOPs, time)."""
+    training bookkeeping (parameters, tokens, FLOPs, time). A diverged model finishes too: its
+    non-finite metrics are logged (the lab flags them) and its records' non-finite scores are
+    left out (:func:`drop_nonfinite_scores`, counted as ``eval/nonfinite_scores``)."""
     n_params, n_params_non_embedding = count_params(model)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     scaler = grad_scaler(cfg.precision, device, cfg.grad_scaler)
@@ -128,7 +153,8 @@ def fit(
 
     elapsed = time.perf_counter() - started
     metrics, records = evaluate(with_records=True)
-    run.log(metrics, step=cfg.steps)
+    run.log(metrics, step=cfg.steps)  # a non-finite value is stored and flagged by the SDK
+    records, nonfinite = drop_nonfinite_scores(records)
     run.log_eval(records, name="eval")
     flops, flops_method = training_flops(n_params, tokens,
                                          n_params_non_embedding=n_params_non_embedding,
@@ -147,6 +173,7 @@ def fit(
         "train/time_s": elapsed,
         "throughput/tokens_per_s": tokens / max(elapsed, 1e-9),
         "smoke": cfg.smoke,
+        **({"eval/nonfinite_scores": nonfinite} if nonfinite else {}),
     }
     run.summary.update(summary)
     return summary
