@@ -52,12 +52,15 @@ def note(lab: Lab, text: str, *, kind: str = "note", question: str | None = None
         page = lab.notebook.get(review)
         if page["kind"] != "plan":
             raise UsageError(f"page {review} is a {page['kind']} page, not a day's plan")
-    title = text.strip().splitlines()[0][:80]
+    first, _, rest = text.strip().partition("\n")
+    title, body = first.strip(), rest.strip()  # the first line titles the page, once
+    if len(title) > 80:  # too long for a title: cut it, and keep the whole text as the body
+        title, body = title[:79] + "…", text.strip()
     if corrects is not None:
         title = f"Correction of page {corrects}: {title}"
     elif review is not None:
         title = f"Review of the plan on page {review}: {title}"
-    return write(lab, kind, title, text.strip(), question_id=question, corrects=corrects,
+    return write(lab, kind, title, body, question_id=question, corrects=corrects,
                  review_of=review)
 
 

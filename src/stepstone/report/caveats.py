@@ -10,7 +10,7 @@ from stepstone.method import baselines as baseline_rules
 from stepstone.method import decide
 from stepstone.method import evidence as ev
 from stepstone.method import questions as question_rules
-from stepstone.report.data import FitInfo, GainInfo, StandardsInfo, StratInfo
+from stepstone.report.data import FitInfo, GainInfo, StandardsInfo, StratArm, StratInfo
 from stepstone.report.standards import _standards_caveats
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
@@ -67,9 +67,7 @@ def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.
     if gain.available and gain.verdict in ("falling", "inconclusive"):
         out.append(f"the gain's trend with scale is {gain.verdict}: {gain.explanation}")
     for arm in strat.arms:
-        for line in arm.findings:
-            if "(thin)" in line or "empty bucket" in line or "have no" in line:
-                out.append(f"stratified evaluation of the {arm.arm} run {arm.run_id}: {line}")
+        out += _bucket_caveats(arm)
     if strat.largest_regression:
         out.append(strat.largest_regression)
     if standards is not None:
@@ -97,3 +95,29 @@ def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.
                    f"{(time.time() - deadline) / 3600:.1f} h ago")
     return tuple(dict.fromkeys(out))
 
+
+
+SHOWN_BUCKETS = 6
+"""Thin or empty buckets named in a caveat; the rest are counted (the table lists them all)."""
+
+
+def _bucket_caveats(arm: StratArm) -> list[str]:
+    """One caveat per kind of weak bucket in an arm's stratified evaluation (thin, empty),
+    naming the first few, and one per field with records that lack it."""
+    where = f"stratified evaluation of the {arm.arm} run {arm.run_id}"
+    out = []
+    thin = [f"{b.field}={b.bucket} ({b.count})" for b in arm.rows if b.thin]
+    if thin:
+        out.append(f"{where}: {len(thin)} thin bucket(s), under {arm.min_count} examples each: "
+                   + _some(thin) + "; their means are noisy")
+    empty = [line.split(":", 1)[0] for line in arm.findings if "(empty bucket)" in line]
+    if empty:
+        out.append(f"{where}: {len(empty)} empty bucket(s): {_some(empty)}")
+    out += [f"{where}: {line}" for line in arm.findings if "have no" in line]
+    return out
+
+
+def _some(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:SHOWN_BUCKETS])
+    return shown + (f" and {len(items) - SHOWN_BUCKETS} more" if len(items) > SHOWN_BUCKETS
+                    else "")
