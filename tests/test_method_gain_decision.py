@@ -277,3 +277,24 @@ def test_plan_shows_the_minimum_detectable_gain_of_the_ladder(lab, capsys):
           "--question", q["id"], "--lab", str(lab)])
     assert "minimum detectable gain (80% power, gain >= 1.05, 1 seed(s) per rung):" in \
         capsys.readouterr().out
+
+
+def test_an_inconclusive_metric_rule_says_what_seeds_would_settle_it(lab):
+    with open_lab(lab) as opened:
+        baselines.create(opened, "small", {"seed": 0})
+        q = questions.create(opened, "q", metrics=["val_loss"],
+                             rule="val_loss <= 2.5 at every rung", baseline="small")
+        _plan(opened, q["id"], ["r1", "r2"])
+    for rung in ("r1", "r2"):
+        for seed, loss in ((0, 2.46), (1, 2.50)):
+            run = stepstone.init(project="g", lab=lab, kind="feature", question=q["id"],
+                                 config={"seed": seed, "rung": rung})
+            run.summary.update({"val_loss": loss})
+            run.finish()
+    with open_lab(lab) as opened:
+        proposal = decide.gather(opened, q["id"])
+    assert proposal.answer == "inconclusive", proposal.verdict.reasons
+    settle = proposal.settle
+    assert settle is not None and settle.seeds is not None and settle.seeds >= 3
+    assert settle.rungs == ("r1", "r2")
+    assert settle.command is not None and "--only r1,r2 -- python train.py" in settle.command

@@ -958,7 +958,7 @@ def test_the_rule_language_exports_exactly_its_names() -> None:
         "GAIN", "KEYWORDS", "Aggregate", "And", "Answer", "BaselineRef", "BinOp",
         "Comparison", "Evidence", "Expr", "Gain", "Metric", "Neg", "Node", "Not", "Number",
         "Or", "Quantified", "Rule", "RunRecord", "Rung", "Seed", "Verdict", "WorstBucket",
-        "NoiseFloor", "Scores", "Sigma", "Tally", "bounds", "evaluate", "metrics_used",
+        "NoiseFloor", "Scores", "Sigma", "Tally", "Unsettled", "bounds", "evaluate", "metrics_used",
         "parse_rule", "uses_gain",
     }
 
@@ -1021,3 +1021,17 @@ def test_a_gain_with_a_caveat_cannot_settle() -> None:
     assert "fitted to 3 points" in verdict.reasons[0]
     exact = {3: Gain(2.0, 2.0, 2.0, "one seed and no noise floor: the interval ignores seed noise")}
     assert answer("gain >= 1.9", ladder(gains=exact)) == "inconclusive"
+
+
+def test_an_inconclusive_mean_over_seeds_is_sized_for_power() -> None:
+    from stepstone.method.rules import Unsettled
+
+    runs = {3: {0: {"val_loss": 2.46}, 1: {"val_loss": 2.48}, 2: {"val_loss": 2.50}}}
+    verdict = evaluate("val_loss <= 2.5", Evidence.build(runs=runs))
+    assert verdict.answer == "inconclusive"
+    (item,) = verdict.unsettled
+    assert isinstance(item, Unsettled)
+    assert (item.rung, item.seeds, item.paired, item.fixed_var) == (3, 3, False, 0.0)
+    assert item.distance == pytest.approx(0.02)
+    assert item.sd == pytest.approx(0.02)  # the seeds' sample SD
+    assert evaluate("val_loss <= 2.6", Evidence.build(runs=runs)).unsettled == ()

@@ -247,12 +247,12 @@ def gather(lab: Lab, question_id: str) -> Proposal:
         verdict = Verdict("inconclusive", (*verdict.reasons,
                                            "some runs are not finished results"))
     settle = None
-    if verdict.answer == "inconclusive" and uses_gain(rule):
+    if verdict.answer == "inconclusive":
         seeds_at: dict[str, list[Any]] = {}
         for record in records:
             seeds_at.setdefault(str(record.rung), []).append(record.seed)
         settle = what_would_settle(lab, q, rule, measured, seeds_at,
-                                   [str(r) for r, _ in evidence.missing])
+                                   [str(r) for r, _ in evidence.missing], verdict.unsettled)
     return Proposal(question_id, str(rule), verdict, version,
                     tuple(r.id for r in runs), tuple(flags),
                     {str(k): [g.value, g.low, g.high] for k, g in gains.items()

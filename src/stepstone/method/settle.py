@@ -1,5 +1,10 @@
-"""What would settle an inconclusive gain rule: how many seeds, at which rungs, and the
-ladder that runs them.
+"""What would settle an inconclusive rule: how many seeds, at which rungs, and the ladder that
+runs them.
+
+A rule without a gain threshold is sized from the verdict's inconclusive comparisons of means
+over seeds (:class:`~stepstone.method.rules.Unsettled`): the distance of the difference from
+the threshold, the per-seed SD of the side measured on seeds (from its t interval), and the
+other side's variance as what more seeds of it do not remove.
 
 For a rule ``gain >= g0`` (or ``>``, ``<=``, ``<``) whose answer is inconclusive, each rung
 whose interval holds ``g0`` is sized with :func:`stepstone.analysis.power.seeds_for_power`:
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stepstone.config import format_value, parse_override
-from stepstone.method.rules import GAIN, Rule, bounds
+from stepstone.method.rules import GAIN, Rule, Unsettled, bounds
 from stepstone.store.lab import Lab
 
 if TYPE_CHECKING:
@@ -53,16 +58,36 @@ def gain_threshold(rule: Rule) -> float | None:
 
 def what_would_settle(lab: Lab, question: Mapping[str, Any], rule: Rule,
                       result: GainResult | None, seeds_at: Mapping[str, Sequence[Any]],
-                      missing: Sequence[Any]) -> Settle | None:
-    """The seeds (and rungs) that would settle an inconclusive gain rule, or None when the
-    rule has no gain threshold. ``seeds_at`` holds the seeds each rung ran (by label)."""
+                      missing: Sequence[Any],
+                      unsettled: Sequence[Unsettled] = ()) -> Settle | None:
+    """The seeds (and rungs) that would settle an inconclusive rule: its gain threshold's
+    rungs (``result``), else its inconclusive comparisons of means over seeds
+    (``unsettled``, from the verdict); None when there is neither. ``seeds_at`` holds the
+    seeds each rung ran (by label)."""
     from stepstone.analysis.power import seeds_for_power
 
     g0 = gain_threshold(rule)
-    if g0 is None or g0 <= 0 or result is None:
-        return None
     need: dict[str, int | None] = {}
     lines: list[str] = []
+    if g0 is None or g0 <= 0 or result is None:
+        if not unsettled:
+            return None
+        for item in unsettled:
+            label = str(item.rung)
+            k = seeds_for_power(item.distance, item.sd, fixed_var=item.fixed_var, power=POWER)
+            if k is None:
+                lines.append(f"rung {label}: no number of seeds settles it at {POWER:.0%} "
+                             "power (the difference sits on the threshold, or the other "
+                             "side's uncertainty alone is too wide)")
+                need.setdefault(label, None)
+                continue
+            k = max(k, item.seeds + 1)
+            pairs = " (paired: the baseline needs the same seeds)" if item.paired else ""
+            lines.append(f"rung {label}: difference {item.distance:.3g} from the threshold, "
+                         f"seed SD {item.sd:.3g}: {k} seeds give {POWER:.0%} power (it has "
+                         f"{item.seeds}){pairs}")
+            need[label] = max(k, need.get(label) or 0)
+        return _settle(lab, question, need, lines, seeds_at, missing)
     for rung in result.rungs:
         have = len(seeds_at.get(rung.label, ())) or 1
         if not rung.defined or rung.gain is None:
@@ -93,6 +118,13 @@ def what_would_settle(lab: Lab, question: Mapping[str, Any], rule: Rule,
                      f"{rung.seed_sd:.3g} and law SD {rung.law_sd:.3g} in ln gain: {k} seeds "
                      f"give {POWER:.0%} power (it has {have})")
         need[rung.label] = k
+    return _settle(lab, question, need, lines, seeds_at, missing)
+
+
+def _settle(lab: Lab, question: Mapping[str, Any], need: dict[str, int | None],
+            lines: list[str], seeds_at: Mapping[str, Sequence[Any]],
+            missing: Sequence[Any]) -> Settle:
+    """The seeds per rung (the most any rung needs), the rungs, and the ladder."""
     sized = [k for k in need.values() if k is not None]
     for label in missing:
         need[str(label)] = max(sized, default=None)

@@ -51,7 +51,14 @@ from stepstone.method.rules.tree import (
     WorstBucket,
     bounds,
 )
-from stepstone.method.rules.verdict import Answer, Verdict, evaluate, metrics_used, uses_gain
+from stepstone.method.rules.verdict import (
+    Answer,
+    Unsettled,
+    Verdict,
+    evaluate,
+    metrics_used,
+    uses_gain,
+)
 
 __all__ = [
     "GAIN",
@@ -80,6 +87,7 @@ __all__ = [
     "Seed",
     "Sigma",
     "Tally",
+    "Unsettled",
     "Verdict",
     "WorstBucket",
     "bounds",

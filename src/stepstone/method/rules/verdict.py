@@ -56,11 +56,27 @@ def uses_gain(rule: Rule) -> bool:
 
 
 @dataclass(frozen=True)
+class Unsettled:
+    """An inconclusive comparison of a mean over seeds, sized for a power analysis: the
+    distance of its difference from the threshold, the per-seed SD of the side measured on
+    seeds, its seeds, and the variance more of those seeds would not remove (the other side's)."""
+
+    rung: Any
+    distance: float
+    sd: float
+    seeds: int
+    fixed_var: float
+    paired: bool
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """The answer to a rule, with one readable reason per comparison made."""
+    """The answer to a rule, with one readable reason per comparison made (``unsettled``:
+    its inconclusive comparisons of means over seeds, for a power analysis)."""
 
     answer: Answer
     reasons: tuple[str, ...]
+    unsettled: tuple[Unsettled, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """``{"answer", "reasons"}`` for JSON output."""
@@ -214,6 +230,7 @@ class _Evaluator:
     def __init__(self, evidence: Evidence) -> None:
         self.ev = evidence
         self.conf = evidence.confidence
+        self.unsettled: list[Unsettled] = []
 
     def rung_text(self, rung: Rung, shown: bool) -> str:
         return f" at rung {rung}" if shown else ""
@@ -292,12 +309,33 @@ class _Evaluator:
         if caveat:
             return "inconclusive", f"{shown}: inconclusive ({caveat}){notes}", 0.0
         if answer == "inconclusive":
+            self.size(rung, left, right, how)
             why = (f"the {self.conf:.0%} interval of the difference holds the threshold"
                    if how or not (left.exact or right.exact)
                    else f"the {self.conf:.0%} interval straddles the threshold")
             return answer, f"{shown}: inconclusive ({why}){notes}", 0.0
         margin = min(abs(left.low - right.high), abs(right.low - left.high))
         return answer, f"{shown}: {answer}{notes}", margin
+
+    def size(self, rung: Rung, left: _Est, right: _Est, how: str) -> None:
+        """Record an inconclusive comparison of a mean over seeds for the power analysis: the
+        per-seed SD from its t interval, the other side's variance as what seeds keep."""
+        sided = [(e, o) for e, o in ((left, right), (right, left)) if e.seeds]
+        if not sided:
+            return
+        own, other = sided[0]
+        k = len(own.seeds or ())
+        d, _ = _difference(left, right, self.conf)
+        if how:  # paired: the per-seed differences
+            half, fixed = (d.high - d.low) / 2, 0.0
+        else:
+            half = (own.high - own.low) / 2
+            z = critical(self.conf, math.inf)
+            fixed = ((other.high - other.low) / 2 / z) ** 2
+        dof = k - 1 if k >= 2 else math.inf
+        sd = half / critical(self.conf, dof) * math.sqrt(k)
+        if sd > 0 and math.isfinite(sd):
+            self.unsettled.append(Unsettled(rung, abs(d.value), sd, k, fixed, bool(how)))
 
     def expr(self, node: Expr, rung: Rung, seed: object, bucket: str | None) -> _Est:
         if isinstance(node, Number):
@@ -521,10 +559,11 @@ def evaluate(rule: Rule | str, evidence: Evidence) -> Verdict:
     tree = parse_rule(rule) if isinstance(rule, str) else rule
     rungs = evidence.rungs
     top = rungs[-1] if rungs else None
-    answer, reasons = _Evaluator(evidence).rule(tree, top, shown=len(rungs) > 1)
+    evaluator = _Evaluator(evidence)
+    answer, reasons = evaluator.rule(tree, top, shown=len(rungs) > 1)
     for run in evidence.abandoned:
         where = f" at rung {run.rung}" if run.rung is not None else ""
         seed = f", seed {run.seed}" if run.seed is not None else ""
         why = f" ({run.reason})" if run.reason else ""
         reasons.append(f"run {run.run_id or '?'}{where}{seed} was abandoned{why}: left out")
-    return Verdict(answer, tuple(reasons))
+    return Verdict(answer, tuple(reasons), tuple(evaluator.unsettled))
