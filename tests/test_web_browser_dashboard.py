@@ -129,6 +129,7 @@ def test_compare_draws_seed_groups_as_mean_and_band(lab_server, page) -> None:
                           ".getBoundingClientRect().width")
     assert width <= page.evaluate("document.querySelector('main').clientWidth")
     assert page.locator("#compare-runs thead th[data-run]").count() == 6
+    assert page.locator("#group-select option[value='seed']").count() == 1
     # the config diff shows only what differs (lr and seed, not width)
     diff = page.inner_text("#config-diff")
     assert "lr" in diff and "seed" in diff and "width" not in diff

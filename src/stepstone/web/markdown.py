@@ -6,6 +6,7 @@ becomes a link to that notebook page."""
 from __future__ import annotations
 
 import re
+from itertools import groupby
 
 from markupsafe import Markup, escape
 
@@ -36,19 +37,27 @@ def _inline(text: str) -> str:
     return "".join(out)
 
 
+def _is_item(line: str) -> bool:
+    return line.lstrip().startswith(("- ", "* "))
+
+
 def render(text: str | None) -> Markup:
     """``text`` as safe HTML (see the module's doc for the subset)."""
     blocks: list[str] = []
+    if not (text or "").strip():
+        return Markup("")
     for block in re.split(r"\n\s*\n", str(escape(text or "")).strip()):
         lines = block.split("\n")
-        if all(line.lstrip().startswith(("- ", "* ")) for line in lines):
-            items = "".join(f"<li>{_inline(line.lstrip()[2:])}</li>" for line in lines)
-            blocks.append(f"<ul>{items}</ul>")
-            continue
         heading = _HEADING.match(lines[0]) if len(lines) == 1 else None
         if heading:
             level = len(heading.group(1)) + 2  # the page's own title is above
             blocks.append(f"<h{level}>{_inline(heading.group(2))}</h{level}>")
             continue
-        blocks.append("<p>" + "<br>".join(_inline(line) for line in lines) + "</p>")
+        for item, run in groupby(lines, key=_is_item):  # a list may follow a line directly
+            rows = list(run)
+            if item:
+                blocks.append("<ul>" + "".join(f"<li>{_inline(r.lstrip()[2:])}</li>"
+                                               for r in rows) + "</ul>")
+            else:
+                blocks.append("<p>" + "<br>".join(_inline(r) for r in rows) + "</p>")
     return Markup("".join(blocks))

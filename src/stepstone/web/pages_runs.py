@@ -208,5 +208,6 @@ def compare_page(
     return page(
         request, "compare.html", runs=records, key=key, keys=all_keys, common=common,
         summary_keys=summary_keys, configs=configs, differing=differing, nav="compare",
-        group=group, group_keys=config_keys, group_seed=GROUP_SEED, group_none=GROUP_NONE,
+        group=group, group_seed=GROUP_SEED, group_none=GROUP_NONE,
+        group_keys=[k for k in config_keys if k not in (GROUP_SEED, GROUP_NONE)],
     )
