@@ -142,7 +142,7 @@ def test_report_files_with_figures(demo: dict[str, Any]) -> None:
 
 
 def test_summary_names_everything(demo: dict[str, Any]) -> None:
-    from stepstone.demo import DemoResult
+    from stepstone.demo import DemoResult, stepstone_command
 
     text = summary_text(DemoResult(**demo))
     assert demo["decision"]["proposed"].upper() in text
@@ -152,7 +152,9 @@ def test_summary_names_everything(demo: dict[str, Any]) -> None:
     assert "weakest bucket" in text
     assert f"Notebook: {len(demo['pages'])} pages" in text
     assert demo["report"]["html"] in text
-    assert demo["ui_command"] in text and demo["ui_command"].startswith("stepstone ui --lab ")
+    assert demo["ui_command"] in text
+    # the name this shell can run: `stepstone` on PATH, else the one beside the interpreter
+    assert demo["ui_command"].startswith(f"{stepstone_command()} ui --lab ")
 
 
 def test_a_lab_that_holds_a_demo_is_refused(tmp_path: Path) -> None:
