@@ -44,7 +44,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
     for i in range(3):
         run = stepstone.init(project="browser", name=XSS if i == 0 else f"run-{i}",
                              config={"lr": 0.01 * (i + 1), "model": {"width": 64 * (i + 1)}},
-                             notes=f"note {XSS}", tags=["demo"], lab=str(root))
+                             notes=f"note {XSS}", tags=["demo"], lab=str(root),
+                             save_code=False)  # the snapshot below is the run's only one
         for step in range(300):
             run.log({"loss": 2.0 / (step + 1) + 0.1 * i, "acc": step / 300}, step=step)
         run.finish()
