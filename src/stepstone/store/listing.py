@@ -24,7 +24,7 @@ from stepstone.store.runs import STATUSES, RunRecord, Runs
 # that need attention sort first (stopped without finishing, then still running). Each
 # (rank, key, id) order has its index (migration 10), so a page reads only its own rows.
 SORT_COLUMNS = PAGE_KEYS
-COUNT_SCAN = 100_000  # a filter on name or tag is counted among this many runs at most
+COUNT_SCAN = 20_000  # a filter on name or tag is counted among this many runs at most
 _BUCKETS = (0, 1, 2)  # the values of RANK
 
 
