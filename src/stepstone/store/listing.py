@@ -71,11 +71,13 @@ def _read_cursor(token: str, sort: str) -> tuple[int, Any, str]:
 
 
 class Listing:
-    """Read-only statements the dashboard needs beyond :class:`Runs` and :class:`Metrics`."""
+    """Read-only statements the dashboard needs beyond :class:`Runs` and :class:`Metrics`;
+    one request's view (it reads the run counts once)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._runs = Runs(db)
+        self._count_rows: dict[tuple[str, str], int] | None = None
 
     def page(
         self,
@@ -115,14 +117,13 @@ class Listing:
             where.append("tags LIKE ?")
             params.append(f"%{json.dumps(tag)}%")
         total, exact = self._count(status, project, where, params, scanned=bool(name or tag))
-        buckets: tuple[int | None, ...] = _BUCKETS if attention_first else (None,)
-        if status is not None and attention_first:
-            buckets = (_rank(status),)
+        # one status is one bucket: no rank condition, so its (status, key, id) index serves
+        buckets: tuple[int | None, ...] = _BUCKETS if attention_first and not status else (None,)
         key = SORT_COLUMNS[sort]
         cursor = after or before
         start = _read_cursor(cursor, sort) if cursor else None
         forward = before is None
-        if start is not None and not attention_first:
+        if start is not None and buckets == (None,):
             start = (-1, start[1], start[2])
         rows = self._walk(buckets, key, descending == forward, where, params, start,
                           offset if cursor is None else 0, limit + 1, forward)
@@ -179,16 +180,11 @@ class Listing:
         """How many runs match, and whether exactly: status and project filters from
         ``run_counts`` (kept exact by triggers); with a name or tag filter, the matches among
         the first COUNT_SCAN runs, scaled to all runs when there are more (an estimate)."""
-        conds, args = [], []
-        for column, value in (("status", status), ("project", project)):
-            if value:
-                conds.append(f"{column} = ?")
-                args.append(value)
-        clause = (" WHERE " + " AND ".join(conds)) if conds else ""
+        counts = self._counts()
         if not scanned:
-            return int(self.db.scalar(
-                f"SELECT COALESCE(SUM(n), 0) FROM run_counts{clause}", args)), True
-        runs = int(self.db.scalar("SELECT COALESCE(SUM(n), 0) FROM run_counts"))
+            return sum(n for (p, s), n in counts.items()
+                       if status in (None, s) and project in (None, p)), True
+        runs = sum(counts.values())
         hits = int(self.db.scalar(
             f"SELECT COUNT(*) FROM (SELECT id, name, tags, status, project FROM runs "
             f"LIMIT {COUNT_SCAN}) sample WHERE {' AND '.join(where)}", params))
@@ -196,15 +192,22 @@ class Listing:
             return hits, True
         return round(hits * runs / COUNT_SCAN), False
 
+    def _counts(self) -> dict[tuple[str, str], int]:
+        """Runs per (project, status), read once per listing (a page asks three times)."""
+        if self._count_rows is None:
+            self._count_rows = {
+                (str(r["project"]), str(r["status"])): int(r["n"])
+                for r in self.db.query("SELECT project, status, n FROM run_counts WHERE n > 0")}
+        return self._count_rows
+
     def projects(self) -> list[str]:
-        rows = self.db.query("SELECT project FROM run_counts GROUP BY project "
-                             "HAVING SUM(n) > 0 ORDER BY project")
-        return [str(r["project"]) for r in rows]
+        return sorted({p for p, _ in self._counts()})
 
     def status_counts(self) -> dict[str, int]:
-        rows = self.db.query("SELECT status, SUM(n) AS n FROM run_counts GROUP BY status "
-                             "HAVING SUM(n) > 0")
-        return {str(r["status"]): int(r["n"]) for r in rows}
+        out: dict[str, int] = {}
+        for (_, status), n in self._counts().items():
+            out[status] = out.get(status, 0) + n
+        return out
 
     def summaries(self, run_ids: Sequence[str], keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``{run_id: {key: value}}`` for the given summary keys of the given runs."""

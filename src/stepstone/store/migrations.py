@@ -172,6 +172,9 @@ CORE: tuple[Migration, ...] = (
         (
             *(f"CREATE INDEX runs_page_{name} ON runs (({RANK}), {key}, id)"
               for name, key in PAGE_KEYS.items()),
+            # a status filter fixes the rank: these serve it for every sort
+            *(f"CREATE INDEX runs_page_status_{name} ON runs (status, {key}, id)"
+              for name, key in PAGE_KEYS.items() if name != "status"),
             f"CREATE INDEX runs_page_in_project ON runs (project, ({RANK}), created_at, id)",
             """CREATE TABLE run_counts (
                 project TEXT NOT NULL,
