@@ -85,6 +85,12 @@ class GainRung(ResultMixin):
     law_sd: float | None = None  # SD of ln gain from the baseline law's refits alone
     seed_sd: float | None = None  # SD of ln gain per seed (the seed noise of one run)
 
+    @property
+    def remarks(self) -> str:
+        """The note, where the seed noise came from and the caveat, once each: what a table
+        of gains shows beside the interval."""
+        return "; ".join(dict.fromkeys(x for x in (self.note, self.seed_noise, self.caveat) if x))
+
 
 @dataclass(frozen=True)
 class GainTrend(ResultMixin):

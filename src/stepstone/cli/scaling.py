@@ -247,14 +247,13 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
                     "gain_curve_note": curve_note})
         return
     echo(f"baseline: {base_desc}; comparison: {result.comparison}; seeds at a rung "
-               "are averaged, their spread is its seed noise")
+         "are averaged, their spread is its seed noise")
     if rungs.skipped:
         echo(aio.Selection("", [], list(rungs.skipped)).skipped_line())
     echo()
     rows = [[r.label[:12], len(ids), r.compute, r.loss, r.compute_predicted,
              r.gain if r.defined else "undefined", interval(r.ci_low, r.ci_high)
-             if r.defined else "–",
-             "; ".join(dict.fromkeys(x for x in (r.note, r.seed_noise, r.caveat) if x))]
+             if r.defined else "–", r.remarks]
             for r, ids in zip(result.rungs, rungs.run_ids, strict=True)]
     echo_table(rows, ["rung", "runs", "C", "loss", "baseline C for loss", "gain",
                       f"{result.confidence:.0%} CI", "note"], style, "Gain per rung")

@@ -84,7 +84,7 @@ def _gain_info(qgain: ev.QuestionGain, fit: FitInfo) -> GainInfo:
             rung=rung.label, compute=rung.compute, loss=rung.loss,
             baseline_loss=rung.baseline_loss, compute_predicted=_num(rung.compute_predicted),
             gain=_num(rung.gain), ci_low=_num(rung.ci_low), ci_high=_num(rung.ci_high),
-            defined=rung.defined, note=rung.note, runs=ids, extrapolated=outside))
+            defined=rung.defined, note=rung.remarks, runs=ids, extrapolated=outside))
     t = result.trend
     return GainInfo(
         available=True, reason=None, rows=tuple(rows), verdict=t.verdict,

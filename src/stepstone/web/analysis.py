@@ -158,7 +158,7 @@ def scaling_data(lab: Lab, question: str | None = None, baseline: str | None = N
                       "compute": rung.compute, "loss": rung.loss,
                       "baseline_loss": rung.baseline_loss, "gain": _num(rung.gain),
                       "low": _num(rung.ci_low), "high": _num(rung.ci_high),
-                      "defined": rung.defined, "note": rung.note})
+                      "defined": rung.defined, "note": rung.remarks})
     rungs.sort(key=lambda r: r["compute"])
     t = result.trend
     line = None
