@@ -98,6 +98,27 @@ def test_a_single_point_evaluation_is_drawn_on_the_run_page(lab_server, page) ->
     assert page.errors == []
 
 
+def test_the_run_page_smooths_with_the_raw_curve_behind_and_logs_its_axes(
+        lab_server, page) -> None:
+    run_id = _run_id(lab_server, "with-evals")
+    page.goto(f"{lab_server}/runs/{run_id}")
+    chart = "#charts .chart[data-key='loss']"
+    page.wait_for_selector(chart + "[data-points='100']")
+    page.evaluate("(() => { const s = document.getElementById('smoothing'); s.value = '0.9';"
+                  " s.dispatchEvent(new Event('input')); })()")
+    page.wait_for_selector(chart + "[data-smoothing='0.9']")
+    traces = page.evaluate(f"document.querySelector(\"{chart}\").data.map("
+                           "t => ({x: t.x, y: t.y, opacity: t.opacity}))")
+    assert len(traces) == 2 and traces[0]["opacity"] < 1  # the raw curve, faint, behind
+    assert traces[0]["y"][0] == 2.0 and traces[1]["y"][0] == pytest.approx(2.0)
+    assert traces[1]["y"][10] > traces[0]["y"][10]  # the average lags the falling loss
+    page.check("#log-y")
+    page.wait_for_function(f"document.querySelector(\"{chart}\").layout.yaxis.type"
+                           " === 'log'")
+    _shot(page, "run-smoothed-log")
+    assert page.errors == []
+
+
 def test_compare_opens_on_a_single_point_metric_with_markers(lab_server, page) -> None:
     ids = [_run_id(lab_server, "with-evals"), _run_id(lab_server, "lr0.1-s0")]
     page.goto(f"{lab_server}/compare?run={ids[0]}&run={ids[1]}&key=eval/loss&group=none")

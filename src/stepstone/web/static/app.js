@@ -24,6 +24,19 @@ window.stepstonePlain = function (text) {
   return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 };
 
+// An exponential moving average of ys with weight w (0: ys as they are), debiased as
+// TensorBoard's: the first points are not pulled towards zero.
+window.stepstoneSmooth = function (ys, w) {
+  if (!w) return ys;
+  var out = [], last = 0, n = 0;
+  ys.forEach(function (y) {
+    last = last * w + (1 - w) * y;
+    n += 1;
+    out.push(last / (1 - Math.pow(w, n)));
+  });
+  return out;
+};
+
 window.stepstoneLayout = function (title) {
   return {
     title: { text: window.stepstonePlain(title), font: { size: 13 } },

@@ -30,18 +30,7 @@
 
   function weight() { return smoothing ? Number(smoothing.value) : 0; }
 
-  // an exponential moving average, debiased as TensorBoard does (the first points are not
-  // pulled towards zero)
-  function smooth(ys, w) {
-    if (!w) return ys;
-    var out = [], last = 0, n = 0;
-    ys.forEach(function (y) {
-      last = last * w + (1 - w) * y;
-      n += 1;
-      out.push(last / (1 - Math.pow(w, n)));
-    });
-    return out;
-  }
+  var smooth = window.stepstoneSmooth;
 
   // a series with one point (an evaluation logged once) draws nothing as a line: markers
   function mode(n) { return n < 2 ? "markers" : "lines"; }

@@ -23,6 +23,10 @@
   var lastStep = null;
   var loaded = false;
   var divs = {};
+  var raw = {};  // key -> {x, y}: every point drawn so far, before smoothing
+  var smoothing = document.getElementById("smoothing");
+  var logX = document.getElementById("log-x");
+  var logY = document.getElementById("log-y");
 
   function chart(key) {
     if (!divs[key]) {
@@ -31,30 +35,52 @@
       div.setAttribute("data-key", key);
       box.appendChild(div);
       divs[key] = div;
-      Plotly.newPlot(div, [{ x: [], y: [], mode: "lines", name: window.stepstonePlain(key) }],
-        window.stepstoneLayout(key), { displaylogo: false, responsive: true });
+      raw[key] = { x: [], y: [] };
+      render(key);
     }
     return divs[key];
+  }
+
+  // data[0] is the series as logged; with smoothing it is faint and the smoothed one is on top.
+  // One point (an evaluation logged once) draws nothing as a line: a marker.
+  function render(key) {
+    var s = raw[key];
+    var w = smoothing ? Number(smoothing.value) : 0;
+    var mode = s.x.length < 2 ? "markers" : "lines";
+    var traces = [{ x: s.x, y: s.y, mode: mode, marker: { size: 8 }, line: { color: "#2c7be5" },
+      name: window.stepstonePlain(key), opacity: w ? 0.3 : 1, showlegend: false }];
+    if (w) {
+      traces.push({ x: s.x, y: window.stepstoneSmooth(s.y, w), mode: mode,
+        line: { color: "#2c7be5" }, name: window.stepstonePlain(key + " (smoothed)"),
+        showlegend: false });
+    }
+    var layout = window.stepstoneLayout(key);
+    layout.xaxis.type = logX && logX.checked ? "log" : "linear";
+    layout.yaxis = { type: logY && logY.checked ? "log" : "linear" };
+    Plotly.react(divs[key], traces, layout, { displaylogo: false, responsive: true });
+    divs[key].setAttribute("data-points", String(s.x.length));
+    divs[key].setAttribute("data-smoothing", String(w));
   }
 
   function draw(series, append) {
     Object.keys(series).forEach(function (key) {
       var s = series[key];
-      var div = chart(key);
-      if (append) {
-        if (s.x.length) Plotly.extendTraces(div, { x: [s.x], y: [s.y] }, [0]);
-        if (s.x.length && div.data[0].x.length > 1 && div.data[0].mode === "markers") {
-          Plotly.restyle(div, { mode: "lines" }, [0]);
-        }
-      } else {
-        // one point (an evaluation logged once) draws nothing as a line: a marker
-        Plotly.react(div, [{ x: s.x, y: s.y, mode: s.x.length < 2 ? "markers" : "lines",
-          marker: { size: 8 }, name: window.stepstonePlain(key) }],
-          window.stepstoneLayout(key), { displaylogo: false, responsive: true });
-      }
-      div.setAttribute("data-points", String(div.data[0].x.length));
+      chart(key);
+      if (append && !s.x.length) return;
+      raw[key] = append ? { x: raw[key].x.concat(s.x), y: raw[key].y.concat(s.y) }
+        : { x: s.x, y: s.y };
+      render(key);
     });
   }
+
+  [smoothing, logX, logY].forEach(function (control) {
+    if (!control) return;
+    control.addEventListener("input", function () {
+      var shown = document.getElementById("smoothing-value");
+      if (shown && smoothing) shown.textContent = smoothing.value;
+      Object.keys(divs).forEach(render);
+    });
+  });
 
   // the first call draws every series; later ones append the points after the last step
   function step() {
