@@ -560,3 +560,41 @@ def test_a_blank_token_is_refused(lab: Path, token: str) -> None:
 
     code, _out, err = cli(lab, "ui", "--host", "0.0.0.0", "--token", token)
     assert code == 2 and "--token is blank" in err
+
+
+def test_the_runs_pages_status_filter_follows_the_liveness_rule(lab: Path) -> None:
+    """A dead run never recorded as crashed shows as crashed in its row: the "crashed" filter
+    picks it, the "running" filter does not, and the counts agree (issue 17, item 12)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from stepstone.store.listing import Listing
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    now = time.time()
+    with open_lab(lab) as opened:
+        for age, (run_id, status, pid) in enumerate((
+                ("liverun1", "running", os.getpid()), ("deadrun1", "running", gone.pid),
+                ("crashed1", "crashed", None), ("finish01", "finished", None))):
+            opened.runs.create({"id": run_id, "name": run_id, "project": "p", "status": status,
+                                "created_at": now - age, "heartbeat_at": now,
+                                "pid": pid, "host": socket.gethostname()}, {})
+    client = TestClient(create_app(lab))
+
+    def listed(status: str) -> set[tuple[str, str]]:
+        page = client.get(f"/runs?status={status}").text
+        return set(re.findall(r'data-run="(\w+)" data-status="(\w+)"', page))
+
+    assert listed("crashed") == {("deadrun1", "crashed"), ("crashed1", "crashed")}
+    assert listed("running") == {("liverun1", "running")}
+    api = client.get("/api/runs", params={"status": "crashed"}).json()
+    assert {r["id"] for r in api["runs"]} == {"deadrun1", "crashed1"} and api["total"] == 2
+    with open_lab(lab, readonly=True) as opened:  # the CLI's reader: the same rule
+        assert [r.id for r in opened.runs.list(status="crashed", limit=2)] == \
+            ["deadrun1", "crashed1"]
+        assert [r.id for r in opened.runs.list(status="running")] == ["liverun1"]
+        assert Listing(opened.db).status_counts() == {"running": 1, "crashed": 2, "finished": 1}

@@ -18,7 +18,7 @@ from typing import Any
 from stepstone.errors import UsageError
 from stepstone.store.db import Database
 from stepstone.store.migrations import ATTENTION, PAGE_KEYS, RANK
-from stepstone.store.runs import STATUSES, RunRecord, Runs
+from stepstone.store.runs import STATUSES, RunRecord, Runs, status_condition
 
 # sortable columns of the listing (the user picks one of these names, never raw SQL); runs
 # that need attention sort first (stopped without finishing, then still running). Each
@@ -106,10 +106,15 @@ class Listing:
             raise UsageError("a page is either after one cursor or before another, not both")
         where: list[str] = []
         params: list[Any] = []
-        for column, value in (("status", status), ("project", project)):
-            if value:
-                where.append(f"{column} = ?")
-                params.append(value)
+        # a dead run recorded as running shows as crashed (``Runs._record``): it filters so
+        dead = self._runs.dead_running() if status and self.db.readonly else {}
+        if status:
+            condition, args = status_condition([status], dead)
+            where.append(condition)
+            params += args
+        if project:
+            where.append("project = ?")
+            params.append(project)
         if name:
             where.append("(name LIKE ? OR id LIKE ?)")
             params += [f"%{name}%", f"{name}%"]
@@ -117,6 +122,8 @@ class Listing:
             where.append("tags LIKE ?")
             params.append(f"%{json.dumps(tag)}%")
         total, exact = self._count(status, project, where, params, scanned=bool(name or tag))
+        if dead and not (name or tag):  # counted by status in run_counts, as recorded
+            total += len(dead) if status == "crashed" else -len(dead)
         # one status is one bucket: no rank condition, so its (status, key, id) index serves
         buckets: tuple[int | None, ...] = _BUCKETS if attention_first and not status else (None,)
         key = SORT_COLUMNS[sort]
@@ -204,10 +211,15 @@ class Listing:
         return sorted({p for p, _ in self._counts()})
 
     def status_counts(self) -> dict[str, int]:
+        """Runs per status as a reader shows them (a dead run recorded as running: crashed)."""
         out: dict[str, int] = {}
         for (_, status), n in self._counts().items():
             out[status] = out.get(status, 0) + n
-        return out
+        dead = len(self._runs.dead_running()) if self.db.readonly else 0
+        if dead:
+            out["running"] -= dead
+            out["crashed"] = out.get("crashed", 0) + dead
+        return {status: n for status, n in out.items() if n > 0}
 
     def summaries(self, run_ids: Sequence[str], keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``{run_id: {key: value}}`` for the given summary keys of the given runs."""

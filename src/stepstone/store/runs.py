@@ -8,7 +8,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -280,11 +280,11 @@ class Runs:
                 raise UsageError(
                     f"unknown status {', '.join(sorted(bad))}: use one of {', '.join(STATUSES)}"
                 )
-            # a reader shows a dead running run as crashed (``_record``): filter after that
-            chosen = [*statuses, "running"] if self.db.readonly and "crashed" in statuses \
-                else statuses
-            where.append(f"status IN ({', '.join('?' for _ in chosen)})")
-            params += chosen
+            # a reader shows a dead running run as crashed (``_record``): it filters so too
+            dead = self.dead_running() if self.db.readonly else {}
+            condition, args = status_condition(statuses, dead)
+            where.append(condition)
+            params += args
         for column, value in (
             ("project", project), ("question_id", question_id), ("baseline", baseline),
             ("kind", kind),
@@ -311,8 +311,6 @@ class Runs:
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         records = [self._record(r) for r in self.db.query(sql, params)]
-        if status is not None and self.db.readonly:
-            records = [r for r in records if r.status in statuses]
         if details and records:
             self._attach_details(records)
         return records
@@ -336,10 +334,9 @@ class Runs:
             by_id[run_id].config = unflatten(flat)
 
     # -- liveness ---------------------------------------------------------------------
-    def reap_crashed(self, now: float | None = None) -> builtins.list[str]:
-        """Mark running runs whose process is gone as crashed (by :func:`dead_reason`); return
-        their ids. A read-only connection records nothing: its reads show those runs as
-        crashed by the same rule."""
+    def dead_running(self, now: float | None = None) -> dict[str, str]:
+        """The runs recorded as running that are dead by :func:`dead_reason` (id -> reason);
+        nothing is recorded."""
         now = time.time() if now is None else now
         dead: dict[str, str] = {}
         for row in self.db.query(
@@ -349,6 +346,13 @@ class Runs:
                                  row["created_at"], now)
             if reason is not None:
                 dead[row["id"]] = reason
+        return dead
+
+    def reap_crashed(self, now: float | None = None) -> builtins.list[str]:
+        """Mark running runs whose process is gone as crashed (by :func:`dead_reason`); return
+        their ids. A read-only connection records nothing: its reads show those runs as
+        crashed by the same rule."""
+        dead = self.dead_running(now)
         if self.db.readonly:
             return list(dead)
         for run_id, reason in dead.items():
@@ -359,6 +363,19 @@ class Runs:
                     (reason, run_id),
                 )
         return list(dead)
+
+
+def status_condition(statuses: Sequence[str], dead: Collection[str]) -> tuple[str, list[Any]]:
+    """The SQL condition (and its parameters) for runs whose status, as a reader shows it, is
+    one of ``statuses``: a run recorded as running but in ``dead`` (:meth:`Runs.dead_running`)
+    is crashed, not running."""
+    sql, params = f"status IN ({', '.join('?' for _ in statuses)})", list(statuses)
+    if not dead or ("crashed" in statuses) == ("running" in statuses):
+        return sql, params
+    marks = ", ".join("?" for _ in dead)
+    if "crashed" in statuses:
+        return f"({sql} OR id IN ({marks}))", [*params, *dead]
+    return f"({sql} AND id NOT IN ({marks}))", [*params, *dead]
 
 
 def dead_reason(host: str | None, pid: int | None, heartbeat_at: float | None,
