@@ -111,3 +111,17 @@ def test_a_damaged_cursor_is_one_clear_error(lab):
         listing.page(after=cursor, sort="created")
     with pytest.raises(UsageError, match="not both"):
         listing.page(after=cursor, before=cursor, sort="name")
+
+
+def test_sync_leaves_the_counts_to_the_destinations_triggers(lab, tmp_path):
+    from stepstone.store import init_lab
+    from stepstone.store.team import sync
+
+    with open_lab(init_lab(tmp_path / "local")) as local:
+        for i in range(3):
+            local.runs.create({"id": f"local{i}", "name": "n", "project": "p0",
+                               "status": "finished", "created_at": float(i)}, {})
+        sync(local, lab)
+    counts = Listing(lab.db).status_counts()
+    assert counts["finished"] == 20 + 3 and sum(counts.values()) == 57 + 3
+    assert Listing(lab.db).page(project="p0").total == 19 + 3

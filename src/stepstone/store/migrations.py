@@ -35,6 +35,7 @@ RANK = ("CASE status " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in ATTENTION.i
         + " ELSE 2 END")
 PAGE_KEYS = {"created": "created_at", "name": "name", "project": "project", "status": "status",
              "step": "(COALESCE(last_step, -1))", "kind": "kind"}
+DERIVED_TABLES = frozenset({"run_counts"})  # kept by triggers from other tables: never copied
 _COUNT_NEW = ("INSERT INTO run_counts (project, status, n) VALUES (NEW.project, NEW.status, 1) "
               "ON CONFLICT (project, status) DO UPDATE SET n = run_counts.n + 1;")
 _COUNT_OLD = ("UPDATE run_counts SET n = n - 1 "

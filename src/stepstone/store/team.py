@@ -79,9 +79,11 @@ class TableInfo:
 
 
 def describe_tables(db: Database) -> dict[str, TableInfo]:
-    """Every table of ``db`` except the migration log, with its keys."""
+    """Every table of ``db`` except the migration log and the tables triggers keep (a copied
+    run updates the destination's counts itself), with its keys."""
     names = sorted(t for t in db.tables()
-                   if t != "schema_migrations" and not t.startswith("sqlite_"))
+                   if t != "schema_migrations" and t not in migrations.DERIVED_TABLES
+                   and not t.startswith("sqlite_"))
     return {name: (_sqlite_table(db, name) if db.dialect is SQLITE else _pg_table(db, name))
             for name in names}
 
