@@ -242,3 +242,26 @@ def test_a_migration_number_that_landed_late_is_applied_to_a_newer_lab(store_tar
         assert schema_version(lab.db) == 5
         assert upgrade(lab.db) == (5, LATEST)
         assert "run_writers" in lab.db.tables()
+
+
+def test_status_lists_the_spools_waiting_for_sync(lab, tmp_path, monkeypatch):
+    """What the SDK spooled at a run's end (the lab could not take it) shows in ``status``
+    with the exact ``stepstone sync`` command, until that command has copied it in."""
+    import json
+
+    from stepstone.store.lab import find_store
+    from stepstone.store.target import spool_targets
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    spool = spool_targets(find_store(str(lab)))[-1]
+    run = stepstone.init(project="p", id="spooled1", lab=str(spool.root), save_code=False)
+    run.log({"x": 1.0})  # the spool holds the run and its flushes, as a run's end leaves it
+    run.finish()
+    command = f"stepstone sync --lab {spool.root} --to {lab}"
+    code, out, err = cli(lab, "status")
+    assert code == 0 and command in out and "spooled1" in out, out + err
+    spools = json.loads(cli(lab, "status", "--json")[1])["spools"]
+    assert spools == [{"spool": str(spool.root), "runs": ["spooled1"], "sync": command}]
+    assert cli(spool.root, "sync", "--to", str(lab))[0] == 0
+    code, out, err = cli(lab, "status")
+    assert code == 0 and "waiting" not in out and "spooled1" in out, out  # copied in

@@ -24,10 +24,11 @@ from stepstone.method import runs as run_rules
 from stepstone.method import suites as suite_rules
 from stepstone.method.status import method_status, print_method_status
 from stepstone.sdk.system import read_system, split_keys, system_table
+from stepstone.store.db import mask_url
 from stepstone.store.lab import open_lab, open_lab_to_read
 from stepstone.store.runs import STATUSES, RunRecord
-from stepstone.store.target import offline_target
-from stepstone.store.team import offline_runs
+from stepstone.store.target import StoreTarget, offline_target
+from stepstone.store.team import offline_runs, waiting_spools
 
 _COLUMNS = ("id", "name", "project", "status", "kind", "age", "duration", "step", "tags")
 
@@ -274,6 +275,11 @@ def _section(title: str, data: dict[str, Any]) -> None:
         echo(f"  {key} = {shown}")
 
 
+def spool_sync(spool: StoreTarget, lab: StoreTarget) -> str:
+    """The command that copies ``spool`` into ``lab`` (as the run's last line gave it)."""
+    return f"stepstone sync --lab {spool.root} --to {mask_url(lab.location)}"
+
+
 @click.command("status")
 @lab_option
 @json_option
@@ -292,18 +298,26 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
         method = method_status(opened)
         method["failing_suites"] = suite_rules.failing(opened)
         offline = offline_runs(opened)
+        spools = [(spool, [r for r in runs if r not in offline])
+                  for spool, runs in waiting_spools(opened)]
+        spools = [(spool, runs) for spool, runs in spools if runs]
         target = opened.target
     now = time.time()
     sections = {"needs attention": attention, "running": running, "recently finished": recent}
     if as_json:
         print_json({**{k.replace(" ", "_"): [r.to_dict() for r in v]
-                       for k, v in sections.items()}, "method": method, "offline_runs": offline})
+                       for k, v in sections.items()}, "method": method, "offline_runs": offline,
+                    "spools": [{"spool": str(spool.root), "runs": runs,
+                                "sync": spool_sync(spool, target)} for spool, runs in spools]})
         return
     if offline:
         sync = "stepstone sync" if target.root is not None else \
             f"stepstone sync --lab {offline_target(target).root}"
         echo(f"{len(offline)} run(s) recorded offline while the store was down are "
              f"waiting for `{sync}`: {', '.join(offline)}")
+    for spool, runs in spools:
+        echo(f"{len(runs)} run(s) not fully saved are kept in the spool {spool.root}, waiting "
+             f"for `{spool_sync(spool, target)}`: {', '.join(runs)}")
     print_method_status(method)
     for fail in method["failing_suites"]:
         echo(f"run {fail['run_id']} fails suite {fail['suite']}: "

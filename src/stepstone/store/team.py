@@ -36,7 +36,7 @@ from stepstone.errors import NotFoundError, SchemaVersionError, UsageError
 from stepstone.store import migrations
 from stepstone.store.db import POSTGRES, SQLITE, Database
 from stepstone.store.migrations import check_version, migrate, schema_version
-from stepstone.store.target import offline_target
+from stepstone.store.target import StoreTarget, offline_target, spool_targets
 
 if TYPE_CHECKING:
     from stepstone.store.lab import Lab
@@ -492,3 +492,33 @@ def offline_runs(lab: Lab) -> list[str]:
     there = {str(row["id"]) for row in lab.db.query(
         f"SELECT id FROM runs WHERE id IN ({marks})", ids)}
     return [run_id for run_id in ids if run_id not in there]
+
+
+def waiting_spools(lab: Lab) -> list[tuple[StoreTarget, list[str]]]:
+    """The spools of ``lab`` (``spool_targets``: where the SDK keeps what the lab could not
+    take at a run's end) that hold what the lab lacks yet, each with those runs: a run the lab
+    lacks, or a flush of one of its writers past the lab's mark (``run_writers``). Each waits
+    for ``stepstone sync --lab SPOOL --to LAB``."""
+    out: list[tuple[StoreTarget, list[str]]] = []
+    for spool in spool_targets(lab.target):
+        if spool.database == lab.target.database or not Path(spool.database).exists():
+            continue
+        local = Database(spool.database, readonly=True)
+        try:
+            ids = [str(r["id"]) for r in local.query("SELECT id FROM runs ORDER BY created_at")]
+            marks = [(str(r["run_id"]), str(r["writer"]), int(r["seq"]))
+                     for r in local.query("SELECT run_id, writer, seq FROM run_writers")]
+        finally:
+            local.close()
+        if not ids:
+            continue
+        places = ", ".join("?" for _ in ids)
+        there = {str(r["id"]) for r in lab.db.query(
+            f"SELECT id FROM runs WHERE id IN ({places})", ids)}
+        seen = {(str(r["run_id"]), str(r["writer"])): int(r["seq"]) for r in lab.db.query(
+            f"SELECT run_id, writer, seq FROM run_writers WHERE run_id IN ({places})", ids)}
+        behind = {run for run, writer, seq in marks if seen.get((run, writer), 0) < seq}
+        waiting = [run for run in ids if run not in there or run in behind]
+        if waiting:
+            out.append((spool, waiting))
+    return out
