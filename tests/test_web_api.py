@@ -598,3 +598,15 @@ def test_the_runs_pages_status_filter_follows_the_liveness_rule(lab: Path) -> No
             ["deadrun1", "crashed1"]
         assert [r.id for r in opened.runs.list(status="running")] == ["liverun1"]
         assert Listing(opened.db).status_counts() == {"running": 1, "crashed": 2, "finished": 1}
+
+
+def test_compare_groups_runs_and_refuses_an_unknown_group_key(web_lab: Path) -> None:
+    client = TestClient(create_app(web_lab))
+    ids = _ids(web_lab)
+    by_lr = client.get("/api/compare/series",
+                       params={"run": ids, "key": "loss", "group": "lr"}).json()
+    assert by_lr["groups"] == []  # every run has its own lr: no group of two
+    wrong = client.get("/api/compare/series",
+                       params={"run": ids, "key": "loss", "group": "nope"})
+    assert wrong.status_code == 400
+    assert "no run here has the config key 'nope'" in wrong.json()["error"]["message"]

@@ -139,6 +139,9 @@ def seed_bands(records: dict[str, Any], series: list[dict[str, Any]], group: str
     if group == GROUP_NONE:
         return []
     configs = {rid: flatten(r.config) for rid, r in records.items()}
+    if group != GROUP_SEED and not any(group in c for c in configs.values()):
+        raise UsageError(f"no run here has the config key {group!r}: group by "
+                         f"'{GROUP_SEED}', '{GROUP_NONE}' or a key of the runs' configs")
     by_run = {s["run"]: s for s in series}
     out = []
     for found in group_runs(configs, None if group == GROUP_SEED else group):
