@@ -72,8 +72,8 @@ def test_a_yes_is_promoted_only_once_it_held_on_fresh_seeds(asked):
     code, _out, err = cli(lab, "baseline", "promote", "small", "--from", "q1")
     assert code != 0
     assert ("question q1 asks that its yes hold on fresh seeds before promotion, and its "
-            "confirmation q2 is open: run `stepstone ladder --question q2 --set "
-            "model.norm=true --rungs RUNGS --seeds 2-3 -- COMMAND`") in err
+            "confirmation q2 is open: run `stepstone ladder --set model.norm=true "
+            "--question q2 --rungs RUNGS --seeds 2-3 -- COMMAND`") in err
     # the confirmation may not rerun a seed the first answer used
     code, _out, err = cli(lab, "ladder", "--question", "q2", "--set", "model.norm=true",
                           "--rungs", "+rung=r1; +rung=r2",
@@ -131,7 +131,7 @@ def test_the_confirmation_command_repeats_the_first_ladder_on_fresh_seeds(asked)
         save_plan(opened, plan)
         decide_rules.decide(opened, "q1", conclusion="norm helps")
         command = confirm.confirmation_command(opened, "q1", "q2")
-    assert command == ("stepstone ladder --question q2 --set model.norm=true --rungs "
+    assert command == ("stepstone ladder --set model.norm=true --question q2 --rungs "
                        "'+rung=r1; +rung=r2' --seeds 2-3 -- python t.py")
 
 

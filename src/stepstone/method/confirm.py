@@ -10,13 +10,12 @@ refusal prints the ladder that runs the confirmation (:func:`confirmation_comman
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from stepstone.config import format_value, parse_override
 from stepstone.errors import MethodError
 from stepstone.method import notebook
+from stepstone.method.settle import latest_ladder, relaunch_command, seeds_text
 from stepstone.store.lab import Lab
 
 
@@ -69,29 +68,8 @@ def confirmation_command(lab: Lab, question_id: str, confirming_id: str) -> str:
     """The ladder that runs the confirmation: the first question's latest ladder (its rungs
     and command, the feature given with ``--set``) on fresh seeds."""
     q = lab.questions.get(question_id)
-    delta = q.get("feature_delta") or {}
-    keys = set(q.get("feature_keys") or []) | set(delta)
-    plans = [p for p in lab.plans.recent() if p.question_id == question_id and p.kind == "ladder"]
-    rungs: list[str] = []
-    command = "COMMAND"
-    if plans:
-        for planned in lab.plans.runs(plans[0].id):
-            kept = [o for o in planned.overrides
-                    if parse_override(o).key not in keys | {"seed"}]
-            text = ",".join(kept)
-            if text and text not in rungs:
-                rungs.append(text)
-        command = shlex.join(plans[0].command)
-    parts = ["stepstone", "ladder", "--question", confirming_id]
-    for key, value in delta.items():
-        parts += ["--set", f"{key}={format_value(value)}"]
-    parts += ["--rungs", "; ".join(rungs) if rungs else "RUNGS",
-              "--seeds", _seeds_text(fresh_seeds(lab, question_id))]
-    return shlex.join(parts) + " -- " + command
-
-
-def _seeds_text(seeds: list[int]) -> str:
-    return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
+    return relaunch_command(q, latest_ladder(lab, q), question_id=confirming_id,
+                            seeds=fresh_seeds(lab, question_id))
 
 
 def check_fresh(lab: Lab, question: Mapping[str, Any] | None,
@@ -105,7 +83,7 @@ def check_fresh(lab: Lab, question: Mapping[str, Any] | None,
     if reused:
         raise MethodError(f"question {question['id']} confirms {first} on fresh seeds, and "
                           f"{first} already ran seed(s) {', '.join(reused)}: run seeds it did "
-                          f"not use (--seeds {_seeds_text(fresh_seeds(lab, first))})")
+                          f"not use (--seeds {seeds_text(fresh_seeds(lab, first))})")
 
 
 def gate(lab: Lab, question: Mapping[str, Any]) -> None:

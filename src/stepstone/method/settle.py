@@ -143,32 +143,64 @@ def ladder_command(lab: Lab, question: Mapping[str, Any], new_seeds: int,
     """``stepstone ladder`` that runs ``new_seeds`` fresh seeds at the rungs ``only`` of the
     question's latest ladder (its rungs and command), with its baseline and feature change."""
     qid = str(question["id"])
-    delta = question.get("feature_delta") or {}
-    keys = set(question.get("feature_keys") or []) | set(delta)
-    plans = [p for p in lab.plans.recent() if p.question_id == qid and p.kind == "ladder"]
-    rungs: list[str] = []
-    names: dict[str, str] = {}  # a rung as decide labels it -> as `ladder --only` names it
-    command = "COMMAND"
-    baseline = question.get("baseline")
-    if plans:
-        for planned in lab.plans.runs(plans[0].id):
-            kept = [o for o in planned.overrides if parse_override(o).key not in keys | {"seed"}]
-            if (text := ",".join(kept)) and text not in rungs:
-                rungs.append(text)
-            names[str(config_rung(planned.config))] = _only_name(kept)
-        command = shlex.join(plans[0].command)
-        baseline = baseline or plans[0].baseline
+    ladder = latest_ladder(lab, question)
     used = [int(s) for r in lab.runs.list(question_id=qid)
             if (s := str(r.seed if r.seed is not None else r.config.get("seed", ""))).isdigit()]
     start = max(used, default=-1) + 1
-    count = max(new_seeds, 1)
-    seeds = f"{start}-{start + count - 1}" if count > 1 else str(start)
+    seeds = range(start, start + max(new_seeds, 1))
+    return relaunch_command(question, ladder, question_id=qid, seeds=seeds,
+                            baseline=question.get("baseline") or ladder.baseline,
+                            only=[ladder.names.get(r, r) for r in only])
+
+
+@dataclass(frozen=True)
+class LatestLadder:
+    """A question's latest ladder: each rung's overrides as ``ladder --rungs`` takes them (the
+    feature and the seed left out), how ``ladder --only`` names each rung (by the rung as
+    decide labels it), its command and its baseline."""
+
+    rungs: tuple[str, ...]
+    names: Mapping[str, str]
+    command: str
+    baseline: str | None
+
+
+def latest_ladder(lab: Lab, question: Mapping[str, Any]) -> LatestLadder:
+    """The shape of the question's latest ladder, to launch it again on other seeds."""
+    qid = str(question["id"])
+    keys = set(question.get("feature_keys") or []) | set(question.get("feature_delta") or {})
+    plans = [p for p in lab.plans.recent() if p.question_id == qid and p.kind == "ladder"]
+    if not plans:
+        return LatestLadder((), {}, "COMMAND", None)
+    rungs: list[str] = []
+    names: dict[str, str] = {}
+    for planned in lab.plans.runs(plans[0].id):
+        kept = [o for o in planned.overrides if parse_override(o).key not in keys | {"seed"}]
+        if (text := ",".join(kept)) and text not in rungs:
+            rungs.append(text)
+        names[str(config_rung(planned.config))] = _only_name(kept)
+    return LatestLadder(tuple(rungs), names, shlex.join(plans[0].command), plans[0].baseline)
+
+
+def relaunch_command(question: Mapping[str, Any], ladder: LatestLadder, *, question_id: str,
+                     seeds: Sequence[int], baseline: str | None = None,
+                     only: Sequence[str] = ()) -> str:
+    """``stepstone ladder [--baseline B] --set K=V ... --question Q --rungs ... --seeds A-B
+    [--only r3,r5] -- CMD``: ``ladder`` again with the question's feature change, on ``seeds``
+    (consecutive), for ``question_id``."""
     parts = ["stepstone", "ladder"] + (["--baseline", str(baseline)] if baseline else [])
-    for key, value in delta.items():
+    for key, value in (question.get("feature_delta") or {}).items():
         parts += ["--set", f"{key}={format_value(value)}"]
-    parts += ["--question", qid, "--rungs", "; ".join(rungs) if rungs else "RUNGS",
-              "--seeds", seeds, "--only", ",".join(names.get(r, r) for r in only)]
-    return shlex.join(parts) + " -- " + command
+    parts += ["--question", question_id, "--rungs", "; ".join(ladder.rungs) or "RUNGS",
+              "--seeds", seeds_text(seeds)]
+    if only:
+        parts += ["--only", ",".join(only)]
+    return shlex.join(parts) + " -- " + ladder.command
+
+
+def seeds_text(seeds: Sequence[int]) -> str:
+    """Consecutive seeds as ``ladder --seeds`` takes them: ``2-3``, or ``4`` alone."""
+    return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
 
 
 def config_rung(config: Mapping[str, Any]) -> Any:
@@ -252,5 +284,17 @@ def detectable_gains(lab: Lab, question: Mapping[str, Any], version: str,
     return Detectable(g0, seeds, tuple(rows), note)
 
 
-__all__ = ["POWER", "Detectable", "Settle", "config_rung", "detectable_gains", "gain_threshold",
-           "ladder_command", "what_would_settle"]
+__all__ = [
+    "POWER",
+    "Detectable",
+    "LatestLadder",
+    "Settle",
+    "config_rung",
+    "detectable_gains",
+    "gain_threshold",
+    "ladder_command",
+    "latest_ladder",
+    "relaunch_command",
+    "seeds_text",
+    "what_would_settle",
+]
