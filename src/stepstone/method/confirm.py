@@ -15,7 +15,7 @@ from typing import Any
 
 from stepstone.errors import MethodError
 from stepstone.method import notebook
-from stepstone.method.settle import latest_ladder, relaunch_command, seeds_text
+from stepstone.method.relaunch import latest_ladder, relaunch_command, seeds_text
 from stepstone.store.lab import Lab
 
 

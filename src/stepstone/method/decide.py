@@ -22,6 +22,7 @@ from stepstone.method import evidence as evidence_rules
 from stepstone.method import ideas as idea_rules
 from stepstone.method import notebook
 from stepstone.method import runs as run_rules
+from stepstone.method.relaunch import config_rung
 from stepstone.method.rules import (
     Evidence,
     Gain,
@@ -38,7 +39,7 @@ from stepstone.method.rules import (
     uses_gain,
 )
 from stepstone.method.rules.tree import _walk
-from stepstone.method.settle import Settle, config_rung, what_would_settle
+from stepstone.method.settle import Settle, what_would_settle
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord as StoredRun
 from stepstone.store.runs import numeric

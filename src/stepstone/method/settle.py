@@ -20,12 +20,11 @@ in docs/analysis.md ("Power").
 from __future__ import annotations
 
 import math
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stepstone.config import format_value, parse_override
+from stepstone.method.relaunch import latest_ladder, relaunch_command
 from stepstone.method.rules import GAIN, Rule, Unsettled, bounds
 from stepstone.store.lab import Lab
 
@@ -153,74 +152,6 @@ def ladder_command(lab: Lab, question: Mapping[str, Any], new_seeds: int,
                             only=[ladder.names.get(r, r) for r in only])
 
 
-@dataclass(frozen=True)
-class LatestLadder:
-    """A question's latest ladder: each rung's overrides as ``ladder --rungs`` takes them (the
-    feature and the seed left out), how ``ladder --only`` names each rung (by the rung as
-    decide labels it), its command and its baseline."""
-
-    rungs: tuple[str, ...]
-    names: Mapping[str, str]
-    command: str
-    baseline: str | None
-
-
-def latest_ladder(lab: Lab, question: Mapping[str, Any]) -> LatestLadder:
-    """The shape of the question's latest ladder, to launch it again on other seeds."""
-    qid = str(question["id"])
-    keys = set(question.get("feature_keys") or []) | set(question.get("feature_delta") or {})
-    plans = [p for p in lab.plans.recent() if p.question_id == qid and p.kind == "ladder"]
-    if not plans:
-        return LatestLadder((), {}, "COMMAND", None)
-    rungs: list[str] = []
-    names: dict[str, str] = {}
-    for planned in lab.plans.runs(plans[0].id):
-        kept = [o for o in planned.overrides if parse_override(o).key not in keys | {"seed"}]
-        if (text := ",".join(kept)) and text not in rungs:
-            rungs.append(text)
-        names[str(config_rung(planned.config))] = _only_name(kept)
-    return LatestLadder(tuple(rungs), names, shlex.join(plans[0].command), plans[0].baseline)
-
-
-def relaunch_command(question: Mapping[str, Any], ladder: LatestLadder, *, question_id: str,
-                     seeds: Sequence[int], baseline: str | None = None,
-                     only: Sequence[str] = ()) -> str:
-    """``stepstone ladder [--baseline B] --set K=V ... --question Q --rungs ... --seeds A-B
-    [--only r3,r5] -- CMD``: ``ladder`` again with the question's feature change, on ``seeds``
-    (consecutive), for ``question_id``."""
-    parts = ["stepstone", "ladder"] + (["--baseline", str(baseline)] if baseline else [])
-    for key, value in (question.get("feature_delta") or {}).items():
-        parts += ["--set", f"{key}={format_value(value)}"]
-    parts += ["--question", question_id, "--rungs", "; ".join(ladder.rungs) or "RUNGS",
-              "--seeds", seeds_text(seeds)]
-    if only:
-        parts += ["--only", ",".join(only)]
-    return shlex.join(parts) + " -- " + ladder.command
-
-
-def seeds_text(seeds: Sequence[int]) -> str:
-    """Consecutive seeds as ``ladder --seeds`` takes them: ``2-3``, or ``4`` alone."""
-    return f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
-
-
-def config_rung(config: Mapping[str, Any]) -> Any:
-    """A planned run's rung from its config, as :func:`stepstone.method.evidence.rung_of`
-    reads a run's: ``rung``, else ``n_params``, else ``flops`` (an integral float an int)."""
-    for key in ("rung", "n_params", "flops"):
-        if config.get(key) is not None:
-            value = config[key]
-            return int(value) if isinstance(value, float) and value.is_integer() else value
-    return None
-
-
-def _only_name(overrides: Sequence[str]) -> str:
-    """How ``ladder --only`` names a rung (stepstone.launch.plan.rung_name, which this layer
-    cannot import): the value its overrides give ``rung``, else its label."""
-    for text in overrides:
-        parsed = parse_override(text)
-        if parsed.key == "rung":
-            return str(format_value(parsed.value))
-    return ",".join(o.lstrip("+~") for o in overrides)
 
 
 
@@ -284,17 +215,5 @@ def detectable_gains(lab: Lab, question: Mapping[str, Any], version: str,
     return Detectable(g0, seeds, tuple(rows), note)
 
 
-__all__ = [
-    "POWER",
-    "Detectable",
-    "LatestLadder",
-    "Settle",
-    "config_rung",
-    "detectable_gains",
-    "gain_threshold",
-    "ladder_command",
-    "latest_ladder",
-    "relaunch_command",
-    "seeds_text",
-    "what_would_settle",
-]
+__all__ = ["POWER", "Detectable", "Settle", "detectable_gains", "gain_threshold", "ladder_command",
+           "what_would_settle"]
