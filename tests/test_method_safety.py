@@ -98,7 +98,7 @@ def test_a_correction_leaves_the_page_it_corrects(lab: Path) -> None:
     with open_lab(lab) as opened:
         first = notebook.note(opened, "seed count was 3")
         fix = notebook.note(opened, "it was 5", corrects=first["number"])
-        assert fix["kind"] == "correction" and opened.notebook.get(1)["body"] == "seed count was 3"
+        assert fix["kind"] == "correction" and opened.notebook.get(1)["title"] == "seed count was 3"
 
 
 @pytest.mark.parametrize("text, hours", [("3h", 3.0), ("90m", 1.5), ("2d", 48.0), ("1", 1.0)],

@@ -372,9 +372,12 @@ def _installed() -> dict[str, str]:
 
     out = {}
     for dist in metadata.distributions():
-        name = dist.metadata["Name"]
+        try:
+            name, version = dist.metadata["Name"], dist.version
+        except Exception:  # a half-installed distribution (no METADATA): nothing to record
+            continue
         if name:
-            out[name] = dist.version
+            out[name] = version
     return dict(sorted(out.items(), key=lambda kv: kv[0].lower()))
 
 
