@@ -120,12 +120,16 @@ def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
     for key, value in numbers.items():
         lines.append(f"- {key} = {value:.6g}" if isinstance(value, float) else
                      f"- {key} = {value}")
-    from stepstone.method import lints, suites
+    from stepstone.method import lints
 
     warnings = lints.run_lints(run.config, run.summary)
     lines += [f"Precision lint: {w}" for w in warnings]
-    checks = suites.check_on_finish(lab, run.id)
-    lines += suites.lines(checks)
+    checks: list[dict[str, Any]] = []
+    if run.baseline:  # only a tier's run has suites: the rest skip their import (~60 ms)
+        from stepstone.method import suites
+
+        checks = suites.check_on_finish(lab, run.id)
+        lines += suites.lines(checks)
     evaluator.pin(lab, run)
     other = evaluator.differs(lab, run)
     if other:
