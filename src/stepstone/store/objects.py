@@ -11,6 +11,7 @@ import hashlib
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from stepstone.errors import LabError, NotFoundError
@@ -36,35 +37,30 @@ class ObjectStore:
     def put(self, data: bytes) -> str:
         """Store ``data``; return its sha256 hex digest."""
         digest = hashlib.sha256(data).hexdigest()
-        target = self.path(digest)
-        if target.exists():
+        if self.path(digest).exists():
             return digest
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            raise LabError(describe_write_error(exc, str(self.root))) from exc
-        return digest
+        return self._write([data])[0]
 
     def put_file(self, source: str | Path) -> tuple[str, int]:
         """Store a file's content, read in pieces (a checkpoint need not fit in memory);
         return its sha256 hex digest and size."""
         try:
+            with open(source, "rb") as src:
+                return self._write(iter(lambda: src.read(1 << 20), b""))
+        except OSError as exc:
+            raise LabError(describe_write_error(exc, str(self.root))) from exc
+
+    def _write(self, pieces: Iterable[bytes]) -> tuple[str, int]:
+        """Write ``pieces`` to a temporary file beside the objects, synced, then move it to
+        its content's name (or drop it when that object is there already): a reader never
+        sees half an object. Returns the sha256 hex digest and the size."""
+        try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
             try:
                 digest, size = hashlib.sha256(), 0
-                with open(source, "rb") as src, os.fdopen(fd, "wb") as fh:
-                    while piece := src.read(1 << 20):
+                with os.fdopen(fd, "wb") as fh:
+                    for piece in pieces:
                         digest.update(piece)
                         fh.write(piece)
                         size += len(piece)
