@@ -27,15 +27,10 @@ def lttb_indices(
     xs: Sequence[float], ys: Sequence[float], n: int, *, use_numpy: bool | None = None
 ) -> list[int]:
     """The indices of the ``n`` points LTTB keeps (all of them when there are ``<= n``)."""
-    size = len(xs)
-    if len(ys) != size:
-        raise ValueError(f"xs has {size} points and ys {len(ys)}")
-    if n < 3:
-        raise ValueError("LTTB needs a threshold of at least 3 points")
+    size = _checked(xs, ys, n, 3, "LTTB needs")
     if size <= n:
         return list(range(size))
-    if use_numpy is None:
-        use_numpy = _np is not None
+    use_numpy = _np is not None if use_numpy is None else use_numpy
     if use_numpy and _np is not None:
         return _lttb_numpy(xs, ys, n)
     return _lttb_python(xs, ys, n)
@@ -47,6 +42,16 @@ def lttb(
     """The kept points as two lists (x and y)."""
     keep = lttb_indices(xs, ys, n)
     return [xs[i] for i in keep], [ys[i] for i in keep]
+
+
+def _checked(xs: Sequence[float], ys: Sequence[float], n: int, least: int, what: str) -> int:
+    """The number of points, once ``xs`` and ``ys`` pair up and ``n`` is at least ``least``."""
+    size = len(xs)
+    if len(ys) != size:
+        raise ValueError(f"xs has {size} points and ys {len(ys)}")
+    if n < least:
+        raise ValueError(f"{what} a threshold of at least {least} points")
+    return size
 
 
 def _bounds(size: int, n: int, bucket: int) -> tuple[int, int]:
@@ -114,15 +119,10 @@ def envelope_indices(
 ) -> list[int]:
     """The indices of at most ``n`` points: the first, the last, and the lowest and the
     highest point of each of ``(n - 2) // 2`` equal buckets between them, in order."""
-    size = len(xs)
-    if len(ys) != size:
-        raise ValueError(f"xs has {size} points and ys {len(ys)}")
-    if n < 4:
-        raise ValueError("a min/max envelope needs a threshold of at least 4 points")
+    size = _checked(xs, ys, n, 4, "a min/max envelope needs")
     if size <= n:
         return list(range(size))
-    if use_numpy is None:
-        use_numpy = _np is not None
+    use_numpy = _np is not None if use_numpy is None else use_numpy
     buckets = (n - 2) // 2
     keep = {0, size - 1}
     if use_numpy and _np is not None:
