@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from _cli import cli
-from stepstone.config import diff
+from stepstone.configs import diff
 from stepstone.errors import ConfigError
 from stepstone.method import baselines as baseline_rules
-from stepstone.method.launch import prepare_launch
+from stepstone.method.preflight import prepare_launch
 from stepstone.store import open_lab
 
 DEFAULTS = {"lr": 0.003, "grad_clip": 1.0, "kshot_k": 1}  # what the task fills in itself

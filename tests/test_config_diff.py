@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stepstone.config import ConfigDiff, DiffEntry, config_hash, diff
+from stepstone.configs import ConfigDiff, DiffEntry, config_hash, diff
 from stepstone.errors import ConfigError
 
 BASE: dict[str, Any] = {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stepstone.config import SUFFIXES, interpolate_config, load_config
+from stepstone.configs import SUFFIXES, interpolate_config, load_config
 from stepstone.errors import ConfigError
 
 EXPECTED = {"model": {"attention": "full", "layers": 4}, "optim": {"lr": 0.001}, "tags": ["a"]}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stepstone.config import (
+from stepstone.configs import (
     Override,
     apply_override,
     flatten,

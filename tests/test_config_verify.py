@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stepstone.config import DEFAULT_ALLOWED_KEYS, resolve, verify
+from stepstone.configs import DEFAULT_ALLOWED_KEYS, resolve, verify
 from stepstone.errors import ConfigError
 
 BASE: dict[str, Any] = {

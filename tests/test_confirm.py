@@ -15,7 +15,7 @@ from stepstone.errors import MethodError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import confirm
 from stepstone.method import decide as decide_rules
-from stepstone.method.launch import prepare_launch
+from stepstone.method.preflight import prepare_launch
 from stepstone.store import open_lab
 from stepstone.store.lab import Lab
 
@@ -123,7 +123,7 @@ def test_the_confirmation_command_repeats_the_first_ladder_on_fresh_seeds(asked)
     with open_lab(lab) as opened:
         from stepstone.launch.plan import plan_ladder
         from stepstone.launch.runner import save_plan
-        from stepstone.method.launch import prepare_plan
+        from stepstone.method.preflight import prepare_plan
 
         basis = prepare_plan(opened, question="q1", overrides=["model.norm=true"])
         plan = plan_ladder(basis.base, ["python", "t.py"], rungs=[["+rung=r1"], ["+rung=r2"]],

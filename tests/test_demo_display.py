@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from stepstone.demo_display import Display
+from stepstone.demo.display import Display
 
 
 def test_stages_bars_and_log_lines_reach_stderr(capsys) -> None:

@@ -9,14 +9,14 @@ import pytest
 
 
 def test_config_error_imports_from_stepstone_config() -> None:
-    from stepstone.config import ConfigError
+    from stepstone.configs import ConfigError
     from stepstone.errors import ConfigError as Same
 
     assert ConfigError is Same
 
 
 def test_a_folder_given_as_a_config_is_named_as_a_folder(tmp_path: Path) -> None:
-    from stepstone.config import ConfigError, load_config
+    from stepstone.configs import ConfigError, load_config
 
     with pytest.raises(ConfigError, match="is a folder; give the path of a file"):
         load_config(tmp_path)

@@ -108,9 +108,9 @@ def test_verifier_sees_every_run_with_its_axes_and_refuses_problems():
 )
 def test_ladder_runs_are_verified_against_their_baseline(lab, base_overrides, features,
                                                          problem):
-    from stepstone.config import resolve
+    from stepstone.configs import resolve
     from stepstone.method import baselines
-    from stepstone.method.launch import plan_verifier
+    from stepstone.method.preflight import plan_verifier
 
     with open_lab(lab) as opened:
         baselines.create(opened, "small", dict(BASE))

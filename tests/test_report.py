@@ -20,7 +20,7 @@ import pytest
 
 import stepstone
 from stepstone.cli import main
-from stepstone.method import baselines, decide, ideas, launch, notebook, questions
+from stepstone.method import baselines, decide, ideas, notebook, preflight, questions
 from stepstone.method import runs as run_rules
 from stepstone.report import SECTIONS, Report, build_report, render_html, render_markdown
 from stepstone.sdk.capture import capture_all as real_capture_all
@@ -88,7 +88,7 @@ def setup(tmp_path: Path) -> Setup:
         qid = questions.create(lab, "Does QK-norm <script>alert(1)</script> help?",
                                rule="gain >= 1.05 at every rung", metrics=["val_loss"],
                                idea=idea["id"], timebox="3h", baseline="small")["id"]
-        launch.prepare_launch(lab, baseline="small", overrides=["model.qk_norm=true"],
+        preflight.prepare_launch(lab, baseline="small", overrides=["model.qk_norm=true"],
                               question=qid, launching=True)
         notebook.note(lab, "Watch the <script>steal()</script> bucket", question=qid)
         # one seed per rung: its seed noise is the baseline's noise floor
@@ -328,7 +328,7 @@ def test_environment_lines_come_from_a_captured_run(setup: Setup, tmp_path: Path
 
 
 def test_hardware_reads_as_a_line() -> None:
-    from stepstone.report.model import _hardware_line
+    from stepstone.report.build import _hardware_line
 
     hw = {"host": "h", "cpu": "AMD EPYC", "cpu_count": 2, "memory_gb": 23.4,
           "gpus": [{"name": "NVIDIA H100", "memory_gb": 80}] * 2}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from _cli import cli
 from stepstone.report.caveats import _bucket_caveats
-from stepstone.report.data import BucketRow, StratArm
+from stepstone.report.model import BucketRow, StratArm
 from stepstone.store import open_lab
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from _cli import cli
-from stepstone.cells import span
+from stepstone.display import span
 from stepstone.method import baselines as baseline_rules
 from stepstone.store import open_lab
 

@@ -27,11 +27,6 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-# The config *package* must be imported before the attribute below is set: importing a
-# submodule for the first time rebinds the parent's attribute of the same name, which
-# would replace the wandb-shaped ``stepstone.config`` object with the package.
-import stepstone.config as _config_package  # noqa: F401
-
 run: Run | None = None
 config: Config = Config()
 summary: Summary = Summary()

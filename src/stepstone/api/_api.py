@@ -170,7 +170,7 @@ class Api:
         ``filters``). The same table ``stepstone export runs`` writes.
         """
         check_format(format)
-        from stepstone.tables import run_rows
+        from stepstone.store.export import run_rows
 
         if runs is None and filters:
             records = self._records(None, filters, "-created_at")
@@ -182,7 +182,7 @@ class Api:
         pd = pandas_module()
         columns = list(dict.fromkeys(k for row in rows for k in row))
         if not columns:
-            from stepstone.tables import RUN_FIELDS
+            from stepstone.store.export import RUN_FIELDS
 
             columns = [*RUN_FIELDS, "tags"]
         return convert(pd.DataFrame(rows, columns=columns), format)

@@ -12,7 +12,7 @@ from stepstone.api._fit import Fit
 from stepstone.api._frames import check_format, convert, eval_frame, pandas_module
 from stepstone.api._project import ENTITY
 from stepstone.api._summary import Summary
-from stepstone.cells import when
+from stepstone.display import when
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.runs import RunRecord, flatten

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, overload
 from stepstone.api._display import MAX_HTML_ROWS, html_table
 from stepstone.api._frames import check_format, convert, pandas_module
 from stepstone.api._run import Run
-from stepstone.cells import when
+from stepstone.display import when
 
 if TYPE_CHECKING:
     from stepstone.api._api import Api

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from stepstone.cells import fmt
 from stepstone.cli.common import echo
+from stepstone.display import fmt
 
 F = TypeVar("F", bound=Callable[..., Any])
 TABLE_STYLES = ("markdown", "latex")

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from stepstone.cells import json_text, terminal_safe
+from stepstone.display import json_text, terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,7 +40,7 @@ def echo(text: Any = "", *, err: bool = False) -> None:
     """Print a line: every command prints its text through here (JSON through
     :func:`print_json`, tables through :func:`print_table`), as any line may hold what a
     person or a program wrote (a name, a note, a page, a config value): terminal escapes in
-    it are shown, not obeyed (:func:`stepstone.cells.terminal_safe`)."""
+    it are shown, not obeyed (:func:`stepstone.display.terminal_safe`)."""
     click.echo(terminal_safe(text), err=err)
 
 

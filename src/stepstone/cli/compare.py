@@ -1,7 +1,7 @@
 """``stepstone compare`` and ``stepstone stratify``: two runs, or two arms over seeds, and a
 run's per-example evaluation bucket by bucket.
 
-Lab reading lives in :mod:`stepstone.analysis_io`; the numbers come from
+Lab reading lives in :mod:`stepstone.method.selection`; the numbers come from
 :mod:`stepstone.analysis`; tables from :mod:`stepstone.cli.analysis_common`.
 """
 
@@ -13,7 +13,6 @@ from typing import Any
 
 import click
 
-from stepstone.cells import interval
 from stepstone.cli.analysis_common import (
     direction_option,
     echo_table,
@@ -21,6 +20,7 @@ from stepstone.cli.analysis_common import (
     table_option,
 )
 from stepstone.cli.common import echo, json_option, lab_option, print_json
+from stepstone.display import interval
 from stepstone.errors import UsageError
 
 
@@ -71,7 +71,6 @@ def compare_cmd(runs: tuple[str, ...], a_tag: str | None, b_tag: str | None, met
       stepstone compare --a-tag baseline --b-tag swiglu --metric eval/accuracy --json
       stepstone compare --a-tag baseline --b-tag swiglu --eval eval/arc --eval eval/mmlu
     """
-    from stepstone import analysis_io as aio
     from stepstone.analysis import (
         loss_eval_divergence,
         minimum_detectable_effect,
@@ -79,6 +78,7 @@ def compare_cmd(runs: tuple[str, ...], a_tag: str | None, b_tag: str | None, met
         seed_variance,
     )
     from stepstone.errors import AnalysisError
+    from stepstone.method import selection as aio
     from stepstone.store.lab import open_lab
 
     arms = a_tag is not None or b_tag is not None
@@ -291,9 +291,9 @@ def stratify_cmd(run: str, by: tuple[str, ...], against: str | None, name: str |
       stepstone stratify 3f9k2a1b --by difficulty
       stepstone stratify FEATURE_RUN --by length --against BASELINE_RUN --json
     """
-    from stepstone import analysis_io as aio
     from stepstone.analysis import compare_buckets, stratify
     from stepstone.analysis.stratify import regression_text
+    from stepstone.method import selection as aio
     from stepstone.store.lab import open_lab
 
     with open_lab(lab) as opened:

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from stepstone.analysis_io import config_number
 from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
 from stepstone.errors import NotFoundError, UsageError
+from stepstone.method.selection import config_number
 from stepstone.store.lab import Lab, open_lab
 from stepstone.store.runs import RunRecord
 

@@ -9,9 +9,9 @@ import click
 
 from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
 from stepstone.errors import UsageError
+from stepstone.store.export import FORMATS, history_rows, run_rows, write_rows
 from stepstone.store.lab import open_lab
 from stepstone.store.query import run_query
-from stepstone.tables import FORMATS, history_rows, run_rows, write_rows
 
 
 @click.command("export")

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stepstone.analysis_io import config_number, number
 from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
 from stepstone.errors import UsageError
 from stepstone.method.sections import TRAINING_SECTIONS
+from stepstone.method.selection import config_number, number
 from stepstone.store.lab import open_lab
 from stepstone.store.runs import RunRecord, flatten
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from stepstone.cells import when
 from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
+from stepstone.display import when
 from stepstone.errors import UsageError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import confirm as confirm_rules
@@ -20,7 +20,7 @@ from stepstone.method import ideas as idea_rules
 from stepstone.method import memory
 from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
-from stepstone.method.launch import prepare_launch, problems_text, split_keys
+from stepstone.method.preflight import prepare_launch, problems_text, split_keys
 from stepstone.store.lab import Lab, open_lab, open_lab_to_read
 
 

@@ -1,7 +1,7 @@
 """``stepstone pareto``: quality against cost over a lab's runs, under hard constraints, with
 MFU from each run's FLOPs and training time when the device's peak is given.
 
-Lab reading lives in :mod:`stepstone.analysis_io`; the numbers come from
+Lab reading lives in :mod:`stepstone.method.selection`; the numbers come from
 :mod:`stepstone.analysis`; tables from :mod:`stepstone.cli.analysis_common`.
 """
 
@@ -63,8 +63,8 @@ def pareto_cmd(question: str | None, baseline: str | None, tag: str | None,
       stepstone pareto --project ladder --quality eval/accuracy --cost flops \\
         --peak-flops 989e12 --devices 8 --constraint "mfu >= 0.35"
     """
-    from stepstone import analysis_io as aio
     from stepstone.analysis import pareto_front, parse_constraint
+    from stepstone.method import selection as aio
     from stepstone.store.lab import open_lab
 
     mentions_mfu = quality == MFU or any(parse_constraint(c).metric == MFU for c in constraints)

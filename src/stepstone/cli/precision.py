@@ -2,7 +2,7 @@
 activations), or a downstream metric compared between precisions over the seeds of a lab's
 runs.
 
-Lab reading lives in :mod:`stepstone.analysis_io`; the numbers come from
+Lab reading lives in :mod:`stepstone.method.selection`; the numbers come from
 :mod:`stepstone.analysis`; tables from :mod:`stepstone.cli.analysis_common`.
 """
 
@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 
-from stepstone.cells import interval
 from stepstone.cli.analysis_common import (
     TABLE_STYLES,
     direction_option,
@@ -21,6 +20,7 @@ from stepstone.cli.analysis_common import (
     selection_options,
 )
 from stepstone.cli.common import echo, json_option, lab_option, print_json
+from stepstone.display import interval
 from stepstone.errors import UsageError
 
 
@@ -100,14 +100,14 @@ def precision_cmd(path: str | None, formats: tuple[str, ...], channel_axis: int,
 
 def _array_report(path: str, formats: tuple[str, ...], channel_axis: int, style: str,
                   as_json: bool) -> None:
-    from stepstone import analysis_io as aio
     from stepstone.analysis import precision_report
     from stepstone.analysis.precision import FORMATS
+    from stepstone.cli import inputs
 
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise UsageError(f"unknown format {', '.join(bad)}: use {', '.join(FORMATS)}")
-    values = aio.load_array(path)
+    values = inputs.load_array(path)
     chosen = list(formats) or [f for f in FORMATS  # per-channel needs channels
                                if values.ndim >= 2 or f != "int8_per_channel"]
     rep = precision_report(values, formats=chosen, channel_axis=channel_axis)
@@ -129,8 +129,8 @@ def _array_report(path: str, formats: tuple[str, ...], channel_axis: int, style:
 def _compare_runs(filters: dict[str, Any], by: str, metric: str, reference: str,
                   max_drop: float, hib: bool, style: str, lab: str | None,
                   as_json: bool) -> None:
-    from stepstone import analysis_io as aio
     from stepstone.analysis import compare_precisions
+    from stepstone.method import selection as aio
     from stepstone.store.lab import open_lab
 
     with open_lab(lab) as opened:

@@ -17,7 +17,7 @@ from stepstone.cli.common import (
     print_json,
 )
 from stepstone.integrations.as_wandb import python_path
-from stepstone.method.launch import Prepared
+from stepstone.method.preflight import Prepared
 from stepstone.store.lab import open_lab
 
 

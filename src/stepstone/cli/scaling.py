@@ -1,7 +1,7 @@
 """``stepstone fit`` and ``stepstone gain``: scaling laws of a lab's runs, and the
 compute-efficiency gain of feature runs over a baseline's law.
 
-Lab reading lives in :mod:`stepstone.analysis_io`; the numbers come from
+Lab reading lives in :mod:`stepstone.method.selection`; the numbers come from
 :mod:`stepstone.analysis`; tables from :mod:`stepstone.cli.analysis_common`.
 """
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from stepstone.cells import fmt, interval
 from stepstone.cli.analysis_common import echo_table, selection_options, table_option
 from stepstone.cli.common import echo, json_option, lab_option, print_json
+from stepstone.display import fmt, interval
 from stepstone.errors import UsageError
 
 FORMS = ("compute", "power", "chinchilla")
@@ -64,14 +64,15 @@ def fit_cmd(question: str | None, baseline: str | None, tag: str | None, project
       stepstone fit --question q3 --metric val_loss --label base-law --json
       stepstone fit --from ladder.csv --n-col N --d-col D --loss-col loss --form chinchilla
     """
-    from stepstone import analysis_io as aio
+    from stepstone.cli import inputs
+    from stepstone.method import selection as aio
     from stepstone.store.lab import open_lab
 
     if budget is not None and form != "chinchilla":
         raise UsageError("--budget needs --form chinchilla (an (N, D) law)")
     need_nd = form == "chinchilla"
     if from_file:
-        points = aio.points_from_file(from_file, n_col=n_col, d_col=d_col, c_col=c_col,
+        points = inputs.points_from_file(from_file, n_col=n_col, d_col=d_col, c_col=c_col,
                                       loss_col=loss_col, need_nd=need_nd)
         source = f"file:{from_file}"
         run_ids: list[str] = []
@@ -207,9 +208,9 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
       stepstone gain --baseline-fit base-law --question q3
       stepstone gain --baseline transformer-v1 --tag swiglu --json
     """
-    from stepstone import analysis_io as aio
     from stepstone.errors import AnalysisError
     from stepstone.method import evidence as ev
+    from stepstone.method import selection as aio
     from stepstone.store.lab import open_lab
 
     if (fit_ref is None) == (baseline_name is None):
@@ -301,9 +302,9 @@ def _baseline_law(lab: Any, name: str, feature_ids: set[str], metric: str, form:
                   n_bootstrap: int) -> tuple[Any, str]:
     """The law of baseline ``name``: fitted to its own runs (kind ``baseline``), as ``decide``
     fits it, when it has any; else to the runs naming it that are not feature runs."""
-    from stepstone import analysis_io as aio
     from stepstone.errors import AnalysisError
     from stepstone.method import evidence as ev
+    from stepstone.method import selection as aio
 
     if ev.baseline_runs(lab, name):
         law = ev.baseline_law(lab, name, metric=metric, form=form, n_bootstrap=n_bootstrap)
@@ -322,9 +323,9 @@ def _baseline_law(lab: Any, name: str, feature_ids: set[str], metric: str, form:
 def _gain_curve(base: Any, rungs: Any, n_bootstrap: int) -> tuple[Any, str]:
     """gain(C) of the feature runs' own compute law against the baseline law over the rungs'
     compute (None and why not when the feature runs cannot carry a law)."""
-    from stepstone import analysis_io as aio
     from stepstone.analysis import gain_curve
     from stepstone.errors import AnalysisError
+    from stepstone.method import selection as aio
 
     try:
         new = aio.fit_points(rungs.points, "compute", n_bootstrap=n_bootstrap, holdout=0)

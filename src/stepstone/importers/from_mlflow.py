@@ -69,7 +69,7 @@ def parse_param(text: str) -> Any:
     """An MLflow param (always text) read back as the value it was logged from."""
     if text == "None":
         return None
-    from stepstone.config import parse_value
+    from stepstone.configs import parse_value
 
     try:
         return parse_value(text)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stepstone.config import load_config, resolve
+from stepstone.configs import load_config, resolve
 from stepstone.errors import UsageError
 from stepstone.launch.plan import (
     Plan,
@@ -30,7 +30,8 @@ from stepstone.launch.plan import (
 from stepstone.launch.process import LaunchSpec, run_attached
 from stepstone.launch.runner import RELAUNCH, ExecutorFn, LaunchResult, launch_plan, plan_state
 from stepstone.method.budget import check_launch
-from stepstone.method.launch import (
+from stepstone.method.notebook import record_run_result
+from stepstone.method.preflight import (
     Prepared,
     launch_baseline,
     link_plan,
@@ -40,7 +41,6 @@ from stepstone.method.launch import (
     run_smoke,
     split_keys,
 )
-from stepstone.method.notebook import record_run_result
 from stepstone.method.questions import start
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
@@ -179,7 +179,7 @@ def sweep_maker(grid: Sequence[str], list_file: Path | None = None) -> Maker:
 
 def _frontier(lab: Lab, fit_ref: str) -> Callable[[float], tuple[float, float]]:
     """``C -> (N, D)`` on the compute-optimal frontier of a stored Chinchilla fit."""
-    from stepstone import analysis_io as aio
+    from stepstone.method import selection as aio
 
     row = aio.find_fit(lab, fit_ref)
     if row["form"] != "chinchilla":

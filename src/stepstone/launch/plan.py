@@ -13,7 +13,7 @@ again gets the same id, and launching it again resumes it (see
 The research-method hook: a :data:`Verifier` takes a planned run's resolved config
 and returns the config to run and the problems found comparing it against its
 baseline (an empty list when it is fine). The method code supplies one for
-``--baseline``/``--feature`` (:func:`stepstone.method.launch.prepare_plan`, which also
+``--baseline``/``--feature`` (:func:`stepstone.method.preflight.prepare_plan`, which also
 gives the dated baseline version the plan records); planning refuses a run with problems.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from stepstone.config import diff, format_value, parse_override, parse_value, resolve
+from stepstone.configs import diff, format_value, parse_override, parse_value, resolve
 from stepstone.errors import UsageError
 
 Verifier = Callable[[Mapping[str, Any], Sequence[str]], tuple[dict[str, Any], list[str]]]

@@ -15,7 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from stepstone.cells import json_text, jsonable
+from stepstone.display import json_text, jsonable
 from stepstone.errors import ConfigError, StepstoneError, UsageError
 from stepstone.launch import executors
 from stepstone.launch.jobs import (
@@ -32,7 +32,7 @@ from stepstone.method import ideas as idea_rules
 from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
 from stepstone.method.digest import digest
-from stepstone.method.launch import prepare_launch, problems_text, split_keys
+from stepstone.method.preflight import prepare_launch, problems_text, split_keys
 from stepstone.method.runs import attention
 from stepstone.method.status import method_status
 from stepstone.store.lab import Lab, open_lab

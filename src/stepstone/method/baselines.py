@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stepstone.config import flatten, load_config, unflatten
+from stepstone.configs import flatten, load_config, unflatten
 from stepstone.errors import MethodError, NotFoundError, UsageError
 from stepstone.method import confirm as confirm_rules
 from stepstone.method import ideas as idea_rules

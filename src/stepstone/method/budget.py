@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from stepstone.analysis_io import number
 from stepstone.errors import MethodError
 from stepstone.method import questions as question_rules
+from stepstone.method.selection import number
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord, flatten
 

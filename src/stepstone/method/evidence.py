@@ -23,11 +23,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stepstone import analysis_io as aio
 from stepstone.errors import AnalysisError, NotFoundError, StepstoneError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import evaluator as evaluator_rules
 from stepstone.method import runs as run_rules
+from stepstone.method import selection as aio
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
 

@@ -42,7 +42,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from stepstone.cells import terminal_safe
+from stepstone.display import terminal_safe
 from stepstone.errors import UsageError
 from stepstone.method.sections import is_training_key
 from stepstone.store.runs import flatten

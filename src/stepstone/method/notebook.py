@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stepstone.cells import when
+from stepstone.display import when
 from stepstone.errors import UsageError
 from stepstone.method import evaluator
 from stepstone.store.lab import Lab

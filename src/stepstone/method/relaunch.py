@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stepstone.config import format_value, parse_override
+from stepstone.configs import format_value, parse_override
 from stepstone.store.lab import Lab
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from stepstone.cells import span, terminal_safe
+from stepstone.display import span, terminal_safe
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import evaluator
 from stepstone.method import notebook as notebook_rules
@@ -40,7 +40,7 @@ def method_status(lab: Lab, now: float | None = None) -> dict[str, Any]:
 
 def print_method_status(status: dict[str, Any]) -> None:
     """Print what the method asks now; user text in it (a question, a reason) is shown
-    safely (:func:`stepstone.cells.terminal_safe`)."""
+    safely (:func:`stepstone.display.terminal_safe`)."""
     for q in status["overdue_questions"]:
         _echo(f"time box run out: {q['id']} ({q['status']}, {span(q['timebox_hours'])} box, "
               f"{span(q['over_hours'])} over): {q['text']}  — decide it or abandon it")

@@ -86,7 +86,7 @@ def create(lab: Lab, name: str, spec: Path | str | Mapping[str, Any], *,
     if isinstance(spec, Mapping):
         loaded: dict[str, Any] = dict(spec)
     else:
-        from stepstone.config import load_config
+        from stepstone.configs import load_config
 
         loaded = load_config(spec, interpolate=False)
     return _save(lab, name, loaded, tier or loaded.get("tier"), loaded.get("question"))

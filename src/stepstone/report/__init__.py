@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from stepstone.report.build import Report, build_report
 from stepstone.report.figures import FigureOut, make_figures
-from stepstone.report.model import Report, build_report
 from stepstone.report.render import SECTIONS, document, render_html, render_markdown
 
 

@@ -10,7 +10,7 @@ from stepstone.method import baselines as baseline_rules
 from stepstone.method import decide
 from stepstone.method import evidence as ev
 from stepstone.method import questions as question_rules
-from stepstone.report.data import FitInfo, GainInfo, StandardsInfo, StratArm, StratInfo
+from stepstone.report.model import FitInfo, GainInfo, StandardsInfo, StratArm, StratInfo
 from stepstone.report.standards import _standards_caveats
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord

@@ -8,10 +8,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from stepstone import analysis_io as aio
 from stepstone.errors import StepstoneError
 from stepstone.method import evidence as ev
-from stepstone.report.data import (
+from stepstone.method import selection as aio
+from stepstone.report.model import (
     BucketDiffRow,
     BucketRow,
     FitInfo,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stepstone.report.model import Report
+from stepstone.report.build import Report
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -1,143 +1,324 @@
-"""What a report holds, gathered from a lab: :func:`build_report` returns a frozen
-:class:`Report` of plain data (strings, numbers, tuples), ready for Markdown, HTML or JSON.
-
-Nothing here re-implements the method: the decision comes from
-:func:`stepstone.method.decide.gather`, the baseline law and the gain from
-:mod:`stepstone.method.evidence`, the stratified tables from :mod:`stepstone.analysis`.
+"""The frozen data classes of a report: :class:`Report` and the parts it holds, as plain
+data (strings, numbers, tuples), ready for Markdown, HTML or JSON.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+import dataclasses
+import math
+from dataclasses import dataclass, field
 from typing import Any
 
-from stepstone.errors import StepstoneError
-from stepstone.method import baselines as baseline_rules
-from stepstone.method import decide
-from stepstone.method import evidence as ev
-from stepstone.report.caveats import _caveats as _caveats
-from stepstone.report.data import BaselineInfo as BaselineInfo
-from stepstone.report.data import BucketDiffRow as BucketDiffRow
-from stepstone.report.data import BucketRow as BucketRow
-from stepstone.report.data import CodeInfo as CodeInfo
-from stepstone.report.data import ConfigChange as ConfigChange
-from stepstone.report.data import DecisionInfo as DecisionInfo
-from stepstone.report.data import FitInfo as FitInfo
-from stepstone.report.data import GainInfo as GainInfo
-from stepstone.report.data import GainRow as GainRow
-from stepstone.report.data import LintRow as LintRow
-from stepstone.report.data import PageRef as PageRef
-from stepstone.report.data import ParamRow as ParamRow
-from stepstone.report.data import QuestionInfo as QuestionInfo
-from stepstone.report.data import Report as Report
-from stepstone.report.data import ReproRow as ReproRow
-from stepstone.report.data import RunRow as RunRow
-from stepstone.report.data import StandardsInfo as StandardsInfo
-from stepstone.report.data import StratArm as StratArm
-from stepstone.report.data import StratInfo as StratInfo
-from stepstone.report.data import SuiteCheckRow as SuiteCheckRow
-from stepstone.report.data import SuiteRunResult as SuiteRunResult
-from stepstone.report.evidence import CURVE_POINTS as CURVE_POINTS
-from stepstone.report.evidence import _fit_info as _fit_info
-from stepstone.report.evidence import _gain_info as _gain_info
-from stepstone.report.evidence import _stratified as _stratified
-from stepstone.report.provenance import PACKAGES_SHOWN as PACKAGES_SHOWN
-from stepstone.report.provenance import _baseline_info as _baseline_info
-from stepstone.report.provenance import _baseline_row as _baseline_row
-from stepstone.report.provenance import _code_info as _code_info
-from stepstone.report.provenance import _config_changes as _config_changes
-from stepstone.report.provenance import _hardware_line as _hardware_line
-from stepstone.report.provenance import _question_info as _question_info
-from stepstone.report.provenance import _reproduce as _reproduce
-from stepstone.report.provenance import _run_rows as _run_rows
-from stepstone.report.standards import _standards as _standards
-from stepstone.store.lab import Lab
+
+# -- the data ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QuestionInfo:
+    id: str
+    text: str
+    rule: str
+    metrics: tuple[str, ...]
+    status: str
+    answer: str | None
+    idea: str | None
+    timebox_hours: float | None
+    deadline: str | None
+    overdue: bool
+    baseline_ref: str | None
+    feature_keys: tuple[str, ...]
+    feature_delta: tuple[tuple[str, str], ...]  # (key, value as an override writes it)
+    reason: str | None = None  # why it was abandoned
 
 
-# -- gathering ---------------------------------------------------------------------------------
-def build_report(
-    lab: Lab, question_ref: str, *, n_bootstrap: int = 1000, form: str = "compute",
-    fit_ref: str | None = None, tolerance: float = 0.1, min_count: int = 30, seed: int = 0,
-) -> Report:
-    """Gather a question's report: setup, results, fit, gain, stratified evaluation, decision,
-    caveats and the commands that reproduce every run.
-
-    ``n_bootstrap``/``form``/``seed``: how the baseline's law is fitted (``fit_ref``: use a
-    stored fit instead). The lab is only read.
-    """
-    q = lab.questions.get(question_ref)
-    qid = str(q["id"])
-    proposal = _gather(lab, q)
-    version = proposal.baseline_version
-    base_row = _baseline_row(lab, version)
-    metric = ev.loss_metric(lab, q, version)
-    lower = baseline_rules.lower_is_better(metric)
-
-    qruns = sorted(lab.runs.list(question_id=qid), key=lambda r: r.created_at)
-    bruns = ev.baseline_runs(lab, version) if version else []
-
-    law = ev.baseline_law(lab, version, metric=metric, form=form, n_bootstrap=n_bootstrap,
-                          seed=seed, fit_ref=fit_ref)
-    qgain = ev.question_gain(lab, qid, law, tolerance=tolerance)
-    fit_info = _fit_info(law, qgain)
-    gain_info = _gain_info(qgain, fit_info)
-    strat = _stratified(lab, qruns, bruns, min_count)
-    runs = _run_rows(lab, qruns, bruns, metric)
-    decision = _decision(lab, q, proposal)
-    base_config = base_row["config"] if base_row else None
-    standards = _standards(lab, qruns, bruns, base_row)
-    return Report(
-        created_at=time.strftime("%Y-%m-%d %H:%M:%S"),
-        question=_question_info(lab, q),
-        metric=metric,
-        lower_is_better=lower,
-        baseline=_baseline_info(lab, base_row),
-        config_changes=_config_changes(qruns, base_config),
-        code=_code_info([*bruns, *qruns]),
-        runs=runs,
-        fit=fit_info,
-        gain=gain_info,
-        stratified=strat,
-        decision=decision,
-        caveats=_caveats(lab, q, proposal, law, fit_info, gain_info, strat, base_row,
-                         [*bruns, *qruns], standards),
-        reproduce=_reproduce([*bruns, *qruns], base_config, version, qid),
-        notes=tuple(PageRef(int(p["number"]), str(p["kind"]), str(p["title"]), str(p["body"]))
-                    for p in lab.notebook.pages(question_id=qid)
-                    if p["kind"] in ("note", "correction")),
-        standards=standards,
-    )
+@dataclass(frozen=True)
+class BaselineInfo:
+    version: str
+    tier: str
+    day: str
+    parent: str | None
+    reference_metric: str | None
+    features: tuple[tuple[str, str], ...]  # (question id, change) merged since the parent
+    check_status: str
+    check: str
 
 
+@dataclass(frozen=True)
+class ConfigChange:
+    """One key a question run changed against its baseline, and which runs changed it."""
 
-def _gather(lab: Lab, q: Mapping[str, Any]) -> decide.Proposal:
-    """``decide.gather``'s proposal; if gathering fails, an inconclusive one that says why
-    (a report is never refused for want of evidence)."""
-    qid = str(q["id"])
-    try:
-        return decide.gather(lab, qid)
-    except StepstoneError as exc:
-        from stepstone.method.rules import Verdict
-
-        version = None
-        if q.get("baseline"):
-            row = _baseline_row(lab, str(q["baseline"]))
-            version = None if row is None else str(row["version"])
-        return decide.Proposal(qid, str(q["rule"]), Verdict("inconclusive", ()), version, (),
-                               (f"the evidence could not be gathered: {exc}",))
+    key: str
+    baseline: str
+    value: str
+    runs: tuple[str, ...]
 
 
-def _decision(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal) -> DecisionInfo:
-    pages = tuple(PageRef(int(p["number"]), str(p["kind"]), str(p["title"]), str(p["body"]))
-                  for p in lab.notebook.pages(question_id=str(q["id"]), kind="decision"))
-    return DecisionInfo(
-        proposed=proposal.answer, reasons=tuple(proposal.verdict.reasons),
-        flags=tuple(proposal.flags), answer=q.get("answer"),
-        overridden=bool(q.get("overridden")), conclusion=q.get("conclusion"), pages=pages,
-        gains=tuple((str(k), float(v[0]), float(v[1]), float(v[2]))
-                    for k, v in proposal.gains.items()))
+@dataclass(frozen=True)
+class CodeInfo:
+    commits: tuple[tuple[str, bool, int], ...]  # (git commit, dirty, runs)
+    snapshots: tuple[tuple[str, int], ...]  # (code snapshot id, runs)
+    python: tuple[str, ...]
+    hardware: tuple[str, ...]
+    packages: tuple[tuple[str, str], ...]
+    runs_without_capture: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    name: str
+    arm: str  # "feature" (the question's runs) or "baseline"
+    kind: str
+    status: str
+    rung: str
+    seed: str
+    value: float | None
+    compute: float | None
+    used: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    name: str
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class FitInfo:
+    available: bool
+    reason: str | None
+    source: str
+    metric: str
+    form: str = ""
+    formula: str = ""
+    params: tuple[ParamRow, ...] = ()
+    n_points: int = 0
+    n_bootstrap: int = 0
+    confidence: float = 0.95
+    rmse_log: float | None = None
+    flops_method: str = ""
+    holdout_note: str = ""
+    holdout_mean_error: float | None = None
+    holdout_max_error: float | None = None
+    compute_range: tuple[float, float] | None = None
+    run_ids: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
+    points_compute: tuple[float, ...] = ()
+    points_loss: tuple[float, ...] = ()
+    curve_compute: tuple[float, ...] = ()
+    curve_loss: tuple[float, ...] = ()
+    band_low: tuple[float, ...] = ()
+    band_high: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class GainRow:
+    rung: str
+    compute: float
+    loss: float
+    baseline_loss: float
+    compute_predicted: float | None
+    gain: float | None
+    ci_low: float | None
+    ci_high: float | None  # None: unbounded above
+    defined: bool
+    note: str
+    runs: tuple[str, ...]
+    extrapolated: bool
+
+
+@dataclass(frozen=True)
+class GainInfo:
+    available: bool
+    reason: str | None
+    rows: tuple[GainRow, ...] = ()
+    verdict: str = ""
+    slope_per_decade: float | None = None
+    slope_ci: tuple[float | None, float | None] = (None, None)
+    n_rungs: int = 0
+    tolerance: float = 0.1
+    explanation: str = ""
+    comparison: str = ""
+    confidence: float = 0.95
+    skipped: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class BucketRow:
+    field: str
+    bucket: str
+    count: int
+    mean: float
+    std: float | None
+    worst: float | None
+    ci_low: float | None
+    ci_high: float | None
+    thin: bool
+    weakest: bool
+
+
+@dataclass(frozen=True)
+class StratArm:
+    arm: str
+    run_id: str
+    run_name: str
+    eval_name: str
+    metric: str
+    higher_is_better: bool
+    n_records: int
+    fields: tuple[str, ...]
+    rows: tuple[BucketRow, ...]
+    overall: BucketRow
+    findings: tuple[str, ...]
+    min_count: int
+
+
+@dataclass(frozen=True)
+class BucketDiffRow:
+    field: str
+    bucket: str
+    mean_baseline: float
+    mean_feature: float
+    diff: float
+    ci_low: float | None
+    ci_high: float | None
+    verdict: str
+
+
+@dataclass(frozen=True)
+class StratInfo:
+    available: bool
+    reason: str | None
+    arms: tuple[StratArm, ...] = ()
+    comparison: tuple[BucketDiffRow, ...] = ()
+    largest_regression: str | None = None
+
+
+@dataclass(frozen=True)
+class PageRef:
+    number: int
+    kind: str
+    title: str
+    body: str
+
+
+@dataclass(frozen=True)
+class DecisionInfo:
+    proposed: str
+    reasons: tuple[str, ...]
+    flags: tuple[str, ...]
+    answer: str | None
+    overridden: bool
+    conclusion: str | None
+    pages: tuple[PageRef, ...]
+    gains: tuple[tuple[str, float, float, float], ...]  # the gains the rule read: rung, value, CI
+
+
+@dataclass(frozen=True)
+class ReproRow:
+    run_id: str
+    name: str
+    arm: str
+    kind: str
+    status: str
+    cwd: str | None
+    command: str | None
+    overrides: tuple[str, ...]
+    stepstone_command: str | None
+    git_commit: str | None
+    git_dirty: bool
+    code_snapshot: str | None
+
+
+@dataclass(frozen=True)
+class SuiteCheckRow:
+    """One check of a suite on a run, with its numbers."""
+
+    check: str  # "metric op threshold"
+    kind: str
+    metric: str
+    op: str
+    threshold: float
+    value: float | None
+    passed: bool
+    why: str = ""  # why the number is missing
+
+
+@dataclass(frozen=True)
+class SuiteRunResult:
+    """A run against one suite version: the newest recorded check, or (``recorded`` False) the
+    check made for the report on a run that finished before the suite existed."""
+
+    run_id: str
+    run_name: str
+    arm: str  # "feature" (the question's runs) or "baseline"
+    suite: str  # the suite version
+    passed: bool
+    recorded: bool
+    checks: tuple[SuiteCheckRow, ...]
+
+
+@dataclass(frozen=True)
+class LintRow:
+    """One precision lint of a run (from its config or recorded while it ran)."""
+
+    run_id: str
+    run_name: str
+    arm: str
+    message: str
+    source: str  # "config" or "recorded"
+
+
+@dataclass(frozen=True)
+class StandardsInfo:
+    """The evaluation suites and precision lints of the report's runs."""
+
+    tier: str | None = None
+    tier_suites: tuple[str, ...] = ()  # the current suite versions attached to the tier
+    results: tuple[SuiteRunResult, ...] = ()
+    lints: tuple[LintRow, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a question's report says, as plain data (``to_dict()`` for JSON)."""
+
+    created_at: str
+    question: QuestionInfo
+    metric: str
+    lower_is_better: bool
+    baseline: BaselineInfo | None
+    config_changes: tuple[ConfigChange, ...]
+    code: CodeInfo
+    runs: tuple[RunRow, ...]
+    fit: FitInfo
+    gain: GainInfo
+    stratified: StratInfo
+    decision: DecisionInfo
+    caveats: tuple[str, ...]
+    reproduce: tuple[ReproRow, ...]
+    notes: tuple[PageRef, ...] = field(default=())
+    standards: StandardsInfo = field(default_factory=StandardsInfo)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = _plain(dataclasses.asdict(self))
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 
-__all__ = ["Report", "build_report"]
+def _num(value: float | None) -> float | None:
+    if value is None:
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None

@@ -9,14 +9,14 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stepstone import analysis_io as aio
-from stepstone.cells import when
-from stepstone.config import flatten, format_value
+from stepstone.configs import flatten, format_value
+from stepstone.display import when
 from stepstone.errors import NotFoundError, StepstoneError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import evidence as ev
 from stepstone.method import questions as question_rules
-from stepstone.report.data import (
+from stepstone.method import selection as aio
+from stepstone.report.model import (
     BaselineInfo,
     CodeInfo,
     ConfigChange,
@@ -92,7 +92,7 @@ def _run_delta(run: RunRecord, base_config: Mapping[str, Any] | None) -> dict[st
         return dict(run.config_delta)
     if base_config is None:
         return {}
-    from stepstone.config import diff
+    from stepstone.configs import diff
 
     return {e.key: e.new for e in diff(base_config, run.config).entries}
 

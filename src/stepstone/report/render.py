@@ -1,4 +1,4 @@
-"""Markdown and self-contained HTML from a :class:`~stepstone.report.model.Report`.
+"""Markdown and self-contained HTML from a :class:`~stepstone.report.build.Report`.
 
 Both come from one document (sections of paragraphs, tables, lists, code and figures), so
 they say the same thing. Every piece of text a user wrote (question, names, notes,
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from stepstone.cells import fmt, interval, span
+from stepstone.display import fmt, interval, span
+from stepstone.report.build import Report
 from stepstone.report.figures import FigureOut, make_figures
-from stepstone.report.model import Report
 
 SECTIONS = ("Question", "Setup", "Results", "Scaling law", "Efficiency gain",
             "Stratified evaluation", "Standards", "Decision", "Conclusion", "Caveats", "Reproduce")

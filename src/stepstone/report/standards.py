@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stepstone.report.data import (
+from stepstone.report.model import (
     LintRow,
     StandardsInfo,
     SuiteCheckRow,

@@ -3,7 +3,7 @@ question, the Pareto frontier of runs' summaries, the per-bucket evaluation of a
 
 Each builder is shared by a page (``pages_analysis``) and its ``/api`` endpoint. The numbers
 come from :mod:`stepstone.analysis` through the same glue the CLI and ``decide`` use
-(:mod:`stepstone.analysis_io`, :mod:`stepstone.method.evidence`); nothing here
+(:mod:`stepstone.method.selection`, :mod:`stepstone.method.evidence`); nothing here
 computes a statistic of its own. A fit or a gain that cannot be made is a ``reason``, not an
 error; a bad request (an unknown run, a constraint that does not parse) raises.
 """
@@ -14,8 +14,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from stepstone import analysis_io as aio
 from stepstone.errors import AnalysisError, NotFoundError, StepstoneError, UsageError
+from stepstone.method import selection as aio
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
 from stepstone.web.common import finite

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from stepstone.cells import when
+from stepstone.display import when
 from stepstone.store.lab import Lab, connect
 from stepstone.store.target import StoreTarget
 from stepstone.web import markdown

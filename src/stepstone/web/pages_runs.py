@@ -82,7 +82,7 @@ def baseline_diff(lab: Lab, run: RunRecord) -> tuple[dict[str, Any] | None, str 
         return None, f"baseline {run.baseline} is not in this lab"
     except Exception:  # a lab at an older schema has no baselines table
         return None, "this lab has no baselines table yet"
-    from stepstone.config import diff
+    from stepstone.configs import diff
     from stepstone.method.baselines import effective_config
 
     result = diff(effective_config(lab, base), run.config)

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from stepstone.config._flat import check_key, deep_copy, flatten
-from stepstone.config._load import interpolate_config
-from stepstone.config._values import format_value, parse_value, same_value
+from stepstone.configs._flat import check_key, deep_copy, flatten
+from stepstone.configs._load import interpolate_config
+from stepstone.configs._values import format_value, parse_value, same_value
 from stepstone.errors import ConfigError
 
 Action = Literal["set", "add", "force", "delete"]

@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stepstone.config._diff import ConfigDiff, DiffEntry, diff
-from stepstone.config._flat import all_keys, check_key, flatten
-from stepstone.config._values import format_value
+from stepstone.configs._diff import ConfigDiff, DiffEntry, diff
+from stepstone.configs._flat import all_keys, check_key, flatten
+from stepstone.configs._values import format_value
 from stepstone.errors import ConfigError
 
 DEFAULT_ALLOWED_KEYS: tuple[str, ...] = (

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from stepstone.config._flat import flatten
+from stepstone.configs._flat import flatten
 from stepstone.errors import ConfigError
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stepstone.demo_display import Display
+from stepstone.demo.display import Display
 from stepstone.errors import UsageError
 from stepstone.store.lab import Lab, init_lab, open_lab
 
@@ -249,8 +249,8 @@ def _spec(result: DemoResult, config: dict[str, Any], out: Path, name: str) -> A
 
 
 def _plan_and_smoke(lab: Lab, result: DemoResult, display: Display, out: Path) -> None:
-    from stepstone.method.launch import prepare_launch, run_smoke
     from stepstone.method.notebook import record_run_result
+    from stepstone.method.preflight import prepare_launch, run_smoke
 
     stage = display.stage("plan, verify, smoke run")
     prepared = prepare_launch(lab, baseline=result.baseline_version,
@@ -271,7 +271,7 @@ def _baseline_ladder(lab: Lab, result: DemoResult, display: Display, options: De
     """The baseline's own ladder (kind ``baseline``): the points of its law."""
     from stepstone.launch.plan import plan_ladder
     from stepstone.method import baselines
-    from stepstone.method.launch import plan_verifier
+    from stepstone.method.preflight import plan_verifier
 
     version = result.baseline_version
     base = baselines.resolve(lab, version)["config"]
@@ -310,7 +310,7 @@ def _feature_ladder(lab: Lab, result: DemoResult, display: Display, options: Dem
     ``only``, the second round: those seeds at those rungs (`ladder --seeds --only`)."""
     from stepstone.launch.plan import plan_ladder
     from stepstone.method import baselines
-    from stepstone.method.launch import plan_verifier
+    from stepstone.method.preflight import plan_verifier
 
     version = result.baseline_version
     # the config its runs really ran with (the task's defaults filled in), as `ladder` uses
@@ -380,10 +380,10 @@ def _launch(lab: Lab, plan: Any, display: Display, options: DemoOptions, title: 
 
 # -- 5. the evidence ----------------------------------------------------------------------
 def _evidence(lab: Lab, result: DemoResult, display: Display, options: DemoOptions) -> None:
-    from stepstone import analysis_io as aio
     from stepstone.analysis import compare_buckets, stratify
     from stepstone.analysis.stratify import regression_text
     from stepstone.method import evidence
+    from stepstone.method import selection as aio
 
     stage = display.stage("law, gain, strata")
     law = evidence.baseline_law(lab, result.baseline_version, metric=METRIC,

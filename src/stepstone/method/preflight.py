@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from stepstone.cells import terminal_safe
-from stepstone.config import ConfigDiff, VerifyResult, diff, parse_override, resolve, verify
+from stepstone.configs import ConfigDiff, VerifyResult, diff, parse_override, resolve, verify
+from stepstone.display import terminal_safe
 from stepstone.errors import ConfigError, MethodError, UsageError
 from stepstone.launch.plan import Verifier
 from stepstone.method import baselines as baseline_rules

@@ -1,8 +1,9 @@
-"""Glue between a lab and the pure analysis: select runs, turn records into arrays.
+"""Which runs an analysis reads, and their records as the inputs of the pure analysis.
 
-:mod:`stepstone.analysis` stays free of I/O; everything that reads a lab (run summaries,
-evaluation records, stored fits) or a file (CSV, Parquet, ``.npy``) for it lives here, so
-the command line and notebooks share one way of doing it.
+:mod:`stepstone.analysis` stays free of I/O; selecting runs from a lab (run summaries,
+evaluation records, stored fits) and turning them into arrays lives here, so the command
+line, the dashboard, reports and notebooks share one way of doing it. Files a user gives
+on the command line (CSV, Parquet, ``.npy``) are read by :mod:`stepstone.cli.inputs`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stepstone.errors import AnalysisError, NotFoundError, UsageError
@@ -18,8 +18,6 @@ from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord, flatten
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
 
     from stepstone.analysis.fit import ScalingFit
     from stepstone.analysis.pareto import MFUResult
@@ -174,69 +172,6 @@ def scaling_points(selection: Selection, metric: str = "val_loss",
         d=[float(v) for v in ds if v is not None] if have_nd else None,
         flops_method=_method(methods), skipped=skipped,
     )
-
-
-def read_table(path: str | Path) -> dict[str, list[Any]]:
-    """A CSV or Parquet file as columns (name -> values)."""
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"no file {p}")
-    if p.suffix.lower() == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError as exc:
-            raise UsageError("reading Parquet needs pyarrow: pip install pyarrow") from exc
-        table: dict[str, list[Any]] = pq.read_table(p).to_pydict()
-        return table
-    if p.suffix.lower() not in (".csv", ".tsv"):
-        raise UsageError(f"{p.name}: give a .csv or .parquet file")
-    import csv
-
-    with p.open(newline="") as fh:
-        reader = csv.DictReader(fh, delimiter="\t" if p.suffix.lower() == ".tsv" else ",")
-        rows = list(reader)
-        cols: dict[str, list[Any]] = {name: [] for name in reader.fieldnames or []}
-    for row in rows:
-        for name in cols:
-            cols[name].append(row.get(name))
-    return cols
-
-
-def points_from_file(
-    path: str | Path, *, n_col: str | None = "n_params", d_col: str | None = "tokens",
-    c_col: str | None = "flops", loss_col: str = "loss", need_nd: bool = False,
-) -> ScalingPoints:
-    """Scaling points from a CSV/Parquet file (one row per run; C = 6·N·D when no C column)."""
-    cols = read_table(path)
-    if loss_col not in cols:
-        raise UsageError(f"{Path(path).name} has no column {loss_col!r}; name it with --loss-col "
-                         f"(columns: {', '.join(cols)})")
-    have_c = bool(c_col) and c_col in cols
-    missing = [f"{flag} {col!r}" for flag, col in (("--n-col", n_col), ("--d-col", d_col))
-               if col and col not in cols and (need_nd or not have_c)]
-    if missing:
-        raise UsageError(f"{Path(path).name} has no column {' or '.join(missing)}: name the "
-                         f"columns of N and D (columns: {', '.join(cols)})")
-    records = [{k: cols[k][i] for k in cols} for i in range(len(cols[loss_col]))]
-    keys = {N_KEY: n_col, D_KEY: d_col, C_KEY: c_col}
-    runs = []
-    for i, row in enumerate(records):
-        summary: dict[str, Any] = {"loss": _float(row.get(loss_col))}
-        for key, col in keys.items():
-            if col and col in row:
-                summary[key] = _float(row[col])
-        runs.append(RunRecord(id=f"row{i + 1}", name=f"row{i + 1}", project="", status="finished",
-                              created_at=0.0, summary=summary))
-    return scaling_points(Selection(f"file:{path}", runs), "loss", need_nd=need_nd)
-
-
-def _float(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def fit_points(points: ScalingPoints, form: str, *, n_bootstrap: int = 1000,
@@ -405,28 +340,3 @@ def precision_results(groups: Mapping[str, Sequence[RunRecord]], metric: str, re
             paired = name == reference or len(set(by_seed) & set(ref)) >= MIN_PAIRS
             out[name] = by_seed if paired else list(by_seed.values())
     return out, skipped
-
-
-def load_array(path: str | Path) -> npt.NDArray[np.float64]:
-    """A numpy array file (``.npy``, or the first array of an ``.npz``) as float64."""
-    import numpy as np
-
-    p = Path(path)
-    if not p.is_file():
-        raise UsageError(f"no file {p}")
-    try:
-        loaded = np.load(p, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise UsageError(f"{p.name} is not a numpy array file: {exc}") from exc
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            if not loaded.files:
-                raise UsageError(f"{p.name} holds no arrays")
-            arr = loaded[loaded.files[0]]
-    else:
-        arr = loaded
-    try:
-        out: npt.NDArray[np.float64] = np.asarray(arr, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"{p.name} does not hold numbers") from exc
-    return out

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from stepstone.config._flat import walk
-from stepstone.config._values import ConfigLoader
+from stepstone.configs._flat import walk
+from stepstone.configs._values import ConfigLoader
 from stepstone.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -30,7 +30,7 @@ def load_config(path: str | Path, *, interpolate: bool = True) -> dict[str, Any]
     The format follows the extension (``.yaml``/``.yml``, ``.json``, ``.toml``). An empty
     YAML file is an empty config. With ``interpolate`` (the default), OmegaConf-style
     ``${a.b}`` references are resolved; pass ``interpolate=False`` to keep them, so that
-    :func:`stepstone.config.resolve` resolves them after the overrides (as Hydra does).
+    :func:`stepstone.configs.resolve` resolves them after the overrides (as Hydra does).
     Raises ConfigError for a missing or unreadable file, an unknown extension, a parse error
     (with its line), a top level that is not a mapping, or a key that is not a plain string.
     """

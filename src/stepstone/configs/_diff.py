@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from stepstone.config._flat import flatten
-from stepstone.config._values import format_value, same_value
+from stepstone.configs._flat import flatten
+from stepstone.configs._values import format_value, same_value
 
 Kind = Literal["added", "removed", "changed"]
 _SIGN = {"added": "+", "removed": "-", "changed": "~"}
