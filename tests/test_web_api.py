@@ -610,3 +610,25 @@ def test_compare_groups_runs_and_refuses_an_unknown_group_key(web_lab: Path) -> 
                        params={"run": ids, "key": "loss", "group": "nope"})
     assert wrong.status_code == 400
     assert "no run here has the config key 'nope'" in wrong.json()["error"]["message"]
+
+
+def test_a_nan_summary_is_null_in_the_cli_json_and_the_api(lab: Path) -> None:
+    """One JSON-safe conversion (stepstone.display.jsonable): ``stepstone runs --json``,
+    ``stepstone show --json`` and ``/api/runs/...`` give NaN and ±inf as null, not text."""
+    import json
+    import time
+
+    from _cli import cli
+
+    with open_lab(lab) as opened:
+        opened.runs.create({"id": "nanrun01", "name": "nanrun", "project": "p",
+                            "status": "finished", "created_at": time.time()}, {})
+        opened.runs.set_summary("nanrun01", {"loss": float("nan"), "best": float("inf"),
+                                             "worst": float("-inf"), "acc": 0.5})
+    want = {"loss": None, "best": None, "worst": None, "acc": 0.5}
+    code, out, _ = cli(lab, "runs", "--json")
+    assert code == 0 and json.loads(out)[0]["summary"] == want
+    code, out, _ = cli(lab, "show", "nanrun01", "--json")
+    assert code == 0 and json.loads(out)["summary"] == want
+    api = TestClient(create_app(lab)).get("/api/runs/nanrun01")
+    assert api.status_code == 200 and api.json()["summary"] == want

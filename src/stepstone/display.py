@@ -1,6 +1,6 @@
 """Numbers and times as table cells, the same in the CLI's tables, the dashboard, the read
-API's notebook tables and reports; and records as JSON text, the same from ``--json`` and the
-MCP server."""
+API's notebook tables and reports; and records as JSON, the same from ``--json``, the
+dashboard's ``/api``, the MCP server and reports."""
 
 from __future__ import annotations
 
@@ -55,10 +55,11 @@ def when(ts: float | None) -> str:
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` with what JSON cannot hold made plain: NaN and inf as text, records (with
-    ``to_dict``) as dicts, tuples as lists."""
+    """``value`` with what JSON cannot hold made plain: NaN and ±inf as null (JSON has no
+    such numbers), records (with ``to_dict``) as dicts, tuples as lists. The one JSON-safe
+    conversion of ``--json``, the dashboard's ``/api``, the MCP tools and reports."""
     if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # NaN / inf are not JSON; keep them readable
+        return None
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

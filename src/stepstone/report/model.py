@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepstone.display import jsonable
+
 
 # -- the data ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -302,19 +304,8 @@ class Report:
     standards: StandardsInfo = field(default_factory=StandardsInfo)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = _plain(dataclasses.asdict(self))
+        out: dict[str, Any] = jsonable(dataclasses.asdict(self))
         return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
 
 
 def _num(value: float | None) -> float | None:

@@ -14,11 +14,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from stepstone.display import jsonable
 from stepstone.errors import AnalysisError, NotFoundError, StepstoneError, UsageError
 from stepstone.method import selection as aio
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
-from stepstone.web.common import finite
 
 CURVE_POINTS = 120
 MAX_PARETO_RUNS = 5000
@@ -27,8 +27,8 @@ COST_HINTS = ("latency", "_ms", "cost", "memory", "mem_", "flops", "params", "se
 
 
 def _clean(out: dict[str, Any]) -> dict[str, Any]:
-    """``out`` with NaN and infinities as None (JSON has no such numbers)."""
-    cleaned: dict[str, Any] = finite(out)
+    """``out`` as JSON holds it (:func:`stepstone.display.jsonable`)."""
+    cleaned: dict[str, Any] = jsonable(out)
     return cleaned
 
 

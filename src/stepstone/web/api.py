@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from stepstone.analysis.curves import band, group_runs
+from stepstone.display import jsonable
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.sdk.system import split_keys
 from stepstone.store.lab import Lab
 from stepstone.store.listing import Listing
 from stepstone.store.runs import flatten
-from stepstone.web.common import duration_text, finite, lab_of
+from stepstone.web.common import duration_text, lab_of
 from stepstone.web.series import DEFAULT_POINTS, MAX_POINTS, run_series
 
 router = APIRouter(prefix="/api")
@@ -58,7 +59,7 @@ def runs(
     )
     return {"total": found.total, "total_exact": found.exact, "page": page, "per": per,
             "next": found.next, "previous": found.previous,
-            "runs": [finite(run_row(r)) for r in found.runs]}
+            "runs": [jsonable(run_row(r)) for r in found.runs]}
 
 
 @router.get("/status")
@@ -73,17 +74,17 @@ def status_of_runs(
     out = []
     for ref in dict.fromkeys(run):
         record = lab.runs.get(ref)
-        out.append(finite({"id": record.id, "status": record.status,
-                           "last_step": record.last_step, "duration": record.duration,
-                           "duration_text": duration_text(record.duration),
-                           "reason": record.reason}))
+        out.append(jsonable({"id": record.id, "status": record.status,
+                             "last_step": record.last_step, "duration": record.duration,
+                             "duration_text": duration_text(record.duration),
+                             "reason": record.reason}))
     return {"runs": out}
 
 
 @router.get("/runs/{ref}")
 def run(ref: str, lab: Lab = Depends(lab_of)) -> dict[str, Any]:
     record = lab.runs.get(ref)
-    out: dict[str, Any] = finite(record.to_dict())
+    out: dict[str, Any] = jsonable(record.to_dict())
     out["metric_keys"] = lab.metrics.keys(record.id)
     return out
 
@@ -129,7 +130,7 @@ def compare_series(
         out.append({"run": record.id, "name": record.name, "status": record.status,
                     **(found or {"x": [], "y": [], "n": 0, "dropped": 0})})
     return {"key": key, "series": out,
-            "groups": finite(seed_bands(records, out, group, points))}
+            "groups": jsonable(seed_bands(records, out, group, points))}
 
 
 def seed_bands(records: dict[str, Any], series: list[dict[str, Any]], group: str,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,12 +91,3 @@ def error_response(request: Request, status: int, message: str) -> Response:
                 nav="error")
 
 
-def finite(value: Any) -> Any:
-    """``value`` with NaN and ±inf replaced by None (JSON has no such numbers), recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
