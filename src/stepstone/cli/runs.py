@@ -17,12 +17,13 @@ from stepstone.cli.common import (
     print_json,
     print_table,
 )
+from stepstone.display import span
 from stepstone.errors import UsageError
 from stepstone.method import evaluator
 from stepstone.method import lints as lint_rules
 from stepstone.method import runs as run_rules
 from stepstone.method import suites as suite_rules
-from stepstone.method.status import method_status, print_method_status
+from stepstone.method.status import method_status, status_lines
 from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.db import mask_url
 from stepstone.store.lab import open_lab, open_lab_to_read
@@ -46,15 +47,7 @@ def _ago(seconds: float) -> str:
 
 
 def _span(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+    return "" if seconds is None else span(seconds / 3600)
 
 
 def run_status(value: str | None) -> str | None:
@@ -318,7 +311,8 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
     for spool, runs in spools:
         echo(f"{len(runs)} run(s) not fully saved are kept in the spool {spool.root}, waiting "
              f"for `{spool_sync(spool, target)}`: {', '.join(runs)}")
-    print_method_status(method)
+    for line in status_lines(method):
+        echo(line)
     for fail in method["failing_suites"]:
         echo(f"run {fail['run_id']} fails suite {fail['suite']}: "
                    + "; ".join(fail["failed"]))

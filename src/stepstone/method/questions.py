@@ -96,13 +96,30 @@ def deadline(question: dict[str, Any]) -> float | None:
     return float(question.get("started_at") or question["created_at"]) + float(hours) * 3600
 
 
+def hours_left(question: dict[str, Any], now: float | None = None) -> float | None:
+    """Hours left in an open or running question's time box, negative once it has run out;
+    None when it has no time box or is answered or abandoned (its box no longer runs)."""
+    end = deadline(question)
+    if end is None or question["status"] not in ("open", "running"):
+        return None
+    return (end - (time.time() if now is None else now)) / 3600
+
+
+def hours_over(question: dict[str, Any], now: float | None = None) -> float | None:
+    """How many hours a question is past its running time box (see :func:`hours_left`);
+    None when it is not overdue. The one rule of "overdue" that ``status``, the dashboard
+    and reports show."""
+    left = hours_left(question, now)
+    return -left if left is not None and left < 0 else None
+
+
 def overdue(lab: Lab, now: float | None = None) -> list[dict[str, Any]]:
     """Open or running questions whose time box has run out, with ``over_hours``."""
     now = time.time() if now is None else now
     out = []
     for question in lab.questions.list():
-        end = deadline(question)
-        if question["status"] in ("open", "running") and end is not None and now > end:
-            question["over_hours"] = (now - end) / 3600
+        over = hours_over(question, now)
+        if over is not None:
+            question["over_hours"] = over
             out.append(question)
     return out

@@ -7,9 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import click
-
-from stepstone.display import span, terminal_safe
+from stepstone.display import span
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import evaluator
 from stepstone.method import notebook as notebook_rules
@@ -38,23 +36,19 @@ def method_status(lab: Lab, now: float | None = None) -> dict[str, Any]:
     }
 
 
-def print_method_status(status: dict[str, Any]) -> None:
-    """Print what the method asks now; user text in it (a question, a reason) is shown
-    safely (:func:`stepstone.display.terminal_safe`)."""
-    for q in status["overdue_questions"]:
-        _echo(f"time box run out: {q['id']} ({q['status']}, {span(q['timebox_hours'])} box, "
-              f"{span(q['over_hours'])} over): {q['text']}  — decide it or abandon it")
-    for b in status["regressed_baselines"]:
-        _echo(f"baseline {b['version']} regressed: {b['text']}")
-    for alert in status["alerts"]:
-        _echo(f"alert on run {alert['run_id']} ({alert['detector']}): {alert['message']}"
-                   + (f" — {alert['action']}" if alert["action"] else ""))
-    for flag in status["evaluator_differs"]:
-        _echo(f"run {flag['run_id']} of {flag['question_id']}: {flag['reason']}: "
-                   "decide leaves it out")
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """What the method asks now, as the lines ``stepstone status`` prints (the CLI prints
+    them, user text in them shown safely)."""
+    lines = [f"time box run out: {q['id']} ({q['status']}, {span(q['timebox_hours'])} box, "
+             f"{span(q['over_hours'])} over): {q['text']}  — decide it or abandon it"
+             for q in status["overdue_questions"]]
+    lines += [f"baseline {b['version']} regressed: {b['text']}"
+              for b in status["regressed_baselines"]]
+    lines += [f"alert on run {alert['run_id']} ({alert['detector']}): {alert['message']}"
+              + (f" — {alert['action']}" if alert["action"] else "")
+              for alert in status["alerts"]]
+    lines += [f"run {flag['run_id']} of {flag['question_id']}: {flag['reason']}: "
+              "decide leaves it out" for flag in status["evaluator_differs"]]
     if status["pending_review"]:
-        _echo(status["pending_review"]["prompt"])
-
-
-def _echo(text: str) -> None:
-    click.echo(terminal_safe(text))
+        lines.append(status["pending_review"]["prompt"])
+    return lines

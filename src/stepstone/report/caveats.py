@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from stepstone.display import span
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import decide
 from stepstone.method import evidence as ev
@@ -89,10 +89,9 @@ def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.
     no_command = [r.id for r in runs if not r.command]
     if no_command:
         out.append(f"{len(no_command)} run(s) recorded no command: {', '.join(no_command[:5])}")
-    deadline = question_rules.deadline(dict(q))
-    if deadline is not None and q["status"] in ("open", "running") and time.time() > deadline:
-        out.append(f"question {q['id']}'s time box ran out "
-                   f"{(time.time() - deadline) / 3600:.1f} h ago")
+    over = question_rules.hours_over(dict(q))
+    if over is not None:
+        out.append(f"question {q['id']}'s time box ran out {span(over)} ago")
     return tuple(dict.fromkeys(out))
 
 

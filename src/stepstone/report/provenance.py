@@ -5,7 +5,6 @@ changes, the code and environment, the runs, and the commands that reproduce eve
 from __future__ import annotations
 
 import shlex
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,7 +48,7 @@ def _question_info(lab: Lab, q: Mapping[str, Any]) -> QuestionInfo:
         except StepstoneError:
             idea = str(q["idea_id"])
     end = question_rules.deadline(dict(q))
-    overdue = (end is not None and q["status"] in ("open", "running") and time.time() > end)
+    overdue = question_rules.hours_over(dict(q)) is not None
     delta = q.get("feature_delta") or {}
     return QuestionInfo(
         id=str(q["id"]), text=str(q["text"]), rule=str(q["rule"]),

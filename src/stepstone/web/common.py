@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from stepstone.display import when
+from stepstone.display import span, when
 from stepstone.store.lab import Lab, connect
 from stepstone.store.target import StoreTarget
 from stepstone.web import markdown
@@ -50,6 +50,7 @@ def _num(value: Any) -> str:
 
 
 TEMPLATES.env.filters["when"] = when
+TEMPLATES.env.filters["span"] = span
 TEMPLATES.env.filters["duration"] = duration_text
 TEMPLATES.env.filters["num"] = _num
 TEMPLATES.env.filters["markdown"] = markdown.render

@@ -13,26 +13,20 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from stepstone.method import evaluator
+from stepstone.method import questions as question_rules
 from stepstone.store.lab import Lab
 from stepstone.web.common import lab_of, page
 
 router = APIRouter()
-QUESTION_ORDER = ("open", "running", "answered", "abandoned")
 
 
 @router.get("/questions", response_class=HTMLResponse)
 def questions_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse:
-    from stepstone.method.questions import deadline
-
     now = time.time()
-    groups: dict[str, list[dict[str, Any]]] = {s: [] for s in QUESTION_ORDER}
+    groups: dict[str, list[dict[str, Any]]] = {s: [] for s in question_rules.STATUSES}
     for question in lab.questions.list():
-        end = deadline(question)
-        question["deadline"] = end
-        question["overdue"] = (
-            question["status"] in ("open", "running") and end is not None and now > end
-        )
-        question["left_hours"] = None if end is None else (end - now) / 3600
+        question["left_hours"] = question_rules.hours_left(question, now)
+        question["overdue"] = question_rules.hours_over(question, now) is not None
         question["evaluator_differs"] = evaluator.flagged(lab, str(question["id"]))
         groups.setdefault(str(question["status"]), []).append(question)
     return page(request, "questions.html", groups=groups)
