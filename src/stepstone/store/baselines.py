@@ -51,15 +51,14 @@ class Baselines:
                features: Sequence[tuple[str, dict[str, Any]]] = ()) -> str:
         """Insert a new version of ``tier`` dated ``day``; a second one that day gets ``.2``."""
         with self.db.transaction():
-            seq = int(self.db.scalar("SELECT COALESCE(MAX(seq), 0) FROM baselines"
-                                     " WHERE tier = ? AND day = ?", (tier, day)) or 0) + 1
-            version = dated_version(tier, day, seq)
-            self.db.execute(
+            last = int(self.db.scalar("SELECT COALESCE(MAX(seq), 0) FROM baselines"
+                                      " WHERE tier = ? AND day = ?", (tier, day)) or 0)
+            version = dated_version(tier, day, self.db.insert_numbered(
                 "INSERT INTO baselines (version, tier, day, seq, parent, config, reference_metric,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (version, tier, day, seq, parent, json.dumps(config, sort_keys=True),
-                 reference_metric, time.time()),
-            )
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING",
+                lambda seq: (dated_version(tier, day, seq), tier, day, seq, parent,
+                             json.dumps(config, sort_keys=True), reference_metric, time.time()),
+                last + 1))
             for question_id, delta in features:
                 self.db.execute("INSERT INTO baseline_features (version, question_id, delta)"
                                 " VALUES (?, ?, ?)", (version, question_id, json.dumps(delta)))

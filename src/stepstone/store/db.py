@@ -347,6 +347,19 @@ class Database:
                     self._raise_write_failure(exc)
                     raise
 
+    def insert_numbered(self, statement: str, params: Callable[[int], Sequence[Any]],
+                        first: int) -> int:
+        """Insert a row keyed by a number (``q3``, ``small@2026-11-21.2``, attempt 2), trying
+        ``first``, ``first + 1``, ... until one is free; return the number taken. Inside a
+        transaction; ``statement`` ends ``ON CONFLICT (key) DO NOTHING``, so a number that
+        another writer took meanwhile inserts nothing (on PostgreSQL the insert waits for
+        that writer's commit) and the next is tried: concurrent writers never share a number
+        nor fail."""
+        number = first
+        while self.execute(statement, params(number)).rowcount != 1:
+            number += 1
+        return number
+
     def _raise_write_failure(self, exc: BaseException) -> None:
         """A SQLite write that failed for the disk's sake (full, read-only, I/O) becomes a
         LabError that says so and what to do; a lock error stays as it is, to be retried."""

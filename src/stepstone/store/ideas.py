@@ -21,12 +21,12 @@ class Ideas:
         now = time.time()
         with self.db.transaction():
             count = int(self.db.scalar("SELECT COUNT(*) FROM ideas") or 0)
-            idea_id = f"i{count + 1}"
-            self.db.execute(
+            idea_id = "i{}".format(self.db.insert_numbered(
                 "INSERT INTO ideas (id, title, source, cost_hours, signal, status, reason,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'parked', ?, ?, ?)",
-                (idea_id, title, source, cost_hours, signal, reason, now, now),
-            )
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'parked', ?, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
+                lambda n: (f"i{n}", title, source, cost_hours, signal, reason, now, now),
+                count + 1))
             self._event(idea_id, None, "parked", reason, now)
         return idea_id
 

@@ -161,10 +161,10 @@ class Plans:
             last = self.db.scalar(
                 "SELECT COALESCE(MAX(attempt), 0) FROM plan_attempts WHERE plan_id = ? AND idx = ?",
                 (plan_id, idx))
-            attempt = int(last or 0) + 1
-            self.db.execute(
+            attempt = self.db.insert_numbered(
                 "INSERT INTO plan_attempts (plan_id, idx, attempt, run_id, created_at, executor) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (plan_id, idx, attempt, run_id, time.time(), executor))
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (plan_id, idx, attempt) DO NOTHING",
+                lambda n: (plan_id, idx, n, run_id, time.time(), executor), int(last or 0) + 1)
         return attempt
 
     def set_job_id(self, run_id: str, job_id: str) -> None:

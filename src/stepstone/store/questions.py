@@ -25,15 +25,14 @@ class Questions:
                confirms: str | None = None, budget_flops: float | None = None) -> str:
         with self.db.transaction():
             count = int(self.db.scalar("SELECT COUNT(*) FROM questions") or 0)
-            qid = f"q{count + 1}"
-            self.db.execute(
+            number = self.db.insert_numbered(
                 "INSERT INTO questions (id, text, idea_id, metrics, rule, timebox_hours, baseline,"
                 " status, confirm, confirms, budget_flops, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?)",
-                (qid, text, idea_id, json.dumps(metrics), rule, timebox_hours, baseline,
-                 int(confirm), confirms, budget_flops, time.time()),
-            )
-        return qid
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                lambda n: (f"q{n}", text, idea_id, json.dumps(metrics), rule, timebox_hours,
+                           baseline, int(confirm), confirms, budget_flops, time.time()),
+                count + 1)
+        return f"q{number}"
 
     def update(self, qid: str, **fields: Any) -> None:
         unknown = set(fields) - set(_FIELDS)

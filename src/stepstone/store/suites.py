@@ -22,15 +22,15 @@ class Suites:
                question_id: str | None, spec: dict[str, Any]) -> str:
         """Insert a new version of suite ``name`` dated ``day`` (``.2`` for a second that day)."""
         with self.db.transaction():
-            seq = int(self.db.scalar("SELECT COALESCE(MAX(seq), 0) FROM suites"
-                                     " WHERE name = ? AND day = ?", (name, day)) or 0) + 1
-            version = dated_version(name, day, seq)
-            self.db.execute(
+            last = int(self.db.scalar("SELECT COALESCE(MAX(seq), 0) FROM suites"
+                                      " WHERE name = ? AND day = ?", (name, day)) or 0)
+            version = dated_version(name, day, self.db.insert_numbered(
                 "INSERT INTO suites (version, name, day, seq, parent, tier, question_id, spec,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (version, name, day, seq, parent, tier, question_id,
-                 json.dumps(spec, sort_keys=True, default=str), time.time()),
-            )
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING",
+                lambda seq: (dated_version(name, day, seq), name, day, seq, parent, tier,
+                             question_id, json.dumps(spec, sort_keys=True, default=str),
+                             time.time()),
+                last + 1))
         return version
 
     def _decode(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -62,13 +62,12 @@ class Suites:
     def record_check(self, suite_version: str, run_id: str, passed: bool,
                      results: builtins.list[dict[str, Any]]) -> int:
         with self.db.transaction():
-            self.db.execute(
+            number = self.db.scalar(
                 "INSERT INTO suite_checks (suite_version, run_id, passed, results, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (suite_version, run_id, int(passed), json.dumps(results, default=str),
                  time.time()),
             )
-            number = self.db.scalar("SELECT MAX(id) FROM suite_checks")
         return int(number)
 
     def checks(self, *, run_id: str | None = None,
