@@ -30,7 +30,7 @@ def _baseline_run(lab, version: str, d_model: int, delta: dict) -> None:
 def test_a_launch_is_verified_against_the_tasks_defaults(lab: Path) -> None:
     with open_lab(lab) as opened:
         row = baseline_rules.create(opened, "small", {"steps": 40})
-        version = row["version"]
+        version = row.version
         assert baseline_rules.effective_config(opened, row) == {"steps": 40}
         _baseline_run(opened, version, 32, {"d_model": 32})  # the rung's own size: not pinned
         _baseline_run(opened, version, 64, {"d_model": 64})
@@ -59,6 +59,6 @@ def test_a_new_version_keeps_its_tiers_reference_metric(lab: Path) -> None:
     with open_lab(lab) as opened:
         baseline_rules.create(opened, "small", {"a": 1}, reference_metric="eval/loss")
         second = baseline_rules.create(opened, "small", {"a": 2})
-        assert second["reference_metric"] == "eval/loss"
-        assert baseline_rules.regression(opened, second)["text"] != (
+        assert second.reference_metric == "eval/loss"
+        assert baseline_rules.regression(opened, second).text != (
             "no reference metric to compare on")

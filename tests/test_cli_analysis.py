@@ -273,7 +273,7 @@ def test_gain_cli_and_decide_agree_with_several_seeds_per_rung(root: Path, capsy
     from stepstone.method import baselines, evidence, questions
 
     with open_lab(root) as lab:
-        version = baselines.create(lab, "small", {"seed": 0})["version"]
+        version = baselines.create(lab, "small", {"seed": 0}).version
         q = questions.create(lab, "q", metrics=["val_loss"], rule="gain >= 1.05 at every rung",
                              baseline="small")
     for c in (1e17, 1e18, 1e19, 1e20, 1e21):
@@ -328,7 +328,7 @@ def test_fit_of_a_baseline_leaves_out_the_feature_runs_that_name_it(root: Path, 
     from stepstone.method import baselines
 
     with open_lab(root) as lab:
-        version = baselines.create(lab, "small", {"seed": 0})["version"]
+        version = baselines.create(lab, "small", {"seed": 0}).version
     own = []
     for c in (1e17, 1e18, 1e19, 1e20, 1e21):
         run = stepstone.init(project="g", lab=root, kind="baseline", baseline=version,

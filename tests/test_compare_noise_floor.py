@@ -24,7 +24,7 @@ def _run(lab, version, loss):
                          ids=["clear", "within-the-noise", "no-noise-floor"])
 def test_two_runs_get_an_interval_from_the_noise_floor(lab, capsys, floor, b_better):
     with open_lab(lab) as opened:
-        version = baselines.create(opened, "small", {"seed": 0})["version"]
+        version = baselines.create(opened, "small", {"seed": 0}).version
         if floor is not None:
             opened.baselines.record_noise(version, metric="val_loss", sd=floor, n=4, rung=None,
                                           runs=("a", "b", "c", "d"))

@@ -41,7 +41,7 @@ def asked(lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[P
     monkeypatch.chdir(tmp_path)
     with open_lab(lab) as opened:
         version = baseline_rules.create(opened, "small", {"model": {"norm": False}, "seed": 0},
-                                        reference_metric="val_loss")["version"]
+                                        reference_metric="val_loss").version
         for seed in (0, 1):
             for rung in ("r1", "r2"):
                 make_run(opened, kind="baseline", version=version, seed=seed, loss=3.0,
@@ -83,7 +83,7 @@ def test_a_yes_is_promoted_only_once_it_held_on_fresh_seeds(asked):
         with pytest.raises(MethodError, match="already ran seed"):
             prepare_launch(opened, baseline="small", overrides=["model.norm=true", "seed=0"],
                            question="q2")
-        assert [b["version"] for b in opened.baselines.list("small")] == [version]
+        assert [b.version for b in opened.baselines.list("small")] == [version]
         for seed in (2, 3):
             for rung in ("r1", "r2"):
                 make_run(opened, kind="rung", version=version, seed=seed, loss=2.5, rung=rung,
@@ -141,4 +141,4 @@ def test_a_question_without_confirm_is_promoted_on_its_first_yes(asked):
         opened.db.execute("UPDATE questions SET confirm = 0 WHERE id = 'q1'")
         decide_rules.decide(opened, "q1", conclusion="norm helps")
         assert opened.questions.confirming("q1") is None
-        assert baseline_rules.promote(opened, "small", "q1")["parent"] is not None
+        assert baseline_rules.promote(opened, "small", "q1").parent is not None

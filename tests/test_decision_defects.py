@@ -113,7 +113,7 @@ def ladder(lab: Path) -> tuple[Path, str, str]:
     whose three feature runs reach the baseline's loss at twice their compute."""
     with open_lab(lab) as opened:
         version = baselines.create(opened, "small", {"seed": 0},
-                                   reference_metric="eval/loss")["version"]
+                                   reference_metric="eval/loss").version
         q = questions.create(opened, "does it save compute?", metrics=["eval/loss"],
                              rule="gain >= 1.05 at every rung", baseline="small")
     for c in (1e15, 3e15, 1e16, 3e16, 1e17, 3e17):

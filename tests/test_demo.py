@@ -119,7 +119,7 @@ def test_the_first_verdict_and_a_yes_promoted_into_the_history(demo: dict[str, A
         assert versions == [demo["baseline_version"], promoted]
         assert demo["history"][1]["features"] == [demo["question_id"]]
         with open_lab(demo["lab"]) as lab:
-            assert lab.baselines.get(promoted)["config"][FEATURE_KEY] == FEATURE_VALUE
+            assert lab.baselines.get(promoted).config[FEATURE_KEY] == FEATURE_VALUE
             assert any(p["title"] == f"Promoted {demo['question_id']} into {promoted}"
                        for p in lab.notebook.pages(kind="decision"))
         report = Path(demo["report"]["markdown"]).read_text(encoding="utf-8")

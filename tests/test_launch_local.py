@@ -57,7 +57,7 @@ def linked(project: Path, lab: Path) -> tuple[str, str]:
     """A dated baseline ``small`` (the ladders' base config) and a question asked against it:
     ``(version, question id)``."""
     with open_lab(lab) as opened:
-        version = baselines.create(opened, "small", _base(project))["version"]
+        version = baselines.create(opened, "small", _base(project)).version
         qid = questions.create(opened, "does width help?", rule="final_loss <= 1",
                                baseline="small")["id"]
     return version, qid
@@ -314,7 +314,7 @@ def test_cli_baseline_ladders_record_the_dated_version_and_answer_a_question(
     (project / "train.py").write_text(METHOD_TRAIN)
     with open_lab(lab) as opened:
         version = baselines.create(opened, "small", {"model": {"width": 1, "norm": False}},
-                                   reference_metric="final_loss")["version"]
+                                   reference_metric="final_loss").version
         qid = questions.create(opened, "does norm lower the loss?",
                                rule="final_loss <= baseline - 0.01 at every rung",
                                baseline="small")["id"]

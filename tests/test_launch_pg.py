@@ -48,7 +48,7 @@ def test_a_ladder_on_the_local_pool_records_into_the_team_store(tmp_path: Path,
         for state, width in zip(result["runs"], (2, 3, 5), strict=True):
             run = opened.runs.get(state["run_id"])
             assert (run.status, run.kind) == ("finished", "rung")
-            assert (run.baseline, run.question_id) == (version["version"], qid)
+            assert (run.baseline, run.question_id) == (version.version, qid)
             assert run.config["model"] == {"width": width, "norm": True}
             assert run.code_snapshot
             loss = opened.metrics.history(run.id)["loss"].values

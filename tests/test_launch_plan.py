@@ -180,7 +180,7 @@ def linked_lab(lab, tmp_path, monkeypatch):
         version = baselines.create(opened, "small", {"model": {"norm": False, "width": 1}})
         baselines.create(opened, "large", {"model": {"norm": False, "width": 8}})
         questions.create(opened, "norm?", rule="final_loss <= 1", baseline="small")
-    return lab, version["version"]
+    return lab, version.version
 
 
 def _tables(lab):

@@ -32,7 +32,7 @@ def test_gain_rule_is_decided_from_recorded_runs(lab, speedup, floor, answer):
     """One seed per rung: its seed noise is the baseline's noise floor; without one the gain
     interval ignores seed noise and cannot settle the rule (defect: one seed counted exact)."""
     with open_lab(lab) as opened:
-        version = baselines.create(opened, "small", {"model": {"width": 8}, "seed": 0})["version"]
+        version = baselines.create(opened, "small", {"model": {"width": 8}, "seed": 0}).version
         q = questions.create(opened, "does the feature save compute?", metrics=["val_loss"],
                              rule="gain >= 1.05 at every rung", baseline="small")
         if floor is not None:
@@ -59,7 +59,7 @@ def test_gain_rule_is_decided_from_recorded_runs(lab, speedup, floor, answer):
 
 def test_gain_rule_without_baseline_runs_is_inconclusive(lab):
     with open_lab(lab) as opened:
-        version = baselines.create(opened, "small", {"seed": 0})["version"]
+        version = baselines.create(opened, "small", {"seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"],
                              rule="gain >= 1.05 at every rung", baseline="small")
     log_run(lab, kind="feature", version=version, question=q["id"], compute=1e15, loss=3.0)
@@ -72,7 +72,7 @@ def test_gain_rule_without_baseline_runs_is_inconclusive(lab):
 
 def test_gain_rule_with_too_few_baseline_runs_says_the_law_cannot_be_fitted(lab):
     with open_lab(lab) as opened:
-        version = baselines.create(opened, "small", {"seed": 0})["version"]
+        version = baselines.create(opened, "small", {"seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"],
                              rule="gain >= 1.05 at every rung", baseline="small")
     for c in (1e15, 1e16):
@@ -105,7 +105,7 @@ def test_decide_report_and_dashboard_agree_on_every_rung_with_two_seeds(lab):
 
     with open_lab(lab) as opened:
         version = baselines.create(opened, "small", {"seed": 0},
-                                   reference_metric="val_loss")["version"]
+                                   reference_metric="val_loss").version
         q = questions.create(opened, "does the feature save compute?", metrics=["gain"],
                              rule="gain >= 1.05 at every rung", baseline="small")
     for c in (1e15, 3e15, 1e16, 3e16, 1e17, 3e17):
@@ -155,7 +155,7 @@ def test_every_rung_ranges_over_the_planned_rungs_and_abandoned_runs_are_named(l
     """Defects: a question whose top rung never ran was 'yes at every rung'; an abandoned run
     dropped silently."""
     with open_lab(lab) as opened:
-        version = baselines.create(opened, "small", {"seed": 0})["version"]
+        version = baselines.create(opened, "small", {"seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"], rule="val_loss <= 3 at every rung",
                              baseline="small")
         _plan(opened, q["id"], ["r1", "r2", "r3"])
@@ -180,7 +180,7 @@ def test_every_rung_ranges_over_the_planned_rungs_and_abandoned_runs_are_named(l
 def test_worst_bucket_is_answered_from_evaluation_records(lab):
     """Defect: `worst bucket of` was always inconclusive (records built without buckets)."""
     with open_lab(lab) as opened:
-        version = baselines.create(opened, "small", {"seed": 0})["version"]
+        version = baselines.create(opened, "small", {"seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"],
                              rule="worst bucket of qa >= 0.6", baseline="small")
     for seed in range(2):
@@ -201,7 +201,7 @@ def test_worst_bucket_is_answered_from_evaluation_records(lab):
 def test_a_law_with_as_many_parameters_as_points_claims_no_certainty(lab):
     """Defect: a 3-parameter law on 3 points gave zero-width gains and a confident answer."""
     with open_lab(lab) as opened:
-        version = baselines.create(opened, "small", {"seed": 0})["version"]
+        version = baselines.create(opened, "small", {"seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"],
                              rule="gain >= 1.05 at every rung", baseline="small")
         opened.baselines.record_noise(version, metric="val_loss", sd=0.002, n=3, rung=None,
@@ -222,7 +222,7 @@ def test_a_law_with_as_many_parameters_as_points_claims_no_certainty(lab):
 def test_an_inconclusive_gain_rule_says_what_seeds_would_settle_it(lab):
     """Item 5: seeds per rung for 80% power at the rule's threshold, and the ladder command."""
     with open_lab(lab) as opened:
-        version = baselines.create(opened, "small", {"seed": 0})["version"]
+        version = baselines.create(opened, "small", {"seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"],
                              rule="gain >= 1.05 at every rung", baseline="small")
         opened.questions.update(q["id"], feature_keys=["norm"], feature_delta={"norm": True})
@@ -256,7 +256,7 @@ def test_plan_shows_the_minimum_detectable_gain_of_the_ladder(lab, capsys):
     from stepstone.cli import main
 
     with open_lab(lab) as opened:
-        version = baselines.create(opened, "small", {"norm": False, "seed": 0})["version"]
+        version = baselines.create(opened, "small", {"norm": False, "seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"], rule="gain >= 1.05 at every rung",
                              baseline="small")
         opened.baselines.record_noise(version, metric="val_loss", sd=0.01, n=3, rung=None,

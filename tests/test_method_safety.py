@@ -115,8 +115,8 @@ def test_same_day_baselines_get_a_suffix(lab: Path) -> None:
     with open_lab(lab) as opened:
         a = baselines.create(opened, "small", {"x": 1})
         b = baselines.create(opened, "small", {"x": 2})
-        assert b["version"] == a["version"] + ".2" and b["parent"] == a["version"]
-        assert baselines.resolve(opened, "small")["version"] == b["version"]
+        assert b.version == a.version + ".2" and b.parent == a.version
+        assert baselines.resolve(opened, "small").version == b.version
 
 
 @pytest.mark.parametrize("statement", [

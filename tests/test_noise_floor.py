@@ -56,7 +56,7 @@ def test_noise_floor_of_refuses_non_finite_values():
 def test_measured_floor_is_stored_with_the_version_and_read_back(store_target):
     with open_lab(store_target.location) as lab:
         version = baseline_rules.create(lab, "small", {"seed": 0},
-                                        reference_metric="eval/loss")["version"]
+                                        reference_metric="eval/loss").version
         assert noise.noise_floor(lab, version, "eval/loss") is None
         add_run(lab, version, rung="r1", seed=0, loss=3.0, flops=1e8)
         ids = [add_run(lab, version, rung="r3", seed=s, loss=v, flops=1e9)
@@ -73,9 +73,9 @@ def test_measured_floor_is_stored_with_the_version_and_read_back(store_target):
         again = noise.measure(lab, version, rung="r3")
         assert again.n == 4 and noise.noise_floor(lab, version, "eval/loss") == again
         assert lab.db.scalar("SELECT COUNT(*) FROM baseline_noise") == 2
-        shown = baseline_rules.describe(lab, baseline_rules.resolve(lab, "small"))["noise"]
-        assert [(r["metric"], r["n"], r["rung"]) for r in shown] == [("eval/loss", 4, "r3")]
-        assert shown[0]["measured_at"] > 0 and shown[0]["version"] == version
+        shown = baseline_rules.describe(lab, baseline_rules.resolve(lab, "small")).noise
+        assert [(r.metric, r.n, r.rung) for r in shown] == [("eval/loss", 4, "r3")]
+        assert shown[0].measured_at > 0 and shown[0].version == version
 
 
 def test_record_noise_refuses_an_unknown_version(store_target):
@@ -87,7 +87,7 @@ def test_record_noise_refuses_an_unknown_version(store_target):
 def test_one_seed_is_refused_with_the_command_that_runs_more(lab):
     with open_lab(lab) as opened:
         version = baseline_rules.create(opened, "small", {"seed": 0},
-                                        reference_metric="eval/loss")["version"]
+                                        reference_metric="eval/loss").version
         add_run(opened, version, rung="r3", seed=0, loss=2.5)
         with pytest.raises(UsageError, match=r"1 finished seed\(s\) with eval/loss at rung r3"
                                               r".*stepstone baseline noise small --seeds 3 "
@@ -99,7 +99,7 @@ def test_one_seed_is_refused_with_the_command_that_runs_more(lab):
 def test_seeds_to_run_tops_the_rung_up_with_unused_seeds(lab):
     with open_lab(lab) as opened:
         version = baseline_rules.create(opened, "small", {"seed": 0, "d": 1},
-                                        reference_metric="eval/loss")["version"]
+                                        reference_metric="eval/loss").version
         add_run(opened, version, rung="r3", seed=0, loss=2.5)
         add_run(opened, version, rung="r3", seed=2, loss=2.5)
         config, seeds = noise.seeds_to_run(opened, version, "eval/loss", "r3", 4)
@@ -131,7 +131,7 @@ def test_baseline_noise_runs_the_missing_seeds_and_shows_the_floor(lab, tmp_path
     (tmp_path / "train.py").write_text(TRAIN)
     with open_lab(lab) as opened:
         version = baseline_rules.create(opened, "small", {"seed": 0, "d": 1},
-                                        reference_metric="eval/loss")["version"]
+                                        reference_metric="eval/loss").version
     code, _out, err = cli(lab, "baseline", "noise", "small")
     assert code != 0 and "0 finished seed(s) with eval/loss" in err
     ladder = ("ladder", "--baseline", "small", "--rungs", "d=1,+rung=r1; d=2,+rung=r2",

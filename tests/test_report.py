@@ -84,7 +84,7 @@ def setup(tmp_path: Path) -> Setup:
         idea = ideas.add(lab, "QK-norm", source="arxiv:2302.05442", cost="3h", signal="high")
         version = baselines.create(lab, "small", {"model": {"qk_norm": False, "width": 64},
                                                   "seed": 0},
-                                   reference_metric="val_loss")["version"]
+                                   reference_metric="val_loss").version
         qid = questions.create(lab, "Does QK-norm <script>alert(1)</script> help?",
                                rule="gain >= 1.05 at every rung", metrics=["val_loss"],
                                idea=idea["id"], timebox="3h", baseline="small")["id"]

@@ -35,7 +35,7 @@ def test_baseline_history_shows_no_spread_for_one_run(lab: Path) -> None:
         now = time.time()
         opened.runs.create({"id": "b0000001", "name": "b", "project": "t", "kind": "baseline",
                             "status": "finished", "created_at": now, "ended_at": now + 1,
-                            "baseline": row["version"]}, {"a": 1})
+                            "baseline": row.version}, {"a": 1})
         opened.runs.set_summary("b0000001", {"eval/loss": 2.5})
     code, out, _ = cli(lab, "baseline", "history", "small")
     assert code == 0 and "eval/loss = 2.5 (n=1)" in out and "± 0 (n=1)" not in out

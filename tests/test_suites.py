@@ -55,7 +55,7 @@ def answered(lab: Path) -> tuple[Path, str, str]:
     """Tier small with two baseline runs and q1 (QK-norm) answered yes by two feature runs."""
     with open_lab(lab) as opened:
         version = baseline_rules.create(opened, "small", {"model": {"qk_norm": False}},
-                                        reference_metric="val_loss")["version"]
+                                        reference_metric="val_loss").version
         for seed, loss in ((0, 3.0), (1, 3.01)):
             make_run(opened, kind="baseline", baseline=version, seed=seed,
                      summary={"val_loss": loss, "latency_ms": 0.8},
@@ -168,7 +168,7 @@ def test_a_failing_check_blocks_a_promotion(answered) -> None:
         assert len(opened.baselines.list("small")) == before  # nothing was promoted
         # q1 passes its own suite and is promoted
         row = baseline_rules.promote(opened, "small", qid)
-        assert row["parent"] == version
+        assert row.parent == version
 
 
 def test_hand_written_suite_from_yaml(lab: Path, tmp_path: Path) -> None:
@@ -179,7 +179,7 @@ def test_hand_written_suite_from_yaml(lab: Path, tmp_path: Path) -> None:
                     "  - {metric: latency_ms, op: '<=', value: 1.0, kind: constraint}\n"
                     "  - {field: num_kv_pairs, bucket: 8, op: '>=', value: 0.5, stat: accuracy}\n")
     with open_lab(lab) as opened:
-        version = baseline_rules.create(opened, "small", {"a": 1})["version"]
+        version = baseline_rules.create(opened, "small", {"a": 1}).version
         row = suite_rules.create(opened, "recall", spec, tier="small")
         kinds = [c["kind"] for c in row["spec"]["checks"]]
         assert kinds == ["threshold", "constraint", "bucket"]
@@ -233,7 +233,7 @@ def answered_ladder(lab: Path) -> tuple[str, str]:
     1e7, two seeds each): the small rung is worse on every number."""
     with open_lab(lab) as opened:
         version = baseline_rules.create(opened, "small", {"model": {"qk_norm": False}},
-                                        reference_metric="val_loss")["version"]
+                                        reference_metric="val_loss").version
         q = question_rules.create(opened, "Does QK-norm lower val_loss at scale?",
                                   metrics=["val_loss"], rule="val_loss <= baseline - 0.01",
                                   baseline="small")
@@ -315,12 +315,12 @@ def test_a_promotion_is_gated_at_the_suite_scale_only(lab: Path) -> None:
         by_outcome = {r["passed"]: r for r in results}
         assert len(results) == 2 and set(by_outcome) == {None, True}
         assert "at rung 1000000, the suite holds rung 10000000" in by_outcome[None]["skipped"]
-        assert baseline_rules.promote(opened, "small", ladder)["parent"] == version
+        assert baseline_rules.promote(opened, "small", ladder).parent == version
 
 
 def test_rungs_without_an_order_need_a_choice(lab: Path) -> None:
     with open_lab(lab) as opened:
-        version = baseline_rules.create(opened, "small", {"a": 1})["version"]
+        version = baseline_rules.create(opened, "small", {"a": 1}).version
         q = question_rules.create(opened, "named rungs?", metrics=["val_loss"],
                                   rule="val_loss <= 3", baseline="small")
         for rung in ("s", "m"):
@@ -335,7 +335,7 @@ def test_rungs_without_an_order_need_a_choice(lab: Path) -> None:
 
 def test_buckets_come_from_the_final_evaluation(lab: Path) -> None:
     with open_lab(lab) as opened:
-        version = baseline_rules.create(opened, "small", {"a": 1})["version"]
+        version = baseline_rules.create(opened, "small", {"a": 1}).version
         q = question_rules.create(opened, "final eval?", metrics=["val_loss"],
                                   rule="val_loss <= 3", baseline="small")
         for seed in (0, 1):  # early in training the hard bucket is at 0.2, at the end 0.8
@@ -391,7 +391,7 @@ def test_a_cost_metric_goes_by_whole_words(metric: str, cost: bool) -> None:
 
 def test_distill_holds_a_metric_with_cost_inside_a_word_as_a_threshold(lab: Path) -> None:
     with open_lab(lab) as opened:
-        version = baseline_rules.create(opened, "small", {"a": 1})["version"]
+        version = baseline_rules.create(opened, "small", {"a": 1}).version
         q = question_rules.create(opened, "Does it memorize more?",
                                   metrics=["peak_memorization"],
                                   rule="peak_memorization >= baseline + 0.01", baseline="small")

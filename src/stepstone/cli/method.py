@@ -21,6 +21,7 @@ from stepstone.method import memory
 from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
 from stepstone.method.preflight import prepare_launch, problems_text, split_keys
+from stepstone.store.baselines import BaselineVersion
 from stepstone.store.lab import Lab, open_lab, open_lab_to_read
 
 
@@ -334,7 +335,7 @@ def baseline_create(tier: str, config_file: Path, metric: str | None, lab: str |
     if as_json:
         print_json(row)
     else:
-        echo(f"baseline {row['version']} created (frozen)")
+        echo(f"baseline {row.version} created (frozen)")
 
 
 @baseline_group.command("list")
@@ -348,10 +349,9 @@ def baseline_list(lab: str | None, as_json: bool) -> None:
       stepstone baseline list
     """
     with open_lab(lab) as opened:
-        rows = opened.baselines.list()
-        current = {t: opened.baselines.current(t) for t in {r["tier"] for r in rows}}
-    for row in rows:
-        row["current"] = (current[row["tier"]] or {}).get("version") == row["version"]
+        versions = opened.baselines.list()
+        current = {t: opened.baselines.current(t) for t in {r.tier for r in versions}}
+    rows = [{**r.to_dict(), "current": current[r.tier] == r} for r in versions]
     if as_json:
         print_json(rows)
         return
@@ -359,18 +359,18 @@ def baseline_list(lab: str | None, as_json: bool) -> None:
                 title=f"{len(rows)} baseline versions")
 
 
-def _print_version(row: dict[str, Any]) -> None:
-    echo(f"{row['version']}  (parent: {row['parent'] or 'none'})  {row['check']['text']}")
-    for feature in row["features"]:
-        delta = ", ".join(f"{k}={v}" for k, v in feature["delta"].items())
-        echo(f"  + {delta}  proved by {feature['question_id']}: {feature['question']}")
-    for key, stats in row["reference_metrics"].items():
-        spread = f" ± {stats['sd']:.2g}" if stats["n"] > 1 else ""  # one run has no spread
-        echo(f"  {key} = {stats['mean']:.6g}{spread} (n={int(stats['n'])})")
-    for floor in row.get("noise", []):
-        where = f" at rung {floor['rung']}" if floor["rung"] else ""
-        echo(f"  noise floor of {floor['metric']}: sd {floor['sd']:.3g} over {floor['n']} "
-                   f"seeds{where}, measured {when(floor['measured_at'])}")
+def _print_version(row: baseline_rules.DescribedBaseline) -> None:
+    echo(f"{row.baseline.version}  (parent: {row.baseline.parent or 'none'})  {row.check.text}")
+    for feature in row.features:
+        delta = ", ".join(f"{k}={v}" for k, v in feature.delta.items())
+        echo(f"  + {delta}  proved by {feature.question_id}: {feature.question}")
+    for key, stats in row.reference_metrics.items():
+        spread = f" ± {stats.sd:.2g}" if stats.n > 1 else ""  # one run has no spread
+        echo(f"  {key} = {stats.mean:.6g}{spread} (n={stats.n})")
+    for floor in row.noise:
+        where = f" at rung {floor.rung}" if floor.rung else ""
+        echo(f"  noise floor of {floor.metric}: sd {floor.sd:.3g} over {floor.n} "
+                   f"seeds{where}, measured {when(floor.measured_at)}")
 
 
 @baseline_group.command("show")
@@ -393,7 +393,7 @@ def baseline_show(baseline: str, lab: str | None, as_json: bool) -> None:
     _print_version(row)
     from stepstone.store.runs import flatten
 
-    for key, value in flatten(row["config"]).items():
+    for key, value in flatten(row.baseline.config).items():
         echo(f"  config {key} = {value}")
 
 
@@ -449,30 +449,30 @@ def baseline_noise(tier: str, seeds: int | None, rung: str | None, metric: str |
 
     with open_lab(lab) as opened:
         row = baseline_rules.resolve(opened, tier)
-        chosen_metric = metric or row.get("reference_metric")
+        chosen_metric = metric or row.reference_metric
         if not chosen_metric:
-            raise UsageError(f"{row['version']} has no reference metric: give --metric NAME")
+            raise UsageError(f"{row.version} has no reference metric: give --metric NAME")
         launched: list[int] = []
         if command:
-            config, launched = noise.seeds_to_run(opened, str(row["version"]), chosen_metric,
+            config, launched = noise.seeds_to_run(opened, row.version, chosen_metric,
                                                   rung, seeds or 3)
             if launched:
                 _launch_seeds(opened, row, config, list(command), launched, workers, as_json)
         elif seeds is not None:
-            by_rung = noise.rung_seeds(opened, str(row["version"]), chosen_metric)
+            by_rung = noise.rung_seeds(opened, row.version, chosen_metric)
             have = len(by_rung.get(noise.choose_rung(by_rung, rung) or "", {}))
             if have < seeds:
-                raise UsageError(f"{row['version']} has {have} finished seed(s) there, not "
+                raise UsageError(f"{row.version} has {have} finished seed(s) there, not "
                                  f"{seeds}: give the command that trains it after -- to run "
                                  "the rest")
-        floor = noise.measure(opened, str(row["version"]), metric=chosen_metric, rung=rung)
+        floor = noise.measure(opened, row.version, metric=chosen_metric, rung=rung)
     if as_json:
-        print_json({"version": row["version"], **floor.to_dict(), "launched_seeds": launched})
+        print_json({"version": row.version, **floor.to_dict(), "launched_seeds": launched})
     else:
-        echo(f"noise floor of {row['version']}: {noise.describe_floor(floor, launched)}")
+        echo(f"noise floor of {row.version}: {noise.describe_floor(floor, launched)}")
 
 
-def _launch_seeds(lab: Lab, row: dict[str, Any], config: dict[str, Any], command: list[str],
+def _launch_seeds(lab: Lab, row: BaselineVersion, config: dict[str, Any], command: list[str],
                   seeds: list[int], workers: int, quiet: bool) -> None:
     """Run the baseline's ``config`` on ``seeds`` as its own runs (a ladder of one rung)."""
     from stepstone.launch.executors import local_executor
@@ -480,8 +480,8 @@ def _launch_seeds(lab: Lab, row: dict[str, Any], config: dict[str, Any], command
     from stepstone.launch.runner import launch_plan
 
     plan = plan_ladder(config, command, rungs=[[]], seeds=seeds,
-                       name=f"noise-{row['version']}", project=Path.cwd().name,
-                       cwd=str(Path.cwd()), baseline=str(row["version"]),
+                       name=f"noise-{row.version}", project=Path.cwd().name,
+                       cwd=str(Path.cwd()), baseline=row.version,
                        reference=baseline_rules.effective_config(lab, row))
     result = launch_plan(lab, plan, local_executor(workers=workers),
                          executor_name="local", progress=not quiet)
@@ -509,7 +509,7 @@ def baseline_promote(tier: str, question: str, lab: str | None, as_json: bool) -
     if as_json:
         print_json(row)
     else:
-        echo(f"baseline {row['version']} created from {row['parent']} + {question}; "
+        echo(f"baseline {row.version} created from {row.parent} + {question}; "
                    "run it (kind baseline) to check it does not regress")
 
 

@@ -234,8 +234,8 @@ def _baseline(lab: Lab, result: DemoResult, display: Display, options: DemoOptio
     if options.reduced:
         config.update(eval_windows=16, steps=30, warmup_steps=5, log_every=5)
     row = baselines.create(lab, TIER, config, reference_metric=METRIC)
-    result.baseline_version = row["version"]
-    display.done(stage, row["version"])
+    result.baseline_version = row.version
+    display.done(stage, row.version)
 
 
 # -- 3. the plan, verified, and a smoke run -----------------------------------------------
@@ -274,7 +274,7 @@ def _baseline_ladder(lab: Lab, result: DemoResult, display: Display, options: De
     from stepstone.method.preflight import plan_verifier
 
     version = result.baseline_version
-    base = baselines.resolve(lab, version)["config"]
+    base = baselines.resolve(lab, version).config
     ordered = sorted(layout.baseline, key=lambda r: -r.d_model * r.d_model * r.n_layers * r.steps)
     plan = plan_ladder(base, list(COMMAND), rungs=[r.overrides() for r in ordered],
                        name="demo-baseline", project="bytelm", cwd=str(out), baseline=version,
@@ -483,15 +483,15 @@ def _promote(lab: Lab, result: DemoResult, display: Display) -> None:
     stage = display.stage("promotion")
     if result.decision.get("proposed") == "yes":
         row = baselines.promote(lab, TIER, result.question_id)
-        result.promotion = {"version": row["version"], "parent": row["parent"],
+        result.promotion = {"version": row.version, "parent": row.parent,
                             "config_change": {FEATURE_KEY: FEATURE_VALUE}}
-        display.done(stage, f"{row['version']} = {row['parent']} + {FEATURE_KEY}="
+        display.done(stage, f"{row.version} = {row.parent} + {FEATURE_KEY}="
                             f"{FEATURE_VALUE}")
     else:
         display.done(stage, f"not promoted: the answer is {result.decision.get('proposed')}")
-    result.history = [{"version": v["version"], "parent": v["parent"],
-                       "features": [f["question_id"] for f in v["features"]],
-                       "check": v["check"]["status"]} for v in baselines.history(lab, TIER)]
+    result.history = [{"version": v.baseline.version, "parent": v.baseline.parent,
+                       "features": [f.question_id for f in v.features],
+                       "check": v.check.status} for v in baselines.history(lab, TIER)]
     result.pages = [{"number": p["number"], "kind": p["kind"], "title": p["title"]}
                     for p in lab.notebook.pages()]
 

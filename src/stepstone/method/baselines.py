@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import statistics
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,9 @@ from stepstone.configs import flatten, load_config, unflatten
 from stepstone.errors import MethodError, NotFoundError, UsageError
 from stepstone.method import confirm as confirm_rules
 from stepstone.method import ideas as idea_rules
+from stepstone.store.baselines import BaselineVersion, NoiseRecord
 from stepstone.store.lab import Lab
-from stepstone.store.runs import numeric
+from stepstone.store.runs import RunRecord, numeric
 
 TIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 NOISE_TOLERANCE = 0.01
@@ -29,6 +32,76 @@ _LOWER_BETTER = frozenset((
     "ms", "seconds", "bpb", "bpc", "bits", "wer", "cer", "mse", "mae", "rmse"))
 _WORDS = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+@dataclass(frozen=True)
+class ReferenceMetric:
+    """A summary key over a version's own finished runs: mean, seed spread, count."""
+
+    mean: float
+    sd: float
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean, "sd": self.sd, "n": float(self.n)}
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A version against its parent on the reference metric: ``status`` is ``ok``,
+    ``regressed``, ``unverified`` or ``root``; ``by`` (how much worse) and ``noise`` when
+    both sides were measured."""
+
+    status: str
+    text: str
+    by: float | None = None
+    noise: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status, "text": self.text}
+        if self.by is not None:
+            out.update(by=self.by, noise=self.noise)
+        return out
+
+
+@dataclass(frozen=True)
+class ProvenFeature:
+    """A feature merged into a version, with the text of the question that proved it."""
+
+    question_id: str
+    delta: dict[str, Any]
+    question: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question_id": self.question_id, "delta": dict(self.delta),
+                "question": self.question}
+
+
+@dataclass(frozen=True)
+class DescribedBaseline:
+    """A version with its features, reference metrics, noise floors and regression check."""
+
+    baseline: BaselineVersion
+    features: tuple[ProvenFeature, ...]
+    reference_metrics: dict[str, ReferenceMetric]
+    noise: tuple[NoiseRecord, ...]
+    check: Regression
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.baseline.to_dict(), "features": [f.to_dict() for f in self.features],
+                "reference_metrics": {k: v.to_dict() for k, v in self.reference_metrics.items()},
+                "noise": [r.to_dict() for r in self.noise], "check": self.check.to_dict()}
+
+
+@dataclass(frozen=True)
+class FlaggedBaseline:
+    """A tier's current version that regressed against its parent."""
+
+    version: str
+    check: Regression
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, **self.check.to_dict()}
 
 
 def metric_words(name: str) -> set[str]:
@@ -48,11 +121,11 @@ def today() -> str:
     return time.strftime("%Y-%m-%d")
 
 
-def resolve(lab: Lab, ref: str) -> dict[str, Any]:
+def resolve(lab: Lab, ref: str) -> BaselineVersion:
     """``small`` (the tier's newest version) or ``small@2026-11-21`` → the baseline row; an
     unknown version is refused with the versions its tier has."""
     tier = ref.split("@", 1)[0]
-    versions = [r["version"] for r in lab.baselines.list(tier)]
+    versions = [r.version for r in lab.baselines.list(tier)]
     if not versions:
         raise NotFoundError(f"no baseline {ref!r}: create it with "
                             f"`stepstone baseline create {tier} --config FILE`")
@@ -63,7 +136,7 @@ def resolve(lab: Lab, ref: str) -> dict[str, Any]:
     return lab.baselines.get(ref)
 
 
-def effective_config(lab: Lab, row: dict[str, Any]) -> dict[str, Any]:
+def effective_config(lab: Lab, row: BaselineVersion) -> dict[str, Any]:
     """The config a baseline version's runs really run with: its frozen config plus the keys
     the task filled in from its own defaults, as the version's first run of its own (kind
     ``baseline``) that stepstone launched shows them. Keys the launcher set on that run (a
@@ -72,7 +145,7 @@ def effective_config(lab: Lab, row: dict[str, Any]) -> dict[str, Any]:
 
     Launches are resolved and verified against this, and a run is diffed against it, so
     that both sides of a check hold the same keys (docs/config.md, "Like with like")."""
-    base = dict(row.get("config") or {})
+    base = dict(row.config)
     first = next(iter(sorted(_launched_runs(lab, row), key=lambda r: r.created_at)), None)
     if first is None:
         return base
@@ -83,14 +156,14 @@ def effective_config(lab: Lab, row: dict[str, Any]) -> dict[str, Any]:
     return unflatten({**flat, **filled}) if filled else base
 
 
-def _launched_runs(lab: Lab, row: dict[str, Any]) -> list[Any]:
+def _launched_runs(lab: Lab, row: BaselineVersion) -> list[RunRecord]:
     """The version's own runs that stepstone launched against it (their ``config_delta``
     tells the launcher's keys from the task's defaults; a run without one cannot)."""
-    return [r for r in lab.runs.list(baseline=row["version"], kind="baseline")
+    return [r for r in lab.runs.list(baseline=row.version, kind="baseline")
             if r.config_delta is not None]
 
 
-def pins_defaults(lab: Lab, row: dict[str, Any]) -> bool:
+def pins_defaults(lab: Lab, row: BaselineVersion) -> bool:
     """Whether a run of the version has recorded the task's own defaults yet."""
     return bool(_launched_runs(lab, row))
 
@@ -100,25 +173,25 @@ def named_version(lab: Lab, ref: str) -> str:
     read it: a tier's newest version, a version as given; a name the lab holds no baseline
     of is returned as it is (runs may name a baseline stepstone does not keep)."""
     if lab.baselines.list(ref.split("@", 1)[0]):
-        return str(resolve(lab, ref)["version"])
+        return resolve(lab, ref).version
     return ref
 
 
 def create(lab: Lab, tier: str, config: Path | str | dict[str, Any], *,
-           reference_metric: str | None = None) -> dict[str, Any]:
+           reference_metric: str | None = None) -> BaselineVersion:
     """A new dated, frozen version of ``tier`` from a config file (or a dict)."""
     if not TIER.match(tier) or "@" in tier:
         raise UsageError(f"a baseline tier is a plain name like small or large, not {tier!r}")
     loaded = config if isinstance(config, dict) else load_config(config)
     parent = lab.baselines.current(tier)
     version = lab.baselines.create(tier=tier, day=today(), config=loaded,
-                                   parent=parent["version"] if parent else None,
+                                   parent=parent.version if parent else None,
                                    reference_metric=reference_metric
-                                   or (parent.get("reference_metric") if parent else None))
+                                   or (parent.reference_metric if parent else None))
     return lab.baselines.get(version)
 
 
-def reference_metrics(lab: Lab, version: str) -> dict[str, dict[str, float]]:
+def reference_metrics(lab: Lab, version: str) -> dict[str, ReferenceMetric]:
     """Mean, spread and count of each numeric summary key over the version's own runs."""
     runs = lab.runs.list(baseline=version, kind="baseline", status="finished")
     values: dict[str, list[float]] = {}
@@ -129,40 +202,38 @@ def reference_metrics(lab: Lab, version: str) -> dict[str, dict[str, float]]:
                 continue
             values.setdefault(key, []).append(num)
     return {
-        key: {"mean": statistics.fmean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0,
-              "n": float(len(v))}
+        key: ReferenceMetric(mean=statistics.fmean(v),
+                             sd=statistics.stdev(v) if len(v) > 1 else 0.0, n=len(v))
         for key, v in sorted(values.items())
     }
 
 
-def regression(lab: Lab, row: dict[str, Any]) -> dict[str, Any]:
-    """``{"status": ok | regressed | unverified | root, "text": ...}`` against the parent."""
-    parent = row.get("parent")
-    metric = row.get("reference_metric")
+def regression(lab: Lab, row: BaselineVersion) -> Regression:
+    """The version against its parent on its reference metric (:class:`Regression`)."""
+    parent = row.parent
+    metric = row.reference_metric
     if not parent:
-        return {"status": "root", "text": "first version of its tier"}
+        return Regression("root", "first version of its tier")
     if not metric:
-        return {"status": "unverified", "text": "no reference metric to compare on"}
-    mine = reference_metrics(lab, row["version"]).get(metric)
+        return Regression("unverified", "no reference metric to compare on")
+    mine = reference_metrics(lab, row.version).get(metric)
     theirs = reference_metrics(lab, parent).get(metric)
     if mine is None or theirs is None:
-        who = row["version"] if mine is None else parent
-        return {"status": "unverified",
-                "text": f"{who} has no finished baseline run with {metric} yet"}
-    one_seed = mine["n"] < 2 and theirs["n"] < 2
-    noise = (abs(theirs["mean"]) * NOISE_TOLERANCE if one_seed
-             else max(mine["sd"], theirs["sd"]))
-    worse = mine["mean"] - theirs["mean"]
+        who = row.version if mine is None else parent
+        return Regression("unverified", f"{who} has no finished baseline run with {metric} yet")
+    one_seed = mine.n < 2 and theirs.n < 2
+    noise = abs(theirs.mean) * NOISE_TOLERANCE if one_seed else max(mine.sd, theirs.sd)
+    worse = mine.mean - theirs.mean
     if not lower_is_better(metric):
         worse = -worse
-    text = (f"{metric}: {mine['mean']:.6g} vs parent {theirs['mean']:.6g} "
+    text = (f"{metric}: {mine.mean:.6g} vs parent {theirs.mean:.6g} "
             f"(noise {noise:.3g}{', fixed tolerance' if one_seed else ', seed spread'})")
     if worse > noise:
-        return {"status": "regressed", "text": "REGRESSED " + text, "by": worse, "noise": noise}
-    return {"status": "ok", "text": text, "by": worse, "noise": noise}
+        return Regression("regressed", "REGRESSED " + text, by=worse, noise=noise)
+    return Regression("ok", text, by=worse, noise=noise)
 
 
-def apply_delta(config: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+def apply_delta(config: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` with each dotted key of ``delta`` set (a None value removes the key)."""
     flat = flatten(config)
     for key, value in delta.items():
@@ -174,7 +245,7 @@ def apply_delta(config: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]
     return result
 
 
-def promote(lab: Lab, tier: str, question_id: str) -> dict[str, Any]:
+def promote(lab: Lab, tier: str, question_id: str) -> BaselineVersion:
     """A new dated version of ``tier``: its current config plus the question's proven delta."""
     from stepstone.method import notebook
 
@@ -186,50 +257,49 @@ def promote(lab: Lab, tier: str, question_id: str) -> dict[str, Any]:
     confirm_rules.gate(lab, question)  # a yes asked to hold on fresh seeds must have held
     parent = resolve(lab, tier)
     asked = (question.get("baseline") or "").split("@", 1)[0]
-    if asked and asked != parent["tier"]:
+    if asked and asked != parent.tier:
         raise MethodError(f"question {question_id} was asked against {asked}, not {tier}")
     delta = question.get("feature_delta") or {}
     if not delta:
         raise MethodError(f"question {question_id} has no recorded feature change: plan its "
                           "runs with `stepstone plan --question` or `stepstone run --question`")
-    if any(f["question_id"] == question_id for v in lab.baselines.list(parent["tier"])
-           for f in lab.baselines.features(v["version"])):
-        raise MethodError(f"question {question_id} is already promoted into {parent['tier']}")
+    if any(f.question_id == question_id for v in lab.baselines.list(parent.tier)
+           for f in lab.baselines.features(v.version)):
+        raise MethodError(f"question {question_id} is already promoted into {parent.tier}")
     from stepstone.method import suites
 
-    suites.gate(lab, parent["tier"], question_id)  # a promotion must pass the tier's suites
+    suites.gate(lab, parent.tier, question_id)  # a promotion must pass the tier's suites
     metric = next((m for m in question["metrics"] if m != "gain"),
-                  parent.get("reference_metric"))
+                  parent.reference_metric)
     version = lab.baselines.create(
-        tier=parent["tier"], day=today(), parent=parent["version"],
-        config=apply_delta(parent["config"], delta), reference_metric=metric,
+        tier=parent.tier, day=today(), parent=parent.version,
+        config=apply_delta(parent.config, delta), reference_metric=metric,
         features=[(question_id, delta)],
     )
     idea_rules.follow(lab, question.get("idea_id"), "adopted", f"promoted into {version}")
     notebook.write(lab, "decision", f"Promoted {question_id} into {version}",
-                   f"{version} = {parent['version']} + the change proven by {question_id}:\n"
+                   f"{version} = {parent.version} + the change proven by {question_id}:\n"
                    + "\n".join(f"- {k} = {v}" for k, v in delta.items()),
                    question_id=question_id, data={"version": version, "delta": delta})
     return lab.baselines.get(version)
 
 
-def describe(lab: Lab, row: dict[str, Any]) -> dict[str, Any]:
+def describe(lab: Lab, row: BaselineVersion) -> DescribedBaseline:
     """A version with its features (and the questions that proved them), metrics, check."""
-    out = dict(row)
-    features = lab.baselines.features(row["version"])
-    for feature in features:
+    features = []
+    for feature in lab.baselines.features(row.version):
         try:
-            feature["question"] = lab.questions.get(feature["question_id"])["text"]
+            question: str | None = lab.questions.get(feature.question_id)["text"]
         except NotFoundError:  # pragma: no cover - a foreign key keeps it
-            feature["question"] = None
-    out["features"] = features
-    out["reference_metrics"] = reference_metrics(lab, row["version"])
-    out["noise"] = [r.to_dict() for r in lab.baselines.noise(row["version"])]
-    out["check"] = regression(lab, row)
-    return out
+            question = None
+        features.append(ProvenFeature(feature.question_id, feature.delta, question))
+    return DescribedBaseline(baseline=row, features=tuple(features),
+                             reference_metrics=reference_metrics(lab, row.version),
+                             noise=tuple(lab.baselines.noise(row.version)),
+                             check=regression(lab, row))
 
 
-def history(lab: Lab, tier: str) -> list[dict[str, Any]]:
+def history(lab: Lab, tier: str) -> list[DescribedBaseline]:
     """Every version of ``tier``, oldest first, described."""
     rows = lab.baselines.list(tier.split("@", 1)[0])
     if not rows:
@@ -237,13 +307,13 @@ def history(lab: Lab, tier: str) -> list[dict[str, Any]]:
     return [describe(lab, r) for r in rows]
 
 
-def flagged(lab: Lab) -> list[dict[str, Any]]:
+def flagged(lab: Lab) -> list[FlaggedBaseline]:
     """Current versions that regressed against their parent (shown by `stepstone status`)."""
     out = []
-    for tier in sorted({r["tier"] for r in lab.baselines.list()}):
+    for tier in sorted({r.tier for r in lab.baselines.list()}):
         row = lab.baselines.current(tier)
         if row is not None:
             check = regression(lab, row)
-            if check["status"] == "regressed":
-                out.append({"version": row["version"], **check})
+            if check.status == "regressed":
+                out.append(FlaggedBaseline(row.version, check))
     return out

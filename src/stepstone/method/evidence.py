@@ -118,7 +118,7 @@ def question_version(lab: Lab, question: Mapping[str, Any],
     if versions:
         return max(set(versions), key=versions.count)
     if question.get("baseline"):
-        return str(baseline_rules.resolve(lab, question["baseline"])["version"])
+        return baseline_rules.resolve(lab, question["baseline"]).version
     return None
 
 
@@ -133,8 +133,8 @@ def loss_metric(lab: Lab, question: Mapping[str, Any], version: str | None) -> s
             row = baseline_rules.resolve(lab, version)
         except NotFoundError:
             row = None
-        if row and row.get("reference_metric"):
-            return str(row["reference_metric"])
+        if row and row.reference_metric:
+            return row.reference_metric
     return "val_loss"
 
 
@@ -268,7 +268,7 @@ def version_floor(lab: Lab, baseline: str | None, metric: str) -> NoiseFloor | N
     if baseline is None:
         return None
     try:
-        version = str(baseline_rules.resolve(lab, baseline)["version"])
+        version = baseline_rules.resolve(lab, baseline).version
     except NotFoundError:
         return None
     return noise_floor(lab, version, metric)

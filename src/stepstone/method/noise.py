@@ -76,8 +76,8 @@ def measure(lab: Lab, baseline: str, *, metric: str | None = None,
     ``metric`` defaults to the version's reference metric. Fewer than two seeds is refused
     with the command that runs more."""
     row = baseline_rules.resolve(lab, baseline)
-    version = str(row["version"])
-    metric = metric or row.get("reference_metric")
+    version = row.version
+    metric = metric or row.reference_metric
     if not metric:
         raise UsageError(f"{version} has no reference metric: give --metric NAME")
     by_rung = rung_seeds(lab, version, metric)
@@ -87,7 +87,7 @@ def measure(lab: Lab, baseline: str, *, metric: str | None = None,
         where = f" at {_rung_text(chosen)}" if chosen else ""
         raise UsageError(
             f"{version} has {len(runs)} finished seed(s) with {metric}{where}: the noise floor "
-            f"needs at least 2; run them with `stepstone baseline noise {row['tier']} --seeds 3"
+            f"needs at least 2; run them with `stepstone baseline noise {row.tier} --seeds 3"
             + (f" --rung {chosen}" if chosen and chosen != "None" else "") + " -- COMMAND`")
     ordered = sorted(runs.values(), key=lambda r: r.created_at)
     values = [float(numeric(r.summary[metric]) or 0.0) for r in ordered]
@@ -109,20 +109,20 @@ def seeds_to_run(lab: Lab, version: str, metric: str, rung: str | None,
     if seeds < 2:
         raise UsageError(f"--seeds {seeds}: a noise floor needs at least 2 seeds")
     row = baseline_rules.resolve(lab, version)
-    have = rung_seeds(lab, str(row["version"]), metric)
+    have = rung_seeds(lab, row.version, metric)
     if rung is None:
-        config = dict(row["config"])
+        config = dict(row.config)
         done = have.get("None", {})
     else:
         done = have.get(str(rung), {})
-        runs = [r for r in evidence.baseline_runs(lab, str(row["version"]))
+        runs = [r for r in evidence.baseline_runs(lab, row.version)
                 if evidence.rung_label(r) == str(rung) and evidence.usable(lab, r) is None]
         if not runs:
             rungs = sorted(label for label in have if label != "None")
-            raise UsageError(f"{row['version']} has no finished run at rung {rung} to repeat"
+            raise UsageError(f"{row.version} has no finished run at rung {rung} to repeat"
                              + (f" (its rungs: {', '.join(rungs)})" if rungs else
                                 ": run its ladder first (`stepstone ladder --baseline "
-                                f"{row['tier']} ...`)"))
+                                f"{row.tier} ...`)"))
         config = dict(runs[-1].config)
     missing: list[int] = []
     candidate = 0

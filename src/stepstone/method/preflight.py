@@ -126,7 +126,7 @@ def prepare_launch(
     ``launching`` also moves the question from open to running.
     """
     base = baseline_rules.resolve(lab, baseline)
-    q = open_question(lab, question, base["tier"], base["version"])
+    q = open_question(lab, question, base.tier, base.version)
     effective = baseline_rules.effective_config(lab, base)
     config = resolve(effective, list(overrides))
     keys = _feature_keys(feature_keys, q, overrides)
@@ -134,7 +134,7 @@ def prepare_launch(
     delta = {e.key: e.new for e in result.diff.entries}
     feature_delta = _feature_delta(effective, config, keys)
     prepared = Prepared(config=config, diff=result.diff, verify_result=result,
-                        baseline_version=base["version"], delta=delta,
+                        baseline_version=base.version, delta=delta,
                         feature_keys=tuple(keys), question_id=question,
                         feature_delta=feature_delta)
     if strict and not result.ok:
@@ -213,11 +213,11 @@ def prepare_plan(
         return PlanBasis(base=resolve(dict(config or {}), list(overrides)),
                          question_id=question)
     row = baseline_rules.resolve(lab, chosen)
-    q = open_question(lab, question, row["tier"], row["version"])
+    q = open_question(lab, question, row.tier, row.version)
     keys = _feature_keys(feature_keys, q, overrides)
     effective = baseline_rules.effective_config(lab, row)
     return PlanBasis(base=resolve(effective, list(overrides)),
-                     baseline_version=str(row["version"]), baseline_config=effective,
+                     baseline_version=row.version, baseline_config=effective,
                      question_id=question, feature_keys=tuple(keys),
                      verify=_run_check(effective, keys))
 

@@ -42,7 +42,7 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     lines = [f"time box run out: {q['id']} ({q['status']}, {span(q['timebox_hours'])} box, "
              f"{span(q['over_hours'])} over): {q['text']}  — decide it or abandon it"
              for q in status["overdue_questions"]]
-    lines += [f"baseline {b['version']} regressed: {b['text']}"
+    lines += [f"baseline {b.version} regressed: {b.check.text}"
               for b in status["regressed_baselines"]]
     lines += [f"alert on run {alert['run_id']} ({alert['detector']}): {alert['message']}"
               + (f" — {alert['action']}" if alert["action"] else "")

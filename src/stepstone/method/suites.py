@@ -127,17 +127,17 @@ def _adopted(lab: Lab, question: dict[str, Any]) -> tuple[str, list[RunRecord]]:
     qid = question["id"]
     q_runs = _finished(lab.runs.list(question_id=qid))
     for row in lab.baselines.list():
-        if any(f["question_id"] == qid for f in lab.baselines.features(row["version"])):
-            own = _finished(lab.runs.list(baseline=row["version"], kind="baseline"))
+        if any(f.question_id == qid for f in lab.baselines.features(row.version)):
+            own = _finished(lab.runs.list(baseline=row.version, kind="baseline"))
             if own:
-                return f"the runs of {row['version']} (promoted from {qid})", own
-            return f"the runs of {qid} (promoted into {row['version']})", q_runs
+                return f"the runs of {row.version} (promoted from {qid})", own
+            return f"the runs of {qid} (promoted into {row.version})", q_runs
     if question["answer"] == "yes":
         return f"the runs of {qid} (answered yes)", q_runs
     versions = [r.baseline for r in lab.runs.list(question_id=qid) if r.baseline]
     version = max(set(versions), key=versions.count) if versions else None
     if version is None and question.get("baseline"):
-        version = resolve(lab, question["baseline"])["version"]
+        version = resolve(lab, question["baseline"]).version
     if version is None:
         return f"no baseline ({qid} answered {question['answer']})", []
     own = _finished(lab.runs.list(baseline=version, kind="baseline"))

@@ -85,7 +85,7 @@ def build_report(
     strat = _stratified(lab, qruns, bruns, min_count)
     runs = _run_rows(lab, qruns, bruns, metric)
     decision = _decision(lab, q, proposal)
-    base_config = base_row["config"] if base_row else None
+    base_config = base_row.config if base_row else None
     standards = _standards(lab, qruns, bruns, base_row)
     return Report(
         created_at=time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -123,7 +123,7 @@ def _gather(lab: Lab, q: Mapping[str, Any]) -> decide.Proposal:
         version = None
         if q.get("baseline"):
             row = _baseline_row(lab, str(q["baseline"]))
-            version = None if row is None else str(row["version"])
+            version = None if row is None else row.version
         return decide.Proposal(qid, str(q["rule"]), Verdict("inconclusive", ()), version, (),
                                (f"the evidence could not be gathered: {exc}",))
 

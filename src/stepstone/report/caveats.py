@@ -12,12 +12,13 @@ from stepstone.method import evidence as ev
 from stepstone.method import questions as question_rules
 from stepstone.report.model import FitInfo, GainInfo, StandardsInfo, StratArm, StratInfo
 from stepstone.report.standards import _standards_caveats
+from stepstone.store.baselines import BaselineVersion
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
 
 
 def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.BaselineLaw,
-             fit: FitInfo, gain: GainInfo, strat: StratInfo, base_row: Mapping[str, Any] | None,
+             fit: FitInfo, gain: GainInfo, strat: StratInfo, base_row: BaselineVersion | None,
              runs: Sequence[RunRecord], standards: StandardsInfo | None = None
              ) -> tuple[str, ...]:
     out: list[str] = []
@@ -73,10 +74,10 @@ def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.
     if standards is not None:
         out += _standards_caveats(standards, runs)
     if base_row is not None:
-        check = baseline_rules.regression(lab, dict(base_row))
-        if check["status"] == "regressed":
-            out.append(f"the baseline {base_row['version']} regressed against its parent: "
-                       f"{check['text']}")
+        check = baseline_rules.regression(lab, base_row)
+        if check.status == "regressed":
+            out.append(f"the baseline {base_row.version} regressed against its parent: "
+                       f"{check.text}")
     dirty = [r.id for r in runs if r.git_dirty]
     if dirty:
         out.append(f"{len(dirty)} run(s) ran with uncommitted changes ({', '.join(dirty[:5])}): "

@@ -23,6 +23,7 @@ from stepstone.report.model import (
     ReproRow,
     RunRow,
 )
+from stepstone.store.baselines import BaselineVersion
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
 
@@ -31,7 +32,7 @@ PACKAGES_SHOWN = ("stepstone", "torch", "jax", "numpy", "scipy", "transformers",
 """Packages named in the environment summary when a run recorded them."""
 
 
-def _baseline_row(lab: Lab, version: str | None) -> dict[str, Any] | None:
+def _baseline_row(lab: Lab, version: str | None) -> BaselineVersion | None:
     if version is None:
         return None
     try:
@@ -62,18 +63,16 @@ def _question_info(lab: Lab, q: Mapping[str, Any]) -> QuestionInfo:
     )
 
 
-def _baseline_info(lab: Lab, row: Mapping[str, Any] | None) -> BaselineInfo | None:
+def _baseline_info(lab: Lab, row: BaselineVersion | None) -> BaselineInfo | None:
     if row is None:
         return None
     features = tuple(
-        (str(f["question_id"]), ", ".join(f"{k}={format_value(v)}"
-                                          for k, v in sorted(f["delta"].items())))
-        for f in lab.baselines.features(row["version"]))
-    check = baseline_rules.regression(lab, dict(row))
-    return BaselineInfo(version=str(row["version"]), tier=str(row["tier"]), day=str(row["day"]),
-                        parent=row.get("parent"), reference_metric=row.get("reference_metric"),
-                        features=features, check_status=str(check["status"]),
-                        check=str(check["text"]))
+        (f.question_id, ", ".join(f"{k}={format_value(v)}" for k, v in sorted(f.delta.items())))
+        for f in lab.baselines.features(row.version))
+    check = baseline_rules.regression(lab, row)
+    return BaselineInfo(version=row.version, tier=row.tier, day=row.day, parent=row.parent,
+                        reference_metric=row.reference_metric, features=features,
+                        check_status=check.status, check=check.text)
 
 
 def _override(key: str, value: Any, base_flat: Mapping[str, Any] | None) -> str:

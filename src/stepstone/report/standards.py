@@ -14,6 +14,7 @@ from stepstone.report.model import (
     SuiteRunResult,
     _num,
 )
+from stepstone.store.baselines import BaselineVersion
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
 
@@ -29,7 +30,7 @@ def _check_row(result: Mapping[str, Any]) -> SuiteCheckRow:
 
 
 def _standards(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord],
-               base_row: Mapping[str, Any] | None) -> StandardsInfo:
+               base_row: BaselineVersion | None) -> StandardsInfo:
     """Suite results (:func:`stepstone.method.suites.standing`: the newest recorded check, or
     one made now without recording it) of the question's runs, and of the baseline's own runs
     when its tier has a suite; the precision lints (:func:`stepstone.method.lints.run_lints`)
@@ -37,7 +38,7 @@ def _standards(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord],
     from stepstone.method import lints as lint_rules
     from stepstone.method import suites as suite_rules
 
-    tier = str(base_row["tier"]) if base_row is not None else None
+    tier = base_row.tier if base_row is not None else None
     tier_suites: tuple[str, ...] = ()
     if tier is not None:
         tier_suites = tuple(str(s["version"]) for s in suite_rules.for_tier(lab, tier))

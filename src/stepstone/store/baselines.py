@@ -34,6 +34,44 @@ class NoiseRecord:
         return {**self.__dict__, "runs": list(self.runs)}
 
 
+@dataclass(frozen=True)
+class BaselineVersion:
+    """One dated, frozen version of a tier (``small@2026-11-21``): its config, its parent
+    version and the metric later versions must not regress on."""
+
+    version: str
+    tier: str
+    day: str
+    seq: int
+    parent: str | None
+    config: dict[str, Any]
+    reference_metric: str | None
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "config": dict(self.config)}
+
+
+@dataclass(frozen=True)
+class BaselineFeature:
+    """A config change merged into ``version``, and the question that proved it."""
+
+    version: str
+    question_id: str
+    delta: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question_id": self.question_id, "delta": dict(self.delta)}
+
+
+def _version(row: dict[str, Any]) -> BaselineVersion:
+    return BaselineVersion(version=row["version"], tier=row["tier"], day=row["day"],
+                           seq=int(row["seq"]), parent=row["parent"],
+                           config=json.loads(row["config"]),
+                           reference_metric=row["reference_metric"],
+                           created_at=float(row["created_at"]))
+
+
 def _noise(row: dict[str, Any]) -> NoiseRecord:
     return NoiseRecord(version=row["version"], metric=row["metric"], sd=float(row["sd"]),
                        n=int(row["n"]), rung=row["rung"], runs=tuple(json.loads(row["runs"])),
@@ -64,36 +102,31 @@ class Baselines:
                                 " VALUES (?, ?, ?)", (version, question_id, json.dumps(delta)))
         return version
 
-    def _decode(self, row: dict[str, Any]) -> dict[str, Any]:
-        row["config"] = json.loads(row["config"])
-        return row
-
-    def get(self, version: str) -> dict[str, Any]:
+    def get(self, version: str) -> BaselineVersion:
         row = self.db.query_one("SELECT * FROM baselines WHERE version = ?", (version,))
         if row is None:
             raise NotFoundError(f"no baseline {version!r}: `stepstone baseline list` shows them")
-        return self._decode(row)
+        return _version(row)
 
-    def current(self, tier: str) -> dict[str, Any] | None:
+    def current(self, tier: str) -> BaselineVersion | None:
         row = self.db.query_one("SELECT * FROM baselines WHERE tier = ?"
                                 " ORDER BY day DESC, seq DESC LIMIT 1", (tier,))
-        return None if row is None else self._decode(row)
+        return None if row is None else _version(row)
 
-    def list(self, tier: str | None = None) -> list[dict[str, Any]]:
+    def list(self, tier: str | None = None) -> builtins.list[BaselineVersion]:
         sql = "SELECT * FROM baselines"
         params: tuple[Any, ...] = ()
         if tier is not None:
             sql += " WHERE tier = ?"
             params = (tier,)
         rows = self.db.query(sql + " ORDER BY tier, day, seq", params)
-        return [self._decode(r) for r in rows]
+        return [_version(r) for r in rows]
 
-    def features(self, version: str) -> builtins.list[dict[str, Any]]:
+    def features(self, version: str) -> builtins.list[BaselineFeature]:
         rows = self.db.query("SELECT question_id, delta FROM baseline_features WHERE version = ?"
                              " ORDER BY question_id", (version,))
-        for row in rows:
-            row["delta"] = json.loads(row["delta"])
-        return rows
+        return [BaselineFeature(version=version, question_id=r["question_id"],
+                                delta=json.loads(r["delta"])) for r in rows]
 
     def record_noise(self, version: str, *, metric: str, sd: float, n: int, rung: str | None,
                      runs: Sequence[str]) -> NoiseRecord:

@@ -55,8 +55,8 @@ def scaling_choices(lab: Lab) -> dict[str, Any]:
         questions, baselines = [], []
     qs = [{"id": q["id"], "text": q["text"], "status": q["status"], "runs": counts[q["id"]],
            "baseline": q.get("baseline")} for q in questions if counts.get(q["id"])]
-    tiers = [{"tier": b["tier"], "version": b["version"], "runs": own[b["version"]]}
-             for b in baselines if own.get(b["version"])]
+    tiers = [{"tier": b.tier, "version": b.version, "runs": own[b.version]}
+             for b in baselines if own.get(b.version)]
     return {"questions": qs, "baselines": tiers}
 
 
@@ -91,8 +91,8 @@ def scaling_data(lab: Lab, question: str | None = None, baseline: str | None = N
         metric = metric or evidence.loss_metric(lab, q, version)
     elif baseline:
         row = baseline_rules.resolve(lab, baseline)
-        version = str(row["version"])
-        metric = metric or row.get("reference_metric") or "val_loss"
+        version = row.version
+        metric = metric or row.reference_metric or "val_loss"
     else:
         raise UsageError("choose a question (?question=Q) or a baseline (?baseline=TIER)")
     metric = str(metric or "val_loss")

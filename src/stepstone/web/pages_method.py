@@ -46,17 +46,17 @@ def ideas_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse:
 def baselines_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse:
     from stepstone.method.baselines import history
 
-    tiers = sorted({str(r["tier"]) for r in lab.baselines.list()})
+    tiers = sorted({r.tier for r in lab.baselines.list()})
     lineages = []
     for tier in tiers:
         versions = history(lab, tier)
-        metric = next((v.get("reference_metric") for v in reversed(versions)
-                       if v.get("reference_metric")), None)
+        metric = next((v.baseline.reference_metric for v in reversed(versions)
+                       if v.baseline.reference_metric), None)
         points = []
         for v in versions:
-            ref = (v.get("reference_metrics") or {}).get(metric) if metric else None
-            points.append({"version": v["version"], "value": ref["mean"] if ref else None,
-                           "regressed": v["check"]["status"] == "regressed"})
+            ref = v.reference_metrics.get(metric) if metric else None
+            points.append({"version": v.baseline.version, "value": ref.mean if ref else None,
+                           "regressed": v.check.status == "regressed"})
         lineages.append({"tier": tier, "versions": versions, "metric": metric,
                          "points": points})
     return page(request, "baselines.html", lineages=lineages)
