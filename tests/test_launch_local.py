@@ -21,6 +21,7 @@ from stepstone.launch.plan import plan_ladder
 from stepstone.launch.runner import launch_plan, plan_state
 from stepstone.method import baselines, questions
 from stepstone.method.evidence import baseline_runs
+from stepstone.method.runs import abandon
 from stepstone.store import open_lab
 
 TRAIN = """\
@@ -80,7 +81,8 @@ def _check_recorded(opened, run_id: str, width: int, linked: tuple[str, str]) ->
     assert rec.code_snapshot and "train.py" in opened.snapshot_manifest(rec.code_snapshot)["files"]
     history = opened.metrics.history(run_id)
     assert history["loss"].values == pytest.approx([1 / width, 1 / (2 * width), 1 / (3 * width)])
-    assert opened.notebook.pages(kind="result", run_id=run_id), f"no result page for {run_id}"
+    pages = opened.notebook.pages(kind="result", run_id=run_id)
+    assert len(pages) == 1, f"{len(pages)} result pages for {run_id}: one is written, once"
     assert history["acc"].last == pytest.approx(width / 10)
     assert rec.summary["final_loss"] == pytest.approx(1 / (3 * width))
 
@@ -111,6 +113,9 @@ def test_local_ladder_records_rungs_and_relaunch_finishes_a_killed_one(project, 
         runs = opened.runs.list(tag=f"plan:{plan.id}")
         assert len(runs) == 4  # three rungs, plus the killed attempt kept as it was
         assert opened.runs.get(killed_id).status == "killed"
+        # its worker lived and wrote its one page, with the status it recorded
+        (page,) = opened.notebook.pages(kind="result", run_id=killed_id)
+        assert "killed" in page["title"], page["title"]
         # a third launch finds nothing to do
         third = launch_plan(opened, plan, local_executor(workers=2))
         assert third.launched == [] and third.status == "done"
@@ -260,6 +265,10 @@ def test_a_killed_worker_takes_its_command_with_it_and_a_relaunch_finishes(proje
         assert state.attempts == 2 and state.run_id != killed_id
         _check_recorded(opened, str(state.run_id), 3, linked)
         assert opened.runs.get(str(killed_id)).status == "killed"
+        # its launcher died: the killed attempt has no page until it is abandoned
+        assert not opened.notebook.pages(kind="result", run_id=str(killed_id))
+        abandon(opened, str(killed_id), "the worker was killed")
+        assert len(opened.notebook.pages(kind="result", run_id=str(killed_id))) == 1
 
 
 def _launched(lab: Path, *args: str) -> dict:

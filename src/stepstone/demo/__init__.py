@@ -249,8 +249,8 @@ def _spec(result: DemoResult, config: dict[str, Any], out: Path, name: str) -> A
 
 
 def _plan_and_smoke(lab: Lab, result: DemoResult, display: Display, out: Path) -> None:
-    from stepstone.method.notebook import record_run_result
-    from stepstone.method.preflight import prepare_launch, run_smoke
+    from stepstone.launch.smoke import run_smoke
+    from stepstone.method.preflight import prepare_launch
 
     stage = display.stage("plan, verify, smoke run")
     prepared = prepare_launch(lab, baseline=result.baseline_version,
@@ -260,7 +260,6 @@ def _plan_and_smoke(lab: Lab, result: DemoResult, display: Display, out: Path) -
     display.log(f"config diff against {result.baseline_version} (verified: the feature is on, "
                 "nothing else changed):\n" + result.diff)
     record = run_smoke(lab, _spec(result, prepared.config, out, "demo-feature"), echo=False)
-    record_run_result(lab, record.id)
     result.smoke_run = record.id
     display.done(stage, f"smoke run {record.id} {record.status}")
 

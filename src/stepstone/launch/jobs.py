@@ -3,7 +3,8 @@
 One function per kind of launch, so that every caller gets the same checks in the same
 order: the config resolved from its baseline and verified (the diff), the question checked
 and linked, its time box and compute budget asked (:func:`stepstone.method.budget.check_launch`,
-refused before anything starts), then the launch and the notebook's result pages.
+refused before anything starts), then the launch (each run's result page is written by
+:func:`~stepstone.launch.process.run_attached`).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from stepstone.launch.plan import (
 )
 from stepstone.launch.process import LaunchSpec, run_attached
 from stepstone.launch.runner import RELAUNCH, ExecutorFn, LaunchResult, launch_plan, plan_state
+from stepstone.launch.smoke import run_smoke
 from stepstone.method.budget import check_launch
-from stepstone.method.notebook import record_run_result
 from stepstone.method.preflight import (
     Prepared,
     launch_baseline,
@@ -38,7 +39,6 @@ from stepstone.method.preflight import (
     open_question,
     prepare_launch,
     prepare_plan,
-    run_smoke,
     split_keys,
 )
 from stepstone.method.questions import start
@@ -100,9 +100,7 @@ def launch_run(lab: Lab, request: RunRequest, *, echo: bool = True,
         run_smoke(lab, spec, echo=echo)
     if request.question is not None:
         start(lab, request.question)
-    record = run_attached(lab, spec, echo=echo)
-    record_run_result(lab, record.id)
-    return record
+    return run_attached(lab, spec, echo=echo)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ again gets the same id, and launching it again resumes it (see
     >>> [r.label for r in plan.runs][:2]
     ['optim.lr=0.001,seed=0', 'optim.lr=0.001,seed=1']
 
-The research-method hook: a :data:`Verifier` takes a planned run's resolved config
-and returns the config to run and the problems found comparing it against its
-baseline (an empty list when it is fine). The method code supplies one for
+The research-method hook: a :data:`~stepstone.method.preflight.Verifier` takes a planned
+run's resolved config and returns the config to run and the problems found comparing it
+against its baseline (an empty list when it is fine). The method supplies one for
 ``--baseline``/``--feature`` (:func:`stepstone.method.preflight.prepare_plan`, which also
 gives the dated baseline version the plan records); planning refuses a run with problems.
 """
@@ -32,10 +32,7 @@ import yaml
 
 from stepstone.configs import diff, format_value, parse_override, parse_value, resolve
 from stepstone.errors import UsageError
-
-Verifier = Callable[[Mapping[str, Any], Sequence[str]], tuple[dict[str, Any], list[str]]]
-"""``verify(config, varied_keys) -> (config to run, problems)``: the baseline check of one
-planned run; ``varied_keys`` are the keys the plan sets for that run (its axes)."""
+from stepstone.method.preflight import Verifier
 
 Allocate = Callable[[float], Mapping[str, Any]]
 """``allocate(compute_budget) -> overrides`` (dotted key → value) for a rung of that budget."""

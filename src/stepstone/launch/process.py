@@ -5,7 +5,10 @@ command with ``STEPSTONE_RUN_ID`` and ``STEPSTONE_LAB`` set (so a script that
 calls ``stepstone.init()`` attaches to this run instead of making another),
 copies its output to the terminal and to the run's log, keeps the heartbeat
 going, samples the command's system metrics (``stepstone.sdk.system``), and records exit
-code, duration and the reason it stopped.
+code, duration and the reason it stopped, then writes the run's result page in the
+notebook: every run a launcher finishes gets it here, once (``stepstone run``, the smoke
+run, and every planned run on the local pool, Ray or Slurm; the script's own
+``stepstone.init()`` attaches to the run and leaves the page to its launcher).
 
 The command cannot outlive its launcher: on Linux it asks the kernel for SIGTERM when
 the launcher dies (``PR_SET_PDEATHSIG``), so a launcher killed with SIGKILL (the OOM
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stepstone.errors import UsageError
+from stepstone.method.notebook import record_run_result
 from stepstone.sdk.capture import capture_all, module_dir
 from stepstone.sdk.run import config_seed
 from stepstone.sdk.session import new_run_id, new_run_name
@@ -130,7 +134,9 @@ def _death_signal() -> Callable[[], None] | None:
 
 def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
                  own_group: bool = False) -> RunRecord:
-    """Launch ``spec.command`` as a run, wait for it, and return the finished record.
+    """Launch ``spec.command`` as a run, wait for it, write its result page in the notebook,
+    and return the finished record. A command that cannot start raises UsageError (its run
+    is recorded failed, with no page).
 
     ``own_group`` starts the command in a process group of its own with no stdin (for
     runs no terminal drives): a forwarded SIGTERM or SIGINT then reaches everything it
@@ -190,11 +196,11 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
         pump.join(timeout=10)
     if watcher is not None:
         watcher.close()
-    record = _record_end(lab, run_id, code, started, b"".join(chunks), interrupted)
+    _record_end(lab, run_id, code, started, b"".join(chunks), interrupted)
     if watcher is not None and watcher.stopped_by is not None:  # the script's own end says less
         lab.runs.update(run_id, status="killed", reason=watcher.stopped_by)
-        record = lab.runs.get(run_id)
-    return record
+    record_run_result(lab, run_id)
+    return lab.runs.get(run_id)
 
 
 def _watch(lab: Lab, run_id: str, spec: LaunchSpec, send: Callable[[int], None]) -> Any:
@@ -237,7 +243,7 @@ def _forward_sigterm(send: Callable[[int], None]) -> Any:
 
 
 def _record_end(lab: Lab, run_id: str, code: int, started: float, output: bytes,
-                interrupted: str | None) -> RunRecord:
+                interrupted: str | None) -> None:
     if output:
         digest = lab.put_object(output)
         lab.attach_object(run_id, "log", "output.log", digest)
@@ -259,4 +265,3 @@ def _record_end(lab: Lab, run_id: str, code: int, started: float, output: bytes,
     if "duration_s" not in current.summary:
         lab.runs.set_summary(run_id, {"duration_s": fields["ended_at"] - started})
     lab.runs.update(run_id, **fields)
-    return lab.runs.get(run_id)

@@ -22,7 +22,7 @@ from typing import Any
 
 from stepstone.errors import UsageError
 from stepstone.launch.plan import Plan
-from stepstone.method.runs import CANCELLED
+from stepstone.method.runs import CANCELLED, planned_kind
 from stepstone.sdk.session import new_run_id
 from stepstone.store.lab import Lab, open_lab
 from stepstone.store.plans import PlannedRunRow, PlanRow
@@ -137,18 +137,9 @@ def counts(states: Sequence[RungState]) -> dict[str, int]:
 
 
 # -- the worker side ------------------------------------------------------------------
-def run_kind(plan: PlanRow) -> str:
-    """What a planned run is: a ladder against a baseline that answers no question and
-    tests no feature is that baseline's own reference ladder (kind ``baseline``); other
-    ladder runs are ``rung``s."""
-    if plan.kind != "ladder":
-        return "adhoc"
-    own = plan.baseline and not plan.question_id and not (plan.options or {}).get("feature_keys")
-    return "baseline" if own else "rung"
-
-
 def execute_rung(job: RungJob) -> str:
-    """Run one attempt of a planned run through ``run_attached``; return its final status.
+    """Run one attempt of a planned run through ``run_attached`` (which writes its result
+    page); return its final status.
 
     Runs wherever the executor puts it (a pool process, a Ray worker, a Slurm job): it
     opens the lab itself, so the lab must be reachable from there (a shared folder or
@@ -156,7 +147,6 @@ def execute_rung(job: RungJob) -> str:
     attempt superseded this one.
     """
     from stepstone.launch.process import LaunchSpec, run_attached
-    from stepstone.method.notebook import record_run_result
 
     with open_lab(job.lab) as lab:
         plan = lab.plans.get(job.plan_id)
@@ -168,14 +158,13 @@ def execute_rung(job: RungJob) -> str:
         name = f"{plan.name}-{job.idx}" + (f".{job.attempt}" if job.attempt > 1 else "")
         spec = LaunchSpec(
             command=list(plan.command), project=plan.project, name=name, config=rung.config,
-            tags=(f"plan:{plan.id}", plan.kind), kind=run_kind(plan),
+            tags=(f"plan:{plan.id}", plan.kind), kind=planned_kind(plan),
             question_id=plan.question_id, baseline=plan.baseline,
             config_delta=rung.config_delta, env=job.env, cwd=plan.cwd, run_id=job.run_id)
         try:
             record = run_attached(lab, spec, echo=False, own_group=True)
         except UsageError:
             return "failed"
-        record_run_result(lab, record.id)  # the notebook's result page, as `stepstone run`
         status = record.status
         if status != "finished":
             _stamp_cancel(lab, job.plan_id, [job.run_id])

@@ -143,7 +143,8 @@ def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
 def record_run_result(lab: Lab, run_id: str) -> dict[str, Any] | None:
     """Write the result page of a run that ended (once per status): the SDK's finish path
     (``run.finish()``, an uncaught exception, Ctrl-C, SIGTERM) calls it for a run it made,
-    ``stepstone run`` and the launcher for the runs they launch, ``abandon`` and the demo too."""
+    :func:`stepstone.launch.process.run_attached` for every run a launcher runs, and
+    ``abandon``."""
     run = lab.runs.get(run_id)
     if run.status == "running":
         return None

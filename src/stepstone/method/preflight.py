@@ -1,7 +1,7 @@
 """What a run needs before launch: its config resolved from a dated baseline, the diff
 shown, the feature really on and nothing else changed (one function, used by
 ``stepstone plan``, ``stepstone run`` and the ladder/sweep launcher), the question it
-answers checked and linked, and a smoke run.
+answers checked and linked.
 
 The rules every launch shares live here: which baseline a launch starts from
 (:func:`launch_baseline`), which question may take new runs (:func:`open_question`),
@@ -10,19 +10,20 @@ which keys are the feature's, and what change a question records for a later pro
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from stepstone.configs import ConfigDiff, VerifyResult, diff, parse_override, resolve, verify
-from stepstone.display import terminal_safe
 from stepstone.errors import ConfigError, MethodError, UsageError
-from stepstone.launch.plan import Verifier
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import confirm as confirm_rules
 from stepstone.method import questions as question_rules
 from stepstone.store.lab import Lab
+
+Verifier = Callable[[Mapping[str, Any], Sequence[str]], tuple[dict[str, Any], list[str]]]
+"""``verify(config, varied_keys) -> (config to run, problems)``: the baseline check of one
+planned run; ``varied_keys`` are the keys the plan sets for that run (its axes)."""
 
 
 def split_keys(values: Iterable[str]) -> list[str]:
@@ -252,28 +253,3 @@ def problems_text(prepared: Prepared) -> str:
     return (f"the config does not verify against {prepared.baseline_version}:\n{lines}\n"
             f"diff against the baseline:\n{prepared.diff.render()}")
 
-
-SMOKE_ENV = "STEPSTONE_SMOKE"
-
-
-def smoke_spec(spec: Any) -> Any:
-    """The tiny form of a LaunchSpec: kind smoke, ``smoke: true`` and STEPSTONE_SMOKE=1."""
-    return replace(spec, kind="smoke", name=f"{spec.name}-smoke" if spec.name else None,
-                   config={**dict(spec.config), "smoke": True},
-                   env={**dict(spec.env), SMOKE_ENV: "1"}, run_id=None)
-
-
-def run_smoke(lab: Lab, spec: Any, *, echo: bool = True) -> Any:
-    """Run the smoke form of ``spec`` end to end; a failure stops the launch (MethodError)."""
-    from stepstone.launch.process import run_attached
-    from stepstone.method.notebook import record_run_result
-
-    record = run_attached(lab, smoke_spec(spec), echo=echo)
-    if record.status != "finished":
-        record_run_result(lab, record.id)
-        raise MethodError(f"the smoke run {record.id} {record.status}"
-                          + (f" ({record.reason})" if record.reason else "")
-                          + ": the real run was not launched")
-    if echo:
-        print(terminal_safe(f"smoke run {record.id} ({record.name}) finished"), file=sys.stderr)
-    return record

@@ -1,5 +1,5 @@
-"""What the method says about runs: which need attention, what counts as finished, and
-how a run is abandoned.
+"""What the method says about runs: which need attention, what counts as finished, how a
+run is abandoned, and which planned runs are a baseline's own.
 
 A run that crashed, failed or was killed stays on top of ``stepstone status``
 until it is resumed to completion or abandoned with a written reason. A run that
@@ -32,6 +32,7 @@ from stepstone.errors import MethodError, UsageError
 from stepstone.method.sections import is_training_key
 from stepstone.store.lab import Lab
 from stepstone.store.metrics import is_system_key
+from stepstone.store.plans import PlanRow
 from stepstone.store.runs import RunRecord, flatten
 
 NEEDS_ATTENTION = ("crashed", "failed", "killed")
@@ -145,6 +146,17 @@ def schedule_incomplete(lab: Lab, run: RunRecord) -> str | None:
         return None
     return (f"it stopped at step {last} of {total} ({source}; {config_key} = {total}): its "
             "learning-rate schedule had not completed")
+
+
+def planned_kind(plan: PlanRow) -> str:
+    """The kind of a planned run: a ladder against a baseline that answers no question and
+    tests no feature is that baseline's own reference ladder, so its runs are the version's
+    reference runs (kind ``baseline``, found by ``baseline noise``, ``gain`` and ``decide``);
+    other ladder runs are ``rung``s, and sweep runs ``adhoc``."""
+    if plan.kind != "ladder":
+        return "adhoc"
+    own = plan.baseline and not plan.question_id and not (plan.options or {}).get("feature_keys")
+    return "baseline" if own else "rung"
 
 
 def attention(lab: Lab) -> list[RunRecord]:
