@@ -74,7 +74,7 @@ def test_a_failed_smoke_run_stops_the_launch_with_its_one_page(lab: Path, script
 
 def test_every_run_of_a_local_ladder_gets_one_page(lab: Path, script: Path) -> None:
     with open_lab(lab) as opened:
-        version = baselines.create(opened, "small", {"width": 1})["version"]
+        version = baselines.create(opened, "small", {"width": 1}).version
         plan = plan_ladder({"width": 1}, [sys.executable, str(script)],
                            rungs=[["width=2"], ["width=4"], ["width=8"]],
                            cwd=str(script.parent), baseline=version)
