@@ -13,9 +13,10 @@ import pytest
 
 import stepstone
 from stepstone.cli import main
+from stepstone.configs.precision import SUMMARY_KEY, config_lints, precision_of
 from stepstone.errors import UsageError
 from stepstone.method import notebook as notebook_rules
-from stepstone.method.lints import SUMMARY_KEY, config_lints, precision_of, value_lints
+from stepstone.sdk.lints import value_lints
 from stepstone.store import open_lab
 
 
@@ -145,8 +146,8 @@ def test_the_sdk_stays_light() -> None:
     import subprocess
 
     code = ("import sys, stepstone; stepstone.init(mode='disabled'); "
-            "from stepstone.method import lints; "
-            "lints.config_lints({'precision': 'fp16'}); print('numpy' in sys.modules)")
+            "from stepstone.configs import precision; "
+            "precision.config_lints({'precision': 'fp16'}); print('numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
@@ -166,7 +167,7 @@ def test_reference_tasks_lint_only_when_their_scaler_is_off(task: str) -> None:
 
 
 def test_a_data_scaler_is_not_a_gradient_scaler() -> None:
-    from stepstone.method.lints import config_lints, scaler_of
+    from stepstone.configs.precision import scaler_of
 
     config = {"train": {"precision": "fp16"}, "data": {"scaler": "standard"}}
     assert scaler_of(config) is None

@@ -177,6 +177,35 @@ def test_a_failing_page_write_warns_and_keeps_the_run(lab, monkeypatch, capsys):
     assert result_pages(lab, run.id) == []
 
 
+def test_the_page_is_written_by_the_function_the_sdk_was_handed(lab, monkeypatch):
+    from stepstone.method.notebook import record_run_result
+    from stepstone.sdk import hooks
+
+    assert hooks.result_page() is record_run_result  # what `import stepstone` hands the SDK
+    written = []
+    monkeypatch.setattr(hooks, "_result_page", lambda: lambda lab, run_id: written.append(run_id))
+    run = stepstone.init(project="p", lab=lab)
+    run.finish()
+    assert written == [run.id] and result_pages(lab, run.id) == []
+    monkeypatch.setattr(hooks, "_result_page", None)  # nothing handed: no page, no error
+    quiet = stepstone.init(project="p", lab=lab)
+    quiet.finish()
+    assert result_pages(lab, quiet.id) == []
+
+
+def test_the_sdk_alone_imports_nothing_of_the_method() -> None:
+    code = textwrap.dedent("""
+        import pkgutil, sys
+        import stepstone.sdk
+        for module in pkgutil.iter_modules(stepstone.sdk.__path__):
+            __import__(f"stepstone.sdk.{module.name}")
+        print(sorted(m for m in sys.modules if m.startswith("stepstone.method")))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
+
+
 def test_a_seed_set_in_the_config_after_init_is_recorded(lab):
     run = stepstone.init(project="p", lab=lab, config={"lr": 0.1})
     run.config.update({"seed": 17})

@@ -16,20 +16,35 @@ stepstone, for libraries that log to wandb, see ``docs/integrations/wandb.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stepstone.sdk import hooks
 from stepstone.sdk.artifacts import Artifact
 from stepstone.sdk.media import Histogram, Image, Table
 from stepstone.sdk.run import Config, Run, Summary
 
 if TYPE_CHECKING:
     from stepstone.sdk.session import init
+    from stepstone.store.lab import Lab
 
 __version__ = "0.1.0"
 
 run: Run | None = None
 config: Config = Config()
 summary: Summary = Summary()
+
+
+def _result_page() -> Callable[[Lab, str], Any]:
+    """The method's result page, which the SDK writes at a run's end (:mod:`stepstone.sdk.hooks`).
+    Imported on first use, not by ``import stepstone``: ``method/`` would slow the start of
+    every script (an import for start-up speed; ``sdk/`` itself never imports ``method/``)."""
+    from stepstone.method.notebook import record_run_result
+
+    return record_run_result
+
+
+hooks.hand_result_page(_result_page)
 
 
 def _require_run(what: str) -> Run:
@@ -58,10 +73,10 @@ def log_curve(knob: str, value: float, metrics: dict[str, Any], *,
 
 def lint_precision(values: Any, fmt: str = "fp16", *, name: str | None = None) -> Any:
     """Check a tensor or array against fp16/bf16's range; warn and record it on the current
-    run (see :func:`stepstone.method.lints.lint_precision`). Returns the lints found."""
-    from stepstone.method.lints import lint_precision as _lint
+    run (see :func:`stepstone.sdk.lints.lint_precision`). Returns the lints found."""
+    from stepstone.sdk.lints import lint_precision as _lint  # not at `import stepstone`
 
-    return _lint(values, fmt, name=name, run=run)
+    return _lint(values, fmt, name=name, summary=None if run is None else run.summary)
 
 
 def save(path: str, name: str | None = None) -> str | None:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import click
 
 from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
+from stepstone.configs.sections import TRAINING_SECTIONS
 from stepstone.errors import UsageError
-from stepstone.method.sections import TRAINING_SECTIONS
 from stepstone.method.selection import config_number, number
 from stepstone.store.lab import open_lab
 from stepstone.store.runs import RunRecord, flatten
@@ -69,7 +69,7 @@ def _lookup(run: RunRecord, *names: str, sections: Sequence[str] = ()) -> float 
 
 
 def _precision(run: RunRecord) -> str:
-    from stepstone.method.lints import precision_of
+    from stepstone.configs.precision import precision_of
 
     fmt, _ = precision_of(run.config)
     return fmt or "fp32"

@@ -33,21 +33,26 @@ def _child_key(prefix: str, key: object) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
-def walk(config: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any, bool]]:
-    """Yield ``(dotted_key, value, is_leaf)`` for every node, parents before children."""
+def walk(config: Mapping[str, Any], prefix: str = "", *,
+         strict: bool = True) -> Iterator[tuple[str, Any, bool]]:
+    """Yield ``(dotted_key, value, is_leaf)`` for every node, parents before children
+    (``strict=False``: see :func:`flatten`)."""
     for key, value in config.items():
-        dotted = _child_key(prefix, key)
+        dotted = (_child_key(prefix, key) if strict
+                  else f"{prefix}.{key}" if prefix else str(key))
         is_leaf = not isinstance(value, Mapping) or not value
         yield dotted, value, is_leaf
         if not is_leaf:
-            yield from walk(value, dotted)
+            yield from walk(value, dotted, strict=strict)
 
 
-def flatten(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Nested mapping → ``{dotted_key: leaf}``. Lists and empty mappings are leaves."""
+def flatten(config: Mapping[str, Any], *, strict: bool = True) -> dict[str, Any]:
+    """Nested mapping → ``{dotted_key: leaf}``. Lists and empty mappings are leaves.
+    ``strict=False`` takes every key as it is (``str(key)``, dots kept) instead of raising,
+    to read a run's config, which may hold such keys."""
     if not isinstance(config, Mapping):
         raise ConfigError(f"a config must be a mapping, not {type(config).__name__}")
-    return {key: value for key, value, is_leaf in walk(config) if is_leaf}
+    return {key: value for key, value, is_leaf in walk(config, strict=strict) if is_leaf}
 
 
 def all_keys(config: Mapping[str, Any]) -> list[str]:

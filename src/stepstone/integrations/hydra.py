@@ -23,41 +23,10 @@ already did, so calling :func:`record` outside a Hydra app is cheap and a no-op.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
+from stepstone.sdk.capture import hydra_info
 from stepstone.sdk.run import Run
-
-
-def hydra_info() -> dict[str, Any] | None:
-    """What Hydra knows about the running job, or None outside a Hydra app."""
-    if "hydra" not in sys.modules:
-        return None
-    try:
-        from hydra.core.hydra_config import HydraConfig
-    except ImportError:
-        return None
-    if not HydraConfig.initialized():
-        return None
-    hc = HydraConfig.get()
-    info: dict[str, Any] = {
-        "overrides": [str(o) for o in hc.overrides.task],
-        "job_name": str(hc.job.name),
-        "config_name": None if hc.job.config_name is None else str(hc.job.config_name),
-        "choices": {str(k): (None if v is None else str(v))
-                    for k, v in hc.runtime.choices.items() if not str(k).startswith("hydra/")},
-        "output_dir": str(hc.runtime.output_dir),
-        "mode": str(getattr(hc.mode, "name", hc.mode)),
-    }
-    hydra_overrides = [str(o) for o in hc.overrides.hydra]
-    if hydra_overrides:
-        info["hydra_overrides"] = hydra_overrides
-    if info["mode"] == "MULTIRUN":
-        try:
-            info["job_num"] = int(hc.job.num)
-        except Exception:  # not set in this Hydra version
-            pass
-    return info
 
 
 def record(run: Run | None = None) -> dict[str, Any] | None:
@@ -85,4 +54,4 @@ def init(cfg: Any = None, **kwargs: Any) -> Run:
     return run
 
 
-__all__ = ["hydra_info", "init", "record"]
+__all__ = ["init", "record"]

@@ -28,8 +28,8 @@ import re
 import time
 from itertools import pairwise
 
+from stepstone.configs.sections import is_training_key
 from stepstone.errors import MethodError, UsageError
-from stepstone.method.sections import is_training_key
 from stepstone.store.lab import Lab
 from stepstone.store.metrics import is_system_key
 from stepstone.store.plans import PlanRow

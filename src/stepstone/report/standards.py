@@ -35,8 +35,9 @@ def _standards(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord],
     one made now without recording it) of the question's runs, and of the baseline's own runs
     when its tier has a suite; the precision lints (:func:`stepstone.method.lints.run_lints`)
     of every run. Nothing is written to the lab."""
-    from stepstone.method import lints as lint_rules
+    from stepstone.configs.precision import config_lints
     from stepstone.method import suites as suite_rules
+    from stepstone.method.lints import run_lints
 
     tier = base_row.tier if base_row is not None else None
     tier_suites: tuple[str, ...] = ()
@@ -54,8 +55,8 @@ def _standards(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord],
                     run_id=run.id, run_name=run.name, arm=arm, suite=str(result["suite"]),
                     passed=bool(result["passed"]), recorded=bool(result["recorded"]),
                     checks=tuple(_check_row(r) for r in result["results"])))
-        from_config = {lint.message for lint in lint_rules.config_lints(run.config)}
-        for message in lint_rules.run_lints(run.config, run.summary):
+        from_config = {lint.message for lint in config_lints(run.config)}
+        for message in run_lints(run.config, run.summary):
             found.append(LintRow(run.id, run.name, arm, str(message),
                                  "config" if message in from_config else "recorded"))
     return StandardsInfo(tier, tier_suites, tuple(results), tuple(found))

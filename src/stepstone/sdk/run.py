@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from stepstone.errors import LabError, MetricValueError, UsageError
 from stepstone.sdk.artifacts import Artifact, as_artifact, next_version
 from stepstone.sdk.axes import StepAxes
+from stepstone.sdk.hooks import result_page
 from stepstone.sdk.media import Media, is_media
 from stepstone.sdk.system import Sampler, launcher_samples, start_sampler
 from stepstone.sdk.writer import Op, Writer, saving_report
@@ -122,9 +123,10 @@ class Config:
         run = self._run
         if run is not None:
             run._enqueue(Op("config", dict(items)))
-            from stepstone.method.lints import check_config
+            # imported when a config first changes, not by `import stepstone` (start-up speed)
+            from stepstone.sdk.lints import check_config
 
-            check_config(run, self._data)  # a precision setting added now warns now
+            check_config(run.summary, self._data)  # a precision setting added now warns now
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -615,9 +617,9 @@ class Run:
                     lab.runs.set_summary(self.id, metric_summaries(lab, self.id, self._summaries))
                 if not self.attached:
                     step = "write its result page in the notebook"
-                    from stepstone.method.notebook import record_run_result
-
-                    record_run_result(lab, self.id)
+                    write = result_page()
+                    if write is not None:
+                        write(lab, self.id)
         except Exception as exc:
             print(f"stepstone: run {self.id} is saved, but stepstone could not {step}: "
                   f"{type(exc).__name__}: {exc}", file=sys.stderr)

@@ -10,7 +10,6 @@ in the notebook (see :meth:`Run.finish`).
 from __future__ import annotations
 
 import atexit
-import importlib
 import os
 import random
 import signal
@@ -25,7 +24,9 @@ from typing import Any
 
 from stepstone.errors import LabError, StoreUnreachableError, UsageError
 from stepstone.sdk import tensorboard_sync
-from stepstone.sdk.capture import launch_dir
+from stepstone.sdk.capture import hydra_info, launch_dir
+from stepstone.sdk.hooks import result_page
+from stepstone.sdk.lints import check_config
 from stepstone.sdk.run import Config, Run, Summary, as_mapping, config_seed, wait_for_capture
 from stepstone.sdk.system import sampling_interval, wandb_stats_setting
 from stepstone.sdk.writer import DEFAULT_INTERVAL, Writer
@@ -300,24 +301,17 @@ def _start(
     run = Run(run_id=run_id, name=name or run_id, project=project, lab_root=target.root,
               objects=open_objects(target.objects), config=config, writer=writer,
               start_step=start_step, attached=attached, target=target)
-    from stepstone.method.lints import check_config
-
-    check_config(run, config)  # fp16 without a gradient scaler: warn now, not after the run
+    check_config(run.summary, config)  # fp16 without a gradient scaler: warn now, not later
     _start_capture(run, target, code=save_code and not attached, notes=notes_for_capture)
     if not attached:
         run._start_tee()
-    if "hydra" in sys.modules:  # launched from a Hydra app: keep its overrides and choices
-        from stepstone.integrations import hydra
-
-        hydra.record(run)
+    info = hydra_info()
+    if info is not None:  # launched from a Hydra app: keep its overrides and choices
+        run.config.update({"hydra": info})
     return _activate(run)
 
 
 def _in_hydra_app() -> bool:
-    if "hydra" not in sys.modules:
-        return False
-    from stepstone.integrations.hydra import hydra_info
-
     return hydra_info() is not None
 
 
@@ -374,7 +368,7 @@ def _start_capture(run: Run, target: StoreTarget, *, code: bool,
 
     def work() -> None:
         if not run.attached:  # what finish() writes the result page with, loaded off this thread
-            importlib.import_module("stepstone.method.notebook")
+            result_page()
         try:
             cap = capture_all(open_objects(target.objects), code=code, folder=folder,
                               skip=outputs)
