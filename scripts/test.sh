@@ -11,6 +11,8 @@ if [ -f .ci/postgres.env ]; then
 fi
 echo "--- ruff"
 .venv/bin/ruff check src tests benchmarks examples
+echo "--- import layers"
+.venv/bin/lint-imports
 echo "--- mypy"
 .venv/bin/mypy
 echo "--- pytest"
