@@ -82,7 +82,7 @@ def test_runs_create_get_and_list(store_target):
 def test_config_and_summary_upsert(store_target):
     with _open(store_target) as lab:
         lab.runs.create(_run_row("cfg00001"), {"a": 1, "b": {"c": "x"}})
-        lab.runs.set_config("cfg00001", {"a": 2, "d": [1, 2]})
+        lab.runs.write_config("cfg00001", {"a": 2, "d": [1, 2]}, own_transaction=True)
         lab.runs.set_summary("cfg00001", {"loss": 0.5, "best": float("inf"), "bad": float("nan"),
                                           "note": "ok"})
         lab.runs.set_summary("cfg00001", {"loss": 0.25})

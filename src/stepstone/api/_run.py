@@ -231,7 +231,7 @@ class Run:
                   if v != getattr(self._record, k)}
         if fields:
             runs.update(self.id, **fields)
-        runs.set_config(self.id, self._record.config)
+        runs.write_config(self.id, self._record.config, own_transaction=True)
         if self._summary is not None:
             self._write_summary(self._summary)
         self.refresh()

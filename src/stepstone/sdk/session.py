@@ -249,7 +249,7 @@ def _start(
             config = {**user_config, **record.config}  # the launcher's config wins
             if _in_hydra_app():
                 notes_for_capture = _disagreements(user_config, record.config)
-            runs.set_config(run_id, config)
+            runs.write_config(run_id, config, own_transaction=True)
             extra: dict[str, Any] = {"status": "running"}
             if tags:
                 extra["tags"] = sorted(set(record.tags) | set(tags))
@@ -269,7 +269,7 @@ def _start(
                 )
             record = runs.get(run_id)
             config = {**record.config, **user_config}
-            runs.set_config(run_id, config)
+            runs.write_config(run_id, config, own_transaction=True)
             runs.update(run_id, status="running", reason=None, ended_at=None, exit_code=None,
                         pid=os.getpid(), host=socket.gethostname(), heartbeat_at=time.time())
             name, project = record.name, record.project

@@ -92,3 +92,8 @@ class Evals:
             "SELECT DISTINCT name FROM eval_records WHERE run_id = ? ORDER BY name", (run_id,)
         )
         return [r["name"] for r in rows]
+
+    def counts_by_run(self) -> dict[str, int]:
+        """How many evaluation records each run has (a run with none is left out)."""
+        return {str(r["run_id"]): int(r["n"]) for r in self.db.query(
+            "SELECT run_id, COUNT(*) AS n FROM eval_records GROUP BY run_id")}

@@ -170,13 +170,14 @@ class Runs:
             values.append(encode(value) if key in _JSON_COLUMNS and value is not None else value)
         self.db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*values, run_id])
 
-    def set_config(self, run_id: str, config: Mapping[str, Any]) -> None:
-        """Upsert config keys (nested dicts are flattened with dots)."""
-        with self.db.transaction():
-            self.write_config(run_id, config)
-
-    def write_config(self, run_id: str, config: Mapping[str, Any]) -> None:
-        """Upsert config keys inside the caller's transaction."""
+    def write_config(self, run_id: str, config: Mapping[str, Any], *,
+                     own_transaction: bool = False) -> None:
+        """Upsert config keys (nested dicts are flattened with dots) inside the caller's
+        transaction, or in one of their own with ``own_transaction``."""
+        if own_transaction:
+            with self.db.transaction():
+                self.write_config(run_id, config)
+            return
         rows = [(run_id, k, encode(v)) for k, v in flatten(config).items()]
         self.db.executemany(
             "INSERT INTO run_configs (run_id, key, value) VALUES (?, ?, ?) "
@@ -255,6 +256,19 @@ class Runs:
     def summary(self, run_id: str) -> dict[str, Any]:
         rows = self.db.query("SELECT key, value FROM run_summaries WHERE run_id = ?", (run_id,))
         return {r["key"]: decode(r["value"]) for r in sorted(rows, key=lambda r: r["key"])}
+
+    def counts_by_question(self) -> dict[str, int]:
+        """How many runs each question has (a question with none is left out)."""
+        return {str(r["question_id"]): int(r["n"]) for r in self.db.query(
+            "SELECT question_id, COUNT(*) AS n FROM runs WHERE question_id IS NOT NULL"
+            " GROUP BY question_id")}
+
+    def own_counts_by_baseline(self) -> dict[str, int]:
+        """How many finished runs of kind ``baseline`` each baseline version has (its own
+        runs; a version with none is left out)."""
+        return {str(r["baseline"]): int(r["n"]) for r in self.db.query(
+            "SELECT baseline, COUNT(*) AS n FROM runs WHERE kind = 'baseline'"
+            " AND status = 'finished' AND baseline IS NOT NULL GROUP BY baseline")}
 
     def list(
         self,

@@ -42,12 +42,8 @@ def _num(value: Any) -> float | None:
 # -- scaling ----------------------------------------------------------------------------------
 def scaling_choices(lab: Lab) -> dict[str, Any]:
     """What the scaling picker lists: questions with runs, baseline versions with own runs."""
-    counts = {str(r["question_id"]): int(r["n"]) for r in lab.db.query(
-        "SELECT question_id, COUNT(*) AS n FROM runs WHERE question_id IS NOT NULL"
-        " GROUP BY question_id")}
-    own = {str(r["baseline"]): int(r["n"]) for r in lab.db.query(
-        "SELECT baseline, COUNT(*) AS n FROM runs WHERE kind = 'baseline' AND status = 'finished'"
-        " AND baseline IS NOT NULL GROUP BY baseline")}
+    counts = lab.runs.counts_by_question()
+    own = lab.runs.own_counts_by_baseline()
     try:
         questions = lab.questions.list()
         baselines = lab.baselines.list()
@@ -258,9 +254,7 @@ def pareto_data(lab: Lab, *, quality: str = "", cost: Sequence[str] = (),
 # -- stratified -------------------------------------------------------------------------------
 def eval_runs(lab: Lab, limit: int = 200) -> list[dict[str, Any]]:
     """Runs with per-example evaluation records (newest first) for the stratified picker."""
-    rows = lab.db.query(
-        "SELECT run_id, COUNT(*) AS n FROM eval_records GROUP BY run_id")
-    counts = {str(r["run_id"]): int(r["n"]) for r in rows}
+    counts = lab.evals.counts_by_run()
     if not counts:
         return []
     runs = lab.runs.list(ids=list(counts), limit=limit, details=False)
