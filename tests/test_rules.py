@@ -24,7 +24,7 @@ from stepstone.method.rules import (
     Number,
     Or,
     Quantified,
-    RunRecord,
+    RunFacts,
     Tally,
     Verdict,
     WorstBucket,
@@ -547,9 +547,9 @@ def test_baseline_per_seed_values_give_a_spread() -> None:
 
 def test_baseline_reference_with_seed_spread_is_centred_on_the_reference() -> None:
     baseline = [
-        RunRecord({"val_loss": 2.5}),
-        RunRecord({"val_loss": 2.4}, seed=0),
-        RunRecord({"val_loss": 2.6}, seed=1),
+        RunFacts({"val_loss": 2.5}),
+        RunFacts({"val_loss": 2.4}, seed=0),
+        RunFacts({"val_loss": 2.6}, seed=1),
     ]
     verdict = evaluate("val_loss < baseline", ladder(baseline=baseline))
     assert "< 2.5 [1.22938, 3.77062]" in verdict.reasons[0]
@@ -605,7 +605,7 @@ def test_comparison_operators(rule: str, expected: str) -> None:
             "rung 3, seed 0)",
         ),
         (
-            {"runs": [RunRecord({"latency_ms": 0.9}, rung=3, seed=0, run_id="r7")]},
+            {"runs": [RunFacts({"latency_ms": 0.9}, rung=3, seed=0, run_id="r7")]},
             "val_loss <= 2.5 at rung 3: inconclusive (val_loss was not logged by run r7)",
         ),
         (
@@ -686,7 +686,7 @@ def test_missing_evidence_is_inconclusive(changes: dict[str, Any], reason: str) 
         ),
         (
             "val_loss < baseline",
-            {"baseline": [RunRecord({"val_loss": 2.5}, rung=3, seed=0, finished=False)]},
+            {"baseline": [RunFacts({"val_loss": 2.5}, rung=3, seed=0, finished=False)]},
             "val_loss < baseline at rung 3: inconclusive (the baseline's run at seed 0 has not "
             "finished)",
         ),
@@ -783,11 +783,11 @@ def bucketed(acc: dict[str, list[float]], base: dict[str, Any] | None = None,
              trials: int = 1000) -> Evidence:
     """Pass/fail tallies per bucket and seed (``trials`` examples each)."""
     runs = [
-        RunRecord({"acc": 0.9}, rung=1, seed=s, buckets={"acc": {
+        RunFacts({"acc": 0.9}, rung=1, seed=s, buckets={"acc": {
             b: Tally(round(v[s] * trials), trials) for b, v in acc.items()}})
         for s in range(len(next(iter(acc.values()))))
     ]
-    baseline = [RunRecord({"acc": 0.88}, buckets={"acc": base} if base else {})]
+    baseline = [RunFacts({"acc": 0.88}, buckets={"acc": base} if base else {})]
     return Evidence.build(runs=runs, baseline=baseline)
 
 
@@ -829,7 +829,7 @@ def test_worst_bucket_against_baseline_buckets() -> None:
 
 
 def test_worst_bucket_of_plain_values_needs_seeds_or_a_noise_floor() -> None:
-    runs = [RunRecord({}, rung=1, seed=s, buckets={"acc": {"a": 0.9 + 0.001 * s}})
+    runs = [RunFacts({}, rung=1, seed=s, buckets={"acc": {"a": 0.9 + 0.001 * s}})
             for s in range(3)]
     assert answer("worst bucket of acc >= 0.8", Evidence.build(runs=runs)) == "yes"
     one = Evidence.build(runs=runs[:1])
@@ -847,8 +847,8 @@ def test_worst_bucket_of_plain_values_needs_seeds_or_a_noise_floor() -> None:
         (
             Evidence.build(
                 runs=[
-                    RunRecord({}, rung=1, seed=0, buckets={"acc": {"a": 0.9, "b": 0.9}}),
-                    RunRecord({}, rung=1, seed=1, buckets={"acc": {"a": 0.9}}),
+                    RunFacts({}, rung=1, seed=0, buckets={"acc": {"a": 0.9, "b": 0.9}}),
+                    RunFacts({}, rung=1, seed=1, buckets={"acc": {"a": 0.9}}),
                 ]
             ),
             "worst bucket of acc >= 0.8, bucket 'b': inconclusive (the run at seed 1 has no acc "
@@ -871,8 +871,8 @@ def test_evaluate_takes_text_or_tree() -> None:
 
 def test_build_from_records_equals_build_from_mapping() -> None:
     records = [
-        RunRecord({"x": 1.0}, rung=1, seed=0),
-        RunRecord({"x": 2.0}, rung=1, seed=1),
+        RunFacts({"x": 1.0}, rung=1, seed=0),
+        RunFacts({"x": 2.0}, rung=1, seed=1),
     ]
     assert Evidence.build(runs=records) == Evidence.build(runs={1: {0: {"x": 1.0}, 1: {"x": 2.0}}})
 
@@ -880,16 +880,16 @@ def test_build_from_records_equals_build_from_mapping() -> None:
 @pytest.mark.parametrize(
     ("baseline", "records"),
     [
-        ({"x": 1.0}, (RunRecord({"x": 1.0}),)),
-        ({2: {"x": 1.0}}, (RunRecord({"x": 1.0}, rung=2),)),
+        ({"x": 1.0}, (RunFacts({"x": 1.0}),)),
+        ({2: {"x": 1.0}}, (RunFacts({"x": 1.0}, rung=2),)),
         (
             {2: {0: {"x": 1.0}, 1: {"x": 3.0}}},
-            (RunRecord({"x": 1.0}, rung=2, seed=0), RunRecord({"x": 3.0}, rung=2, seed=1)),
+            (RunFacts({"x": 1.0}, rung=2, seed=0), RunFacts({"x": 3.0}, rung=2, seed=1)),
         ),
     ],
     ids=["flat", "per-rung", "per-rung-per-seed"],
 )
-def test_baseline_shapes(baseline: dict[Any, Any], records: tuple[RunRecord, ...]) -> None:
+def test_baseline_shapes(baseline: dict[Any, Any], records: tuple[RunFacts, ...]) -> None:
     assert Evidence.build(baseline=baseline).baseline == records
 
 
@@ -920,8 +920,8 @@ def test_rung_order(kwargs: dict[str, Any], rungs: tuple[Any, ...]) -> None:
 def test_unfinished_marks_or_adds_records() -> None:
     evidence = Evidence.build(runs={1: {0: {"x": 1.0}}}, unfinished=[(1, 0), (1, 1)])
     assert evidence.runs == (
-        RunRecord({"x": 1.0}, rung=1, seed=0, finished=False),
-        RunRecord({}, rung=1, seed=1, finished=False),
+        RunFacts({"x": 1.0}, rung=1, seed=0, finished=False),
+        RunFacts({}, rung=1, seed=1, finished=False),
     )
 
 
@@ -929,7 +929,7 @@ def test_unfinished_marks_or_adds_records() -> None:
     ("make", "message"),
     [
         (
-            lambda: Evidence(runs=(RunRecord({}, 1, 0), RunRecord({}, 1, 0))),
+            lambda: Evidence(runs=(RunFacts({}, 1, 0), RunFacts({}, 1, 0))),
             "two runs at rung 1, seed 0; give each run its own seed",
         ),
         (lambda: Gain(1.0, 1.1, 1.2), "a gain needs low <= value <= high, got 1.0 [1.1, 1.2]"),
@@ -957,7 +957,7 @@ def test_the_rule_language_exports_exactly_its_names() -> None:
     assert set(rules.__all__) == {
         "GAIN", "KEYWORDS", "Aggregate", "And", "Answer", "BaselineRef", "BinOp",
         "Comparison", "Evidence", "Expr", "Gain", "Metric", "Neg", "Node", "Not", "Number",
-        "Or", "Quantified", "Rule", "RunRecord", "Rung", "Seed", "Verdict", "WorstBucket",
+        "Or", "Quantified", "Rule", "RunFacts", "Rung", "Seed", "Verdict", "WorstBucket",
         "NoiseFloor", "Scores", "Sigma", "Tally", "Unsettled", "bounds", "evaluate", "metrics_used",
         "parse_rule", "uses_gain",
     }
@@ -1008,7 +1008,7 @@ def test_every_rung_ranges_over_the_planned_rungs() -> None:
 
 
 def test_abandoned_runs_are_named_in_the_verdict() -> None:
-    gone = RunRecord({}, rung=3, seed=7, run_id="r-x", reason="diverged")
+    gone = RunFacts({}, rung=3, seed=7, run_id="r-x", reason="diverged")
     verdict = evaluate("gain >= 1.05 at every rung", ladder(abandoned=[gone]))
     assert verdict.reasons[-1] == "run r-x at rung 3, seed 7 was abandoned (diverged): left out"
 

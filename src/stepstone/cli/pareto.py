@@ -72,7 +72,7 @@ def pareto_cmd(question: str | None, baseline: str | None, tag: str | None,
     with open_lab(lab) as opened:
         sel = aio.select_runs(opened, question=question, baseline=baseline, tag=tag,
                               project=project, run_ids=run_refs)
-    rows = aio.run_rows(sel.runs)
+    rows = aio.summary_rows(sel.runs)
     mfus: dict[str, Any] = {}
     why_not: dict[str, str] = {}
     if peak_flops is not None:

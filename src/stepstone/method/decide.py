@@ -28,7 +28,7 @@ from stepstone.method.rules import (
     Gain,
     NoiseFloor,
     Rule,
-    RunRecord,
+    RunFacts,
     Scores,
     Tally,
     Verdict,
@@ -41,8 +41,7 @@ from stepstone.method.rules import (
 from stepstone.method.rules.tree import _walk
 from stepstone.method.settle import Settle, what_would_settle
 from stepstone.store.lab import Lab
-from stepstone.store.runs import RunRecord as StoredRun
-from stepstone.store.runs import numeric
+from stepstone.store.runs import RunRecord, numeric
 
 if TYPE_CHECKING:
     from stepstone.analysis.gain import GainResult
@@ -76,7 +75,7 @@ class Proposal:
                 "trend": self.trend}
 
 
-def _metrics(run: StoredRun) -> dict[str, float]:
+def _metrics(run: RunRecord) -> dict[str, float]:
     out = {}
     for key, value in run.summary.items():
         num = numeric(value)
@@ -117,7 +116,7 @@ def rung_gains(lab: Lab, question: dict[str, Any], version: str, rungs: dict[str
     return out, measured.result
 
 
-def planned(lab: Lab, question_id: str, runs: list[StoredRun]) -> tuple[list[Any], list[Any]]:
+def planned(lab: Lab, question_id: str, runs: list[RunRecord]) -> tuple[list[Any], list[Any]]:
     """The rungs the question's plans (ladders and sweeps launched for it) planned, in plan
     order, and those of its planned runs that never produced a run that is not abandoned
     (``missing``). A planned run's rung is its run's, else its config's ``rung`` (else
@@ -186,13 +185,13 @@ def gather(lab: Lab, question_id: str) -> Proposal:
     rule = parse_rule(q["rule"])
     runs = [r for r in lab.runs.list(question_id=question_id) if r.kind != "smoke"]
     flags: list[str] = []
-    records: list[RunRecord] = []
-    abandoned: list[RunRecord] = []
+    records: list[RunFacts] = []
+    abandoned: list[RunFacts] = []
     bucket_sets = {n.metric for n in _walk(rule) if isinstance(n, WorstBucket)}
     for run in sorted(runs, key=lambda r: r.created_at):
         seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
         if run.status == "abandoned":
-            abandoned.append(RunRecord({}, evidence_rules.rung_of(run), seed, False,
+            abandoned.append(RunFacts({}, evidence_rules.rung_of(run), seed, False,
                                        run_id=run.id, reason=run.reason or ""))
             continue
         if (other := evaluator_rules.differs(lab, run)) is not None:
@@ -205,17 +204,17 @@ def gather(lab: Lab, question_id: str) -> Proposal:
         elif cut:
             flags.append(f"run {run.id} is not a finished result: {cut}")
         buckets = eval_buckets(lab, run.id, bucket_sets) if bucket_sets else {}
-        records.append(RunRecord(_metrics(run), evidence_rules.rung_of(run), seed, finished,
+        records.append(RunFacts(_metrics(run), evidence_rules.rung_of(run), seed, finished,
                                  buckets, run_id=run.id))
     if not runs:
         flags.append(f"question {question_id} has no runs yet")
     version = evidence_rules.question_version(lab, q, runs)
-    reference: list[RunRecord] = []
+    reference: list[RunFacts] = []
     if version is not None:
         for run in lab.runs.list(baseline=version, kind="baseline", status="finished"):
             seed = run.seed if run.seed is not None else run.config.get("seed", run.id)
             buckets = eval_buckets(lab, run.id, bucket_sets) if bucket_sets else {}
-            reference.append(RunRecord(_metrics(run), evidence_rules.rung_of(run), seed,
+            reference.append(RunFacts(_metrics(run), evidence_rules.rung_of(run), seed,
                                        buckets=buckets, run_id=run.id))
         if not reference:
             flags.append(f"the baseline {version} has no finished runs of its own")
@@ -261,7 +260,7 @@ def gather(lab: Lab, question_id: str) -> Proposal:
                     measured.trend.to_dict() if measured is not None else None)
 
 
-def _dedupe(records: list[RunRecord], flags: list[str]) -> None:
+def _dedupe(records: list[RunFacts], flags: list[str]) -> None:
     """Two runs at the same rung and seed: keep the newest (a rerun), say so."""
     seen: dict[tuple[Any, Any], int] = {}
     for index, record in enumerate(records):

@@ -270,8 +270,9 @@ def bucket_fields(records: Sequence[Mapping[str, Any]]) -> list[str]:
     return sorted({k for r in records for k in r if k not in skip})
 
 
-def run_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
-    """One dict per run for :func:`stepstone.analysis.pareto_front`: id, name, summary."""
+def summary_rows(runs: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """One dict per run for :func:`stepstone.analysis.pareto_front`: its summary keys as they
+    are, id and name (an export's rows are :func:`stepstone.store.export.run_rows`)."""
     return [{**r.summary, "id": r.id, "name": r.name} for r in runs]
 
 

@@ -231,7 +231,7 @@ def pareto_data(lab: Lab, *, quality: str = "", cost: Sequence[str] = (),
     if not quality or not costs:
         out["reason"] = "choose a quality and a cost from the runs' numeric summary keys"
         return out
-    result = pareto_front(aio.run_rows(runs), quality=quality, cost=costs,
+    result = pareto_front(aio.summary_rows(runs), quality=quality, cost=costs,
                           maximize=not minimize, constraints=rules)
     by_id = {r.id: r for r in runs}
     for p in result.ranked:

@@ -13,7 +13,7 @@ and the evaluation rules are in docs/rules.md.
 
 The package holds one concept per module: :mod:`.tree` (syntax tree nodes and their
 canonical text), :mod:`.syntax` (tokenizer, parser and checks: :func:`parse_rule`),
-:mod:`.facts` (:class:`Evidence`, :class:`RunRecord`, :class:`Gain`) and :mod:`.verdict`
+:mod:`.facts` (:class:`Evidence`, :class:`RunFacts`, :class:`Gain`) and :mod:`.verdict`
 (:func:`evaluate` and :class:`Verdict`). Import from ``stepstone.method.rules``.
 """
 
@@ -23,8 +23,8 @@ from stepstone.method.rules.facts import (
     Evidence,
     Gain,
     NoiseFloor,
+    RunFacts,
     Rung,
-    RunRecord,
     Scores,
     Seed,
     Tally,
@@ -81,7 +81,7 @@ __all__ = [
     "Or",
     "Quantified",
     "Rule",
-    "RunRecord",
+    "RunFacts",
     "Rung",
     "Scores",
     "Seed",

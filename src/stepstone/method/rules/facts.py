@@ -1,6 +1,6 @@
 """What a decision rule is evaluated against: runs, the baseline and efficiency gains.
 
-Build an :class:`Evidence` with :meth:`Evidence.build` from plain values or RunRecords.
+Build an :class:`Evidence` with :meth:`Evidence.build` from plain values or RunFactss.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class NoiseFloor:
 
 
 @dataclass(frozen=True)
-class RunRecord:
+class RunFacts:
     """One run's final metrics, its rung and seed, and per-bucket values (metric → bucket → value).
 
     In :attr:`Evidence.baseline`, ``rung=None`` applies to every rung and ``seed=None``
@@ -93,12 +93,12 @@ class Evidence:
     every interval.
     """
 
-    runs: tuple[RunRecord, ...] = ()
-    baseline: tuple[RunRecord, ...] = ()
+    runs: tuple[RunFacts, ...] = ()
+    baseline: tuple[RunFacts, ...] = ()
     gains: Mapping[Rung, Gain] = field(default_factory=dict)
     missing: tuple[tuple[Rung, Seed], ...] = ()
     rungs: tuple[Rung, ...] = ()
-    abandoned: tuple[RunRecord, ...] = ()
+    abandoned: tuple[RunFacts, ...] = ()
     noise: Mapping[str, NoiseFloor] = field(default_factory=dict)
     confidence: float = 0.95
 
@@ -123,21 +123,21 @@ class Evidence:
     @classmethod
     def build(
         cls,
-        runs: Mapping[Any, Mapping[Any, Mapping[str, float]]] | Iterable[RunRecord] = (),
-        baseline: Mapping[Any, Any] | Iterable[RunRecord] = (),
+        runs: Mapping[Any, Mapping[Any, Mapping[str, float]]] | Iterable[RunFacts] = (),
+        baseline: Mapping[Any, Any] | Iterable[RunFacts] = (),
         gains: Mapping[Any, Gain | tuple[float, float, float] | float] | None = None,
         unfinished: Iterable[tuple[Rung, Seed]] = (),
         missing: Iterable[tuple[Rung, Seed]] = (),
         rungs: Iterable[Rung] | None = None,
-        abandoned: Iterable[RunRecord] = (),
+        abandoned: Iterable[RunFacts] = (),
         noise: Mapping[str, NoiseFloor | tuple[float, int]] | None = None,
         confidence: float = 0.95,
     ) -> Evidence:
         """Evidence from plain values.
 
-        ``runs``: ``{rung: {seed: {metric: value}}}`` or RunRecords. ``baseline``:
+        ``runs``: ``{rung: {seed: {metric: value}}}`` or RunFactss. ``baseline``:
         ``{metric: value}``, ``{rung: {metric: value}}``, ``{rung: {seed: {metric: value}}}``
-        or RunRecords. ``gains``: ``{rung: (value, low, high)}`` (a bare number is exact).
+        or RunFactss. ``gains``: ``{rung: (value, low, high)}`` (a bare number is exact).
         ``unfinished`` and ``missing``: (rung, seed) pairs. ``noise``: ``{metric: (sd, n)}``.
         """
         records = _records(runs) if isinstance(runs, Mapping) else list(runs)
@@ -146,7 +146,7 @@ class Evidence:
         records = [
             replace(r, finished=False) if (r.rung, r.seed) in stopped else r for r in records
         ]
-        records += [RunRecord({}, rung, seed, finished=False) for rung, seed in stopped - known]
+        records += [RunFacts({}, rung, seed, finished=False) for rung, seed in stopped - known]
         refs = _baseline_records(baseline) if isinstance(baseline, Mapping) else list(baseline)
         return cls(
             runs=tuple(records),
@@ -161,17 +161,17 @@ class Evidence:
         )
 
 
-def _records(runs: Mapping[Any, Mapping[Any, Mapping[str, float]]]) -> list[RunRecord]:
+def _records(runs: Mapping[Any, Mapping[Any, Mapping[str, float]]]) -> list[RunFacts]:
     return [
-        RunRecord(dict(metrics), rung, seed)
+        RunFacts(dict(metrics), rung, seed)
         for rung, by_seed in runs.items()
         for seed, metrics in by_seed.items()
     ]
 
 
-def _baseline_records(baseline: Mapping[Any, Any]) -> list[RunRecord]:
+def _baseline_records(baseline: Mapping[Any, Any]) -> list[RunFacts]:
     if all(not isinstance(v, Mapping) for v in baseline.values()):
-        return [RunRecord(dict(baseline))]
+        return [RunFacts(dict(baseline))]
     out = []
     for rung, inner in baseline.items():
         if not isinstance(inner, Mapping):
@@ -180,9 +180,9 @@ def _baseline_records(baseline: Mapping[Any, Any]) -> list[RunRecord]:
                 "{rung: {seed: {metric: value}}}; do not mix the shapes"
             )
         if all(isinstance(v, Mapping) for v in inner.values()):
-            out += [RunRecord(dict(m), rung, seed) for seed, m in inner.items()]
+            out += [RunFacts(dict(m), rung, seed) for seed, m in inner.items()]
         else:
-            out.append(RunRecord(dict(inner), rung))
+            out.append(RunFacts(dict(inner), rung))
     return out
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from stepstone.method.rules.facts import Evidence, Rung, RunRecord, Scores, Tally
+from stepstone.method.rules.facts import Evidence, RunFacts, Rung, Scores, Tally
 from stepstone.method.rules.intervals import critical, mean_interval, mover_sum, wilson
 from stepstone.method.rules.syntax import parse_rule
 from stepstone.method.rules.tree import (
@@ -363,14 +363,14 @@ class _Evaluator:
         pick = min if node.func == "min" else max
         return _exact(pick(per_seed.values()))
 
-    def describe(self, run: RunRecord) -> str:
+    def describe(self, run: RunFacts) -> str:
         if run.run_id:
             return f"run {run.run_id}"
         where = [f"rung {run.rung}"] if len(self.ev.rungs) > 1 else []
         where += [f"seed {run.seed}"] if run.seed is not None else []
         return f"the run at {', '.join(where)}" if where else "the run"
 
-    def check_rung(self, rung: Rung) -> list[RunRecord]:
+    def check_rung(self, rung: Rung) -> list[RunFacts]:
         """The runs at a rung, after the checks that a missing or unfinished run fails."""
         for m_rung, m_seed in self.ev.missing:
             if m_rung is None or m_rung == rung:
@@ -382,7 +382,7 @@ class _Evaluator:
                 raise _Unknown(f"{self.describe(run)} has not finished")
         return runs
 
-    def runs_at(self, rung: Rung) -> list[RunRecord]:
+    def runs_at(self, rung: Rung) -> list[RunFacts]:
         runs = self.check_rung(rung)
         if not runs:
             raise _Unknown(
@@ -441,7 +441,7 @@ class _Evaluator:
             return _exact(next(iter(values.values())))
         return self.seed_mean(metric, values, rung)
 
-    def bucket_value(self, metric: str, bucket: str, runs: list[RunRecord],
+    def bucket_value(self, metric: str, bucket: str, runs: list[RunFacts],
                      rung: Rung) -> _Est:
         """One bucket of ``metric`` over ``runs``: pass/fail tallies pooled into a Wilson
         interval, per-example scores into a t interval, plain values as a mean over seeds."""
@@ -519,7 +519,7 @@ class _Evaluator:
         half = (high - low) / 2.0
         return _Est(point[0], point[0] - half, point[0] + half)
 
-    def finished_ref(self, ref: RunRecord) -> None:
+    def finished_ref(self, ref: RunFacts) -> None:
         if not ref.finished:
             name = ref.run_id or f"at seed {ref.seed}"
             raise _Unknown(f"the baseline's run {name} has not finished")
