@@ -1,5 +1,5 @@
-"""Small texts a researcher reads in the first hour: durations in a unit a person reads, no
-spread for a single run."""
+"""Small texts a researcher reads in the first hour: durations in a unit a person reads, table
+cells and JSON the same on every surface, no spread for a single run."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from _cli import cli
-from stepstone.display import span
+from stepstone.display import cell, duration, jsonable, span
 from stepstone.method import baselines as baseline_rules
 from stepstone.store import open_lab
 
@@ -18,6 +18,24 @@ from stepstone.store import open_lab
     (1 / 3600, "1 s"), (0.5, "30 min"), (3, "3 h"), (36, "36 h"), (60, "2.5 d")])
 def test_a_span_is_in_a_readable_unit(hours: float, text: str) -> None:
     assert span(hours) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(None, ""), (1, "1 s"), (125, "2 min"),
+                                               (3 * 3600, "3 h")])
+def test_a_runs_duration_reads_as_a_span(seconds: float | None, text: str) -> None:
+    assert duration(seconds) == text  # the CLI's runs table and the dashboard alike
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (None, ""), (0.123456, "0.1235"), (3, "3"), (["a", "b"], "a, b"),
+    ({"b": 1, "a": 2}, '{"a": 2, "b": 1}')])
+def test_a_table_cell_is_the_same_on_every_surface(value: object, text: str) -> None:
+    assert cell(value) == text
+
+
+def test_json_has_null_for_nan_and_infinities() -> None:
+    assert jsonable({"x": float("nan"), "y": (float("inf"), float("-inf"), 1.0)}) == \
+        {"x": None, "y": [None, None, 1.0]}
 
 
 def test_an_overdue_time_box_reads_in_seconds(lab: Path) -> None:

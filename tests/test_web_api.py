@@ -462,7 +462,7 @@ def test_status_endpoint_reports_what_the_runs_table_refreshes(web_lab: Path) ->
     rows = {r["id"]: r for r in body["runs"]}
     assert list(rows) == ["live0001", "gone0001", done]
     assert rows["live0001"]["status"] == "running" and rows["live0001"]["last_step"] == 41
-    assert rows["live0001"]["duration_text"].startswith("2m ")
+    assert rows["live0001"]["duration_text"] == "2 min"  # display.duration, as the CLI
     assert [rows[k]["status"] for k in rows] == ["running", "crashed", "finished"]
     assert "no heartbeat for" in rows["gone0001"]["reason"]
     assert rows[done]["status"] == "finished" and rows[done]["last_step"] == 99

@@ -22,6 +22,21 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def cell(value: Any) -> str:
+    """A value as a table cell: none as an empty cell, a float with 4 significant digits, a
+    list joined with commas, a mapping as JSON; the same in the CLI's tables, the dashboard
+    and the read API's notebook tables (each escapes it for where it goes)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str, sort_keys=True)
+    return str(value)
+
+
 def interval(low: Any, high: Any, *, unbounded: bool = True) -> str:
     """``[low, high]``; a missing upper end is ``∞`` when ``unbounded`` (an interval open
     above), else an en dash; nothing known at all is one en dash."""
@@ -32,6 +47,12 @@ def interval(low: Any, high: Any, *, unbounded: bool = True) -> str:
     if lo == "–" and hi == "–":
         return "–"
     return f"[{lo}, {hi}]"
+
+
+def duration(seconds: float | None) -> str:
+    """A duration given in seconds (a run's), as :func:`span` writes it; none as an empty
+    cell."""
+    return "" if seconds is None else span(seconds / 3600)
 
 
 def span(hours: float) -> str:
@@ -47,11 +68,24 @@ def span(hours: float) -> str:
     return f"{hours / 24:.3g} d"
 
 
+def day(ts: float | None = None) -> str:
+    """A timestamp's local date as ``YYYY-MM-DD`` (a baseline's or a plan's day); none: today."""
+    return time.strftime("%Y-%m-%d", time.localtime(time.time() if ts is None else ts))
+
+
 def when(ts: float | None) -> str:
     """A timestamp as local ``YYYY-MM-DD HH:MM``; none as an empty cell."""
     if ts is None:
         return ""
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def finite(value: Any) -> float | None:
+    """A number as a float for JSON; None for none, NaN and ±inf."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def jsonable(value: Any) -> Any:

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from stepstone.display import cell
+
 MAX_HTML_ROWS = 50
-
-
-def _cell(value: Any) -> str:
-    """One escaped HTML table cell."""
-    if value is None:
-        text = ""
-    elif isinstance(value, float):
-        text = f"{value:.4g}"
-    elif isinstance(value, (list, tuple)):
-        text = ", ".join(str(v) for v in value)
-    elif isinstance(value, dict):
-        text = json.dumps(value, default=str, sort_keys=True)
-    else:
-        text = str(value)
-    return html.escape(text)
 
 
 def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], caption: str = "",
@@ -30,7 +16,7 @@ def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], captio
     """The first :data:`MAX_HTML_ROWS` rows, then a line counting the rest of ``total``."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{_cell(row.get(c))}</td>" for c in columns) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(cell(row.get(c)))}</td>" for c in columns) + "</tr>"
         for row in rows[:MAX_HTML_ROWS]
     )
     shown = min(len(rows), MAX_HTML_ROWS)

@@ -124,12 +124,11 @@ def ask_for_review(args: list[str]) -> None:
     explicit = next((w.split("=", 1)[1] for w in words if w.startswith("--lab=")), None)
     if "--lab" in words[:-1]:
         explicit = words[words.index("--lab") + 1]
-    import time
-
+    from stepstone.display import day
     from stepstone.method.notebook import pending_review
     from stepstone.store.lab import find_store, open_lab
 
-    today = time.strftime("%Y-%m-%d", time.localtime(time.time()))
+    today = day()
     try:  # a hint must never stop the command it precedes
         target = find_store(explicit)
         if target.root is None:

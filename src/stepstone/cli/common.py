@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from stepstone.display import json_text, terminal_safe
+from stepstone.display import cell, json_text, terminal_safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,20 +60,10 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: s
     for col in columns:
         table.add_column(col, no_wrap=True, overflow="ellipsis", max_width=48)
     for row in rows:
-        table.add_row(*(Text(format_cell(row.get(col))) for col in columns))
+        table.add_row(*(Text(terminal_safe(cell(row.get(col)))) for col in columns))
     console.print(table)
 
 
-def format_cell(value: Any) -> str:
-    """Render one table cell: floats with 4 significant digits, None as empty, terminal
-    escapes shown, not obeyed."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return terminal_safe(", ".join(str(v) for v in value))
-    return terminal_safe(value)
 
 
 def monitor_options(func: F) -> F:

@@ -17,7 +17,7 @@ from stepstone.cli.common import (
     print_json,
     print_table,
 )
-from stepstone.display import span
+from stepstone.display import duration
 from stepstone.errors import UsageError
 from stepstone.method import evaluator
 from stepstone.method import lints as lint_rules
@@ -37,17 +37,10 @@ _COLUMNS = ("id", "name", "project", "status", "kind", "age", "duration", "step"
 def _row(run: RunRecord, now: float) -> dict[str, Any]:
     return {
         "id": run.id, "name": run.name, "project": run.project, "status": run.status,
-        "kind": run.kind, "age": _ago(now - run.created_at), "duration": _span(run.duration),
+        "kind": run.kind, "age": f"{duration(now - run.created_at)} ago",
+        "duration": duration(run.duration),
         "step": run.last_step, "tags": run.tags, "reason": run.reason,
     }
-
-
-def _ago(seconds: float) -> str:
-    return f"{_span(seconds)} ago"
-
-
-def _span(seconds: float | None) -> str:
-    return "" if seconds is None else span(seconds / 3600)
 
 
 def run_status(value: str | None) -> str | None:
@@ -134,7 +127,7 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
     for label, value in (("question", record.question_id), ("baseline", record.baseline),
                          ("git", _git_line(record)), ("code snapshot", record.code_snapshot),
                          ("command", " ".join(record.command or [])),
-                         ("duration", _span(record.duration)), ("exit code", record.exit_code)):
+                         ("duration", duration(record.duration)), ("exit code", record.exit_code)):
         if value not in (None, ""):
             echo(f"  {label}: {value}")
     if payload.get("incomplete_schedule"):

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 import statistics
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stepstone.configs import flatten, load_config, unflatten
+from stepstone.display import day
 from stepstone.errors import MethodError, NotFoundError, UsageError
 from stepstone.method import confirm as confirm_rules
 from stepstone.method import ideas as idea_rules
@@ -117,10 +117,6 @@ def lower_is_better(metric: str) -> bool:
     return not _LOWER_BETTER.isdisjoint(metric_words(metric))
 
 
-def today() -> str:
-    return time.strftime("%Y-%m-%d")
-
-
 def resolve(lab: Lab, ref: str) -> BaselineVersion:
     """``small`` (the tier's newest version) or ``small@2026-11-21`` → the baseline row; an
     unknown version is refused with the versions its tier has."""
@@ -184,7 +180,7 @@ def create(lab: Lab, tier: str, config: Path | str | dict[str, Any], *,
         raise UsageError(f"a baseline tier is a plain name like small or large, not {tier!r}")
     loaded = config if isinstance(config, dict) else load_config(config)
     parent = lab.baselines.current(tier)
-    version = lab.baselines.create(tier=tier, day=today(), config=loaded,
+    version = lab.baselines.create(tier=tier, day=day(), config=loaded,
                                    parent=parent.version if parent else None,
                                    reference_metric=reference_metric
                                    or (parent.reference_metric if parent else None))
@@ -272,7 +268,7 @@ def promote(lab: Lab, tier: str, question_id: str) -> BaselineVersion:
     metric = next((m for m in question["metrics"] if m != "gain"),
                   parent.reference_metric)
     version = lab.baselines.create(
-        tier=parent.tier, day=today(), parent=parent.version,
+        tier=parent.tier, day=day(), parent=parent.version,
         config=apply_delta(parent.config, delta), reference_metric=metric,
         features=[(question_id, delta)],
     )

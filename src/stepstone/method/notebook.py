@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stepstone.display import when
+from stepstone.display import day, when
 from stepstone.errors import UsageError
 from stepstone.method import evaluator
 from stepstone.store.lab import Lab
@@ -64,10 +64,6 @@ def note(lab: Lab, text: str, *, kind: str = "note", question: str | None = None
                  review_of=review)
 
 
-def _day(ts: float) -> str:
-    return time.strftime("%Y-%m-%d", time.localtime(ts))
-
-
 def author() -> str:
     """Who writes a day's plan: the login name (on a team store, each person reviews theirs)."""
     try:
@@ -79,7 +75,7 @@ def author() -> str:
 def plan_day(lab: Lab, text: str) -> dict[str, Any]:
     if not text.strip():
         raise UsageError("a day's plan needs some text")
-    return write(lab, "plan", f"Plan for {_day(time.time())}", text.strip(),
+    return write(lab, "plan", f"Plan for {day(time.time())}", text.strip(),
                  data={"author": author()})
 
 
@@ -88,7 +84,7 @@ def pending_review(lab: Lab, now: float | None = None) -> dict[str, Any] | None:
     that has no review yet, with the prompt."""
     now = time.time() if now is None else now
     me = author()
-    plans = [p for p in lab.notebook.pages(kind="plan") if _day(p["created_at"]) < _day(now)
+    plans = [p for p in lab.notebook.pages(kind="plan") if day(p["created_at"]) < day(now)
              and (p.get("data") or {}).get("author", me) == me]
     if not plans:
         return None
@@ -96,8 +92,8 @@ def pending_review(lab: Lab, now: float | None = None) -> dict[str, Any] | None:
     last = plans[-1]
     if last["number"] in reviewed:
         return None
-    return {"page": last["number"], "day": _day(last["created_at"]), "plan": last["body"],
-            "prompt": (f"The plan of {_day(last['created_at'])} (page {last['number']}) has no "
+    return {"page": last["number"], "day": day(last["created_at"]), "plan": last["body"],
+            "prompt": (f"The plan of {day(last['created_at'])} (page {last['number']}) has no "
                        "review: what was done, and why was the rest not? Answer with "
                        f"`stepstone note --review {last['number']} \"...\"`.")}
 

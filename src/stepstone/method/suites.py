@@ -34,13 +34,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from stepstone.display import day
 from stepstone.errors import MethodError, NotFoundError, UsageError
 from stepstone.method.baselines import (
     NOISE_TOLERANCE,
     lower_is_better,
     metric_words,
     resolve,
-    today,
 )
 from stepstone.method.suite_scale import at_scale, scale_mismatch
 from stepstone.method.suite_spec import NAME, check_text, normalize_spec, parse_check
@@ -70,7 +70,7 @@ def _save(lab: Lab, name: str, spec: dict[str, Any], tier: str | None,
                                 "`stepstone baseline list` shows them")
     spec = normalize_spec({**spec, "name": name, "tier": tier})
     parent = lab.suites.current(name)
-    version = lab.suites.create(name=name, day=today(),
+    version = lab.suites.create(name=name, day=day(),
                                 parent=parent["version"] if parent else None,
                                 tier=tier, question_id=question_id, spec=spec)
     return lab.suites.get(version)

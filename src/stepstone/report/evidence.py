@@ -8,6 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from stepstone.display import finite
 from stepstone.errors import StepstoneError
 from stepstone.method import evidence as ev
 from stepstone.method import selection as aio
@@ -20,7 +21,6 @@ from stepstone.report.model import (
     ParamRow,
     StratArm,
     StratInfo,
-    _num,
 )
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
@@ -51,13 +51,13 @@ def _fit_info(law: ev.BaselineLaw, qgain: ev.QuestionGain) -> FitInfo:
     return FitInfo(
         available=True, reason=None, source=law.source, metric=law.metric, form=fit.form,
         formula=fit.formula,
-        params=tuple(ParamRow(p.name, p.value, _num(p.ci_low), _num(p.ci_high))
+        params=tuple(ParamRow(p.name, p.value, finite(p.ci_low), finite(p.ci_high))
                      for p in fit.params),
         n_points=fit.n_points, n_bootstrap=fit.n_bootstrap, confidence=fit.confidence,
-        rmse_log=_num(fit.rmse_log), flops_method=fit.flops_method,
+        rmse_log=finite(fit.rmse_log), flops_method=fit.flops_method,
         holdout_note=fit.holdout_note,
-        holdout_mean_error=_num(h.mean_abs_relative_error) if h else None,
-        holdout_max_error=_num(h.max_abs_relative_error) if h else None,
+        holdout_mean_error=finite(h.mean_abs_relative_error) if h else None,
+        holdout_max_error=finite(h.max_abs_relative_error) if h else None,
         compute_range=crange, run_ids=law.run_ids, skipped=law.skipped,
         points_compute=tuple(float(c) for c in points_c),
         points_loss=tuple(float(v) for v in fit.loss),
@@ -82,13 +82,13 @@ def _gain_info(qgain: ev.QuestionGain, fit: FitInfo) -> GainInfo:
         outside = crange is not None and not (crange[0] <= rung.compute <= crange[1])
         rows.append(GainRow(
             rung=rung.label, compute=rung.compute, loss=rung.loss,
-            baseline_loss=rung.baseline_loss, compute_predicted=_num(rung.compute_predicted),
-            gain=_num(rung.gain), ci_low=_num(rung.ci_low), ci_high=_num(rung.ci_high),
+            baseline_loss=rung.baseline_loss, compute_predicted=finite(rung.compute_predicted),
+            gain=finite(rung.gain), ci_low=finite(rung.ci_low), ci_high=finite(rung.ci_high),
             defined=rung.defined, note=rung.remarks, runs=ids, extrapolated=outside))
     t = result.trend
     return GainInfo(
         available=True, reason=None, rows=tuple(rows), verdict=t.verdict,
-        slope_per_decade=_num(t.slope_per_decade), slope_ci=(_num(t.ci_low), _num(t.ci_high)),
+        slope_per_decade=finite(t.slope_per_decade), slope_ci=(finite(t.ci_low), finite(t.ci_high)),
         n_rungs=t.n_rungs, tolerance=t.tolerance, explanation=t.explanation,
         comparison=result.comparison, confidence=result.confidence, skipped=qgain.skipped)
 
@@ -147,8 +147,8 @@ def _stratified(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord]
         weak = rep.weakest
 
         def row(b: Any, weak: Any = weak) -> BucketRow:
-            return BucketRow(b.field, b.bucket, b.count, b.mean, _num(b.std), _num(b.worst_5pct),
-                             _num(b.ci_low), _num(b.ci_high), b.thin,
+            return BucketRow(b.field, b.bucket, b.count, b.mean, finite(b.std),
+                             finite(b.worst_5pct), finite(b.ci_low), finite(b.ci_high), b.thin,
                              weak is not None and (b.field, b.bucket) == (weak.field,
                                                                           weak.bucket))
 
@@ -169,7 +169,7 @@ def _stratified(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord]
                 comp = None
             if comp is not None:
                 comparison = tuple(BucketDiffRow(r.field, r.bucket, r.mean_a, r.mean_b, r.diff,
-                                                 _num(r.ci_low), _num(r.ci_high), r.verdict)
+                                                 finite(r.ci_low), finite(r.ci_high), r.verdict)
                                    for r in (*comp.rows, comp.overall))
                 largest = regression_text(comp, "the feature run", "the baseline run")
     return StratInfo(True, "; ".join(problems) or None, tuple(arms), comparison, largest)

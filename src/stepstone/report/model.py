@@ -5,7 +5,6 @@ data (strings, numbers, tuples), ready for Markdown, HTML or JSON.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -306,10 +305,3 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = jsonable(dataclasses.asdict(self))
         return out
-
-
-def _num(value: float | None) -> float | None:
-    if value is None:
-        return None
-    f = float(value)
-    return f if math.isfinite(f) else None

@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from stepstone.display import finite
 from stepstone.report.model import (
     LintRow,
     StandardsInfo,
     SuiteCheckRow,
     SuiteRunResult,
-    _num,
 )
 from stepstone.store.baselines import BaselineVersion
 from stepstone.store.lab import Lab
@@ -25,7 +25,7 @@ def _check_row(result: Mapping[str, Any]) -> SuiteCheckRow:
         check=str(result.get("check") or f"{result['metric']} {result['op']} "
                                           f"{float(result['threshold']):.6g}"),
         kind=str(result.get("kind", "")), metric=str(result["metric"]), op=str(result["op"]),
-        threshold=float(result["threshold"]), value=None if value is None else _num(value),
+        threshold=float(result["threshold"]), value=None if value is None else finite(value),
         passed=bool(result["passed"]), why=str(result.get("why") or ""))
 
 

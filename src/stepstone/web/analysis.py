@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from stepstone.display import jsonable
+from stepstone.display import finite, jsonable
 from stepstone.errors import AnalysisError, NotFoundError, StepstoneError, UsageError
 from stepstone.method import selection as aio
 from stepstone.store.lab import Lab
@@ -30,13 +30,6 @@ def _clean(out: dict[str, Any]) -> dict[str, Any]:
     """``out`` as JSON holds it (:func:`stepstone.display.jsonable`)."""
     cleaned: dict[str, Any] = jsonable(out)
     return cleaned
-
-
-def _num(value: Any) -> float | None:
-    if value is None:
-        return None
-    f = float(value)
-    return f if math.isfinite(f) else None
 
 
 # -- scaling ----------------------------------------------------------------------------------
@@ -136,8 +129,8 @@ def scaling_data(lab: Lab, question: str | None = None, baseline: str | None = N
         "form": fit.form, "formula": fit.formula, "n_points": fit.n_points,
         "confidence": fit.confidence, "n_bootstrap": fit.n_bootstrap,
         "rmse_log": fit.rmse_log, "flops_method": fit.flops_method,
-        "params": [{"name": p.name, "value": p.value, "low": _num(p.ci_low),
-                    "high": _num(p.ci_high)} for p in fit.params],
+        "params": [{"name": p.name, "value": p.value, "low": finite(p.ci_low),
+                    "high": finite(p.ci_high)} for p in fit.params],
         "curve": _curve(fit, min(computes), max(computes)),
     }
     if q is None:
@@ -152,8 +145,8 @@ def scaling_data(lab: Lab, question: str | None = None, baseline: str | None = N
         rungs.append({"label": rung.label, "run": ids[0], "runs": list(ids),
                       "name": ", ".join(names.get(rid, "") or rid[:8] for rid in ids),
                       "compute": rung.compute, "loss": rung.loss,
-                      "baseline_loss": rung.baseline_loss, "gain": _num(rung.gain),
-                      "low": _num(rung.ci_low), "high": _num(rung.ci_high),
+                      "baseline_loss": rung.baseline_loss, "gain": finite(rung.gain),
+                      "low": finite(rung.ci_low), "high": finite(rung.ci_high),
                       "defined": rung.defined, "note": rung.remarks})
     rungs.sort(key=lambda r: r["compute"])
     t = result.trend

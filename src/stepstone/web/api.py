@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from stepstone.analysis.curves import band, group_runs
-from stepstone.display import jsonable
+from stepstone.display import duration, jsonable
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.sdk.system import split_keys
 from stepstone.store.lab import Lab
 from stepstone.store.listing import Listing
 from stepstone.store.runs import flatten
-from stepstone.web.common import duration_text, lab_of
+from stepstone.web.common import lab_of
 from stepstone.web.series import DEFAULT_POINTS, MAX_POINTS, run_series
 
 router = APIRouter(prefix="/api")
@@ -76,7 +76,7 @@ def status_of_runs(
         record = lab.runs.get(ref)
         out.append(jsonable({"id": record.id, "status": record.status,
                              "last_step": record.last_step, "duration": record.duration,
-                             "duration_text": duration_text(record.duration),
+                             "duration_text": duration(record.duration),
                              "reason": record.reason}))
     return {"runs": out}
 

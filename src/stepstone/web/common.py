@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from stepstone.display import span, when
+from stepstone.display import cell, duration, span, when
 from stepstone.store.lab import Lab, connect
 from stepstone.store.target import StoreTarget
 from stepstone.web import markdown
@@ -30,29 +30,10 @@ BADGE = {
 }
 
 
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-
-
-def _num(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return "" if value is None else str(value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.filters["span"] = span
-TEMPLATES.env.filters["duration"] = duration_text
-TEMPLATES.env.filters["num"] = _num
+TEMPLATES.env.filters["duration"] = duration
+TEMPLATES.env.filters["num"] = cell
 TEMPLATES.env.filters["markdown"] = markdown.render
 
 
