@@ -230,6 +230,24 @@ def test_unknown_init_argument_is_a_type_error(lab_root):
         stepstone.init(project="p", lab=lab_root, bogus=1)
 
 
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"mode": "onlin"}, "mode must be 'online', 'offline' or 'disabled', not 'onlin'"),
+    ({"resume": "yes"}, "resume must be 'allow', 'must', 'never', 'auto', True or False"),
+    ({"system_metrics": -1}, "system_metrics=-1"),
+    ({"config": 3}, "config must be a dict"),
+])
+def test_bad_init_options_are_refused_before_anything_is_made(lab_root, tmp_path, kwargs,
+                                                               fragment):
+    running = stepstone.init(project="p", lab=lab_root)
+    elsewhere = tmp_path / "elsewhere"
+    with pytest.raises(UsageError, match=fragment):
+        stepstone.init(project="p", lab=elsewhere, **kwargs)
+    assert stepstone.run is running and not elsewhere.exists()  # no lab made, no run ended
+    running.finish()
+    with open_lab(lab_root) as lab:
+        assert [r.id for r in lab.runs.list()] == [running.id]
+
+
 def test_a_key_logged_beside_different_keys_keeps_logging_order(lab_root):
     run = stepstone.init(project="p", lab=lab_root, flush_interval=60)
     run.log({"a": 0.0, "b": 0.0})

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,12 @@ from stepstone.sdk.lints import check_config
 from stepstone.sdk.run import Config, Run, Summary, as_mapping, config_seed, wait_for_capture
 from stepstone.sdk.system import sampling_interval, wandb_stats_setting
 from stepstone.sdk.writer import DEFAULT_INTERVAL, Writer
-from stepstone.store.batches import copy_of_run
-from stepstone.store.db import is_postgres_url
+from stepstone.store.baselines import Baselines
+from stepstone.store.batches import RunCopy, copy_of_run
+from stepstone.store.db import Database, is_postgres_url
 from stepstone.store.lab import connect, create_local_lab, init_lab
-from stepstone.store.runs import Runs, flatten
+from stepstone.store.questions import Questions
+from stepstone.store.runs import RunRecord, Runs, flatten
 from stepstone.store.target import (
     LAB_DIRNAME,
     StoreTarget,
@@ -61,6 +64,7 @@ _IGNORED_OPTIONS = {"monitor_gym": "gym videos are not recorded",
                     "settings": "these wandb settings do not apply to a lab"}
 _USED_SETTINGS = ("x_disable_stats", "_disable_stats", "x_stats_sampling_interval")  # read by
 # stepstone.sdk.system.wandb_stats_setting
+_RESUME_MODES = (None, True, False, "allow", "must", "never", "auto")
 _warned_options: set[str] = set()
 
 _current: Run | None = None
@@ -82,32 +86,73 @@ def new_run_name(run_id: str) -> str:
     return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{run_id[:4]}"
 
 
-def _lab_root(lab: str | Path | None, dir: str | Path | None) -> StoreTarget:
-    """The store to write to (``lab``, ``STEPSTONE_LAB``, ``STEPSTONE_STORE``, the nearest lab
-    upward from where the program started, then from ``dir``); a local lab is made on the spot
-    (in ``dir`` when given, with a note) when none exists yet. ``dir`` is where wandb would
-    write its files (Lightning's WandbLogger passes ``"."``), not a lab of its own."""
-    chosen = lab or os.environ.get("STEPSTONE_LAB")
-    if chosen and is_postgres_url(str(chosen)):
-        return target_of_url(str(chosen))
-    start = launch_dir()  # where the program started (a Hydra app may have moved since)
-    if chosen:
-        path = start / Path(chosen).expanduser()
-        root = path if path.name == LAB_DIRNAME else path / LAB_DIRNAME
-        if not is_lab_folder(root):
-            init_lab(root)
-        return target_of_folder(root.resolve())
-    if os.environ.get("STEPSTONE_STORE"):
-        return target_of_url(os.environ["STEPSTONE_STORE"])
-    here = start.resolve()
-    wanted = (start / Path(dir).expanduser()).resolve() if dir is not None else here
-    for folder in (here, *here.parents, wanted, *wanted.parents):
-        if is_lab_folder(folder / LAB_DIRNAME):
-            return target_of_folder(folder / LAB_DIRNAME)
-    root = init_lab(wanted)
-    print(f"stepstone: created a lab at {root} (run `stepstone status` there to see runs)",
-          file=sys.stderr)
-    return target_of_folder(root)
+@dataclass(frozen=True)
+class StartOptions:
+    """What ``init()`` was asked for: its arguments and the ``STEPSTONE_*`` environment, read
+    once and checked by :meth:`read`, so that bad input is refused before anything is made."""
+
+    project: str
+    name: str | None
+    config: Mapping[str, Any]  # the script's, with wandb's include/exclude keys applied
+    tags: tuple[str, ...]
+    notes: str | None
+    group: str | None
+    job_type: str | None
+    kind: str
+    question: str | None
+    baseline: str | None  # as given: a tier (``small``) or a version (``small@2026-11-21``)
+    run_id: str | None  # ``id=``
+    resume: bool | str | None
+    mode: str  # online, offline or disabled (wandb's "shared" is online)
+    lab: str | Path | None  # ``lab=``, else STEPSTONE_LAB
+    store: str | None  # STEPSTONE_STORE
+    dir: str | Path | None
+    launcher_run: str | None  # STEPSTONE_RUN_ID: the run a launcher made for this process
+    flush_interval: float
+    system_interval: float | None  # seconds between system samples; None: off
+    save_code: bool
+    sync_tensorboard: bool
+
+    @classmethod
+    def read(
+        cls, *, project: str | None, name: str | None, config: Any, tags: Sequence[str] | None,
+        notes: str | None, group: str | None, job_type: str | None, dir: str | Path | None,
+        resume: bool | str | None, id: str | None, mode: str | None, lab: str | Path | None,
+        kind: str | None, question: str | None, baseline: str | None, flush_interval: float,
+        system_metrics: float | bool | None, wandb_options: Mapping[str, Any],
+        environ: Mapping[str, str] = os.environ,
+    ) -> StartOptions:
+        """The options of one ``init()`` call; a TypeError for an unknown keyword and a
+        UsageError, saying what to give instead, for a value no run can start with."""
+        unknown = set(wandb_options) - _WANDB_OPTIONS
+        if unknown:
+            raise TypeError("init() got unexpected keyword arguments: "
+                            f"{', '.join(sorted(unknown))}")
+        mode = mode or environ.get("STEPSTONE_MODE") or "online"
+        if mode not in ("online", "offline", "disabled", "shared"):
+            raise UsageError(f"mode must be 'online', 'offline' or 'disabled', not {mode!r}")
+        if resume not in _RESUME_MODES:
+            raise UsageError(f"resume must be 'allow', 'must', 'never', 'auto', True or False, "
+                             f"not {resume!r}")
+        if system_metrics is None:
+            system_metrics = wandb_stats_setting(wandb_options.get("settings"))
+        return cls(
+            project=project or environ.get("STEPSTONE_PROJECT") or _default_project(),
+            name=name,
+            config=_pick_keys(as_mapping(config) if config is not None else {},
+                              wandb_options.get("config_include_keys"),
+                              wandb_options.get("config_exclude_keys")),
+            tags=tuple(tags or ()), notes=notes, group=group, job_type=job_type,
+            kind=kind or "adhoc", question=question, baseline=baseline, run_id=id,
+            resume=resume, mode=mode, lab=lab or environ.get("STEPSTONE_LAB") or None,
+            store=environ.get("STEPSTONE_STORE") or None, dir=dir,
+            launcher_run=environ.get("STEPSTONE_RUN_ID") or None,
+            flush_interval=flush_interval,
+            system_interval=sampling_interval(system_metrics, environ),
+            save_code=wandb_options.get("save_code", True) is not False,
+            sync_tensorboard=bool(wandb_options.get("sync_tensorboard")
+                                  or wandb_options.get("tensorboard")),
+        )
 
 
 def init(
@@ -142,39 +187,35 @@ def init(
     reached is treated as ``"offline"``, with a note: no run is lost to a network outage.
     ``system_metrics`` is the seconds between samples of CPU, memory, disk, network and GPU
     use (default 10, or ``STEPSTONE_SYSTEM_METRICS``); ``False`` turns the sampler off.
+    ``question`` and ``baseline`` link a new run; a baseline tier (``"small"``) is recorded as
+    its newest version, the one the run starts from.
     """
-    unknown = set(wandb_options) - _WANDB_OPTIONS
-    if unknown:
-        raise TypeError(f"init() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    opts = StartOptions.read(
+        project=project, name=name, config=config, tags=tags, notes=notes, group=group,
+        job_type=job_type, dir=dir, resume=resume, id=id, mode=mode, lab=lab, kind=kind,
+        question=question, baseline=baseline, flush_interval=flush_interval,
+        system_metrics=system_metrics, wandb_options=wandb_options)
     _warn_ignored(wandb_options)
-    if wandb_options.get("sync_tensorboard") or wandb_options.get("tensorboard"):
+    if opts.sync_tensorboard:
         tensorboard_sync.start(current)
     if _current is not None:
         _current.finish()
-    mode = mode or os.environ.get("STEPSTONE_MODE") or "online"
-    if mode not in ("online", "offline", "disabled", "shared"):
-        raise UsageError(f"mode must be 'online', 'offline' or 'disabled', not {mode!r}")
-    if system_metrics is None:
-        system_metrics = wandb_stats_setting(wandb_options.get("settings"))
-    interval = sampling_interval(system_metrics)
-    user_config = _pick_keys(as_mapping(config) if config is not None else {},
-                             wandb_options.get("config_include_keys"),
-                             wandb_options.get("config_exclude_keys"))
-    project = project or os.environ.get("STEPSTONE_PROJECT") or _default_project()
-    if mode == "disabled":
-        return _activate(Run(run_id=id or new_run_id(), name=name or "disabled", project=project,
-                             lab_root=None, config=user_config, writer=None))
+    if opts.mode == "disabled":
+        return _activate(_unrecorded(opts, "disabled"))
     try:
-        run = _start(project, name, user_config, tags, notes, group, job_type, dir, resume, id,
-                     lab, kind, question, baseline, flush_interval, offline=mode == "offline",
-                     save_code=wandb_options.get("save_code", True) is not False)
-        run._start_system(interval)
+        run = _start(opts)
+        run._start_system(opts.system_interval)
         return run
     except LabError as exc:
         print(f"stepstone: {exc}. This run is NOT being recorded; training goes on.",
               file=sys.stderr)
-        return _activate(Run(run_id=id or new_run_id(), name=name or "unrecorded",
-                             project=project, lab_root=None, config=user_config, writer=None))
+        return _activate(_unrecorded(opts, "unrecorded"))
+
+
+def _unrecorded(opts: StartOptions, placeholder: str) -> Run:
+    """A run handle that records nothing (``mode="disabled"``, or a lab that cannot be used)."""
+    return Run(run_id=opts.run_id or new_run_id(), name=opts.name or placeholder,
+               project=opts.project, lab_root=None, config=opts.config, writer=None)
 
 
 def _warn_ignored(options: Mapping[str, Any]) -> None:
@@ -203,6 +244,79 @@ def _pick_keys(config: dict[str, Any], include: Sequence[str] | None,
     return config
 
 
+def _default_project() -> str:
+    main = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
+    return Path(main).stem if main else launch_dir().name or "default"
+
+
+# -- start-up: open the lab, then attach, resume or create, then the run's handle -------------
+@dataclass(frozen=True)
+class _Begun:
+    """The run that attach, resume or create left in the lab, as the handle needs it."""
+
+    run_id: str
+    name: str
+    project: str
+    config: dict[str, Any]
+    start_step: int = 0
+    attached: bool = False
+    notes: tuple[str, ...] = ()  # for the run's capture notes
+
+
+def _start(opts: StartOptions) -> Run:
+    target, db = _connect(opts)
+    try:
+        if _attaches(opts, db):
+            begun = _attach(opts, db)
+        elif opts.run_id is not None and Runs(db).exists(opts.run_id):
+            begun = _resume(opts, db)
+        else:
+            begun = _create(opts, db, target)
+        run_copy = copy_of_run(db, begun.run_id)  # what a spool needs if the lab fails at the end
+    finally:
+        db.close()
+    return _activate(_handle(opts, target, begun, run_copy))
+
+
+def _connect(opts: StartOptions) -> tuple[StoreTarget, Database]:
+    """The store the run is recorded in, open: a local lab in place of a team store offline."""
+    target = _lab_root(opts)
+    if opts.mode == "offline" and target.is_postgres:
+        target = _offline(target, None)
+    try:
+        return target, connect(target)  # an embedded lab is upgraded; a team store is checked
+    except StoreUnreachableError as exc:
+        target = _offline(target, exc)
+        return target, connect(target)
+
+
+def _lab_root(opts: StartOptions) -> StoreTarget:
+    """The store to write to (``lab``, ``STEPSTONE_LAB``, ``STEPSTONE_STORE``, the nearest lab
+    upward from where the program started, then from ``dir``); a local lab is made on the spot
+    (in ``dir`` when given, with a note) when none exists yet. ``dir`` is where wandb would
+    write its files (Lightning's WandbLogger passes ``"."``), not a lab of its own."""
+    if opts.lab and is_postgres_url(str(opts.lab)):
+        return target_of_url(str(opts.lab))
+    start = launch_dir()  # where the program started (a Hydra app may have moved since)
+    if opts.lab:
+        path = start / Path(opts.lab).expanduser()
+        root = path if path.name == LAB_DIRNAME else path / LAB_DIRNAME
+        if not is_lab_folder(root):
+            init_lab(root)
+        return target_of_folder(root.resolve())
+    if opts.store:
+        return target_of_url(opts.store)
+    here = start.resolve()
+    wanted = (start / Path(opts.dir).expanduser()).resolve() if opts.dir is not None else here
+    for folder in (here, *here.parents, wanted, *wanted.parents):
+        if is_lab_folder(folder / LAB_DIRNAME):
+            return target_of_folder(folder / LAB_DIRNAME)
+    root = init_lab(wanted)
+    print(f"stepstone: created a lab at {root} (run `stepstone status` there to see runs)",
+          file=sys.stderr)
+    return target_of_folder(root)
+
+
 def _offline(team: StoreTarget, why: StoreUnreachableError | None) -> StoreTarget:
     """The local lab that records runs for ``team`` while it is offline, made if need be."""
     spool = offline_target(team)
@@ -216,103 +330,98 @@ def _offline(team: StoreTarget, why: StoreUnreachableError | None) -> StoreTarge
     return spool
 
 
-def _default_project() -> str:
-    main = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
-    return Path(main).stem if main else launch_dir().name or "default"
+def _attaches(opts: StartOptions, db: Database) -> bool:
+    """Whether this process joins the run a launcher made for it: ``STEPSTONE_RUN_ID`` names a
+    run of the lab and ``id=`` names no other."""
+    launched = opts.launcher_run
+    return (launched is not None and Runs(db).exists(launched)
+            and opts.run_id in (None, launched))
 
 
-def _start(
-    project: str, name: str | None, user_config: Mapping[str, Any], tags: Sequence[str] | None,
-    notes: str | None, group: str | None, job_type: str | None, dir: str | Path | None,
-    resume: bool | str | None, run_id: str | None, lab: str | Path | None, kind: str | None,
-    question: str | None, baseline: str | None, flush_interval: float, offline: bool,
-    save_code: bool,
-) -> Run:
-    target = _lab_root(lab, dir)
-    if offline and target.is_postgres:
-        target = _offline(target, None)
-    try:
-        db = connect(target)  # an embedded lab is upgraded here; a team store is only checked
-    except StoreUnreachableError as exc:
-        target = _offline(target, exc)
-        db = connect(target)
-    try:
-        runs = Runs(db)
-        attached_id = os.environ.get("STEPSTONE_RUN_ID")
-        attached = (bool(attached_id) and runs.exists(str(attached_id))
-                    and run_id in (None, attached_id))
-        start_step = 0
-        notes_for_capture: list[str] = []
-        if attached:
-            run_id = str(attached_id)
-            record = runs.get(run_id)
-            config = {**user_config, **record.config}  # the launcher's config wins
-            if _in_hydra_app():
-                notes_for_capture = _disagreements(user_config, record.config)
-            runs.write_config(run_id, config, own_transaction=True)
-            extra: dict[str, Any] = {"status": "running"}
-            if tags:
-                extra["tags"] = sorted(set(record.tags) | set(tags))
-            if notes:
-                extra["notes"] = notes
-            if name and (record.name.startswith("run-") or record.name == new_run_name(run_id)):
-                # the launcher's generated name: the script's own wins (a --name does not)
-                extra["name"] = name
-            runs.update(run_id, **extra)
-            name, project = str(extra.get("name", record.name)), record.project
-            start_step = (record.last_step + 1) if record.last_step is not None else 0
-        elif run_id is not None and runs.exists(run_id):
-            if resume in (None, False, "never"):
-                raise UsageError(
-                    f"run {run_id} already exists: pass resume='allow' to continue it, "
-                    "or drop id= to start a new run"
-                )
-            record = runs.get(run_id)
-            config = {**record.config, **user_config}
-            runs.write_config(run_id, config, own_transaction=True)
-            runs.update(run_id, status="running", reason=None, ended_at=None, exit_code=None,
-                        pid=os.getpid(), host=socket.gethostname(), heartbeat_at=time.time())
-            name, project = record.name, record.project
-            start_step = (record.last_step + 1) if record.last_step is not None else 0
-        else:
-            if resume == "must":
-                raise UsageError(
-                    f"resume='must' but there is no run {run_id!r} in {target.describe()}")
-            run_id = run_id or new_run_id()
-            config = dict(user_config)
-            now = time.time()
-            runs.create({
-                "id": run_id, "name": name or new_run_name(run_id), "project": project,
-                "group_name": group, "job_type": job_type, "kind": kind or "adhoc",
-                "tags": list(tags or []), "notes": notes, "status": "running",
-                "created_at": now, "heartbeat_at": now, "pid": os.getpid(),
-                "host": socket.gethostname(), "command": [sys.executable, *sys.argv],
-                "cwd": str(launch_dir()), "question_id": question, "baseline": baseline,
-                "seed": config_seed(config),
-            }, config)
-            name = name or new_run_name(run_id)
-            notes_for_capture = unresolved_links(db, question, baseline)
-        run_copy = copy_of_run(db, run_id)  # what a spool needs if the lab fails at the end
-    finally:
-        db.close()
-    writer = Writer(target.database, run_id, interval=flush_interval, run_copy=run_copy,
-                    spools=spool_targets(target))
+def _attach(opts: StartOptions, db: Database) -> _Begun:
+    """Join the launcher's run: the launcher's config wins over the script's, the script's
+    tags are added, its notes kept, and its name replaces a name the launcher generated."""
+    runs = Runs(db)
+    run_id = str(opts.launcher_run)
+    record = runs.get(run_id)
+    config = {**opts.config, **record.config}
+    notes = _disagreements(opts.config, record.config) if hydra_info() is not None else []
+    runs.write_config(run_id, config, own_transaction=True)
+    extra: dict[str, Any] = {"status": "running"}
+    if opts.tags:
+        extra["tags"] = sorted(set(record.tags) | set(opts.tags))
+    if opts.notes:
+        extra["notes"] = opts.notes
+    if opts.name and (record.name.startswith("run-") or record.name == new_run_name(run_id)):
+        # the launcher's generated name: the script's own wins (a --name does not)
+        extra["name"] = opts.name
+    runs.update(run_id, **extra)
+    return _Begun(run_id=run_id, name=str(extra.get("name", record.name)),
+                  project=record.project, config=config, start_step=_next_step(record),
+                  attached=True, notes=tuple(notes))
+
+
+def _resume(opts: StartOptions, db: Database) -> _Begun:
+    """Continue the run ``id=`` names where its steps left off (``resume=`` must allow it);
+    the script's config is laid over the run's."""
+    run_id = str(opts.run_id)
+    if opts.resume in (None, False, "never"):
+        raise UsageError(f"run {run_id} already exists: pass resume='allow' to continue it, "
+                         "or drop id= to start a new run")
+    runs = Runs(db)
+    record = runs.get(run_id)
+    config = {**record.config, **opts.config}
+    runs.write_config(run_id, config, own_transaction=True)
+    runs.update(run_id, status="running", reason=None, ended_at=None, exit_code=None,
+                pid=os.getpid(), host=socket.gethostname(), heartbeat_at=time.time())
+    return _Begun(run_id=run_id, name=record.name, project=record.project, config=config,
+                  start_step=_next_step(record))
+
+
+def _create(opts: StartOptions, db: Database, target: StoreTarget) -> _Begun:
+    """A new run, linked to its question and to the baseline version it starts from."""
+    if opts.resume == "must":
+        raise UsageError(
+            f"resume='must' but there is no run {opts.run_id!r} in {target.describe()}")
+    run_id = opts.run_id or new_run_id()
+    name = opts.name or new_run_name(run_id)
+    config = dict(opts.config)
+    baseline, notes = _links(db, opts.question, opts.baseline)
+    now = time.time()
+    Runs(db).create({
+        "id": run_id, "name": name, "project": opts.project, "group_name": opts.group,
+        "job_type": opts.job_type, "kind": opts.kind, "tags": list(opts.tags),
+        "notes": opts.notes, "status": "running", "created_at": now, "heartbeat_at": now,
+        "pid": os.getpid(), "host": socket.gethostname(), "command": [sys.executable, *sys.argv],
+        "cwd": str(launch_dir()), "question_id": opts.question,
+        "baseline": baseline, "seed": config_seed(config),
+    }, config)
+    return _Begun(run_id=run_id, name=name, project=opts.project, config=config,
+                  notes=tuple(notes))
+
+
+def _next_step(record: RunRecord) -> int:
+    """The step a joined or resumed run goes on from."""
+    return (record.last_step + 1) if record.last_step is not None else 0
+
+
+def _handle(opts: StartOptions, target: StoreTarget, begun: _Begun, run_copy: RunCopy) -> Run:
+    """The run's handle, its writer started, its start-up capture under way."""
+    writer = Writer(target.database, begun.run_id, interval=opts.flush_interval,
+                    run_copy=run_copy, spools=spool_targets(target))
     writer.start()
-    run = Run(run_id=run_id, name=name or run_id, project=project, lab_root=target.root,
-              objects=open_objects(target.objects), config=config, writer=writer,
-              start_step=start_step, attached=attached, target=target)
-    check_config(run.summary, config)  # fp16 without a gradient scaler: warn now, not later
-    _start_capture(run, target, code=save_code and not attached, notes=notes_for_capture)
-    if not attached:
+    run = Run(run_id=begun.run_id, name=begun.name or begun.run_id, project=begun.project,
+              lab_root=target.root, objects=open_objects(target.objects), config=begun.config,
+              writer=writer, start_step=begun.start_step, attached=begun.attached,
+              target=target)
+    check_config(run.summary, begun.config)  # fp16 without a gradient scaler: warn now
+    _start_capture(run, target, code=opts.save_code and not begun.attached, notes=begun.notes)
+    if not begun.attached:
         run._start_tee()
     info = hydra_info()
     if info is not None:  # launched from a Hydra app: keep its overrides and choices
         run.config.update({"hydra": info})
-    return _activate(run)
-
-
-def _in_hydra_app() -> bool:
-    return hydra_info() is not None
+    return run
 
 
 def _disagreements(script: Mapping[str, Any], launcher: Mapping[str, Any]) -> list[str]:
@@ -333,12 +442,12 @@ def _disagreements(script: Mapping[str, Any], launcher: Mapping[str, Any]) -> li
     return [note]
 
 
-def unresolved_links(db: Any, question: str | None, baseline: str | None) -> list[str]:
-    """A note (also printed, once) for each of ``question`` and ``baseline`` that the lab
-    does not hold: the run keeps the link as given, marked unresolved."""
-    from stepstone.store.baselines import Baselines
-    from stepstone.store.questions import Questions
-
+def _links(db: Database, question: str | None,
+           baseline: str | None) -> tuple[str | None, list[str]]:
+    """The baseline a new run records, and a note (also printed, once) for each of
+    ``question`` and ``baseline`` that the lab does not hold: the run keeps such a link as
+    given, marked unresolved. A tier (``small``) is recorded as its newest version
+    (``small@2026-11-21``): the version the run starts from, which reproduces it."""
     notes = []
     if question is not None:
         try:
@@ -346,18 +455,21 @@ def unresolved_links(db: Any, question: str | None, baseline: str | None) -> lis
         except Exception:
             notes.append(f"unresolved link: question {question!r} is not in this lab "
                          "(`stepstone question list` shows its questions)")
+    version = baseline
     if baseline is not None:
         try:
-            known = (Baselines(db).current(baseline) is not None if "@" not in baseline
-                     else bool(Baselines(db).get(baseline)))
+            row = (Baselines(db).current(baseline) if "@" not in baseline
+                   else Baselines(db).get(baseline))
         except Exception:
-            known = False
-        if not known:
+            row = None
+        if row is None:
             notes.append(f"unresolved link: baseline {baseline!r} is not in this lab "
                          "(`stepstone baseline list` shows its versions)")
+        else:
+            version = row.version
     for note in notes:
         print(f"stepstone: {note}", file=sys.stderr)
-    return notes
+    return version, notes
 
 
 def _start_capture(run: Run, target: StoreTarget, *, code: bool,
