@@ -232,8 +232,7 @@ def test_a_full_disk_through_finish_raises_nothing_and_loses_nothing(tmp_path):
 def test_a_migration_number_that_landed_late_is_applied_to_a_newer_lab(store_target):
     """Migration numbers are handed out ahead: a lab upgraded to v8 before v6 existed lacks
     v6, and an upgrade fills the gap."""
-    from stepstone.store.migrations import LATEST, schema_version
-    from stepstone.store.team import upgrade
+    from stepstone.store.migrations import LATEST, schema_version, upgrade
 
     with open_lab(store_target.location) as lab:
         with lab.db.transaction():

@@ -19,7 +19,7 @@ from stepstone.store import migrations, open_lab
 from stepstone.store.db import Database
 from stepstone.store.lab import Lab
 from stepstone.store.metrics import Chunk
-from stepstone.store.migrations import Migration
+from stepstone.store.schema_core import Migration
 from stepstone.store.target import StoreTarget, open_objects
 from stepstone.store.team import sync
 

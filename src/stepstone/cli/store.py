@@ -12,9 +12,9 @@ from stepstone.errors import UsageError
 from stepstone.store import migrations
 from stepstone.store.db import Database, is_postgres_url
 from stepstone.store.lab import Lab, connect, find_lab, find_store
-from stepstone.store.migrations import check_version, schema_version
+from stepstone.store.migrations import check_version, schema_version, upgrade
 from stepstone.store.target import DB_NAME, StoreTarget, target_of_folder, target_of_url
-from stepstone.store.team import sync, upgrade
+from stepstone.store.team import sync
 
 
 @click.command("migrate")

@@ -23,7 +23,7 @@ from stepstone.store.db import Database, is_postgres_url, lab_writable
 from stepstone.store.evals import Evals
 from stepstone.store.ideas import Ideas
 from stepstone.store.metrics import Metrics
-from stepstone.store.migrations import check_version, migrate, schema_version
+from stepstone.store.migrations import check_version, migrate, schema_version, upgrade
 from stepstone.store.notebook import Notebook
 from stepstone.store.objects import ObjectIndex
 from stepstone.store.plans import Plans
@@ -135,8 +135,6 @@ def create_local_lab(root: Path) -> Path:
 
 
 def _init_team_lab(root: Path, store: str | None, objects: str | None) -> Path:
-    from stepstone.store.team import upgrade
-
     if store is None:
         target = target_of_folder(root)
     else:

@@ -17,8 +17,8 @@ from typing import Any
 
 from stepstone.errors import UsageError
 from stepstone.store.db import Database
-from stepstone.store.migrations import ATTENTION, PAGE_KEYS, RANK
 from stepstone.store.runs import STATUSES, RunRecord, Runs, status_condition
+from stepstone.store.schema_core import ATTENTION, PAGE_KEYS, RANK
 
 # sortable columns of the listing (the user picks one of these names, never raw SQL); runs
 # that need attention sort first (stopped without finishing, then still running). Each

@@ -7,7 +7,7 @@ points at the run it made; a relaunch adds attempts and never replaces one.
 
 from __future__ import annotations
 
-from stepstone.store.migrations import Migration
+from stepstone.store.schema_core import Migration
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(

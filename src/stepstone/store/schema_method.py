@@ -17,7 +17,7 @@ table ``recall_fts`` kept by triggers, on PostgreSQL a GIN index over :data:`IDE
 
 from __future__ import annotations
 
-from stepstone.store.migrations import Migration
+from stepstone.store.schema_core import Migration
 
 _REFUSAL = "notebook pages are append-only: write a correction page instead"
 _NUMBERED = ("notebook pages are append-only: the database numbers a page, "

@@ -7,7 +7,7 @@ check of a run against a suite version is a new row: a re-check adds one, the ne
 
 from __future__ import annotations
 
-from stepstone.store.migrations import Migration
+from stepstone.store.schema_core import Migration
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(

@@ -1,4 +1,4 @@
-"""Team-store operations: schema upgrades under a lock, and ``sync`` between two labs.
+"""Team-store operations: ``sync`` between two labs, and the runs and spools waiting for it.
 
 :func:`sync` copies every table of one lab into another (typically a laptop's
 SQLite lab into the team's PostgreSQL store) and every object blob they use,
@@ -33,37 +33,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stepstone.errors import NotFoundError, SchemaVersionError, UsageError
-from stepstone.store import migrations
-from stepstone.store.db import POSTGRES, SQLITE, Database
-from stepstone.store.migrations import check_version, migrate, schema_version
+from stepstone.store.db import SQLITE, Database
+from stepstone.store.migrations import schema_version
+from stepstone.store.schema_core import DERIVED_TABLES
 from stepstone.store.target import StoreTarget, offline_target, spool_targets
 
 if TYPE_CHECKING:
     from stepstone.store.lab import Lab
 
-# pg_advisory_lock key held while migrating a team store ("stepston" in ASCII)
-MIGRATE_LOCK_KEY = 0x73746570_73746F6E
 _BATCH = 500
-
-
-def upgrade(db: Database) -> tuple[int, int]:
-    """Apply every pending migration; return (version before, version after).
-
-    On PostgreSQL this holds an advisory lock, so two ``stepstone migrate`` at once
-    do not race. A schema newer than this client is refused.
-    """
-    locked = db.dialect is POSTGRES
-    if locked:
-        db.scalar("SELECT pg_advisory_lock(?)", (MIGRATE_LOCK_KEY,))
-    try:
-        before = schema_version(db)
-        if before > migrations.LATEST:
-            check_version(db, auto_upgrade=False)  # raises: upgrade stepstone
-        after = migrate(db) if before < migrations.LATEST else before
-    finally:
-        if locked:
-            db.scalar("SELECT pg_advisory_unlock(?)", (MIGRATE_LOCK_KEY,))
-    return before, after
 
 
 # -- introspection --------------------------------------------------------------------------------
@@ -82,7 +60,7 @@ def describe_tables(db: Database) -> dict[str, TableInfo]:
     """Every table of ``db`` except the migration log and the tables triggers keep (a copied
     run updates the destination's counts itself), with its keys."""
     names = sorted(t for t in db.tables()
-                   if t != "schema_migrations" and t not in migrations.DERIVED_TABLES
+                   if t != "schema_migrations" and t not in DERIVED_TABLES
                    and not t.startswith("sqlite_"))
     return {name: (_sqlite_table(db, name) if db.dialect is SQLITE else _pg_table(db, name))
             for name in names}
