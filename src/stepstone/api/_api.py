@@ -1,17 +1,15 @@
-"""``Api``: read access to a lab, shaped like ``wandb.Api()``."""
+"""``Api``: read access to a lab, shaped like ``wandb.Api()``, and its projects."""
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from stepstone.api._filters import ALIASES, PUSHED, matches, sort_records
-from stepstone.api._fit import Fit
-from stepstone.api._frames import check_format, convert, eval_frame, pandas_module
-from stepstone.api._project import ENTITY, Project
+from stepstone.api._fit import Fit, stored_fits
+from stepstone.api._frames import check_format, convert, eval_frame, pandas_module, runs_frame
+from stepstone.api._paths import ENTITY, ui_url
 from stepstone.api._run import Run
 from stepstone.api._runs import Runs
 from stepstone.errors import NotFoundError, UsageError
@@ -19,8 +17,6 @@ from stepstone.store.lab import Lab, open_lab
 from stepstone.store.listing import Listing
 from stepstone.store.runs import RunRecord
 
-UI_URL = "http://127.0.0.1:8420"
-"""Where ``stepstone ui`` serves by default (``STEPSTONE_UI_URL`` names another place)."""
 _OVERRIDES = ("entity", "project", "run")
 
 
@@ -53,7 +49,7 @@ class Api:
     @property
     def ui_url(self) -> str:
         """The dashboard's address, for ``run.url`` (``STEPSTONE_UI_URL``, else 127.0.0.1:8420)."""
-        return os.environ.get("STEPSTONE_UI_URL", UI_URL).rstrip("/")
+        return ui_url()
 
     @property
     def default_entity(self) -> str:
@@ -127,13 +123,13 @@ class Api:
             path, filters, order, question_id=question, baseline=baseline, status=status,
             tags=tag, project=project, kind=kind, name=name, limit=limit,
         )
-        return Runs(self, [Run(self, r) for r in records])
+        return Runs([Run(self._lab, r) for r in records])
 
     def run(self, path: str) -> Run:
         """One run by id, unique id prefix or unique name (``"project/id"`` works too)."""
         ref = path.rstrip("/").split("/")[-1] if "/" in path else path
         self._reap()
-        return Run(self, self._lab.runs.get(ref))
+        return Run(self._lab, self._lab.runs.get(ref))
 
     def project(self, name: str, entity: str | None = None) -> Project:
         """The project ``name`` (the runs of that project), or NotFoundError naming those there
@@ -170,22 +166,11 @@ class Api:
         ``filters``). The same table ``stepstone export runs`` writes.
         """
         check_format(format)
-        from stepstone.store.export import run_rows
-
         if runs is None and filters:
             records = self._records(None, filters, "-created_at")
         else:
             records = self._resolve(runs)
-        rows = run_rows(records)
-        if format == "records":
-            return rows
-        pd = pandas_module()
-        columns = list(dict.fromkeys(k for row in rows for k in row))
-        if not columns:
-            from stepstone.store.export import RUN_FIELDS
-
-            columns = [*RUN_FIELDS, "tags"]
-        return convert(pd.DataFrame(rows, columns=columns), format)
+        return runs_frame(records, format)
 
     def history_frame(
         self, runs: Iterable[Run | str] | Runs | None = None,
@@ -247,12 +232,7 @@ class Api:
         """Stored scaling-law fits, newest first; with ``label``, those whose label is it or
         holds it as a whole word (``"small"`` finds the default label ``"baseline:small@...
         (its own runs, kind baseline)"``, not ``"smaller"``)."""
-        names = Fit.__dataclass_fields__
-        word = (re.compile(rf"(?<![\w-]){re.escape(label)}(?![\w-])")
-                if label is not None else None)
-        return [Fit(**{k: v for k, v in row.items() if k in names})
-                for row in self._lab.fits()
-                if word is None or row["label"] == label or word.search(row["label"] or "")]
+        return stored_fits(self._lab, label)
 
     def fit(self, fit_id: str) -> Fit:
         for fit in self.fits():
@@ -262,3 +242,34 @@ class Api:
 
     def __repr__(self) -> str:
         return f"<stepstone.Api lab={self._lab.root}>"
+
+
+class Project:
+    """A project of a lab (the runs that share a ``project`` name), shaped like wandb's:
+    ``name``, ``entity``, ``path``, ``url``, and :meth:`runs`."""
+
+    def __init__(self, api: Api, name: str) -> None:
+        self._api = api
+        self.name = name
+        self.entity = ENTITY
+
+    @property
+    def path(self) -> list[str]:
+        return [self.entity, self.name]
+
+    @property
+    def url(self) -> str:
+        return f"{ui_url()}/runs?project={self.name}"
+
+    def runs(self, **kwargs: Any) -> Runs:
+        """The project's runs (the keywords of :meth:`Api.runs`)."""
+        return self._api.runs(self.name, **kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Project) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"<Project {'/'.join(self.path)}>"

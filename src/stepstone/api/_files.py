@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
+from stepstone.api._paths import run_url
 from stepstone.errors import UsageError
-
-if TYPE_CHECKING:
-    from stepstone.api._run import Run
+from stepstone.store.lab import Lab
 
 
 class File:
     """One object of a run: ``name``, ``role`` (artifact, log, media...), ``hash`` (its
     content address), ``size``; :meth:`read` gives the bytes, :meth:`download` writes them."""
 
-    def __init__(self, run: Run, role: str, name: str, digest: str) -> None:
-        self._run = run
+    def __init__(self, lab: Lab, run_id: str, role: str, name: str, digest: str) -> None:
+        self._lab = lab
+        self._run_id = run_id
         self.role = role
         self.name = name
         self.hash = digest
@@ -29,10 +29,10 @@ class File:
     @property
     def url(self) -> str:
         """Where the dashboard serves the run (stepstone has no per-file URL)."""
-        return self._run.url
+        return run_url(self._run_id)
 
     def read(self) -> bytes:
-        return self._run._api._lab.run_object(self._run.id, self.role, self.name)
+        return self._lab.run_object(self._run_id, self.role, self.name)
 
     def __getitem__(self, key: str) -> Any:  # the dict shape earlier versions returned
         if key not in ("role", "name", "hash"):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from stepstone.api._display import html_table
+from stepstone.store.lab import Lab
 from stepstone.store.runs import flatten
 
 
@@ -31,3 +33,14 @@ class Fit:
         rows = [{"field": k, "value": v} for k, v in self.to_dict().items() if k != "result"]
         rows += [{"field": f"result.{k}", "value": v} for k, v in flatten(self.result).items()]
         return html_table(rows, ("field", "value"), caption=f"fit {self.id} ({self.label})")
+
+
+def stored_fits(lab: Lab, label: str | None = None) -> list[Fit]:
+    """The lab's stored fits, newest first; with ``label``, those whose label is it or holds it
+    as a whole word."""
+    names = Fit.__dataclass_fields__
+    word = (re.compile(rf"(?<![\w-]){re.escape(label)}(?![\w-])")
+            if label is not None else None)
+    return [Fit(**{k: v for k, v in row.items() if k in names})
+            for row in lab.fits()
+            if word is None or row["label"] == label or word.search(row["label"] or "")]

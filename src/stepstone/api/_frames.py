@@ -7,6 +7,8 @@ import math
 from typing import Any
 
 from stepstone.errors import UsageError
+from stepstone.store.export import RUN_FIELDS, run_rows
+from stepstone.store.runs import RunRecord
 
 _FORMATS = ("pandas", "polars", "records")
 
@@ -51,6 +53,18 @@ def convert(frame: Any, fmt: str) -> Any:
 
 def _none_if_nan(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def runs_frame(records: list[RunRecord], fmt: str) -> Any:
+    """One row per run: its fields, ``tags``, ``config.*`` and ``summary.*`` columns, as the
+    format asked for."""
+    check_format(fmt)
+    rows = run_rows(records)
+    if fmt == "records":
+        return rows
+    pd = pandas_module()
+    columns = list(dict.fromkeys(k for row in rows for k in row)) or [*RUN_FIELDS, "tags"]
+    return convert(pd.DataFrame(rows, columns=columns), fmt)
 
 
 def eval_frame(records: list[dict[str, Any]], run_id: str | None = None) -> Any:

@@ -1,42 +1,20 @@
-"""A project of a lab (the runs that share a ``project`` name), shaped like wandb's."""
+"""Where things are, in wandb's terms: the entity every path names, the dashboard's address."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from stepstone.api._api import Api
-    from stepstone.api._runs import Runs
+import os
 
 ENTITY = "stepstone"
 """A lab has no entities (users or teams): every run and project answers this one."""
+UI_URL = "http://127.0.0.1:8420"
+"""Where ``stepstone ui`` serves by default (``STEPSTONE_UI_URL`` names another place)."""
 
 
-class Project:
-    """``name``, ``entity``, ``path``, ``url``, and :meth:`runs`."""
+def ui_url() -> str:
+    """The dashboard's address (``STEPSTONE_UI_URL``, else 127.0.0.1:8420)."""
+    return os.environ.get("STEPSTONE_UI_URL", UI_URL).rstrip("/")
 
-    def __init__(self, api: Api, name: str) -> None:
-        self._api = api
-        self.name = name
-        self.entity = ENTITY
 
-    @property
-    def path(self) -> list[str]:
-        return [self.entity, self.name]
-
-    @property
-    def url(self) -> str:
-        return f"{self._api.ui_url}/runs?project={self.name}"
-
-    def runs(self, **kwargs: Any) -> Runs:
-        """The project's runs (the keywords of :meth:`Api.runs`)."""
-        return self._api.runs(self.name, **kwargs)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Project) and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash(self.name)
-
-    def __repr__(self) -> str:
-        return f"<Project {'/'.join(self.path)}>"
+def run_url(run_id: str) -> str:
+    """A run's page on the dashboard."""
+    return f"{ui_url()}/runs/{run_id}"

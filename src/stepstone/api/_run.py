@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stepstone.api._display import html_table
 from stepstone.api._files import File, select
-from stepstone.api._fit import Fit
+from stepstone.api._fit import Fit, stored_fits
 from stepstone.api._frames import check_format, convert, eval_frame, pandas_module
-from stepstone.api._project import ENTITY
+from stepstone.api._paths import ENTITY, run_url
 from stepstone.api._summary import Summary
 from stepstone.display import when
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.sdk.system import read_system, split_keys, system_table
+from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord, flatten
-
-if TYPE_CHECKING:
-    from stepstone.api._api import Api
-
 
 _EDITABLE = {"name": "name", "display_name": "name", "notes": "notes", "tags": "tags",
              "group": "group_name", "job_type": "job_type"}
@@ -31,8 +28,8 @@ class Run:
     files; edit its name, notes, tags, group, job type, config and summary and write them with
     :meth:`update`."""
 
-    def __init__(self, api: Api, record: RunRecord) -> None:
-        self._api = api
+    def __init__(self, lab: Lab, record: RunRecord) -> None:
+        self._lab = lab
         self._record = record
         self._edits: dict[str, Any] = {}
         self._summary: Summary | None = None
@@ -127,7 +124,7 @@ class Run:
     def url(self) -> str:
         """The run's page on the dashboard (``stepstone ui``; ``STEPSTONE_UI_URL`` if it runs
         elsewhere)."""
-        return f"{self._api.ui_url}/runs/{self.id}"
+        return run_url(self.id)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -161,7 +158,7 @@ class Run:
     def system_metrics(self) -> dict[str, float]:
         """The last sample of each system metric (``system/*``)."""
         return {row["key"]: row["last"]
-                for row in system_table(read_system(self._api._lab, self.id))}
+                for row in system_table(read_system(self._lab, self.id))}
 
     @property
     def kind(self) -> str:
@@ -217,7 +214,7 @@ class Run:
     def refresh(self) -> Run:
         """Read the run again (status, summary and config may have moved on); edits not yet
         written with :meth:`update` are dropped."""
-        self._record = self._api._lab.runs.get(self.id)
+        self._record = self._lab.runs.get(self.id)
         self._edits = {}
         self._summary = None
         return self
@@ -226,7 +223,7 @@ class Run:
         """Write the edits to the lab, as wandb's ``run.update()``: name, notes, tags, group
         and job type set on this object, keys set in ``run.config``, and the summary's item
         edits (keys set or deleted)."""
-        runs = self._api._lab.runs
+        runs = self._lab.runs
         fields = {k: v for k, v in self._edits.items()
                   if v != getattr(self._record, k)}
         if fields:
@@ -239,7 +236,7 @@ class Run:
     def _write_summary(self, summary: Summary) -> None:
         changed, removed = summary.changes()
         if changed or removed:
-            self._api._lab.runs.set_summary(self.id, changed, removed)
+            self._lab.runs.set_summary(self.id, changed, removed)
         summary.saved()
 
     load = refresh
@@ -248,10 +245,10 @@ class Run:
     def metric_keys(self) -> list[str]:
         """The keys of the numeric metric series, sorted; system metrics (``system/*``) are
         in :attr:`system_metrics` and ``history(stream="events")``."""
-        return split_keys(self._api._lab.metrics.keys(self.id))[0]
+        return split_keys(self._lab.metrics.keys(self.id))[0]
 
     def _columns(self, keys: Sequence[str] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-        lab = self._api._lab
+        lab = self._lab
         if keys is None:  # the training metrics; system metrics are history(stream="events")
             keys = split_keys(lab.metrics.keys(self.id))[0]
             keys += [k for k in lab.metrics.text_counts(self.id) if k not in keys]
@@ -327,7 +324,7 @@ class Run:
 
     def _events(self, pd: Any, keys: Sequence[str] | None) -> Any:
         """The system samples as a frame: one row per sample, ``_runtime``, ``_timestamp``."""
-        history = read_system(self._api._lab, self.id)
+        history = read_system(self._lab, self.id)
         if keys is not None:
             history = {k: v for k, v in history.items() if k in set(keys)}
         columns = {key: pd.Series(s.values, index=pd.Index(s.times, dtype="float64"),
@@ -375,27 +372,27 @@ class Run:
 
     # evaluations, fits, files -----------------------------------------------------------------
     def eval_names(self) -> list[str]:
-        return self._api._lab.evals.names(self.id)
+        return self._lab.evals.names(self.id)
 
     def evals(self, name: str | None = None, format: str = "pandas") -> Any:
         """Per-example evaluation records: name, step, id, score, correct, prediction, fields."""
         check_format(format)
-        records = self._api._lab.evals.records(self.id, name)
+        records = self._lab.evals.records(self.id, name)
         if format == "records":
             return records
         return convert(eval_frame(records), format)
 
     def fits(self) -> list[Fit]:
         """The stored fits that used this run."""
-        return [f for f in self._api.fits() if self.id in f.run_ids]
+        return [f for f in stored_fits(self._lab) if self.id in f.run_ids]
 
     def files(self, names: Sequence[str] | None = None, pattern: str | None = None,
               per_page: int = 50) -> list[File]:
         """The files stored with the run (artifacts, logs, media, the code's manifest), each a
         :class:`File` with ``name``, ``role``, ``hash``, ``read()`` and ``download()``;
         ``names`` picks some by name, ``pattern`` by wandb's LIKE syntax (``%.json``)."""
-        files = [File(self, str(o["role"]), str(o["name"]), str(o["hash"]))
-                 for o in self._api._lab.run_objects(self.id)]
+        files = [File(self._lab, self.id, str(o["role"]), str(o["name"]), str(o["hash"]))
+                 for o in self._lab.run_objects(self.id)]
         return select(files, list(names) if names else None, pattern)
 
     def file(self, name: str, role: str | None = None) -> File:

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 from stepstone.api._display import MAX_HTML_ROWS, html_table
-from stepstone.api._frames import check_format, convert, pandas_module
+from stepstone.api._frames import check_format, convert, pandas_module, runs_frame
 from stepstone.api._run import Run
 from stepstone.display import when
-
-if TYPE_CHECKING:
-    from stepstone.api._api import Api
 
 
 class Runs(Sequence[Run]):
     """A list of runs (what :meth:`Api.runs` returns), with tables of them."""
 
-    def __init__(self, api: Api, runs: list[Run]) -> None:
-        self._api = api
+    def __init__(self, runs: list[Run]) -> None:
         self._runs = runs
 
     @overload
@@ -29,7 +25,7 @@ class Runs(Sequence[Run]):
 
     def __getitem__(self, index: int | slice) -> Run | Runs:
         if isinstance(index, slice):
-            return Runs(self._api, self._runs[index])
+            return Runs(self._runs[index])
         return self._runs[index]
 
     def __len__(self) -> int:
@@ -44,7 +40,7 @@ class Runs(Sequence[Run]):
 
     def to_frame(self, format: str = "pandas") -> Any:
         """One row per run (see :meth:`Api.runs_frame`)."""
-        return self._api.runs_frame(self, format=format)
+        return runs_frame([r.record for r in self._runs], format)
 
     def histories(self, keys: Sequence[str] | None = None, samples: int | None = None,
                   format: str = "pandas", x_axis: str = "_step",
