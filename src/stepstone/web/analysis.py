@@ -14,8 +14,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from stepstone.analysis import compare_buckets, pareto_front, parse_constraint, stratify
+from stepstone.analysis.stratify import regression_text
 from stepstone.display import finite, jsonable
 from stepstone.errors import AnalysisError, NotFoundError, StepstoneError, UsageError
+from stepstone.method import baselines as baseline_rules
+from stepstone.method import evidence
 from stepstone.method import selection as aio
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
@@ -68,9 +72,6 @@ def scaling_data(lab: Lab, question: str | None = None, baseline: str | None = N
     """The baseline version's own runs with the compute law fitted to them (and its band),
     the question's runs as points, and their gain per rung with the trend verdict: all of it
     from :mod:`stepstone.method.evidence`, as ``decide`` reads it."""
-    from stepstone.method import baselines as baseline_rules
-    from stepstone.method import evidence
-
     q: dict[str, Any] | None = None
     runs: list[RunRecord] = []
     if question:
@@ -199,8 +200,6 @@ def pareto_data(lab: Lab, *, quality: str = "", cost: Sequence[str] = (),
     """Quality against cost over runs' summaries: the frontier, the ranking, the runs that
     break a hard constraint (with why). Smoke runs (a ladder's quick first check, not a
     result) are left out unless ``smoke``. Raises for a constraint that does not parse."""
-    from stepstone.analysis import pareto_front, parse_constraint
-
     rules = [c.strip() for c in constraint if c and c.strip()]
     for text in rules:  # a bad constraint is the caller's error, before anything else
         parse_constraint(text)
@@ -295,9 +294,6 @@ def stratified_data(lab: Lab, run: str, *, against: str | None = None, by: str |
     """Per-bucket mean (with its interval) and 5th-percentile worst case of a run's eval
     records by one field, the weakest and thin buckets; with ``against``, the second run
     beside it and the bucket-by-bucket difference."""
-    from stepstone.analysis import compare_buckets, stratify
-    from stepstone.analysis.stratify import regression_text
-
     rec_a = lab.runs.get(run)
     rec_b = lab.runs.get(against) if against else None
     set_a, names_a = _eval_set(lab, rec_a, name)

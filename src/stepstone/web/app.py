@@ -18,11 +18,11 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from stepstone.errors import LabError, NotFoundError, StepstoneError, UsageError
+from stepstone.errors import StepstoneError
 from stepstone.store.lab import connect, find_store
 from stepstone.web import api, pages_analysis, pages_method, pages_runs
 from stepstone.web.auth import COOKIE, host_allowed, supplied_token, token_matches
-from stepstone.web.common import HERE, error_response
+from stepstone.web.common import HERE, error_response, status_of
 
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -41,27 +41,6 @@ def plotly_script() -> Path:
     import plotly
 
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-
-
-def status_of(exc: Exception) -> tuple[int, str]:
-    """The HTTP status and the message for an exception."""
-    if isinstance(exc, StarletteHTTPException):
-        return exc.status_code, str(exc.detail)
-    if isinstance(exc, RequestValidationError):
-        parts = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err.get("loc", ())[1:]) or "request"
-            parts.append(f"{where}: {err.get('msg', 'invalid')}")
-        return 400, "bad request: " + "; ".join(parts)
-    if isinstance(exc, NotFoundError):
-        return 404, str(exc)
-    if isinstance(exc, UsageError):
-        return 400, str(exc)
-    if isinstance(exc, LabError):
-        return 503, str(exc)
-    if isinstance(exc, StepstoneError):
-        return 400, str(exc)
-    return 500, f"internal error ({type(exc).__name__}); the server log has the details"
 
 
 def create_app(

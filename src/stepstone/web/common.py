@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stepstone.display import cell, duration, span, when
+from stepstone.errors import LabError, NotFoundError, StepstoneError, UsageError
 from stepstone.store.lab import Lab, connect
 from stepstone.store.target import StoreTarget
 from stepstone.web import markdown
@@ -60,6 +63,27 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
 def error_body(status: int, message: str) -> dict[str, Any]:
     """The one error shape of every API endpoint."""
     return {"error": {"status": status, "message": message}}
+
+
+def status_of(exc: Exception) -> tuple[int, str]:
+    """The HTTP status and the message for an exception."""
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code, str(exc.detail)
+    if isinstance(exc, RequestValidationError):
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ())[1:]) or "request"
+            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+        return 400, "bad request: " + "; ".join(parts)
+    if isinstance(exc, NotFoundError):
+        return 404, str(exc)
+    if isinstance(exc, UsageError):
+        return 400, str(exc)
+    if isinstance(exc, LabError):
+        return 503, str(exc)
+    if isinstance(exc, StepstoneError):
+        return 400, str(exc)
+    return 500, f"internal error ({type(exc).__name__}); the server log has the details"
 
 
 def error_response(request: Request, status: int, message: str) -> Response:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 from stepstone.errors import StepstoneError
 from stepstone.store.lab import Lab
 from stepstone.web import analysis
-from stepstone.web.common import lab_of, page
+from stepstone.web.common import lab_of, page, status_of
 
 router = APIRouter()
 api_router = APIRouter(prefix="/api")
@@ -61,8 +61,6 @@ def pareto_page(
             minimize=minimize, project=_opt(project), tag=_opt(tag), question=_opt(question),
             smoke=smoke)
     except StepstoneError as exc:  # a bad constraint or filter: say so beside the form
-        from stepstone.web.app import status_of
-
         status, message = status_of(exc)
         try:
             keys = analysis.numeric_keys(analysis.pareto_runs(lab, None, None, None)[0])

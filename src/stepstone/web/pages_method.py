@@ -14,6 +14,9 @@ from fastapi.responses import HTMLResponse
 
 from stepstone.method import evaluator
 from stepstone.method import questions as question_rules
+from stepstone.method.baselines import history
+from stepstone.method.ideas import ranked
+from stepstone.method.notebook import pages
 from stepstone.store.lab import Lab
 from stepstone.web.common import lab_of, page
 
@@ -34,8 +37,6 @@ def questions_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse
 
 @router.get("/ideas", response_class=HTMLResponse)
 def ideas_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse:
-    from stepstone.method.ideas import ranked
-
     ideas = ranked(lab, include_closed=True)
     for idea in ideas:
         idea["events"] = lab.ideas.events(idea["id"])
@@ -44,8 +45,6 @@ def ideas_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse:
 
 @router.get("/baselines", response_class=HTMLResponse)
 def baselines_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse:
-    from stepstone.method.baselines import history
-
     tiers = sorted({r.tier for r in lab.baselines.list()})
     lineages = []
     for tier in tiers:
@@ -65,8 +64,6 @@ def baselines_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse
 @router.get("/notebook", response_class=HTMLResponse)
 def notebook_page(request: Request, question: str | None = None,
                   lab: Lab = Depends(lab_of)) -> HTMLResponse:
-    from stepstone.method.notebook import pages
-
     found = pages(lab, question or None)
     corrected_by: dict[int, list[int]] = {}
     for p in found:

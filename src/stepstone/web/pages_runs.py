@@ -11,8 +11,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from stepstone.configs import diff
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.method import evaluator
+from stepstone.method.baselines import effective_config
 from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.lab import Lab
 from stepstone.store.listing import SORT_COLUMNS, Listing
@@ -82,9 +84,6 @@ def baseline_diff(lab: Lab, run: RunRecord) -> tuple[dict[str, Any] | None, str 
         return None, f"baseline {run.baseline} is not in this lab"
     except Exception:  # a lab at an older schema has no baselines table
         return None, "this lab has no baselines table yet"
-    from stepstone.configs import diff
-    from stepstone.method.baselines import effective_config
-
     result = diff(effective_config(lab, base), run.config)
     return {"version": run.baseline, "entries": list(result.entries)}, None
 
