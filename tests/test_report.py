@@ -349,9 +349,9 @@ def test_standards_show_failing_suite_checks_and_precision_lints(setup: Setup) -
     threshold = (law(GAIN * 1e18) + law(GAIN * 1e19)) / 2
     with open_lab(setup.root) as lab:
         suite = suites.create(lab, "core", {"checks": [f"val_loss <= {threshold:.6f}"]},
-                              tier="small")["version"]
+                              tier="small").version
         recorded = suites.check_run(lab, setup.feature_runs[1])  # one run has a recorded check
-        assert recorded[0]["passed"]
+        assert recorded[0].passed
     fp16 = stepstone.init(project="p", lab=setup.root, kind="feature", question=setup.qid,
                           baseline=setup.version, name="fp16-run",
                           config={"model": {"qk_norm": True, "width": 64}, "seed": 0,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from stepstone.store import open_lab
 from stepstone.store.lab import Lab
+from stepstone.store.suites import SuiteSpec
 from stepstone.store.target import StoreTarget
 
 WRITERS = 8
@@ -72,7 +73,8 @@ def test_concurrent_versions_and_attempts_get_distinct_numbers(
 
     def suite(lab: Lab, k: int, i: int) -> str:
         return lab.suites.create(name="core", day="2026-11-21", parent=None, tier=None,
-                                 question_id=None, spec={"writer": k, "i": i})
+                                 question_id=None,
+                                 spec=SuiteSpec(checks=(), description=f"{k} {i}"))
 
     def attempt(lab: Lab, k: int, i: int) -> str:
         return str(lab.plans.add_attempt("p1", 0, f"run-{k}-{i}", "local"))

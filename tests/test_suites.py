@@ -84,31 +84,31 @@ def test_distill_takes_metrics_constraints_and_worst_bucket(answered) -> None:
     lab, qid, _version = answered
     with open_lab(lab) as opened:
         row = suite_rules.distill(opened, "core", qid)
-        assert row["version"].startswith("core@") and row["tier"] == "small"
-        assert row["question_id"] == qid and row["parent"] is None
-        checks = {c["kind"]: c for c in row["spec"]["checks"]}
+        assert row.version.startswith("core@") and row.tier == "small"
+        assert row.question_id == qid and row.parent is None
+        checks = {c.kind: c for c in row.spec.checks}
         threshold = checks["threshold"]
-        assert threshold["metric"] == "val_loss" and threshold["op"] == "<="
+        assert threshold.metric == "val_loss" and threshold.op == "<="
         # the worst adopted run (2.82) plus the seed spread (sd of 2.80, 2.82)
-        assert threshold["value"] == pytest.approx(2.82 + 0.0141421, rel=1e-4)
+        assert threshold.value == pytest.approx(2.82 + 0.0141421, rel=1e-4)
         constraint = checks["constraint"]
-        assert (constraint["metric"], constraint["op"], constraint["value"]) == \
+        assert (constraint.metric, constraint.op, constraint.value) == \
             ("latency_ms", "<=", 1.0)  # from the question's rule
         bucket = checks["bucket"]
-        assert (bucket["field"], bucket["bucket"], bucket["stat"]) == \
+        assert (bucket.field, bucket.bucket, bucket.stat) == \
             ("difficulty", "hard", "accuracy")
-        assert bucket["value"] == pytest.approx(0.8)
-        assert row["spec"]["buckets"][0]["worst"] == "hard"
-        assert row["spec"]["reference"]["runs"]  # the runs it came from
+        assert bucket.value == pytest.approx(0.8)
+        assert row.spec.buckets[0]["worst"] == "hard"
+        assert row.spec.reference["runs"]  # the runs it came from
         # a decision page says what became the standard
         pages = opened.notebook.pages(question_id=qid, kind="decision")
-        assert any(row["version"] in p["title"] for p in pages)
+        assert any(row.version in p["title"] for p in pages)
         # a second distillation is a new dated version, the first one stays as it was
         again = suite_rules.distill(opened, "core", qid, constraints=["memory_gb <= 40"])
-        assert again["parent"] == row["version"] and again["version"] != row["version"]
-        assert opened.suites.get(row["version"])["spec"] == row["spec"]
-        assert any(c["metric"] == "memory_gb" for c in again["spec"]["checks"])
-        assert suite_rules.get(opened, "core")["version"] == again["version"]
+        assert again.parent == row.version and again.version != row.version
+        assert opened.suites.get(row.version).spec == row.spec
+        assert any(c.metric == "memory_gb" for c in again.spec.checks)
+        assert suite_rules.get(opened, "core").version == again.version
 
 
 def test_distill_needs_an_answered_question(lab: Path) -> None:
@@ -141,9 +141,9 @@ def test_run_of_the_tier_is_checked_when_it_finishes(answered) -> None:
         assert notebook_rules.record_run_result(opened, other)["data"]["suites"] == []
         # a missing number fails its check: nothing passes unmeasured
         blank = make_run(opened, kind="baseline", baseline=version, summary={"x": 1.0})
-        results = suite_rules.check_run(opened, blank)[0]["results"]
-        assert all(not r["passed"] and r.get("why") for r in results)
-        failing = {f["run_id"] for f in suite_rules.failing(opened)}
+        results = suite_rules.check_run(opened, blank)[0].results
+        assert all(not r.passed and r.why for r in results)
+        failing = {f.run_id for f in suite_rules.failing(opened)}
         assert {bad, blank} <= failing and good not in failing
 
 
@@ -181,16 +181,16 @@ def test_hand_written_suite_from_yaml(lab: Path, tmp_path: Path) -> None:
     with open_lab(lab) as opened:
         version = baseline_rules.create(opened, "small", {"a": 1}).version
         row = suite_rules.create(opened, "recall", spec, tier="small")
-        kinds = [c["kind"] for c in row["spec"]["checks"]]
+        kinds = [c.kind for c in row.spec.checks]
         assert kinds == ["threshold", "constraint", "bucket"]
-        assert row["spec"]["checks"][2]["bucket"] == "8"
+        assert row.spec.checks[2].bucket == "8"
         run = make_run(opened, kind="feature", baseline=version,
                        summary={"eval/accuracy": 0.95, "latency_ms": 0.5},
                        evals=[{"id": i, "correct": i % 4 != 0, "num_kv_pairs": 8}
                               for i in range(8)])
         [result] = suite_rules.check_run(opened, run)
-        assert result["passed"], result
-        assert suite_rules.latest(opened, run)[0]["suite"] == row["version"]
+        assert result.passed, result
+        assert suite_rules.latest(opened, run)[0].suite == row.version
         bad = tmp_path / "bad.yaml"
         bad.write_text("checks:\n  - {metric: x, op: '=<', value: 1}\n")
         with pytest.raises(UsageError, match="op is one of"):
@@ -253,14 +253,15 @@ def test_a_ladder_suite_holds_one_scale(lab: Path) -> None:
     qid, version = answered_ladder(lab)
     with open_lab(lab) as opened:
         row = suite_rules.distill(opened, "core", qid)
-        spec = row["spec"]
-        assert (spec["rung"], spec["rungs"]) == (10_000_000, [1_000_000, 10_000_000])
-        checks = {c["metric"]: c for c in spec["checks"]}
+        spec = row.spec
+        assert (spec.rung, spec.rungs) == (10_000_000, (1_000_000, 10_000_000))
+        checks = {c.metric: c for c in spec.checks}
         # the largest rung's runs only: not the worst value across model sizes (3.52)
-        assert checks["val_loss"]["value"] == pytest.approx(2.82 + 0.0141421, rel=1e-4)
-        assert checks["memory_gb"]["value"] == pytest.approx(8.0 * 1.1)
-        assert checks["eval[difficulty=hard]"]["value"] == pytest.approx(0.8)
-        assert len(spec["reference"]["runs"]) == 2 and "at rung 10000000" in spec["source"]
+        assert checks["val_loss"].value == pytest.approx(2.82 + 0.0141421, rel=1e-4)
+        assert checks["memory_gb"].value == pytest.approx(8.0 * 1.1)
+        assert checks["eval[difficulty=hard]"].value == pytest.approx(0.8)
+        assert spec.reference is not None and spec.source is not None
+        assert len(spec.reference["runs"]) == 2 and "at rung 10000000" in spec.source
         # a run at the suite's scale (n_params moved 2% by a feature) is checked
         near = make_run(opened, kind="baseline", baseline=version, evals=records(1.0, 0.9),
                         summary={"val_loss": 2.83, "memory_gb": 8.1, "n_params": 1.02e7})
@@ -275,14 +276,14 @@ def test_a_ladder_suite_holds_one_scale(lab: Path) -> None:
             page = notebook_rules.record_run_result(opened, run_id)
             [result] = page["data"]["suites"]
             assert result["passed"] is None and f"at rung {rung}" in result["skipped"]
-            assert f"Suite {row['version']}: skipped" in page["body"]
+            assert f"Suite {row.version}: skipped" in page["body"]
             assert suite_rules.latest(opened, run_id) == []
         code, out, _ = cli(lab, "suite", "check", small)
         assert code == 0 and "skipped" in out
         # the small rung on request
         again = suite_rules.distill(opened, "core-small", qid, rung="1e6")
-        assert again["spec"]["rung"] == 1_000_000
-        assert {c["metric"]: c["value"] for c in again["spec"]["checks"]}["val_loss"] == \
+        assert again.spec.rung == 1_000_000
+        assert {c.metric: c.value for c in again.spec.checks}["val_loss"] == \
             pytest.approx(3.52 + 0.0141421, rel=1e-4)
         with pytest.raises(NotFoundError, match="no adopted run is at rung 3e6"):
             suite_rules.distill(opened, "core", qid, rung="3e6")
@@ -312,9 +313,9 @@ def test_a_promotion_is_gated_at_the_suite_scale_only(lab: Path) -> None:
         # small-rung runs are not held to the large rung's thresholds; the large ones pass
         ladder = feature_question([(1e6, 3.3), (1e7, 2.79)])
         results = suite_rules.gate(opened, "small", ladder)
-        by_outcome = {r["passed"]: r for r in results}
+        by_outcome = {r.passed: r for r in results}
         assert len(results) == 2 and set(by_outcome) == {None, True}
-        assert "at rung 1000000, the suite holds rung 10000000" in by_outcome[None]["skipped"]
+        assert "at rung 1000000, the suite holds rung 10000000" in str(by_outcome[None].skipped)
         assert baseline_rules.promote(opened, "small", ladder).parent == version
 
 
@@ -330,7 +331,7 @@ def test_rungs_without_an_order_need_a_choice(lab: Path) -> None:
         opened.questions.update(q["id"], status="answered", answer="yes")
         with pytest.raises(UsageError, match="choose the scale the suite is for with --rung"):
             suite_rules.distill(opened, "named", q["id"])
-        assert suite_rules.distill(opened, "named", q["id"], rung="m")["spec"]["rung"] == "m"
+        assert suite_rules.distill(opened, "named", q["id"], rung="m").spec.rung == "m"
 
 
 def test_buckets_come_from_the_final_evaluation(lab: Path) -> None:
@@ -344,22 +345,22 @@ def test_buckets_come_from_the_final_evaluation(lab: Path) -> None:
                      evals={100: records(0.5, 0.2), 1000: records(1.0, 0.8)})
         opened.questions.update(q["id"], status="answered", answer="yes")
         row = suite_rules.distill(opened, "final", q["id"], tier="small")
-        [bucket] = row["spec"]["buckets"]
+        [bucket] = row.spec.buckets or ()
         assert bucket["means"] == {"easy": pytest.approx(1.0), "hard": pytest.approx(0.8)}
-        [check] = [c for c in row["spec"]["checks"] if c["kind"] == "bucket"]
-        assert check["value"] == pytest.approx(0.8)  # not the average over steps (0.5)
+        [check] = [c for c in row.spec.checks if c.kind == "bucket"]
+        assert check.value == pytest.approx(0.8)  # not the average over steps (0.5)
         # a run is checked on its final evaluation too: 0.0 early, 0.85 at the end
         good = make_run(opened, kind="baseline", baseline=version, summary={"val_loss": 2.0},
                         evals={10: records(1.0, 0.0), 20: records(1.0, 0.85)})
         [result] = suite_rules.check_run(opened, good)
-        hard = next(r for r in result["results"] if r["kind"] == "bucket")
-        assert hard["value"] == pytest.approx(0.85) and hard["passed"]
+        hard = next(r for r in result.results if r.kind == "bucket")
+        assert hard.value == pytest.approx(0.85) and hard.passed
         # and the other way round: a run that ends worse than it was fails
         worse = make_run(opened, kind="baseline", baseline=version, summary={"val_loss": 2.0},
                          evals={10: records(1.0, 0.9), 20: records(1.0, 0.5)})
         [result] = suite_rules.check_run(opened, worse)
-        hard = next(r for r in result["results"] if r["kind"] == "bucket")
-        assert hard["value"] == pytest.approx(0.5) and not hard["passed"]
+        hard = next(r for r in result.results if r.kind == "bucket")
+        assert hard.value == pytest.approx(0.5) and not hard.passed
 
 
 def test_suite_create_from_a_file_on_the_command_line(lab: Path, tmp_path: Path) -> None:
@@ -399,12 +400,11 @@ def test_distill_holds_a_metric_with_cost_inside_a_word_as_a_threshold(lab: Path
             make_run(opened, kind="feature", baseline=version, question=q["id"], seed=seed,
                      summary={"peak_memorization": score, "peakMemGB": memory})
         opened.questions.update(q["id"], status="answered", answer="yes")
-        checks = {c["metric"]: c for c in suite_rules.distill(opened, "mem", q["id"])["spec"]
-                  ["checks"]}
+        checks = {c.metric: c for c in suite_rules.distill(opened, "mem", q["id"]).spec.checks}
     # a score whose name holds "peak_mem" is a threshold (higher is better), not a cost limit
-    assert (checks["peak_memorization"]["kind"], checks["peak_memorization"]["op"]) == \
+    assert (checks["peak_memorization"].kind, checks["peak_memorization"].op) == \
         ("threshold", ">=")
-    assert checks["peak_memorization"]["value"] == pytest.approx(0.70 - 0.0141421, rel=1e-4)
+    assert checks["peak_memorization"].value == pytest.approx(0.70 - 0.0141421, rel=1e-4)
     # a camelCase memory metric is a cost: its worst value plus 10%
-    assert (checks["peakMemGB"]["kind"], checks["peakMemGB"]["op"]) == ("constraint", "<=")
-    assert checks["peakMemGB"]["value"] == pytest.approx(3.2 * 1.1)
+    assert (checks["peakMemGB"].kind, checks["peakMemGB"].op) == ("constraint", "<=")
+    assert checks["peakMemGB"].value == pytest.approx(3.2 * 1.1)

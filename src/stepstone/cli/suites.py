@@ -4,7 +4,6 @@ held to (rules in :mod:`stepstone.method.suites`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -65,13 +64,12 @@ def suite_create(name: str, question: str | None, spec_file: Path | None, tier: 
     if as_json:
         print_json(row)
         return
-    echo(f"suite {row['version']} created" + (f" for tier {row['tier']}" if row["tier"]
-                                                    else " (attached to no tier)")
-               + (f" at rung {row['spec']['rung']}" if row["spec"].get("rung") is not None
-                  else "")
-               + (f", replacing {row['parent']}" if row["parent"] else ""))
-    for check in row["spec"]["checks"]:
-        echo(f"  {check_text(check)}  ({check.get('kind')})")
+    echo(f"suite {row.version} created" + (f" for tier {row.tier}" if row.tier
+                                              else " (attached to no tier)")
+               + (f" at rung {row.spec.rung}" if row.spec.rung is not None else "")
+               + (f", replacing {row.parent}" if row.parent else ""))
+    for check in row.spec.checks:
+        echo(f"  {check_text(check)}  ({check.kind})")
 
 
 @suite_group.command("list")
@@ -85,12 +83,10 @@ def suite_list(lab: str | None, as_json: bool) -> None:
       stepstone suite list --json
     """
     with open_lab(lab) as opened:
-        rows = opened.suites.list()
-        current = {n: (opened.suites.current(n) or {}).get("version")
-                   for n in opened.suites.names()}
-    for row in rows:
-        row["current"] = current.get(row["name"]) == row["version"]
-        row["checks"] = len(row["spec"]["checks"])
+        versions = opened.suites.list()
+        current = {n: opened.suites.current(n) for n in opened.suites.names()}
+    rows = [{**r.to_dict(), "current": current.get(r.name) == r, "checks": len(r.spec.checks)}
+            for r in versions]
     if as_json:
         print_json(rows)
         return
@@ -112,32 +108,29 @@ def suite_show(suite: str, lab: str | None, as_json: bool) -> None:
     """
     with open_lab(lab) as opened:
         row = suite_rules.get(opened, suite)
-        newest: dict[str, dict[str, Any]] = {}
-        for check in opened.suites.checks(suite_version=row["version"]):
-            newest[check["run_id"]] = check
-    row["runs"] = [{"run_id": k, "passed": v["passed"], "results": v["results"]}
-                   for k, v in newest.items()]
+        newest = {c.run_id: c for c in opened.suites.checks(suite_version=row.version)}
+    runs = [{"run_id": k, "passed": v.passed, "results": v.results} for k, v in newest.items()]
     if as_json:
-        print_json(row)
+        print_json({**row.to_dict(), "runs": runs})
         return
-    echo(f"{row['version']}  tier: {row['tier'] or 'none'}  parent: {row['parent'] or 'none'}"
-               + (f"  from: {row['question_id']}" if row["question_id"] else ""))
-    spec = row["spec"]
-    if spec.get("description"):
-        echo(f"  {spec['description']}")
-    if spec.get("rung") is not None:
-        ladder = ", ".join(map(str, spec.get("rungs") or [spec["rung"]]))
-        echo(f"  holds rung {spec['rung']} (of {ladder}): runs of other scales are not "
+    echo(f"{row.version}  tier: {row.tier or 'none'}  parent: {row.parent or 'none'}"
+               + (f"  from: {row.question_id}" if row.question_id else ""))
+    spec = row.spec
+    if spec.description:
+        echo(f"  {spec.description}")
+    if spec.rung is not None:
+        ladder = ", ".join(map(str, spec.rungs or [spec.rung]))
+        echo(f"  holds rung {spec.rung} (of {ladder}): runs of other scales are not "
                    "checked")
-    for check in spec["checks"]:
-        basis = f"  ({check['basis']})" if check.get("basis") else ""
-        echo(f"  [{check['kind']}] {check_text(check)}{basis}")
-    for bucket in spec.get("buckets") or []:
+    for check in spec.checks:
+        basis = f"  ({check.basis})" if check.basis else ""
+        echo(f"  [{check.kind}] {check_text(check)}{basis}")
+    for bucket in spec.buckets or []:
         means = ", ".join(f"{k}: {v:.3g}" for k, v in bucket["means"].items())
         echo(f"  buckets of {bucket['field']} ({bucket['stat']}): {means}; "
                    f"worst {bucket['worst']}")
-    for run in row["runs"]:
-        echo(f"  run {run['run_id']}: {'PASS' if run['passed'] else 'FAIL'}")
+    for run_id, recorded in newest.items():
+        echo(f"  run {run_id}: {'PASS' if recorded.passed else 'FAIL'}")
 
 
 @suite_group.command("check")
@@ -163,5 +156,5 @@ def suite_check(run: str, suite: str | None, lab: str | None, as_json: bool) -> 
     else:
         for line in suite_rules.lines(results):
             echo(line.replace("**", ""))
-    if any(r["passed"] is False for r in results):
+    if any(r.passed is False for r in results):
         raise SystemExit(1)

@@ -11,12 +11,15 @@ import getpass
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepstone.display import day, when
 from stepstone.errors import UsageError
 from stepstone.method import evaluator
 from stepstone.store.lab import Lab
+
+if TYPE_CHECKING:  # the suites are imported only for a run of a tier (see result_page)
+    from stepstone.method.suites import SuiteResult
 
 KINDS = ("result", "note", "decision", "plan", "correction")
 WRITABLE = ("note", "decision", "plan", "correction")
@@ -120,7 +123,7 @@ def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
 
     warnings = lints.run_lints(run.config, run.summary)
     lines += [f"Precision lint: {w}" for w in warnings]
-    checks: list[dict[str, Any]] = []
+    checks: list[SuiteResult] = []
     if run.baseline:  # only a tier's run has suites: the rest skip their import (~60 ms)
         from stepstone.method import suites
 
@@ -131,7 +134,8 @@ def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
     if other:
         lines.append(f"Evaluator: {other}; `decide` leaves this run out.")
     data = {"run_id": run.id, "status": run.status, "summary": numbers,
-            "incomplete_schedule": schedule, "precision_lints": warnings, "suites": checks,
+            "incomplete_schedule": schedule, "precision_lints": warnings,
+            "suites": [c.to_dict() for c in checks],
             "evaluator_differs": other}
     return "\n".join(lines), data
 

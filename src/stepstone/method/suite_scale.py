@@ -9,12 +9,13 @@ not checked against another scale's thresholds).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.method.evidence import rung_of
 from stepstone.store.runs import RunRecord
+from stepstone.store.suites import SuiteSpec
 
 SCALE_TOLERANCE = 1.5
 """A run is at a numeric rung when its rung is within this factor of it and no other rung of
@@ -38,11 +39,11 @@ def same_rung(a: Any, b: Any) -> bool:
     return x == y if x is not None and y is not None else str(a) == str(b)
 
 
-def scale_mismatch(spec: Mapping[str, Any], run: RunRecord) -> str | None:
+def scale_mismatch(spec: SuiteSpec, run: RunRecord) -> str | None:
     """Why ``run`` is not at the scale the suite ``spec`` holds, or None when it is (a suite
     without a ``rung`` holds every scale). A numeric rung holds the runs within
     :data:`SCALE_TOLERANCE` of it and nearer it than any other of the suite's ``rungs``."""
-    rung = spec.get("rung")
+    rung = spec.rung
     if rung is None:
         return None
     mine = rung_of(run)
@@ -50,7 +51,7 @@ def scale_mismatch(spec: Mapping[str, Any], run: RunRecord) -> str | None:
         return (f"run {run.id} has no scale (no rung or n_params): the suite holds rung "
                 f"{rung}; log n_params or set rung in its config")
     target, value = _rung_number(rung), _rung_number(mine)
-    ladder = [_rung_number(r) for r in spec.get("rungs") or [rung]]
+    ladder = [_rung_number(r) for r in spec.rungs or [rung]]
     numbers = [n for n in ladder if n is not None]
     if target is None or value is None or len(numbers) < len(ladder):
         same = str(mine) == str(rung)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from stepstone.method.suite_scale import at_scale, scale_mismatch
 from stepstone.method.suite_spec import NAME, check_text, normalize_spec, parse_check
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord, numeric
+from stepstone.store.suites import Check, CheckResult, SuiteVersion
 
 CONSTRAINT_TOLERANCE = 0.10
 """A cost-like metric found on the adopted runs is held to its worst value plus 10%."""
@@ -58,9 +60,45 @@ its name (:func:`stepstone.method.baselines.metric_words`): ``latency_ms``, ``pe
 _SKIP_FIELDS = {"id", "score", "correct", "prediction", "name", "step"}
 
 
+@dataclass(frozen=True)
+class SuiteResult:
+    """A run against one suite version: ``passed`` with each check's result, or (``passed``
+    None) ``skipped`` with why (the suite holds another scale). ``recorded`` is set where
+    it matters (:func:`standing`): whether the check was recorded, or made now."""
+
+    suite: str  # the suite version
+    run_id: str
+    passed: bool | None
+    results: tuple[CheckResult, ...] = ()
+    skipped: str | None = None
+    recorded: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"suite": self.suite, "run_id": self.run_id,
+                               "passed": self.passed}
+        if self.skipped is not None:
+            out["skipped"] = self.skipped
+        out["results"] = [r.to_dict() for r in self.results]
+        if self.recorded is not None:
+            out["recorded"] = self.recorded
+        return out
+
+
+@dataclass(frozen=True)
+class FailingRun:
+    """A run whose newest check against a suite version failed, and the checks it failed."""
+
+    run_id: str
+    suite: str
+    failed: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "suite": self.suite, "failed": list(self.failed)}
+
+
 # ----------------------------------------------------------------------------- versions
 def _save(lab: Lab, name: str, spec: dict[str, Any], tier: str | None,
-          question_id: str | None) -> dict[str, Any]:
+          question_id: str | None) -> SuiteVersion:
     if not NAME.match(name) or "@" in name:
         raise UsageError(f"a suite name is a plain name like recall or latency, not {name!r}")
     if tier is not None:
@@ -68,16 +106,16 @@ def _save(lab: Lab, name: str, spec: dict[str, Any], tier: str | None,
         if not lab.baselines.list(tier):
             raise NotFoundError(f"no baseline tier {tier!r} to attach the suite to: "
                                 "`stepstone baseline list` shows them")
-    spec = normalize_spec({**spec, "name": name, "tier": tier})
     parent = lab.suites.current(name)
     version = lab.suites.create(name=name, day=day(),
-                                parent=parent["version"] if parent else None,
-                                tier=tier, question_id=question_id, spec=spec)
+                                parent=parent.version if parent else None,
+                                tier=tier, question_id=question_id,
+                                spec=normalize_spec({**spec, "name": name, "tier": tier}))
     return lab.suites.get(version)
 
 
 def create(lab: Lab, name: str, spec: Path | str | Mapping[str, Any], *,
-           tier: str | None = None) -> dict[str, Any]:
+           tier: str | None = None) -> SuiteVersion:
     """A new version of suite ``name`` from a spec written by hand (a YAML/JSON file or a dict).
 
     An existing suite is never changed: this makes its next dated version (its parent is the
@@ -92,7 +130,7 @@ def create(lab: Lab, name: str, spec: Path | str | Mapping[str, Any], *,
     return _save(lab, name, loaded, tier or loaded.get("tier"), loaded.get("question"))
 
 
-def get(lab: Lab, ref: str) -> dict[str, Any]:
+def get(lab: Lab, ref: str) -> SuiteVersion:
     """``recall`` (the newest version) or ``recall@2026-11-21`` → the suite row."""
     if "@" in ref:
         return lab.suites.get(ref)
@@ -103,11 +141,11 @@ def get(lab: Lab, ref: str) -> dict[str, Any]:
     return row
 
 
-def for_tier(lab: Lab, tier: str) -> list[dict[str, Any]]:
+def for_tier(lab: Lab, tier: str) -> list[SuiteVersion]:
     """The current version of every suite attached to ``tier``."""
     tier = tier.split("@", 1)[0]
     rows = (lab.suites.current(name) for name in lab.suites.names())
-    return [r for r in rows if r is not None and r["tier"] == tier]
+    return [r for r in rows if r is not None and r.tier == tier]
 
 
 
@@ -150,15 +188,15 @@ def _noise(values: Sequence[float]) -> float:
     return abs(values[0]) * NOISE_TOLERANCE
 
 
-def _rule_constraints(rule_text: str) -> list[dict[str, Any]]:
+def _rule_constraints(rule_text: str) -> list[Check]:
     """``metric op number`` comparisons of the rule whose metric is a cost."""
     from stepstone.method.rules import bounds, parse_rule
 
     out = []
     for metric, op, value in bounds(parse_rule(rule_text)):
         if is_cost(metric):
-            out.append({"kind": "constraint", "metric": metric, "op": op, "value": value,
-                        "basis": "the question's rule"})
+            out.append(Check(kind="constraint", metric=metric, op=op, value=float(value),
+                             basis="the question's rule"))
     return out
 
 
@@ -196,7 +234,7 @@ def _eval_name(lab: Lab, runs: Sequence[RunRecord], wanted: str | None) -> str |
 
 
 def _buckets(lab: Lab, runs: Sequence[RunRecord], eval_name: str | None
-             ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+             ) -> tuple[list[dict[str, Any]], list[Check]]:
     """The bucket fields of the adopted runs' evaluation: per-bucket means, the worst bucket
     of each field, and a check holding that worst bucket."""
     if eval_name is None:
@@ -206,7 +244,7 @@ def _buckets(lab: Lab, runs: Sequence[RunRecord], eval_name: str | None
     stat = _bucket_stat(every)
     fields = sorted({k for rec in every for k in rec if k not in _SKIP_FIELDS})
     summary: list[dict[str, Any]] = []
-    checks: list[dict[str, Any]] = []
+    checks: list[Check] = []
     for field in fields:
         levels = sorted({str(rec[field]) for rec in every if rec.get(field) is not None})
         if not 2 <= len(levels) <= MAX_LEVELS:
@@ -230,16 +268,17 @@ def _buckets(lab: Lab, runs: Sequence[RunRecord], eval_name: str | None
         noise = _noise(spread.get(worst) or [means[worst]])
         summary.append({"eval": eval_name, "field": field, "stat": stat, "means": means,
                         "worst": worst})
-        checks.append({"kind": "bucket", "eval": eval_name, "field": field, "bucket": worst,
-                       "stat": stat, "op": ">=", "value": means[worst] - noise,
-                       "basis": f"worst bucket of {field}: mean {stat} {means[worst]:.4g} "
-                                f"less noise {noise:.3g}"})
+        checks.append(Check(kind="bucket", metric=f"{eval_name}[{field}={worst}]", op=">=",
+                            value=means[worst] - noise, eval=eval_name, field=field,
+                            bucket=worst, stat=stat,
+                            basis=f"worst bucket of {field}: mean {stat} {means[worst]:.4g} "
+                                  f"less noise {noise:.3g}"))
     return summary, checks
 
 
 def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
             constraints: Sequence[str] = (), eval_name: str | None = None,
-            rung: str | None = None) -> dict[str, Any]:
+            rung: str | None = None) -> SuiteVersion:
     """A new suite version from what answered ``question_id``: its metrics at the values the
     adopted baseline met, its hard constraints and its worst-case buckets. When the adopted
     runs span several rungs, all of it comes from the runs at ``rung`` (default: the largest)
@@ -259,7 +298,7 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
 
     metrics = [m for m in question["metrics"] if m != "gain"]
     metrics += [m for m in metrics_used(parse_rule(question["rule"])) if m not in metrics]
-    checks: list[dict[str, Any]] = []
+    checks: list[Check] = []
     reference: dict[str, Any] = {}
     for metric in metrics:
         values = [v for r in runs if (v := numeric(r.summary.get(metric))) is not None
@@ -270,19 +309,20 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
         worst = max(values) if lower else min(values)
         noise = _noise(values)
         reference[metric] = {"worst": worst, "mean": statistics.fmean(values), "n": len(values)}
-        checks.append({"kind": "threshold", "metric": metric, "op": "<=" if lower else ">=",
-                       "value": worst + noise if lower else worst - noise,
-                       "basis": f"worst of {len(values)} run(s) {worst:.6g}, noise {noise:.3g}"})
+        checks.append(Check(kind="threshold", metric=metric, op="<=" if lower else ">=",
+                            value=worst + noise if lower else worst - noise,
+                            basis=f"worst of {len(values)} run(s) {worst:.6g}, "
+                                  f"noise {noise:.3g}"))
     limits = [*_rule_constraints(question["rule"]),
-              *({**parse_check(c), "basis": "given"} for c in constraints)]
-    named = {c["metric"] for c in limits}
+              *(replace(parse_check(c), basis="given") for c in constraints)]
+    named = {c.metric for c in limits}
     for key in sorted({k for r in runs for k in r.summary if is_cost(k)} - named):
         values = [v for r in runs if (v := numeric(r.summary.get(key))) is not None
                   and math.isfinite(v)]
         if values:
-            limits.append({"kind": "constraint", "metric": key, "op": "<=",
-                           "value": max(values) * (1 + CONSTRAINT_TOLERANCE),
-                           "basis": f"worst of {len(values)} run(s) {max(values):.6g} + 10%"})
+            limits.append(Check(kind="constraint", metric=key, op="<=",
+                                value=max(values) * (1 + CONSTRAINT_TOLERANCE),
+                                basis=f"worst of {len(values)} run(s) {max(values):.6g} + 10%"))
     buckets, bucket_checks = _buckets(lab, runs, _eval_name(lab, runs, eval_name))
     checks += limits + bucket_checks
     if not checks:
@@ -297,12 +337,12 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
     row = _save(lab, name, spec, tier, question_id)
     from stepstone.method import notebook
 
-    notebook.write(lab, "decision", f"Suite {row['version']} distilled from {question_id}",
+    notebook.write(lab, "decision", f"Suite {row.version} distilled from {question_id}",
                    f"What answered {question_id} becomes the standard"
-                   + (f" of tier {row['tier']}" if row["tier"] else "") + f" (from {basis}):\n"
-                   + "\n".join(f"- {check_text(c)}  ({c.get('basis', '')})"
-                               for c in row["spec"]["checks"]),
-                   question_id=question_id, data={"suite": row["version"]})
+                   + (f" of tier {row.tier}" if row.tier else "") + f" (from {basis}):\n"
+                   + "\n".join(f"- {check_text(c)}  ({c.basis or ''})"
+                               for c in row.spec.checks),
+                   question_id=question_id, data={"suite": row.version})
     return row
 
 
@@ -312,43 +352,40 @@ def _compare(value: float, op: str, threshold: float) -> bool:
             ">": value > threshold, "==": value == threshold, "!=": value != threshold}[op]
 
 
-def _value(lab: Lab, run: RunRecord, check: Mapping[str, Any],
+def _value(lab: Lab, run: RunRecord, check: Check,
            cache: dict[str, list[Mapping[str, Any]]]) -> tuple[float | None, str]:
-    if check["kind"] != "bucket":
-        value = numeric(run.summary.get(check["metric"]))
-        return value, "" if value is not None else f"the run reports no {check['metric']}"
-    name = check.get("eval", "eval")
+    if check.kind != "bucket":
+        value = numeric(run.summary.get(check.metric))
+        return value, "" if value is not None else f"the run reports no {check.metric}"
+    name = check.eval or "eval"
     if name not in cache:
         cache[name] = final_records(lab.evals.records(run.id, name))
-    records = [r for r in cache[name] if str(r.get(check["field"])) == check["bucket"]]
-    stat = check.get("stat", "mean")
+    records = [r for r in cache[name] if str(r.get(check.field or "")) == check.bucket]
+    stat = check.stat or "mean"
     values = [v for r in records if (v := _record_value(r, "accuracy" if stat == "accuracy"
                                                         else "score")) is not None]
     if not values:
-        return None, (f"the run has no {name} records with {check['field']} = "
-                      f"{check['bucket']}")
+        return None, f"the run has no {name} records with {check.field} = {check.bucket}"
     return statistics.fmean(values), ""
 
 
-def evaluate(lab: Lab, suite: Mapping[str, Any], run: RunRecord) -> dict[str, Any]:
-    """Every check of ``suite`` on ``run``: ``{"suite", "run_id", "passed", "results"}``; a
-    check without its number fails (nothing passes unmeasured)."""
+def evaluate(lab: Lab, suite: SuiteVersion, run: RunRecord) -> SuiteResult:
+    """Every check of ``suite`` on ``run``; a check without its number fails (nothing passes
+    unmeasured)."""
     cache: dict[str, list[Mapping[str, Any]]] = {}
     results = []
-    for check in suite["spec"]["checks"]:
+    for check in suite.spec.checks:
         value, why = _value(lab, run, check, cache)
-        ok = value is not None and math.isfinite(value) and _compare(value, check["op"],
-                                                                      check["value"])
-        results.append({"check": check_text(check), "kind": check["kind"],
-                        "metric": check["metric"], "op": check["op"],
-                        "threshold": check["value"], "value": value, "passed": ok,
-                        **({"why": why} if why else {})})
-    return {"suite": suite["version"], "run_id": run.id,
-            "passed": all(r["passed"] for r in results), "results": results}
+        ok = value is not None and math.isfinite(value) and _compare(value, check.op,
+                                                                      check.value)
+        results.append(CheckResult(check=check_text(check), kind=check.kind,
+                                   metric=check.metric, op=check.op, threshold=check.value,
+                                   value=value, passed=ok, why=why))
+    return SuiteResult(suite.version, run.id, all(r.passed for r in results), tuple(results))
 
 
 def check_run(lab: Lab, ref: str, *, suite: str | None = None,
-              record: bool = True) -> list[dict[str, Any]]:
+              record: bool = True) -> list[SuiteResult]:
     """Check a run against ``suite`` (or every suite of its baseline tier); record the results.
     A suite of another scale is skipped (:func:`skipped`), not checked."""
     run = lab.runs.get(ref)
@@ -360,25 +397,24 @@ def check_run(lab: Lab, ref: str, *, suite: str | None = None,
         suites = []
     out = []
     for row in suites:
-        why = scale_mismatch(row["spec"], run)
+        why = scale_mismatch(row.spec, run)
         if why is not None:
             out.append(skipped(row, run, why))
             continue
         result = evaluate(lab, row, run)
         if record:
-            lab.suites.record_check(row["version"], run.id, result["passed"], result["results"])
+            lab.suites.record_check(row.version, run.id, bool(result.passed), result.results)
         out.append(result)
     return out
 
 
-def skipped(suite: Mapping[str, Any], run: RunRecord, why: str) -> dict[str, Any]:
+def skipped(suite: SuiteVersion, run: RunRecord, why: str) -> SuiteResult:
     """The result of a suite that does not apply to ``run`` (another scale): not a pass, not a
     failure (``passed`` is None), and nothing is recorded."""
-    return {"suite": suite["version"], "run_id": run.id, "passed": None, "skipped": why,
-            "results": []}
+    return SuiteResult(suite.version, run.id, None, skipped=why)
 
 
-def check_on_finish(lab: Lab, run_id: str) -> list[dict[str, Any]]:
+def check_on_finish(lab: Lab, run_id: str) -> list[SuiteResult]:
     """The check made when a run of a tier with suites finishes (none for other runs)."""
     run = lab.runs.get(run_id)
     if run.status != "finished" or not run.baseline or run.kind == "smoke":
@@ -386,67 +422,58 @@ def check_on_finish(lab: Lab, run_id: str) -> list[dict[str, Any]]:
     return check_run(lab, run.id)
 
 
-def latest(lab: Lab, run_id: str) -> list[dict[str, Any]]:
+def latest(lab: Lab, run_id: str) -> list[SuiteResult]:
     """The newest check of ``run_id`` against each suite version."""
-    newest: dict[str, dict[str, Any]] = {}
-    for row in lab.suites.checks(run_id=run_id):
-        newest[row["suite_version"]] = row
-    return [{"suite": v, "run_id": run_id, "passed": r["passed"], "results": r["results"]}
-            for v, r in newest.items()]
+    newest = {row.suite_version: row for row in lab.suites.checks(run_id=run_id)}
+    return [SuiteResult(v, run_id, r.passed, r.results) for v, r in newest.items()]
 
 
-def standing(lab: Lab, run: RunRecord) -> list[dict[str, Any]]:
+def standing(lab: Lab, run: RunRecord) -> list[SuiteResult]:
     """Where ``run`` stands against the suites, read only (what a report shows): the newest
     recorded check against each suite version (:func:`latest`, ``"recorded": True``), then
     each current suite of its tier with no recorded check on it (the run finished before the
-    suite was made) evaluated now and not recorded (``"recorded": False``), unless the suite
+    suite was made) evaluated now and not recorded (``recorded`` False), unless the suite
     holds another scale. An unfinished or smoke run shows only what was recorded."""
-    out = [{**result, "recorded": True} for result in latest(lab, run.id)]
+    out = [replace(result, recorded=True) for result in latest(lab, run.id)]
     if run.status != "finished" or not run.baseline or run.kind == "smoke":
         return out
-    seen = {result["suite"] for result in out}
+    seen = {result.suite for result in out}
     for row in for_tier(lab, run.baseline):
-        if row["version"] not in seen and scale_mismatch(row["spec"], run) is None:
-            out.append({**evaluate(lab, row, run), "recorded": False})
+        if row.version not in seen and scale_mismatch(row.spec, run) is None:
+            out.append(replace(evaluate(lab, row, run), recorded=False))
     return out
 
 
-def failing(lab: Lab, limit: int = 20) -> list[dict[str, Any]]:
+def failing(lab: Lab, limit: int = 20) -> list[FailingRun]:
     """Runs whose newest check against a suite failed (shown by ``stepstone status``)."""
-    newest: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in lab.suites.checks():
-        newest[(row["run_id"], row["suite_version"])] = row
-    out = []
-    for (run_id, version), row in newest.items():
-        if not row["passed"]:
-            failed = [r for r in row["results"] if not r["passed"]]
-            out.append({"run_id": run_id, "suite": version,
-                        "failed": [describe_result(r) for r in failed]})
+    newest = {(row.run_id, row.suite_version): row for row in lab.suites.checks()}
+    out = [FailingRun(run_id, version,
+                      tuple(describe_result(r) for r in row.results if not r.passed))
+           for (run_id, version), row in newest.items() if not row.passed]
     return out[-limit:]
 
 
-def describe_result(result: Mapping[str, Any]) -> str:
+def describe_result(result: CheckResult) -> str:
     """One line: ``PASS eval/accuracy 0.97 >= 0.95`` or ``FAIL ... (why)``."""
-    mark = "PASS" if result["passed"] else "FAIL"
-    value = result.get("value")
-    shown = "—" if value is None else f"{value:.6g}"
-    line = f"{mark} {result['metric']} = {shown} (needs {result['op']} {result['threshold']:.6g})"
-    return line + (f": {result['why']}" if result.get("why") else "")
+    mark = "PASS" if result.passed else "FAIL"
+    shown = "—" if result.value is None else f"{result.value:.6g}"
+    line = f"{mark} {result.metric} = {shown} (needs {result.op} {result.threshold:.6g})"
+    return line + (f": {result.why}" if result.why else "")
 
 
-def lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
+def lines(results: Sequence[SuiteResult]) -> list[str]:
     """Markdown lines for result pages and reports."""
     out = []
     for result in results:
-        if result.get("skipped"):
-            out.append(f"Suite {result['suite']}: skipped ({result['skipped']})")
+        if result.skipped:
+            out.append(f"Suite {result.suite}: skipped ({result.skipped})")
             continue
-        out.append(f"Suite {result['suite']}: **{'PASS' if result['passed'] else 'FAIL'}**")
-        out += [f"- {describe_result(r)}" for r in result["results"]]
+        out.append(f"Suite {result.suite}: **{'PASS' if result.passed else 'FAIL'}**")
+        out += [f"- {describe_result(r)}" for r in result.results]
     return out
 
 
-def gate(lab: Lab, tier: str, question_id: str) -> list[dict[str, Any]]:
+def gate(lab: Lab, tier: str, question_id: str) -> list[SuiteResult]:
     """A promotion of ``question_id`` into ``tier`` must pass every suite of the tier: each
     finished run of the question at the suite's scale is checked (and the checks recorded;
     runs of other scales are skipped, saying so); a failure refuses, and so does a suite no
@@ -456,26 +483,26 @@ def gate(lab: Lab, tier: str, question_id: str) -> list[dict[str, Any]]:
         return []
     runs = _finished(lab.runs.list(question_id=question_id))
     if not runs:
-        raise MethodError(f"tier {tier} has suites ({', '.join(s['version'] for s in suites)}) "
+        raise MethodError(f"tier {tier} has suites ({', '.join(s.version for s in suites)}) "
                           f"and question {question_id} has no finished run to check against them")
     results = []
     problems = []
     for row in suites:
         checked = 0
         for run in runs:
-            why = scale_mismatch(row["spec"], run)
+            why = scale_mismatch(row.spec, run)
             if why is not None:
                 results.append(skipped(row, run, why))
                 continue
             result = evaluate(lab, row, run)
-            lab.suites.record_check(row["version"], run.id, result["passed"], result["results"])
+            lab.suites.record_check(row.version, run.id, bool(result.passed), result.results)
             results.append(result)
             checked += 1
-            problems += [f"run {run.id} fails {row['version']}: {describe_result(r)}"
-                         for r in result["results"] if not r["passed"]]
+            problems += [f"run {run.id} fails {row.version}: {describe_result(r)}"
+                         for r in result.results if not r.passed]
         if not checked:
             problems.append(f"no finished run of {question_id} is at the scale "
-                            f"{row['version']} holds (rung {row['spec'].get('rung')}): run one "
+                            f"{row.version} holds (rung {row.spec.rung}): run one "
                             "at that rung to check it")
     if problems:
         raise MethodError(f"the promotion of {question_id} into {tier} does not pass its "

@@ -4,8 +4,7 @@ lints of its runs, and the caveats they raise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from stepstone.display import finite
 from stepstone.report.model import (
@@ -17,16 +16,14 @@ from stepstone.report.model import (
 from stepstone.store.baselines import BaselineVersion
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
+from stepstone.store.suites import CheckResult
 
 
-def _check_row(result: Mapping[str, Any]) -> SuiteCheckRow:
-    value = result.get("value")
+def _check_row(result: CheckResult) -> SuiteCheckRow:
     return SuiteCheckRow(
-        check=str(result.get("check") or f"{result['metric']} {result['op']} "
-                                          f"{float(result['threshold']):.6g}"),
-        kind=str(result.get("kind", "")), metric=str(result["metric"]), op=str(result["op"]),
-        threshold=float(result["threshold"]), value=None if value is None else finite(value),
-        passed=bool(result["passed"]), why=str(result.get("why") or ""))
+        check=result.check, kind=result.kind, metric=result.metric, op=result.op,
+        threshold=result.threshold, value=None if result.value is None else finite(result.value),
+        passed=result.passed, why=result.why)
 
 
 def _standards(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord],
@@ -42,7 +39,7 @@ def _standards(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord],
     tier = base_row.tier if base_row is not None else None
     tier_suites: tuple[str, ...] = ()
     if tier is not None:
-        tier_suites = tuple(str(s["version"]) for s in suite_rules.for_tier(lab, tier))
+        tier_suites = tuple(s.version for s in suite_rules.for_tier(lab, tier))
     arms = [("baseline", run) for run in bruns] + [("feature", run) for run in qruns]
     results: list[SuiteRunResult] = []
     found: list[LintRow] = []
@@ -52,9 +49,9 @@ def _standards(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord],
         if arm == "feature" or tier_suites:
             for result in suite_rules.standing(lab, run):
                 results.append(SuiteRunResult(
-                    run_id=run.id, run_name=run.name, arm=arm, suite=str(result["suite"]),
-                    passed=bool(result["passed"]), recorded=bool(result["recorded"]),
-                    checks=tuple(_check_row(r) for r in result["results"])))
+                    run_id=run.id, run_name=run.name, arm=arm, suite=result.suite,
+                    passed=bool(result.passed), recorded=bool(result.recorded),
+                    checks=tuple(_check_row(r) for r in result.results)))
         from_config = {lint.message for lint in config_lints(run.config)}
         for message in run_lints(run.config, run.summary):
             found.append(LintRow(run.id, run.name, arm, str(message),
