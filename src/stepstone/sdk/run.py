@@ -13,7 +13,7 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -274,6 +274,7 @@ class Run:
         self._step = start_step
         self._pending: dict[str, Any] = {}
         self._finished = False
+        self._when_finished: Callable[[Run], None] | None = None  # set by the session
         self._capture: threading.Thread | None = None
         self._capture_lock = threading.Lock()
         self._captured = False
@@ -536,9 +537,8 @@ class Run:
         if self._finished:
             return
         self._finished = True
-        from stepstone.sdk import session
-
-        session.forget(self)
+        if self._when_finished is not None:  # the module-level handles stop pointing here
+            self._when_finished(self)
         if self._pending and self._queue is not None:
             self._queue.append((self._step, time.time(), self._pending))
             self._pending = {}

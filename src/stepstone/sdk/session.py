@@ -501,6 +501,7 @@ def _start_capture(run: Run, target: StoreTarget, *, code: bool,
 def _activate(run: Run) -> Run:
     global _current
     _current = run
+    run._when_finished = forget
     _install_hooks()
     module = sys.modules["stepstone"]
     module.run = run  # type: ignore[attr-defined]
@@ -510,7 +511,8 @@ def _activate(run: Run) -> Run:
 
 
 def forget(run: Run) -> None:
-    """Called by ``Run.finish``: the module-level handles stop pointing at ``run``."""
+    """Called by ``Run.finish`` (handed to the run by :func:`_activate`): the module-level
+    handles stop pointing at ``run``."""
     global _current
     if _current is run:
         _current = None
