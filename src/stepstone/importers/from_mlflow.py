@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from stepstone.configs import parse_value
 from stepstone.errors import ConfigError, UsageError
 from stepstone.importers._common import (
     Candidate,
@@ -69,8 +70,6 @@ def parse_param(text: str) -> Any:
     """An MLflow param (always text) read back as the value it was logged from."""
     if text == "None":
         return None
-    from stepstone.configs import parse_value
-
     try:
         return parse_value(text)
     except ConfigError:

@@ -31,6 +31,7 @@ from stepstone.launch.plan import (
 from stepstone.launch.process import LaunchSpec, run_attached
 from stepstone.launch.runner import RELAUNCH, ExecutorFn, LaunchResult, launch_plan, plan_state
 from stepstone.launch.smoke import run_smoke
+from stepstone.method import selection as aio
 from stepstone.method.budget import check_launch
 from stepstone.method.preflight import (
     Prepared,
@@ -177,8 +178,6 @@ def sweep_maker(grid: Sequence[str], list_file: Path | None = None) -> Maker:
 
 def _frontier(lab: Lab, fit_ref: str) -> Callable[[float], tuple[float, float]]:
     """``C -> (N, D)`` on the compute-optimal frontier of a stored Chinchilla fit."""
-    from stepstone.method import selection as aio
-
     row = aio.find_fit(lab, fit_ref)
     if row["form"] != "chinchilla":
         raise UsageError(f"fit {row['id']} is a {row['form']} law: --fit needs an (N, D) law "

@@ -22,6 +22,7 @@ from typing import Any
 
 from stepstone.errors import UsageError
 from stepstone.launch.plan import Plan
+from stepstone.launch.process import LaunchSpec, run_attached
 from stepstone.method.runs import CANCELLED, planned_kind
 from stepstone.sdk.session import new_run_id
 from stepstone.store.lab import Lab, open_lab
@@ -146,8 +147,6 @@ def execute_rung(job: RungJob) -> str:
     the PostgreSQL store). It starts nothing when the plan was cancelled or a newer
     attempt superseded this one.
     """
-    from stepstone.launch.process import LaunchSpec, run_attached
-
     with open_lab(job.lab) as lab:
         plan = lab.plans.get(job.plan_id)
         if plan.status == "cancelled":

@@ -35,6 +35,8 @@ from stepstone.method.digest import digest
 from stepstone.method.preflight import prepare_launch, problems_text, split_keys
 from stepstone.method.runs import attention
 from stepstone.method.status import method_status
+from stepstone.report import build_report
+from stepstone.report.render import render_markdown
 from stepstone.store.lab import Lab, open_lab
 
 Keys = Annotated[list[str], Field(description="Config keys (dotted); may be empty.")]
@@ -279,9 +281,6 @@ class LabTools:
         return self._read(lambda lab: notebook_rules.text(notebook_rules.pages(lab, question)))
 
     def report(self, question: str) -> str:
-        from stepstone.report import build_report
-        from stepstone.report.render import render_markdown
-
         return self._read(lambda lab: render_markdown(
             build_report(lab, question, n_bootstrap=200), figures=()))
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from stepstone.display import day, when
 from stepstone.errors import UsageError
-from stepstone.method import evaluator
+from stepstone.method import evaluator, lints
 from stepstone.store.lab import Lab
 
 if TYPE_CHECKING:  # the suites are imported only for a run of a tier (see result_page)
@@ -119,8 +119,6 @@ def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
     for key, value in numbers.items():
         lines.append(f"- {key} = {value:.6g}" if isinstance(value, float) else
                      f"- {key} = {value}")
-    from stepstone.method import lints
-
     warnings = lints.run_lints(run.config, run.summary)
     lines += [f"Precision lint: {w}" for w in warnings]
     checks: list[SuiteResult] = []

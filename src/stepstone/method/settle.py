@@ -24,8 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from stepstone.method import evidence
 from stepstone.method.relaunch import latest_ladder, relaunch_command
-from stepstone.method.rules import GAIN, Rule, Unsettled, bounds
+from stepstone.method.rules import GAIN, Rule, Unsettled, bounds, parse_rule
 from stepstone.store.lab import Lab
 
 if TYPE_CHECKING:
@@ -182,9 +183,6 @@ def detectable_gains(lab: Lab, question: Mapping[str, Any], version: str,
     floor in ln-gain units (``gain_noise``), ``g0·exp(detectable_effect)``."""
     from stepstone.analysis.gain import law_spread
     from stepstone.analysis.power import detectable_effect, gain_noise
-    from stepstone.method import evidence
-    from stepstone.method.rules import parse_rule
-
     g0 = gain_threshold(parse_rule(str(question["rule"])))
     if g0 is None or g0 <= 0:
         return None

@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from stepstone.configs import load_config
 from stepstone.display import day
 from stepstone.errors import MethodError, NotFoundError, UsageError
 from stepstone.method.baselines import (
@@ -43,6 +44,7 @@ from stepstone.method.baselines import (
     metric_words,
     resolve,
 )
+from stepstone.method.rules import bounds, metrics_used, parse_rule
 from stepstone.method.suite_scale import at_scale, scale_mismatch
 from stepstone.method.suite_spec import NAME, check_text, normalize_spec, parse_check
 from stepstone.store.lab import Lab
@@ -124,8 +126,6 @@ def create(lab: Lab, name: str, spec: Path | str | Mapping[str, Any], *,
     if isinstance(spec, Mapping):
         loaded: dict[str, Any] = dict(spec)
     else:
-        from stepstone.configs import load_config
-
         loaded = load_config(spec, interpolate=False)
     return _save(lab, name, loaded, tier or loaded.get("tier"), loaded.get("question"))
 
@@ -190,8 +190,6 @@ def _noise(values: Sequence[float]) -> float:
 
 def _rule_constraints(rule_text: str) -> list[Check]:
     """``metric op number`` comparisons of the rule whose metric is a cost."""
-    from stepstone.method.rules import bounds, parse_rule
-
     out = []
     for metric, op, value in bounds(parse_rule(rule_text)):
         if is_cost(metric):
@@ -294,8 +292,6 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
     runs, scale = at_scale(runs, rung)
     if scale:
         basis += f", at rung {scale['rung']} of {', '.join(map(str, scale['rungs']))}"
-    from stepstone.method.rules import metrics_used, parse_rule
-
     metrics = [m for m in question["metrics"] if m != "gain"]
     metrics += [m for m in metrics_used(parse_rule(question["rule"])) if m not in metrics]
     checks: list[Check] = []

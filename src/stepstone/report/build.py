@@ -16,6 +16,7 @@ from stepstone.errors import StepstoneError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import decide
 from stepstone.method import evidence as ev
+from stepstone.method.rules import Verdict
 from stepstone.report.caveats import _caveats as _caveats
 from stepstone.report.evidence import CURVE_POINTS as CURVE_POINTS
 from stepstone.report.evidence import _fit_info as _fit_info
@@ -118,8 +119,6 @@ def _gather(lab: Lab, q: Mapping[str, Any]) -> decide.Proposal:
     try:
         return decide.gather(lab, qid)
     except StepstoneError as exc:
-        from stepstone.method.rules import Verdict
-
         version = None
         if q.get("baseline"):
             row = _baseline_row(lab, str(q["baseline"]))

@@ -8,7 +8,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stepstone.configs import flatten, format_value
+from stepstone.configs import diff, flatten, format_value
 from stepstone.display import when
 from stepstone.errors import NotFoundError, StepstoneError
 from stepstone.method import baselines as baseline_rules
@@ -90,8 +90,6 @@ def _run_delta(run: RunRecord, base_config: Mapping[str, Any] | None) -> dict[st
         return dict(run.config_delta)
     if base_config is None:
         return {}
-    from stepstone.configs import diff
-
     return {e.key: e.new for e in diff(base_config, run.config).entries}
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from stepstone.configs.precision import config_lints
 from stepstone.display import finite
+from stepstone.method import suites as suite_rules
+from stepstone.method.lints import run_lints
 from stepstone.report.model import (
     LintRow,
     StandardsInfo,
@@ -32,10 +35,6 @@ def _standards(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord],
     one made now without recording it) of the question's runs, and of the baseline's own runs
     when its tier has a suite; the precision lints (:func:`stepstone.method.lints.run_lints`)
     of every run. Nothing is written to the lab."""
-    from stepstone.configs.precision import config_lints
-    from stepstone.method import suites as suite_rules
-    from stepstone.method.lints import run_lints
-
     tier = base_row.tier if base_row is not None else None
     tier_suites: tuple[str, ...] = ()
     if tier is not None:

@@ -25,6 +25,7 @@ from stepstone.sdk.media import Media, is_media
 from stepstone.sdk.system import Sampler, launcher_samples, start_sampler
 from stepstone.sdk.writer import Op, Writer, saving_report
 from stepstone.store.evals import normalize_record
+from stepstone.store.lab import Lab, connect
 from stepstone.store.objects import ObjectStore
 
 if TYPE_CHECKING:
@@ -609,8 +610,6 @@ class Run:
             return
         step = "open the lab"
         try:
-            from stepstone.store.lab import Lab, connect
-
             with Lab(self._target.root, connect(self._target), self._target) as lab:
                 if self._summaries:
                     step = "write its define_metric summaries"
