@@ -4,10 +4,12 @@ dashboard's ``/api``, the MCP server and reports."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -90,17 +92,32 @@ def finite(value: Any) -> float | None:
 
 def jsonable(value: Any) -> Any:
     """``value`` with what JSON cannot hold made plain: NaN and ±inf as null (JSON has no
-    such numbers), records (with ``to_dict``) as dicts, tuples as lists. The one JSON-safe
-    conversion of ``--json``, the dashboard's ``/api``, the MCP tools and reports."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
+    such numbers), records as dicts (their ``to_dict``, else a dataclass's :func:`fields`),
+    tuples as lists, numpy arrays and scalars as lists and numbers. The one JSON-safe
+    conversion of ``--json``, the dashboard's ``/api``, the MCP tools, reports and the
+    analysis results' ``to_dict``."""
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     if hasattr(value, "to_dict"):
         return jsonable(value.to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(fields(value))
+    if hasattr(value, "tolist"):  # a numpy array or scalar, without importing numpy
+        return jsonable(value.tolist())
     return value
+
+
+def fields(record: Any) -> dict[str, Any]:
+    """A dataclass's fields by name, but those marked ``metadata={"to_dict": False}`` (raw
+    samples a result keeps for itself); values are not copied."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)
+            if f.metadata.get("to_dict", True)}
 
 
 def json_text(value: Any) -> str:

@@ -6,7 +6,6 @@ what to do, the ``to_dict()`` mixin every result uses, and small interval helper
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
@@ -14,6 +13,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from stepstone.display import fields, jsonable
 from stepstone.errors import AnalysisError
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
@@ -27,36 +27,12 @@ def _stats() -> Any:
     return stats
 
 
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: _jsonable(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if f.metadata.get("to_dict", True)
-        }
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    return value
-
-
 class ResultMixin:
     """Gives a result dataclass ``to_dict()``: plain JSON types, non-finite floats as None."""
 
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON types (dicts, lists, numbers, strings; inf/NaN become None)."""
-        out = _jsonable(self)
-        assert isinstance(out, dict)
+        out: dict[str, Any] = jsonable(fields(self))
         return out
 
 
