@@ -391,3 +391,12 @@ def test_flatten_errors(config: Any, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         flatten(config)
     assert str(err.value).startswith(message)
+
+
+def test_lenient_flatten_and_unflatten_keep_what_a_run_recorded() -> None:
+    """``strict=False``: how the store keeps a run's config (keys as they came)."""
+    assert flatten({"a.b": 1, 2: {"c": 3}, "e": {}}, strict=False) == \
+        {"a.b": 1, "2.c": 3, "e": {}}
+    assert unflatten({"a": 1, "a.b": 2}, strict=False) == {"a": {"b": 2}}
+    assert unflatten({"a.b": 2, "a": 1}, strict=False) == {"a": 1}
+    assert unflatten({"a.b": 2, "a": {"c": 3}}, strict=False) == {"a": {"b": 2, "c": 3}}

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepstone.api._display import html_table
+from stepstone.configs import flatten
 from stepstone.store.lab import Lab
-from stepstone.store.runs import flatten
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,8 @@ class Fit:
 
     def _repr_html_(self) -> str:
         rows = [{"field": k, "value": v} for k, v in self.to_dict().items() if k != "result"]
-        rows += [{"field": f"result.{k}", "value": v} for k, v in flatten(self.result).items()]
+        rows += [{"field": f"result.{k}", "value": v}
+                 for k, v in flatten(self.result, strict=False).items()]
         return html_table(rows, ("field", "value"), caption=f"fit {self.id} ({self.label})")
 
 

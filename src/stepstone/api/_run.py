@@ -12,11 +12,12 @@ from stepstone.api._fit import Fit, stored_fits
 from stepstone.api._frames import check_format, convert, eval_frame, pandas_module
 from stepstone.api._paths import ENTITY, run_url
 from stepstone.api._summary import Summary
+from stepstone.configs import flatten
 from stepstone.display import when
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.lab import Lab
-from stepstone.store.runs import RunRecord, flatten
+from stepstone.store.runs import RunRecord
 
 _EDITABLE = {"name": "name", "display_name": "name", "notes": "notes", "tags": "tags",
              "group": "group_name", "job_type": "job_type"}
@@ -417,7 +418,8 @@ class Run:
             ("last step", r.last_step), ("imported from", r.imported_from),
         ]
         rows = [{"field": k, "value": v} for k, v in fields if v not in (None, [], "")]
-        rows += [{"field": f"config.{k}", "value": v} for k, v in flatten(r.config).items()]
+        rows += [{"field": f"config.{k}", "value": v}
+                 for k, v in flatten(r.config, strict=False).items()]
         rows += [{"field": f"summary.{k}", "value": v} for k, v in r.summary.items()]
         return html_table(rows, ("field", "value"), caption=f"run {r.id}")
 

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING
 import click
 
 from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
+from stepstone.configs import flatten
 from stepstone.configs.sections import TRAINING_SECTIONS
 from stepstone.errors import UsageError
 from stepstone.method.selection import config_number, number
 from stepstone.store.lab import open_lab
-from stepstone.store.runs import RunRecord, flatten
+from stepstone.store.runs import RunRecord
 
 if TYPE_CHECKING:
     from stepstone.analysis.headroom import Headroom
@@ -80,7 +81,7 @@ def recorded_device(run: RunRecord) -> str | None:
     ``device`` (top level or a training section) says so, else its first captured GPU's name,
     else ``cpu`` when its captured hardware has no GPU and its config names no accelerator;
     None when it is not known."""
-    flat = flatten(run.config)
+    flat = flatten(run.config, strict=False)
     said = next((str(flat[key]).lower() for key in
                  ("device", *(f"{section}.device" for section in TRAINING_SECTIONS))
                  if isinstance(flat.get(key), str)), "")

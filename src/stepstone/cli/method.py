@@ -391,9 +391,9 @@ def baseline_show(baseline: str, lab: str | None, as_json: bool) -> None:
         print_json(row)
         return
     _print_version(row)
-    from stepstone.store.runs import flatten
+    from stepstone.configs import flatten
 
-    for key, value in flatten(row.baseline.config).items():
+    for key, value in flatten(row.baseline.config, strict=False).items():
         echo(f"  config {key} = {value}")
 
 

@@ -251,12 +251,12 @@ def _git_line(record: RunRecord) -> str | None:
 
 
 def _section(title: str, data: dict[str, Any]) -> None:
-    from stepstone.store.runs import flatten
+    from stepstone.configs import flatten
 
     if not data:
         return
     echo(f"{title}:")
-    for key, value in flatten(data).items():
+    for key, value in flatten(data, strict=False).items():
         shown = f"{value:.6g}" if isinstance(value, float) else str(value)
         echo(f"  {key} = {shown}")
 

@@ -60,36 +60,41 @@ def all_keys(config: Mapping[str, Any]) -> list[str]:
     return [key for key, _, _ in walk(config)]
 
 
-def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """``{dotted_key: value}`` → nested dict; raises ConfigError when keys collide."""
+def unflatten(flat: Mapping[str, Any], *, strict: bool = True) -> dict[str, Any]:
+    """``{dotted_key: value}`` → nested dict; raises ConfigError when keys collide.
+    ``strict=False`` never raises: a key is split at its dots as it is and, where two
+    collide, the later one wins (to read back a run's config as the lab recorded it)."""
     root: dict[str, Any] = {}
-    for key, value in _expand(flat):
-        parts = check_key(key, "config key")
+    for key, value in _expand(flat, strict):
+        parts = check_key(key, "config key") if strict else str(key).split(".")
         node = root
         for depth, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(
-                    f"cannot unflatten: {'.'.join(parts[: depth + 1])} is both a value and a "
-                    f"mapping (because of {key}); keep only one of them"
-                )
+                if strict:
+                    raise ConfigError(
+                        f"cannot unflatten: {'.'.join(parts[: depth + 1])} is both a value and "
+                        f"a mapping (because of {key}); keep only one of them"
+                    )
+                child = node[part] = {}
             node = child
         last = parts[-1]
-        if last not in node:
-            node[last] = {} if isinstance(value, Mapping) else deep_copy(value)
-        elif not (isinstance(value, Mapping) and isinstance(node[last], dict)):
+        if last in node and strict and not (isinstance(value, Mapping)
+                                            and isinstance(node[last], dict)):
             raise ConfigError(
                 f"cannot unflatten: {key} is given twice or is both a value and a mapping; "
                 "keep only one of them"
             )
+        if last not in node or not (isinstance(value, Mapping) and isinstance(node[last], dict)):
+            node[last] = {} if isinstance(value, Mapping) else deep_copy(value)
     return root
 
 
-def _expand(flat: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+def _expand(flat: Mapping[str, Any], strict: bool) -> Iterator[tuple[str, Any]]:
     """Dotted items with every non-empty mapping value spread into dotted leaves."""
     for key, value in flat.items():
         if isinstance(value, Mapping) and value:
-            for sub, leaf in flatten(value).items():
+            for sub, leaf in flatten(value, strict=strict).items():
                 yield f"{key}.{sub}", leaf
         else:
             yield key, value

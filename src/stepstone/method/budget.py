@@ -15,11 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from stepstone.configs import flatten
 from stepstone.errors import MethodError
 from stepstone.method import questions as question_rules
 from stepstone.method.selection import number
 from stepstone.store.lab import Lab
-from stepstone.store.runs import RunRecord, flatten
+from stepstone.store.runs import RunRecord
 
 
 def _leaf(values: Mapping[str, Any], name: str) -> float | None:
@@ -31,7 +32,7 @@ def _leaf(values: Mapping[str, Any], name: str) -> float | None:
 
 def estimate(config: Mapping[str, Any]) -> float | None:
     """The FLOPs a config says its run costs: ``flops``, else 6·``n_params``·``tokens``."""
-    flat = flatten(config)
+    flat = flatten(config, strict=False)
     flops = _leaf(flat, "flops")
     if flops is not None:
         return flops

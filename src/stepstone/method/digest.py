@@ -18,12 +18,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from stepstone.analysis.digest import SeriesDigest, digest_series
+from stepstone.configs import flatten
 from stepstone.method import evaluator
 from stepstone.method import runs as run_rules
 from stepstone.method.holdout import is_heldout
 from stepstone.store.lab import Lab
 from stepstone.store.metrics import is_system_key
-from stepstone.store.runs import flatten, numeric
+from stepstone.store.runs import numeric
 
 MAX_KEYS = 40
 """At most this many metric keys are digested; the others are listed by name."""
@@ -69,7 +70,7 @@ def digest(lab: Lab, ref: str) -> RunDigest:
     digests = tuple(digest_series(k, history[k].steps, history[k].values)
                     for k in keys[:MAX_KEYS])
     summary: dict[str, float] = {}
-    for key, value in flatten(run.summary).items():
+    for key, value in flatten(run.summary, strict=False).items():
         number = numeric(value)
         if (number is not None and not isinstance(value, bool) and not is_heldout(key)
                 and len(summary) < MAX_SUMMARY):

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from stepstone.configs import flatten
 from stepstone.errors import MethodError, UsageError
 from stepstone.method import notebook
 from stepstone.store.lab import Lab
-from stepstone.store.runs import flatten, numeric
+from stepstone.store.runs import numeric
 
 PREFIX = "heldout/"
 
@@ -65,7 +66,7 @@ def look(lab: Lab, question_id: str) -> dict[str, Any]:
                           "decide on what you have, or ask a new question")
     results: dict[str, dict[str, float]] = {}
     for run in lab.runs.list(question_id=question_id, status="finished"):
-        found = {k: n for k, v in flatten(run.summary).items()
+        found = {k: n for k, v in flatten(run.summary, strict=False).items()
                  if is_heldout(k) and (n := numeric(v)) is not None}
         if found:
             results[run.id] = found

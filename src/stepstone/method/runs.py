@@ -28,12 +28,13 @@ import re
 import time
 from itertools import pairwise
 
+from stepstone.configs import flatten
 from stepstone.configs.sections import is_training_key
 from stepstone.errors import MethodError, UsageError
 from stepstone.store.lab import Lab
 from stepstone.store.metrics import is_system_key
 from stepstone.store.plans import PlanRow
-from stepstone.store.runs import RunRecord, flatten
+from stepstone.store.runs import RunRecord
 
 NEEDS_ATTENTION = ("crashed", "failed", "killed")
 CANCELLED = "cancelled: "
@@ -60,7 +61,7 @@ def _configured(run: RunRecord, names: tuple[str, ...]) -> tuple[str, float] | N
     """The one value the config gives any of ``names`` at the top level or in a training
     section, with its key; None when it gives none, or several that disagree."""
     found: dict[str, float] = {}
-    for key, value in flatten(run.config).items():
+    for key, value in flatten(run.config, strict=False).items():
         leaf = key.rsplit(".", 1)[-1]
         if (leaf in names and is_training_key(key)
                 and isinstance(value, int | float) and not isinstance(value, bool)

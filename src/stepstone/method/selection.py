@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from stepstone.configs import flatten
 from stepstone.errors import AnalysisError, NotFoundError, UsageError
 from stepstone.store.lab import Lab
-from stepstone.store.runs import RunRecord, flatten
+from stepstone.store.runs import RunRecord
 
 if TYPE_CHECKING:
 
@@ -96,7 +97,7 @@ def config_number(config: Mapping[str, Any], key: str) -> float | None:
     """The finite number at exactly the dotted path ``key`` of ``config``, or None. No suffix
     matching: ``steps`` is the top-level key only (never ``eval.steps``), ``train.steps`` that
     path."""
-    return number(flatten(config), key)
+    return number(flatten(config, strict=False), key)
 
 
 @dataclass
@@ -305,7 +306,7 @@ def config_groups(runs: Sequence[RunRecord], key: str
     groups: dict[str, list[RunRecord]] = {}
     skipped: list[tuple[str, str]] = []
     for rec in runs:
-        value = flatten(rec.config).get(key)
+        value = flatten(rec.config, strict=False).get(key)
         if value is None:
             skipped.append((rec.id, f"no config {key!r}"))
         else:

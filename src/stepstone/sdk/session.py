@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stepstone.configs import flatten
 from stepstone.errors import LabError, StoreUnreachableError, UsageError
 from stepstone.sdk import tensorboard_sync
 from stepstone.sdk.capture import hydra_info, launch_dir
@@ -36,7 +37,7 @@ from stepstone.store.batches import RunCopy, copy_of_run
 from stepstone.store.db import Database, is_postgres_url
 from stepstone.store.lab import connect, create_local_lab, init_lab
 from stepstone.store.questions import Questions
-from stepstone.store.runs import RunRecord, Runs, flatten
+from stepstone.store.runs import RunRecord, Runs
 from stepstone.store.target import (
     LAB_DIRNAME,
     StoreTarget,
@@ -428,7 +429,7 @@ def _disagreements(script: Mapping[str, Any], launcher: Mapping[str, Any]) -> li
     """A note (also printed) when a Hydra app's own config disagrees with its launcher's on a
     key both give. The run records the launcher's values (what ``stepstone.config`` holds),
     but a Hydra app trains on the config it composed from its files and arguments."""
-    mine, theirs = flatten(script), flatten(launcher)
+    mine, theirs = flatten(script, strict=False), flatten(launcher, strict=False)
     differ = [k for k in sorted(mine.keys() & theirs.keys()) if mine[k] != theirs[k]]
     if not differ:
         return []

@@ -35,6 +35,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from stepstone.configs import flatten
 from stepstone.store.batches import RunCopy, claim_batch, seed_run
 from stepstone.store.db import (
     SQLITE,
@@ -49,7 +50,7 @@ from stepstone.store.evals import Evals
 from stepstone.store.lab import create_local_lab
 from stepstone.store.metrics import Chunk, Metrics
 from stepstone.store.objects import ObjectIndex
-from stepstone.store.runs import Runs, flatten
+from stepstone.store.runs import Runs
 from stepstone.store.target import StoreTarget
 
 DEFAULT_INTERVAL = 0.5
@@ -354,7 +355,7 @@ class Writer(threading.Thread):
 
     def _apply(self, batch: _Batch, op: Op) -> None:
         if op.kind == "config":
-            batch.config.update(flatten(op.payload))
+            batch.config.update(flatten(op.payload, strict=False))
         elif op.kind == "summary":
             batch.summary.update(op.payload)
         elif op.kind == "evals":

@@ -10,9 +10,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from stepstone.configs import flatten
 from stepstone.errors import UsageError
 from stepstone.store.lab import Lab
-from stepstone.store.runs import RunRecord, flatten
+from stepstone.store.runs import RunRecord
 
 RUN_FIELDS = ("id", "name", "project", "status", "kind", "group_name", "job_type", "created_at",
               "ended_at", "exit_code", "reason", "question_id", "baseline", "seed", "last_step",
@@ -26,7 +27,7 @@ def run_rows(records: Iterable[RunRecord]) -> list[dict[str, Any]]:
     for r in records:
         row: dict[str, Any] = {f: getattr(r, f) for f in RUN_FIELDS}
         row["tags"] = ",".join(r.tags)
-        row.update({f"config.{k}": v for k, v in flatten(r.config).items()})
+        row.update({f"config.{k}": v for k, v in flatten(r.config, strict=False).items()})
         row.update({f"summary.{k}": v for k, v in r.summary.items()})
         rows.append(row)
     return rows

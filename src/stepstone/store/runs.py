@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepstone.configs import flatten, unflatten
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.store.db import Database
 
@@ -89,33 +90,6 @@ def decode(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def flatten(data: Mapping[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (``sep`` joins the keys)."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{sep}{key}" if prefix else str(key)
-        if isinstance(value, Mapping) and value:
-            out.update(flatten(value, name, sep))
-        else:
-            out[name] = value
-    return out
-
-
-def unflatten(flat: Mapping[str, Any], sep: str = ".") -> dict[str, Any]:
-    """Inverse of :func:`flatten`."""
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        node = out
-        parts = key.split(sep)
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[parts[-1]] = value
-    return out
-
-
 def numeric(value: Any) -> float | None:
     """The value as a float when it is a finite or infinite number, else None."""
     if isinstance(value, bool):
@@ -178,7 +152,7 @@ class Runs:
             with self.db.transaction():
                 self.write_config(run_id, config)
             return
-        rows = [(run_id, k, encode(v)) for k, v in flatten(config).items()]
+        rows = [(run_id, k, encode(v)) for k, v in flatten(config, strict=False).items()]
         self.db.executemany(
             "INSERT INTO run_configs (run_id, key, value) VALUES (?, ?, ?) "
             "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
@@ -251,7 +225,7 @@ class Runs:
 
     def config(self, run_id: str) -> dict[str, Any]:
         rows = self.db.query("SELECT key, value FROM run_configs WHERE run_id = ?", (run_id,))
-        return unflatten({r["key"]: decode(r["value"]) for r in rows})
+        return unflatten({r["key"]: decode(r["value"]) for r in rows}, strict=False)
 
     def summary(self, run_id: str) -> dict[str, Any]:
         rows = self.db.query("SELECT key, value FROM run_summaries WHERE run_id = ?", (run_id,))
@@ -345,7 +319,7 @@ class Runs:
             ):
                 by_id[row["run_id"]].summary[row["key"]] = decode(row["value"])
         for run_id, flat in flat_configs.items():
-            by_id[run_id].config = unflatten(flat)
+            by_id[run_id].config = unflatten(flat, strict=False)
 
     # -- liveness ---------------------------------------------------------------------
     def dead_running(self, now: float | None = None) -> dict[str, str]:

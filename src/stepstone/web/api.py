@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from stepstone.analysis.curves import band, group_runs
+from stepstone.configs import flatten
 from stepstone.display import duration, jsonable
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.sdk.system import split_keys
 from stepstone.store.lab import Lab
 from stepstone.store.listing import Listing
-from stepstone.store.runs import flatten
 from stepstone.web.common import lab_of
 from stepstone.web.series import DEFAULT_POINTS, MAX_POINTS, run_series
 
@@ -139,7 +139,7 @@ def seed_bands(records: dict[str, Any], series: list[dict[str, Any]], group: str
     each with the mean, min–max and ±σ band of its runs' curves."""
     if group == GROUP_NONE:
         return []
-    configs = {rid: flatten(r.config) for rid, r in records.items()}
+    configs = {rid: flatten(r.config, strict=False) for rid, r in records.items()}
     if group != GROUP_SEED and not any(group in c for c in configs.values()):
         raise UsageError(f"no run here has the config key {group!r}: group by "
                          f"'{GROUP_SEED}', '{GROUP_NONE}' or a key of the runs' configs")

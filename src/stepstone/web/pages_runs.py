@@ -11,14 +11,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from stepstone.configs import diff
+from stepstone.configs import diff, flatten
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.method import evaluator
 from stepstone.method.baselines import effective_config
 from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.lab import Lab
 from stepstone.store.listing import SORT_COLUMNS, Listing
-from stepstone.store.runs import STATUSES, RunRecord, flatten
+from stepstone.store.runs import STATUSES, RunRecord
 from stepstone.web.api import GROUP_NONE, GROUP_SEED, MAX_COMPARE, decode_text
 from stepstone.web.common import lab_of, page
 from stepstone.web.downsample import lttb_indices
@@ -95,7 +95,7 @@ def run_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResp
     diff_info, diff_note = baseline_diff(lab, run)
     system, system_charts = _system_panel(lab, run)
     return page(
-        request, "run.html", run=run, keys=keys, config=flatten(run.config),
+        request, "run.html", run=run, keys=keys, config=flatten(run.config, strict=False),
         points=(lab.metrics.count(run.id) - sum(row["samples"] for row in system)
                 + sum(lab.metrics.text_counts(run.id).values())),
         system=system, system_charts=system_charts, diff=diff_info, diff_note=diff_note,
@@ -175,7 +175,7 @@ def env_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResp
     run = lab.runs.get(ref)
     env = dict(run.env or {})
     packages = env.pop("packages", None)
-    facts = flatten(env) if env else {}
+    facts = flatten(env, strict=False) if env else {}
     return page(
         request, "env.html", run=run, facts=facts,
         packages=sorted(packages.items()) if isinstance(packages, dict) else [],
@@ -200,7 +200,7 @@ def compare_page(
     elif key not in all_keys:
         raise NotFoundError(f"none of these runs logged {key!r}")
     summary_keys = sorted({k for r in records for k in r.summary})
-    configs = [flatten(r.config) for r in records]
+    configs = [flatten(r.config, strict=False) for r in records]
     config_keys = sorted({k for c in configs for k in c})
     differing = [k for k in config_keys
                  if len({repr(c.get(k, "—")) for c in configs}) > 1]
