@@ -595,12 +595,10 @@ def decide_cmd(question: str, conclusion: str | None, answer: str | None, lab: s
     with open_lab(lab) as opened:
         proposal, page = decide_rules.decide(opened, question, conclusion=conclusion,
                                              answer=answer)
-        confirming = opened.questions.confirming(question) if page is not None else None
-        then = (confirm_rules.confirmation_command(opened, question, confirming["id"])
-                if confirming and confirming["status"] == "open" else None)
+        waiting = confirm_rules.waiting(opened, question) if page is not None else None
     if as_json:
         print_json({**proposal.to_dict(), "decision_page": page,
-                    "confirmation": confirming["id"] if then and confirming else None})
+                    "confirmation": waiting[0] if waiting else None})
         return
     echo(f"{question}: rule `{proposal.rule}` → proposed {proposal.answer}")
     for reason in proposal.verdict.reasons:
@@ -618,10 +616,11 @@ def decide_cmd(question: str, conclusion: str | None, answer: str | None, lab: s
         echo(f"confirm with `stepstone decide {question} --conclusion \"...\"`")
     else:
         echo(f"recorded: {page['title']} (page {page['number']})")
-    if then and confirming:
+    if waiting:
+        confirming, then = waiting
         echo(f"{question} asks that its yes hold on fresh seeds before promotion: "
-                   f"{confirming['id']} asks it; run\n  {then}\nthen `stepstone decide "
-                   f"{confirming['id']} --conclusion \"...\"`")
+             f"{confirming} asks it; run\n  {then}\nthen `stepstone decide "
+             f"{confirming} --conclusion \"...\"`")
 
 
 # ----------------------------------------------------------------------------- notebook

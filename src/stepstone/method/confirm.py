@@ -72,6 +72,15 @@ def confirmation_command(lab: Lab, question_id: str, confirming_id: str) -> str:
                             seeds=fresh_seeds(lab, question_id))
 
 
+def waiting(lab: Lab, question_id: str) -> tuple[str, str] | None:
+    """The confirming question of ``question_id`` that is still open, and the command that
+    runs its ladder; None when no confirmation waits."""
+    confirming = lab.questions.confirming(question_id)
+    if confirming is None or confirming["status"] != "open":
+        return None
+    return confirming["id"], confirmation_command(lab, question_id, confirming["id"])
+
+
 def check_fresh(lab: Lab, question: Mapping[str, Any] | None,
                 configs: Iterable[Mapping[str, Any]]) -> None:
     """Refuse runs of a confirming question on a seed the confirmed question used."""

@@ -183,7 +183,7 @@ def gather(lab: Lab, question_id: str) -> Proposal:
     """Collect the evidence for a question and evaluate its rule: the proposal."""
     q = lab.questions.get(question_id)
     rule = parse_rule(q["rule"])
-    runs = [r for r in lab.runs.list(question_id=question_id) if r.kind != "smoke"]
+    runs = evidence_rules.question_runs(lab, question_id)
     flags: list[str] = []
     records: list[RunFacts] = []
     abandoned: list[RunFacts] = []

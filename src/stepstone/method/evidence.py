@@ -110,6 +110,11 @@ def rung_label(run: RunRecord) -> str:
     return str(rung_of(run))
 
 
+def question_runs(lab: Lab, question_id: str) -> list[RunRecord]:
+    """A question's runs but its smoke runs (a ladder's quick first check, never a result)."""
+    return [r for r in lab.runs.list(question_id=question_id) if r.kind != "smoke"]
+
+
 def question_version(lab: Lab, question: Mapping[str, Any],
                      runs: Sequence[RunRecord]) -> str | None:
     """The baseline version a question is measured against: the one most of its runs name,

@@ -76,7 +76,7 @@ def scaling_data(lab: Lab, question: str | None = None, baseline: str | None = N
     runs: list[RunRecord] = []
     if question:
         q = lab.questions.get(question)
-        runs = [r for r in lab.runs.list(question_id=q["id"]) if r.kind != "smoke"]
+        runs = evidence.question_runs(lab, q["id"])
         version = evidence.question_version(lab, q, runs)
         metric = metric or evidence.loss_metric(lab, q, version)
     elif baseline:
