@@ -25,14 +25,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stepstone.demo.display import Display
 from stepstone.errors import UsageError
+from stepstone.launch.executors import local_executor
+from stepstone.launch.plan import plan_ladder
+from stepstone.launch.process import LaunchSpec
+from stepstone.launch.runner import RungJob, Watch, counts, launch_plan, plan_state
+from stepstone.launch.smoke import run_smoke
+from stepstone.method import baselines, decide, evidence, ideas, noise, notebook, questions
+from stepstone.method import selection as aio
+from stepstone.method.decide import Proposal
+from stepstone.method.preflight import plan_verifier, prepare_launch
+from stepstone.report import build_report, write_report
 from stepstone.store.lab import Lab, init_lab, open_lab
-
-if TYPE_CHECKING:
-    from stepstone.method.decide import Proposal
 
 TIER = "bytelm-demo"
 METRIC = "eval/loss"
@@ -200,8 +207,6 @@ def _shown(path: Path) -> str:
 
 # -- 2. the idea and the question ------------------------------------------------------
 def _ask(lab: Lab, result: DemoResult, display: Display, layout: Layout) -> None:
-    from stepstone.method import ideas, notebook, questions
-
     stage = display.stage("idea and question")
     top = layout.feature[-1].name
     notebook.plan_day(lab, "Demo day: test the k-shot loss (k = 4) as a training loss for the "
@@ -227,8 +232,6 @@ def _ask(lab: Lab, result: DemoResult, display: Display, layout: Layout) -> None
 
 # -- 1. the dated baseline ------------------------------------------------------------------
 def _baseline(lab: Lab, result: DemoResult, display: Display, options: DemoOptions) -> None:
-    from stepstone.method import baselines
-
     stage = display.stage("dated baseline")
     config = dict(BASE_CONFIG)
     if options.reduced:
@@ -240,8 +243,6 @@ def _baseline(lab: Lab, result: DemoResult, display: Display, options: DemoOptio
 
 # -- 3. the plan, verified, and a smoke run -----------------------------------------------
 def _spec(result: DemoResult, config: dict[str, Any], out: Path, name: str) -> Any:
-    from stepstone.launch.process import LaunchSpec
-
     return LaunchSpec(command=list(COMMAND), project="bytelm", name=name, config=config,
                       kind="feature", question_id=result.question_id,
                       baseline=result.baseline_version,
@@ -249,9 +250,6 @@ def _spec(result: DemoResult, config: dict[str, Any], out: Path, name: str) -> A
 
 
 def _plan_and_smoke(lab: Lab, result: DemoResult, display: Display, out: Path) -> None:
-    from stepstone.launch.smoke import run_smoke
-    from stepstone.method.preflight import prepare_launch
-
     stage = display.stage("plan, verify, smoke run")
     prepared = prepare_launch(lab, baseline=result.baseline_version,
                               overrides=[f"{FEATURE_KEY}={FEATURE_VALUE}"],
@@ -268,10 +266,6 @@ def _plan_and_smoke(lab: Lab, result: DemoResult, display: Display, out: Path) -
 def _baseline_ladder(lab: Lab, result: DemoResult, display: Display, options: DemoOptions,
                      out: Path, layout: Layout) -> None:
     """The baseline's own ladder (kind ``baseline``): the points of its law."""
-    from stepstone.launch.plan import plan_ladder
-    from stepstone.method import baselines
-    from stepstone.method.preflight import plan_verifier
-
     version = result.baseline_version
     base = baselines.resolve(lab, version).config
     ordered = sorted(layout.baseline, key=lambda r: -r.d_model * r.d_model * r.n_layers * r.steps)
@@ -285,9 +279,6 @@ def _baseline_ladder(lab: Lab, result: DemoResult, display: Display, options: De
 def _noise_floor(lab: Lab, result: DemoResult, display: Display, options: DemoOptions,
                  out: Path, layout: Layout) -> None:
     """The baseline's noise floor: seeds of one rung, as `stepstone baseline noise` runs them."""
-    from stepstone.launch.plan import plan_ladder
-    from stepstone.method import baselines, noise
-
     version = result.baseline_version
     rung = layout.noise.name
     config, seeds = noise.seeds_to_run(lab, version, METRIC, rung, NOISE_SEEDS)
@@ -307,10 +298,6 @@ def _feature_ladder(lab: Lab, result: DemoResult, display: Display, options: Dem
                     only: Sequence[str] | None) -> str:
     """The feature's ladder linked to the question (kind ``rung``); with ``seeds`` and
     ``only``, the second round: those seeds at those rungs (`ladder --seeds --only`)."""
-    from stepstone.launch.plan import plan_ladder
-    from stepstone.method import baselines
-    from stepstone.method.preflight import plan_verifier
-
     version = result.baseline_version
     # the config its runs really ran with (the task's defaults filled in), as `ladder` uses
     base = baselines.effective_config(lab, baselines.resolve(lab, version))
@@ -342,9 +329,6 @@ def _record_runs(lab: Lab, result: DemoResult) -> None:
 
 def _launch(lab: Lab, plan: Any, display: Display, options: DemoOptions, title: str) -> Any:
     """Launch ``plan`` on the local executor, showing its runs while they go."""
-    from stepstone.launch.executors import local_executor
-    from stepstone.launch.runner import RungJob, Watch, counts, launch_plan, plan_state
-
     stage = display.stage(title, total=len(plan.runs))
     pool = local_executor(workers=options.workers, gpus=[])
 
@@ -381,8 +365,6 @@ def _launch(lab: Lab, plan: Any, display: Display, options: DemoOptions, title: 
 def _evidence(lab: Lab, result: DemoResult, display: Display, options: DemoOptions) -> None:
     from stepstone.analysis import compare_buckets, stratify
     from stepstone.analysis.stratify import regression_text
-    from stepstone.method import evidence
-    from stepstone.method import selection as aio
 
     stage = display.stage("law, gain, strata")
     law = evidence.baseline_law(lab, result.baseline_version, metric=METRIC,
@@ -421,8 +403,6 @@ def _evidence(lab: Lab, result: DemoResult, display: Display, options: DemoOptio
 
 # -- 6. the first verdict, what would settle it, and the second round ---------------------
 def _first_verdict(lab: Lab, result: DemoResult, display: Display) -> Proposal:
-    from stepstone.method import decide
-
     stage = display.stage("first verdict and power analysis")
     proposal = decide.gather(lab, result.question_id)
     result.first_verdict = proposal.to_dict()
@@ -463,8 +443,6 @@ def _second_round(lab: Lab, result: DemoResult, display: Display, options: DemoO
 
 # -- 7. the decision, the promotion and the notebook ---------------------------------------
 def _decide(lab: Lab, result: DemoResult, display: Display) -> None:
-    from stepstone.method import decide
-
     stage = display.stage("decision")
     proposal = decide.gather(lab, result.question_id)
     conclusion = (f"Recorded by `stepstone demo`, which takes the rule's proposal "
@@ -477,8 +455,6 @@ def _decide(lab: Lab, result: DemoResult, display: Display) -> None:
 
 def _promote(lab: Lab, result: DemoResult, display: Display) -> None:
     """On yes, the feature into a new dated version of the tier (`baseline promote`)."""
-    from stepstone.method import baselines
-
     stage = display.stage("promotion")
     if result.decision.get("proposed") == "yes":
         row = baselines.promote(lab, TIER, result.question_id)
@@ -497,8 +473,6 @@ def _promote(lab: Lab, result: DemoResult, display: Display) -> None:
 
 # -- 8. the report -----------------------------------------------------------------------
 def _report(lab: Lab, result: DemoResult, display: Display, options: DemoOptions) -> None:
-    from stepstone.report import build_report, write_report
-
     stage = display.stage("report")
     report = build_report(lab, result.question_id, n_bootstrap=options.bootstrap)
     folder = Path(result.lab) / "reports" / result.question_id
