@@ -83,10 +83,14 @@ def when(ts: float | None) -> str:
 
 
 def finite(value: Any) -> float | None:
-    """A number as a float for JSON; None for none, NaN and ±inf."""
-    if value is None:
+    """A finite number as a float; None for anything else: none, NaN, ±inf, a boolean, text
+    that is not a number."""
+    if value is None or isinstance(value, bool):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
     return number if math.isfinite(number) else None
 
 

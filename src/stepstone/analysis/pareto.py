@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from stepstone.display import finite
 from stepstone.errors import AnalysisError
 
 from ._common import ResultMixin
@@ -119,17 +120,6 @@ def parse_constraint(text: str) -> Constraint:
     return Constraint(m.group(1), m.group(2), float(m.group(3)), text.strip())
 
 
-def _number(rec: Mapping[str, Any], key: str) -> float | None:
-    v = rec.get(key)
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def pareto_front(
     records: Sequence[Mapping[str, Any]],
     *,
@@ -154,13 +144,13 @@ def pareto_front(
     for i, rec in enumerate(records):
         rid = str(rec.get(id_key, f"#{i}"))
         reasons = []
-        q = _number(rec, quality)
-        cs = [_number(rec, c) for c in costs]
+        q = finite(rec.get(quality))
+        cs = [finite(rec.get(c)) for c in costs]
         if q is None:
             reasons.append(f"no {quality}")
         reasons += [f"no {c}" for c, v in zip(costs, cs, strict=True) if v is None]
         for con in parsed:
-            v = _number(rec, con.metric)
+            v = finite(rec.get(con.metric))
             if v is None:
                 reasons.append(f"no {con.metric} to check {con.text!r}")
             elif not con.holds(v):

@@ -8,12 +8,12 @@ on the command line (CSV, Parquet, ``.npy``) are read by :mod:`stepstone.cli.inp
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stepstone.configs import flatten
+from stepstone.display import finite
 from stepstone.errors import AnalysisError, NotFoundError, UsageError
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
@@ -83,14 +83,7 @@ def select_runs(
 
 def number(summary: Mapping[str, Any], key: str) -> float | None:
     """``summary[key]`` as a finite float, else None (booleans and text are not numbers)."""
-    value = summary.get(key)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
+    return finite(summary.get(key))
 
 
 def config_number(config: Mapping[str, Any], key: str) -> float | None:
