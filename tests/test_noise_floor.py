@@ -1,5 +1,5 @@
 """The noise floor of a baseline: measured from its seeds, stored with the version (SQLite and
-PostgreSQL), read back by ``method.noise.noise_floor``."""
+PostgreSQL), read back by ``method.evidence.noise_floor``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from _cli import cli
 from stepstone.analysis.noise import NoiseFloor, noise_floor_of
 from stepstone.errors import AnalysisError, NotFoundError, UsageError
 from stepstone.method import baselines as baseline_rules
-from stepstone.method import noise
+from stepstone.method import evidence, noise
 from stepstone.store import open_lab
 from stepstone.store.lab import Lab
 
@@ -57,7 +57,7 @@ def test_measured_floor_is_stored_with_the_version_and_read_back(store_target):
     with open_lab(store_target.location) as lab:
         version = baseline_rules.create(lab, "small", {"seed": 0},
                                         reference_metric="eval/loss").version
-        assert noise.noise_floor(lab, version, "eval/loss") is None
+        assert evidence.noise_floor(lab, version, "eval/loss") is None
         add_run(lab, version, rung="r1", seed=0, loss=3.0, flops=1e8)
         ids = [add_run(lab, version, rung="r3", seed=s, loss=v, flops=1e9)
                for s, v in ((0, 2.50), (1, 2.52), (2, 2.54))]
@@ -66,12 +66,12 @@ def test_measured_floor_is_stored_with_the_version_and_read_back(store_target):
         assert (floor.metric, floor.n, floor.rung, floor.runs) == ("eval/loss", 3, "r3",
                                                                    tuple(ids))
         assert floor.sd == pytest.approx(0.02)
-        assert noise.noise_floor(lab, version, "eval/loss") == floor
-        assert noise.noise_floor(lab, version, "other") is None
+        assert evidence.noise_floor(lab, version, "eval/loss") == floor
+        assert evidence.noise_floor(lab, version, "other") is None
         # a second measurement is kept beside the first; the newest is the one in use
         add_run(lab, version, rung="r3", seed=4, loss=2.60)
         again = noise.measure(lab, version, rung="r3")
-        assert again.n == 4 and noise.noise_floor(lab, version, "eval/loss") == again
+        assert again.n == 4 and evidence.noise_floor(lab, version, "eval/loss") == again
         assert lab.db.scalar("SELECT COUNT(*) FROM baseline_noise") == 2
         shown = baseline_rules.describe(lab, baseline_rules.resolve(lab, "small")).noise
         assert [(r.metric, r.n, r.rung) for r in shown] == [("eval/loss", 4, "r3")]

@@ -265,11 +265,22 @@ def rungs_gain(fit: ScalingFit, rungs: Rungs, *, tolerance: float = 0.1,
                            noise=rungs.noise or None)
 
 
+def noise_floor(lab: Lab, version: str, metric: str) -> NoiseFloor | None:
+    """The newest noise floor of ``metric`` measured on ``version`` (None: never measured;
+    :mod:`stepstone.method.noise` measures it)."""
+    from stepstone.analysis.noise import NoiseFloor  # numpy, with the analysis
+
+    found = lab.baselines.noise(version, metric)
+    if not found:
+        return None
+    record = found[-1]
+    return NoiseFloor(metric=record.metric, sd=record.sd, n=record.n, rung=record.rung,
+                      runs=record.runs)
+
+
 def version_floor(lab: Lab, baseline: str | None, metric: str) -> NoiseFloor | None:
     """The newest noise floor of ``metric`` on ``baseline`` (a version or a tier; None when it
     names no baseline or none was measured)."""
-    from stepstone.method.noise import noise_floor
-
     if baseline is None:
         return None
     try:
@@ -335,6 +346,7 @@ __all__ = [
     "compute_range",
     "feature_rungs",
     "loss_metric",
+    "noise_floor",
     "question_evidence",
     "question_gain",
     "question_version",

@@ -2,7 +2,8 @@
 
 Measured on the version's own finished runs (kind ``baseline``) at one rung of its ladder,
 one run per seed (a rerun replaces the run it repeats), and stored with the version:
-:func:`measure` measures and records it, :func:`noise_floor` reads the newest one back. A
+:func:`measure` measures and records it, :func:`stepstone.method.evidence.noise_floor` reads
+the newest one back. A
 comparison with one seed borrows it as its seed noise, and rules may be written in its
 units (``delta eval/loss <= -2 sigma``). ``stepstone baseline noise`` launches the seeds it
 needs (:func:`seeds_to_run`) and then measures.
@@ -17,20 +18,8 @@ from stepstone.analysis.noise import NoiseFloor, noise_floor_of
 from stepstone.errors import AnalysisError, UsageError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import evidence
-from stepstone.store.baselines import NoiseRecord
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord, numeric
-
-
-def _floor(record: NoiseRecord) -> NoiseFloor:
-    return NoiseFloor(metric=record.metric, sd=record.sd, n=record.n, rung=record.rung,
-                      runs=record.runs)
-
-
-def noise_floor(lab: Lab, version: str, metric: str) -> NoiseFloor | None:
-    """The newest noise floor of ``metric`` measured on ``version`` (None: never measured)."""
-    found = lab.baselines.noise(version, metric)
-    return _floor(found[-1]) if found else None
 
 
 def seed_of(run: RunRecord) -> str:
