@@ -20,6 +20,7 @@ from stepstone.display import day
 from stepstone.errors import MethodError, NotFoundError, UsageError
 from stepstone.method import confirm as confirm_rules
 from stepstone.method import ideas as idea_rules
+from stepstone.method import notebook
 from stepstone.store.baselines import BaselineVersion, NoiseRecord
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord, numeric
@@ -243,8 +244,6 @@ def apply_delta(config: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str
 
 def promote(lab: Lab, tier: str, question_id: str) -> BaselineVersion:
     """A new dated version of ``tier``: its current config plus the question's proven delta."""
-    from stepstone.method import notebook
-
     question = lab.questions.get(question_id)
     if question["status"] != "answered" or question["answer"] != "yes":
         state = question["status"] + (f" ({question['answer']})" if question["answer"] else "")

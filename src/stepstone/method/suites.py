@@ -38,6 +38,7 @@ from typing import Any
 from stepstone.configs import load_config
 from stepstone.display import day
 from stepstone.errors import MethodError, NotFoundError, UsageError
+from stepstone.method import notebook
 from stepstone.method.baselines import (
     NOISE_TOLERANCE,
     lower_is_better,
@@ -331,8 +332,6 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
             "metrics": metrics, "buckets": buckets, "checks": checks, **scale,
             "source": basis, "reference": {"runs": [r.id for r in runs], "metrics": reference}}
     row = _save(lab, name, spec, tier, question_id)
-    from stepstone.method import notebook
-
     notebook.write(lab, "decision", f"Suite {row.version} distilled from {question_id}",
                    f"What answered {question_id} becomes the standard"
                    + (f" of tier {row.tier}" if row.tier else "") + f" (from {basis}):\n"
