@@ -222,6 +222,11 @@ def test_suite_commands(answered) -> None:
     assert json.loads(out)["method"]["failing_suites"][0]["run_id"] == bad
     code, out, _ = cli(lab, "status")
     assert f"run {bad} fails suite {created['version']}" in out
+    pytest.importorskip("mcp")
+    from stepstone.mcp.tools import LabTools
+
+    agent = LabTools(str(lab)).status().structured_content  # the agent's status: the same rule
+    assert agent is not None and agent["method"]["failing_suites"][0]["run_id"] == bad
     code, _, err = cli(lab, "suite", "create", "core")
     assert code == 2 and "--from QUESTION" in err
     code, _, err = cli(lab, "baseline", "promote", "small", "--from", qid)

@@ -282,8 +282,6 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
         running = opened.runs.list(status="running", details=False)
         recent = opened.runs.list(status="finished", limit=10, details=False)
         method = method_status(opened)
-        failing = suite_rules.failing(opened)
-        method["failing_suites"] = failing
         offline = offline_runs(opened)
         spools = [(spool, [r for r in runs if r not in offline])
                   for spool, runs in waiting_spools(opened)]
@@ -307,8 +305,6 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
              f"for `{spool_sync(spool, target)}`: {', '.join(runs)}")
     for line in status_lines(method):
         echo(line)
-    for fail in failing:
-        echo(f"run {fail.run_id} fails suite {fail.suite}: " + "; ".join(fail.failed))
     for title, records in sections.items():
         columns = (*_COLUMNS, "reason") if title == "needs attention" else _COLUMNS
         if records:

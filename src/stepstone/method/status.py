@@ -1,6 +1,7 @@
 """The method's part of ``stepstone status``: time boxes run out, baselines that regressed,
 the day's plan waiting for its review, runs measured with another evaluator than their
-question's, the health monitors' alerts of the last day."""
+question's, the health monitors' alerts of the last day, runs that fail their tier's
+suites."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from stepstone.method import baselines as baseline_rules
 from stepstone.method import evaluator
 from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
+from stepstone.method import suites as suite_rules
 from stepstone.store.lab import Lab
 
 ALERTS_SHOWN_HOURS = 24.0
@@ -33,6 +35,7 @@ def method_status(lab: Lab, now: float | None = None) -> dict[str, Any]:
                                                                                   "running")
                               for flag in evaluator.flagged(lab, q["id"])],
         "alerts": [a.to_dict() for a in lab.alerts.since(now - ALERTS_SHOWN_HOURS * 3600)],
+        "failing_suites": suite_rules.failing(lab),
     }
 
 
@@ -51,4 +54,6 @@ def status_lines(status: dict[str, Any]) -> list[str]:
               "decide leaves it out" for flag in status["evaluator_differs"]]
     if status["pending_review"]:
         lines.append(status["pending_review"]["prompt"])
+    lines += [f"run {fail.run_id} fails suite {fail.suite}: " + "; ".join(fail.failed)
+              for fail in status["failing_suites"]]
     return lines
