@@ -108,8 +108,8 @@ def suite_show(suite: str, lab: str | None, as_json: bool) -> None:
     """
     with open_lab(lab) as opened:
         row = suite_rules.get(opened, suite)
-        newest = {c.run_id: c for c in opened.suites.checks(suite_version=row.version)}
-    runs = [{"run_id": k, "passed": v.passed, "results": v.results} for k, v in newest.items()]
+        checked = suite_rules.checked(opened, row.version)
+    runs = [{"run_id": c.run_id, "passed": c.passed, "results": c.results} for c in checked]
     if as_json:
         print_json({**row.to_dict(), "runs": runs})
         return
@@ -129,8 +129,8 @@ def suite_show(suite: str, lab: str | None, as_json: bool) -> None:
         means = ", ".join(f"{k}: {v:.3g}" for k, v in bucket["means"].items())
         echo(f"  buckets of {bucket['field']} ({bucket['stat']}): {means}; "
                    f"worst {bucket['worst']}")
-    for run_id, recorded in newest.items():
-        echo(f"  run {run_id}: {'PASS' if recorded.passed else 'FAIL'}")
+    for result in checked:
+        echo(f"  run {result.run_id}: {'PASS' if result.passed else 'FAIL'}")
 
 
 @suite_group.command("check")

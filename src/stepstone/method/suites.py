@@ -423,6 +423,12 @@ def latest(lab: Lab, run_id: str) -> list[SuiteResult]:
     return [SuiteResult(v, run_id, r.passed, r.results) for v, r in newest.items()]
 
 
+def checked(lab: Lab, version: str) -> list[SuiteResult]:
+    """The newest check of each run checked against the suite ``version``."""
+    newest = {row.run_id: row for row in lab.suites.checks(suite_version=version)}
+    return [SuiteResult(version, r, row.passed, row.results) for r, row in newest.items()]
+
+
 def standing(lab: Lab, run: RunRecord) -> list[SuiteResult]:
     """Where ``run`` stands against the suites, read only (what a report shows): the newest
     recorded check against each suite version (:func:`latest`, ``"recorded": True``), then
