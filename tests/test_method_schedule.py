@@ -12,7 +12,7 @@ import pytest
 
 import stepstone
 from _cli import cli
-from stepstone.method.runs import schedule_incomplete
+from stepstone.method.schedule import schedule_incomplete
 from stepstone.store import open_lab
 
 PEAK, FLOOR = 1e-3, 1e-5

@@ -331,7 +331,7 @@ def test_the_health_monitor_reads_new_training_points_past_the_sample_numbers(la
 def test_system_samples_do_not_hide_a_cut_schedule(lab):
     """The samples' numbers (0, 1, 2 ...) are not training steps: a run cut at step 40 of 100
     that took more samples than that is still flagged."""
-    from stepstone.method.runs import schedule_incomplete
+    from stepstone.method.schedule import schedule_incomplete
 
     run = stepstone.init(project="sys", lab=lab, save_code=False, system_metrics=0.005,
                          config={"steps": 100})

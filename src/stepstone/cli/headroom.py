@@ -124,7 +124,7 @@ def run_headroom(
     from stepstone.analysis.headroom import device_peak
 
     origin: dict[str, str] = {}
-    from stepstone.method.runs import planned_steps
+    from stepstone.method.schedule import planned_steps
 
     steps = _lookup(run, "steps")  # the summary's count, else the schedule's configured length
     planned = planned_steps(run)

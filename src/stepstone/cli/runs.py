@@ -23,6 +23,7 @@ from stepstone.method import evaluator
 from stepstone.method import lints as lint_rules
 from stepstone.method import runs as run_rules
 from stepstone.method import suites as suite_rules
+from stepstone.method.schedule import schedule_incomplete
 from stepstone.method.status import method_status, status_lines
 from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.db import mask_url
@@ -107,7 +108,7 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
         points -= sum(row["samples"] for row in system)
         objects = opened.run_objects(record.id)
         evals = opened.evals.names(record.id)
-        cut = run_rules.schedule_incomplete(opened, record)
+        cut = schedule_incomplete(opened, record)
         checks = suite_rules.latest(opened, record.id)
         other_evaluator = evaluator.differs(opened, record)
         alerts = [a.to_dict() for a in opened.alerts.of_runs([record.id])]

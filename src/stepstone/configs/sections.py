@@ -3,7 +3,7 @@
 A key at the top level or under one of :data:`TRAINING_SECTIONS` (``train.steps``,
 ``trainer.max_steps``, ``training_args.fp16``) is a training setting; the same name under
 ``model``, ``data`` or ``eval`` (``eval.steps``, ``model.dtype``) is not. The schedule check
-(:mod:`stepstone.method.runs`), the precision lints (:mod:`stepstone.configs.precision`) and
+(:mod:`stepstone.method.schedule`), the precision lints (:mod:`stepstone.configs.precision`) and
 ``stepstone headroom`` read training settings through this one list.
 """
 

@@ -21,7 +21,6 @@ from stepstone.method import evaluator as evaluator_rules
 from stepstone.method import evidence as evidence_rules
 from stepstone.method import ideas as idea_rules
 from stepstone.method import notebook
-from stepstone.method import runs as run_rules
 from stepstone.method.relaunch import config_rung
 from stepstone.method.rules import (
     Evidence,
@@ -39,6 +38,7 @@ from stepstone.method.rules import (
     uses_gain,
 )
 from stepstone.method.rules.tree import _walk
+from stepstone.method.schedule import schedule_incomplete
 from stepstone.method.settle import Settle, what_would_settle
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord, numeric
@@ -197,7 +197,7 @@ def gather(lab: Lab, question_id: str) -> Proposal:
         if (other := evaluator_rules.differs(lab, run)) is not None:
             flags.append(f"run {run.id}: {other}: left out")
             continue
-        cut = run_rules.schedule_incomplete(lab, run)
+        cut = schedule_incomplete(lab, run)
         finished = run.status == "finished" and cut is None
         if run.status != "finished":
             flags.append(f"run {run.id} is {run.status}: not a finished result")

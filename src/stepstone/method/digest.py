@@ -3,7 +3,7 @@ context.
 
 Status and the reason it stopped; the question and the baseline; the config's change against
 its baseline (what was really tested); whether it is a finished result (the schedule rule of
-:mod:`stepstone.method.runs`) and measured with its question's evaluator
+:mod:`stepstone.method.schedule`) and measured with its question's evaluator
 (:mod:`stepstone.method.evaluator`); the health monitors' alerts; the numeric summary; and per
 metric key the digest of :func:`stepstone.analysis.digest.digest_series` (first, last, min,
 max, trend, non-finite points, anomalies). System series (``system/*``) are counted, not
@@ -20,8 +20,8 @@ from typing import Any
 from stepstone.analysis.digest import SeriesDigest, digest_series
 from stepstone.configs import flatten
 from stepstone.method import evaluator
-from stepstone.method import runs as run_rules
 from stepstone.method.holdout import is_heldout
+from stepstone.method.schedule import schedule_incomplete
 from stepstone.store.lab import Lab
 from stepstone.store.metrics import is_system_key
 from stepstone.store.runs import numeric
@@ -80,7 +80,7 @@ def digest(lab: Lab, ref: str) -> RunDigest:
         id=run.id, name=run.name, status=run.status, reason=run.reason, kind=run.kind,
         question_id=run.question_id, baseline=run.baseline, config_delta=run.config_delta,
         seed=run.seed, last_step=run.last_step, duration_s=run.duration,
-        not_a_finished_result=run_rules.schedule_incomplete(lab, run),
+        not_a_finished_result=schedule_incomplete(lab, run),
         evaluator_differs=evaluator.differs(lab, run),
         alerts=tuple(a.to_dict() for a in lab.alerts.of_runs([run.id])),
         summary=summary, metrics=digests, more_keys=tuple(keys[MAX_KEYS:]),

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 from stepstone.errors import AnalysisError, NotFoundError, StepstoneError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import evaluator as evaluator_rules
-from stepstone.method import runs as run_rules
 from stepstone.method import selection as aio
+from stepstone.method.schedule import schedule_incomplete
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
 
@@ -149,7 +149,7 @@ def usable(lab: Lab, run: RunRecord) -> str | None:
         return "a smoke run"
     if run.status != "finished":
         return f"not finished ({run.status})"
-    cut = run_rules.schedule_incomplete(lab, run)
+    cut = schedule_incomplete(lab, run)
     if cut:
         return f"not a finished result ({cut})"
     return evaluator_rules.differs(lab, run)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from stepstone.display import day, when
 from stepstone.errors import UsageError
 from stepstone.method import evaluator, lints
+from stepstone.method.schedule import schedule_incomplete
 from stepstone.store.lab import Lab
 
 if TYPE_CHECKING:  # the suites are imported only for a run of a tier (see result_page)
@@ -102,8 +103,6 @@ def pending_review(lab: Lab, now: float | None = None) -> dict[str, Any] | None:
 
 
 def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
-    from stepstone.method import runs as run_rules
-
     run = lab.runs.get(run_id)
     lines = [f"Run `{run.id}` `{run.name}` ({run.kind}) ended **{run.status}**"
              + (f": {run.reason}" if run.reason else "") + "."]
@@ -112,7 +111,7 @@ def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
     if run.config_delta:
         lines.append("Config change: " + ", ".join(f"{k}={v}" for k, v in
                                                    sorted(run.config_delta.items())))
-    schedule = run_rules.schedule_incomplete(lab, run)
+    schedule = schedule_incomplete(lab, run)
     if schedule:
         lines.append(f"Not a finished result: {schedule}.")
     numbers = {k: v for k, v in run.summary.items() if isinstance(v, int | float)}
