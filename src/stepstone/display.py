@@ -39,6 +39,11 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def changes(delta: Mapping[str, Any] | None) -> str:
+    """A config change as ``key=value, key=value`` in its order; none as an empty text."""
+    return ", ".join(f"{k}={v}" for k, v in (delta or {}).items())
+
+
 def interval(low: Any, high: Any, *, unbounded: bool = True) -> str:
     """``[low, high]``; a missing upper end is ``∞`` when ``unbounded`` (an interval open
     above), else an en dash; nothing known at all is one en dash."""

@@ -19,6 +19,7 @@ from stepstone.cli.common import (
     print_json,
     print_table,
 )
+from stepstone.display import changes
 
 if TYPE_CHECKING:
     from stepstone.launch.jobs import Maker
@@ -118,7 +119,7 @@ def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[[Lab], Make
         if as_json:
             print_json(plan.to_dict())
         else:
-            print_table([{"#": r.idx, "run": r.label, "changes": _delta(r.config_delta)}
+            print_table([{"#": r.idx, "run": r.label, "changes": changes(r.config_delta)}
                          for r in plan.runs], ["#", "run", "changes"],
                         title=f"{kind} {plan.id} ({len(plan.runs)} runs, not launched)")
         return
@@ -136,10 +137,6 @@ def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[[Lab], Make
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
-
-
-def _delta(delta: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in delta.items())
 
 
 @click.command("sweep", context_settings={"ignore_unknown_options": True})

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from stepstone.cli.common import echo, json_option, lab_option, print_json, print_table
-from stepstone.display import when
+from stepstone.display import changes, when
 from stepstone.errors import UsageError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import confirm as confirm_rules
@@ -362,8 +362,7 @@ def baseline_list(lab: str | None, as_json: bool) -> None:
 def _print_version(row: baseline_rules.DescribedBaseline) -> None:
     echo(f"{row.baseline.version}  (parent: {row.baseline.parent or 'none'})  {row.check.text}")
     for feature in row.features:
-        delta = ", ".join(f"{k}={v}" for k, v in feature.delta.items())
-        echo(f"  + {delta}  proved by {feature.question_id}: {feature.question}")
+        echo(f"  + {changes(feature.delta)}  proved by {feature.question_id}: {feature.question}")
     for key, stats in row.reference_metrics.items():
         spread = f" ± {stats.sd:.2g}" if stats.n > 1 else ""  # one run has no spread
         echo(f"  {key} = {stats.mean:.6g}{spread} (n={stats.n})")

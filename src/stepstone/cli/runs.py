@@ -17,7 +17,7 @@ from stepstone.cli.common import (
     print_json,
     print_table,
 )
-from stepstone.display import duration
+from stepstone.display import changes, duration
 from stepstone.errors import UsageError
 from stepstone.method import evaluator
 from stepstone.method import lints as lint_rules
@@ -194,7 +194,7 @@ def digest_cmd(run: str, lab: str | None, as_json: bool) -> None:
     echo(f"{found.name} ({found.id}) {found.kind} {found.status}"
                + (f": {found.reason}" if found.reason else ""))
     for label, value in (("question", found.question_id), ("baseline", found.baseline),
-                         ("change", _delta_text(found.config_delta)),
+                         ("change", changes(found.config_delta)),
                          ("NOT A FINISHED RESULT", found.not_a_finished_result),
                          ("EVALUATOR", found.evaluator_differs)):
         if value:
@@ -211,10 +211,6 @@ def digest_cmd(run: str, lab: str | None, as_json: bool) -> None:
                    + "".join(f"; {a}" for a in m.anomalies))
     if found.more_keys:
         echo(f"  and {len(found.more_keys)} more keys: {', '.join(found.more_keys)}")
-
-
-def _delta_text(delta: dict[str, Any] | None) -> str | None:
-    return ", ".join(f"{k}={v}" for k, v in delta.items()) if delta else None
 
 
 @click.command("watch")

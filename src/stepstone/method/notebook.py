@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stepstone.display import day, when
+from stepstone.display import changes, day, when
 from stepstone.errors import UsageError
 from stepstone.method import evaluator, lints
 from stepstone.method.schedule import schedule_incomplete
@@ -109,8 +109,7 @@ def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
     if run.baseline:
         lines.append(f"Baseline: {run.baseline}.")
     if run.config_delta:
-        lines.append("Config change: " + ", ".join(f"{k}={v}" for k, v in
-                                                   sorted(run.config_delta.items())))
+        lines.append("Config change: " + changes(dict(sorted(run.config_delta.items()))))
     schedule = schedule_incomplete(lab, run)
     if schedule:
         lines.append(f"Not a finished result: {schedule}.")
