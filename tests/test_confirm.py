@@ -16,6 +16,7 @@ from stepstone.method import baselines as baseline_rules
 from stepstone.method import confirm
 from stepstone.method import decide as decide_rules
 from stepstone.method.preflight import prepare_launch
+from stepstone.method.promote import promote
 from stepstone.store import open_lab
 from stepstone.store.lab import Lab
 
@@ -91,7 +92,7 @@ def test_a_yes_is_promoted_only_once_it_held_on_fresh_seeds(asked):
         proposal, _page = decide_rules.decide(opened, "q2", conclusion="it held")
         assert proposal.answer == "yes"
         with pytest.raises(MethodError, match="q2 confirms q1: promote q1"):
-            baseline_rules.promote(opened, "small", "q2")
+            promote(opened, "small", "q2")
     code, out, err = cli(lab, "baseline", "promote", "small", "--from", "q1")
     assert code == 0, err
     code, out, _err = cli(lab, "baseline", "history", "small", "--json")
@@ -110,7 +111,7 @@ def test_a_yes_that_does_not_hold_is_not_promoted(asked):
         assert proposal.answer == "no"
         with pytest.raises(MethodError, match="q1's yes did not hold on fresh seeds: its "
                                               "confirmation q2 was answered no"):
-            baseline_rules.promote(opened, "small", "q1")
+            promote(opened, "small", "q1")
         assert len(opened.baselines.list("small")) == 1
 
 
@@ -141,4 +142,4 @@ def test_a_question_without_confirm_is_promoted_on_its_first_yes(asked):
         opened.db.execute("UPDATE questions SET confirm = 0 WHERE id = 'q1'")
         decide_rules.decide(opened, "q1", conclusion="norm helps")
         assert opened.questions.confirming("q1") is None
-        assert baseline_rules.promote(opened, "small", "q1").parent is not None
+        assert promote(opened, "small", "q1").parent is not None

@@ -17,6 +17,7 @@ from stepstone.method import decide as decide_rules
 from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
 from stepstone.method import suites as suite_rules
+from stepstone.method.promote import promote
 from stepstone.store import open_lab
 from stepstone.store.evals import normalize_record
 from stepstone.store.lab import Lab
@@ -163,11 +164,11 @@ def test_a_failing_check_blocks_a_promotion(answered) -> None:
         assert opened.questions.get(q2["id"])["answer"] == "yes"
         before = len(opened.baselines.list("small"))
         with pytest.raises(MethodError, match="does not pass its suites") as info:
-            baseline_rules.promote(opened, "small", q2["id"])
+            promote(opened, "small", q2["id"])
         assert "latency_ms" in str(info.value)
         assert len(opened.baselines.list("small")) == before  # nothing was promoted
         # q1 passes its own suite and is promoted
-        row = baseline_rules.promote(opened, "small", qid)
+        row = promote(opened, "small", qid)
         assert row.parent == version
 
 
@@ -314,14 +315,14 @@ def test_a_promotion_is_gated_at_the_suite_scale_only(lab: Path) -> None:
         # only small-rung runs: nothing shows it meets the large rung's standard
         only_small = feature_question([(1e6, 3.3), (1e6, 3.31)])
         with pytest.raises(MethodError, match=r"no finished run of \w+ is at the scale"):
-            baseline_rules.promote(opened, "small", only_small)
+            promote(opened, "small", only_small)
         # small-rung runs are not held to the large rung's thresholds; the large ones pass
         ladder = feature_question([(1e6, 3.3), (1e7, 2.79)])
         results = suite_rules.gate(opened, "small", ladder)
         by_outcome = {r.passed: r for r in results}
         assert len(results) == 2 and set(by_outcome) == {None, True}
         assert "at rung 1000000, the suite holds rung 10000000" in str(by_outcome[None].skipped)
-        assert baseline_rules.promote(opened, "small", ladder).parent == version
+        assert promote(opened, "small", ladder).parent == version
 
 
 def test_rungs_without_an_order_need_a_choice(lab: Path) -> None:

@@ -21,6 +21,7 @@ from stepstone.method import memory
 from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
 from stepstone.method.preflight import prepare_launch, problems_text, split_keys
+from stepstone.method.promote import promote
 from stepstone.store.baselines import BaselineVersion
 from stepstone.store.lab import Lab, open_lab, open_lab_to_read
 
@@ -504,7 +505,7 @@ def baseline_promote(tier: str, question: str, lab: str | None, as_json: bool) -
       stepstone baseline promote small --from q3
     """
     with open_lab(lab) as opened:
-        row = baseline_rules.promote(opened, tier, question)
+        row = promote(opened, tier, question)
     if as_json:
         print_json(row)
     else:

@@ -38,6 +38,7 @@ from stepstone.method import baselines, decide, evidence, ideas, noise, notebook
 from stepstone.method import selection as aio
 from stepstone.method.decide import Proposal
 from stepstone.method.preflight import plan_verifier, prepare_launch
+from stepstone.method.promote import promote
 from stepstone.report import build_report, write_report
 from stepstone.store.lab import Lab, init_lab, open_lab
 
@@ -457,7 +458,7 @@ def _promote(lab: Lab, result: DemoResult, display: Display) -> None:
     """On yes, the feature into a new dated version of the tier (`baseline promote`)."""
     stage = display.stage("promotion")
     if result.decision.get("proposed") == "yes":
-        row = baselines.promote(lab, TIER, result.question_id)
+        row = promote(lab, TIER, result.question_id)
         result.promotion = {"version": row.version, "parent": row.parent,
                             "config_change": {FEATURE_KEY: FEATURE_VALUE}}
         display.done(stage, f"{row.version} = {row.parent} + {FEATURE_KEY}="

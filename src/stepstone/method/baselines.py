@@ -1,4 +1,5 @@
-"""Dated baselines: create, resolve, promote a proven feature, and check for regressions.
+"""Dated baselines: create, resolve and check for regressions (a proven feature is promoted
+into a new version by :mod:`stepstone.method.promote`).
 
 A baseline version is ``TIER@YYYY-MM-DD`` (``.2``, ``.3`` for more the same day); its
 config is frozen. A promotion makes a new version from the tier's current one plus the
@@ -17,10 +18,7 @@ from typing import Any
 
 from stepstone.configs import flatten, load_config, unflatten
 from stepstone.display import day
-from stepstone.errors import MethodError, NotFoundError, UsageError
-from stepstone.method import confirm as confirm_rules
-from stepstone.method import ideas as idea_rules
-from stepstone.method import notebook
+from stepstone.errors import NotFoundError, UsageError
 from stepstone.store.baselines import BaselineVersion, NoiseRecord
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord, numeric
@@ -240,43 +238,6 @@ def apply_delta(config: Mapping[str, Any], delta: Mapping[str, Any]) -> dict[str
             flat.update(flatten({key: value}) if isinstance(value, dict) else {key: value})
     result: dict[str, Any] = unflatten(flat)
     return result
-
-
-def promote(lab: Lab, tier: str, question_id: str) -> BaselineVersion:
-    """A new dated version of ``tier``: its current config plus the question's proven delta."""
-    question = lab.questions.get(question_id)
-    if question["status"] != "answered" or question["answer"] != "yes":
-        state = question["status"] + (f" ({question['answer']})" if question["answer"] else "")
-        raise MethodError(f"question {question_id} is {state}: only a question answered yes "
-                          "may be promoted into a baseline")
-    confirm_rules.gate(lab, question)  # a yes asked to hold on fresh seeds must have held
-    parent = resolve(lab, tier)
-    asked = (question.get("baseline") or "").split("@", 1)[0]
-    if asked and asked != parent.tier:
-        raise MethodError(f"question {question_id} was asked against {asked}, not {tier}")
-    delta = question.get("feature_delta") or {}
-    if not delta:
-        raise MethodError(f"question {question_id} has no recorded feature change: plan its "
-                          "runs with `stepstone plan --question` or `stepstone run --question`")
-    if any(f.question_id == question_id for v in lab.baselines.list(parent.tier)
-           for f in lab.baselines.features(v.version)):
-        raise MethodError(f"question {question_id} is already promoted into {parent.tier}")
-    from stepstone.method import suites
-
-    suites.gate(lab, parent.tier, question_id)  # a promotion must pass the tier's suites
-    metric = next((m for m in question["metrics"] if m != "gain"),
-                  parent.reference_metric)
-    version = lab.baselines.create(
-        tier=parent.tier, day=day(), parent=parent.version,
-        config=apply_delta(parent.config, delta), reference_metric=metric,
-        features=[(question_id, delta)],
-    )
-    idea_rules.follow(lab, question.get("idea_id"), "adopted", f"promoted into {version}")
-    notebook.write(lab, "decision", f"Promoted {question_id} into {version}",
-                   f"{version} = {parent.version} + the change proven by {question_id}:\n"
-                   + "\n".join(f"- {k} = {v}" for k, v in delta.items()),
-                   question_id=question_id, data={"version": version, "delta": delta})
-    return lab.baselines.get(version)
 
 
 def describe(lab: Lab, row: BaselineVersion) -> DescribedBaseline:
