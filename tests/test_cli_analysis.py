@@ -93,8 +93,8 @@ def test_fit_chinchilla_recovers_the_law_and_stores_it(chinchilla_lab: Path, cap
     assert out["compute_optimal"]["n"] > 0
     with open_lab(chinchilla_lab) as lab:
         (row,) = lab.fits("chin")
-    assert row["id"] == out["fit_id"] and row["source"] == "baseline:base"
-    assert row["flops_method"] == "6ND" and row["form"] == "chinchilla"
+    assert row.id == out["fit_id"] and row.source == "baseline:base"
+    assert row.flops_method == "6ND" and row.form == "chinchilla"
 
 
 def test_fit_prints_markdown_and_latex_tables(chinchilla_lab: Path, capsys) -> None:

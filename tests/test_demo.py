@@ -71,9 +71,9 @@ def test_every_run_finished_and_is_linked(demo: dict[str, Any]) -> None:
 
 def test_fit_gain_and_strata_are_computed(demo: dict[str, Any]) -> None:
     with open_lab(demo["lab"]) as lab:
-        fit = next(f for f in lab.fits() if f["id"] == demo["fit_id"])
-        assert fit["source"] == f"baseline:{demo['baseline_version']}"
-        assert len(fit["run_ids"]) == 7
+        fit = next(f for f in lab.fits() if f.id == demo["fit_id"])
+        assert fit.source == f"baseline:{demo['baseline_version']}"
+        assert len(fit.run_ids) == 7
         floor = lab.baselines.noise(demo["baseline_version"], METRIC)[0]
         assert (floor.n, floor.rung, floor.sd) == (4, "r2", pytest.approx(demo["noise"]["sd"]))
     assert set(demo["law"]["params"]) == {"E", "A", "alpha"}

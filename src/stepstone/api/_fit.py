@@ -39,9 +39,7 @@ class Fit:
 def stored_fits(lab: Lab, label: str | None = None) -> list[Fit]:
     """The lab's stored fits, newest first; with ``label``, those whose label is it or holds it
     as a whole word."""
-    names = Fit.__dataclass_fields__
     word = (re.compile(rf"(?<![\w-]){re.escape(label)}(?![\w-])")
             if label is not None else None)
-    return [Fit(**{k: v for k, v in row.items() if k in names})
-            for row in lab.fits()
-            if word is None or row["label"] == label or word.search(row["label"] or "")]
+    return [Fit(**row.to_dict()) for row in lab.fits()
+            if word is None or row.label == label or word.search(row.label or "")]

@@ -276,11 +276,11 @@ def question_look(question: str, lab: str | None, as_json: bool) -> None:
     if as_json:
         print_json(seen)
         return
-    echo(f"held-out look {seen['look']} of {seen['budget']} for {question} "
-         f"({seen['left']} left; page {seen['page']}):")
-    for run_id, values in seen["results"].items():
+    echo(f"held-out look {seen.look} of {seen.budget} for {question} "
+         f"({seen.left} left; page {seen.page}):")
+    for run_id, values in seen.results.items():
         echo(f"  {run_id}: " + ", ".join(f"{k} = {v:.6g}" for k, v in sorted(values.items())))
-    if not seen["results"]:
+    if not seen.results:
         echo("  no finished run has held-out results")
 
 

@@ -200,8 +200,8 @@ def digest_cmd(run: str, lab: str | None, as_json: bool) -> None:
         if value:
             echo(f"  {label}: {value}")
     for alert in found.alerts:
-        echo(f"  ALERT {alert['detector']}: {alert['message']}"
-                   + (f" ({alert['action']})" if alert["action"] else ""))
+        echo(f"  ALERT {alert.detector}: {alert.message}"
+                   + (f" ({alert.action})" if alert.action else ""))
     for m in found.metrics:
         if m.last is None:
             echo(f"  {m.key}: {m.points} points, none finite")

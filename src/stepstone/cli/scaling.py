@@ -219,14 +219,14 @@ def gain_cmd(fit_ref: str | None, baseline_name: str | None, form: str, question
         stored = aio.find_fit(opened, fit_ref) if fit_ref is not None else None
         baseline_name, metric = _version_and_metric(
             opened, baseline_name, question,
-            metric or (stored["result"].get("metric") if stored else None))
+            metric or (stored.result.get("metric") if stored else None))
         sel = aio.select_runs(opened, question=question, tag=tag, project=project,
                               run_ids=run_refs, finished_only=False)
         rungs = ev.feature_rungs(opened, sel.runs, metric, sel.source, need_nd=same_size,
                                  floor=ev.version_floor(opened, baseline_name, metric))
         if stored is not None:
             base = aio.fit_from_stored(stored)
-            base_desc = f"fit {stored['id']} ({stored['label']})"
+            base_desc = f"fit {stored.id} ({stored.label})"
         else:
             assert baseline_name is not None
             base, base_desc = _baseline_law(opened, baseline_name, {r.id for r in sel.runs},

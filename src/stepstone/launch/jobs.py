@@ -179,8 +179,8 @@ def sweep_maker(grid: Sequence[str], list_file: Path | None = None) -> Maker:
 def _frontier(lab: Lab, fit_ref: str) -> Callable[[float], tuple[float, float]]:
     """``C -> (N, D)`` on the compute-optimal frontier of a stored Chinchilla fit."""
     row = aio.find_fit(lab, fit_ref)
-    if row["form"] != "chinchilla":
-        raise UsageError(f"fit {row['id']} is a {row['form']} law: --fit needs an (N, D) law "
+    if row.form != "chinchilla":
+        raise UsageError(f"fit {row.id} is a {row.form} law: --fit needs an (N, D) law "
                          "(`stepstone fit --form chinchilla`)")
     fit = aio.fit_from_stored(row)
 

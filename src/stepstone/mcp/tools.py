@@ -184,7 +184,7 @@ class LabTools:
         """Spend one of the question's held-out looks: the held-out results (heldout/*) of its
         finished runs, which digests leave out; each look is a notebook page, and a question
         that has spent its budget is refused."""
-        return self.call(lambda lab: holdout.look(lab, question))
+        return self.call(lambda lab: holdout.look(lab, question).to_dict())
 
     # ------------------------------------------------------------------ plan and launch
     def plan(self, baseline: str, overrides: Overrides | None = None,

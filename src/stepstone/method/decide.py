@@ -44,7 +44,7 @@ from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord, numeric
 
 if TYPE_CHECKING:
-    from stepstone.analysis.gain import GainResult
+    from stepstone.analysis.gain import GainResult, GainTrend
 
 ANSWERS = ("yes", "no", "inconclusive")
 
@@ -59,9 +59,10 @@ class Proposal:
     baseline_version: str | None
     runs: tuple[str, ...]
     flags: tuple[str, ...] = ()
-    gains: dict[str, Any] = field(default_factory=dict)
+    gains: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # rung: value,
+    # low, high (a defined gain)
     settle: Settle | None = None  # what would settle an inconclusive gain rule
-    trend: dict[str, Any] | None = None  # the gain's trend with scale (a gain rule only)
+    trend: GainTrend | None = None  # the gain's trend with scale (a gain rule only)
 
     @property
     def answer(self) -> str:
@@ -70,9 +71,10 @@ class Proposal:
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.question_id, "rule": self.rule, "proposed": self.answer,
                 "reasons": list(self.verdict.reasons), "baseline": self.baseline_version,
-                "runs": list(self.runs), "flags": list(self.flags), "gains": self.gains,
+                "runs": list(self.runs), "flags": list(self.flags),
+                "gains": {k: list(v) for k, v in self.gains.items()},
                 "settle": self.settle.to_dict() if self.settle else None,
-                "trend": self.trend}
+                "trend": self.trend.to_dict() if self.trend else None}
 
 
 def _metrics(run: RunRecord) -> dict[str, float]:
@@ -152,12 +154,13 @@ BUCKET_FIELDS = ("bucket", "difficulty")  # the field a bucket is read from, in 
 _NOT_FIELDS = {"id", "score", "correct", "prediction", "name", "step"}
 
 
-def eval_buckets(lab: Lab, run_id: str, names: set[str]) -> dict[str, dict[str, Any]]:
+def eval_buckets(lab: Lab, run_id: str, names: set[str]
+                 ) -> dict[str, dict[str, Tally | Scores]]:
     """``{eval set: {bucket: Tally | Scores}}`` from a run's evaluation records of the sets
     ``names`` (what ``worst bucket of NAME`` reads): bucketed by the field ``bucket``, else
     ``difficulty``, else the records' only field; pass/fail records become a Tally (Wilson),
     scored ones Scores (t)."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, Tally | Scores]] = {}
     for name in names:
         records = lab.evals.records(run_id, name)
         if not records:
@@ -255,9 +258,9 @@ def gather(lab: Lab, question_id: str) -> Proposal:
                                    [str(r) for r, _ in evidence.missing], verdict.unsettled)
     return Proposal(question_id, str(rule), verdict, version,
                     tuple(r.id for r in runs), tuple(flags),
-                    {str(k): [g.value, g.low, g.high] for k, g in gains.items()
+                    {str(k): (g.value, g.low, g.high) for k, g in gains.items()
                      if not math.isnan(g.value)}, settle,
-                    measured.trend.to_dict() if measured is not None else None)
+                    measured.trend if measured is not None else None)
 
 
 def _dedupe(records: list[RunFacts], flags: list[str]) -> None:

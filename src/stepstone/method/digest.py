@@ -22,6 +22,7 @@ from stepstone.configs import flatten
 from stepstone.method import evaluator
 from stepstone.method.holdout import is_heldout
 from stepstone.method.schedule import schedule_incomplete
+from stepstone.store.alerts import Alert
 from stepstone.store.lab import Lab
 from stepstone.store.metrics import is_system_key
 from stepstone.store.runs import numeric
@@ -49,7 +50,7 @@ class RunDigest:
     duration_s: float | None
     not_a_finished_result: str | None
     evaluator_differs: str | None
-    alerts: tuple[dict[str, Any], ...]
+    alerts: tuple[Alert, ...]
     summary: dict[str, float]
     metrics: tuple[SeriesDigest, ...]
     more_keys: tuple[str, ...] = ()
@@ -82,6 +83,6 @@ def digest(lab: Lab, ref: str) -> RunDigest:
         seed=run.seed, last_step=run.last_step, duration_s=run.duration,
         not_a_finished_result=schedule_incomplete(lab, run),
         evaluator_differs=evaluator.differs(lab, run),
-        alerts=tuple(a.to_dict() for a in lab.alerts.of_runs([run.id])),
+        alerts=tuple(lab.alerts.of_runs([run.id])),
         summary=summary, metrics=digests, more_keys=tuple(keys[MAX_KEYS:]),
         system_keys=sum(1 for k in history if is_system_key(k)), notes=tuple(notes))

@@ -173,8 +173,8 @@ def baseline_law(
             fit = aio.fit_from_stored(row)
         except StepstoneError as exc:
             return BaselineLaw(version, metric, f"stored fit {fit_ref}", reason=str(exc))
-        return BaselineLaw(version, metric, f"stored fit {row['id']} ({row['label']})", fit,
-                           tuple(row["run_ids"]), fit_id=str(row["id"]))
+        return BaselineLaw(version, metric, f"stored fit {row.id} ({row.label})", fit,
+                           row.run_ids, fit_id=row.id)
     source = f"baseline:{version}"
     if version is None:
         return BaselineLaw(None, metric, source, reason="the question has no baseline version")

@@ -10,6 +10,7 @@ and neither can be edited or deleted, so a spent look stays spent.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from stepstone.configs import flatten
@@ -19,6 +20,22 @@ from stepstone.store.lab import Lab
 from stepstone.store.runs import numeric
 
 PREFIX = "heldout/"
+
+
+@dataclass(frozen=True)
+class Look:
+    """One spent look of a question (number ``look`` of its ``budget``, ``left`` to go): the
+    held-out results it showed (run id → key → value) and the notebook page recording it."""
+
+    question: str
+    look: int
+    budget: int
+    left: int
+    results: dict[str, dict[str, float]]
+    page: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 def is_heldout(key: str) -> bool:
@@ -52,7 +69,7 @@ def set_budget(lab: Lab, question_id: str, n: int) -> dict[str, Any]:
                           question_id=question_id, data={"holdout_budget": n})
 
 
-def look(lab: Lab, question_id: str) -> dict[str, Any]:
+def look(lab: Lab, question_id: str) -> Look:
     """Spend one look: the held-out results of the question's finished runs, recorded as a
     notebook page; refused when the question has no budget or has spent it."""
     lab.questions.get(question_id)
@@ -77,5 +94,4 @@ def look(lab: Lab, question_id: str) -> dict[str, Any]:
     page = notebook.write(lab, "note", f"Held-out look {number} of {allowed} for {question_id}",
                           "\n".join(lines), question_id=question_id,
                           data={"holdout_look": number, "results": results})
-    return {"question": question_id, "look": number, "budget": allowed,
-            "left": allowed - number, "results": results, "page": page["number"]}
+    return Look(question_id, number, allowed, allowed - number, results, int(page["number"]))

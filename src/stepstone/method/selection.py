@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from stepstone.configs import flatten
 from stepstone.display import finite
 from stepstone.errors import AnalysisError, NotFoundError, UsageError
-from stepstone.store.lab import Lab
+from stepstone.store.lab import Lab, StoredFit
 from stepstone.store.runs import RunRecord
 
 if TYPE_CHECKING:
@@ -185,28 +185,28 @@ def fit_points(points: ScalingPoints, form: str, *, n_bootstrap: int = 1000,
                            flops_method=points.flops_method)
 
 
-def find_fit(lab: Lab, ref: str) -> dict[str, Any]:
+def find_fit(lab: Lab, ref: str) -> StoredFit:
     """A stored fit by id, or the newest one with that label."""
     fits = lab.fits()
     for row in fits:
-        if row["id"] == ref:
+        if row.id == ref:
             return row
     for row in fits:  # newest first
-        if row["label"] == ref:
+        if row.label == ref:
             return row
     raise NotFoundError(f"no stored fit with id or label {ref!r}: make one with `stepstone fit`")
 
 
-def fit_from_stored(row: Mapping[str, Any]) -> ScalingFit:
+def fit_from_stored(row: StoredFit) -> ScalingFit:
     """Rebuild a stored fit (with its bootstrap refits) by refitting its stored data with the
     stored form, bootstrap count and seed: deterministic, so it equals the fit that was saved."""
     from stepstone.analysis import fit_scaling_law
 
-    res = row["result"]
+    res = row.result
     kwargs: dict[str, Any] = dict(
         loss=res["loss"], n_bootstrap=int(res.get("n_bootstrap") or 0), holdout=0,
         seed=res.get("seed"), confidence=float(res.get("confidence") or 0.95),
-        flops_method=str(res.get("flops_method") or row.get("flops_method") or "given"),
+        flops_method=str(res.get("flops_method") or row.flops_method or "given"),
     )
     if res.get("n") is not None and res.get("d") is not None:
         return fit_scaling_law(res["form"], n=res["n"], d=res["d"], **kwargs)

@@ -134,8 +134,7 @@ def _decision(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal) -> Deci
         proposed=proposal.answer, reasons=tuple(proposal.verdict.reasons),
         flags=tuple(proposal.flags), answer=q.get("answer"),
         overridden=bool(q.get("overridden")), conclusion=q.get("conclusion"), pages=pages,
-        gains=tuple((str(k), float(v[0]), float(v[1]), float(v[2]))
-                    for k, v in proposal.gains.items()))
+        gains=tuple((k, *v) for k, v in proposal.gains.items()))
 
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,24 @@ from stepstone.store.target import (
     target_of_url,
     write_store_file,
 )
+
+
+@dataclass(frozen=True)
+class StoredFit:
+    """A scaling-law fit as saved (``stepstone fit``): its ``form``, the runs it used, and
+    its ``result`` (the fit's ``to_dict()`` and the metric it was fitted to)."""
+
+    id: str
+    created_at: float
+    label: str
+    form: str
+    source: str
+    run_ids: tuple[str, ...]
+    flops_method: str | None
+    result: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "run_ids": list(self.run_ids)}
 
 
 def find_lab(explicit: str | Path | None = None, start: str | Path | None = None) -> Path:
@@ -248,17 +267,18 @@ class Lab:
             )
         return fit_id
 
-    def fits(self, label: str | None = None) -> list[dict[str, Any]]:
+    def fits(self, label: str | None = None) -> list[StoredFit]:
+        """Stored fits, newest first (only those labelled ``label``, if given)."""
         sql = "SELECT * FROM fits"
         params: list[Any] = []
         if label is not None:
             sql += " WHERE label = ?"
             params.append(label)
-        rows = self.db.query(sql + " ORDER BY created_at DESC", params)
-        for row in rows:
-            row["run_ids"] = json.loads(row["run_ids"])
-            row["result"] = json.loads(row["result"])
-        return rows
+        return [StoredFit(id=row["id"], created_at=float(row["created_at"]), label=row["label"],
+                          form=row["form"], source=row["source"],
+                          run_ids=tuple(json.loads(row["run_ids"])),
+                          flops_method=row["flops_method"], result=json.loads(row["result"]))
+                for row in self.db.query(sql + " ORDER BY created_at DESC", params)]
 
 
 def open_lab(explicit: str | Path | None = None, *, readonly: bool = False) -> Lab:
