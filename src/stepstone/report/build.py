@@ -41,7 +41,6 @@ from stepstone.report.model import RunRow as RunRow
 from stepstone.report.model import StandardsInfo as StandardsInfo
 from stepstone.report.model import StratArm as StratArm
 from stepstone.report.model import StratInfo as StratInfo
-from stepstone.report.model import SuiteCheckRow as SuiteCheckRow
 from stepstone.report.model import SuiteRunResult as SuiteRunResult
 from stepstone.report.provenance import PACKAGES_SHOWN as PACKAGES_SHOWN
 from stepstone.report.provenance import _baseline_info as _baseline_info

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepstone.display import jsonable
+from stepstone.store.suites import CheckResult
 
 
 # -- the data ----------------------------------------------------------------------------------
@@ -233,20 +234,6 @@ class ReproRow:
 
 
 @dataclass(frozen=True)
-class SuiteCheckRow:
-    """One check of a suite on a run, with its numbers."""
-
-    check: str  # "metric op threshold"
-    kind: str
-    metric: str
-    op: str
-    threshold: float
-    value: float | None
-    passed: bool
-    why: str = ""  # why the number is missing
-
-
-@dataclass(frozen=True)
 class SuiteRunResult:
     """A run against one suite version: the newest recorded check, or (``recorded`` False) the
     check made for the report on a run that finished before the suite existed."""
@@ -257,7 +244,7 @@ class SuiteRunResult:
     suite: str  # the suite version
     passed: bool
     recorded: bool
-    checks: tuple[SuiteCheckRow, ...]
+    checks: tuple[CheckResult, ...]
 
 
 @dataclass(frozen=True)

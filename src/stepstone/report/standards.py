@@ -7,26 +7,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from stepstone.configs.precision import config_lints
-from stepstone.display import finite
 from stepstone.method import suites as suite_rules
 from stepstone.method.lints import run_lints
 from stepstone.report.model import (
     LintRow,
     StandardsInfo,
-    SuiteCheckRow,
     SuiteRunResult,
 )
 from stepstone.store.baselines import BaselineVersion
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
-from stepstone.store.suites import CheckResult
-
-
-def _check_row(result: CheckResult) -> SuiteCheckRow:
-    return SuiteCheckRow(
-        check=result.check, kind=result.kind, metric=result.metric, op=result.op,
-        threshold=result.threshold, value=None if result.value is None else finite(result.value),
-        passed=result.passed, why=result.why)
 
 
 def _standards(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord],
@@ -50,7 +40,7 @@ def _standards(lab: Lab, qruns: Sequence[RunRecord], bruns: Sequence[RunRecord],
                 results.append(SuiteRunResult(
                     run_id=run.id, run_name=run.name, arm=arm, suite=result.suite,
                     passed=bool(result.passed), recorded=bool(result.recorded),
-                    checks=tuple(_check_row(r) for r in result.results)))
+                    checks=tuple(result.results)))
         from_config = {lint.message for lint in config_lints(run.config)}
         for message in run_lints(run.config, run.summary):
             found.append(LintRow(run.id, run.name, arm, str(message),
