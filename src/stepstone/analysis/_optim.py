@@ -75,55 +75,68 @@ def _lbfgs(
     keep: int | None,
     keep_after: int,
 ) -> BatchResult:
+    # The problems still running are held compactly (``act`` maps them to their rows in x, f,
+    # g); a problem's state goes back to those rows when it stops, and the compact arrays
+    # shrink, so each step's array passes cover the running problems only.
     x = np.array(x0, dtype=np.float64, copy=True)
     n_prob, n_par = x.shape
-    all_idx = np.arange(n_prob)
-    f, g = fun(x, all_idx)
+    f, g = fun(x, np.arange(n_prob))
     f = f.copy()
     g = g.copy()
-    s_hist = np.zeros((n_prob, memory, n_par))
-    y_hist = np.zeros((n_prob, memory, n_par))
-    rho = np.zeros((n_prob, memory))
-    gamma = np.zeros(n_prob)  # 0 means "no curvature yet"
     iters = np.zeros(n_prob, dtype=np.int64)
     converged = np.zeros(n_prob, dtype=bool)
-    f_past = np.repeat(f[:, None], stall_window, axis=1)  # ring of f, stall_window steps back
-    active = np.isfinite(f) & (np.abs(g).max(axis=1) > gtol)
-    converged[~active & np.isfinite(f)] = True
+    running = np.isfinite(f) & (np.abs(g).max(axis=1) > gtol)
+    converged[~running & np.isfinite(f)] = True
+    act = np.flatnonzero(running)
+    xa, fa, ga = x[act], f[act], g[act]
+    s_hist = np.zeros((memory, act.size, n_par))  # slot-major: one slot is one block
+    y_hist = np.zeros((memory, act.size, n_par))
+    rho = np.zeros((memory, act.size))
+    gamma = np.zeros(act.size)  # 0 means "no curvature yet"
+    f_past = np.repeat(fa[:, None], stall_window, axis=1)  # ring of f, stall_window steps back
+
+    def stop(done: npt.NDArray[np.bool_]) -> None:
+        """Write the problems ``done`` back and drop them from the compact arrays."""
+        nonlocal act, xa, fa, ga, s_hist, y_hist, rho, gamma, f_past
+        gone = act[done]
+        x[gone], f[gone], g[gone] = xa[done], fa[done], ga[done]
+        on = ~done
+        act, xa, fa, ga = act[on], xa[on], fa[on], ga[on]
+        s_hist, y_hist, rho = s_hist[:, on], y_hist[:, on], rho[:, on]
+        gamma, f_past = gamma[on], f_past[on]
 
     for it in range(max_iter):
         if keep is not None and it == keep_after and keep < n_prob:
+            f[act] = fa
             ranked = np.argsort(np.where(np.isfinite(f), f, np.inf), kind="stable")
-            active[ranked[keep:]] = False  # the rest stop where they are
-        act = np.flatnonzero(active)
+            kept = np.zeros(n_prob, dtype=bool)
+            kept[ranked[:keep]] = True
+            stop(~kept[act])  # the rest stop where they are
         if act.size == 0:
             break
-        xa, fa, ga = x[act], f[act], g[act]
-        sa, ya, ra = s_hist[act], y_hist[act], rho[act]
         # two-loop recursion, newest pair first; slot order is shared by all problems
         order = [(it - 1 - j) % memory for j in range(min(it, memory))]
         q = ga.copy()
-        alphas = np.zeros((act.size, memory))
+        alphas = np.zeros((memory, act.size))
         for slot in order:
-            a_j = ra[:, slot] * np.einsum("ij,ij->i", sa[:, slot], q)
-            alphas[:, slot] = a_j
-            q -= a_j[:, None] * ya[:, slot]
-        gam = gamma[act]
-        first = gam == 0.0
+            a_j = rho[slot] * np.einsum("ij,ij->i", s_hist[slot], q)
+            alphas[slot] = a_j
+            q -= a_j[:, None] * y_hist[slot]
+        first = gamma == 0.0
         gnorm = np.sqrt(np.einsum("ij,ij->i", ga, ga))
-        gam = np.where(first, 1.0 / np.maximum(gnorm, 1e-300), gam)
+        gam = np.where(first, 1.0 / np.maximum(gnorm, 1e-300), gamma)
         r = gam[:, None] * q
         for slot in reversed(order):
-            b_j = ra[:, slot] * np.einsum("ij,ij->i", ya[:, slot], r)
-            r += sa[:, slot] * (alphas[:, slot] - b_j)[:, None]
+            b_j = rho[slot] * np.einsum("ij,ij->i", y_hist[slot], r)
+            r += s_hist[slot] * (alphas[slot] - b_j)[:, None]
         d = -r
         gd = np.einsum("ij,ij->i", ga, d)
         bad = ~(gd < 0) | ~np.isfinite(gd)
         if bad.any():  # not a descent direction: restart from steepest descent
             d[bad] = -ga[bad] / np.maximum(gnorm[bad], 1e-300)[:, None]
             gd[bad] = np.einsum("ij,ij->i", ga[bad], d[bad])
-            rho[act[bad]] = 0.0
-            gamma[act[bad]] = 0.0
+            rho[:, bad] = 0.0
+            gamma[bad] = 0.0
 
         # backtracking Armijo line search, vectorised over the problems still searching
         t = np.ones(act.size)
@@ -145,8 +158,7 @@ def _lbfgs(
             tp = t[pending]
             fp = ft[~ok]
             denom = 2.0 * (fp - fa[pending] - gd[pending] * tp)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t_int = -gd[pending] * tp * tp / denom
+            t_int = -gd[pending] * tp * tp / denom
             t_int = np.where(np.isfinite(t_int), t_int, 0.5 * tp)
             t[pending] = np.clip(t_int, 0.1 * tp, 0.5 * tp)
 
@@ -158,28 +170,27 @@ def _lbfgs(
         yy = np.einsum("ij,ij->i", y, y)
         good = done & (yy > 0) & (sy > 1e-12 * np.sqrt(np.einsum("ij,ij->i", s, s) * yy))
         slot = it % memory
-        rho[act, slot] = 0.0
-        s_hist[act, slot] = 0.0
-        y_hist[act, slot] = 0.0
-        gi = act[good]
-        s_hist[gi, slot] = s[good]
-        y_hist[gi, slot] = y[good]
-        rho[gi, slot] = 1.0 / sy[good]
-        gamma[gi] = sy[good] / yy[good]
+        s_hist[slot] = np.where(good[:, None], s, 0.0)
+        y_hist[slot] = np.where(good[:, None], y, 0.0)
+        rho[slot] = np.where(good, 1.0 / sy, 0.0)
+        gamma[good] = sy[good] / yy[good]
 
-        x[act], f[act], g[act] = x_new, f_new, g_new
+        f_old = fa
+        xa, fa, ga = x_new, f_new, g_new
         small_g = np.abs(g_new).max(axis=1) <= gtol
-        scale = np.maximum(np.maximum(np.abs(fa), np.abs(f_new)), 1e-300)
-        small_f = done & ((fa - f_new) <= ftol * scale)
+        scale = np.maximum(np.maximum(np.abs(f_old), np.abs(f_new)), 1e-300)
+        small_f = done & ((f_old - f_new) <= ftol * scale)
         ring = it % stall_window
         crawl = (
             (stall_tol > 0)
             & (it >= stall_window)
-            & ((f_past[act, ring] - f_new) <= stall_tol * scale)
+            & ((f_past[:, ring] - f_new) <= stall_tol * scale)
         )
-        f_past[act, ring] = f_new
+        f_past[:, ring] = f_new
         finished = stalled | small_g | small_f | crawl
         converged[act[finished]] = True
-        active[act[finished]] = False
+        if finished.any():
+            stop(finished)
 
+    x[act], f[act], g[act] = xa, fa, ga
     return BatchResult(x=x, f=f, iterations=iters, converged=converged)

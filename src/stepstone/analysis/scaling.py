@@ -54,7 +54,7 @@ from ._optim import IntArray, lbfgs_batch
 HUBER_DELTA = 1e-3
 GRID_KEEP = 0.1  # the share of grid starts that go on after GRID_KEEP_AFTER steps
 GRID_KEEP_AFTER = 10
-_BLOCK = 256  # rows evaluated together (a block's arrays stay in the CPU's cache)
+_BLOCK = 128  # rows evaluated together (a block's arrays stay in the CPU's cache)
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,7 @@ class _LogSumExpForm(ScalingForm):
         self,
         x: FloatArray,
         idx: IntArray,
-        logx: FloatArray,
+        design: list[FloatArray],
         y: FloatArray,
         weights: FloatArray | None,
     ) -> tuple[FloatArray, FloatArray]:
@@ -224,9 +224,10 @@ class _LogSumExpForm(ScalingForm):
         # exponents moderate, and a trial point that overflows gets f = inf, which the line
         # search rejects (a grid start always has e^e >= e^-1 > 0, so log never sees 0).
         # Rows go in blocks that stay in the CPU's cache; each term's exponent is one matrix
-        # product (a_k, α_k)·(1, -x_k), and its two gradient entries another.
+        # product (a_k, α_k)·design_k with design_k = (1, -x_k), and its two gradient
+        # entries another.
         k = self.n_terms
-        design = [np.stack([np.ones_like(logx[j]), -logx[j]]) for j in range(k)]
+        delta = self.huber_delta
         f = np.empty(x.shape[0])
         g = np.empty_like(x)
         for lo in range(0, x.shape[0], _BLOCK):
@@ -237,19 +238,21 @@ class _LogSumExpForm(ScalingForm):
             for j in range(k):
                 t = xs[:, [1 + j, 1 + k + j]] @ design[j]
                 terms.append(np.exp(t, out=t))
-            s = terms[0] + te[:, None]
-            for t in terms[1:]:
+            s = terms[0] + terms[1] if k > 1 else terms[0].copy()
+            for t in terms[2:]:
                 s += t
+            s += te[:, None]
             r = np.log(s)
             r -= y
-            if self.huber_delta is None:
-                psi = r.copy()
-            else:  # Huber: psi = clip(r, ±δ) is its derivative; the loss is psi·(r - psi/2)
-                psi = np.clip(r, -self.huber_delta, self.huber_delta)
-            r -= 0.5 * psi
+            # Huber: psi = clip(r, ±δ) is its derivative, and the loss is psi·r - psi²/2
+            psi = r.copy() if delta is None else np.clip(r, -delta, delta)
             if weights is not None:
                 psi *= weights[idx[lo:hi]]
-            f[lo:hi] = np.einsum("ij,ij->i", psi, r)
+            fb = np.einsum("ij,ij->i", psi, r)
+            if delta is not None:
+                np.clip(r, -delta, delta, out=r)
+            fb -= 0.5 * np.einsum("ij,ij->i", psi, r)
+            f[lo:hi] = fb
             psi /= s  # d f / d log-term, per point, divided by L
             g[lo:hi, 0] = te * psi.sum(axis=1)
             for j, t in enumerate(terms):
@@ -297,8 +300,10 @@ class _LogSumExpForm(ScalingForm):
         if weights is not None and weights.shape[0] != x0.shape[0]:
             raise ValueError("weights and start must have one row per problem")
 
+        design = [np.stack([np.ones_like(row), -row]) for row in logx]
+
         def fun(x: FloatArray, idx: IntArray) -> tuple[FloatArray, FloatArray]:
-            return self._evaluate(x, idx, logx, y, weights)
+            return self._evaluate(x, idx, design, y, weights)
 
         if start is None:
             # every grid start runs until it converges or crawls (less than 0.01% progress
