@@ -15,7 +15,7 @@ import stepstone
 from stepstone.cli import main
 from stepstone.configs.precision import SUMMARY_KEY, config_lints, precision_of
 from stepstone.errors import UsageError
-from stepstone.method import notebook as notebook_rules
+from stepstone.method import result_page
 from stepstone.sdk.lints import value_lints
 from stepstone.store import open_lab
 
@@ -93,7 +93,7 @@ def test_lint_at_init_warns_and_records_then_shows_on_the_result_page(
     run.finish()
     with open_lab(lab) as opened:
         assert opened.runs.get(run.id).summary[SUMMARY_KEY]
-        page = notebook_rules.record_run_result(opened, run.id)
+        page = result_page.record_run_result(opened, run.id)
         assert page is not None and "Precision lint: trains in fp16" in page["body"]
         assert page["data"]["precision_lints"]
     quiet = stepstone.init(project="t", lab=lab, config={"precision": "fp16",
@@ -102,7 +102,7 @@ def test_lint_at_init_warns_and_records_then_shows_on_the_result_page(
     assert SUMMARY_KEY not in quiet.summary
     quiet.finish()
     with open_lab(lab) as opened:
-        page = notebook_rules.record_run_result(opened, quiet.id)
+        page = result_page.record_run_result(opened, quiet.id)
         assert "Precision lint" not in page["body"] and page["data"]["precision_lints"] == []
     out, errs = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(errs):
@@ -138,7 +138,7 @@ def test_lint_precision_on_a_tensor_records_on_the_run(
     with open_lab(lab) as opened:
         summary = opened.runs.get(run.id).summary
         assert len(summary[SUMMARY_KEY]) == 1 and "activations" in summary[SUMMARY_KEY][0]
-        page = notebook_rules.record_run_result(opened, run.id)
+        page = result_page.record_run_result(opened, run.id)
         assert "Precision lint: activations" in page["body"]
 
 

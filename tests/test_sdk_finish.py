@@ -161,12 +161,12 @@ def test_a_run_launched_by_stepstone_run_gets_exactly_one_page(tmp_path, lab, ex
 
 
 def test_a_failing_page_write_warns_and_keeps_the_run(lab, monkeypatch, capsys):
-    from stepstone.method import notebook
+    from stepstone.method import result_page
 
     def broken(*_args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(notebook, "record_run_result", broken)
+    monkeypatch.setattr(result_page, "record_run_result", broken)
     run = stepstone.init(project="p", lab=lab)
     run.log({"loss": 1.0})
     run.finish()
@@ -178,7 +178,7 @@ def test_a_failing_page_write_warns_and_keeps_the_run(lab, monkeypatch, capsys):
 
 
 def test_the_page_is_written_by_the_function_the_sdk_was_handed(lab, monkeypatch):
-    from stepstone.method.notebook import record_run_result
+    from stepstone.method.result_page import record_run_result
     from stepstone.sdk import hooks
 
     assert hooks.result_page() is record_run_result  # what `import stepstone` hands the SDK

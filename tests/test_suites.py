@@ -14,8 +14,8 @@ from _cli import cli
 from stepstone.errors import MethodError, NotFoundError, UsageError
 from stepstone.method import baselines as baseline_rules
 from stepstone.method import decide as decide_rules
-from stepstone.method import notebook as notebook_rules
 from stepstone.method import questions as question_rules
+from stepstone.method import result_page
 from stepstone.method import suites as suite_rules
 from stepstone.method.promote import promote
 from stepstone.store import open_lab
@@ -129,17 +129,17 @@ def test_run_of_the_tier_is_checked_when_it_finishes(answered) -> None:
         bad = make_run(opened, kind="baseline", baseline=version,
                        summary={"val_loss": 3.2, "latency_ms": 1.5}, evals=records(1.0, 0.5))
         other = make_run(opened, kind="adhoc", baseline="", summary={"val_loss": 9.0})
-        page = notebook_rules.record_run_result(opened, good)
+        page = result_page.record_run_result(opened, good)
         assert page is not None and "PASS" in page["body"]
         assert page["data"]["suites"][0]["passed"] is True
-        page = notebook_rules.record_run_result(opened, bad)
+        page = result_page.record_run_result(opened, bad)
         assert "FAIL" in page["body"]
         failed = {r["metric"]: r for r in page["data"]["suites"][0]["results"]}
         assert not failed["val_loss"]["passed"] and failed["val_loss"]["value"] == 3.2
         assert not failed["latency_ms"]["passed"]
         assert not failed["eval[difficulty=hard]"]["passed"]
         assert failed["eval[difficulty=hard]"]["value"] == pytest.approx(0.5)
-        assert notebook_rules.record_run_result(opened, other)["data"]["suites"] == []
+        assert result_page.record_run_result(opened, other)["data"]["suites"] == []
         # a missing number fails its check: nothing passes unmeasured
         blank = make_run(opened, kind="baseline", baseline=version, summary={"x": 1.0})
         results = suite_rules.check_run(opened, blank)[0].results
@@ -271,7 +271,7 @@ def test_a_ladder_suite_holds_one_scale(lab: Path) -> None:
         # a run at the suite's scale (n_params moved 2% by a feature) is checked
         near = make_run(opened, kind="baseline", baseline=version, evals=records(1.0, 0.9),
                         summary={"val_loss": 2.83, "memory_gb": 8.1, "n_params": 1.02e7})
-        page = notebook_rules.record_run_result(opened, near)
+        page = result_page.record_run_result(opened, near)
         assert page["data"]["suites"][0]["passed"] is True and "PASS" in page["body"]
         # runs of another scale are skipped, saying so, and nothing is recorded for them
         small = make_run(opened, kind="baseline", baseline=version, evals=records(1.0, 0.3),
@@ -279,7 +279,7 @@ def test_a_ladder_suite_holds_one_scale(lab: Path) -> None:
         huge = make_run(opened, kind="baseline", baseline=version, evals=records(1.0, 0.9),
                         summary={"val_loss": 2.5, "memory_gb": 30.0, "n_params": 5e7})
         for run_id, rung in ((small, "1000000"), (huge, "50000000")):
-            page = notebook_rules.record_run_result(opened, run_id)
+            page = result_page.record_run_result(opened, run_id)
             [result] = page["data"]["suites"]
             assert result["passed"] is None and f"at rung {rung}" in result["skipped"]
             assert f"Suite {row.version}: skipped" in page["body"]

@@ -39,7 +39,7 @@ def _result_page() -> Callable[[Lab, str], Any]:
     """The method's result page, which the SDK writes at a run's end (:mod:`stepstone.sdk.hooks`).
     Imported on first use, not by ``import stepstone``: ``method/`` would slow the start of
     every script (an import for start-up speed; ``sdk/`` itself never imports ``method/``)."""
-    from stepstone.method.notebook import record_run_result
+    from stepstone.method.result_page import record_run_result
 
     return record_run_result
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stepstone.errors import UsageError
-from stepstone.method.notebook import record_run_result
+from stepstone.method.result_page import record_run_result
 from stepstone.sdk.capture import capture_all, module_dir
 from stepstone.sdk.run import config_seed
 from stepstone.sdk.session import new_run_id, new_run_name

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from stepstone.errors import MethodError, UsageError
-from stepstone.method.notebook import record_run_result
+from stepstone.method.result_page import record_run_result
 from stepstone.method.schedule import schedule_incomplete
 from stepstone.store.lab import Lab
 from stepstone.store.plans import PlanRow

@@ -2,7 +2,7 @@
 
 The SDK tracks runs and knows no rule of the method. A run's result page in the notebook
 (its numbers, suite checks and precision lints) is the method's
-(:func:`stepstone.method.notebook.record_run_result`); ``import stepstone`` hands it here,
+(:func:`stepstone.method.result_page.record_run_result`); ``import stepstone`` hands it here,
 so every run gets its page, and ``stepstone.sdk`` alone imports nothing of ``method/``.
 """
 
