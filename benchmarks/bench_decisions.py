@@ -112,7 +112,7 @@ def simulate(job: tuple[Cell, int, int, str]) -> dict[str, Any]:
             version = baselines.create(lab, "small", {"seed": 0},
                                        reference_metric="val_loss")["version"]
             qid = questions.create(lab, "does it save compute?", rule=RULE,
-                                   metrics=["val_loss"], baseline="small")["id"]
+                                   metrics=["val_loss"], baseline="small").question.id
             now = time.time()
             made = 0
 

@@ -275,7 +275,7 @@ def test_gain_cli_and_decide_agree_with_several_seeds_per_rung(root: Path, capsy
     with open_lab(root) as lab:
         version = baselines.create(lab, "small", {"seed": 0}).version
         q = questions.create(lab, "q", metrics=["val_loss"], rule="gain >= 1.05 at every rung",
-                             baseline="small")
+                             baseline="small").question
     for c in (1e17, 1e18, 1e19, 1e20, 1e21):
         run = stepstone.init(project="g", lab=root, kind="baseline", baseline=version,
                              config={"rung": f"{c:.0e}"})
@@ -284,14 +284,14 @@ def test_gain_cli_and_decide_agree_with_several_seeds_per_rung(root: Path, capsy
     for c in (1e18, 1e19, 1e20):
         for seed, speedup in ((0, 1.5), (1, 2.5), (2, 2.0)):
             run = stepstone.init(project="g", lab=root, kind="rung", baseline=version,
-                                 question=q["id"], config={"rung": f"{c:.0e}", "seed": seed})
+                                 question=q.id, config={"rung": f"{c:.0e}", "seed": seed})
             run.summary.update({"flops": c, "val_loss": compute_law(speedup * c),
                                 "flops_method": "6ND"})
             run.finish()
-    out = cli_json(root, capsys, "gain", "--baseline", version, "--question", q["id"],
+    out = cli_json(root, capsys, "gain", "--baseline", version, "--question", q.id,
                    "--bootstrap", str(evidence.N_BOOTSTRAP))
     with open_lab(root) as lab:
-        _, measured = evidence.question_evidence(lab, lab.questions.get(q["id"]), version)
+        _, measured = evidence.question_evidence(lab, lab.questions.get(q.id), version)
     assert measured.result is not None
     cli_rungs = out["gain"]["rungs"]
     assert [r["label"] for r in cli_rungs] == ["1e+18", "1e+19", "1e+20"]

@@ -67,9 +67,9 @@ def test_a_yes_is_promoted_only_once_it_held_on_fresh_seeds(asked):
     assert "q1 asks that its yes hold on fresh seeds before promotion: q2 asks it" in out
     with open_lab(lab) as opened:
         q2 = opened.questions.get("q2")
-        assert (q2["confirms"], q2["rule"], q2["feature_delta"], q2["baseline"]) == (
+        assert (q2.confirms, q2.rule, q2.feature_delta, q2.baseline) == (
             "q1", RULE, {"model.norm": True}, "small")
-        assert opened.notebook.pages(question_id="q2")[0]["title"] == "Confirm q1 on fresh seeds"
+        assert opened.notebook.pages(question_id="q2")[0].title == "Confirm q1 on fresh seeds"
     code, _out, err = cli(lab, "baseline", "promote", "small", "--from", "q1")
     assert code != 0
     assert ("question q1 asks that its yes hold on fresh seeds before promotion, and its "

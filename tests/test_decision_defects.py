@@ -115,14 +115,14 @@ def ladder(lab: Path) -> tuple[Path, str, str]:
         version = baselines.create(opened, "small", {"seed": 0},
                                    reference_metric="eval/loss").version
         q = questions.create(opened, "does it save compute?", metrics=["eval/loss"],
-                             rule="gain >= 1.05 at every rung", baseline="small")
+                             rule="gain >= 1.05 at every rung", baseline="small").question
     for c in (1e15, 3e15, 1e16, 3e16, 1e17, 3e17):
         log_run(lab, kind="baseline", version=version, rung=f"{c:.0e}",
                 summary={"flops": c, "eval/loss": loss_at(c)})
     for c in (1e15, 1e16, 1e17):
-        log_run(lab, kind="rung", version=version, question=q["id"], rung=f"{c:.0e}",
+        log_run(lab, kind="rung", version=version, question=q.id, rung=f"{c:.0e}",
                 summary={"flops": c, "eval/loss": loss_at(2 * c)})
-    return lab, version, q["id"]
+    return lab, version, q.id
 
 
 def test_fit_and_gain_accept_a_tier_name_as_plan_ladder_and_decide_do(ladder):

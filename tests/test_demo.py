@@ -95,15 +95,15 @@ def test_decision_and_notebook_pages(demo: dict[str, Any]) -> None:
     assert demo["decision"]["reasons"]
     with open_lab(demo["lab"]) as lab:
         question = lab.questions.get(demo["question_id"])
-        assert question["status"] == "answered"
-        assert question["answer"] == demo["decision"]["proposed"]
-        assert question["feature_delta"] == {FEATURE_KEY: FEATURE_VALUE}
-        assert question["timebox_hours"] == 1.0
-        assert lab.ideas.get(demo["idea_id"])["status"] == "tested"
+        assert question.status == "answered"
+        assert question.answer == demo["decision"]["proposed"]
+        assert question.feature_delta == {FEATURE_KEY: FEATURE_VALUE}
+        assert question.timebox_hours == 1.0
+        assert lab.ideas.get(demo["idea_id"]).status == "tested"
         pages = lab.notebook.pages()
-        kinds = {p["kind"] for p in pages}
+        kinds = {p.kind for p in pages}
         assert {"result", "decision", "plan", "note"} <= kinds
-        run_pages = [p["run_id"] for p in pages if p["kind"] == "result" and p["run_id"]]
+        run_pages = [p.run_id for p in pages if p.kind == "result" and p.run_id]
         # every run, smoke included, has one page, written by its launcher
         assert sorted(run_pages) == sorted(r.id for r in lab.runs.list())
     assert len(demo["pages"]) == len(pages)
@@ -121,7 +121,7 @@ def test_the_first_verdict_and_a_yes_promoted_into_the_history(demo: dict[str, A
         assert demo["history"][1]["features"] == [demo["question_id"]]
         with open_lab(demo["lab"]) as lab:
             assert lab.baselines.get(promoted).config[FEATURE_KEY] == FEATURE_VALUE
-            assert any(p["title"] == f"Promoted {demo['question_id']} into {promoted}"
+            assert any(p.title == f"Promoted {demo['question_id']} into {promoted}"
                        for p in lab.notebook.pages(kind="decision"))
         report = Path(demo["report"]["markdown"]).read_text(encoding="utf-8")
         assert f"Promoted {demo['question_id']} into {promoted}" in report

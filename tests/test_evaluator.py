@@ -53,7 +53,7 @@ def test_a_changed_evaluator_is_flagged_and_left_out_of_decide(project, lab):
     first = _run(lab, "seed=0")
     with open_lab(lab) as opened:
         q = opened.questions.get("q1")
-        assert q["eval_pinned_by"] == first and len(q["eval_fingerprint"]) == 64
+        assert q.eval_pinned_by == first and len(q.eval_fingerprint) == 64
     same = [_run(lab, f"seed={seed}") for seed in (1, 2)]
     with open_lab(lab) as opened:
         proposal = decide.gather(opened, "q1")
@@ -71,7 +71,7 @@ def test_a_changed_evaluator_is_flagged_and_left_out_of_decide(project, lab):
         page = opened.notebook.pages(run_id=other, kind="result")[-1]
     assert f"run {other}: {why}: left out" in proposal.flags
     assert proposal.answer == "yes", proposal.verdict.reasons  # the 1.5 was not counted
-    assert "decide` leaves this run out" in page["body"]
+    assert "decide` leaves this run out" in page.body
 
     code, out, _ = cli(lab, "show", other)
     assert code == 0 and "EVALUATOR: measured with another evaluator" in out
@@ -88,7 +88,7 @@ def test_a_changed_evaluator_is_flagged_and_left_out_of_decide(project, lab):
 def test_the_first_finished_run_pins_whatever_evaluator_it_has(project, lab):
     only = _run(lab, "seed=0", "eval_version=2")
     with open_lab(lab) as opened:
-        assert opened.questions.get("q1")["eval_pinned_by"] == only
+        assert opened.questions.get("q1").eval_pinned_by == only
         assert evaluator.flagged(opened, "q1") == []
 
 

@@ -41,7 +41,7 @@ def test_a_question_reads_its_held_out_results_within_its_budget(lab):
     assert err.strip() == ("error: question q1 has spent its 2 held-out looks: decide on what "
                            "you have, or ask a new question")
     with open_lab(lab) as opened:
-        pages = [p["title"] for p in opened.notebook.pages(question_id="q1")]
+        pages = [p.title for p in opened.notebook.pages(question_id="q1")]
     assert pages[0] == "Held-out budget of q1: 2 looks"
     assert "Held-out look 1 of 2 for q1" in pages and "Held-out look 2 of 2 for q1" in pages
 

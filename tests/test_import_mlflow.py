@@ -153,6 +153,6 @@ def test_a_run_that_grew_since_the_last_import_is_brought_up_to_date(tmp_path):
         assert record.status == "finished" and record.reason is None
         assert opened.metrics.history(run_id)["loss"].steps == [0, 1, 2, 3, 4]
         assert record.summary["loss"] == pytest.approx(0.2)
-        assert opened.notebook.get(page)["run_id"] == run_id  # references kept
+        assert opened.notebook.get(page).run_id == run_id  # references kept
     third = import_mlflow(uri, lab)
     assert third.updated == [] and [s["reason"] for s in third.skipped] == ["already imported"]

@@ -60,7 +60,7 @@ def linked(project: Path, lab: Path) -> tuple[str, str]:
     with open_lab(lab) as opened:
         version = baselines.create(opened, "small", _base(project)).version
         qid = questions.create(opened, "does width help?", rule="final_loss <= 1",
-                               baseline="small")["id"]
+                               baseline="small").question.id
     return version, qid
 
 
@@ -115,7 +115,7 @@ def test_local_ladder_records_rungs_and_relaunch_finishes_a_killed_one(project, 
         assert opened.runs.get(killed_id).status == "killed"
         # its worker lived and wrote its one page, with the status it recorded
         (page,) = opened.notebook.pages(kind="result", run_id=killed_id)
-        assert "killed" in page["title"], page["title"]
+        assert "killed" in page.title, page.title
         # a third launch finds nothing to do
         third = launch_plan(opened, plan, local_executor(workers=2))
         assert third.launched == [] and third.status == "done"
@@ -326,7 +326,7 @@ def test_cli_baseline_ladders_record_the_dated_version_and_answer_a_question(
                                    reference_metric="final_loss").version
         qid = questions.create(opened, "does norm lower the loss?",
                                rule="final_loss <= baseline - 0.01 at every rung",
-                               baseline="small")["id"]
+                               baseline="small").question.id
         # one seed per rung: the spread a comparison borrows is the baseline's noise floor
         opened.baselines.record_noise(version, metric="final_loss", sd=0.001, n=3, rung=None,
                                       runs=("a", "b", "c"))
@@ -345,8 +345,8 @@ def test_cli_baseline_ladders_record_the_dated_version_and_answer_a_question(
             assert run.config_delta == {"model.norm": True, "model.width": width}
             assert run.summary["final_loss"] == pytest.approx(0.5 / (3 * width))
         q = opened.questions.get(qid)
-        assert q["status"] == "running" and q["feature_keys"] == ["model.norm"]
-        assert q["feature_delta"] == {"model.norm": True}
+        assert q.status == "running" and q.feature_keys == ["model.norm"]
+        assert q.feature_delta == {"model.norm": True}
     code, out, err = cli(lab, "decide", qid, "--conclusion", "norm helps", "--json")
     assert code == 0, err
     assert json.loads(out)["proposed"] == "yes", out

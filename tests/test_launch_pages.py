@@ -44,7 +44,7 @@ def _pages_per_run(lab: Path) -> dict[str, list[str]]:
     """Each run's result pages (the status each was written with, from its title)."""
     with open_lab(lab) as opened:
         pages = opened.notebook.pages(kind="result")
-        return {r.id: [p["title"] for p in pages if p["run_id"] == r.id]
+        return {r.id: [p.title for p in pages if p.run_id == r.id]
                 for r in opened.runs.list()}
 
 

@@ -35,7 +35,8 @@ def test_a_ladder_on_the_local_pool_records_into_the_team_store(tmp_path: Path,
     with open_lab(root) as opened:
         assert opened.db.dialect.name == "postgresql"
         version = baselines.create(opened, "small", {"model": {"width": 1, "norm": False}})
-        qid = questions.create(opened, "norm?", rule="final_loss <= 1", baseline="small")["id"]
+        qid = questions.create(opened, "norm?", rule="final_loss <= 1",
+                               baseline="small").question.id
     done = subprocess.run(
         [sys.executable, "-m", "stepstone", "ladder", "--lab", str(root), "--question", qid,
          "--set", "model.norm=true", "--rungs", "model.width=2; model.width=3; model.width=5",
@@ -55,7 +56,7 @@ def test_a_ladder_on_the_local_pool_records_into_the_team_store(tmp_path: Path,
             assert loss == pytest.approx([1 / (width * (s + 1)) for s in range(4)])
             assert run.summary["final_loss"] == pytest.approx(1 / (width * 4))
         q = opened.questions.get(qid)
-        assert (q["status"], q["feature_delta"]) == ("running", {"model.norm": True})
+        assert (q.status, q.feature_delta) == ("running", {"model.norm": True})
         assert opened.plans.get(result["plan_id"]).owner_pid is None
 
 

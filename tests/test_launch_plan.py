@@ -186,7 +186,7 @@ def linked_lab(lab, tmp_path, monkeypatch):
 def _tables(lab):
     with open_lab(lab) as opened:
         return (len(opened.plans.recent()), len(opened.runs.list()),
-                opened.questions.get("q1")["status"])
+                opened.questions.get("q1").status)
 
 
 RUNGS = ("--rungs", "model.width=2; model.width=4")
@@ -236,7 +236,7 @@ def test_a_question_asked_against_a_baseline_plans_from_its_dated_version(linked
         {"model.norm": True, "model.width": 2}, {"model.norm": True, "model.width": 4}]
     with open_lab(lab) as opened:  # a dry run launches nothing, but records the change
         q = opened.questions.get("q1")
-        assert (q["status"], q["feature_delta"]) == ("open", {"model.norm": True})
+        assert (q.status, q.feature_delta) == ("open", {"model.norm": True})
         assert not opened.plans.recent()
 
 

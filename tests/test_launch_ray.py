@@ -66,7 +66,7 @@ def test_ray_ladder_records_every_rung(tmp_path: Path, lab: Path, cluster: None)
             assert rec.summary["final_loss"] == pytest.approx(1 / (3 * width))
         again = launch_plan(opened, plan, ray_executor(), executor_name="ray")
         assert again.launched == [] and again.status == "done"
-        assert opened.plans.runs(plan.id)[0].attempts[0]["executor"] == "ray"
+        assert opened.plans.runs(plan.id)[0].attempts[0].executor == "ray"
 
 
 def test_cancel_stops_the_running_ray_task_and_its_command(tmp_path: Path, lab: Path,

@@ -52,7 +52,7 @@ def test_slurm_local_job_array_records_every_rung(tmp_path: Path, lab: Path) -> 
         assert first.status == "incomplete"
         states = plan_state(opened, plan.id)
         assert [s.status for s in states] == ["finished", "failed"]
-        assert all(a["job_id"] for r in opened.plans.runs(plan.id) for a in r.attempts)
+        assert all(a.job_id for r in opened.plans.runs(plan.id) for a in r.attempts)
 
         (tmp_path / "fail-once").unlink()
         again = launch_plan(opened, plan, executor, executor_name="slurm")

@@ -94,8 +94,8 @@ def test_lint_at_init_warns_and_records_then_shows_on_the_result_page(
     with open_lab(lab) as opened:
         assert opened.runs.get(run.id).summary[SUMMARY_KEY]
         page = result_page.record_run_result(opened, run.id)
-        assert page is not None and "Precision lint: trains in fp16" in page["body"]
-        assert page["data"]["precision_lints"]
+        assert page is not None and "Precision lint: trains in fp16" in page.body
+        assert page.data["precision_lints"]
     quiet = stepstone.init(project="t", lab=lab, config={"precision": "fp16",
                                                          "grad_scaler": True})
     assert "precision warning" not in capsys.readouterr().err
@@ -103,7 +103,7 @@ def test_lint_at_init_warns_and_records_then_shows_on_the_result_page(
     quiet.finish()
     with open_lab(lab) as opened:
         page = result_page.record_run_result(opened, quiet.id)
-        assert "Precision lint" not in page["body"] and page["data"]["precision_lints"] == []
+        assert "Precision lint" not in page.body and page.data["precision_lints"] == []
     out, errs = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(errs):
         main(["show", run.id, "--lab", str(lab), "--json"])
@@ -139,7 +139,7 @@ def test_lint_precision_on_a_tensor_records_on_the_run(
         summary = opened.runs.get(run.id).summary
         assert len(summary[SUMMARY_KEY]) == 1 and "activations" in summary[SUMMARY_KEY][0]
         page = result_page.record_run_result(opened, run.id)
-        assert "Precision lint: activations" in page["body"]
+        assert "Precision lint: activations" in page.body
 
 
 def test_the_sdk_stays_light() -> None:

@@ -166,8 +166,8 @@ def test_an_agent_walks_a_full_stone_over_stdio(project: Path, lab: Path) -> Non
     assert "Normalizing lowers val_loss at both rungs" in out["report"]
     with open_lab(lab) as opened:
         q = opened.questions.get("q1")
-        assert (q["status"], q["answer"]) == ("answered", "yes")
-        assert opened.ideas.get("i1")["status"] == "tested"
+        assert (q.status, q.answer) == ("answered", "yes")
+        assert opened.ideas.get("i1").status == "tested"
         assert {r.id for r in opened.runs.list(question_id="q1")} == set(out["runs"])
         assert opened.runs.list(question_id="q2") == []
     code, _, err = cli(lab, "idea", "show", "i99")  # the same message from the CLI

@@ -41,9 +41,9 @@ def _fill(opened) -> None:
     q = questions.create(opened, "Does QK-norm lower the loss at every width?",
                          rule="val_loss <= baseline - 0.01", idea=qk)
     ideas.move(opened, "i6", "dropped", "learned positions overfit the training lengths")
-    opened.questions.update(q["id"], status="answered", answer="no",
+    opened.questions.update(q.question.id, status="answered", answer="no",
                             conclusion="QK-norm changed nothing measurable at 3 widths")
-    ideas.follow(opened, qk, "tested", f"question {q['id']} answered no")
+    ideas.follow(opened, qk, "tested", f"question {q.question.id} answered no")
     ideas.move(opened, qk, "dropped", "no gain at any rung (q1)")
 
 
@@ -56,14 +56,14 @@ def test_a_new_idea_recalls_the_dead_end_it_repeats_among_dozens(store_target):
     with open_lab(store_target.root) as opened:
         _fill(opened)
         again = ideas.add(opened, "Normalize queries and keys (QK norm)")
-    recalled = again["similar"]
+    recalled = again.similar
     assert recalled, "nothing recalled"
-    first = {(r["kind"], r["id"]) for r in recalled[:2]}
+    first = {(r.kind, r.id) for r in recalled[:2]}
     assert first == {("idea", "i1"), ("question", "q1")}, recalled
-    idea = next(r for r in recalled if r["id"] == "i1")
-    assert idea["verdict"] == "dropped" and idea["reason"] == "no gain at any rung (q1)"
-    assert idea["tested_by"] == ["q1 no: QK-norm changed nothing measurable at 3 widths"]
-    assert all(r["id"] != again["id"] for r in recalled)
+    idea = next(r for r in recalled if r.id == "i1")
+    assert idea.verdict == "dropped" and idea.reason == "no gain at any rung (q1)"
+    assert idea.tested_by == ("q1 no: QK-norm changed nothing measurable at 3 widths",)
+    assert all(r.id != again.idea.id for r in recalled)
 
 
 def test_a_new_question_recalls_earlier_ones_and_stems_words(store_target):
@@ -71,16 +71,16 @@ def test_a_new_question_recalls_earlier_ones_and_stems_words(store_target):
         _fill(opened)
         q = questions.create(opened, "Do learned positional embeddings beat rotary?",
                              rule="val_loss <= baseline")
-    ids = [r["id"] for r in q["similar"]]
-    assert "i6" in ids[:3] and "i5" in ids[:3], q["similar"]  # "positions" ~ "positional"
-    assert q["id"] not in ids
+    ids = [r.id for r in q.similar]
+    assert "i6" in ids[:3] and "i5" in ids[:3], q.similar  # "positions" ~ "positional"
+    assert q.question.id not in ids
 
 
 def test_an_unrelated_idea_recalls_nothing(store_target):
     with open_lab(store_target.root) as opened:
         _fill(opened)
         fresh = ideas.add(opened, "Speculative sampling")
-    assert fresh["similar"] == []
+    assert fresh.similar == ()
 
 
 def test_an_idea_edited_by_a_move_stays_findable_once(lab):

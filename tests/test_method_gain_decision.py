@@ -34,7 +34,7 @@ def test_gain_rule_is_decided_from_recorded_runs(lab, speedup, floor, answer):
     with open_lab(lab) as opened:
         version = baselines.create(opened, "small", {"model": {"width": 8}, "seed": 0}).version
         q = questions.create(opened, "does the feature save compute?", metrics=["val_loss"],
-                             rule="gain >= 1.05 at every rung", baseline="small")
+                             rule="gain >= 1.05 at every rung", baseline="small").question
         if floor is not None:
             opened.baselines.record_noise(version, metric="val_loss", sd=floor, n=3, rung=None,
                                           runs=("a", "b", "c"))
@@ -43,10 +43,10 @@ def test_gain_rule_is_decided_from_recorded_runs(lab, speedup, floor, answer):
                 loss=loss_at(c))
     for c in (1e15, 1e16, 1e17):
         # the feature spends c and reaches the loss the baseline reaches with speedup * c
-        log_run(lab, kind="feature", version=version, question=q["id"], compute=c,
+        log_run(lab, kind="feature", version=version, question=q.id, compute=c,
                 loss=loss_at(speedup * c))
     with open_lab(lab) as opened:
-        proposal, recorded = decide.decide(opened, q["id"])
+        proposal, recorded = decide.decide(opened, q.id)
     assert recorded is None
     assert proposal.answer == answer, (proposal.verdict.reasons, proposal.flags)
     if floor is None:
@@ -61,10 +61,10 @@ def test_gain_rule_without_baseline_runs_is_inconclusive(lab):
     with open_lab(lab) as opened:
         version = baselines.create(opened, "small", {"seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"],
-                             rule="gain >= 1.05 at every rung", baseline="small")
-    log_run(lab, kind="feature", version=version, question=q["id"], compute=1e15, loss=3.0)
+                             rule="gain >= 1.05 at every rung", baseline="small").question
+    log_run(lab, kind="feature", version=version, question=q.id, compute=1e15, loss=3.0)
     with open_lab(lab) as opened:
-        proposal, _ = decide.decide(opened, q["id"])
+        proposal, _ = decide.decide(opened, q.id)
     assert proposal.answer == "inconclusive"
     assert any(f.startswith("gain evidence missing: no baseline law") and
                "no finished runs of its own" in f for f in proposal.flags), proposal.flags
@@ -74,13 +74,13 @@ def test_gain_rule_with_too_few_baseline_runs_says_the_law_cannot_be_fitted(lab)
     with open_lab(lab) as opened:
         version = baselines.create(opened, "small", {"seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"],
-                             rule="gain >= 1.05 at every rung", baseline="small")
+                             rule="gain >= 1.05 at every rung", baseline="small").question
     for c in (1e15, 1e16):
         log_run(lab, kind="baseline", version=version, question=None, compute=c,
                 loss=loss_at(c))
-    log_run(lab, kind="feature", version=version, question=q["id"], compute=1e15, loss=3.0)
+    log_run(lab, kind="feature", version=version, question=q.id, compute=1e15, loss=3.0)
     with open_lab(lab) as opened:
-        proposal, _ = decide.decide(opened, q["id"])
+        proposal, _ = decide.decide(opened, q.id)
     assert proposal.answer == "inconclusive"
     assert any("cannot be fitted" in f for f in proposal.flags), proposal.flags
 
@@ -107,20 +107,20 @@ def test_decide_report_and_dashboard_agree_on_every_rung_with_two_seeds(lab):
         version = baselines.create(opened, "small", {"seed": 0},
                                    reference_metric="val_loss").version
         q = questions.create(opened, "does the feature save compute?", metrics=["gain"],
-                             rule="gain >= 1.05 at every rung", baseline="small")
+                             rule="gain >= 1.05 at every rung", baseline="small").question
     for c in (1e15, 3e15, 1e16, 3e16, 1e17, 3e17):
         log_run(lab, kind="baseline", version=version, question=None, compute=c,
                 loss=loss_at(c))
     for n, c in ((1e7, 1e15), (1e8, 1e16), (1e9, 1e17)):
-        log_seed(lab, version=version, question=q["id"], n_params=int(n), compute=c,
+        log_seed(lab, version=version, question=q.id, n_params=int(n), compute=c,
                  loss=loss_at(1.5 * c), seed=0)
-        log_seed(lab, version=version, question=q["id"], n_params=n, compute=c,
+        log_seed(lab, version=version, question=q.id, n_params=n, compute=c,
                  loss=loss_at(2.5 * c), seed=1)
     with open_lab(lab) as opened:
-        assert evidence.loss_metric(opened, opened.questions.get(q["id"]), version) == "val_loss"
-        proposal = decide.gather(opened, q["id"])
-        report = build_report(opened, q["id"], n_bootstrap=evidence.N_BOOTSTRAP)
-        page = scaling_data(opened, q["id"])
+        assert evidence.loss_metric(opened, opened.questions.get(q.id), version) == "val_loss"
+        proposal = decide.gather(opened, q.id)
+        report = build_report(opened, q.id, n_bootstrap=evidence.N_BOOTSTRAP)
+        page = scaling_data(opened, q.id)
     labels = ["10000000", "100000000", "1000000000"]
     # two seeds this far apart (t with 1 degree of freedom) leave every rung unsettled
     assert proposal.answer == "inconclusive", (proposal.verdict.reasons, proposal.flags)
@@ -157,19 +157,19 @@ def test_every_rung_ranges_over_the_planned_rungs_and_abandoned_runs_are_named(l
     with open_lab(lab) as opened:
         version = baselines.create(opened, "small", {"seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"], rule="val_loss <= 3 at every rung",
-                             baseline="small")
-        _plan(opened, q["id"], ["r1", "r2", "r3"])
+                             baseline="small").question
+        _plan(opened, q.id, ["r1", "r2", "r3"])
     for rung in ("r1", "r2"):
         for seed in range(3):
             run = stepstone.init(project="g", lab=lab, kind="feature", baseline=version,
-                                 question=q["id"], config={"seed": seed, "rung": rung})
+                                 question=q.id, config={"seed": seed, "rung": rung})
             run.summary.update({"val_loss": 2.0 + 0.01 * seed})
             run.finish()
     gone = stepstone.init(project="g", lab=lab, kind="feature", baseline=version,
-                          question=q["id"], config={"seed": 0, "rung": "r3"})
+                          question=q.id, config={"seed": 0, "rung": "r3"})
     with open_lab(lab) as opened:
         opened.runs.update(gone.id, status="abandoned", reason="diverged")
-        proposal = decide.gather(opened, q["id"])
+        proposal = decide.gather(opened, q.id)
     reasons = proposal.verdict.reasons
     assert proposal.answer == "inconclusive", reasons
     assert any("at rung r3: inconclusive (a planned run (rung r3) is missing)" in r
@@ -182,17 +182,17 @@ def test_worst_bucket_is_answered_from_evaluation_records(lab):
     with open_lab(lab) as opened:
         version = baselines.create(opened, "small", {"seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"],
-                             rule="worst bucket of qa >= 0.6", baseline="small")
+                             rule="worst bucket of qa >= 0.6", baseline="small").question
     for seed in range(2):
         run = stepstone.init(project="g", lab=lab, kind="feature", baseline=version,
-                             question=q["id"], config={"seed": seed, "rung": "r1"})
+                             question=q.id, config={"seed": seed, "rung": "r1"})
         run.log_eval([{"id": i, "correct": i % 10 < (9 if i % 2 else 8),
                        "difficulty": "hard" if i % 2 else "easy"} for i in range(400)],
                      name="qa")
         run.summary.update({"val_loss": 2.0})
         run.finish()
     with open_lab(lab) as opened:
-        proposal = decide.gather(opened, q["id"])
+        proposal = decide.gather(opened, q.id)
     assert proposal.answer == "yes", proposal.verdict.reasons
     assert "tightest 'easy'" in proposal.verdict.reasons[0]
     assert "Wilson" in proposal.verdict.reasons[0]
@@ -203,16 +203,16 @@ def test_a_law_with_as_many_parameters_as_points_claims_no_certainty(lab):
     with open_lab(lab) as opened:
         version = baselines.create(opened, "small", {"seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"],
-                             rule="gain >= 1.05 at every rung", baseline="small")
+                             rule="gain >= 1.05 at every rung", baseline="small").question
         opened.baselines.record_noise(version, metric="val_loss", sd=0.002, n=3, rung=None,
                                       runs=("a", "b", "c"))
     for c in (1e15, 1e16, 1e17):
         log_run(lab, kind="baseline", version=version, question=None, compute=c,
                 loss=loss_at(c))
-        log_run(lab, kind="feature", version=version, question=q["id"], compute=c,
+        log_run(lab, kind="feature", version=version, question=q.id, compute=c,
                 loss=loss_at(2 * c))
     with open_lab(lab) as opened:
-        proposal = decide.gather(opened, q["id"])
+        proposal = decide.gather(opened, q.id)
     assert proposal.answer == "inconclusive"
     assert "3 parameters fitted to 3 points" in proposal.verdict.reasons[0]
     for _value, low, high in proposal.gains.values():
@@ -224,24 +224,24 @@ def test_an_inconclusive_gain_rule_says_what_seeds_would_settle_it(lab):
     with open_lab(lab) as opened:
         version = baselines.create(opened, "small", {"seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"],
-                             rule="gain >= 1.05 at every rung", baseline="small")
-        opened.questions.update(q["id"], feature_keys=["norm"], feature_delta={"norm": True})
-        _plan(opened, q["id"], ["r1", "r2", "r3"])
+                             rule="gain >= 1.05 at every rung", baseline="small").question
+        opened.questions.update(q.id, feature_keys=["norm"], feature_delta={"norm": True})
+        _plan(opened, q.id, ["r1", "r2", "r3"])
     for c in (1e15, 3e15, 1e16, 3e16, 1e17, 3e17):
         log_run(lab, kind="baseline", version=version, question=None, compute=c,
                 loss=loss_at(c))
     for rung, c in (("r1", 1e15), ("r2", 1e16), ("r3", 1e17)):
         for seed, shift in ((0, -0.004), (1, 0.004)):
-            log_run(lab, kind="feature", version=version, question=q["id"], compute=c,
+            log_run(lab, kind="feature", version=version, question=q.id, compute=c,
                     loss=loss_at(1.4 * c) + shift, seed=seed, rung=rung)
     with open_lab(lab) as opened:
-        proposal = decide.gather(opened, q["id"])
+        proposal = decide.gather(opened, q.id)
     assert proposal.answer == "inconclusive", proposal.verdict.reasons
     settle = proposal.settle
     assert settle is not None and settle.seeds is not None and settle.seeds > 2
     assert settle.command is not None
     assert settle.command.startswith(
-        f"stepstone ladder --baseline small --set norm=true --question {q['id']} --rungs ")
+        f"stepstone ladder --baseline small --set norm=true --question {q.id} --rungs ")
     fresh = "2" if settle.seeds == 3 else f"2-{settle.seeds - 1}"  # seeds 0 and 1 ran
     assert "--rungs 'rung=r1; rung=r2; rung=r3'" in settle.command
     assert f"--seeds {fresh} --only r1,r2,r3 -- " in settle.command
@@ -258,7 +258,7 @@ def test_plan_shows_the_minimum_detectable_gain_of_the_ladder(lab, capsys):
     with open_lab(lab) as opened:
         version = baselines.create(opened, "small", {"norm": False, "seed": 0}).version
         q = questions.create(opened, "q", metrics=["val_loss"], rule="gain >= 1.05 at every rung",
-                             baseline="small")
+                             baseline="small").question
         opened.baselines.record_noise(version, metric="val_loss", sd=0.01, n=3, rung=None,
                                       runs=("a", "b", "c"))
     for i, c in enumerate((1e15, 3e15, 1e16, 3e16, 1e17, 3e17)):
@@ -267,14 +267,14 @@ def test_plan_shows_the_minimum_detectable_gain_of_the_ladder(lab, capsys):
     found = {}
     for seeds in (1, 4):
         main(["plan", "--baseline", "small", "--set", "norm=true", "--feature", "norm",
-              "--question", q["id"], "--seeds", str(seeds), "--json", "--lab", str(lab)])
+              "--question", q.id, "--seeds", str(seeds), "--json", "--lab", str(lab)])
         out = json.loads(capsys.readouterr().out)["detectable"]
         assert out["threshold"] == 1.05 and out["seeds_per_rung"] == seeds and out["note"] == ""
         found[seeds] = [r["min_detectable_gain"] for r in out["rungs"]]
         assert len(found[seeds]) == 6 and all(g > 1.05 for g in found[seeds])
     assert all(four < one for one, four in zip(found[1], found[4], strict=True))
     main(["plan", "--baseline", "small", "--set", "norm=true", "--feature", "norm",
-          "--question", q["id"], "--lab", str(lab)])
+          "--question", q.id, "--lab", str(lab)])
     assert "minimum detectable gain (80% power, gain >= 1.05, 1 seed(s) per rung):" in \
         capsys.readouterr().out
 
@@ -283,16 +283,16 @@ def test_an_inconclusive_metric_rule_says_what_seeds_would_settle_it(lab):
     with open_lab(lab) as opened:
         baselines.create(opened, "small", {"seed": 0})
         q = questions.create(opened, "q", metrics=["val_loss"],
-                             rule="val_loss <= 2.5 at every rung", baseline="small")
-        _plan(opened, q["id"], ["r1", "r2"])
+                             rule="val_loss <= 2.5 at every rung", baseline="small").question
+        _plan(opened, q.id, ["r1", "r2"])
     for rung in ("r1", "r2"):
         for seed, loss in ((0, 2.46), (1, 2.50)):
-            run = stepstone.init(project="g", lab=lab, kind="feature", question=q["id"],
+            run = stepstone.init(project="g", lab=lab, kind="feature", question=q.id,
                                  config={"seed": seed, "rung": rung})
             run.summary.update({"val_loss": loss})
             run.finish()
     with open_lab(lab) as opened:
-        proposal = decide.gather(opened, q["id"])
+        proposal = decide.gather(opened, q.id)
     assert proposal.answer == "inconclusive", proposal.verdict.reasons
     settle = proposal.settle
     assert settle is not None and settle.seeds is not None and settle.seeds >= 3

@@ -106,7 +106,7 @@ def test_the_whole_loop(setup: tuple[Path, Path], tmp_path: Path,
     assert runs[1]["config_delta"] == {"model.qk_norm": True, "seed": 1}
     with open_lab(lab) as opened:
         assert len(opened.runs.list(kind="smoke", status="finished")) == 2
-        assert opened.questions.get(qid)["status"] == "running"
+        assert opened.questions.get(qid).status == "running"
 
     code, _, err = cli(lab, "baseline", "promote", "small", "--from", qid)
     assert code != 0 and "only a question answered yes" in err

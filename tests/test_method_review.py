@@ -32,18 +32,18 @@ def test_pending_review_is_the_latest_unreviewed_plan_of_an_earlier_day(lab: Pat
     with open_lab(lab) as opened:
         assert notebook.pending_review(opened, now + DAY) is None  # no plan at all
         first = notebook.plan_day(opened, "run q1; read the paper")
-        assert first["kind"] == "plan" and first["title"].startswith("Plan for ")
+        assert first.kind == "plan" and first.title.startswith("Plan for ")
         assert notebook.pending_review(opened, now) is None  # today's plan: not yet
         pending = notebook.pending_review(opened, now + DAY)
-        assert pending is not None and pending["page"] == first["number"]
-        assert pending["plan"] == "run q1; read the paper"
-        assert f"note --review {first['number']}" in pending["prompt"]
+        assert pending is not None and pending.page == first.number
+        assert pending.plan == "run q1; read the paper"
+        assert f"note --review {first.number}" in pending.prompt
 
         second = notebook.plan_day(opened, "decide q1")
-        assert notebook.pending_review(opened, now + DAY)["page"] == second["number"]
-        review = notebook.note(opened, "decided q1", review=second["number"])
-        assert review["review_of"] == second["number"] and review["kind"] == "note"
-        assert review["title"].startswith(f"Review of the plan on page {second['number']}")
+        assert notebook.pending_review(opened, now + DAY).page == second.number
+        review = notebook.note(opened, "decided q1", review=second.number)
+        assert review.review_of == second.number and review.kind == "note"
+        assert review.title.startswith(f"Review of the plan on page {second.number}")
         assert notebook.pending_review(opened, now + DAY) is None  # only the latest counts
 
 
@@ -104,10 +104,10 @@ def test_on_a_shared_lab_each_person_reviews_their_own_plan(lab: Path) -> None:
     now = time.time()
     with open_lab(lab) as opened:
         mine = notebook.plan_day(opened, "run q1")
-        assert mine["data"]["author"] == notebook.author()
+        assert mine.data["author"] == notebook.author()
         opened.notebook.append(kind="plan", title="Plan for today", body="their plan",
                                data={"author": f"not-{notebook.author()}"})
         pending = notebook.pending_review(opened, now + DAY)
-        assert pending is not None and pending["page"] == mine["number"]  # not theirs
-        notebook.note(opened, "ran q1", review=mine["number"])
+        assert pending is not None and pending.page == mine.number  # not theirs
+        notebook.note(opened, "ran q1", review=mine.number)
         assert notebook.pending_review(opened, now + DAY) is None

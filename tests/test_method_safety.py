@@ -80,7 +80,7 @@ def test_the_database_refuses_to_change_a_page(lab: Path, statement: str) -> Non
         notebook.write(opened, "note", "t", "original")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             opened.db.execute(statement)
-        assert opened.notebook.get(1)["body"] == "original"
+        assert opened.notebook.get(1).body == "original"
     raw = sqlite3.connect(lab / "lab.db")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         raw.execute(statement)
@@ -97,8 +97,8 @@ def test_no_python_api_edits_or_deletes_a_page() -> None:
 def test_a_correction_leaves_the_page_it_corrects(lab: Path) -> None:
     with open_lab(lab) as opened:
         first = notebook.note(opened, "seed count was 3")
-        fix = notebook.note(opened, "it was 5", corrects=first["number"])
-        assert fix["kind"] == "correction" and opened.notebook.get(1)["title"] == "seed count was 3"
+        fix = notebook.note(opened, "it was 5", corrects=first.number)
+        assert fix.kind == "correction" and opened.notebook.get(1).title == "seed count was 3"
 
 
 @pytest.mark.parametrize("text, hours", [("3h", 3.0), ("90m", 1.5), ("2d", 48.0), ("1", 1.0)],
@@ -156,9 +156,9 @@ def _two_pages_then(opened, attempt) -> None:  # type: ignore[no-untyped-def]
     notebook.write(opened, "note", "t1", "original 1")
     notebook.write(opened, "note", "t2", "original 2")
     attempt()
-    assert [(p["number"], p["body"]) for p in opened.notebook.pages()] == [
+    assert [(p.number, p.body) for p in opened.notebook.pages()] == [
         (1, "original 1"), (2, "original 2")]
-    assert notebook.write(opened, "note", "t3", "third")["number"] == 3
+    assert notebook.write(opened, "note", "t3", "third").number == 3
 
 
 @pytest.mark.parametrize("statement", list(_FORGERIES.values()), ids=list(_FORGERIES))
@@ -182,7 +182,7 @@ def test_sqlite_refuses_replacing_the_only_page(lab: Path) -> None:
         notebook.write(opened, "note", "t1", "original 1")
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             opened.db.execute("REPLACE INTO notebook_pages " + _FORGED.format(n=1))
-        assert opened.notebook.get(1)["body"] == "original 1"
+        assert opened.notebook.get(1).body == "original 1"
 
 
 @pytest.mark.parametrize("statement", [s for k, s in _FORGERIES.items() if "replace" not in k],
@@ -205,9 +205,9 @@ def test_postgres_refuses_a_self_numbered_page(pg_url: str, statement: str,
         notebook.write(opened, "note", "t1", "original 1")
         notebook.write(opened, "note", "t2", "original 2")
         attempt()
-        assert [(p["number"], p["body"]) for p in opened.notebook.pages()] == [
+        assert [(p.number, p.body) for p in opened.notebook.pages()] == [
             (1, "original 1"), (2, "original 2")]
-        assert notebook.write(opened, "note", "t3", "third")["title"] == "t3"
+        assert notebook.write(opened, "note", "t3", "third").title == "t3"
 
 
 _APPENDER = """
@@ -234,7 +234,7 @@ def test_concurrent_writers_each_get_their_own_page_number(pg_url: str, tmp_path
     returned = {f"w{k}": json.loads(w.communicate(timeout=300)[0])
                 for k, w in enumerate(writers)}
     with open_lab(tmp_path / ".stepstone") as opened:
-        titles = {p["number"]: p["title"] for p in opened.notebook.pages()}
+        titles = {p.number: p.title for p in opened.notebook.pages()}
     assert len(titles) == 240
     wrong = [(name, number, titles[number]) for name, pairs in returned.items()
              for number, i in pairs if titles[number] != f"{name}-{i}"]

@@ -52,9 +52,9 @@ def test_a_diverging_learning_rate_is_caught_and_the_run_stopped(lab, tmp_path):
     sent = json.loads(lines[0])
     assert sent["run_id"] == record["id"] and sent["detector"] == "divergence"
     with open_lab(lab) as opened:
-        pages = [p for p in opened.notebook.pages(run_id=record["id"]) if p["kind"] == "note"]
-    assert pages and pages[0]["title"].startswith("Alert on run ")
-    assert "diverged" in pages[0]["body"]
+        pages = [p for p in opened.notebook.pages(run_id=record["id"]) if p.kind == "note"]
+    assert pages and pages[0].title.startswith("Alert on run ")
+    assert "diverged" in pages[0].body
     _, out, _ = cli(lab, "status")
     assert f"alert on run {record['id']} (divergence): train/loss diverged" in out
     _, out, _ = cli(lab, "show", record["id"])

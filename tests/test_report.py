@@ -87,7 +87,7 @@ def setup(tmp_path: Path) -> Setup:
                                    reference_metric="val_loss").version
         qid = questions.create(lab, "Does QK-norm <script>alert(1)</script> help?",
                                rule="gain >= 1.05 at every rung", metrics=["val_loss"],
-                               idea=idea["id"], timebox="3h", baseline="small")["id"]
+                               idea=idea.idea.id, timebox="3h", baseline="small").question.id
         preflight.prepare_launch(lab, baseline="small", overrides=["model.qk_norm=true"],
                               question=qid, launching=True)
         notebook.note(lab, "Watch the <script>steal()</script> bucket", question=qid)
@@ -225,7 +225,7 @@ def test_question_without_runs_gives_reasons_not_figures(
     with open_lab(root) as lab:
         baselines.create(lab, "small", {"model": {"qk_norm": False}}, reference_metric="val_loss")
         qid = questions.create(lab, "Does QK-norm help?", rule="gain >= 1.05 at every rung",
-                               baseline="small")["id"]
+                               baseline="small").question.id
     out = tmp_path / "out"
     code, text, err = cli(root, capsys, "report", qid, "--out", str(out), "--bootstrap", BOOT,
                           "--json")
@@ -245,7 +245,7 @@ def test_question_without_runs_gives_reasons_not_figures(
 def test_a_second_question_without_runs_in_a_busy_lab(setup: Setup) -> None:
     with open_lab(setup.root) as lab:
         qid = questions.create(lab, "Does width help?", rule="gain >= 1.05 at every rung",
-                               baseline="small")["id"]
+                               baseline="small").question.id
         report = build_report(lab, qid, n_bootstrap=int(BOOT))
     assert report.fit.available  # the baseline's law is there ...
     assert not report.gain.available and report.gain.reason  # ... the question's rungs are not

@@ -34,5 +34,5 @@ def test_a_note_page_does_not_repeat_its_title(lab: Path) -> None:
     assert cli(lab, "note", "one line")[0] == 0
     with open_lab(lab) as opened:
         first, second = opened.notebook.get(1), opened.notebook.get(2)
-    assert (first["title"], first["body"]) == ("Tried k=4 by hand", "It diverged at step 30.")
-    assert (second["title"], second["body"]) == ("one line", "")
+    assert (first.title, first.body) == ("Tried k=4 by hand", "It diverged at step 30.")
+    assert (second.title, second.body) == ("one line", "")

@@ -15,6 +15,7 @@ import pytest
 
 import stepstone
 from stepstone.store import open_lab
+from stepstone.store.notebook import Page
 
 LOOP = textwrap.dedent("""
     import sys, time
@@ -28,7 +29,7 @@ LOOP = textwrap.dedent("""
 """)
 
 
-def result_pages(lab_root: Path, run_id: str) -> list[dict]:
+def result_pages(lab_root: Path, run_id: str) -> list[Page]:
     with open_lab(lab_root) as lab:
         return lab.notebook.pages(run_id=run_id, kind="result")
 
@@ -58,10 +59,10 @@ def test_a_finished_run_gets_one_result_page_with_its_numbers(lab):
     run.finish()
     run.finish()  # a second finish changes nothing
     (page,) = result_pages(lab, run.id)
-    assert page["title"] == "Run clean finished"
-    assert page["data"]["run_id"] == run.id and page["data"]["status"] == "finished"
-    assert page["data"]["summary"] == {"loss": 0.25}
-    assert f"Run `{run.id}`" in page["body"]
+    assert page.title == "Run clean finished"
+    assert page.data["run_id"] == run.id and page.data["status"] == "finished"
+    assert page.data["summary"] == {"loss": 0.25}
+    assert f"Run `{run.id}`" in page.body
 
 
 def test_an_exception_in_a_script_fails_the_run_and_writes_its_page(tmp_path, lab):
@@ -75,7 +76,7 @@ def test_an_exception_in_a_script_fails_the_run_and_writes_its_page(tmp_path, la
     record = only_run(lab)
     assert record.status == "failed" and record.reason == "ValueError: bad batch"
     (page,) = result_pages(lab, record.id)
-    assert page["data"]["status"] == "failed" and "ValueError: bad batch" in page["body"]
+    assert page.data["status"] == "failed" and "ValueError: bad batch" in page.body
 
 
 def test_a_keyboard_interrupt_kills_the_run_with_a_reason_and_a_page(tmp_path, lab):
@@ -92,7 +93,7 @@ def test_a_keyboard_interrupt_kills_the_run_with_a_reason_and_a_page(tmp_path, l
     assert record.status == "killed"
     assert record.reason == "interrupted (SIGINT / KeyboardInterrupt)"
     (page,) = result_pages(lab, run_id)
-    assert page["data"]["status"] == "killed" and "interrupted" in page["body"]
+    assert page.data["status"] == "killed" and "interrupted" in page.body
 
 
 def test_sigterm_kills_the_run_with_a_reason_and_a_page_then_ends_the_process(tmp_path, lab):
@@ -108,7 +109,7 @@ def test_sigterm_kills_the_run_with_a_reason_and_a_page_then_ends_the_process(tm
         record = opened.runs.get(run_id)
     assert record.status == "killed" and record.reason == "terminated by SIGTERM"
     (page,) = result_pages(lab, run_id)
-    assert page["data"]["status"] == "killed" and "SIGTERM" in page["body"]
+    assert page.data["status"] == "killed" and "SIGTERM" in page.body
 
 def test_a_second_sigterm_during_the_finish_waits_for_it(tmp_path, lab):
     """A dying launcher's PDEATHSIG can arrive more than once: the run still ends killed,
@@ -157,7 +158,7 @@ def test_a_run_launched_by_stepstone_run_gets_exactly_one_page(tmp_path, lab, ex
     assert record.status == status and record.summary["loss"] == pytest.approx(1 / 3)
     with open_lab(lab) as opened:
         pages = opened.notebook.pages(kind="result")
-    assert [(p["run_id"], p["data"]["status"]) for p in pages] == [(record.id, status)]
+    assert [(p.run_id, p.data["status"]) for p in pages] == [(record.id, status)]
 
 
 def test_a_failing_page_write_warns_and_keeps_the_run(lab, monkeypatch, capsys):

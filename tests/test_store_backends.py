@@ -494,13 +494,13 @@ def test_sync_repoints_a_decision_at_its_evidence_page(store_target, tmp_path):
         sync(laptop, team)
         again = sync(laptop, team)
         assert again.inserted == 0  # the rewritten page matches on the second sync
-        pages = {p["title"]: p for p in team.notebook.pages()}
-    moved = pages["Evidence for q1"]["number"]
+        pages = {p.title: p for p in team.notebook.pages()}
+    moved = pages["Evidence for q1"].number
     assert moved != evidence
     decision = pages["q1 answered yes"]
-    assert decision["data"]["evidence_page"] == moved
-    assert decision["body"].endswith(f"Evidence: page {moved}")
-    assert pages["see page 1 of the paper"]["body"] == "page 1"  # a person's text is kept
+    assert decision.data["evidence_page"] == moved
+    assert decision.body.endswith(f"Evidence: page {moved}")
+    assert pages["see page 1 of the paper"].body == "page 1"  # a person's text is kept
 
 
 def test_notebook_pages_mentioning_a_run(store_target):
@@ -509,7 +509,7 @@ def test_notebook_pages_mentioning_a_run(store_target):
         lab.notebook.append(kind="decision", title="d", body="evidence: abc_1, abcx1")
         lab.notebook.append(kind="note", title="n", body="", data={"runs": ["abc_1"]})
         lab.notebook.append(kind="note", title="other", body="abcd1 and abc%1")
-        found = [p["title"] for p in lab.notebook.pages(mentioning="abc_1")]
+        found = [p.title for p in lab.notebook.pages(mentioning="abc_1")]
     assert found == ["r", "d", "n"]  # '_' and '%' are matched as text, not as wildcards
 
 

@@ -63,16 +63,16 @@ def answered(lab: Path) -> tuple[Path, str, str]:
                      evals=records(0.95, 0.6))
         q = question_rules.create(opened, "Does QK-norm lower val_loss?", metrics=["val_loss"],
                                   rule="val_loss <= baseline - 0.01 and latency_ms <= 1.0",
-                                  baseline="small")
-        opened.questions.update(q["id"], feature_keys=["model.qk_norm"],
+                                  baseline="small").question
+        opened.questions.update(q.id, feature_keys=["model.qk_norm"],
                                 feature_delta={"model.qk_norm": True})
         for seed, loss in ((0, 2.80), (1, 2.82)):
-            make_run(opened, kind="feature", baseline=version, question=q["id"], seed=seed,
+            make_run(opened, kind="feature", baseline=version, question=q.id, seed=seed,
                      summary={"val_loss": loss, "latency_ms": 0.9},
                      evals=records(1.0, 0.8))
-        proposal, _ = decide_rules.decide(opened, q["id"], conclusion="QK-norm helps")
+        proposal, _ = decide_rules.decide(opened, q.id, conclusion="QK-norm helps")
         assert proposal.answer == "yes", proposal.to_dict()
-    return lab, q["id"], version
+    return lab, q.id, version
 
 
 def test_schema_has_the_suite_tables(lab: Path) -> None:
@@ -103,7 +103,7 @@ def test_distill_takes_metrics_constraints_and_worst_bucket(answered) -> None:
         assert row.spec.reference["runs"]  # the runs it came from
         # a decision page says what became the standard
         pages = opened.notebook.pages(question_id=qid, kind="decision")
-        assert any(row.version in p["title"] for p in pages)
+        assert any(row.version in p.title for p in pages)
         # a second distillation is a new dated version, the first one stays as it was
         again = suite_rules.distill(opened, "core", qid, constraints=["memory_gb <= 40"])
         assert again.parent == row.version and again.version != row.version
@@ -115,9 +115,9 @@ def test_distill_takes_metrics_constraints_and_worst_bucket(answered) -> None:
 def test_distill_needs_an_answered_question(lab: Path) -> None:
     with open_lab(lab) as opened:
         baseline_rules.create(opened, "small", {"a": 1})
-        q = question_rules.create(opened, "open?", rule="val_loss <= 3", baseline="small")
+        q = question_rules.create(opened, "open?", rule="val_loss <= 3", baseline="small").question
         with pytest.raises(MethodError, match="decide it first"):
-            suite_rules.distill(opened, "core", q["id"])
+            suite_rules.distill(opened, "core", q.id)
 
 
 def test_run_of_the_tier_is_checked_when_it_finishes(answered) -> None:
@@ -130,16 +130,16 @@ def test_run_of_the_tier_is_checked_when_it_finishes(answered) -> None:
                        summary={"val_loss": 3.2, "latency_ms": 1.5}, evals=records(1.0, 0.5))
         other = make_run(opened, kind="adhoc", baseline="", summary={"val_loss": 9.0})
         page = result_page.record_run_result(opened, good)
-        assert page is not None and "PASS" in page["body"]
-        assert page["data"]["suites"][0]["passed"] is True
+        assert page is not None and "PASS" in page.body
+        assert page.data["suites"][0]["passed"] is True
         page = result_page.record_run_result(opened, bad)
-        assert "FAIL" in page["body"]
-        failed = {r["metric"]: r for r in page["data"]["suites"][0]["results"]}
+        assert "FAIL" in page.body
+        failed = {r["metric"]: r for r in page.data["suites"][0]["results"]}
         assert not failed["val_loss"]["passed"] and failed["val_loss"]["value"] == 3.2
         assert not failed["latency_ms"]["passed"]
         assert not failed["eval[difficulty=hard]"]["passed"]
         assert failed["eval[difficulty=hard]"]["value"] == pytest.approx(0.5)
-        assert result_page.record_run_result(opened, other)["data"]["suites"] == []
+        assert result_page.record_run_result(opened, other).data["suites"] == []
         # a missing number fails its check: nothing passes unmeasured
         blank = make_run(opened, kind="baseline", baseline=version, summary={"x": 1.0})
         results = suite_rules.check_run(opened, blank)[0].results
@@ -154,17 +154,17 @@ def test_a_failing_check_blocks_a_promotion(answered) -> None:
         suite_rules.distill(opened, "core", qid)
         # q2's feature lowers val_loss against the baseline but breaks the latency constraint
         q2 = question_rules.create(opened, "Does a bigger MLP help?", metrics=["val_loss"],
-                                   rule="val_loss <= baseline - 0.01", baseline="small")
-        opened.questions.update(q2["id"], feature_keys=["model.mlp"],
+                                   rule="val_loss <= baseline - 0.01", baseline="small").question
+        opened.questions.update(q2.id, feature_keys=["model.mlp"],
                                 feature_delta={"model.mlp": 8})
         for seed in (0, 1):
-            make_run(opened, kind="feature", baseline=version, question=q2["id"], seed=seed,
+            make_run(opened, kind="feature", baseline=version, question=q2.id, seed=seed,
                      summary={"val_loss": 2.7, "latency_ms": 2.5}, evals=records(1.0, 0.9))
-        decide_rules.decide(opened, q2["id"], conclusion="lower loss")
-        assert opened.questions.get(q2["id"])["answer"] == "yes"
+        decide_rules.decide(opened, q2.id, conclusion="lower loss")
+        assert opened.questions.get(q2.id).answer == "yes"
         before = len(opened.baselines.list("small"))
         with pytest.raises(MethodError, match="does not pass its suites") as info:
-            promote(opened, "small", q2["id"])
+            promote(opened, "small", q2.id)
         assert "latency_ms" in str(info.value)
         assert len(opened.baselines.list("small")) == before  # nothing was promoted
         # q1 passes its own suite and is promoted
@@ -242,17 +242,17 @@ def answered_ladder(lab: Path) -> tuple[str, str]:
                                         reference_metric="val_loss").version
         q = question_rules.create(opened, "Does QK-norm lower val_loss at scale?",
                                   metrics=["val_loss"], rule="val_loss <= baseline - 0.01",
-                                  baseline="small")
-        opened.questions.update(q["id"], feature_keys=["model.qk_norm"],
+                                  baseline="small").question
+        opened.questions.update(q.id, feature_keys=["model.qk_norm"],
                                 feature_delta={"model.qk_norm": True})
         for n_params, losses, memory, hard in ((1e6, (3.50, 3.52), 2.0, 0.3),
                                                (1e7, (2.80, 2.82), 8.0, 0.8)):
             for seed, loss in enumerate(losses):
-                make_run(opened, kind="feature", baseline=version, question=q["id"], seed=seed,
+                make_run(opened, kind="feature", baseline=version, question=q.id, seed=seed,
                          summary={"val_loss": loss, "memory_gb": memory, "n_params": n_params},
                          evals=records(1.0, hard))
-        opened.questions.update(q["id"], status="answered", answer="yes")
-    return q["id"], version
+        opened.questions.update(q.id, status="answered", answer="yes")
+    return q.id, version
 
 
 def test_a_ladder_suite_holds_one_scale(lab: Path) -> None:
@@ -272,7 +272,7 @@ def test_a_ladder_suite_holds_one_scale(lab: Path) -> None:
         near = make_run(opened, kind="baseline", baseline=version, evals=records(1.0, 0.9),
                         summary={"val_loss": 2.83, "memory_gb": 8.1, "n_params": 1.02e7})
         page = result_page.record_run_result(opened, near)
-        assert page["data"]["suites"][0]["passed"] is True and "PASS" in page["body"]
+        assert page.data["suites"][0]["passed"] is True and "PASS" in page.body
         # runs of another scale are skipped, saying so, and nothing is recorded for them
         small = make_run(opened, kind="baseline", baseline=version, evals=records(1.0, 0.3),
                          summary={"val_loss": 3.51, "memory_gb": 2.0, "n_params": 1e6})
@@ -280,9 +280,9 @@ def test_a_ladder_suite_holds_one_scale(lab: Path) -> None:
                         summary={"val_loss": 2.5, "memory_gb": 30.0, "n_params": 5e7})
         for run_id, rung in ((small, "1000000"), (huge, "50000000")):
             page = result_page.record_run_result(opened, run_id)
-            [result] = page["data"]["suites"]
+            [result] = page.data["suites"]
             assert result["passed"] is None and f"at rung {rung}" in result["skipped"]
-            assert f"Suite {row.version}: skipped" in page["body"]
+            assert f"Suite {row.version}: skipped" in page.body
             assert suite_rules.latest(opened, run_id) == []
         code, out, _ = cli(lab, "suite", "check", small)
         assert code == 0 and "skipped" in out
@@ -302,15 +302,15 @@ def test_a_promotion_is_gated_at_the_suite_scale_only(lab: Path) -> None:
 
         def feature_question(runs: list[tuple[float, float]]) -> str:
             q = question_rules.create(opened, f"feature {len(runs)}?", metrics=["val_loss"],
-                                      rule="val_loss <= baseline - 0.01", baseline="small")
-            opened.questions.update(q["id"], feature_keys=["model.mlp"],
+                                      rule="val_loss <= baseline - 0.01", baseline="small").question
+            opened.questions.update(q.id, feature_keys=["model.mlp"],
                                     feature_delta={"model.mlp": len(runs)},
                                     status="answered", answer="yes")
             for seed, (n_params, loss) in enumerate(runs):
-                make_run(opened, kind="feature", baseline=version, question=q["id"],
+                make_run(opened, kind="feature", baseline=version, question=q.id,
                          seed=seed, evals=records(1.0, 0.9),
                          summary={"val_loss": loss, "memory_gb": 8.0, "n_params": n_params})
-            return q["id"]
+            return q.id
 
         # only small-rung runs: nothing shows it meets the large rung's standard
         only_small = feature_question([(1e6, 3.3), (1e6, 3.31)])
@@ -329,28 +329,28 @@ def test_rungs_without_an_order_need_a_choice(lab: Path) -> None:
     with open_lab(lab) as opened:
         version = baseline_rules.create(opened, "small", {"a": 1}).version
         q = question_rules.create(opened, "named rungs?", metrics=["val_loss"],
-                                  rule="val_loss <= 3", baseline="small")
+                                  rule="val_loss <= 3", baseline="small").question
         for rung in ("s", "m"):
-            run_id = make_run(opened, kind="feature", baseline=version, question=q["id"],
+            run_id = make_run(opened, kind="feature", baseline=version, question=q.id,
                               summary={"val_loss": 2.0, "rung": rung})
             assert opened.runs.get(run_id).summary["rung"] == rung
-        opened.questions.update(q["id"], status="answered", answer="yes")
+        opened.questions.update(q.id, status="answered", answer="yes")
         with pytest.raises(UsageError, match="choose the scale the suite is for with --rung"):
-            suite_rules.distill(opened, "named", q["id"])
-        assert suite_rules.distill(opened, "named", q["id"], rung="m").spec.rung == "m"
+            suite_rules.distill(opened, "named", q.id)
+        assert suite_rules.distill(opened, "named", q.id, rung="m").spec.rung == "m"
 
 
 def test_buckets_come_from_the_final_evaluation(lab: Path) -> None:
     with open_lab(lab) as opened:
         version = baseline_rules.create(opened, "small", {"a": 1}).version
         q = question_rules.create(opened, "final eval?", metrics=["val_loss"],
-                                  rule="val_loss <= 3", baseline="small")
+                                  rule="val_loss <= 3", baseline="small").question
         for seed in (0, 1):  # early in training the hard bucket is at 0.2, at the end 0.8
-            make_run(opened, kind="feature", baseline=version, question=q["id"], seed=seed,
+            make_run(opened, kind="feature", baseline=version, question=q.id, seed=seed,
                      summary={"val_loss": 2.0},
                      evals={100: records(0.5, 0.2), 1000: records(1.0, 0.8)})
-        opened.questions.update(q["id"], status="answered", answer="yes")
-        row = suite_rules.distill(opened, "final", q["id"], tier="small")
+        opened.questions.update(q.id, status="answered", answer="yes")
+        row = suite_rules.distill(opened, "final", q.id, tier="small")
         [bucket] = row.spec.buckets or ()
         assert bucket["means"] == {"easy": pytest.approx(1.0), "hard": pytest.approx(0.8)}
         [check] = [c for c in row.spec.checks if c.kind == "bucket"]
@@ -401,12 +401,13 @@ def test_distill_holds_a_metric_with_cost_inside_a_word_as_a_threshold(lab: Path
         version = baseline_rules.create(opened, "small", {"a": 1}).version
         q = question_rules.create(opened, "Does it memorize more?",
                                   metrics=["peak_memorization"],
-                                  rule="peak_memorization >= baseline + 0.01", baseline="small")
+                                  rule="peak_memorization >= baseline + 0.01",
+                                  baseline="small").question
         for seed, (score, memory) in enumerate(((0.70, 3.0), (0.72, 3.2))):
-            make_run(opened, kind="feature", baseline=version, question=q["id"], seed=seed,
+            make_run(opened, kind="feature", baseline=version, question=q.id, seed=seed,
                      summary={"peak_memorization": score, "peakMemGB": memory})
-        opened.questions.update(q["id"], status="answered", answer="yes")
-        checks = {c.metric: c for c in suite_rules.distill(opened, "mem", q["id"]).spec.checks}
+        opened.questions.update(q.id, status="answered", answer="yes")
+        checks = {c.metric: c for c in suite_rules.distill(opened, "mem", q.id).spec.checks}
     # a score whose name holds "peak_mem" is a threshold (higher is better), not a cost limit
     assert (checks["peak_memorization"].kind, checks["peak_memorization"].op) == \
         ("threshold", ">=")

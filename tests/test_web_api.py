@@ -479,8 +479,8 @@ def test_run_page_lists_pages_that_mention_the_run(web_lab: Path) -> None:
     run_id, other = _ids(web_lab)[:2]
     with open_lab(web_lab) as opened:
         # finishing wrote a result page for each run; every other page here is about another
-        auto = [p["number"] for p in opened.notebook.pages(run_id=run_id)]
-        auto_other = [p["number"] for p in opened.notebook.pages(run_id=other)]
+        auto = [p.number for p in opened.notebook.pages(run_id=run_id)]
+        auto_other = [p.number for p in opened.notebook.pages(run_id=other)]
         assert len(auto) == len(auto_other) == 1
         own = opened.notebook.append(kind="result", title="Run finished", body="loss 0.1",
                                      run_id=run_id)

@@ -39,10 +39,10 @@ def method_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         parked = ideas.add(lab, "Rotary embeddings", source="arxiv:2104.09864", cost="4h",
                            signal="medium")
         picked = ideas.add(lab, "QK-norm", source="arxiv:2302.05442", cost="2h", signal="high")
-        ideas.move(lab, picked["id"], "picked", "cheap and the loss spikes point at it")
+        ideas.move(lab, picked.idea.id, "picked", "cheap and the loss spikes point at it")
         dropped = ideas.add(lab, "Mixture of depths", cost="3d", signal="low")
-        ideas.move(lab, dropped["id"], "dropped", "too slow at inference for our budget")
-        names.update(parked=parked["id"], picked=picked["id"], dropped=dropped["id"])
+        ideas.move(lab, dropped.idea.id, "dropped", "too slow at inference for our budget")
+        names.update(parked=parked.idea.id, picked=picked.idea.id, dropped=dropped.idea.id)
 
         def ask(text: str, hours: float | None) -> str:
             return lab.questions.create(text=text, idea_id=None, metrics=["val_loss"],

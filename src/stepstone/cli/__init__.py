@@ -144,7 +144,7 @@ def ask_for_review(args: list[str]) -> None:
             raise
         return
     if pending:
-        echo(pending["prompt"], err=True)
+        echo(pending.prompt, err=True)
 
 
 def main(argv: list[str] | None = None) -> Any:

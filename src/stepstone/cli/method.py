@@ -4,6 +4,7 @@ the research method from the command line (every rule lives in stepstone.method)
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,11 @@ def idea_add(title: str, source: str | None, cost: str | None, signal: str, lab:
     if as_json:
         print_json(idea)
     else:
-        echo(f"idea {idea['id']} parked: {idea['title']}")
-        _print_similar(idea["similar"])
+        echo(f"idea {idea.idea.id} parked: {idea.idea.title}")
+        _print_similar(idea.similar or ())
 
 
-def _print_similar(similar: list[dict[str, Any]]) -> None:
+def _print_similar(similar: Sequence[memory.Recalled]) -> None:
     if similar:
         echo("tried before, or close to it:")
     for entry in similar:
@@ -89,8 +90,7 @@ def idea_list(status: str | None, show_all: bool, dead: bool, lab: str | None,
     """
     if dead:
         with open_lab(lab) as opened:
-            ends = [r.to_dict() for r in memory.dead(opened, status=status,
-                                                     include_closed=show_all)]
+            ends = memory.dead(opened, status=status, include_closed=show_all)
         if as_json:
             print_json(ends)
         else:
@@ -103,8 +103,9 @@ def idea_list(status: str | None, show_all: bool, dead: bool, lab: str | None,
     if as_json:
         print_json(rows)
         return
-    print_table(rows, ("id", "title", "status", "signal", "cost_hours", "score", "source",
-                       "reason"), title=f"{len(rows)} ideas")
+    print_table([r.to_dict() for r in rows], ("id", "title", "status", "signal", "cost_hours",
+                                              "score", "source", "reason"),
+                title=f"{len(rows)} ideas")
 
 
 @idea_group.command("show")
@@ -120,17 +121,18 @@ def idea_show(idea: str, lab: str | None, as_json: bool) -> None:
       stepstone idea show i1 --json
     """
     with open_lab(lab) as opened:
-        row = idea_rules.describe(opened, idea)
+        detail = idea_rules.describe(opened, idea)
     if as_json:
-        print_json(row)
+        print_json(detail)
         return
-    cost = f"{row['cost_hours']:.3g}h" if row["cost_hours"] is not None else "unknown cost"
-    echo(f"{row['id']}: {row['title']}  ({row['status']}, {row['signal']} signal, {cost}"
-               + (f", from {row['source']}" if row["source"] else "") + ")")
-    for event in row["events"]:
-        stamp = when(event["at"])
-        move = (f"{event['from_status']} → " if event["from_status"] else "") + event["to_status"]
-        echo(f"  {stamp}  {move}: {event['reason']}")
+    row = detail.idea
+    cost = f"{row.cost_hours:.3g}h" if row.cost_hours is not None else "unknown cost"
+    echo(f"{row.id}: {row.title}  ({row.status}, {row.signal} signal, {cost}"
+               + (f", from {row.source}" if row.source else "") + ")")
+    for event in detail.events:
+        stamp = when(event.at)
+        move = (f"{event.from_status} → " if event.from_status else "") + event.to_status
+        echo(f"  {stamp}  {move}: {event.reason}")
 
 
 def _idea_move(to: str) -> click.Command:
@@ -145,7 +147,7 @@ def _idea_move(to: str) -> click.Command:
         if as_json:
             print_json(row)
         else:
-            echo(f"idea {row['id']} is {row['status']}: {reason}")
+            echo(f"idea {row.idea.id} is {row.idea.status}: {reason}")
 
     verb = {"parked": "park", "picked": "pick", "dropped": "drop"}[to]
     command.name = verb
@@ -205,8 +207,8 @@ def question_new(text: str, idea: str | None, metrics: tuple[str, ...], rule: st
     if as_json:
         print_json(q)
     else:
-        echo(f"question {q['id']} open: {q['text']}  (rule: {q['rule']})")
-        _print_similar(q["similar"])
+        echo(f"question {q.question.id} open: {q.question.text}  (rule: {q.question.rule})")
+        _print_similar(q.similar)
 
 
 @question_group.command("list")
@@ -225,7 +227,8 @@ def question_list(status: str | None, lab: str | None, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    print_table(rows, ("id", "text", "status", "answer", "rule", "baseline", "timebox_hours"),
+    print_table([r.to_dict() for r in rows], ("id", "text", "status", "answer", "rule",
+                                              "baseline", "timebox_hours"),
                 title=f"{len(rows)} questions")
 
 
@@ -241,21 +244,22 @@ def question_show(question: str, lab: str | None, as_json: bool) -> None:
       stepstone question show q1
     """
     with open_lab(lab) as opened:
-        q = question_rules.describe(opened, question)
+        detail = question_rules.describe(opened, question)
     if as_json:
-        print_json(q)
+        print_json(detail)
         return
+    q = detail.question.to_dict()
     echo(f"{q['id']}: {q['text']}")
     for key in ("status", "answer", "rule", "metrics", "baseline", "timebox_hours",
                 "feature_delta", "conclusion", "reason", "confirm", "confirms"):
-        if q.get(key) not in (None, "", [], {}):
+        if q[key] not in (None, "", [], {}):
             echo(f"  {key}: {q[key]}")
-    for run in q["runs"]:
-        echo(f"  run {run['id']} {run['name']} {run['kind']} {run['status']}")
-    for flag in q["evaluator_differs"]:
+    for run in detail.runs:
+        echo(f"  run {run.id} {run.name} {run.kind} {run.status}")
+    for flag in detail.evaluator_differs:
         echo(f"  ! run {flag['run_id']}: {flag['reason']}: left out of decide")
-    if q["pages"]:
-        echo(f"  notebook pages: {', '.join(map(str, q['pages']))}")
+    if detail.pages:
+        echo(f"  notebook pages: {', '.join(map(str, detail.pages))}")
 
 
 @question_group.command("look")
@@ -301,7 +305,7 @@ def question_abandon(question: str, reason: str, lab: str | None, as_json: bool)
     if as_json:
         print_json(q)
     else:
-        echo(f"question {q['id']} abandoned: {reason}")
+        echo(f"question {q.id} abandoned: {reason}")
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -615,7 +619,7 @@ def decide_cmd(question: str, conclusion: str | None, answer: str | None, lab: s
     if page is None:
         echo(f"confirm with `stepstone decide {question} --conclusion \"...\"`")
     else:
-        echo(f"recorded: {page['title']} (page {page['number']})")
+        echo(f"recorded: {page.title} (page {page.number})")
     if waiting:
         confirming, then = waiting
         echo(f"{question} asks that its yes hold on fresh seeds before promotion: "
@@ -648,7 +652,7 @@ def note_cmd(text: str, question: str | None, kind: str, corrects: int | None,
     if as_json:
         print_json(page)
     else:
-        echo(f"page {page['number']} ({page['kind']}): {page['title']}")
+        echo(f"page {page.number} ({page.kind}): {page.title}")
 
 
 @click.command("plan-day")
@@ -667,7 +671,7 @@ def plan_day_cmd(text: str, lab: str | None, as_json: bool) -> None:
     if as_json:
         print_json(page)
     else:
-        echo(f"page {page['number']}: {page['title']}")
+        echo(f"page {page.number}: {page.title}")
 
 
 @click.group("notebook", invoke_without_command=True)

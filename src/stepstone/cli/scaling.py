@@ -281,9 +281,9 @@ def _version_and_metric(lab: Any, baseline: str | None, question: str | None,
     from stepstone.method import evidence as ev
 
     version = baseline_rules.named_version(lab, baseline) if baseline else None
-    asked = lab.questions.get(question) if question else {}
-    measured = version or (baseline_rules.named_version(lab, asked["baseline"])
-                           if asked.get("baseline") else None)
+    asked = lab.questions.get(question) if question else None
+    measured = version or (baseline_rules.named_version(lab, asked.baseline)
+                           if asked is not None and asked.baseline else None)
     return version, metric or ev.loss_metric(lab, asked, measured)
 
 

@@ -220,15 +220,15 @@ def _ask(lab: Lab, result: DemoResult, display: Display, layout: Layout) -> None
     question = questions.create(
         lab, "Does training on the 4-shot loss reach the baseline's evaluation loss "
              f"(cross-entropy, nats per byte) with at least 5% less compute at {top}?",
-        rule=RULE, metrics=[METRIC], idea=idea["id"], timebox="1h", baseline=TIER)
+        rule=RULE, metrics=[METRIC], idea=idea.idea.id, timebox="1h", baseline=TIER).question
     notebook.note(lab, "Why this feature: when the demo was written, a quick measurement at two "
                   "sizes (d_model 64 and 96, one seed a side; see docs/demo.md) gave the 4-shot "
                   "loss a lower evaluation loss than cross-entropy at equal compute, where lr "
                   "1e-2, ProRes and LayerNorm scaling did not help. That was not measured in "
                   "this lab and is weak evidence: the ladder below and the gain rule decide.",
-                  question=question["id"])
-    result.idea_id, result.question_id = idea["id"], question["id"]
-    display.done(stage, f"{question['id']}: {RULE}")
+                  question=question.id)
+    result.idea_id, result.question_id = idea.idea.id, question.id
+    display.done(stage, f"{question.id}: {RULE}")
 
 
 # -- 1. the dated baseline ------------------------------------------------------------------
@@ -450,7 +450,7 @@ def _decide(lab: Lab, result: DemoResult, display: Display) -> None:
                   f"({proposal.answer}) as its answer: " + "; ".join(proposal.verdict.reasons)
                   + ". Read the report before acting on it.")
     proposal, page = decide.decide(lab, result.question_id, conclusion=conclusion)
-    result.decision = {**proposal.to_dict(), "decision_page": page["number"] if page else None}
+    result.decision = {**proposal.to_dict(), "decision_page": page.number if page else None}
     display.done(stage, f"answered {proposal.answer}")
 
 
@@ -468,7 +468,7 @@ def _promote(lab: Lab, result: DemoResult, display: Display) -> None:
     result.history = [{"version": v.baseline.version, "parent": v.baseline.parent,
                        "features": [f.question_id for f in v.features],
                        "check": v.check.status} for v in baselines.history(lab, TIER)]
-    result.pages = [{"number": p["number"], "kind": p["kind"], "title": p["title"]}
+    result.pages = [{"number": p.number, "kind": p.kind, "title": p.title}
                     for p in lab.notebook.pages()]
 
 

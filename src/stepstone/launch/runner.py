@@ -26,7 +26,7 @@ from stepstone.launch.process import LaunchSpec, run_attached
 from stepstone.method.runs import CANCELLED, planned_kind
 from stepstone.sdk.session import new_run_id
 from stepstone.store.lab import Lab, open_lab
-from stepstone.store.plans import PlannedRunRow, PlanRow
+from stepstone.store.plans import PlannedRun, PlanRecord
 
 RELAUNCH = ("pending", "queued", "cancelled", "failed", "killed", "crashed")
 """States of a planned run that a launch starts (again)."""
@@ -98,7 +98,7 @@ def _alive(pid: int | None, host: str | None) -> bool:
 
 
 # -- state ----------------------------------------------------------------------------
-def save_plan(lab: Lab, plan: Plan, executor: str | None = None) -> PlanRow:
+def save_plan(lab: Lab, plan: Plan, executor: str | None = None) -> PlanRecord:
     """Store ``plan`` (a no-op when the same plan is stored already) and return its row."""
     lab.plans.save({**plan.to_dict(), "executor": executor}, [r.to_dict() for r in plan.runs])
     return lab.plans.get(plan.id)
@@ -171,7 +171,7 @@ def execute_rung(job: RungJob) -> str:
         return status
 
 
-def _rung(lab: Lab, job: RungJob) -> PlannedRunRow | None:
+def _rung(lab: Lab, job: RungJob) -> PlannedRun | None:
     return next((r for r in lab.plans.runs(job.plan_id) if r.idx == job.idx), None)
 
 
@@ -294,7 +294,7 @@ def cancel_plan(lab: Lab, ref: str, reason: str = "cancelled by the user") -> li
     marked killed with ``reason``. Returns the ids of the runs stopped."""
     plan = lab.plans.get(ref)
     lab.plans.update(plan.id, status="cancelled", reason=reason)
-    attempts = {a["run_id"]: a for r in lab.plans.runs(plan.id) for a in r.attempts}
+    jobs = {a.run_id: a.job_id for r in lab.plans.runs(plan.id) for a in r.attempts}
     stopped: list[str] = []
     for state in plan_state(lab, plan.id):
         if state.status != "running" or state.run_id is None:
@@ -302,7 +302,7 @@ def cancel_plan(lab: Lab, ref: str, reason: str = "cancelled by the user") -> li
         rec = lab.runs.get(state.run_id)
         lab.runs.update(rec.id, status="killed", reason=f"{CANCELLED}{reason}",
                         ended_at=time.time())
-        _signal_run(rec.pid, rec.host, attempts.get(rec.id, {}).get("job_id"))
+        _signal_run(rec.pid, rec.host, jobs.get(rec.id))
         stopped.append(rec.id)
     deadline = time.monotonic() + CANCEL_WAIT_SECONDS
     while stopped and time.monotonic() < deadline:  # let them stop, then keep the reason

@@ -132,7 +132,7 @@ class LabTools:
         """Park a new idea. `similar` lists the earlier ideas and questions most like it, with
         what became of them (dropped with a reason, answered no): read it before going on."""
         return self.call(lambda lab: idea_rules.add(lab, title, source=source, cost=cost,
-                                                    signal=signal))
+                                                    signal=signal).to_dict())
 
     def idea_list(self, status: Literal["parked", "picked", "tested", "adopted",
                                         "dropped"] | None = None,
@@ -143,12 +143,13 @@ class LabTools:
             if dead:
                 return {"dead": [r.to_dict() for r in memory.dead(
                     lab, status=status, include_closed=include_closed)]}
-            return {"ideas": idea_rules.ranked(lab, status, include_closed=include_closed)}
+            return {"ideas": [r.to_dict() for r in idea_rules.ranked(
+                lab, status, include_closed=include_closed)]}
         return self.call(work)
 
     def idea_show(self, idea: str) -> CallToolResult:
         """One idea and every move it made, each with its reason."""
-        return self.call(lambda lab: idea_rules.describe(lab, idea))
+        return self.call(lambda lab: idea_rules.describe(lab, idea).to_dict())
 
     # ------------------------------------------------------------------ questions
     def question_new(
@@ -168,17 +169,19 @@ class LabTools:
         ideas and questions most like it, with their verdicts and conclusions."""
         return self.call(lambda lab: question_rules.create(
             lab, text, rule=rule, metrics=split_keys(metrics or []), idea=idea,
-            timebox=timebox, baseline=baseline, budget=budget, holdout_looks=holdout_looks))
+            timebox=timebox, baseline=baseline, budget=budget,
+            holdout_looks=holdout_looks).to_dict())
 
     def question_list(self, status: Literal["open", "running", "answered",
                                             "abandoned"] | None = None) -> CallToolResult:
         """Every question with its status and answer."""
-        return self.call(lambda lab: {"questions": lab.questions.list(status)})
+        return self.call(lambda lab: {"questions": [q.to_dict()
+                                                    for q in lab.questions.list(status)]})
 
     def question_show(self, question: str) -> CallToolResult:
         """One question: rule, status, answer, runs, notebook pages, and the runs measured with
         another evaluator than the one it pinned (left out of decide)."""
-        return self.call(lambda lab: question_rules.describe(lab, question))
+        return self.call(lambda lab: question_rules.describe(lab, question).to_dict())
 
     def heldout_look(self, question: str) -> CallToolResult:
         """Spend one of the question's held-out looks: the held-out results (heldout/*) of its
@@ -267,7 +270,7 @@ class LabTools:
         """Append a page to the notebook (append-only: a correction is a new page that points
         at the one it corrects)."""
         return self.call(lambda lab: notebook_rules.note(lab, text, question=question,
-                                                         corrects=corrects))
+                                                         corrects=corrects).to_dict())
 
     # ------------------------------------------------------------------ resources
     def _read(self, work: Callable[[Lab], str]) -> str:

@@ -245,7 +245,7 @@ def describe(lab: Lab, row: BaselineVersion) -> DescribedBaseline:
     features = []
     for feature in lab.baselines.features(row.version):
         try:
-            question: str | None = lab.questions.get(feature.question_id)["text"]
+            question: str | None = lab.questions.get(feature.question_id).text
         except NotFoundError:  # pragma: no cover - a foreign key keeps it
             question = None
         features.append(ProvenFeature(feature.question_id, feature.delta, question))

@@ -77,9 +77,9 @@ def check_launch(lab: Lab, question_id: str | None, configs: Sequence[Mapping[st
     end = question_rules.deadline(q)
     if end is not None and now > end:
         raise MethodError(
-            f"question {question_id}'s time box ({q['timebox_hours']:.3g}h) ran out "
+            f"question {question_id}'s time box ({q.timebox_hours:.3g}h) ran out "
             f"{(now - end) / 3600:.2g}h ago: decide it or abandon it; nothing was launched")
-    budget = q.get("budget_flops")
+    budget = q.budget_flops
     costs = [estimate(c) for c in configs]
     planned = None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
     used = spent(lab, question_id)

@@ -17,6 +17,7 @@ from stepstone.errors import MethodError
 from stepstone.method import notebook
 from stepstone.method.relaunch import latest_ladder, relaunch_command, seeds_text
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
 
 
 def seeds_used(lab: Lab, question_id: str) -> dict[str, int]:
@@ -43,22 +44,22 @@ def fresh_seeds(lab: Lab, question_id: str) -> list[int]:
     return list(range(start, start + count))
 
 
-def ask(lab: Lab, question: Mapping[str, Any]) -> dict[str, Any] | None:
+def ask(lab: Lab, question: Question) -> Question | None:
     """Open the confirming question of ``question`` (answered yes, asked with ``confirm``);
     None when it needs none or has one already."""
-    if not question.get("confirm") or lab.questions.confirming(question["id"]) is not None:
+    if not question.confirm or lab.questions.confirming(question.id) is not None:
         return None
-    qid = question["id"]
+    qid = question.id
     new = lab.questions.create(
-        text=f"Does {qid}'s yes hold on fresh seeds? ({question['text']})", idea_id=None,
-        metrics=list(question.get("metrics") or []), rule=question["rule"],
-        timebox_hours=question.get("timebox_hours"), baseline=question.get("baseline"),
+        text=f"Does {qid}'s yes hold on fresh seeds? ({question.text})", idea_id=None,
+        metrics=list(question.metrics), rule=question.rule,
+        timebox_hours=question.timebox_hours, baseline=question.baseline,
         confirms=qid)
-    lab.questions.update(new, feature_keys=question.get("feature_keys"),
-                         feature_delta=question.get("feature_delta"))
+    lab.questions.update(new, feature_keys=question.feature_keys,
+                         feature_delta=question.feature_delta)
     notebook.write(lab, "plan", f"Confirm {qid} on fresh seeds",
                    f"{qid} was answered yes and asks for confirmation before promotion: "
-                   f"{new} asks the same rule (`{question['rule']}`) of runs on seeds {qid} "
+                   f"{new} asks the same rule (`{question.rule}`) of runs on seeds {qid} "
                    f"did not use.\n\n`{confirmation_command(lab, qid, new)}`",
                    question_id=new, data={"confirms": qid})
     return lab.questions.get(new)
@@ -76,50 +77,50 @@ def waiting(lab: Lab, question_id: str) -> tuple[str, str] | None:
     """The confirming question of ``question_id`` that is still open, and the command that
     runs its ladder; None when no confirmation waits."""
     confirming = lab.questions.confirming(question_id)
-    if confirming is None or confirming["status"] != "open":
+    if confirming is None or confirming.status != "open":
         return None
-    return confirming["id"], confirmation_command(lab, question_id, confirming["id"])
+    return confirming.id, confirmation_command(lab, question_id, confirming.id)
 
 
-def check_fresh(lab: Lab, question: Mapping[str, Any] | None,
+def check_fresh(lab: Lab, question: Question | None,
                 configs: Iterable[Mapping[str, Any]]) -> None:
     """Refuse runs of a confirming question on a seed the confirmed question used."""
-    if question is None or not question.get("confirms"):
+    if question is None or not question.confirms:
         return
-    first = str(question["confirms"])
+    first = str(question.confirms)
     used = seeds_used(lab, first)
     reused = sorted({str(c.get("seed")) for c in configs} & set(used))
     if reused:
-        raise MethodError(f"question {question['id']} confirms {first} on fresh seeds, and "
+        raise MethodError(f"question {question.id} confirms {first} on fresh seeds, and "
                           f"{first} already ran seed(s) {', '.join(reused)}: run seeds it did "
                           f"not use (--seeds {seeds_text(fresh_seeds(lab, first))})")
 
 
-def gate(lab: Lab, question: Mapping[str, Any]) -> None:
+def gate(lab: Lab, question: Question) -> None:
     """Refuse to promote a question whose yes was not confirmed on fresh seeds (when it asks
     for confirmation), with what to run; a confirming question is not itself promoted."""
-    qid = question["id"]
-    if question.get("confirms"):
-        raise MethodError(f"question {qid} confirms {question['confirms']}: promote "
-                          f"{question['confirms']} (`stepstone baseline promote TIER --from "
-                          f"{question['confirms']}`)")
-    if not question.get("confirm"):
+    qid = question.id
+    if question.confirms:
+        raise MethodError(f"question {qid} confirms {question.confirms}: promote "
+                          f"{question.confirms} (`stepstone baseline promote TIER --from "
+                          f"{question.confirms}`)")
+    if not question.confirm:
         return
     confirming = lab.questions.confirming(qid)
     if confirming is None:
         raise MethodError(f"question {qid} asks that its yes hold on fresh seeds before "
                           f"promotion, and it has no confirming question: answer it with "
                           f"`stepstone decide {qid} --conclusion TEXT`, which asks one")
-    cid = confirming["id"]
-    if confirming["status"] != "answered":
+    cid = confirming.id
+    if confirming.status != "answered":
         raise MethodError(
             f"question {qid} asks that its yes hold on fresh seeds before promotion, and its "
-            f"confirmation {cid} is {confirming['status']}: run `"
+            f"confirmation {cid} is {confirming.status}: run `"
             f"{confirmation_command(lab, qid, cid)}`, then `stepstone decide {cid} "
             "--conclusion TEXT`")
-    if confirming["answer"] != "yes":
+    if confirming.answer != "yes":
         raise MethodError(f"question {qid}'s yes did not hold on fresh seeds: its confirmation "
-                          f"{cid} was answered {confirming['answer']}, so it is not promoted")
+                          f"{cid} was answered {confirming.answer}, so it is not promoted")
     reused = sorted(set(seeds_used(lab, cid)) & set(seeds_used(lab, qid)))
     if reused:
         raise MethodError(f"the confirmation {cid} of {qid} reran seed(s) {', '.join(reused)} "

@@ -41,6 +41,8 @@ from stepstone.method.rules.tree import _walk
 from stepstone.method.schedule import schedule_incomplete
 from stepstone.method.settle import Settle, what_would_settle
 from stepstone.store.lab import Lab
+from stepstone.store.notebook import Page
+from stepstone.store.questions import Question
 from stepstone.store.runs import RunRecord, numeric
 
 if TYPE_CHECKING:
@@ -94,7 +96,7 @@ def _label(value: Any) -> Any:
         return text
 
 
-def rung_gains(lab: Lab, question: dict[str, Any], version: str, rungs: dict[str, Any],
+def rung_gains(lab: Lab, question: Question, version: str, rungs: dict[str, Any],
                flags: list[str]) -> tuple[dict[Any, Gain], GainResult | None]:
     """The question's gain per rung as its rule reads it: the seed-averaged rungs of
     :func:`stepstone.method.evidence.question_evidence` (the gains a report and the dashboard
@@ -130,7 +132,7 @@ def planned(lab: Lab, question_id: str, runs: list[RunRecord]) -> tuple[list[Any
         if plan.question_id != question_id:
             continue
         for row in lab.plans.runs(plan.id):
-            made = [by_id[a["run_id"]] for a in row.attempts if a["run_id"] in by_id]
+            made = [by_id[a.run_id] for a in row.attempts if a.run_id in by_id]
             kept = [r for r in made if r.status != "abandoned"]
             rung = (evidence_rules.rung_of(made[-1]) if made else None)
             rung = rung if rung is not None else config_rung(row.config)
@@ -185,7 +187,7 @@ def eval_buckets(lab: Lab, run_id: str, names: set[str]
 def gather(lab: Lab, question_id: str) -> Proposal:
     """Collect the evidence for a question and evaluate its rule: the proposal."""
     q = lab.questions.get(question_id)
-    rule = parse_rule(q["rule"])
+    rule = parse_rule(q.rule)
     runs = evidence_rules.question_runs(lab, question_id)
     flags: list[str] = []
     records: list[RunFacts] = []
@@ -277,7 +279,7 @@ def _dedupe(records: list[RunFacts], flags: list[str]) -> None:
 
 
 def decide(lab: Lab, question_id: str, *, conclusion: str | None = None,
-           answer: str | None = None) -> tuple[Proposal, dict[str, Any] | None]:
+           answer: str | None = None) -> tuple[Proposal, Page | None]:
     """The proposal; with a conclusion, also record the answer (``answer`` overrides the
     proposal, recorded as such) and write the result and decision pages."""
     q = lab.questions.get(question_id)
@@ -287,8 +289,8 @@ def decide(lab: Lab, question_id: str, *, conclusion: str | None = None,
         if answer is not None:
             raise UsageError("--answer goes with --conclusion: write what you conclude")
         return gather(lab, question_id), None
-    if q["status"] in ("answered", "abandoned"):
-        raise MethodError(f"question {question_id} is already {q['status']}")
+    if q.status in ("answered", "abandoned"):
+        raise MethodError(f"question {question_id} is already {q.status}")
     if not conclusion.strip():
         raise UsageError("a conclusion needs some text")
     proposal = gather(lab, question_id)
@@ -311,12 +313,12 @@ def decide(lab: Lab, question_id: str, *, conclusion: str | None = None,
                             question_id=question_id, data=proposal.to_dict())
     text = (f"Answer: **{final}**" + (f" (overrides the proposal {proposal.answer})"
                                       if overridden else "")
-            + f"\n\n{conclusion.strip()}\n\nEvidence: page {result['number']}")
+            + f"\n\n{conclusion.strip()}\n\nEvidence: page {result.number}")
     page = notebook.write(lab, "decision", f"{question_id} answered {final}", text,
                           question_id=question_id,
                           data={"answer": final, "proposed": proposal.answer,
-                                "overridden": overridden, "evidence_page": result["number"]})
-    idea_rules.follow(lab, q.get("idea_id"), "tested", f"question {question_id} answered {final}")
+                                "overridden": overridden, "evidence_page": result.number})
+    idea_rules.follow(lab, q.idea_id, "tested", f"question {question_id} answered {final}")
     if final == "yes":
         confirm_rules.ask(lab, lab.questions.get(question_id))  # when it asks for one
     return proposal, page

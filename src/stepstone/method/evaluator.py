@@ -13,9 +13,9 @@ run's fingerprint), so the rule holds on a read-only lab too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
 from stepstone.store.runs import RunRecord
 
 KEYS = ("eval_fingerprint", "data/eval_fingerprint", "evaluator/fingerprint")
@@ -41,12 +41,12 @@ def fingerprint(run: RunRecord) -> str | None:
     return None
 
 
-def pinned(lab: Lab, question: dict[str, Any]) -> Pin | None:
+def pinned(lab: Lab, question: Question) -> Pin | None:
     """The question's pin: stored, else the fingerprint of its first finished run that has one."""
-    if question.get("eval_fingerprint"):
-        return Pin(str(question["eval_fingerprint"]), str(question.get("eval_pinned_by") or ""),
+    if question.eval_fingerprint:
+        return Pin(str(question.eval_fingerprint), str(question.eval_pinned_by or ""),
                    True)
-    runs = [r for r in lab.runs.list(question_id=question["id"], status="finished")
+    runs = [r for r in lab.runs.list(question_id=question.id, status="finished")
             if r.kind != "smoke" and fingerprint(r) is not None]
     if not runs:
         return None

@@ -19,7 +19,7 @@ exception. numpy and scipy load inside the functions.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from stepstone.method import evaluator as evaluator_rules
 from stepstone.method import selection as aio
 from stepstone.method.schedule import schedule_incomplete
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
 from stepstone.store.runs import RunRecord
 
 if TYPE_CHECKING:
@@ -115,22 +116,23 @@ def question_runs(lab: Lab, question_id: str) -> list[RunRecord]:
     return [r for r in lab.runs.list(question_id=question_id) if r.kind != "smoke"]
 
 
-def question_version(lab: Lab, question: Mapping[str, Any],
+def question_version(lab: Lab, question: Question,
                      runs: Sequence[RunRecord]) -> str | None:
     """The baseline version a question is measured against: the one most of its runs name,
     else the version its ``baseline`` (tier or version) resolves to."""
     versions = [r.baseline for r in runs if r.baseline]
     if versions:
         return max(set(versions), key=versions.count)
-    if question.get("baseline"):
-        return baseline_rules.resolve(lab, question["baseline"]).version
+    if question.baseline:
+        return baseline_rules.resolve(lab, question.baseline).version
     return None
 
 
-def loss_metric(lab: Lab, question: Mapping[str, Any], version: str | None) -> str:
+def loss_metric(lab: Lab, question: Question | None, version: str | None) -> str:
     """The loss a question's gain is measured on: its first metric that is not ``gain``, else
-    the baseline version's reference metric, else ``val_loss``."""
-    for name in question.get("metrics") or []:
+    the baseline version's reference metric, else ``val_loss`` (the last two also with no
+    question)."""
+    for name in question.metrics if question is not None else ():
         if name != "gain":
             return str(name)
     if version is not None:
@@ -315,7 +317,7 @@ def question_gain(lab: Lab, question_id: str, law: BaselineLaw, *,
 
 
 def question_evidence(
-    lab: Lab, question: Mapping[str, Any], version: str | None, *, metric: str | None = None,
+    lab: Lab, question: Question, version: str | None, *, metric: str | None = None,
     n_bootstrap: int = N_BOOTSTRAP, tolerance: float = 0.1,
 ) -> tuple[BaselineLaw, QuestionGain]:
     """The law of ``version`` and the question's gain over it, as ``decide`` and the dashboard
@@ -323,7 +325,7 @@ def question_evidence(
     (``metric`` picks another summary key)."""
     law = baseline_law(lab, version, metric=metric or loss_metric(lab, question, version),
                        n_bootstrap=n_bootstrap)
-    return law, question_gain(lab, str(question["id"]), law, tolerance=tolerance)
+    return law, question_gain(lab, question.id, law, tolerance=tolerance)
 
 
 def compute_range(fit: ScalingFit) -> tuple[float, float] | None:

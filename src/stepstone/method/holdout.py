@@ -17,6 +17,7 @@ from stepstone.configs import flatten
 from stepstone.errors import MethodError, UsageError
 from stepstone.method import notebook
 from stepstone.store.lab import Lab
+from stepstone.store.notebook import Page
 from stepstone.store.runs import numeric
 
 PREFIX = "heldout/"
@@ -46,18 +47,18 @@ def is_heldout(key: str) -> bool:
 def budget(lab: Lab, question_id: str) -> int | None:
     """The question's budget of looks (None: it has none)."""
     for page in lab.notebook.pages(question_id=question_id):
-        if "holdout_budget" in (page.get("data") or {}):
-            return int(page["data"]["holdout_budget"])
+        if "holdout_budget" in page.data:
+            return int(page.data["holdout_budget"])
     return None
 
 
-def looks(lab: Lab, question_id: str) -> list[dict[str, Any]]:
+def looks(lab: Lab, question_id: str) -> list[Page]:
     """The looks the question has taken, oldest first."""
     return [p for p in lab.notebook.pages(question_id=question_id)
-            if "holdout_look" in (p.get("data") or {})]
+            if "holdout_look" in p.data]
 
 
-def set_budget(lab: Lab, question_id: str, n: int) -> dict[str, Any]:
+def set_budget(lab: Lab, question_id: str, n: int) -> Page:
     """Give the question its budget of looks, once (a notebook page)."""
     if n < 1:
         raise UsageError(f"--holdout-looks is a number of looks, 1 or more, not {n}")
@@ -94,4 +95,4 @@ def look(lab: Lab, question_id: str) -> Look:
     page = notebook.write(lab, "note", f"Held-out look {number} of {allowed} for {question_id}",
                           "\n".join(lines), question_id=question_id,
                           data={"holdout_look": number, "results": results})
-    return Look(question_id, number, allowed, allowed - number, results, int(page["number"]))
+    return Look(question_id, number, allowed, allowed - number, results, page.number)

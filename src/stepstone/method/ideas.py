@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from stepstone.errors import MethodError, UsageError
 from stepstone.method import memory
+from stepstone.store.ideas import Idea, IdeaEvent
 from stepstone.store.lab import Lab
 
 SIGNALS = {"low": 1.0, "medium": 2.0, "high": 3.0}
@@ -22,6 +24,36 @@ MOVES: dict[str, tuple[str, ...]] = {
 }
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)?\s*$", re.IGNORECASE)
 _UNIT_HOURS = {"s": 1 / 3600, "m": 1 / 60, "min": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """An idea and its score (expected signal per hour of cost), as the ranked list holds it."""
+
+    idea: Idea
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.idea.to_dict(), "score": self.score}
+
+
+@dataclass(frozen=True)
+class IdeaDetail:
+    """An idea and every move it made; with its score where it is shown, and the earlier
+    ideas and questions most like it where it was just parked."""
+
+    idea: Idea
+    events: tuple[IdeaEvent, ...]
+    score: float | None = None
+    similar: tuple[memory.Recalled, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {**self.idea.to_dict(), "events": [e.to_dict() for e in self.events]}
+        if self.score is not None:
+            out["score"] = self.score
+        if self.similar is not None:
+            out["similar"] = [r.to_dict() for r in self.similar]
+        return out
 
 
 def parse_hours(text: str | None, what: str = "a duration") -> float | None:
@@ -49,14 +81,18 @@ def parse_flops(text: str | float | None) -> float | None:
     return value
 
 
-def score(idea: dict[str, Any]) -> float:
+def score(idea: Idea) -> float:
     """Expected signal per hour of cost (an unknown cost counts as 8 hours)."""
-    cost = idea.get("cost_hours") or 8.0
-    return SIGNALS.get(str(idea.get("signal")), 1.0) / max(cost, 1e-6)
+    cost = idea.cost_hours or 8.0
+    return SIGNALS.get(idea.signal, 1.0) / max(cost, 1e-6)
+
+
+def _detail(lab: Lab, idea_id: str) -> IdeaDetail:
+    return IdeaDetail(lab.ideas.get(idea_id), tuple(lab.ideas.events(idea_id)))
 
 
 def add(lab: Lab, title: str, *, source: str | None = None, cost: str | None = None,
-        signal: str = "medium", reason: str | None = None) -> dict[str, Any]:
+        signal: str = "medium", reason: str | None = None) -> IdeaDetail:
     """Park a new idea; ``similar`` holds the earlier ideas and questions most like it, with
     what became of them (:func:`stepstone.method.memory.similar`)."""
     if not title.strip():
@@ -66,41 +102,37 @@ def add(lab: Lab, title: str, *, source: str | None = None, cost: str | None = N
     hours = parse_hours(cost, "--cost")
     idea_id = lab.ideas.add(title=title.strip(), source=source, cost_hours=hours, signal=signal,
                             reason=reason or "parked when added")
-    row = lab.ideas.get(idea_id)
-    row["similar"] = [r.to_dict() for r in memory.similar(lab, f"{title} {source or ''}",
-                                                          exclude=("idea", idea_id))]
-    return row
+    similar = memory.similar(lab, f"{title} {source or ''}", exclude=("idea", idea_id))
+    return replace(_detail(lab, idea_id), similar=tuple(similar))
 
 
-def describe(lab: Lab, idea_id: str) -> dict[str, Any]:
+def describe(lab: Lab, idea_id: str) -> IdeaDetail:
     """One idea with its score and every move it made (what ``idea show`` prints)."""
-    row = lab.ideas.get(idea_id)
-    row["score"] = score(row)
-    return row
+    detail = _detail(lab, idea_id)
+    return replace(detail, score=score(detail.idea))
 
 
 def ranked(lab: Lab, status: str | None = None, *, include_closed: bool = False
-           ) -> list[dict[str, Any]]:
+           ) -> list[Scored]:
     """Ideas by expected signal per cost, best first; adopted and dropped ones last."""
-    rows = lab.ideas.list(status)
+    ideas = lab.ideas.list(status)
     if not include_closed and status is None:
-        rows = [r for r in rows if r["status"] not in ("adopted", "dropped")]
-    for row in rows:
-        row["score"] = score(row)
-    return sorted(rows, key=lambda r: (r["status"] in ("adopted", "dropped"), -r["score"]))
+        ideas = [i for i in ideas if i.status not in ("adopted", "dropped")]
+    rows = [Scored(i, score(i)) for i in ideas]
+    return sorted(rows, key=lambda r: (r.idea.status in ("adopted", "dropped"), -r.score))
 
 
-def move(lab: Lab, idea_id: str, to: str, reason: str | None) -> dict[str, Any]:
+def move(lab: Lab, idea_id: str, to: str, reason: str | None) -> IdeaDetail:
     """Move an idea to ``to`` with a reason; the method says which moves exist."""
     if not reason or not reason.strip():
         raise UsageError(f"moving an idea to {to} needs a reason: --reason '...'")
     idea = lab.ideas.get(idea_id)
-    if to not in MOVES[idea["status"]]:
-        allowed = ", ".join(MOVES[idea["status"]]) or "nothing (it is final)"
-        raise MethodError(f"idea {idea_id} is {idea['status']}: it can move to {allowed}, "
+    if to not in MOVES[idea.status]:
+        allowed = ", ".join(MOVES[idea.status]) or "nothing (it is final)"
+        raise MethodError(f"idea {idea_id} is {idea.status}: it can move to {allowed}, "
                           f"not {to}")
     lab.ideas.move(idea_id, to, reason.strip())
-    return lab.ideas.get(idea_id)
+    return _detail(lab, idea_id)
 
 
 def follow(lab: Lab, idea_id: str | None, to: str, reason: str) -> None:
@@ -108,5 +140,5 @@ def follow(lab: Lab, idea_id: str | None, to: str, reason: str) -> None:
     if not idea_id:
         return
     idea = lab.ideas.get(idea_id)
-    if to in MOVES[idea["status"]]:
+    if to in MOVES[idea.status]:
         lab.ideas.move(idea_id, to, reason)

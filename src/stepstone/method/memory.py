@@ -14,6 +14,7 @@ from typing import Any
 
 from stepstone.errors import UsageError
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
 
 SIMILAR = 5
 """How many earlier ideas and questions an addition recalls."""
@@ -37,28 +38,27 @@ class Recalled:
         return out
 
 
-def line(entry: dict[str, Any]) -> str:
-    """One line for a recalled idea or question (a :meth:`Recalled.to_dict`)."""
-    why = f": {entry['reason']}" if entry.get("reason") else ""
-    tested = "".join(f"; {t}" for t in entry.get("tested_by") or ())
-    return f"{entry['kind']} {entry['id']} ({entry['verdict']}) {entry['text']}{why}{tested}"
+def line(entry: Recalled) -> str:
+    """One line for a recalled idea or question."""
+    why = f": {entry.reason}" if entry.reason else ""
+    tested = "".join(f"; {t}" for t in entry.tested_by)
+    return f"{entry.kind} {entry.id} ({entry.verdict}) {entry.text}{why}{tested}"
 
 
-def _question_line(q: dict[str, Any]) -> str:
-    said = q.get("conclusion") or q.get("reason")
-    return f"{q['id']} {q.get('answer') or q['status']}" + (f": {said}" if said else "")
+def _question_line(q: Question) -> str:
+    said = q.conclusion or q.reason
+    return f"{q.id} {q.answer or q.status}" + (f": {said}" if said else "")
 
 
-def _idea(lab: Lab, idea_id: str, questions: list[dict[str, Any]]) -> Recalled:
-    row = lab.ideas.get(idea_id)
-    tested = tuple(_question_line(q) for q in questions if q.get("idea_id") == idea_id)
-    return Recalled("idea", row["id"], row["title"], row["status"], row["status"],
-                    row.get("reason"), tested)
+def _idea(lab: Lab, idea_id: str, questions: list[Question]) -> Recalled:
+    idea = lab.ideas.get(idea_id)
+    tested = tuple(_question_line(q) for q in questions if q.idea_id == idea_id)
+    return Recalled("idea", idea.id, idea.title, idea.status, idea.status, idea.reason, tested)
 
 
-def _question(q: dict[str, Any]) -> Recalled:
-    return Recalled("question", q["id"], q["text"], q["status"], q.get("answer") or q["status"],
-                    q.get("conclusion") or q.get("reason"))
+def _question(q: Question) -> Recalled:
+    return Recalled("question", q.id, q.text, q.status, q.answer or q.status,
+                    q.conclusion or q.reason)
 
 
 def similar(lab: Lab, text: str, *, exclude: tuple[str, str] | None = None,
@@ -67,7 +67,7 @@ def similar(lab: Lab, text: str, *, exclude: tuple[str, str] | None = None,
     ``(kind, id)`` just added)."""
     hits = [h for h in lab.recall.search(text, limit + 1) if (h.kind, h.ref) != exclude]
     questions = lab.questions.list()
-    by_id = {q["id"]: q for q in questions}
+    by_id = {q.id: q for q in questions}
     return [_idea(lab, h.ref, questions) if h.kind == "idea" else _question(by_id[h.ref])
             for h in hits[:limit]]
 
@@ -79,6 +79,6 @@ def dead(lab: Lab, *, status: str | None = None, include_closed: bool = False
     if status is not None or include_closed:
         raise UsageError("--dead lists the dead ends alone: leave out --status and --all")
     questions = lab.questions.list()
-    out = [_idea(lab, row["id"], questions) for row in lab.ideas.list("dropped")]
-    out += [_question(q) for q in questions if q.get("answer") == "no"]
+    out = [_idea(lab, idea.id, questions) for idea in lab.ideas.list("dropped")]
+    out += [_question(q) for q in questions if q.answer == "no"]
     return out

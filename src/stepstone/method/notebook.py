@@ -11,12 +11,14 @@ from __future__ import annotations
 import getpass
 import re
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from stepstone.display import day, when
 from stepstone.errors import UsageError
 from stepstone.store.lab import Lab
+from stepstone.store.notebook import Page
 
 KINDS = ("result", "note", "decision", "plan", "correction")
 WRITABLE = ("note", "decision", "plan", "correction")
@@ -24,7 +26,7 @@ WRITABLE = ("note", "decision", "plan", "correction")
 
 def write(lab: Lab, kind: str, title: str, body: str, *, question_id: str | None = None,
           run_id: str | None = None, corrects: int | None = None, review_of: int | None = None,
-          data: dict[str, Any] | None = None) -> dict[str, Any]:
+          data: dict[str, Any] | None = None) -> Page:
     if kind not in KINDS:
         raise UsageError(f"a page kind is one of {', '.join(KINDS)}, not {kind!r}")
     number = lab.notebook.append(kind=kind, title=title, body=body, question_id=question_id,
@@ -34,7 +36,7 @@ def write(lab: Lab, kind: str, title: str, body: str, *, question_id: str | None
 
 
 def note(lab: Lab, text: str, *, kind: str = "note", question: str | None = None,
-         corrects: int | None = None, review: int | None = None) -> dict[str, Any]:
+         corrects: int | None = None, review: int | None = None) -> Page:
     """A page written by hand; a correction must point at an earlier page."""
     if not text.strip():
         raise UsageError("a page needs some text")
@@ -50,8 +52,8 @@ def note(lab: Lab, text: str, *, kind: str = "note", question: str | None = None
         lab.questions.get(question)
     if review is not None:
         page = lab.notebook.get(review)
-        if page["kind"] != "plan":
-            raise UsageError(f"page {review} is a {page['kind']} page, not a day's plan")
+        if page.kind != "plan":
+            raise UsageError(f"page {review} is a {page.kind} page, not a day's plan")
     first, _, rest = text.strip().partition("\n")
     title, body = first.strip(), rest.strip()  # the first line titles the page, once
     if len(title) > 80:  # too long for a title: cut it, and keep the whole text as the body
@@ -72,42 +74,55 @@ def author() -> str:
         return "unknown"
 
 
-def plan_day(lab: Lab, text: str) -> dict[str, Any]:
+def plan_day(lab: Lab, text: str) -> Page:
     if not text.strip():
         raise UsageError("a day's plan needs some text")
     return write(lab, "plan", f"Plan for {day(time.time())}", text.strip(),
                  data={"author": author()})
 
 
-def pending_review(lab: Lab, now: float | None = None) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class PendingReview:
+    """The latest day's plan of this user that waits for its review, and the prompt."""
+
+    page: int
+    day: str
+    plan: str
+    prompt: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pending_review(lab: Lab, now: float | None = None) -> PendingReview | None:
     """The latest plan page of an earlier day, written by this user (or by no one named),
     that has no review yet, with the prompt."""
     now = time.time() if now is None else now
     me = author()
-    plans = [p for p in lab.notebook.pages(kind="plan") if day(p["created_at"]) < day(now)
-             and (p.get("data") or {}).get("author", me) == me]
+    plans = [p for p in lab.notebook.pages(kind="plan") if day(p.created_at) < day(now)
+             and p.data.get("author", me) == me]
     if not plans:
         return None
-    reviewed = {p["review_of"] for p in lab.notebook.pages() if p["review_of"] is not None}
+    reviewed = {p.review_of for p in lab.notebook.pages() if p.review_of is not None}
     last = plans[-1]
-    if last["number"] in reviewed:
+    if last.number in reviewed:
         return None
-    return {"page": last["number"], "day": day(last["created_at"]), "plan": last["body"],
-            "prompt": (f"The plan of {day(last['created_at'])} (page {last['number']}) has no "
-                       "review: what was done, and why was the rest not? Answer with "
-                       f"`stepstone note --review {last['number']} \"...\"`.")}
+    return PendingReview(last.number, day(last.created_at), last.body,
+                         f"The plan of {day(last.created_at)} (page {last.number}) has no "
+                         "review: what was done, and why was the rest not? Answer with "
+                         f"`stepstone note --review {last.number} \"...\"`.")
 
 
-def pages(lab: Lab, question: str | None = None) -> list[dict[str, Any]]:
+def pages(lab: Lab, question: str | None = None) -> list[Page]:
     if question is not None:
         lab.questions.get(question)
     return lab.notebook.pages(question_id=question)
 
 
-def text(pages: list[dict[str, Any]]) -> str:
+def text(pages: list[Page]) -> str:
     """Pages as plain text, each under a line with its number, kind, time and title."""
-    return "\n".join(f"--- page {p['number']} · {p['kind']} · {when(p['created_at'])} · "
-                     f"{p['title']}\n{p['body']}" for p in pages)
+    return "\n".join(f"--- page {p.number} · {p.kind} · {when(p.created_at)} · "
+                     f"{p.title}\n{p.body}" for p in pages)
 
 
 def _slug(text: str) -> str:
@@ -124,38 +139,38 @@ def export(lab: Lab, folder: Path) -> list[Path]:
     except OSError as exc:
         raise UsageError(f"cannot write to {folder}: {exc.strerror}") from exc
     all_pages = lab.notebook.pages()
-    questions = {q["id"]: q for q in lab.questions.list()}
-    names = {qid: f"{qid} {_slug(q['text'])}" for qid, q in questions.items()}
+    questions = {q.id: q for q in lab.questions.list()}
+    names = {qid: f"{qid} {_slug(q.text)}" for qid, q in questions.items()}
     home = "lab-notebook"
-    where = {p["number"]: names.get(p["question_id"] or "", home) for p in all_pages}
-    groups: dict[str, list[dict[str, Any]]] = {}
+    where = {p.number: names.get(p.question_id or "", home) for p in all_pages}
+    groups: dict[str, list[Page]] = {}
     for page in all_pages:
-        groups.setdefault(where[page["number"]], []).append(page)
+        groups.setdefault(where[page.number], []).append(page)
     for qid in questions:
         groups.setdefault(names[qid], [])
     groups.setdefault(home, [])
     written = []
     for name, group in sorted(groups.items()):
-        qid = next((k for k, v in names.items() if v == name), None)
+        named = next((k for k, v in names.items() if v == name), None)
         lines = [f"# {name}", ""]
-        if qid is not None:
-            q = questions[qid]
-            lines += [f"Question: {q['text']}", f"Rule: `{q['rule']}`",
-                      f"Status: {q['status']}" + (f" ({q['answer']})" if q["answer"] else ""),
-                      *([f"Conclusion: {q['conclusion']}"] if q["conclusion"] else []),
+        if named is not None:
+            q = questions[named]
+            lines += [f"Question: {q.text}", f"Rule: `{q.rule}`",
+                      f"Status: {q.status}" + (f" ({q.answer})" if q.answer else ""),
+                      *([f"Conclusion: {q.conclusion}"] if q.conclusion else []),
                       f"Back to [[{home}]]", ""]
         for page in group:
-            stamp = when(page["created_at"])
-            lines += [f"## page-{page['number']}", "",
-                      f"**{page['kind']}** · {stamp} · {page['title']}", ""]
-            evidence = (page.get("data") or {}).get("evidence_page")
-            for ref, label in ((page["corrects"], "Corrects"), (page["review_of"], "Reviews"),
+            stamp = when(page.created_at)
+            lines += [f"## page-{page.number}", "",
+                      f"**{page.kind}** · {stamp} · {page.title}", ""]
+            evidence = page.data.get("evidence_page")
+            for ref, label in ((page.corrects, "Corrects"), (page.review_of, "Reviews"),
                                (evidence, "Evidence")):
                 if isinstance(ref, int):
                     lines.append(f"{label} [[{where.get(ref, home)}#page-{ref}]]")
-            if page["run_id"]:
-                lines.append(f"Run `{page['run_id']}`")
-            lines += [page["body"], ""]
+            if page.run_id:
+                lines.append(f"Run `{page.run_id}`")
+            lines += [page.body, ""]
         if name == home:
             lines += ["## Questions", ""] + [f"- [[{n}]]" for n in sorted(names.values())]
         path = folder / f"{name}.md"

@@ -20,6 +20,7 @@ from stepstone.method import baselines as baseline_rules
 from stepstone.method import confirm as confirm_rules
 from stepstone.method import questions as question_rules
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
 
 Verifier = Callable[[Mapping[str, Any], Sequence[str]], tuple[dict[str, Any], list[str]]]
 """``verify(config, varied_keys) -> (config to run, problems)``: the baseline check of one
@@ -32,17 +33,17 @@ def split_keys(values: Iterable[str]) -> list[str]:
 
 
 def open_question(lab: Lab, question: str | None, tier: str | None = None,
-                  version: str | None = None) -> dict[str, Any] | None:
+                  version: str | None = None) -> Question | None:
     """The question a launch answers, refused when it takes no new runs (answered or
     abandoned) or was asked against another tier than ``tier``."""
     if question is None:
         return None
     q = lab.questions.get(question)
-    if q["status"] in ("answered", "abandoned"):
-        raise MethodError(f"question {question} is {q['status']}: ask a new question "
+    if q.status in ("answered", "abandoned"):
+        raise MethodError(f"question {question} is {q.status}: ask a new question "
                           "for new runs")
-    if tier is not None and q.get("baseline") and q["baseline"].split("@")[0] != tier:
-        raise MethodError(f"question {question} is asked against {q['baseline']}, "
+    if tier is not None and q.baseline and q.baseline.split("@")[0] != tier:
+        raise MethodError(f"question {question} is asked against {q.baseline}, "
                           f"not {version or tier}")
     return q
 
@@ -56,7 +57,7 @@ def launch_baseline(lab: Lab, *, baseline: str | None, question: str | None,
         if config_given:
             raise UsageError("--baseline and --config both name the starting config: give one")
         return baseline
-    asked = lab.questions.get(question).get("baseline") if question is not None else None
+    asked = lab.questions.get(question).baseline if question is not None else None
     if asked and config_given:
         raise UsageError(f"question {question} is asked against {asked}: its runs start from "
                          "that baseline's config and are verified against it; drop --config "
@@ -64,11 +65,11 @@ def launch_baseline(lab: Lab, *, baseline: str | None, question: str | None,
     return str(asked) if asked else None
 
 
-def _feature_keys(given: Sequence[str], question: Mapping[str, Any] | None,
+def _feature_keys(given: Sequence[str], question: Question | None,
                   overrides: Sequence[str]) -> list[str]:
     """The keys a launch tests: the ones given (``--feature``), else the question's recorded
     ones, else the overridden keys except the ones every run may change (seed, smoke)."""
-    return (list(given) or list((question or {}).get("feature_keys") or [])
+    return (list(given) or list((question.feature_keys if question else None) or [])
             or [parse_override(o).key for o in overrides
                 if parse_override(o).key.split(".")[0] not in ("seed", "smoke")])
 
@@ -142,9 +143,9 @@ def prepare_launch(
         raise ConfigError(problems_text(prepared))
     confirm_rules.check_fresh(lab, q, [config])
     if q is not None and result.ok:
-        lab.questions.update(q["id"], feature_keys=list(keys), feature_delta=feature_delta)
+        lab.questions.update(q.id, feature_keys=list(keys), feature_delta=feature_delta)
         if launching:
-            question_rules.start(lab, q["id"])
+            question_rules.start(lab, q.id)
     return prepared
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from stepstone.errors import MethodError, UsageError
@@ -11,15 +12,53 @@ from stepstone.method import evaluator, holdout, memory
 from stepstone.method import ideas as idea_rules
 from stepstone.method.rules import metrics_used, parse_rule, uses_gain
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
+from stepstone.store.runs import RunRecord
 
 STATUSES = ("open", "running", "answered", "abandoned")
 ANSWERS = ("yes", "no", "inconclusive")
 
 
+@dataclass(frozen=True)
+class Asked:
+    """A question just asked, and the earlier ideas and questions most like it."""
+
+    question: Question
+    similar: tuple[memory.Recalled, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.question.to_dict(), "similar": [r.to_dict() for r in self.similar]}
+
+
+@dataclass(frozen=True)
+class QuestionDetail:
+    """A question with its runs, the numbers of its notebook pages and the runs measured
+    with another evaluator than the one it pinned (what ``question show`` prints)."""
+
+    question: Question
+    runs: tuple[RunRecord, ...]
+    pages: tuple[int, ...]
+    evaluator_differs: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.question.to_dict(),
+                "runs": [{"id": r.id, "name": r.name, "status": r.status, "kind": r.kind}
+                         for r in self.runs],
+                "pages": list(self.pages), "evaluator_differs": self.evaluator_differs}
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """An open or running question whose time box has run out, and by how many hours."""
+
+    question: Question
+    over_hours: float
+
+
 def create(lab: Lab, text: str, *, rule: str, metrics: list[str] | None = None,
            idea: str | None = None, timebox: str | None = None,
            baseline: str | None = None, confirm: bool = False,
-           budget: str | None = None, holdout_looks: int | None = None) -> dict[str, Any]:
+           budget: str | None = None, holdout_looks: int | None = None) -> Asked:
     """A new open question; the rule must parse (RuleError carries the position). With
     ``confirm``, a yes must hold on fresh seeds before promotion (:mod:`.confirm`).
 
@@ -48,64 +87,56 @@ def create(lab: Lab, text: str, *, rule: str, metrics: list[str] | None = None,
     idea_rules.follow(lab, idea, "picked", f"question {qid} asks it")
     if holdout_looks is not None:
         holdout.set_budget(lab, qid, holdout_looks)
-    row = lab.questions.get(qid)
-    row["similar"] = [r.to_dict() for r in memory.similar(lab, text,
-                                                          exclude=("question", qid))]
-    return row
+    return Asked(lab.questions.get(qid),
+                 tuple(memory.similar(lab, text, exclude=("question", qid))))
 
 
-def get(lab: Lab, qid: str) -> dict[str, Any]:
-    return lab.questions.get(qid)
-
-
-def describe(lab: Lab, qid: str) -> dict[str, Any]:
+def describe(lab: Lab, qid: str) -> QuestionDetail:
     """A question with its runs, its notebook pages and the runs measured with another
     evaluator than the one it pinned (what ``question show`` prints)."""
-    q = lab.questions.get(qid)
-    q["runs"] = [{"id": r.id, "name": r.name, "status": r.status, "kind": r.kind}
-                 for r in lab.runs.list(question_id=qid, details=False)]
-    q["pages"] = [p["number"] for p in lab.notebook.pages(question_id=qid)]
-    q["evaluator_differs"] = evaluator.flagged(lab, qid)
-    return q
+    return QuestionDetail(lab.questions.get(qid),
+                          tuple(lab.runs.list(question_id=qid, details=False)),
+                          tuple(p.number for p in lab.notebook.pages(question_id=qid)),
+                          evaluator.flagged(lab, qid))
 
 
 def start(lab: Lab, qid: str) -> None:
     """The first launch of a question's run: open → running."""
     question = lab.questions.get(qid)
-    if question["status"] == "open":
+    if question.status == "open":
         lab.questions.update(qid, status="running", started_at=time.time())
-    elif question["status"] in ("answered", "abandoned"):
-        raise MethodError(f"question {qid} is {question['status']}: ask a new question "
+    elif question.status in ("answered", "abandoned"):
+        raise MethodError(f"question {qid} is {question.status}: ask a new question "
                           "for new runs")
 
 
-def abandon(lab: Lab, qid: str, reason: str) -> dict[str, Any]:
+def abandon(lab: Lab, qid: str, reason: str) -> Question:
     if not reason.strip():
         raise UsageError("abandoning a question needs a reason: --reason '...'")
     question = lab.questions.get(qid)
-    if question["status"] in ("answered", "abandoned"):
-        raise MethodError(f"question {qid} is already {question['status']}")
+    if question.status in ("answered", "abandoned"):
+        raise MethodError(f"question {qid} is already {question.status}")
     lab.questions.update(qid, status="abandoned", reason=reason.strip(), answered_at=time.time())
     return lab.questions.get(qid)
 
 
-def deadline(question: dict[str, Any]) -> float | None:
-    hours = question.get("timebox_hours")
+def deadline(question: Question) -> float | None:
+    hours = question.timebox_hours
     if hours is None:
         return None
-    return float(question.get("started_at") or question["created_at"]) + float(hours) * 3600
+    return float(question.started_at or question.created_at) + float(hours) * 3600
 
 
-def hours_left(question: dict[str, Any], now: float | None = None) -> float | None:
+def hours_left(question: Question, now: float | None = None) -> float | None:
     """Hours left in an open or running question's time box, negative once it has run out;
     None when it has no time box or is answered or abandoned (its box no longer runs)."""
     end = deadline(question)
-    if end is None or question["status"] not in ("open", "running"):
+    if end is None or question.status not in ("open", "running"):
         return None
     return (end - (time.time() if now is None else now)) / 3600
 
 
-def hours_over(question: dict[str, Any], now: float | None = None) -> float | None:
+def hours_over(question: Question, now: float | None = None) -> float | None:
     """How many hours a question is past its running time box (see :func:`hours_left`);
     None when it is not overdue. The one rule of "overdue" that ``status``, the dashboard
     and reports show."""
@@ -113,13 +144,12 @@ def hours_over(question: dict[str, Any], now: float | None = None) -> float | No
     return -left if left is not None and left < 0 else None
 
 
-def overdue(lab: Lab, now: float | None = None) -> list[dict[str, Any]]:
-    """Open or running questions whose time box has run out, with ``over_hours``."""
+def overdue(lab: Lab, now: float | None = None) -> list[Overdue]:
+    """Open or running questions whose time box has run out, with how many hours."""
     now = time.time() if now is None else now
     out = []
     for question in lab.questions.list():
         over = hours_over(question, now)
         if over is not None:
-            question["over_hours"] = over
-            out.append(question)
+            out.append(Overdue(question, over))
     return out

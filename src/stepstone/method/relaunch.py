@@ -12,6 +12,7 @@ from typing import Any
 
 from stepstone.configs import format_value, parse_override
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,10 @@ class LatestLadder:
     baseline: str | None
 
 
-def latest_ladder(lab: Lab, question: Mapping[str, Any]) -> LatestLadder:
+def latest_ladder(lab: Lab, question: Question) -> LatestLadder:
     """The shape of the question's latest ladder, to launch it again on other seeds."""
-    qid = str(question["id"])
-    keys = set(question.get("feature_keys") or []) | set(question.get("feature_delta") or {})
+    qid = question.id
+    keys = set(question.feature_keys or []) | set(question.feature_delta or {})
     plans = [p for p in lab.plans.recent() if p.question_id == qid and p.kind == "ladder"]
     if not plans:
         return LatestLadder((), {}, "COMMAND", None)
@@ -43,14 +44,14 @@ def latest_ladder(lab: Lab, question: Mapping[str, Any]) -> LatestLadder:
     return LatestLadder(tuple(rungs), names, shlex.join(plans[0].command), plans[0].baseline)
 
 
-def relaunch_command(question: Mapping[str, Any], ladder: LatestLadder, *, question_id: str,
+def relaunch_command(question: Question, ladder: LatestLadder, *, question_id: str,
                      seeds: Sequence[int], baseline: str | None = None,
                      only: Sequence[str] = ()) -> str:
     """``stepstone ladder [--baseline B] --set K=V ... --question Q --rungs ... --seeds A-B
     [--only r3,r5] -- CMD``: ``ladder`` again with the question's feature change, on ``seeds``
     (consecutive), for ``question_id``."""
     parts = ["stepstone", "ladder"] + (["--baseline", str(baseline)] if baseline else [])
-    for key, value in (question.get("feature_delta") or {}).items():
+    for key, value in (question.feature_delta or {}).items():
         parts += ["--set", f"{key}={format_value(value)}"]
     parts += ["--question", question_id, "--rungs", "; ".join(ladder.rungs) or "RUNGS",
               "--seeds", seeds_text(seeds)]

@@ -11,6 +11,7 @@ from stepstone.method import evaluator, lints
 from stepstone.method.notebook import write
 from stepstone.method.schedule import schedule_incomplete
 from stepstone.store.lab import Lab
+from stepstone.store.notebook import Page
 
 if TYPE_CHECKING:  # the suites are imported only for a run of a tier (see _run_lines)
     from stepstone.method.suites import SuiteResult
@@ -50,7 +51,7 @@ def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
     return "\n".join(lines), data
 
 
-def record_run_result(lab: Lab, run_id: str) -> dict[str, Any] | None:
+def record_run_result(lab: Lab, run_id: str) -> Page | None:
     """Write the result page of a run that ended (once per status): the SDK's finish path
     (``run.finish()``, an uncaught exception, Ctrl-C, SIGTERM) calls it for a run it made,
     :func:`stepstone.launch.process.run_attached` for every run a launcher runs, and
@@ -59,7 +60,7 @@ def record_run_result(lab: Lab, run_id: str) -> dict[str, Any] | None:
     if run.status == "running":
         return None
     for page in lab.notebook.pages(run_id=run.id, kind="result"):
-        if page["data"].get("status") == run.status:
+        if page.data.get("status") == run.status:
             return page
     body, data = _run_lines(lab, run.id)
     return write(lab, "result", f"Run {run.name} {run.status}", body,

@@ -14,7 +14,7 @@ from stepstone.errors import MethodError, UsageError
 from stepstone.method.result_page import record_run_result
 from stepstone.method.schedule import schedule_incomplete
 from stepstone.store.lab import Lab
-from stepstone.store.plans import PlanRow
+from stepstone.store.plans import PlanRecord
 from stepstone.store.runs import RunRecord
 
 NEEDS_ATTENTION = ("crashed", "failed", "killed")
@@ -23,7 +23,7 @@ CANCELLED = "cancelled: "
 purpose, so it does not need their attention."""
 
 
-def planned_kind(plan: PlanRow) -> str:
+def planned_kind(plan: PlanRecord) -> str:
     """The kind of a planned run: a ladder against a baseline that answers no question and
     tests no feature is that baseline's own reference ladder, so its runs are the version's
     reference runs (kind ``baseline``, found by ``baseline noise``, ``gain`` and ``decide``);

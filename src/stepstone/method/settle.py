@@ -28,6 +28,7 @@ from stepstone.method import evidence
 from stepstone.method.relaunch import latest_ladder, relaunch_command
 from stepstone.method.rules import GAIN, Rule, Unsettled, bounds, parse_rule
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
 
 if TYPE_CHECKING:
     from stepstone.analysis.gain import GainResult
@@ -56,7 +57,7 @@ def gain_threshold(rule: Rule) -> float | None:
     return next((value for metric, _, value in bounds(rule) if metric == GAIN), None)
 
 
-def what_would_settle(lab: Lab, question: Mapping[str, Any], rule: Rule,
+def what_would_settle(lab: Lab, question: Question, rule: Rule,
                       result: GainResult | None, seeds_at: Mapping[str, Sequence[Any]],
                       missing: Sequence[Any],
                       unsettled: Sequence[Unsettled] = ()) -> Settle | None:
@@ -121,7 +122,7 @@ def what_would_settle(lab: Lab, question: Mapping[str, Any], rule: Rule,
     return _settle(lab, question, need, lines, seeds_at, missing)
 
 
-def _settle(lab: Lab, question: Mapping[str, Any], need: dict[str, int | None],
+def _settle(lab: Lab, question: Question, need: dict[str, int | None],
             lines: list[str], seeds_at: Mapping[str, Sequence[Any]],
             missing: Sequence[Any]) -> Settle:
     """The seeds per rung (the most any rung needs), the rungs, and the ladder."""
@@ -138,18 +139,18 @@ def _settle(lab: Lab, question: Mapping[str, Any], need: dict[str, int | None],
     return Settle(total, rungs, command, tuple(lines))
 
 
-def ladder_command(lab: Lab, question: Mapping[str, Any], new_seeds: int,
+def ladder_command(lab: Lab, question: Question, new_seeds: int,
                    only: Sequence[str]) -> str:
     """``stepstone ladder`` that runs ``new_seeds`` fresh seeds at the rungs ``only`` of the
     question's latest ladder (its rungs and command), with its baseline and feature change."""
-    qid = str(question["id"])
+    qid = question.id
     ladder = latest_ladder(lab, question)
     used = [int(s) for r in lab.runs.list(question_id=qid)
             if (s := str(r.seed if r.seed is not None else r.config.get("seed", ""))).isdigit()]
     start = max(used, default=-1) + 1
     seeds = range(start, start + max(new_seeds, 1))
     return relaunch_command(question, ladder, question_id=qid, seeds=seeds,
-                            baseline=question.get("baseline") or ladder.baseline,
+                            baseline=question.baseline or ladder.baseline,
                             only=[ladder.names.get(r, r) for r in only])
 
 
@@ -175,7 +176,7 @@ class Detectable:
                           for label, c, g, n in self.rungs]}
 
 
-def detectable_gains(lab: Lab, question: Mapping[str, Any], version: str,
+def detectable_gains(lab: Lab, question: Question, version: str,
                      seeds: int) -> Detectable | None:
     """Before launch: the minimum detectable gain of a ladder at the baseline's own rungs
     with ``seeds`` seeds each, for the question's gain rule (None: the rule reads no gain).
@@ -183,7 +184,7 @@ def detectable_gains(lab: Lab, question: Mapping[str, Any], version: str,
     floor in ln-gain units (``gain_noise``), ``g0·exp(detectable_effect)``."""
     from stepstone.analysis.gain import law_spread
     from stepstone.analysis.power import detectable_effect, gain_noise
-    g0 = gain_threshold(parse_rule(str(question["rule"])))
+    g0 = gain_threshold(parse_rule(question.rule))
     if g0 is None or g0 <= 0:
         return None
     law, _ = evidence.question_evidence(lab, question, version)

@@ -25,15 +25,15 @@ def method_status(lab: Lab, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     return {
         "overdue_questions": [
-            {"id": q["id"], "text": q["text"], "status": q["status"],
-             "timebox_hours": q["timebox_hours"], "over_hours": q["over_hours"]}
-            for q in question_rules.overdue(lab)
+            {"id": o.question.id, "text": o.question.text, "status": o.question.status,
+             "timebox_hours": o.question.timebox_hours, "over_hours": o.over_hours}
+            for o in question_rules.overdue(lab)
         ],
         "regressed_baselines": baseline_rules.flagged(lab),
         "pending_review": notebook_rules.pending_review(lab),
-        "evaluator_differs": [flag for q in lab.questions.list() if q["status"] in ("open",
-                                                                                  "running")
-                              for flag in evaluator.flagged(lab, q["id"])],
+        "evaluator_differs": [flag for q in lab.questions.list() if q.status in ("open",
+                                                                                "running")
+                              for flag in evaluator.flagged(lab, q.id)],
         "alerts": [a.to_dict() for a in lab.alerts.since(now - ALERTS_SHOWN_HOURS * 3600)],
         "failing_suites": suite_rules.failing(lab),
     }
@@ -53,7 +53,7 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     lines += [f"run {flag['run_id']} of {flag['question_id']}: {flag['reason']}: "
               "decide leaves it out" for flag in status["evaluator_differs"]]
     if status["pending_review"]:
-        lines.append(status["pending_review"]["prompt"])
+        lines.append(status["pending_review"].prompt)
     lines += [f"run {fail.run_id} fails suite {fail.suite}: " + "; ".join(fail.failed)
               for fail in status["failing_suites"]]
     return lines

@@ -49,6 +49,7 @@ from stepstone.method.rules import bounds, metrics_used, parse_rule
 from stepstone.method.suite_scale import at_scale, scale_mismatch
 from stepstone.method.suite_spec import NAME, check_text, normalize_spec, parse_check
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
 from stepstone.store.runs import RunRecord, numeric
 from stepstone.store.suites import Check, CheckResult, SuiteVersion
 
@@ -160,10 +161,10 @@ def _finished(runs: Iterable[RunRecord]) -> list[RunRecord]:
     return [r for r in runs if r.status == "finished" and r.kind != "smoke"]
 
 
-def _adopted(lab: Lab, question: dict[str, Any]) -> tuple[str, list[RunRecord]]:
+def _adopted(lab: Lab, question: Question) -> tuple[str, list[RunRecord]]:
     """What the decision adopted and the runs that show it: the promoted version's own runs,
     else (answered yes) the question's runs, else the baseline it was compared against."""
-    qid = question["id"]
+    qid = question.id
     q_runs = _finished(lab.runs.list(question_id=qid))
     for row in lab.baselines.list():
         if any(f.question_id == qid for f in lab.baselines.features(row.version)):
@@ -171,16 +172,16 @@ def _adopted(lab: Lab, question: dict[str, Any]) -> tuple[str, list[RunRecord]]:
             if own:
                 return f"the runs of {row.version} (promoted from {qid})", own
             return f"the runs of {qid} (promoted into {row.version})", q_runs
-    if question["answer"] == "yes":
+    if question.answer == "yes":
         return f"the runs of {qid} (answered yes)", q_runs
     versions = [r.baseline for r in lab.runs.list(question_id=qid) if r.baseline]
     version = max(set(versions), key=versions.count) if versions else None
-    if version is None and question.get("baseline"):
-        version = resolve(lab, question["baseline"]).version
+    if version is None and question.baseline:
+        version = resolve(lab, question.baseline).version
     if version is None:
-        return f"no baseline ({qid} answered {question['answer']})", []
+        return f"no baseline ({qid} answered {question.answer})", []
     own = _finished(lab.runs.list(baseline=version, kind="baseline"))
-    return f"the runs of {version} ({qid} answered {question['answer']}: kept)", own
+    return f"the runs of {version} ({qid} answered {question.answer}: kept)", own
 
 
 def _noise(values: Sequence[float]) -> float:
@@ -283,8 +284,8 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
     runs span several rungs, all of it comes from the runs at ``rung`` (default: the largest)
     and the suite holds that scale only."""
     question = lab.questions.get(question_id)
-    if question["status"] != "answered":
-        raise MethodError(f"question {question_id} is {question['status']}: decide it first "
+    if question.status != "answered":
+        raise MethodError(f"question {question_id} is {question.status}: decide it first "
                           "(a suite holds what answered it)")
     basis, runs = _adopted(lab, question)
     if not runs:
@@ -293,8 +294,8 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
     runs, scale = at_scale(runs, rung)
     if scale:
         basis += f", at rung {scale['rung']} of {', '.join(map(str, scale['rungs']))}"
-    metrics = [m for m in question["metrics"] if m != "gain"]
-    metrics += [m for m in metrics_used(parse_rule(question["rule"])) if m not in metrics]
+    metrics = [m for m in question.metrics if m != "gain"]
+    metrics += [m for m in metrics_used(parse_rule(question.rule)) if m not in metrics]
     checks: list[Check] = []
     reference: dict[str, Any] = {}
     for metric in metrics:
@@ -310,7 +311,7 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
                             value=worst + noise if lower else worst - noise,
                             basis=f"worst of {len(values)} run(s) {worst:.6g}, "
                                   f"noise {noise:.3g}"))
-    limits = [*_rule_constraints(question["rule"]),
+    limits = [*_rule_constraints(question.rule),
               *(replace(parse_check(c), basis="given") for c in constraints)]
     named = {c.metric for c in limits}
     for key in sorted({k for r in runs for k in r.summary if is_cost(k)} - named):
@@ -325,10 +326,10 @@ def distill(lab: Lab, name: str, question_id: str, *, tier: str | None = None,
     if not checks:
         raise MethodError(f"nothing to distill from {question_id}: its runs report none of "
                           f"{', '.join(metrics) or 'its metrics'} and have no evaluation records")
-    tier = tier or (question.get("baseline") or "").split("@", 1)[0] or None
+    tier = tier or (question.baseline or "").split("@", 1)[0] or None
     if tier is None and runs[0].baseline:
         tier = runs[0].baseline.split("@", 1)[0]
-    spec = {"question": question_id, "description": question["text"],
+    spec = {"question": question_id, "description": question.text,
             "metrics": metrics, "buckets": buckets, "checks": checks, **scale,
             "source": basis, "reference": {"runs": [r.id for r in runs], "metrics": reference}}
     row = _save(lab, name, spec, tier, question_id)

@@ -9,8 +9,6 @@ Nothing here re-implements the method: the decision comes from
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
 
 from stepstone.errors import StepstoneError
 from stepstone.method import baselines as baseline_rules
@@ -53,6 +51,7 @@ from stepstone.report.provenance import _reproduce as _reproduce
 from stepstone.report.provenance import _run_rows as _run_rows
 from stepstone.report.standards import _standards as _standards
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
 
 
 # -- gathering ---------------------------------------------------------------------------------
@@ -67,7 +66,7 @@ def build_report(
     stored fit instead). The lab is only read.
     """
     q = lab.questions.get(question_ref)
-    qid = str(q["id"])
+    qid = q.id
     proposal = _gather(lab, q)
     version = proposal.baseline_version
     base_row = _baseline_row(lab, version)
@@ -103,36 +102,36 @@ def build_report(
         caveats=_caveats(lab, q, proposal, law, fit_info, gain_info, strat, base_row,
                          [*bruns, *qruns], standards),
         reproduce=_reproduce([*bruns, *qruns], base_config, version, qid),
-        notes=tuple(PageRef(int(p["number"]), str(p["kind"]), str(p["title"]), str(p["body"]))
+        notes=tuple(PageRef(p.number, p.kind, p.title, p.body)
                     for p in lab.notebook.pages(question_id=qid)
-                    if p["kind"] in ("note", "correction")),
+                    if p.kind in ("note", "correction")),
         standards=standards,
     )
 
 
 
-def _gather(lab: Lab, q: Mapping[str, Any]) -> decide.Proposal:
+def _gather(lab: Lab, q: Question) -> decide.Proposal:
     """``decide.gather``'s proposal; if gathering fails, an inconclusive one that says why
     (a report is never refused for want of evidence)."""
-    qid = str(q["id"])
+    qid = q.id
     try:
         return decide.gather(lab, qid)
     except StepstoneError as exc:
         version = None
-        if q.get("baseline"):
-            row = _baseline_row(lab, str(q["baseline"]))
+        if q.baseline:
+            row = _baseline_row(lab, str(q.baseline))
             version = None if row is None else row.version
-        return decide.Proposal(qid, str(q["rule"]), Verdict("inconclusive", ()), version, (),
+        return decide.Proposal(qid, q.rule, Verdict("inconclusive", ()), version, (),
                                (f"the evidence could not be gathered: {exc}",))
 
 
-def _decision(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal) -> DecisionInfo:
-    pages = tuple(PageRef(int(p["number"]), str(p["kind"]), str(p["title"]), str(p["body"]))
-                  for p in lab.notebook.pages(question_id=str(q["id"]), kind="decision"))
+def _decision(lab: Lab, q: Question, proposal: decide.Proposal) -> DecisionInfo:
+    pages = tuple(PageRef(p.number, p.kind, p.title, p.body)
+                  for p in lab.notebook.pages(question_id=q.id, kind="decision"))
     return DecisionInfo(
         proposed=proposal.answer, reasons=tuple(proposal.verdict.reasons),
-        flags=tuple(proposal.flags), answer=q.get("answer"),
-        overridden=bool(q.get("overridden")), conclusion=q.get("conclusion"), pages=pages,
+        flags=tuple(proposal.flags), answer=q.answer,
+        overridden=bool(q.overridden), conclusion=q.conclusion, pages=pages,
         gains=tuple((k, *v) for k, v in proposal.gains.items()))
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from stepstone.display import span
 from stepstone.method import baselines as baseline_rules
@@ -14,10 +13,11 @@ from stepstone.report.model import FitInfo, GainInfo, StandardsInfo, StratArm, S
 from stepstone.report.standards import _standards_caveats
 from stepstone.store.baselines import BaselineVersion
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
 from stepstone.store.runs import RunRecord
 
 
-def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.BaselineLaw,
+def _caveats(lab: Lab, q: Question, proposal: decide.Proposal, law: ev.BaselineLaw,
              fit: FitInfo, gain: GainInfo, strat: StratInfo, base_row: BaselineVersion | None,
              runs: Sequence[RunRecord], standards: StandardsInfo | None = None
              ) -> tuple[str, ...]:
@@ -26,7 +26,7 @@ def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.
     for run in runs:  # unfinished or abandoned runs, the question's and the baseline's
         if run.kind == "smoke":
             continue
-        who = "baseline run" if run.question_id != q["id"] else "run"
+        who = "baseline run" if run.question_id != q.id else "run"
         if run.status == "abandoned":
             out.append(f"{who} {run.id} ({run.name}) was abandoned: {run.reason or 'no reason'}"
                        "; it is left out")
@@ -90,9 +90,9 @@ def _caveats(lab: Lab, q: Mapping[str, Any], proposal: decide.Proposal, law: ev.
     no_command = [r.id for r in runs if not r.command]
     if no_command:
         out.append(f"{len(no_command)} run(s) recorded no command: {', '.join(no_command[:5])}")
-    over = question_rules.hours_over(dict(q))
+    over = question_rules.hours_over(q)
     if over is not None:
-        out.append(f"question {q['id']}'s time box ran out {span(over)} ago")
+        out.append(f"question {q.id}'s time box ran out {span(over)} ago")
     return tuple(dict.fromkeys(out))
 
 

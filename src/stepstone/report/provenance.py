@@ -25,6 +25,7 @@ from stepstone.report.model import (
 )
 from stepstone.store.baselines import BaselineVersion
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
 from stepstone.store.runs import RunRecord
 
 PACKAGES_SHOWN = ("stepstone", "torch", "jax", "numpy", "scipy", "transformers", "triton",
@@ -41,25 +42,25 @@ def _baseline_row(lab: Lab, version: str | None) -> BaselineVersion | None:
         return None
 
 
-def _question_info(lab: Lab, q: Mapping[str, Any]) -> QuestionInfo:
+def _question_info(lab: Lab, q: Question) -> QuestionInfo:
     idea = None
-    if q.get("idea_id"):
+    if q.idea_id:
         try:
-            idea = f"{q['idea_id']}: {lab.ideas.get(q['idea_id'])['title']}"
+            idea = f"{q.idea_id}: {lab.ideas.get(q.idea_id).title}"
         except StepstoneError:
-            idea = str(q["idea_id"])
-    end = question_rules.deadline(dict(q))
-    overdue = question_rules.hours_over(dict(q)) is not None
-    delta = q.get("feature_delta") or {}
+            idea = str(q.idea_id)
+    end = question_rules.deadline(q)
+    overdue = question_rules.hours_over(q) is not None
+    delta = q.feature_delta or {}
     return QuestionInfo(
-        id=str(q["id"]), text=str(q["text"]), rule=str(q["rule"]),
-        metrics=tuple(q.get("metrics") or ()), status=str(q["status"]), answer=q.get("answer"),
-        idea=idea, timebox_hours=q.get("timebox_hours"),
+        id=q.id, text=q.text, rule=q.rule,
+        metrics=tuple(q.metrics), status=q.status, answer=q.answer,
+        idea=idea, timebox_hours=q.timebox_hours,
         deadline=when(end) if end else None,
-        overdue=overdue, baseline_ref=q.get("baseline"),
-        feature_keys=tuple(q.get("feature_keys") or ()),
+        overdue=overdue, baseline_ref=q.baseline,
+        feature_keys=tuple(q.feature_keys or ()),
         feature_delta=tuple((k, format_value(v)) for k, v in sorted(delta.items())),
-        reason=q.get("reason"),
+        reason=q.reason,
     )
 
 

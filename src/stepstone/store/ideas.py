@@ -4,10 +4,42 @@ from __future__ import annotations
 
 import builtins
 import time
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from stepstone.errors import NotFoundError
 from stepstone.store.db import Database
+
+
+@dataclass(frozen=True)
+class Idea:
+    """One idea as stored: where it stands and the reason of its last move."""
+
+    id: str
+    title: str
+    source: str | None
+    cost_hours: float | None
+    signal: str
+    status: str
+    reason: str | None
+    created_at: float
+    updated_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class IdeaEvent:
+    """One move of an idea, with its reason (the first has no ``from_status``)."""
+
+    from_status: str | None
+    to_status: str
+    reason: str
+    at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Ideas:
@@ -47,18 +79,21 @@ class Ideas:
                             (status, reason, now, idea_id))
             self._event(idea_id, str(old), status, reason, now)
 
-    def get(self, idea_id: str) -> dict[str, Any]:
+    def get(self, idea_id: str) -> Idea:
         row = self.db.query_one("SELECT * FROM ideas WHERE id = ?", (idea_id,))
         if row is None:
             raise NotFoundError(f"no idea {idea_id!r}: `stepstone idea list` shows them")
-        row["events"] = self.events(idea_id)
-        return row
+        return Idea(**row)
 
-    def list(self, status: str | None = None) -> list[dict[str, Any]]:
+    def list(self, status: str | None = None) -> list[Idea]:
         if status is None:
-            return self.db.query("SELECT * FROM ideas ORDER BY created_at")
-        return self.db.query("SELECT * FROM ideas WHERE status = ? ORDER BY created_at", (status,))
+            rows = self.db.query("SELECT * FROM ideas ORDER BY created_at")
+        else:
+            rows = self.db.query("SELECT * FROM ideas WHERE status = ? ORDER BY created_at",
+                                 (status,))
+        return [Idea(**r) for r in rows]
 
-    def events(self, idea_id: str) -> builtins.list[dict[str, Any]]:
-        return self.db.query("SELECT from_status, to_status, reason, at FROM idea_events"
-                             " WHERE idea_id = ? ORDER BY id", (idea_id,))
+    def events(self, idea_id: str) -> builtins.list[IdeaEvent]:
+        return [IdeaEvent(**r) for r in self.db.query(
+            "SELECT from_status, to_status, reason, at FROM idea_events"
+            " WHERE idea_id = ? ORDER BY id", (idea_id,))]

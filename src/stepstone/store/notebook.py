@@ -10,10 +10,35 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from stepstone.errors import NotFoundError
 from stepstone.store.db import Database
+
+
+@dataclass(frozen=True)
+class Page:
+    """One notebook page as stored (its data parsed)."""
+
+    number: int
+    kind: str
+    title: str
+    body: str
+    question_id: str | None
+    run_id: str | None
+    corrects: int | None
+    review_of: int | None
+    data: dict[str, Any]
+    created_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _page(row: Mapping[str, Any]) -> Page:
+    return Page(**{**row, "data": json.loads(row["data"])})
 
 
 class Notebook:
@@ -36,18 +61,14 @@ class Notebook:
             )
         return int(number)
 
-    def _decode(self, row: dict[str, Any]) -> dict[str, Any]:
-        row["data"] = json.loads(row["data"])
-        return row
-
-    def get(self, number: int) -> dict[str, Any]:
+    def get(self, number: int) -> Page:
         row = self.db.query_one("SELECT * FROM notebook_pages WHERE number = ?", (number,))
         if row is None:
             raise NotFoundError(f"no notebook page {number}: `stepstone notebook` lists them")
-        return self._decode(row)
+        return _page(row)
 
     def pages(self, *, question_id: str | None = None, kind: str | None = None,
-              run_id: str | None = None, mentioning: str | None = None) -> list[dict[str, Any]]:
+              run_id: str | None = None, mentioning: str | None = None) -> list[Page]:
         """Pages in order, filtered by exact columns; ``mentioning``: pages written for that run
         or whose title, body or data contain the text (the caller checks whole words)."""
         where: list[str] = []
@@ -64,4 +85,4 @@ class Notebook:
         sql = "SELECT * FROM notebook_pages"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [self._decode(r) for r in self.db.query(sql + " ORDER BY number", params)]
+        return [_page(r) for r in self.db.query(sql + " ORDER BY number", params)]

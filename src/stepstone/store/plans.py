@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from stepstone.errors import NotFoundError, UsageError
@@ -20,8 +20,8 @@ from stepstone.store.db import Database
 PLAN_STATUSES = ("planned", "running", "done", "incomplete", "cancelled")
 
 
-@dataclass
-class PlanRow:
+@dataclass(frozen=True)
+class PlanRecord:
     """One plan as stored."""
 
     id: str
@@ -43,11 +43,24 @@ class PlanRow:
     owner_host: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return asdict(self)
 
 
-@dataclass
-class PlannedRunRow:
+@dataclass(frozen=True)
+class PlanAttempt:
+    """One launch of a planned run: the run it made, where and as which job."""
+
+    plan_id: str
+    idx: int
+    attempt: int
+    run_id: str
+    created_at: float
+    executor: str | None = None
+    job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedRun:
     """One planned run (a rung of a ladder, a point of a sweep) and its attempts."""
 
     plan_id: str
@@ -56,21 +69,18 @@ class PlannedRunRow:
     overrides: list[str]
     config: dict[str, Any]
     config_delta: dict[str, Any]
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    attempts: tuple[PlanAttempt, ...] = ()
 
     @property
     def latest_run_id(self) -> str | None:
-        return str(self.attempts[-1]["run_id"]) if self.attempts else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return self.attempts[-1].run_id if self.attempts else None
 
 
-def _plan(row: Mapping[str, Any]) -> PlanRow:
+def _plan(row: Mapping[str, Any]) -> PlanRecord:
     data = dict(row)
     for key in ("base_config", "command", "options"):
         data[key] = json.loads(data[key]) if data[key] is not None else None
-    return PlanRow(**data)
+    return PlanRecord(**data)
 
 
 class Plans:
@@ -188,38 +198,32 @@ class Plans:
             raise UsageError(f"{len(rows)} plans match {ref!r} ({ids}): use the plan id")
         raise NotFoundError(f"no plan {ref!r} in this lab: `stepstone plans` lists them")
 
-    def get(self, ref: str) -> PlanRow:
+    def get(self, ref: str) -> PlanRecord:
         plan_id = self.resolve_id(ref)
         row = self.db.query_one("SELECT * FROM plans WHERE id = ?", (plan_id,))
         assert row is not None
         return _plan(row)
 
-    def recent(self, limit: int | None = None) -> list[PlanRow]:
+    def recent(self, limit: int | None = None) -> list[PlanRecord]:
         sql = "SELECT * FROM plans ORDER BY created_at DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [_plan(r) for r in self.db.query(sql)]
 
-    def runs(self, plan_id: str) -> list[PlannedRunRow]:
+    def runs(self, plan_id: str) -> list[PlannedRun]:
         """The planned runs of a plan in order, each with its attempts (oldest first)."""
-        attempts: dict[int, list[dict[str, Any]]] = {}
+        attempts: dict[int, list[PlanAttempt]] = {}
         for row in self.db.query(
-            "SELECT idx, attempt, run_id, created_at, executor, job_id FROM plan_attempts "
-            "WHERE plan_id = ? ORDER BY idx, attempt", (plan_id,)
+            "SELECT plan_id, idx, attempt, run_id, created_at, executor, job_id "
+            "FROM plan_attempts WHERE plan_id = ? ORDER BY idx, attempt", (plan_id,)
         ):
-            attempts.setdefault(int(row["idx"]), []).append(row)
+            attempts.setdefault(int(row["idx"]), []).append(PlanAttempt(**row))
         out = []
         for row in self.db.query("SELECT * FROM plan_runs WHERE plan_id = ? ORDER BY idx",
                                  (plan_id,)):
-            out.append(PlannedRunRow(
+            out.append(PlannedRun(
                 plan_id=row["plan_id"], idx=int(row["idx"]), label=row["label"],
                 overrides=json.loads(row["overrides"]), config=json.loads(row["config"]),
                 config_delta=json.loads(row["config_delta"]),
-                attempts=attempts.get(int(row["idx"]), [])))
+                attempts=tuple(attempts.get(int(row["idx"]), []))))
         return out
-
-    def of_run(self, run_id: str) -> dict[str, Any] | None:
-        """The plan attempt that made ``run_id``, if any."""
-        return self.db.query_one(
-            "SELECT plan_id, idx, attempt, executor, job_id FROM plan_attempts WHERE run_id = ?",
-            (run_id,))

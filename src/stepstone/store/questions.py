@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from stepstone.errors import NotFoundError, UsageError
@@ -12,6 +14,46 @@ from stepstone.store.db import Database
 _FIELDS = ("status", "answer", "proposed", "overridden", "conclusion", "reason", "feature_keys",
            "feature_delta", "started_at", "answered_at", "eval_fingerprint", "eval_pinned_by")
 _JSON = ("metrics", "feature_keys", "feature_delta")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question as stored (its metrics and recorded feature change parsed)."""
+
+    id: str
+    text: str
+    idea_id: str | None
+    metrics: list[str]
+    rule: str
+    timebox_hours: float | None
+    baseline: str | None
+    status: str
+    answer: str | None
+    proposed: str | None
+    overridden: int
+    conclusion: str | None
+    reason: str | None
+    feature_keys: list[str] | None
+    feature_delta: dict[str, Any] | None
+    created_at: float
+    started_at: float | None
+    answered_at: float | None
+    confirm: int
+    confirms: str | None
+    eval_fingerprint: str | None
+    eval_pinned_by: str | None
+    budget_flops: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _question(row: Mapping[str, Any]) -> Question:
+    data = dict(row)
+    for key in _JSON:
+        if data[key] is not None:
+            data[key] = json.loads(data[key])
+    return Question(**data)
 
 
 class Questions:
@@ -43,28 +85,22 @@ class Questions:
         with self.db.transaction():
             self.db.execute(f"UPDATE questions SET {sets} WHERE id = ?", [*values, qid])
 
-    def _decode(self, row: dict[str, Any]) -> dict[str, Any]:
-        for key in _JSON:
-            if row.get(key) is not None:
-                row[key] = json.loads(row[key])
-        return row
-
-    def get(self, qid: str) -> dict[str, Any]:
+    def get(self, qid: str) -> Question:
         row = self.db.query_one("SELECT * FROM questions WHERE id = ?", (qid,))
         if row is None:
             raise NotFoundError(f"no question {qid!r}: `stepstone question list` shows them")
-        return self._decode(row)
+        return _question(row)
 
-    def confirming(self, qid: str) -> dict[str, Any] | None:
+    def confirming(self, qid: str) -> Question | None:
         """The newest question that confirms ``qid`` on fresh seeds (None: none asked)."""
         row = self.db.query_one("SELECT * FROM questions WHERE confirms = ?"
                                 " ORDER BY created_at DESC LIMIT 1", (qid,))
-        return None if row is None else self._decode(row)
+        return None if row is None else _question(row)
 
-    def list(self, status: str | None = None) -> list[dict[str, Any]]:
+    def list(self, status: str | None = None) -> list[Question]:
         sql = "SELECT * FROM questions"
         params: tuple[Any, ...] = ()
         if status is not None:
             sql += " WHERE status = ?"
             params = (status,)
-        return [self._decode(r) for r in self.db.query(sql + " ORDER BY created_at", params)]
+        return [_question(r) for r in self.db.query(sql + " ORDER BY created_at", params)]

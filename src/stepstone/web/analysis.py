@@ -22,6 +22,7 @@ from stepstone.method import baselines as baseline_rules
 from stepstone.method import evidence
 from stepstone.method import selection as aio
 from stepstone.store.lab import Lab
+from stepstone.store.questions import Question
 from stepstone.store.runs import RunRecord
 
 CURVE_POINTS = 120
@@ -46,8 +47,8 @@ def scaling_choices(lab: Lab) -> dict[str, Any]:
         baselines = lab.baselines.list()
     except Exception:  # an older lab without the method tables
         questions, baselines = [], []
-    qs = [{"id": q["id"], "text": q["text"], "status": q["status"], "runs": counts[q["id"]],
-           "baseline": q.get("baseline")} for q in questions if counts.get(q["id"])]
+    qs = [{"id": q.id, "text": q.text, "status": q.status, "runs": counts[q.id],
+           "baseline": q.baseline} for q in questions if counts.get(q.id)]
     tiers = [{"tier": b.tier, "version": b.version, "runs": own[b.version]}
              for b in baselines if own.get(b.version)]
     return {"questions": qs, "baselines": tiers}
@@ -72,11 +73,11 @@ def scaling_data(lab: Lab, question: str | None = None, baseline: str | None = N
     """The baseline version's own runs with the compute law fitted to them (and its band),
     the question's runs as points, and their gain per rung with the trend verdict: all of it
     from :mod:`stepstone.method.evidence`, as ``decide`` reads it."""
-    q: dict[str, Any] | None = None
+    q: Question | None = None
     runs: list[RunRecord] = []
     if question:
         q = lab.questions.get(question)
-        runs = evidence.question_runs(lab, q["id"])
+        runs = evidence.question_runs(lab, q.id)
         version = evidence.question_version(lab, q, runs)
         metric = metric or evidence.loss_metric(lab, q, version)
     elif baseline:
@@ -87,8 +88,8 @@ def scaling_data(lab: Lab, question: str | None = None, baseline: str | None = N
         raise UsageError("choose a question (?question=Q) or a baseline (?baseline=TIER)")
     metric = str(metric or "val_loss")
     out: dict[str, Any] = {
-        "question": None if q is None else {"id": q["id"], "text": q["text"],
-                                            "rule": q.get("rule"), "status": q["status"]},
+        "question": None if q is None else {"id": q.id, "text": q.text,
+                                            "rule": q.rule, "status": q.status},
         "version": version, "metric": metric, "baseline_points": [], "fit": None,
         "fit_reason": None, "feature_points": [], "gain": None, "gain_reason": None,
         "skipped": [],

@@ -28,18 +28,17 @@ def questions_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse
     now = time.time()
     groups: dict[str, list[dict[str, Any]]] = {s: [] for s in question_rules.STATUSES}
     for question in lab.questions.list():
-        question["left_hours"] = question_rules.hours_left(question, now)
-        question["overdue"] = question_rules.hours_over(question, now) is not None
-        question["evaluator_differs"] = evaluator.flagged(lab, str(question["id"]))
-        groups.setdefault(str(question["status"]), []).append(question)
+        groups.setdefault(question.status, []).append({
+            **question.to_dict(), "left_hours": question_rules.hours_left(question, now),
+            "overdue": question_rules.hours_over(question, now) is not None,
+            "evaluator_differs": evaluator.flagged(lab, question.id)})
     return page(request, "questions.html", groups=groups)
 
 
 @router.get("/ideas", response_class=HTMLResponse)
 def ideas_page(request: Request, lab: Lab = Depends(lab_of)) -> HTMLResponse:
-    ideas = ranked(lab, include_closed=True)
-    for idea in ideas:
-        idea["events"] = lab.ideas.events(idea["id"])
+    ideas = [{**r.to_dict(), "events": lab.ideas.events(r.idea.id)}
+             for r in ranked(lab, include_closed=True)]
     return page(request, "ideas.html", ideas=ideas)
 
 
@@ -67,7 +66,7 @@ def notebook_page(request: Request, question: str | None = None,
     found = pages(lab, question or None)
     corrected_by: dict[int, list[int]] = {}
     for p in found:
-        if p.get("corrects"):
-            corrected_by.setdefault(int(p["corrects"]), []).append(int(p["number"]))
+        if p.corrects:
+            corrected_by.setdefault(p.corrects, []).append(p.number)
     return page(request, "notebook.html", pages=found, corrected_by=corrected_by,
                 question=question)

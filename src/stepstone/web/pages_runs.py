@@ -131,12 +131,11 @@ def _notebook_pages(lab: Lab, run_id: str) -> list[dict[str, Any]] | None:
     named = re.compile(rf"(?<![0-9A-Za-z_]){re.escape(run_id)}(?![0-9A-Za-z_])")
     found = []
     for entry in every:
-        if entry.get("run_id") == run_id:
-            found.append({**entry, "cites": False})
+        if entry.run_id == run_id:
+            found.append({**entry.to_dict(), "cites": False})
         elif any(named.search(text) for text in (
-                entry.get("title") or "", entry.get("body") or "",
-                json.dumps(entry.get("data") or {}, default=str))):
-            found.append({**entry, "cites": True})
+                entry.title, entry.body, json.dumps(entry.data, default=str))):
+            found.append({**entry.to_dict(), "cites": True})
     return found
 
 
