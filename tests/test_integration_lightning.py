@@ -90,7 +90,7 @@ def test_logging_after_fit_resumes_and_finishes_again(tmp_path) -> None:
         stored = opened.run_objects(logger.version, "artifact")
     assert record.status == "finished"
     assert "val/loss" in history
-    assert [o["name"] for o in stored] and stored[0]["name"].startswith("checkpoints/")
+    assert [o.name for o in stored] and stored[0].name.startswith("checkpoints/")
 
 
 def test_a_failed_fit_marks_the_run_failed_with_the_exception(tmp_path) -> None:

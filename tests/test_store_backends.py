@@ -19,6 +19,7 @@ from stepstone.store import migrations, open_lab
 from stepstone.store.db import Database
 from stepstone.store.lab import Lab
 from stepstone.store.metrics import Chunk
+from stepstone.store.objects import RunObject
 from stepstone.store.schema_core import Migration
 from stepstone.store.target import StoreTarget, open_objects
 from stepstone.store.team import sync
@@ -150,8 +151,7 @@ def test_objects_live_where_the_target_says(store_target):
         assert lab.put_object(b"checkpoint bytes") == digest
         lab.attach_object("obj00001", "artifact", "model.pt", digest)
         assert lab.run_object("obj00001", "artifact", "model.pt") == b"checkpoint bytes"
-        assert lab.run_objects("obj00001") == [
-            {"role": "artifact", "name": "model.pt", "hash": digest}]
+        assert lab.run_objects("obj00001") == [RunObject("artifact", "model.pt", digest)]
         assert lab.db.scalar("SELECT COUNT(*) FROM objects") == 1
     assert (Path(store_target.objects) / digest[:2] / digest).read_bytes() == b"checkpoint bytes"
 
@@ -374,7 +374,7 @@ def test_sync_copies_everything_once(store_target, tmp_path, monkeypatch):
             "SELECT p.body AS body, q.body AS corrected FROM test_pages p"
             " JOIN test_pages q ON q.id = p.corrects")
         assert correction == {"body": "correction: it was 0.03", "corrected": "result: loss 0.02"}
-        for digest in {o["hash"] for r in run_ids for o in team.run_objects(r)}:
+        for digest in {o.hash for r in run_ids for o in team.run_objects(r)}:
             assert team.objects.get(digest) == laptop.objects.get(digest)
         counts = {t: team.db.scalar(f"SELECT COUNT(*) FROM {t}") for t in report.tables}
 

@@ -130,7 +130,7 @@ def test_a_wandb_script_with_media_define_metric_and_watch_runs_unchanged(tmp_pa
     with open_lab(root) as lab:
         (record,) = lab.runs.list()
         history = lab.metrics.history(record.id)
-        media = {o["name"]: lab.objects.get(o["hash"])
+        media = {o.name: lab.objects.get(o.hash)
                  for o in lab.run_objects(record.id, "media")}
     summary = record.summary
     assert record.status == "finished" and record.seed == 0

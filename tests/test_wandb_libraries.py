@@ -39,9 +39,9 @@ def _only_run(lab: Path) -> tuple[object, dict[str, list[int]], dict[str, bytes]
     with open_lab(lab) as opened:
         (record,) = opened.runs.list()
         steps = {k: list(s.steps) for k, s in opened.metrics.history(record.id).items()}
-        files = {o["name"]: opened.objects.get(o["hash"])
-                 for o in opened.run_objects(record.id) if o["role"] == "artifact"}
-        manifests = {o["name"]: json.loads(opened.objects.get(o["hash"]))
+        files = {o.name: opened.objects.get(o.hash)
+                 for o in opened.run_objects(record.id) if o.role == "artifact"}
+        manifests = {o.name: json.loads(opened.objects.get(o.hash))
                      for o in opened.run_objects(record.id, "artifact-manifest")}
     files.update({f"manifest:{k}": json.dumps(v).encode() for k, v in manifests.items()})
     return record, steps, files
@@ -177,7 +177,7 @@ def test_hf_trainer_reporting_to_wandb(tmp_path, lab, log_model):
     assert manifest["type"] == "model" and manifest["aliases"] == ["final_model"]
     assert manifest["metadata"]["final_model"] is True
     with open_lab(lab) as opened:  # content-addressed: the same weights stored once
-        hashes = {o["name"]: o["hash"] for o in opened.run_objects(record.id, "artifact")}  # type: ignore[attr-defined]
+        hashes = {o.name: o.hash for o in opened.run_objects(record.id, "artifact")}  # type: ignore[attr-defined]
     assert (hashes["model-hf-tiny:v2/model.safetensors"]
             == hashes["model-hf-tiny:v3/model.safetensors"])
 
@@ -273,7 +273,7 @@ def test_a_tensorboard_only_script_with_sync_tensorboard(tmp_path, lab):
         (record,) = opened.runs.list()
         history = opened.metrics.history(record.id)
         texts = opened.metrics.texts(record.id)
-        media = {o["name"]: opened.objects.get(o["hash"])
+        media = {o.name: opened.objects.get(o.hash)
                  for o in opened.run_objects(record.id, "media")}
     steps = [0, 128, 256, 384]
     assert record.status == "finished"

@@ -83,7 +83,7 @@ def test_artifacts_are_stored_once_by_content(store_target, tmp_path):
     stepstone.log_artifact(str(folder))  # a path: named after it
     run.finish()
     with open_lab(store_target.root) as lab:
-        rows = {o["name"]: o["hash"] for o in lab.run_objects(run.id, "artifact")}
+        rows = {o.name: o.hash for o in lab.run_objects(run.id, "artifact")}
         manifest = json.loads(lab.run_object(run.id, "artifact-manifest", "model-x:v0"))
         stored = {name: lab.objects.get(digest) for name, digest in rows.items()}
     assert sorted(rows) == [

@@ -392,7 +392,7 @@ class Run:
         """The files stored with the run (artifacts, logs, media, the code's manifest), each a
         :class:`File` with ``name``, ``role``, ``hash``, ``read()`` and ``download()``;
         ``names`` picks some by name, ``pattern`` by wandb's LIKE syntax (``%.json``)."""
-        files = [File(self._lab, self.id, str(o["role"]), str(o["name"]), str(o["hash"]))
+        files = [File(self._lab, self.id, o.role, o.name, o.hash)
                  for o in self._lab.run_objects(self.id)]
         return select(files, list(names) if names else None, pattern)
 

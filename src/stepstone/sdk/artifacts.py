@@ -169,7 +169,7 @@ def next_version(target: StoreTarget | None, run_id: str, name: str) -> int:
         print(f"stepstone: could not read the earlier versions of artifact {name!r} "
               f"({exc}); numbering from v0", file=sys.stderr)
         return 0
-    versions = [int(tail) for head, _, tail in (str(r["name"]).rpartition(":v") for r in rows)
+    versions = [int(tail) for head, _, tail in (r.name.rpartition(":v") for r in rows)
                 if head == name and tail.isdigit()]
     return max(versions) + 1 if versions else 0
 

@@ -26,7 +26,7 @@ from stepstone.store.ideas import Ideas
 from stepstone.store.metrics import Metrics
 from stepstone.store.migrations import check_version, migrate, schema_version, upgrade
 from stepstone.store.notebook import Notebook
-from stepstone.store.objects import ObjectIndex
+from stepstone.store.objects import ObjectIndex, RunObject
 from stepstone.store.plans import Plans
 from stepstone.store.questions import Questions
 from stepstone.store.recall import Recall
@@ -231,7 +231,7 @@ class Lab:
         with self.db.transaction():
             self.object_index.attach(run_id, role, name, digest)
 
-    def run_objects(self, run_id: str, role: str | None = None) -> list[dict[str, Any]]:
+    def run_objects(self, run_id: str, role: str | None = None) -> list[RunObject]:
         return self.object_index.of_run(run_id, role)
 
     def run_object(self, run_id: str, role: str, name: str) -> bytes:

@@ -12,12 +12,26 @@ import os
 import tempfile
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from stepstone.errors import LabError, NotFoundError
 from stepstone.store.db import Database, describe_write_error
 
 _HEX = set("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class RunObject:
+    """A blob attached to a run: its ``role`` (``artifact``, ``log``, ``media``, ...), its name
+    there, and its hash in the object store."""
+
+    role: str
+    name: str
+    hash: str
+
+    def to_dict(self) -> dict[str, str]:
+        return dict(self.__dict__)
 
 
 class ObjectStore:
@@ -108,13 +122,14 @@ class ObjectIndex:
             (run_id, role, name, digest),
         )
 
-    def of_run(self, run_id: str, role: str | None = None) -> list[dict[str, object]]:
+    def of_run(self, run_id: str, role: str | None = None) -> list[RunObject]:
         sql = "SELECT role, name, hash FROM run_objects WHERE run_id = ?"
         params: list[object] = [run_id]
         if role:
             sql += " AND role = ?"
             params.append(role)
-        return self.db.query(sql + " ORDER BY role, name", params)
+        return [RunObject(r["role"], r["name"], r["hash"])
+                for r in self.db.query(sql + " ORDER BY role, name", params)]
 
     def find(self, run_id: str, role: str, name: str) -> str | None:
         row = self.db.query_one(
