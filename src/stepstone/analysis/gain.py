@@ -216,11 +216,11 @@ def _trend(
     samples: FloatArray,
     confidence: float,
     tolerance: float,
-    parts: tuple[FloatArray, FloatArray, float] | None = None,
+    parts: tuple[FloatArray, FloatArray, float, float] | None = None,
 ) -> GainTrend:
     """``point`` (m,) and ``samples`` (M, m) joint draws of the gains at the defined rungs;
     ``parts`` the gains under the law's refits alone and the seed draws alone, with the
-    seed noise's smallest degrees of freedom (for the Welch widening)."""
+    seed noise's smallest degrees of freedom and the law's (for the Welch widening)."""
     m = compute.size
     if m < 2 or np.unique(compute).size < 2:
         return GainTrend("inconclusive", None, None, None, m, tolerance,
@@ -239,7 +239,7 @@ def _trend(
     if parts is not None and math.isfinite(se):
         law_se, _ = _slope_se(parts[0], coef, confidence)
         seed_se, _ = _slope_se(parts[1], coef, confidence)
-        se *= _welch_widening((law_se, seed_se), parts[2], confidence)
+        se *= _welch_widening((law_se, seed_se), parts[2], confidence, parts[3])
     if m >= 3:  # scatter beyond the rungs' uncertainty: the line misfits (Birge ratio)
         resid = y - (float(weights @ y / weights.sum()) + slope * dx)
         chi2 = float(weights @ (resid * resid)) / (m - 2)
@@ -271,17 +271,22 @@ def _trend(
     return GainTrend(verdict, slope, lo, hi, m, tolerance, why, unreachable)
 
 
-def _welch_widening(spread: FloatArray | Sequence[float], dof: float,
-                    confidence: float) -> float:
-    """``t_ν / z``: how much to widen a joint-draw interval (normal seed draws) so that it
-    carries the t of a seed noise measured with ``dof`` degrees of freedom. ``spread`` is the
-    SD (ln units) under the law's refits alone and under the seed draws alone; ``ν`` is the
-    Welch–Satterthwaite degrees of freedom of their sum, the law's variance taken as known:
-    ``ν = (v_law + v_seed)² / (v_seed² / dof)``."""
+def _welch_widening(spread: FloatArray | Sequence[float], dof: float, confidence: float,
+                    law_dof: float = math.inf) -> float:
+    """``t_ν / z``: how much to widen a joint-draw interval (the law's bootstrap refits,
+    normal seed draws) so that it carries the t of two variances each estimated from few
+    data. ``spread`` is the SD (ln units) under the law's refits alone and under the seed
+    draws alone, ``law_dof`` and ``dof`` their degrees of freedom (the law's residual
+    degrees of freedom n − P; the seed noise's k − 1, or the noise floor's); ``ν`` is the
+    Welch–Satterthwaite degrees of freedom of their sum:
+    ``ν = (v_law + v_seed)² / (v_law² / law_dof + v_seed² / dof)``."""
     v_law, v_seed = float(spread[0]) ** 2, float(spread[1]) ** 2
-    if math.isinf(dof) or not (math.isfinite(v_law) and math.isfinite(v_seed)) or v_seed == 0:
+    if not (math.isfinite(v_law) and math.isfinite(v_seed)):
         return 1.0
-    nu = (v_law + v_seed) ** 2 / (v_seed * v_seed / dof)
+    den = sum(v * v / d for v, d in ((v_law, law_dof), (v_seed, dof)) if v > 0)
+    if den == 0:  # both known (infinite degrees of freedom), or no spread at all
+        return 1.0
+    nu = (v_law + v_seed) ** 2 / den
     tail = 0.5 + confidence / 2.0
     return float(_st.t.ppf(tail, nu) / _st.norm.ppf(tail))
 
@@ -342,9 +347,10 @@ def efficiency_gain(
     (:func:`~stepstone.analysis.uncertainty.draw_means`), and the interval is the central
     ``confidence`` range of the gains of the draws (``seed`` fixes them), widened in ln-gain
     about the point by ``t_ν / z`` with ``ν`` the Welch–Satterthwaite degrees of freedom of
-    the law's and the seed noise's variances (:func:`_welch_widening`), so that a seed noise
-    measured on few seeds carries its t. A law fitted to fewer than its parameters + 2 points
-    gives no interval (:func:`too_few_points`).
+    the law's and the seed noise's variances (:func:`_welch_widening`), so that a law fitted
+    to few runs (n − P residual degrees of freedom) and a seed noise measured on few seeds
+    each carry their t. A law fitted to fewer than its parameters + 2 points gives no
+    interval (:func:`too_few_points`).
 
     With ``n=`` (model sizes; (N, D) baselines only) the baseline is taken at the run's own
     size: ``C_predicted = k·N·D'`` where ``D'`` is the tokens the baseline of that size needs.
@@ -385,6 +391,7 @@ def efficiency_gain(
     params = baseline.samples[np.arange(n_draws) % refits] if n_draws else baseline.samples
     rng = np.random.default_rng(seed)
     no_interval = too_few_points(baseline)
+    law_dof = float(baseline.n_points - form.n_params)  # of the law's variance (n − P)
     rungs: list[GainRung] = []
     sample_cols: list[FloatArray] = []
     law_cols: list[FloatArray] = []  # gains under the refits alone, and the seed draws alone
@@ -426,7 +433,7 @@ def efficiency_gain(
             law_sd = float(spread[0]) if math.isfinite(spread[0]) else None
             if rung_noise is not None and rung_noise.se > 0 and math.isfinite(spread[1]):
                 seed_sd = float(spread[1]) * math.sqrt(max(rung_noise.n_seeds, 1))
-            widen = _welch_widening(spread, dof_seed, baseline.confidence)
+            widen = _welch_widening(spread, dof_seed, baseline.confidence, law_dof)
             law_cols.append(c_law / c[i])
             seed_cols.append(c_seed / c[i])
             seed_dofs.append(dof_seed)
@@ -443,7 +450,7 @@ def efficiency_gain(
     if defined and law_cols:
         parts = (np.stack([law_cols[i] for i in defined], axis=1),
                  np.stack([seed_cols[i] for i in defined], axis=1),
-                 min(seed_dofs[i] for i in defined))
+                 min(seed_dofs[i] for i in defined), law_dof)
     trend = _trend(c[defined], point, samples, baseline.confidence, tolerance, parts)
     if no_interval is not None:
         trend = replace(trend, verdict="inconclusive", explanation=no_interval)

@@ -8,8 +8,8 @@ one seed, from the baseline's measured noise floor (its seed-to-seed SD over ``n
 spread is unknown: :attr:`SeedNoise.known` is False and a decision built on it is
 inconclusive. :func:`draw_means` turns it into normal Monte Carlo draws of the mean, the draws
 a gain interval combines with the baseline law's bootstrap refits (the t of a noise measured
-on few seeds enters afterwards, by the Welch–Satterthwaite widening of
-:func:`stepstone.analysis.gain.efficiency_gain`).
+on few seeds, and of a law fitted to few runs, enters afterwards, by the Welch–Satterthwaite
+widening of :func:`stepstone.analysis.gain.efficiency_gain`).
 """
 
 from __future__ import annotations
