@@ -80,7 +80,7 @@ def test_fit_gain_and_strata_are_computed(demo: dict[str, Any]) -> None:
     assert [g["label"] for g in demo["gains"]] == ["r3", "r4"]
     for gain in demo["gains"]:
         assert gain["defined"] and gain["gain"] > 0
-        if len(fit["run_ids"]) < 5:  # a 3-parameter law on fewer than 5 points: no interval
+        if len(fit.run_ids) < 5:  # a 3-parameter law on fewer than 5 points: no interval
             assert gain["ci_low"] is None and "parameters fitted to" in gain["note"]
         else:
             assert gain["ci_low"] is not None and gain["ci_low"] <= gain["gain"]
