@@ -361,8 +361,10 @@ def why(r: dict[str, Any]) -> list[str]:
                if cpu < GOALS["fit"] else "")
             + "The work that is the optimisation itself: the grid's 4,500 starts (the best "
             "tenth go on after ten steps), the hold-out check's own grid fit without the "
-            "largest runs, and 1,000 bootstrap refits from the full-data optimum; the "
-            "command's start-up (Python, numpy, click) is about a third of a second of it.")
+            "largest runs, and 1,000 bootstrap refits from the full-data optimum, in two "
+            "threads (the hold-out fit beside the full fit, then half the refits each), so "
+            "the CPU time is the sum of two cores' work; the command's start-up (Python, "
+            "numpy, click, the lab's modules) is about a quarter of a second of CPU.")
     if rate <= GOALS["ingest"]:
         out.append(
             f"- **Ingest:** {rate:,.0f} points/s with `log()` at {log_us:.1f} µs a call on this "

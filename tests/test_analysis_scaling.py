@@ -65,6 +65,27 @@ def test_compute_law_noise_free_exact() -> None:
     assert fit.irreducible_loss == pytest.approx(1.8)
 
 
+def test_holdout_refit_alongside_the_bootstrap_is_the_full_fit_of_the_runs_it_keeps() -> None:
+    """The hold-out refit runs beside the full fit and its bootstrap (another thread): it is
+    the full procedure, grid included, on the smaller-compute runs, and the bootstrap comes
+    out as without it."""
+    rng = np.random.default_rng(5)
+    n = np.exp(rng.uniform(np.log(7e7), np.log(1.6e10), 60))
+    d = np.exp(rng.uniform(np.log(5e9), np.log(5e11), 60))
+    loss = chinchilla_loss(n, d) * np.exp(rng.normal(0.0, 0.01, n.size))
+    law = ChinchillaLaw(grid=SMALL_GRID)
+    fit = fit_scaling_law(law, n=n, d=d, loss=loss, n_bootstrap=100, seed=2)
+    alone = fit_scaling_law(law, n=n, d=d, loss=loss, n_bootstrap=100, seed=2, holdout=0)
+    np.testing.assert_array_equal(fit.samples, alone.samples)
+    assert fit.values == alone.values
+    assert fit.holdout is not None and fit.holdout.n_held_out == 12
+    keep = np.argsort(6.0 * n * d, kind="stable")[:48]
+    sub = law.fit(FitData(loss=loss[keep], n=n[keep], d=d[keep]))
+    held = np.setdiff1d(np.arange(60), keep)
+    predicted = law.predict(sub.params[0], FitData(loss=loss[held], n=n[held], d=d[held]))
+    assert sorted(fit.holdout.predicted) == sorted(float(v) for v in predicted)
+
+
 def test_compute_law_noisy_within_interval() -> None:
     rng = np.random.default_rng(3)
     c = np.logspace(18, 22, 16)

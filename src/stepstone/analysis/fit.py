@@ -6,11 +6,13 @@ and how each is fitted), then
 * **bootstrap** — resamples the runs with replacement ``n_bootstrap`` times and refits each
   resample; every parameter gets the percentile interval of its refits. Each refit starts
   from the full-data optimum instead of the whole starting grid (as in Besiroglu et al. 2024);
-  all refits run in one vectorised L-BFGS, so 1,000 resamples take well under a second;
+  the refits run in two vectorised L-BFGS batches, one in each of two threads, so 1,000
+  resamples take well under a second;
 * **residuals** — ``log L_observed - log L_fitted`` per run (and the relative error);
 * **hold-out** — refits, with the full procedure, on all but the ``holdout`` runs of largest
   compute and reports how far the law misses those runs: the extrapolation error that says
-  whether the law can be trusted beyond the data.
+  whether the law can be trusted beyond the data. The refit runs in a second thread beside
+  the full fit and the bootstrap (it needs neither).
 
 It refuses fewer runs than parameters, non-positive or non-finite loss, compute, N or D,
 and runs that all sit at one size.
@@ -19,6 +21,7 @@ and runs that all sit at one size.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,7 +38,8 @@ from ._common import (
     percentile_interval,
     require_positive,
 )
-from .scaling import ChinchillaLaw, FitData, ScalingForm, get_form
+from ._optim import IntArray
+from .scaling import ChinchillaLaw, FitData, FormFit, ScalingForm, get_form
 
 
 @dataclass(frozen=True)
@@ -294,26 +298,24 @@ def fit_scaling_law(
     if n_bootstrap < 0:
         raise AnalysisError(f"n_bootstrap must be 0 or more; got {n_bootstrap}.")
     data = _data(impl, compute, n, d, loss)
-    main = impl.fit(data)
-    best = main.params[0]
-    if not np.all(np.isfinite(best)):
-        raise AnalysisError(
-            f"The '{impl.name}' fit did not converge to finite parameters; check the runs "
-            "for outliers or fit a simpler form."
-        )
-
-    # bootstrap: resample runs, refit from the full-data optimum
-    rng = np.random.default_rng(seed)
-    samples = np.empty((0, impl.n_params))
-    failed = 0
-    if n_bootstrap > 0:
-        weights = rng.multinomial(
-            data.size, np.full(data.size, 1.0 / data.size), size=n_bootstrap
-        ).astype(np.float64)
-        boot = impl.fit(data, weights=weights, start=np.repeat(best[None, :], n_bootstrap, 0))
-        ok = np.all(np.isfinite(boot.params), axis=1) & np.isfinite(boot.objective)
-        samples = boot.params[ok]
-        failed = int((~ok).sum())
+    split, note = _holdout_split(impl, data, holdout)
+    # two threads (numpy releases the GIL in its array passes): the hold-out refit needs
+    # nothing from the full fit, so a second thread runs it while this one fits; then the
+    # two share the bootstrap refits
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        held = None
+        if split is not None:
+            train, test = split
+            held = pool.submit(impl.fit, data.subset(train))
+        main = impl.fit(data)
+        best = main.params[0]
+        if not np.all(np.isfinite(best)):
+            raise AnalysisError(
+                f"The '{impl.name}' fit did not converge to finite parameters; check the runs "
+                "for outliers or fit a simpler form."
+            )
+        samples, failed = _bootstrap(impl, data, best, n_bootstrap, seed, pool)
+        check = None if held is None else _holdout_check(impl, data, test, held.result())
     samples.setflags(write=False)
 
     params = []
@@ -328,7 +330,6 @@ def fit_scaling_law(
 
     fitted = impl.predict(best, data)
     resid = np.log(data.loss) - np.log(fitted)
-    check, note = _holdout(impl, data, holdout)
 
     def tup(a: FloatArray | None) -> tuple[float, ...] | None:
         return None if a is None else tuple(float(v) for v in a)
@@ -361,9 +362,39 @@ def fit_scaling_law(
     )
 
 
-def _holdout(
+def _bootstrap(
+    form: ScalingForm,
+    data: FitData,
+    best: FloatArray,
+    n_bootstrap: int,
+    seed: int | None,
+    pool: ThreadPoolExecutor,
+) -> tuple[FloatArray, int]:
+    """Refits of ``n_bootstrap`` resamples of the runs, each from the full-data optimum: the
+    ones that came out finite, and how many did not. The pool's thread refits the second
+    half of the resamples (once it is done with the hold-out refit), this thread the first."""
+    if n_bootstrap == 0:
+        return np.empty((0, form.n_params)), 0
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(
+        data.size, np.full(data.size, 1.0 / data.size), size=n_bootstrap
+    ).astype(np.float64)
+    start = np.repeat(best[None, :], n_bootstrap, 0)
+    half = n_bootstrap // 2
+    second = pool.submit(form.fit, data, weights=weights[half:], start=start[half:])
+    fits = [form.fit(data, weights=weights[:half], start=start[:half])] if half else []
+    fits.append(second.result())
+    params = np.concatenate([f.params for f in fits])
+    ok = np.all(np.isfinite(params), axis=1) & np.isfinite(
+        np.concatenate([f.objective for f in fits]))
+    return params[ok], int((~ok).sum())
+
+
+def _holdout_split(
     form: ScalingForm, data: FitData, holdout: int | None
-) -> tuple[HoldoutCheck | None, str]:
+) -> tuple[tuple[IntArray, IntArray] | None, str]:
+    """The runs to refit on and the ones held out (largest compute), with the check's note;
+    None where the check is off or cannot be made."""
     size = data.size
     if holdout == 0:
         return None, "hold-out check turned off (holdout=0)"
@@ -379,27 +410,28 @@ def _holdout(
         if holdout is not None:
             raise AnalysisError(msg.capitalize() + "; hold out fewer runs or add runs.")
         return None, msg
-    comp = form.compute_of(data)
-    order = np.argsort(comp, kind="stable")
+    order = np.argsort(form.compute_of(data), kind="stable")
     train, test = order[:remaining], order[remaining:]
-    train_data = data.subset(train)
     try:
-        form.validate(train_data)
+        form.validate(data.subset(train))
     except AnalysisError as exc:
         if holdout is not None:
             raise
         return None, f"hold-out skipped: the remaining runs cannot be fitted ({exc})"
-    sub = form.fit(train_data)
+    return (train, test), f"held out the {test.size} largest-compute run(s)"
+
+
+def _holdout_check(form: ScalingForm, data: FitData, test: IntArray, sub: FormFit) -> HoldoutCheck:
+    """How far the law refitted without the runs ``test`` misses them."""
     pred = form.predict(sub.params[0], data.subset(test))
     obs = data.loss[test]
     rel = pred / obs - 1.0
-    check = HoldoutCheck(
+    return HoldoutCheck(
         n_held_out=int(test.size),
-        compute=tuple(float(v) for v in comp[test]),
+        compute=tuple(float(v) for v in form.compute_of(data)[test]),
         observed=tuple(float(v) for v in obs),
         predicted=tuple(float(v) for v in pred),
         relative_error=tuple(float(v) for v in rel),
         mean_abs_relative_error=float(np.mean(np.abs(rel))),
         max_abs_relative_error=float(np.max(np.abs(rel))),
     )
-    return check, f"held out the {test.size} largest-compute run(s)"
