@@ -18,7 +18,7 @@ class LabRun(NamedTuple):
     result: dict[str, Any]  # what train() returned
     record: Any  # the run as the lab stores it (status, config, summary)
     history: Any  # key -> series with .steps
-    records: list[dict[str, Any]]  # the evaluation records
+    records: list[dict[str, Any]]  # the evaluation records, flat as logged
 
 
 def train_in_lab(train: Callable[..., dict[str, Any]], cfg: Any, project: str,
@@ -30,6 +30,6 @@ def train_in_lab(train: Callable[..., dict[str, Any]], cfg: Any, project: str,
     lab = open_lab(folder / ".stepstone")
     try:
         return LabRun(result, lab.runs.get(run.id), lab.metrics.history(run.id),
-                      lab.evals.records(run.id))
+                      [r.to_dict() for r in lab.evals.records(run.id)])
     finally:
         lab.close()

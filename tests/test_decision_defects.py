@@ -41,7 +41,7 @@ def test_pass_fail_records_are_stratified_with_a_wilson_interval(lab):
     run_id = log_run(lab, kind="eval", evals=records)
     with open_lab(lab) as opened:
         stored = opened.evals.records(run_id)
-    assert "score" not in stored[0] and stored[0]["correct"] is True
+    assert stored[0].score is None and stored[0].correct is True
     code, out, err = cli(lab, "stratify", run_id, "--by", "difficulty", "--json")
     assert code == 0, err
     report = json.loads(out)

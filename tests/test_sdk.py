@@ -143,10 +143,10 @@ def test_log_eval_stores_records_with_buckets(lab_root):
     with open_lab(lab_root) as lab:
         records = lab.evals.records(run.id)
     assert n == 2
-    assert records[0] == {"id": "a", "score": 1.0, "difficulty": "easy", "name": "eval",
-                          "step": None}
-    assert records[1]["correct"] is False and "score" not in records[1]  # a proportion
-    assert records[1]["prediction"] == "x"
+    assert records[0].to_dict() == {"id": "a", "score": 1.0, "difficulty": "easy",
+                                    "name": "eval", "step": None}
+    assert records[1].correct is False and records[1].score is None  # a proportion
+    assert records[1].prediction == "x"
 
 
 def test_log_eval_refuses_a_record_without_score(lab_root):

@@ -139,8 +139,9 @@ def test_evaluation_records(store_target):
                             [normalize_record(r, i) for i, r in enumerate(records)])
         out = lab.evals.records("eva00001")
         assert lab.evals.names("eva00001") == ["mmlu"]
-    assert out[0] == {"id": "q1", "score": 0.5, "difficulty": "hard", "name": "mmlu", "step": 100}
-    assert out[1]["correct"] is True and "score" not in out[1] and out[1]["length"] == 7
+    assert out[0].to_dict() == {"id": "q1", "score": 0.5, "difficulty": "hard", "name": "mmlu",
+                                "step": 100}
+    assert out[1].correct is True and out[1].score is None and out[1].fields["length"] == 7
 
 
 # -- objects -------------------------------------------------------------------------------

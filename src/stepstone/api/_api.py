@@ -221,7 +221,7 @@ class Api:
         """Per-example evaluation records of several runs, with a ``run_id`` column first."""
         check_format(format)
         pd = pandas_module()
-        frames = [eval_frame(self._lab.evals.records(r.id, name), r.id)
+        frames = [eval_frame([e.to_dict() for e in self._lab.evals.records(r.id, name)], r.id)
                   for r in self._resolve(runs)]
         frames = [f for f in frames if len(f)]
         frame = pd.concat(frames, ignore_index=True) if frames else eval_frame([], "")

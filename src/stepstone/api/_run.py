@@ -378,7 +378,7 @@ class Run:
     def evals(self, name: str | None = None, format: str = "pandas") -> Any:
         """Per-example evaluation records: name, step, id, score, correct, prediction, fields."""
         check_format(format)
-        records = self._lab.evals.records(self.id, name)
+        records = [r.to_dict() for r in self._lab.evals.records(self.id, name)]
         if format == "records":
             return records
         return convert(eval_frame(records), format)

@@ -30,7 +30,7 @@ def curve_points(lab: Lab, run_id: str, knob: str, metric: str | None = None
         raise NotFoundError(f"run {run_id} has no test-time curve over {knob!r}"
                             + (f" (it has {', '.join(have)})" if have else
                                ": log one with run.log_curve(knob, value, metrics)"))
-    records = lab.evals.records(run_id, name)
+    records = [r.to_dict() for r in lab.evals.records(run_id, name)]
     named = sorted({str(r["metric"]) for r in records if "metric" in r})
     if named:
         if metric is None:

@@ -40,6 +40,7 @@ from stepstone.method.rules import (
 from stepstone.method.rules.tree import _walk
 from stepstone.method.schedule import schedule_incomplete
 from stepstone.method.settle import Settle, what_would_settle
+from stepstone.store.evals import EvalRecord
 from stepstone.store.lab import Lab
 from stepstone.store.notebook import Page
 from stepstone.store.questions import Question
@@ -167,19 +168,19 @@ def eval_buckets(lab: Lab, run_id: str, names: set[str]
         records = lab.evals.records(run_id, name)
         if not records:
             continue
-        fields = sorted({k for r in records for k in r} - _NOT_FIELDS)
+        fields = sorted({k for r in records for k in r.fields} - _NOT_FIELDS)
         field = next((f for f in BUCKET_FIELDS if f in fields), None)
         field = field or (fields[0] if len(fields) == 1 else None)
         if field is None:
             continue
-        groups: dict[str, list[dict[str, Any]]] = {}
+        groups: dict[str, list[EvalRecord]] = {}
         for record in records:
-            if record.get(field) is not None:
-                groups.setdefault(str(record[field]), []).append(record)
+            if record.fields.get(field) is not None:
+                groups.setdefault(str(record.fields[field]), []).append(record)
         out[name] = {
-            bucket: Tally(sum(bool(r["correct"]) for r in rows), len(rows))
-            if all("correct" in r for r in rows)
-            else Scores(tuple(float(r["score"]) for r in rows if r.get("score") is not None))
+            bucket: Tally(sum(bool(r.correct) for r in rows), len(rows))
+            if all(r.correct is not None for r in rows)
+            else Scores(tuple(float(r.score) for r in rows if r.score is not None))
             for bucket, rows in groups.items()}
     return out
 

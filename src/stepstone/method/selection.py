@@ -238,8 +238,9 @@ def eval_keys(summaries: Sequence[Mapping[str, Any]], loss_key: str) -> list[str
 
 
 def eval_records(lab: Lab, run_ref: str, name: str | None = None) -> list[dict[str, Any]]:
-    """The per-example evaluation records of a run (``name``: one eval set; default: the only
-    one, or ``eval``)."""
+    """The per-example evaluation records of a run, flat as analysis reads them
+    (:meth:`stepstone.store.evals.EvalRecord.to_dict`; ``name``: one eval set; default: the
+    only one, or ``eval``)."""
     run_id = lab.runs.resolve_id(run_ref)
     names = lab.evals.names(run_id)
     if not names:
@@ -255,7 +256,7 @@ def eval_records(lab: Lab, run_ref: str, name: str | None = None) -> list[dict[s
                              "choose one with --name")
     elif name not in names:
         raise NotFoundError(f"run {run_id} has no eval set {name!r} (it has {', '.join(names)})")
-    return lab.evals.records(run_id, name)
+    return [r.to_dict() for r in lab.evals.records(run_id, name)]
 
 
 def bucket_fields(records: Sequence[Mapping[str, Any]]) -> list[str]:

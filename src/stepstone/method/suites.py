@@ -48,6 +48,7 @@ from stepstone.method.baselines import (
 from stepstone.method.rules import bounds, metrics_used, parse_rule
 from stepstone.method.suite_scale import at_scale, scale_mismatch
 from stepstone.method.suite_spec import NAME, check_text, normalize_spec, parse_check
+from stepstone.store.evals import EvalRecord
 from stepstone.store.lab import Lab
 from stepstone.store.questions import Question
 from stepstone.store.runs import RunRecord, numeric
@@ -200,24 +201,24 @@ def _rule_constraints(rule_text: str) -> list[Check]:
     return out
 
 
-def _bucket_stat(records: Sequence[Mapping[str, Any]]) -> str:
-    return "accuracy" if records and all("correct" in r for r in records) else "score"
+def _bucket_stat(records: Sequence[EvalRecord]) -> str:
+    return "accuracy" if records and all(r.correct is not None for r in records) else "score"
 
 
-def final_records(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def final_records(records: Sequence[EvalRecord]) -> list[EvalRecord]:
     """A run's final evaluation in one eval set: the records at the step of the last record
     written (its last eval step; records logged without a step are a step of their own), not
     the records of every evaluation it made along the way."""
     if not records:
         return []
-    last = records[-1].get("step")
-    return [r for r in records if r.get("step") == last]
+    last = records[-1].step
+    return [r for r in records if r.step == last]
 
 
-def _record_value(record: Mapping[str, Any], stat: str) -> float | None:
+def _record_value(record: EvalRecord, stat: str) -> float | None:
     if stat == "accuracy":
-        return 1.0 if record.get("correct") else 0.0
-    return numeric(record.get("score"))
+        return 1.0 if record.correct else 0.0
+    return numeric(record.score)
 
 
 def _eval_name(lab: Lab, runs: Sequence[RunRecord], wanted: str | None) -> str | None:
@@ -242,23 +243,24 @@ def _buckets(lab: Lab, runs: Sequence[RunRecord], eval_name: str | None
     per_run = {r.id: final_records(lab.evals.records(r.id, eval_name)) for r in runs}
     every = [rec for recs in per_run.values() for rec in recs]
     stat = _bucket_stat(every)
-    fields = sorted({k for rec in every for k in rec if k not in _SKIP_FIELDS})
+    fields = sorted({k for rec in every for k in rec.fields if k not in _SKIP_FIELDS})
     summary: list[dict[str, Any]] = []
     checks: list[Check] = []
     for field in fields:
-        levels = sorted({str(rec[field]) for rec in every if rec.get(field) is not None})
+        levels = sorted({str(rec.fields[field]) for rec in every
+                         if rec.fields.get(field) is not None})
         if not 2 <= len(levels) <= MAX_LEVELS:
             continue
         means: dict[str, float] = {}
         spread: dict[str, list[float]] = {}
         for level in levels:
-            values = [v for rec in every if str(rec.get(field)) == level
+            values = [v for rec in every if str(rec.fields.get(field)) == level
                       and (v := _record_value(rec, stat)) is not None]
             if not values:
                 continue
             means[level] = statistics.fmean(values)
             for recs in per_run.values():
-                mine = [v for rec in recs if str(rec.get(field)) == level
+                mine = [v for rec in recs if str(rec.fields.get(field)) == level
                         and (v := _record_value(rec, stat)) is not None]
                 if mine:
                     spread.setdefault(level, []).append(statistics.fmean(mine))
@@ -349,14 +351,14 @@ def _compare(value: float, op: str, threshold: float) -> bool:
 
 
 def _value(lab: Lab, run: RunRecord, check: Check,
-           cache: dict[str, list[Mapping[str, Any]]]) -> tuple[float | None, str]:
+           cache: dict[str, list[EvalRecord]]) -> tuple[float | None, str]:
     if check.kind != "bucket":
         value = numeric(run.summary.get(check.metric))
         return value, "" if value is not None else f"the run reports no {check.metric}"
     name = check.eval or "eval"
     if name not in cache:
         cache[name] = final_records(lab.evals.records(run.id, name))
-    records = [r for r in cache[name] if str(r.get(check.field or "")) == check.bucket]
+    records = [r for r in cache[name] if str(r.value(check.field or "")) == check.bucket]
     stat = check.stat or "mean"
     values = [v for r in records if (v := _record_value(r, "accuracy" if stat == "accuracy"
                                                         else "score")) is not None]
@@ -368,7 +370,7 @@ def _value(lab: Lab, run: RunRecord, check: Check,
 def evaluate(lab: Lab, suite: SuiteVersion, run: RunRecord) -> SuiteResult:
     """Every check of ``suite`` on ``run``; a check without its number fails (nothing passes
     unmeasured)."""
-    cache: dict[str, list[Mapping[str, Any]]] = {}
+    cache: dict[str, list[EvalRecord]] = {}
     results = []
     for check in suite.spec.checks:
         value, why = _value(lab, run, check, cache)

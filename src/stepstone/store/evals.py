@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from stepstone.errors import UsageError
@@ -14,6 +15,36 @@ RESERVED = ("id", "score", "correct", "prediction")
 
 
 Row = tuple[str, float | None, int | None, str | None, str]
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """One example's evaluation as stored: its ``id`` in the eval set ``name`` at ``step``,
+    its ``score`` or pass/fail (``correct``), the model's ``prediction``, and the other
+    ``fields`` it was logged with (the buckets stratified evaluation groups it by)."""
+
+    id: str
+    name: str
+    step: int | None
+    score: float | None
+    correct: bool | None
+    prediction: str | None
+    fields: dict[str, Any]
+
+    def value(self, key: str) -> Any:
+        """The value of ``key`` as the record was logged: a field, or ``id``, ``name``,
+        ``step``, ``score``, ``correct``, ``prediction`` (None when it has none)."""
+        return self.to_dict().get(key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as it was logged, flat (what analysis and exports read): its fields,
+        ``id``, ``name``, ``step``, and ``score``, ``correct``, ``prediction`` when set."""
+        out = dict(self.fields)
+        out.update(id=self.id, name=self.name, step=self.step)
+        for key in ("score", "correct", "prediction"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
 
 
 def normalize_record(record: Mapping[str, Any], index: int) -> Row:
@@ -64,8 +95,8 @@ class Evals:
             [(run_id, name, step, *r, now) for r in rows],
         )
 
-    def records(self, run_id: str, name: str | None = None) -> list[dict[str, Any]]:
-        """The records of a run as dicts: id, score, correct, prediction, name, step and fields."""
+    def records(self, run_id: str, name: str | None = None) -> list[EvalRecord]:
+        """The records of a run (of the eval set ``name``, if given), in the order written."""
         sql = (
             "SELECT name, step, example_id, score, correct, prediction, fields FROM eval_records"
             " WHERE run_id = ?"
@@ -74,18 +105,11 @@ class Evals:
         if name is not None:
             sql += " AND name = ?"
             params.append(name)
-        out = []
-        for row in self.db.query(sql + " ORDER BY id", params):
-            record: dict[str, Any] = json.loads(row["fields"])
-            record.update(id=row["example_id"], name=row["name"], step=row["step"])
-            if row["score"] is not None:
-                record["score"] = row["score"]
-            if row["correct"] is not None:
-                record["correct"] = bool(row["correct"])
-            if row["prediction"] is not None:
-                record["prediction"] = row["prediction"]
-            out.append(record)
-        return out
+        return [EvalRecord(id=row["example_id"], name=row["name"], step=row["step"],
+                           score=row["score"],
+                           correct=None if row["correct"] is None else bool(row["correct"]),
+                           prediction=row["prediction"], fields=json.loads(row["fields"]))
+                for row in self.db.query(sql + " ORDER BY id", params)]
 
     def names(self, run_id: str) -> list[str]:
         rows = self.db.query(

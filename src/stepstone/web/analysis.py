@@ -298,12 +298,12 @@ def stratified_data(lab: Lab, run: str, *, against: str | None = None, by: str |
     rec_a = lab.runs.get(run)
     rec_b = lab.runs.get(against) if against else None
     set_a, names_a = _eval_set(lab, rec_a, name)
-    records_a = lab.evals.records(rec_a.id, set_a)
+    records_a = [r.to_dict() for r in lab.evals.records(rec_a.id, set_a)]
     records_b: list[dict[str, Any]] | None = None
     set_b = None
     if rec_b is not None:
         set_b, _ = _eval_set(lab, rec_b, set_a if set_a in lab.evals.names(rec_b.id) else None)
-        records_b = lab.evals.records(rec_b.id, set_b)
+        records_b = [r.to_dict() for r in lab.evals.records(rec_b.id, set_b)]
     fields = aio.bucket_fields(records_a)
     if records_b is not None:
         fields = [f for f in fields if f in set(aio.bucket_fields(records_b))]
