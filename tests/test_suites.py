@@ -198,6 +198,11 @@ def test_hand_written_suite_from_yaml(lab: Path, tmp_path: Path) -> None:
             suite_rules.create(opened, "bad", bad)
         with pytest.raises(UsageError, match="non-empty list"):
             suite_rules.create(opened, "bad", {"checks": []})
+        with pytest.raises(UsageError, match="check 1: unknown keys: treshold"):
+            suite_rules.create(opened, "bad", {"checks": [{"metric": "x", "op": "<=",
+                                                           "value": 1, "treshold": 2}]})
+        with pytest.raises(UsageError, match="metrics is a list"):
+            suite_rules.create(opened, "bad", {"checks": ["x <= 1"], "metrics": "x"})
         assert opened.suites.list("bad") == []  # a refused suite leaves nothing behind
 
 

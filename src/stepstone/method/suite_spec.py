@@ -83,6 +83,9 @@ def normalize_spec(spec: Mapping[str, Any]) -> SuiteSpec:
                            "checks", "reference", "source", "rung", "rungs"}
     if unknown:
         raise UsageError(f"unknown suite keys: {', '.join(sorted(unknown))}")
+    for key in ("metrics", "buckets"):
+        if not isinstance(spec.get(key), list | type(None)):
+            raise UsageError(f"{key} is a list, not {spec[key]!r}")
     rung, rungs = spec.get("rung"), spec.get("rungs")
     if isinstance(rung, bool) or not isinstance(rung, str | int | float | type(None)):
         raise UsageError(f"rung is the scale the suite holds (a number like 1e7 or a label), "

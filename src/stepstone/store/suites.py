@@ -34,7 +34,7 @@ class Check:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def check_of(data: Mapping[str, Any]) -> Check:
+def _check_of(data: Mapping[str, Any]) -> Check:
     """A check from its stored mapping (the keys of :meth:`Check.to_dict`)."""
     return Check(**{k: data[k] for k in Check.__dataclass_fields__ if k in data})
 
@@ -75,7 +75,7 @@ def spec_of(data: Mapping[str, Any]) -> SuiteSpec:
     def listed(key: str) -> tuple[Any, ...] | None:
         return None if data.get(key) is None else tuple(data[key])
 
-    return SuiteSpec(checks=tuple(check_of(c) for c in data["checks"]), name=data.get("name"),
+    return SuiteSpec(checks=tuple(_check_of(c) for c in data["checks"]), name=data.get("name"),
                      tier=data.get("tier"), question=data.get("question"),
                      description=data.get("description"), source=data.get("source"),
                      metrics=listed("metrics"), buckets=listed("buckets"),
