@@ -32,7 +32,7 @@ def json_option(func: F) -> F:
 
 
 def print_json(payload: Any) -> None:
-    """Print ``payload`` as JSON (non-finite floats become strings)."""
+    """Print ``payload`` as JSON (:func:`stepstone.display.json_text`: NaN and ±inf as null)."""
     click.echo(json_text(payload))
 
 

@@ -49,9 +49,10 @@ class QuestionDetail:
 
 @dataclass(frozen=True)
 class Overdue:
-    """An open or running question whose time box has run out, and by how many hours."""
+    """An open or running question whose time box (hours) has run out, and by how many hours."""
 
     question: Question
+    timebox_hours: float
     over_hours: float
 
 
@@ -150,6 +151,6 @@ def overdue(lab: Lab, now: float | None = None) -> list[Overdue]:
     out = []
     for question in lab.questions.list():
         over = hours_over(question, now)
-        if over is not None:
-            out.append(Overdue(question, over))
+        if over is not None and question.timebox_hours is not None:
+            out.append(Overdue(question, question.timebox_hours, over))
     return out
