@@ -110,7 +110,7 @@ def simulate(job: tuple[Cell, int, int, str]) -> dict[str, Any]:
         shutil.copytree(template, lab_dir)
         with open_lab(lab_dir) as lab:
             version = baselines.create(lab, "small", {"seed": 0},
-                                       reference_metric="val_loss")["version"]
+                                       reference_metric="val_loss").version
             qid = questions.create(lab, "does it save compute?", rule=RULE,
                                    metrics=["val_loss"], baseline="small").question.id
             now = time.time()

@@ -9,6 +9,7 @@ import pytest
 
 from stepstone.analysis import efficiency_gain, fit_scaling_law, gain_curve
 from stepstone.analysis.fit import ScalingFit
+from stepstone.analysis.gain import _trend
 from stepstone.analysis.scaling import ChinchillaLaw
 from stepstone.errors import AnalysisError
 
@@ -147,39 +148,29 @@ def test_gain_refusals(exact_fit: ScalingFit) -> None:
         efficiency_gain(exact_fit, [1e20], [2.0], labels=["a", "b"])
 
 
-def _fit_with_samples(samples: np.ndarray) -> ScalingFit:
-    """The exact fit with its bootstrap refits replaced by ``samples`` (E, A, alpha rows)."""
-    c = np.logspace(18, 22, 10)
-    base = fit_scaling_law("compute", compute=c, loss=law(c), n_bootstrap=2, holdout=0)
-    import dataclasses
-
-    return dataclasses.replace(base, samples=samples)
-
-
-def test_trend_counts_refits_that_never_reach_a_rung_instead_of_dropping_them() -> None:
+def test_trend_counts_draws_that_never_reach_a_rung_instead_of_dropping_them() -> None:
+    # joint draws of the gains at 3 rungs (the law's error and the seeds'): in 10 of 100 the
+    # largest rung's loss lies below the drawn law's reach, an infinite gain there
     rungs = np.array([1e19, 1e20, 1e21])
-    loss = [float(law(c * 1.5)) for c in rungs]  # gain 1.5 everywhere under the true law
-    good = np.tile([E, A, ALPHA], (100, 1))
-    good[:, 2] += np.linspace(-0.002, 0.002, 100)  # a little spread of the exponent
-    # 10 of 100 refits put E above the largest rung's loss: an infinite gain there
+    point = np.full(3, 1.5)
+    good = 1.5 * np.exp(np.outer(np.linspace(-0.01, 0.01, 100), [1.0, 0.5, -1.0]))
     bad = good.copy()
-    bad[:10, 0] = loss[2] + 0.01
-    clean = efficiency_gain(_fit_with_samples(good), rungs, loss)
-    mixed = efficiency_gain(_fit_with_samples(bad), rungs, loss)
-    assert clean.trend.unreachable_fraction == 0.0
-    assert mixed.trend.unreachable_fraction == pytest.approx(0.10)
-    # dropping the 10 refits would leave 90 finite slopes and a narrower interval; counting
+    bad[:10, 2] = np.inf
+    clean = _trend(rungs, point, good, 0.95, 0.1)
+    mixed = _trend(rungs, point, bad, 0.95, 0.1)
+    assert clean.unreachable_fraction == 0.0
+    assert mixed.unreachable_fraction == pytest.approx(0.10)
+    # dropping the 10 draws would leave 90 finite slopes and a narrower interval; counting
     # them as infinite slopes beyond the 97.5% quantile makes it unbounded
-    assert mixed.trend.ci_low is None and mixed.trend.ci_high is None
-    assert mixed.trend.verdict == "inconclusive" and "10%" in mixed.trend.explanation
-    assert clean.trend.ci_low is not None and clean.trend.ci_high is not None
+    assert mixed.ci_low is None and mixed.ci_high is None
+    assert mixed.verdict == "inconclusive" and "10%" in mixed.explanation
+    assert clean.ci_low is not None and clean.ci_high is not None
     # 2 of 100 stay inside the tails: the interval stays finite and the fraction is said
     few = good.copy()
-    few[:2, 0] = loss[2] + 0.01
-    some = efficiency_gain(_fit_with_samples(few), rungs, loss)
-    assert some.trend.unreachable_fraction == pytest.approx(0.02)
-    assert some.trend.ci_low is not None and "2% of the draws" in \
-        some.trend.explanation
+    few[:2, 2] = np.inf
+    some = _trend(rungs, point, few, 0.95, 0.1)
+    assert some.unreachable_fraction == pytest.approx(0.02)
+    assert some.ci_low is not None and "2% of the draws" in some.explanation
 
 
 def test_bootstrap_slope_spread_is_the_standard_deviation_for_normal_slopes() -> None:

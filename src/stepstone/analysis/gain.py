@@ -8,16 +8,17 @@ same loss. Above 1 the method is more compute-efficient; below 1 it is worse.
 
 The gain is **undefined** when the run's loss is at or below the baseline's fitted
 irreducible loss E (the baseline never reaches it at any compute): the rung says so and
-carries no number. Each rung's interval comes from the baseline fit's bootstrap refits;
-refits whose E lies above the run's loss give an unbounded upper end (reported as None).
+carries no number. Each rung's interval comes from the baseline law refitted by least
+squares, with its linearized prediction variance (:func:`reference_law`; docs/analysis.md);
+draws that never reach the run's loss give an unbounded upper end (reported as None).
 
 Trend across a ladder: the slope of ``ln gain`` against ``log10 C`` (change in log-gain
 per decade of compute), by least squares over the defined rungs. Its interval combines the
-baseline-fit uncertainty (the slope recomputed under every bootstrap refit) with the
+baseline-law uncertainty (the slope recomputed under every draw of the law) with the
 scatter of the rungs about the line (ordinary least-squares standard error, 3+ rungs),
 ``se = sqrt(se_boot² + se_ols²)``, and a t (3+ rungs) or normal (2 rungs) quantile.
-``se_boot`` is the half-width of the central ``confidence`` interval of the refits' slopes
-divided by its normal quantile (for normal slopes, their standard deviation). A refit that
+``se_boot`` is the half-width of the central ``confidence`` interval of the draws' slopes
+divided by its normal quantile (for normal slopes, their standard deviation). A draw that
 never reaches some rung's loss has an infinite gain there, so an infinite slope (of the sign
 of that rung's side of the ladder; unknown, and counted against both ends, when such rungs
 lie on both sides): it stays in the ranking instead of being dropped, which would shrink the
@@ -41,8 +42,9 @@ compute: the Kaplan count of a small model is ~n_ctx/(12·d_model) above 6ND).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 from scipy import stats as _st
@@ -58,11 +60,11 @@ from ._common import (
     share,
 )
 from .fit import ScalingFit
-from .scaling import ChinchillaLaw
-from .uncertainty import SeedNoise, draw_means
+from .scaling import ChinchillaLaw, FitData, ScalingForm
+from .uncertainty import LinearLaw, SeedNoise, draw_means, linear_law
 
 VERDICTS = ("rising", "stable", "falling", "inconclusive")
-N_DRAWS = 4000  # Monte Carlo draws of a gain (at least one per bootstrap refit)
+N_DRAWS = 4000  # Monte Carlo draws of a gain (at least one per bootstrap refit, if used)
 EXPONENT_RTOL = 1e-6  # compute exponents closer than this are the same (fit precision)
 
 
@@ -273,9 +275,9 @@ def _trend(
 
 def _welch_widening(spread: FloatArray | Sequence[float], dof: float, confidence: float,
                     law_dof: float = math.inf) -> float:
-    """``t_ν / z``: how much to widen a joint-draw interval (the law's bootstrap refits,
+    """``t_ν / z``: how much to widen a joint-draw interval (the law's draws,
     normal seed draws) so that it carries the t of two variances each estimated from few
-    data. ``spread`` is the SD (ln units) under the law's refits alone and under the seed
+    data. ``spread`` is the SD (ln units) under the law's draws alone and under the seed
     draws alone, ``law_dof`` and ``dof`` their degrees of freedom (the law's residual
     degrees of freedom n − P; the seed noise's k − 1, or the noise floor's); ``ν`` is the
     Welch–Satterthwaite degrees of freedom of their sum:
@@ -326,6 +328,33 @@ def _slope_se(samples: FloatArray, coef: FloatArray, confidence: float) -> tuple
     return (high - low) / (2.0 * float(_st.norm.ppf(1 - tail))), unreachable
 
 
+def _compute_needed(form: ScalingForm, size: float | None
+                    ) -> Callable[[FloatArray, float | FloatArray], FloatArray]:
+    """``(params, loss) -> C``: the compute the law needs to reach a loss, on its frontier or
+    (``size``) at that model size (``k·N·D'``)."""
+    if size is None:
+        return form.compute_for_loss
+    assert isinstance(form, ChinchillaLaw)
+    k, chin = form.flops_per_param_token, form
+
+    def needed(p: FloatArray, loss: float | FloatArray) -> FloatArray:
+        return k * size * chin.tokens_for_loss(p, loss, size)
+
+    return needed
+
+
+def _law_loss(form: ScalingForm, p: FloatArray, *, compute: float,
+              size: float | None) -> FloatArray:
+    """The law's loss (rows of ``p``) at ``compute``: on its frontier, or at model size
+    ``size``."""
+    if size is None:
+        return np.asarray(form.loss_at_compute(p, np.array([compute]))[:, 0])
+    assert isinstance(form, ChinchillaLaw)
+    d = compute / (form.flops_per_param_token * size)
+    return np.asarray(form.predict(p, FitData(np.ones(1), n=np.array([size]),
+                                              d=np.array([d])))).reshape(-1)
+
+
 def efficiency_gain(
     baseline: ScalingFit,
     compute: ArrayLike,
@@ -341,9 +370,11 @@ def efficiency_gain(
     """Gain of new runs (one per rung: ``compute`` spent, ``loss`` reached) over a baseline law.
 
     ``loss`` is each rung's mean over its seeds and ``noise`` its seed noise
-    (:func:`~stepstone.analysis.uncertainty.seed_noise`; None: exact). Each rung's interval
-    combines both sources of uncertainty by Monte Carlo: draw ``j`` pairs the baseline's
-    bootstrap refit ``j mod B`` with a normal draw of the rung's true mean loss
+    (:func:`~stepstone.analysis.uncertainty.seed_noise`; None: exact). The gain is measured
+    against the baseline law refitted by least squares (:func:`reference_law`). Each rung's
+    interval combines both sources of uncertainty by Monte Carlo: draw ``j`` pairs a normal
+    draw of the law's prediction error at the compute it needs (``s²·gᵀ(JᵀJ)⁻¹g``, one
+    parameter draw shared by the rungs) with a normal draw of the rung's true mean loss
     (:func:`~stepstone.analysis.uncertainty.draw_means`), and the interval is the central
     ``confidence`` range of the gains of the draws (``seed`` fixes them), widened in ln-gain
     about the point by ``t_ν / z`` with ``ν`` the Welch–Satterthwaite degrees of freedom of
@@ -383,18 +414,22 @@ def efficiency_gain(
         require_positive(sizes, "n")
         if sizes.size != c.size:
             raise AnalysisError(f"n has {sizes.size} values for {c.size} rungs.")
-    theta = baseline.vector
-    e = baseline.irreducible_loss
+    no_interval = too_few_points(baseline)
+    lin = reference_law(baseline) if no_interval is None else None
+    theta = lin.theta if lin is not None else baseline.vector
+    e_arr = form.irreducible_loss(theta)
+    e = None if e_arr is None else float(e_arr[0])
     base_loss = form.loss_at_compute(theta, c)[0]
     refits = baseline.samples.shape[0]
-    n_draws = max(N_DRAWS, refits) if refits >= 2 else 0
-    params = baseline.samples[np.arange(n_draws) % refits] if n_draws else baseline.samples
+    n_draws = max(N_DRAWS, refits) if refits >= 2 or lin is not None else 0
+    params = baseline.samples[np.arange(n_draws) % refits] if refits else baseline.samples
     rng = np.random.default_rng(seed)
-    no_interval = too_few_points(baseline)
+    shifts = (rng.multivariate_normal(np.zeros(form.n_params), lin.cov, size=n_draws,
+                                      method="eigh") if lin is not None else None)
     law_dof = float(baseline.n_points - form.n_params)  # of the law's variance (n − P)
     rungs: list[GainRung] = []
     sample_cols: list[FloatArray] = []
-    law_cols: list[FloatArray] = []  # gains under the refits alone, and the seed draws alone
+    law_cols: list[FloatArray] = []  # gains under the law's draws alone, and the seeds' alone
     seed_cols: list[FloatArray] = []
     seed_dofs: list[float] = []
     for i in range(c.size):
@@ -405,27 +440,32 @@ def efficiency_gain(
         if sizes is not None:
             assert isinstance(form, ChinchillaLaw)
             ni = float(sizes[i])
-            k = form.flops_per_param_token
-            c_point = float(k * ni * form.tokens_for_loss(theta, li, ni)[0])
-            c_draws = k * ni * form.tokens_for_loss(params, drawn, ni)
-            c_law = k * ni * form.tokens_for_loss(params, li, ni)
-            c_seed = k * ni * form.tokens_for_loss(theta, drawn, ni)
             floor = float(theta[0] + theta[1] * ni ** (-theta[3]))
             why = (
                 f"undefined: loss {li:.4g} is at or below {floor:.4g}, what the baseline "
                 f"of this size reaches with unlimited data"
             )
         else:
-            c_point = float(form.compute_for_loss(theta, li)[0])
-            c_draws = form.compute_for_loss(params, drawn)
-            c_law = form.compute_for_loss(params, li)
-            c_seed = form.compute_for_loss(theta, drawn)
             why = (
                 f"undefined: loss {li:.4g} is at or below the baseline's irreducible loss "
                 f"E = {e:.4g}; no baseline compute reaches it"
                 if e is not None
                 else "undefined: the baseline law never reaches this loss"
             )
+        size = None if sizes is None else float(sizes[i])
+        needed = _compute_needed(form, size)
+        c_point = float(needed(theta, li)[0])
+        c_seed = needed(theta, drawn)
+        if shifts is not None and lin is not None and math.isfinite(c_point):
+            # the law's prediction error at the compute it needs, L̂(C*) − L(C*) ≈ g·δu:
+            # the true law reaches L where the fitted one reaches L + g·δu
+            grad = lin.gradient(partial(_law_loss, form, compute=c_point, size=size))
+            shift = shifts @ grad
+            c_law = needed(theta, li + shift)
+            c_draws = needed(theta, drawn + shift)
+        else:
+            c_law = needed(params, li)
+            c_draws = needed(params, drawn)
         widen, law_sd, seed_sd = 1.0, None, None
         dof_seed = rung_noise.dof if rung_noise is not None else math.inf
         if n_draws:
@@ -471,14 +511,38 @@ def efficiency_gain(
     )
 
 
-def law_spread(fit: ScalingFit, loss: float) -> float | None:
-    """The SD of ln C(loss) over the law's bootstrap refits (the baseline law's part of a gain's
-    ln-interval at that loss; from the central interval over its normal quantile); None
-    without refits or when too many never reach the loss."""
-    if fit.samples.shape[0] < 2 or too_few_points(fit):
+def reference_law(fit: ScalingFit) -> LinearLaw | None:
+    """The law a gain is measured against: ``fit`` refitted by least squares on ``ln L`` from
+    its own optimum, with its linearized covariance (:func:`linear_law`); None when the fit
+    carries no runs, has too few for an interval, or does not linearize."""
+    if too_few_points(fit) is not None:
         return None
-    spread = float(_log_spread(fit.form_impl.compute_for_loss(fit.samples, loss)[:, None],
-                               fit.confidence)[0])
+
+    def arr(x: tuple[float, ...] | None) -> FloatArray | None:
+        return None if x is None else np.asarray(x, dtype=np.float64)
+
+    data = FitData(np.asarray(fit.loss, dtype=np.float64), arr(fit.compute), arr(fit.n),
+                   arr(fit.d))
+    return linear_law(fit.form_impl, data, fit.vector)
+
+
+def law_spread(fit: ScalingFit, loss: float) -> float | None:
+    """The SD of ln C(loss) under the baseline law's uncertainty (its part of a gain's
+    ln-interval at that loss): the least-squares law's prediction SD at the compute it needs
+    (:func:`reference_law`), over the slope of its loss in ln C there; None when the law has
+    no interval or never reaches the loss."""
+    lin = reference_law(fit)
+    if lin is None:
+        return None
+    form = fit.form_impl
+    c_star = float(form.compute_for_loss(lin.theta, loss)[0])
+    if not math.isfinite(c_star):
+        return None
+    grad = lin.gradient(lambda p: form.loss_at_compute(p, np.array([c_star]))[:, 0])
+    step = 1e-4
+    ends = form.loss_at_compute(lin.theta, c_star * np.exp([-step, step]))[0]
+    slope = abs(float(ends[1] - ends[0])) / (2.0 * step)  # |dL / d ln C| at C*
+    spread = math.sqrt(max(lin.variance(grad), 0.0)) / slope if slope > 0 else math.inf
     return spread if math.isfinite(spread) else None
 
 

@@ -7,7 +7,8 @@ one seed, from the baseline's measured noise floor (its seed-to-seed SD over ``n
 ``n - 1`` degrees of freedom), and the result says so; with one seed and no noise floor the
 spread is unknown: :attr:`SeedNoise.known` is False and a decision built on it is
 inconclusive. :func:`draw_means` turns it into normal Monte Carlo draws of the mean, the draws
-a gain interval combines with the baseline law's bootstrap refits (the t of a noise measured
+a gain interval combines with the baseline law's prediction error (:func:`linear_law`, the law
+refitted by least squares and linearized; the t of a noise measured
 on few seeds, and of a law fitted to few runs, enters afterwards, by the Welch–Satterthwaite
 widening of :func:`stepstone.analysis.gain.efficiency_gain`).
 """
@@ -15,12 +16,13 @@ widening of :func:`stepstone.analysis.gain.efficiency_gain`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._common import FloatArray, ResultMixin
+from .scaling import FitData, ScalingForm
 
 SEEDS, NOISE_FLOOR, UNKNOWN = "seeds", "noise floor", "unknown"
 
@@ -74,4 +76,68 @@ def draw_means(mean: float, noise: SeedNoise | None, size: int,
     return np.asarray(mean + noise.se * rng.standard_normal(size), dtype=np.float64)
 
 
-__all__ = ["NOISE_FLOOR", "SEEDS", "UNKNOWN", "SeedNoise", "draw_means", "seed_noise"]
+
+
+@dataclass(frozen=True)
+class LinearLaw:
+    """A baseline law refitted by least squares on the loss, linearized at its optimum: the
+    classical theory of nonlinear least squares (Seber & Wild 1989, ch. 5; Bates & Watts 1988,
+    ch. 2) gives its parameters' covariance ``s²(JᵀJ)⁻¹``, ``s² = RSS/(n − P)`` with ``n − P``
+    degrees of freedom and ``J`` the Jacobian of the fitted losses. See :func:`linear_law`."""
+
+    theta: FloatArray  # least-squares optimum (P,)
+    cov: FloatArray  # covariance of theta (P, P)
+    dof: float  # n − P
+
+    def gradient(self, fn: Callable[[FloatArray], FloatArray]) -> FloatArray:
+        """Central-difference gradient of ``fn`` (parameters (B, P) -> (B,)) at the optimum."""
+        step = 1e-6 * np.maximum(1.0, np.abs(self.theta))
+        eye = np.diag(step)
+        up, down = fn(self.theta[None, :] + eye), fn(self.theta[None, :] - eye)
+        return np.asarray((up - down) / (2.0 * step), dtype=np.float64)
+
+    def variance(self, grad: FloatArray) -> float:
+        """Delta-method variance ``gᵀ Cov(θ) g`` of a function with gradient ``grad``."""
+        return float(grad @ self.cov @ grad)
+
+
+def linear_law(form: ScalingForm, data: FitData, start: FloatArray) -> LinearLaw | None:
+    """Refit ``form`` to ``data`` by least squares on the loss (residuals ``L̂ − L``: seed noise
+    is additive on the loss, as in :func:`seed_noise`) from ``start``, the reported fit's
+    optimum, and linearize it there (:class:`LinearLaw`); None with fewer than P + 1 runs or
+    when the refit or its Jacobian is not finite."""
+    from scipy.optimize import least_squares
+
+    n, p = data.size, form.n_params
+    if n <= p or not np.all(np.isfinite(start)):
+        return None
+    y = data.loss
+    big = 1e3 * float(y.max())  # a trial point where the law is undefined
+
+    def resid(theta: FloatArray) -> FloatArray:
+        with np.errstate(all="ignore"):
+            r = form.predict(theta, data) - y
+        return np.asarray(np.where(np.isfinite(r), r, big), dtype=np.float64)
+
+    try:
+        theta = np.asarray(least_squares(resid, start, method="lm", x_scale="jac").x)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    r = resid(theta)
+    step = 1e-6 * np.maximum(1.0, np.abs(theta))
+    jac = np.stack([(resid(theta + h) - resid(theta - h)) / (2.0 * step[j])
+                    for j, h in enumerate(np.diag(step))], axis=1)
+    if not (np.all(np.isfinite(theta)) and np.all(np.isfinite(jac)) and np.all(np.abs(r) < big)):
+        return None
+    scale = np.linalg.norm(jac, axis=0)  # unit columns keep (JᵀJ)⁻¹ accurate (A ~ 1e5, α ~ 0.3)
+    if not np.all(scale > 0):
+        return None
+    unit = jac / scale
+    cov = (float(r @ r) / (n - p)) * np.linalg.pinv(unit.T @ unit) / np.outer(scale, scale)
+    if not np.all(np.isfinite(cov)):
+        return None
+    return LinearLaw(theta, cov, float(n - p))
+
+
+__all__ = ["NOISE_FLOOR", "SEEDS", "UNKNOWN", "LinearLaw", "SeedNoise", "draw_means", "linear_law",
+           "seed_noise"]
