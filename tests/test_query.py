@@ -54,8 +54,8 @@ def test_points_are_unpacked_exactly_on_both_backends(store_target: StoreTarget)
     assert code == 0, err
     rows = json.loads(out)
     assert [r["step"] for r in rows] == [0, 1, 2, 3, 4, 5, 6, 7, 2**40]
-    shown = [r["value"] if isinstance(r["value"], float) else float(r["value"]) for r in rows]
-    assert shown == VALUES
+    # JSON has no infinities: --json writes them as null, as every JSON output does
+    assert [r["value"] for r in rows] == [v if math.isfinite(v) else None for v in VALUES]
     code, out, err = _query(store_target, "SELECT run_id, key, COUNT(*) AS n, "
                                           "MIN(time) > 0 AS timed FROM points "
                                           "GROUP BY run_id, key ORDER BY run_id, key", "--json")
