@@ -517,8 +517,8 @@ def summary_text(result: DemoResult) -> str:
         v["version"] + (f" (+{', '.join(v['features'])})" if v["features"] else "")
         for v in result.history))
     lines += ["", f"Baseline law ({result.law.get('n_runs')} runs): {result.law.get('formula')}",
-              "Gain of the 4-shot loss per rung (95% interval: the law's bootstrap and the "
-              "seeds' noise):", "  rung   compute     eval/loss  gain    interval"]
+              "Gain of the 4-shot loss per rung (95% interval: the baseline law's fit and "
+              "the seeds' noise):", "  rung   compute     eval/loss  gain    interval"]
     for g in result.gains:
         lines.append(f"  {g['label']:<6} {_num(g['compute'], '.2e'):<11} "
                      f"{_num(g['loss'], '.4f'):<10} {_num(g['gain'], '.3f'):<7} "
