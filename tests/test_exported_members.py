@@ -31,6 +31,19 @@ def test_import_stepstone_loads_no_heavy_library():
     assert out == "[]"
 
 
+
+def test_import_stepstone_loads_no_store_until_a_run_starts():
+    """``import stepstone`` gives the wandb-shaped names and the module-level handles; the
+    store, the writer and the session load with the first ``init()`` (or ``stepstone.Run``)."""
+    code = ("import sys, stepstone\n"
+            "print(sorted(m for m in sys.modules if m.startswith(("
+            "'stepstone.store', 'stepstone.sdk.run', 'stepstone.sdk.writer', "
+            "'stepstone.sdk.session', 'stepstone.method', 'sqlite3'))))\n"
+            "print(stepstone.Run.__module__, type(stepstone.config).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.strip().splitlines()
+    assert out == ["[]", "stepstone.sdk.run Config"]
+
 def test_module_level_handles_follow_the_current_run(tmp_path):
     assert stepstone.run is None
     run = stepstone.init(project="p", dir=tmp_path)

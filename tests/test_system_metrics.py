@@ -148,6 +148,35 @@ def test_a_failing_probe_is_dropped_with_one_note_and_the_others_go_on(capsys):
     assert err.count("_Broken stopped: OSError: the sensor went away") == 1
 
 
+
+class _Slow:
+    """A probe whose sample takes until the test lets it go (a GPU driver that hangs, psutil
+    still loading)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def sample(self) -> dict[str, float]:
+        self.entered.set()
+        self.release.wait(30)
+        return {"system/slow": 1.0}
+
+
+def test_stop_does_not_wait_for_a_sample_and_nothing_is_emitted_after_it():
+    got: list[tuple[int, float, dict[str, float]]] = []
+    probe = _Slow()
+    sampler = system.Sampler(lambda *s: got.append(s), 0.001, [probe])
+    sampler.start()
+    assert probe.entered.wait(30)
+    sampler.stop()  # returns while the probe is still reading (the old stop joined for 5 s)
+    assert sampler.is_alive()
+    probe.release.set()
+    sampler.join(30)
+    assert not sampler.is_alive()
+    assert got == []  # the sample read across stop() is dropped, not handed to a closed run
+
 def test_show_lists_system_metrics_and_counts_text_points(lab):
     run = stepstone.init(project="sys", lab=lab, save_code=False, system_metrics=False)
     for step in range(3):

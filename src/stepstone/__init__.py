@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from stepstone.sdk import hooks
 from stepstone.sdk.artifacts import Artifact
+from stepstone.sdk.handles import Config, Summary
 from stepstone.sdk.media import Histogram, Image, Table
-from stepstone.sdk.run import Config, Run, Summary
 
 if TYPE_CHECKING:
+    from stepstone.sdk.run import Run
     from stepstone.sdk.session import init
     from stepstone.store.lab import Lab
 
@@ -125,14 +126,17 @@ def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    """``init`` is imported on first use: opening a lab needs the store's modules, which
+    """``init`` and ``Run`` are imported on first use: a run needs the store's modules, which
     ``import stepstone`` alone (a script that never starts a run, the command line) does not."""
+    value: Any
     if name == "init":
         from stepstone.sdk.session import init as value
-
-        globals()["init"] = value
-        return value
-    raise AttributeError(f"module 'stepstone' has no attribute {name!r}")
+    elif name == "Run":
+        from stepstone.sdk.run import Run as value
+    else:
+        raise AttributeError(f"module 'stepstone' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def Api(*args: Any, **kwargs: Any) -> Any:

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from stepstone.errors import UsageError
 from stepstone.sdk.media import Media
-from stepstone.store.lab import connect
-from stepstone.store.objects import ObjectIndex, ObjectStore
-from stepstone.store.target import StoreTarget
+
+if TYPE_CHECKING:
+    from stepstone.store.objects import ObjectStore
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -153,25 +152,6 @@ def as_artifact(value: Artifact | str | Path, name: str | None, type: str | None
         artifact.add_file(path)
     return artifact
 
-
-def next_version(target: StoreTarget | None, run_id: str, name: str) -> int:
-    """The version after the last one of artifact ``name`` the run has in the store (0 when
-    it has none), so that a resumed run does not log over the versions it logged before."""
-    if target is None:
-        return 0
-    try:
-        db = connect(target, readonly=True)
-        try:
-            rows = ObjectIndex(db).of_run(run_id, "artifact-manifest")
-        finally:
-            db.close()
-    except Exception as exc:  # an unreachable store must not stop training
-        print(f"stepstone: could not read the earlier versions of artifact {name!r} "
-              f"({exc}); numbering from v0", file=sys.stderr)
-        return 0
-    versions = [int(tail) for head, _, tail in (r.name.rpartition(":v") for r in rows)
-                if head == name and tail.isdigit()]
-    return max(versions) + 1 if versions else 0
 
 
 def _entry(name: str) -> str:

@@ -9,11 +9,12 @@ so every run gets its page, and ``stepstone.sdk`` alone imports nothing of ``met
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stepstone.store.lab import Lab
+if TYPE_CHECKING:
+    from stepstone.store.lab import Lab
 
-ResultPage = Callable[[Lab, str], Any]
+ResultPage = Callable[["Lab", str], Any]
 """Writes the result page of a run that ended: ``write(lab, run_id)``."""
 
 _result_page: Callable[[], ResultPage] | None = None

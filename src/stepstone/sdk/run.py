@@ -13,20 +13,21 @@ import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stepstone.errors import LabError, MetricValueError, UsageError
-from stepstone.sdk.artifacts import Artifact, as_artifact, next_version
+from stepstone.sdk.artifacts import Artifact, as_artifact
 from stepstone.sdk.axes import StepAxes
+from stepstone.sdk.handles import Config, Summary
 from stepstone.sdk.hooks import result_page
 from stepstone.sdk.media import Media, is_media
 from stepstone.sdk.system import Sampler, launcher_samples, start_sampler
 from stepstone.sdk.writer import Op, Writer, saving_report
 from stepstone.store.evals import normalize_record
 from stepstone.store.lab import Lab, connect
-from stepstone.store.objects import ObjectStore
+from stepstone.store.objects import ObjectIndex, ObjectStore
 
 if TYPE_CHECKING:
     from stepstone.store.lab import Lab
@@ -111,123 +112,6 @@ def reported_seed(config: Mapping[str, Any]) -> int | None:
         return config_seed({"seed": int(torch.initial_seed())})
     except Exception:  # a broken or stub torch: no seed rather than no run
         return None
-
-
-class Config:
-    """A run's config with attribute and item access (``config.lr``, ``config["lr"]``)."""
-
-    def __init__(self, data: Mapping[str, Any] | None = None, run: Run | None = None) -> None:
-        object.__setattr__(self, "_data", dict(data or {}))
-        object.__setattr__(self, "_run", run)
-
-    def _changed(self, items: Mapping[str, Any]) -> None:
-        run = self._run
-        if run is not None:
-            run._enqueue(Op("config", dict(items)))
-            # imported when a config first changes, not by `import stepstone` (start-up speed)
-            from stepstone.sdk.lints import check_config
-
-            check_config(run.summary, self._data)  # a precision setting added now warns now
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        try:
-            return self._data[name]
-        except KeyError:
-            raise AttributeError(f"config has no key {name!r}") from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._data[key] = value
-        self._changed({key: value})
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def keys(self) -> Any:
-        return self._data.keys()
-
-    def items(self) -> Any:
-        return self._data.items()
-
-    def values(self) -> Any:
-        return self._data.values()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._data.get(key, default)
-
-    def update(self, data: Any = None, allow_val_change: bool = True, **kwargs: Any) -> None:
-        items = dict(as_mapping(data) if data is not None else {}, **kwargs)
-        self._data.update(items)
-        self._changed(items)
-
-    def setdefaults(self, data: Mapping[str, Any]) -> None:
-        added = {k: v for k, v in as_mapping(data).items() if k not in self._data}
-        if added:
-            self.update(added)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self._data)
-
-    def __repr__(self) -> str:
-        return f"Config({self._data!r})"
-
-
-def as_mapping(data: Any) -> dict[str, Any]:
-    """A dict from a mapping, an argparse.Namespace, a dataclass or an OmegaConf config."""
-    if isinstance(data, Config):
-        return data.as_dict()
-    if isinstance(data, Mapping):
-        return dict(data)
-    module = type(data).__module__
-    if module.startswith("omegaconf"):
-        from omegaconf import OmegaConf
-
-        container = OmegaConf.to_container(data, resolve=True)
-        if not isinstance(container, dict):
-            raise UsageError("an OmegaConf config must be a mapping at the top level")
-        return {str(k): v for k, v in container.items()}
-    if hasattr(data, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(data)
-    if hasattr(data, "__dict__"):
-        return {k: v for k, v in vars(data).items() if not k.startswith("_")}
-    raise UsageError(
-        f"config must be a dict, argparse.Namespace, dataclass or OmegaConf config, "
-        f"not {type(data).__name__}"
-    )
-
-
-class Summary(dict):  # type: ignore[type-arg]
-    """A run's summary: the last value of each metric unless set explicitly."""
-
-    def __init__(self, run: Run | None = None) -> None:
-        super().__init__()
-        self._run = run
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        if self._run is not None:
-            self._run._enqueue(Op("summary", {key: value}))
-
-    def update(self, data: Any = None, **kwargs: Any) -> None:  # type: ignore[override]
-        items = dict(data or {}, **kwargs)
-        super().update(items)
-        if self._run is not None:
-            self._run._enqueue(Op("summary", items))
 
 
 class _Tee:
@@ -500,6 +384,10 @@ class Run:
         if self._queue is not None:
             self._queue.append(op)
 
+    def _enqueue_op(self, kind: str, payload: Any) -> None:
+        """Queue a change of the config or summary handles (:mod:`stepstone.sdk.handles`)."""
+        self._enqueue(Op(kind, payload))
+
     def flush(self) -> None:
         """Block until everything logged so far is in the lab."""
         if self._writer is not None:
@@ -640,6 +528,27 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<stepstone.Run {self.id} {self.name!r} project={self.project!r}>"
+
+
+
+def next_version(target: StoreTarget | None, run_id: str, name: str) -> int:
+    """The version after the last one of artifact ``name`` the run has in the store (0 when
+    it has none), so that a resumed run does not log over the versions it logged before."""
+    if target is None:
+        return 0
+    try:
+        db = connect(target, readonly=True)
+        try:
+            rows = ObjectIndex(db).of_run(run_id, "artifact-manifest")
+        finally:
+            db.close()
+    except Exception as exc:  # an unreachable store must not stop training
+        print(f"stepstone: could not read the earlier versions of artifact {name!r} "
+              f"({exc}); numbering from v0", file=sys.stderr)
+        return 0
+    versions = [int(tail) for head, _, tail in (r.name.rpartition(":v") for r in rows)
+                if head == name and tail.isdigit()]
+    return max(versions) + 1 if versions else 0
 
 
 def wait_for_capture(timeout: float = CAPTURE_TIMEOUT) -> None:

@@ -27,9 +27,10 @@ from stepstone.configs import flatten
 from stepstone.errors import LabError, StoreUnreachableError, UsageError
 from stepstone.sdk import tensorboard_sync
 from stepstone.sdk.capture import hydra_info, launch_dir
+from stepstone.sdk.handles import Config, Summary, as_mapping
 from stepstone.sdk.hooks import result_page
 from stepstone.sdk.lints import check_config
-from stepstone.sdk.run import Config, Run, Summary, as_mapping, config_seed, wait_for_capture
+from stepstone.sdk.run import Run, config_seed, wait_for_capture
 from stepstone.sdk.system import sampling_interval, wandb_stats_setting
 from stepstone.sdk.writer import DEFAULT_INTERVAL, Writer
 from stepstone.store.baselines import Baselines

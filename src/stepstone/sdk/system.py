@@ -246,6 +246,7 @@ class Sampler(threading.Thread):
         self.samples = 0
         self._emit = emit
         self._stop_event = threading.Event()
+        self._emitting = threading.Lock()  # stop() waits on a sample being handed over, no more
 
     def run(self) -> None:
         if self.probes is None:
@@ -264,15 +265,18 @@ class Sampler(threading.Thread):
                 self.probes.remove(probe)
                 print(f"stepstone: system metrics from {type(probe).__name__} stopped: "
                       f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        if values:
-            self._emit(self.samples, time.time(), values)
-            self.samples += 1
+        with self._emitting:
+            if values and not self._stop_event.is_set():
+                self._emit(self.samples, time.time(), values)
+                self.samples += 1
 
     def stop(self) -> None:
-        """Stop the thread (a run shorter than the interval has no sample, as in wandb)."""
-        self._stop_event.set()
-        if self.is_alive():
-            self.join(timeout=5)
+        """Stop sampling: once this returns, nothing more is emitted (a run shorter than the
+        interval has no sample, as in wandb). It does not wait for the thread, which may still
+        be opening its probes or reading a sample: that sample is dropped, and the thread ends
+        on its own (a run's ``finish()`` must not wait for psutil or NVML to load)."""
+        with self._emitting:
+            self._stop_event.set()
 
 
 def start_sampler(emit: Emit, interval: float | None, name: str = "stepstone-system",
