@@ -43,13 +43,11 @@ def test_a_diverging_learning_rate_is_caught_and_the_run_stopped(lab, tmp_path):
     assert record["status"] == "killed"
     assert record["reason"].startswith("stopped by the health monitor: train/loss diverged")
     assert record["last_step"] < 400  # stopped early, the machine freed
-    alerts = _alerts(lab, record["id"])
-    first = alerts[0]
+    [first] = _alerts(lab, record["id"])  # the stop ends its alerts
     assert first["detector"] == "divergence" and first["metric"] == "train/loss"
     assert first["action"] == "--on-alert exited 0; run stopped"
-    # every alert is sent (a loaded machine may add a throughput drop): the first is this one
-    lines = (tmp_path / "alerts.jsonl").read_text().splitlines()
-    sent = json.loads(lines[0])
+    [line] = (tmp_path / "alerts.jsonl").read_text().splitlines()
+    sent = json.loads(line)
     assert sent["run_id"] == record["id"] and sent["detector"] == "divergence"
     with open_lab(lab) as opened:
         pages = [p for p in opened.notebook.pages(run_id=record["id"]) if p.kind == "note"]
@@ -230,3 +228,93 @@ def test_watch_lets_a_healthy_run_finish(lab, tmp_path):
     assert json.loads(out)["status"] == "finished" and json.loads(out)["alerts"] == []
     code, _, err = cli(lab, "watch", run_id)
     assert code == 2 and f"run {run_id} is finished: only a running run can be watched" in err
+
+
+GRACEFUL = """\
+import signal, sys, time, stepstone
+run = stepstone.init()
+stopping = []
+signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))  # a script that saves on SIGTERM
+step = 0
+while not stopping and step < 600:
+    run.log({"loss": 1.0 if step < 5 else 10.0}, step=step)  # diverges at step 5
+    step += 1
+    time.sleep(0.05)
+for late in range(step, step + 10):  # its shutdown: a last evaluation, a checkpoint
+    run.log({"val_loss": float("nan"), "throughput/tokens_per_s": 1.0}, step=late)
+    time.sleep(0.1)
+run.finish()
+"""
+
+
+def test_a_run_the_monitor_stopped_is_not_alerted_on_again(lab, tmp_path):
+    """The script's shutdown logs a NaN loss after the monitor stopped it for its divergence:
+    the run has its one alert, the --on-alert command ran once."""
+    (tmp_path / "graceful.py").write_text(GRACEFUL)
+    sent = tmp_path / "sent.jsonl"
+    record = _run(lab, "--monitor", "--stop-on-alert", "--monitor-every", "0.2",
+                  "--on-alert", f"{{ cat; echo; }} >> {sent}",
+                  "--", sys.executable, str(tmp_path / "graceful.py"))
+    assert record["status"] == "killed"
+    assert record["reason"].startswith("stopped by the health monitor: loss diverged")
+    assert [(a["detector"], a["metric"]) for a in _alerts(lab, record["id"])] == [
+        ("divergence", "loss")]
+    assert len(sent.read_text().splitlines()) == 1
+    with open_lab(lab) as opened:
+        notes = [p for p in opened.notebook.pages(run_id=record["id"]) if p.kind == "note"]
+        assert "val_loss" in opened.metrics.history(record["id"])  # the monitor saw it
+    assert len(notes) == 1
+
+
+def test_a_run_that_finished_while_its_process_lives_on_is_not_stopped(lab, tmp_path):
+    """The script finishes its run, then works on without it: that silence is no stall."""
+    script = tmp_path / "after.py"
+    script.write_text("import time, stepstone\nrun = stepstone.init()\n"
+                      "run.log({'loss': 1.0}, step=0)\nrun.finish()\ntime.sleep(3)\n")
+    record = _run(lab, "--stall", "1s", "--stop-on-alert", "--monitor-every", "0.2",
+                  "--", sys.executable, str(script))
+    assert record["status"] == "finished", record["reason"]
+    assert _alerts(lab, record["id"]) == []
+
+
+DIVERGES = """\
+import sys, time, stepstone
+run = stepstone.init(lab=sys.argv[1])
+print(run.id, flush=True)
+for step in range(200):
+    run.log({"loss": 1.0 if step < 5 else 10.0}, step=step)
+    time.sleep(0.05)
+run.finish()
+"""
+
+
+def test_a_condition_is_alerted_once_per_run_whichever_watcher_sees_it(lab, tmp_path):
+    """A second watcher (`stepstone watch` again, beside the first) reads the run's whole
+    history: the divergence the first one alerted is not news."""
+    import subprocess
+    import time
+
+    from stepstone.launch.monitor import MonitorSpec, Watcher
+    from stepstone.store.target import target_of_folder
+
+    (tmp_path / "diverges.py").write_text(DIVERGES)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "diverges.py"), str(lab)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = proc.stdout.readline().strip()
+        spec = MonitorSpec(poll_seconds=0.1)
+        first = Watcher(target_of_folder(lab), run_id, spec, lambda: None)
+        first.start()
+        deadline = time.time() + 60
+        while not _alerts(lab, run_id) and time.time() < deadline:
+            time.sleep(0.1)
+        second = Watcher(target_of_folder(lab), run_id, spec, lambda: None)
+        second.start()
+        time.sleep(0.5)
+        second.close()
+        first.close()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert [(a["detector"], a["metric"]) for a in _alerts(lab, run_id)] == [
+        ("divergence", "loss")]

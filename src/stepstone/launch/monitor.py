@@ -14,6 +14,11 @@ the detectors of :mod:`stepstone.analysis.health`. Each firing:
 - with ``stop``, stops the run (SIGTERM to its process) to free its machine: it ends killed,
   the reason saying which alert stopped it.
 
+A condition (a detector on a key; a stall: per silence) is alerted once per run, whichever
+watcher saw it first. A run that ended by itself is still alerted on for the points it logged
+(read last), but a stall is only a stall while the run runs (a process may live on after its
+run's end); a stopped run (by its monitor, a cancel, a signal) gets no new alert at all.
+
 ``stepstone watch RUN`` (:func:`watch_run`) puts the same watcher beside a run that something
 else started, such as a script that calls ``stepstone.init()`` itself.
 """
@@ -43,6 +48,8 @@ from stepstone.store.target import StoreTarget
 ENV = "STEPSTONE_MONITOR"
 ACTION_TIMEOUT = 30.0
 """Seconds an ``on_alert`` command or webhook may take."""
+STOPPED = ("killed", "abandoned")
+"""Run statuses that end a run's alerts: it was stopped, whatever its process still logs."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,7 @@ class Watcher(threading.Thread):
         self.stopped_by: str | None = None  # the reason, once an alert stopped the run
         self._done = threading.Event()
         self._after: int | None = None
+        self._last_logged = 0.0  # wall time of the run's latest training point seen
 
     def close(self) -> None:
         """The process ended: read what it flushed last, then stop watching."""
@@ -123,17 +131,32 @@ class Watcher(threading.Thread):
             if series.steps:
                 top = max(series.steps)
                 self._after = top if self._after is None else max(self._after, top)
+                self._last_logged = max(self._last_logged, *series.times)
         if alive:
             found += self.state.idle(now)
         for finding in found:
             self._raise(lab, finding, alive)
 
+    def _may_alert(self, lab: Lab, run: RunRecord, finding: Finding) -> bool:
+        """Whether ``finding`` is news: the run was not stopped (a stall: it still runs), and
+        no watcher alerted this condition on it yet (a stall: in this silence)."""
+        if self.stopped_by is not None or run.status in STOPPED:
+            return False
+        if finding.detector == "stall" and run.status != "running":  # its process lives on
+            return False
+        return not any(
+            alert.detector == finding.detector and alert.metric == finding.metric
+            and (finding.detector != "stall" or alert.at >= self._last_logged)
+            for alert in lab.alerts.of_runs([run.id]))
+
     def _raise(self, lab: Lab, finding: Finding, alive: bool) -> None:
         run = lab.runs.get(self.run_id)
+        if not self._may_alert(lab, run, finding):
+            return
         alert = {"run_id": run.id, "run_name": run.name, "question_id": run.question_id,
                  **asdict(finding)}
         actions = [a for a in (_act(self.spec, alert),) if a]
-        if self.spec.stop and alive and self.stopped_by is None:
+        if self.spec.stop and alive:
             self.stopped_by = f"stopped by the health monitor: {finding.message}"
             lab.runs.update(run.id, status="killed", reason=self.stopped_by)
             self.stop_process()
