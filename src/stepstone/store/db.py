@@ -267,6 +267,23 @@ class Database:
     def close(self) -> None:
         self._conn.close()
 
+    def alive(self) -> bool:
+        """Whether the connection can be used again: a PostgreSQL server drops its
+        connections when it restarts or an administrator ends one (an empty query finds
+        out), and one left inside a transaction is not reused; a SQLite file has no server."""
+        if self.dialect is SQLITE:
+            return True
+        import psycopg
+
+        if self._conn.closed or (
+                self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE):
+            return False
+        try:
+            self._conn.execute("")
+        except psycopg.Error:
+            return False
+        return True
+
     @property
     def connection(self) -> Any:
         """The driver's connection (sqlite3 or psycopg), for what only it can do: an

@@ -1,14 +1,16 @@
 """The dashboard's FastAPI app: ``create_app(lab_path, token=None)``.
 
-Read-only: every route is a GET (HEAD) and opens the lab read-only. With a token every
-request must carry it: ``?token=T`` once (it becomes a cookie and the page reloads
-without it), the ``stepstone_token`` cookie, or an ``Authorization: Bearer T`` /
-``X-Stepstone-Token: T`` header.
+Read-only: every route is a GET (HEAD) and reads the lab through a read-only connection
+borrowed from the app's pool (:class:`~stepstone.store.pool.LabPool`), kept open between
+requests. With a token every request must carry it: ``?token=T`` once (it becomes a
+cookie and the page reloads without it), the ``stepstone_token`` cookie, or an
+``Authorization: Bearer T`` / ``X-Stepstone-Token: T`` header.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -19,7 +21,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stepstone.errors import StepstoneError
-from stepstone.store.lab import connect, find_store
+from stepstone.store.lab import find_store
+from stepstone.store.pool import LabPool
 from stepstone.web import api, pages_analysis, pages_method, pages_runs
 from stepstone.web.auth import COOKIE, host_allowed, supplied_token, token_matches
 from stepstone.web.common import HERE, error_response, status_of
@@ -54,10 +57,18 @@ def create_app(
     ``token``: when given, every request must carry it. ``allowed_hosts``: when given,
     requests whose ``Host`` is not one of them are refused (DNS-rebinding defence).
     """
-    target = find_store(lab_path)
-    connect(target, readonly=True).close()  # fail now, with a clear error, not on first page
-    app = FastAPI(title="stepstone", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.target = target
+    labs = LabPool(find_store(lab_path), readonly=True)
+    with labs.borrow():  # fail now, with a clear error, not on the first page
+        pass
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        labs.close()
+
+    app = FastAPI(title="stepstone", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
+    app.state.labs = labs
     app.state.token = token
 
     async def handle_error(request: Request, exc: Exception) -> Response:

@@ -15,8 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stepstone.display import cell, duration, span, when
 from stepstone.errors import LabError, NotFoundError, StepstoneError, UsageError
-from stepstone.store.lab import Lab, connect
-from stepstone.store.target import StoreTarget
+from stepstone.store.lab import Lab
+from stepstone.store.pool import LabPool
 from stepstone.web import markdown
 
 HERE = Path(__file__).parent
@@ -45,13 +45,11 @@ TEMPLATES.env.globals["badges"] = BADGE  # handed to scripts (base.html), so JS 
 
 
 def lab_of(request: Request) -> Iterator[Lab]:
-    """A read-only connection to the app's lab for one request (a FastAPI dependency)."""
-    target: StoreTarget = request.app.state.target
-    lab = Lab(target.root, connect(target, readonly=True), target)
-    try:
+    """The app's lab, read-only, for one request (a FastAPI dependency): borrowed from the
+    app's pool of open connections, and given back after the response."""
+    labs: LabPool = request.app.state.labs
+    with labs.borrow() as lab:
         yield lab
-    finally:
-        lab.close()
 
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
