@@ -44,11 +44,12 @@ class LabPool:
         while True:
             with self._lock:
                 lab = self._idle.pop() if self._idle else None
-                if lab is None:
-                    self.opened += 1
             if lab is None:
-                return Lab(self.target.root, connect(self.target, readonly=self.readonly),
-                           self.target)
+                lab = Lab(self.target.root, connect(self.target, readonly=self.readonly),
+                          self.target)
+                with self._lock:
+                    self.opened += 1
+                return lab
             if lab.db.alive():
                 return lab
             lab.close()  # the server dropped it: open another
