@@ -82,6 +82,7 @@ def pg_url(pg_server: str) -> Iterator[str]:
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     yield with_schema(pg_server, schema)
+    wait_for_capture()  # a run's last write lands before its schema goes
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute("SET lock_timeout = '20s'")
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
