@@ -620,6 +620,7 @@ def profile_worker(calls: int, out: Path) -> None:
 
     try:
         import stepstone
+        from stepstone.sdk.writer import queue_call
         from stepstone.store import init_lab
 
         lab = init_lab(tmp / "proj")
@@ -679,10 +680,9 @@ def profile_worker(calls: int, out: Path) -> None:
         writer.join()
         writer.queue.clear()
 
-        def fill() -> list[tuple[int, float, dict[str, float]]]:
-            items = [(i, time.time(), dict(data[i & mask])) for i in range(calls)]
-            writer.queue.extend(items)
-            return items
+        def fill() -> None:
+            for i in range(calls):
+                queue_call(writer.queue, i, time.time(), data[i & mask])
 
         # the writer's drain of one loop's backlog: wall and CPU, then under cProfile
         drains = []
@@ -702,7 +702,7 @@ def profile_worker(calls: int, out: Path) -> None:
         # the fixed cost of one flush: a transaction holding a single call's 10 points
         fixed = []
         for i in range(10):
-            writer.queue.append((i, time.time(), dict(data[i])))
+            queue_call(writer.queue, i, time.time(), data[i])
             t0, c0 = time.perf_counter(), time.thread_time()
             writer._drain_and_write()
             fixed.append((time.perf_counter() - t0, time.thread_time() - c0))
@@ -715,7 +715,7 @@ def profile_worker(calls: int, out: Path) -> None:
         for _ in range(3):
             fill()
             c0 = time.thread_time()
-            writer._drain(_Batch())
+            writer._drain(_Batch(0))
             parts.append(time.thread_time() - c0)
         result["drain_python_cpu_s"] = statistics.median(parts)
         result["points"] = calls * len(KEYS)

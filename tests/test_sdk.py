@@ -262,6 +262,51 @@ def test_a_key_logged_beside_different_keys_keeps_logging_order(lab_root):
     assert texts == {"note": [(2, "text")], "a": [(4, "four")]}
 
 
+def test_calls_with_the_same_keys_in_another_order_keep_each_value_with_its_key(lab_root):
+    run = stepstone.init(project="p", lab=lab_root, flush_interval=60)
+    for step in range(6):
+        row = {"a": float(step), "b": -float(step)}
+        run.log(row if step % 2 else dict(reversed(row.items())))
+    run.finish()
+    _, history, _ = read(lab_root, run.id)
+    assert history["a"].values == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert history["b"].values == [0.0, -1.0, -2.0, -3.0, -4.0, -5.0]
+    assert history["a"].steps == history["b"].steps == list(range(6))
+
+
+def test_summary_takes_each_last_value_in_logging_order_with_summary_edits(lab_root):
+    run = stepstone.init(project="p", lab=lab_root, flush_interval=60)  # one flush holds all
+    run.log({"a": 1.0, "b": 1.0})
+    run.summary["a"] = 10.0
+    run.log({"b": 2.0})
+    run.log({"c": 3.0, "a": 4.0})
+    run.summary["c"] = 30.0
+    run.log({"a": 5.0, "b": 5.0})
+    run.log({"b": 6.0})
+    run.summary["d"] = 7.0
+    run.flush()
+    assert dict(run.summary) == {"a": 5.0, "b": 6.0, "c": 30.0, "d": 7.0}
+    run.finish()
+    record, _, _ = read(lab_root, run.id)
+    assert record.summary == {"a": 5.0, "b": 6.0, "c": 30.0, "d": 7.0}
+
+
+def test_a_queued_call_holds_nothing_the_garbage_collector_tracks(lab_root):
+    import gc
+
+    run = stepstone.init(project="p", lab=lab_root, flush_interval=60)
+    for step in range(100):
+        run.log({"loss": 1.0 / (step + 1), "lr": 0.1, "note": "warm"})
+    run.log({"nested": {"x": 1.0}})
+    gc.collect()
+    queued = list(run._writer.queue)
+    assert len(queued) == 4 * 101 and not any(gc.is_tracked(item) for item in queued)
+    run.finish()
+    _, history, texts = read(lab_root, run.id)
+    assert len(history["loss"]) == 100 and history["nested/x"].steps == [100]
+    assert len(texts["note"]) == 100
+
+
 def test_a_burst_is_written_before_the_interval_ends(lab_root):
     import time
 

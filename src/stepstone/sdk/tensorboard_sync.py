@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from stepstone.sdk.media import Histogram, Media
+from stepstone.sdk.writer import queue_call
 
 WRITERS = ("tensorboard.summary.writer.event_file_writer", "tensorboardX.event_file_writer")
 
@@ -115,7 +116,7 @@ def mirror(writer: Any, event: Any) -> None:
     if media:
         run._store_media(media, step)
     if values:
-        run._queue.append((step, float(event.wall_time), values))
+        queue_call(run._queue, step, float(event.wall_time), values)
 
 
 def _prefix(run_id: str, writer: Any) -> str:

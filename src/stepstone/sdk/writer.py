@@ -1,13 +1,14 @@
 """The background writer: the only thread of a run that touches the database.
 
-``Run.log`` appends ``(step, time, values)`` tuples to a deque (append and
-popleft are atomic, so the training thread takes no lock). Every
-``interval`` seconds (sooner when a burst fills the queue) this thread drains the
-deque, packs each key's points into one columnar chunk and writes everything, with
-the summary, config updates, evaluation records and the heartbeat, in one
-transaction. The drain is columnar too: calls that logged the same keys are grouped,
-each key's values become one float64 array, and finiteness is checked once per
-column (a sum), so the writer holds the GIL as little as possible.
+``Run.log`` puts each call on a deque as four items, step, time, keys and values (see
+:func:`queue_call`; extend and popleft are atomic, so the training thread takes no lock).
+Every ``interval`` seconds (sooner, and again at once, while a burst keeps the queue past
+``EARLY_FLUSH_CALLS``) this thread drains the deque, packs each key's points into one
+columnar chunk and writes everything, with the summary, config updates, evaluation records
+and the heartbeat, in one transaction. The drain is columnar too: calls that logged the
+same keys are grouped (by slicing the queue and one comparison per call), each key's values
+become one float64 array, and finiteness is checked once per column (a sum), so the writer
+holds the GIL as little as possible.
 
 Each flush is a numbered batch, claimed in the same transaction that writes it (see
 :mod:`stepstone.store.batches`), so a batch written again after a lost COMMIT reply adds
@@ -30,8 +31,10 @@ import time
 import uuid
 from array import array
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import chain, repeat, starmap
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +58,7 @@ from stepstone.store.target import StoreTarget
 
 DEFAULT_INTERVAL = 0.5
 HEARTBEAT_EVERY = 5.0
-EARLY_FLUSH_CALLS = 50_000  # a queue this long is written at once, not at the next interval
+EARLY_FLUSH_CALLS = 20_000  # a queue this long is written at once, not at the next interval
 FINISH_RETRY_SECONDS = 10.0  # at the end, how long batches nothing would take are tried again
 _POLL = 0.05
 _INT64 = (-(2**63), 2**63 - 1)  # what a step (and an integer column) can hold
@@ -65,12 +68,14 @@ _INT64 = (-(2**63), 2**63 - 1)  # what a step (and an integer column) can hold
 class Op:
     """A non-metric write queued behind the metrics, so order is kept."""
 
-    kind: str  # "config" | "summary" | "evals" | "fields" | "object" | "system" | "mark"
+    kind: str  # "config" | "summary" | "evals" | "fields" | "object" | "system"
     payload: Any
 
 
-_Column = tuple[list[int], "array[float]", list[float], bool]  # steps, values, times, nonfinite
-_Group = tuple[list[int], list[int], list[float], list[dict[str, Any]]]  # order, steps, times, rows
+# steps, values, times, nonfinite
+_Column = tuple[Sequence[int], "array[float]", Sequence[float], bool]
+# order (the calls' places in the drain), steps, times, the calls' value tuples
+_Group = tuple[Sequence[int], list[int], list[float], list[tuple[Any, ...]]]
 
 
 @dataclass
@@ -118,7 +123,8 @@ class Writer(threading.Thread):
         self._seq = 0
         self._stop_event = threading.Event()
         self._flush_request = threading.Event()
-        self._marks: list[threading.Event] = []  # flush() calls the write under way answers
+        self._flushed = threading.Condition()
+        self._generation = 0
         self._pending: list[_Batch] = []
         self._all_config: dict[str, Any] = {}  # every config and field update, for a spool
         self._all_fields: dict[str, Any] = {}
@@ -129,15 +135,20 @@ class Writer(threading.Thread):
 
     # -- called from the training thread -------------------------------------------------
     def flush(self, timeout: float = 30.0) -> None:
-        """Block until everything queued before this call is written, or tried and kept for
-        a retry (or the timeout): one write of the thread's, whatever phase it is in."""
+        """Block until everything queued before this call is written (or the timeout)."""
         if not self.is_alive():
             self._drain_and_write()
             return
-        written = threading.Event()
-        self.queue.append(Op("mark", written))  # set once the write that drains it is done
-        self._flush_request.set()
-        written.wait(timeout)
+        deadline = time.monotonic() + timeout
+        with self._flushed:
+            target = self._generation + 2  # a write under way may have drained before the call
+            while self._generation < target:
+                step = self._generation + 1
+                self._flush_request.set()  # again for the second write: no interval's wait
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._flushed.wait_for(
+                        lambda step=step: self._generation >= step, timeout=left):  # type: ignore[misc]
+                    return
 
     def close(self, timeout: float = 60.0) -> None:
         """Write what is left and stop the thread; what the lab will not take goes to a spool
@@ -163,10 +174,9 @@ class Writer(threading.Thread):
     def _wait(self) -> None:
         """Until the interval is over, a flush is asked for, or a burst fills the queue."""
         deadline = time.monotonic() + self.interval
-        while (remaining := deadline - time.monotonic()) > 0:
+        while len(self.queue) < 4 * EARLY_FLUSH_CALLS and (
+                remaining := deadline - time.monotonic()) > 0:
             if self._flush_request.wait(min(remaining, _POLL)):
-                return
-            if len(self.queue) >= EARLY_FLUSH_CALLS:
                 return
 
     def _drain_and_write(self) -> None:
@@ -181,7 +191,7 @@ class Writer(threading.Thread):
             self._pending.append(batch)
         now = time.time()
         if not self._pending and now - self._last_beat < HEARTBEAT_EVERY:
-            self._answer_flushes()
+            self._bump()
             return
         try:
             self._write(now)
@@ -195,7 +205,7 @@ class Writer(threading.Thread):
                 print("stepstone: writing to the lab works again; the backlog is saved",
                       file=sys.stderr)
             self.error = None
-        self._answer_flushes()
+        self._bump()
 
     def _failed(self, exc: Exception) -> None:
         if self._db is not None and self._db.dialect is not SQLITE:
@@ -229,51 +239,82 @@ class Writer(threading.Thread):
             self._pending.pop(0)
         self._last_beat = now
 
-    def _answer_flushes(self) -> None:
-        for written in self._marks:
-            written.set()
-        self._marks.clear()
+    def _bump(self) -> None:
+        with self._flushed:
+            self._generation += 1
+            self._flushed.notify_all()
 
     def _drain(self, batch: _Batch) -> None:
-        """Move the queue into ``batch``: metric calls grouped by key set, ops in order."""
+        """Move the queue into ``batch``: metric calls grouped by key set, ops in order.
+
+        The calls' steps, times, key tuples and value tuples come out of the queue (see
+        :func:`queue_call`) by slicing; the calls that logged one key tuple make a group (one
+        comparison per call when they all did, the usual burst), and each of its keys' columns
+        is a slice of the group's values laid end to end. The summary gets each key's last
+        value, in logging order with the summary ops (see :func:`_summary_events`)."""
         queue = self.queue
-        groups: dict[tuple[str, ...], _Group] = {}
-        summary_update = batch.summary.update
-        for index in range(len(queue)):
-            item = queue.popleft()
-            if type(item) is tuple:
-                step, ts, values = item
-                keys = tuple(values)
-                group = groups.get(keys)
-                if group is None:
-                    group = groups[keys] = ([], [], [], [])
-                group[0].append(index)
-                group[1].append(step)
-                group[2].append(ts)
-                group[3].append(values)
-                summary_update(values)  # the last value of each key, in logging order
+        items = list(starmap(queue.popleft, repeat((), len(queue))))
+        ops = [i for i, kind in enumerate(map(type, items)) if kind is Op] if (
+            Op in set(map(type, items))) else []
+        steps: list[int] = []
+        times: list[float] = []
+        keysets: list[tuple[Any, ...]] = []
+        rows: list[tuple[Any, ...]] = []
+        summary_ops: list[tuple[int, dict[str, Any]]] = []
+        start = 0
+        for at in [*ops, len(items)]:
+            steps += items[start:at:4]
+            times += items[start + 1:at:4]
+            keysets += items[start + 2:at:4]
+            rows += items[start + 3:at:4]
+            if at < len(items):
+                op = items[at]
+                if op.kind == "summary":
+                    summary_ops.append((len(rows), op.payload))
+                else:
+                    self._apply(batch, op)
+                start = at + 1
+        groups: dict[tuple[Any, ...], list[int] | None] = {}
+        if rows and keysets.count(keysets[0]) == len(keysets):
+            groups[keysets[0]] = None  # every call logged the same keys
+        else:
+            for index, keys in enumerate(keysets):
+                members = groups.get(keys)
+                if members is None:
+                    groups[keys] = [index]
+                else:
+                    members.append(index)
+        for values in _summary_events(groups, rows, summary_ops):
+            batch.summary.update(values)
+        columns: dict[str, list[tuple[Any, Any, Any, list[Any]]]] = {}
+        for keys, members in groups.items():
+            if members is None:
+                group: _Group = (range(len(rows)), steps, times, rows)
             else:
-                self._apply(batch, item)
-        columns: dict[str, list[tuple[list[int], list[int], list[float], list[Any]]]] = {}
-        for keys, group in list(groups.items()):
+                group = (members, [steps[i] for i in members], [times[i] for i in members],
+                         [rows[i] for i in members])
             if not _storable_group(keys, group[1]):
                 part = self._storable_part(batch, keys, group)
                 if part is None:
                     continue
                 keys, group = part
-            order, steps, times, rows = group
-            top = max(steps)
+            order, group_steps, group_times, group_rows = group
+            top = max(group_steps)
             batch.last_step = top if batch.last_step is None else max(batch.last_step, top)
-            for key in keys:
-                columns.setdefault(key, []).append((order, steps, times,
-                                                    [row[key] for row in rows]))
+            step_array, time_array = array("q", group_steps), array("d", group_times)
+            flat = list(chain.from_iterable(group_rows))
+            width = len(keys)
+            for at, key in enumerate(keys):
+                columns.setdefault(key, []).append((order, step_array, time_array,
+                                                    flat[at::width]))
         for key, parts in columns.items():
             if len(parts) == 1:
-                _, steps, times, column = parts[0]
+                _, column_steps, column_times, column = parts[0]
             else:  # the key was logged beside different keys: back into logging order
                 merged = sorted(p for part in parts for p in zip(*part, strict=True))
-                _, steps, times, column = (list(c) for c in zip(*merged, strict=True))
-            self._add_column(batch, key, steps, times, column)
+                _, column_steps, column_times, column = (list(c)
+                                                         for c in zip(*merged, strict=True))
+            self._add_column(batch, key, column_steps, column_times, column)
         dict.update(self.summary_view, batch.summary)  # not Summary.update, which queues
         self._all_config.update(batch.config)
         self._all_fields.update(batch.fields)
@@ -294,11 +335,12 @@ class Writer(threading.Thread):
             at = next(s for s in steps if not _INT64[0] <= s <= _INT64[1])
             self._unstorable(batch, "step", f"step {at} is past what a 64-bit integer holds",
                              len(steps) - len(kept))
-        good = tuple(k for k in keys if type(k) is str)
+        good = [j for j, k in enumerate(keys) if type(k) is str]
         if not kept or not good:
             return None
-        return good, ([order[i] for i in kept], [steps[i] for i in kept],
-                      [times[i] for i in kept], [{k: rows[i][k] for k in good} for i in kept])
+        return tuple(keys[j] for j in good), (
+            [order[i] for i in kept], [steps[i] for i in kept], [times[i] for i in kept],
+            [tuple(rows[i][j] for j in good) for i in kept])
 
     def _unstorable(self, batch: _Batch, key: Any, why: str, count: int) -> None:
         self.points_dropped += count
@@ -358,8 +400,6 @@ class Writer(threading.Thread):
             batch.fields.update(op.payload)
         elif op.kind == "object":
             batch.objects.append(op.payload)
-        elif op.kind == "mark":
-            self._marks.append(op.payload)
         elif op.kind == "system":  # a system sample: its own numbering, not the run's step
             number, ts, values = op.payload
             for key, value in values.items():
@@ -497,6 +537,35 @@ def saving_report(writer: Writer, target: StoreTarget | None) -> str:
     if writer.points_lost:
         return f"{head}; {writer.points_lost} logged points are lost"
     return head
+
+
+def queue_call(queue: deque[Any], step: int, ts: float, values: Mapping[str, Any]) -> None:
+    """Queue one logged call for the writer as four items in a row: step, time, the keys and
+    the values (tuples of one snapshot of ``values``), put by one ``extend``, which no other
+    thread can split. ``Run.log`` does the same inline, and passes one tuple object for
+    calls that log the same keys as the call before, which the drain compares at once. No
+    dict and no tuple holding one: those stay tracked by the garbage collector, and a long
+    queue of them made each of its full collections walk every queued call."""
+    row = dict(values)
+    queue.extend((step, ts, tuple(row), tuple(row.values())))
+
+
+def _summary_events(groups: dict[tuple[Any, ...], list[int] | None],
+                    rows: list[tuple[Any, ...]], summary_ops: list[tuple[int, dict[str, Any]]],
+                    ) -> list[dict[str, Any]]:
+    """What one drain's summary takes, in the order to apply it: the first and the last call
+    of each key-set group (``None``: every call) and the summary ops (``(calls queued before
+    it, values)``). Applied in turn they leave the summary that applying every call would:
+    each key's last value, the keys in the order they first came."""
+    events: list[tuple[tuple[int, int, int], dict[str, Any]]] = []
+    for keys, members in groups.items():
+        first, last = (0, len(rows) - 1) if members is None else (members[0], members[-1])
+        events.append(((first, 0, 0), dict(zip(keys, rows[first], strict=True))))
+        events.append(((last, 0, 0), dict(zip(keys, rows[last], strict=True))))
+    for seq, (before, values) in enumerate(summary_ops):
+        events.append(((before - 1, 1, seq), values))
+    events.sort(key=lambda event: event[0])
+    return [values for _, values in events]
 
 
 def _storable_group(keys: tuple[Any, ...], steps: list[int]) -> bool:

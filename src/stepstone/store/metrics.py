@@ -82,18 +82,31 @@ class Metrics:
         self.db = db
 
     def write_chunks(self, run_id: str, chunks: Iterable[Chunk]) -> int:
-        """Insert chunks inside the caller's transaction; return the number of points."""
+        """Insert chunks inside the caller's transaction; return the number of points.
+
+        Chunks that share one steps or times sequence (the keys logged by the same calls)
+        share its packing and its bounds: each is computed once."""
         rows = []
         total = 0
+        shared: dict[tuple[str, int], tuple[Sequence[Any], tuple[Any, ...]]] = {}
+
+        def packed(kind: str, values: Sequence[Any]) -> tuple[Any, ...]:
+            # the sequence is kept beside what it gave, so its id is not reused meanwhile
+            found = shared.get((kind, id(values)))
+            if found is None:
+                got = (pack(kind, values),) if kind == "d" else (
+                    pack(kind, values), min(values), max(values))
+                found = shared[(kind, id(values))] = (values, got)
+            return found[1]
+
         for c in chunks:
             if not c.steps:
                 continue
             nonfinite = int(c.nonfinite if c.nonfinite is not None
                             else not all(map(math.isfinite, c.values)))
-            rows.append((
-                run_id, c.key, len(c.steps), min(c.steps), max(c.steps),
-                pack("q", c.steps), pack("d", c.values), pack("d", c.times), nonfinite,
-            ))
+            steps, first, last = packed("q", c.steps)
+            rows.append((run_id, c.key, len(c.steps), first, last, steps, pack("d", c.values),
+                         packed("d", c.times)[0], nonfinite))
             total += len(c.steps)
         if rows:
             self.db.executemany(
