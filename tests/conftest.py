@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from stepstone.sdk.run import wait_for_capture
 from stepstone.store import init_lab
 from stepstone.store.target import StoreTarget, target_of_folder
 
@@ -43,10 +44,12 @@ def _capture_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_user_lab(monkeypatch: pytest.MonkeyPatch, _capture_cache: Path) -> None:
+def _no_user_lab(monkeypatch: pytest.MonkeyPatch, _capture_cache: Path) -> Iterator[None]:
     for name in _USER_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(_capture_cache))  # capture's cache, not the user's
+    yield
+    wait_for_capture()  # a run's start-up capture ends with its test, not in the next one
 
 
 @pytest.fixture
@@ -79,6 +82,7 @@ def pg_url(pg_server: str) -> Iterator[str]:
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     yield with_schema(pg_server, schema)
+    wait_for_capture()  # a run's last write lands before its schema goes
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute("SET lock_timeout = '20s'")
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

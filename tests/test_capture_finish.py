@@ -87,7 +87,51 @@ def test_a_capture_that_does_not_end_in_time_leaves_the_reason(lab, tmp_path, mo
     assert record.status == "finished" and record.env is None
     assert record.capture_notes == [CAPTURE_LOST.format(60.0)]
     held_capture.set()
+    assert run._capture is not None
+    run._capture.join(30)  # not left reading packages while the next test counts the reads
 
+
+
+def test_the_capture_waits_at_its_next_step_while_finish_writes_the_end(lab, tmp_path,
+                                                                        monkeypatch):
+    """A short run's end does not share the interpreter with the capture: a capture in the
+    middle of a step finishes that step, then waits until the run's end is written."""
+    import time
+
+    from stepstone.sdk.run import Run
+
+    monkeypatch.chdir(tmp_path)
+    inside, go_on = threading.Event(), threading.Event()
+    events: list[str] = []
+    real_env, real_package, real_after = (capture.environment, capture.installed_package,
+                                          Run._after_finish)
+
+    def environment() -> dict[str, object]:
+        inside.set()
+        go_on.wait(30)
+        return real_env()
+
+    def installed_package(folder: Path) -> str | None:
+        events.append("capture's next step")
+        return real_package(folder)
+
+    def after_finish(run: Run) -> None:
+        go_on.set()  # the capture leaves its step while the end is being written
+        time.sleep(0.3)
+        real_after(run)
+        events.append("end written")
+
+    monkeypatch.setattr(capture, "environment", environment)
+    monkeypatch.setattr(capture, "installed_package", installed_package)
+    monkeypatch.setattr(Run, "_after_finish", after_finish)
+    run = stepstone.init(project="p", lab=lab)
+    assert inside.wait(30)
+    run.finish()
+    wait_for_capture()
+    assert events == ["end written", "capture's next step"]
+    with open_lab(lab) as opened:
+        record = opened.runs.get(run.id)
+    assert record.status == "finished" and record.capture_notes is None and record.env
 
 def test_packages_come_from_the_cache_until_site_packages_change(tmp_path, monkeypatch):
     site = tmp_path / "site-packages"

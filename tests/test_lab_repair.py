@@ -13,6 +13,7 @@ from pathlib import Path
 
 import stepstone
 from _cli import cli
+from stepstone.sdk.run import wait_for_capture
 from stepstone.store import init_lab, open_lab
 
 
@@ -25,6 +26,7 @@ def _lab_with_a_run(tmp_path: Path, points: int = 60_000) -> Path:
         if step % 5000 == 4999:
             run.flush()  # many chunks: many pages
     run.finish()
+    wait_for_capture()  # its capture's last write lands now, not in a lab the test damages
     with open_lab(root) as lab:
         lab.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return root

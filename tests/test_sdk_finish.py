@@ -244,3 +244,22 @@ def test_the_config_seed_wins_over_torch_and_a_seed_too_large_to_store_is_left_o
         seeds = {r.name: r.seed for r in opened.runs.list()}
     # 2**64 does not fit the store, and torch's seed is not the one the config names
     assert seeds == {"cfg": 5, "huge": None}
+
+
+def test_a_flush_is_answered_by_one_write_of_the_writer(lab):
+    """``flush()`` (and so a short run's ``finish()``) waits for the one write that drains
+    what came before it, not for a second cycle of the writer."""
+    run = stepstone.init(project="p", lab=lab, flush_interval=60, save_code=False,
+                         system_metrics=False)
+    writer = run._writer
+    assert writer is not None
+    run.log({"loss": 1.0})
+    run.flush()
+    before = writer._seq
+    for step in range(3):
+        run.log({"loss": 0.5}, step=step + 1)
+        run.flush()
+    assert writer._seq - before == 3  # one numbered write per flush
+    with open_lab(lab) as opened:
+        assert opened.metrics.history(run.id)["loss"].steps == [0, 1, 2, 3]
+    run.finish()

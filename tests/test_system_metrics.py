@@ -374,3 +374,14 @@ def test_system_samples_do_not_hide_a_cut_schedule(lab):
         assert len(system.read_system(opened, run.id)["system/cpu_percent"]) >= 60
         why = schedule_incomplete(opened, opened.runs.get(run.id))
     assert why is not None and "stopped at step 40 of 100" in why
+
+
+def test_a_run_that_ends_in_its_first_second_never_loads_psutil(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys, stepstone
+        stepstone.init(project="p", dir={str(tmp_path)!r}, system_metrics=10).finish()
+        print("psutil" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.strip()
+    assert out == "False"

@@ -29,6 +29,7 @@ import socket
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -478,25 +479,31 @@ def environment() -> dict[str, Any]:
 
 
 def capture_all(store: ObjectStore, *, code: bool = True, folder: Path | None = None,
-                skip: Path | None = None, cwd: Path | None = None) -> Capture:
+                skip: Path | None = None, cwd: Path | None = None,
+                pause: Callable[[], None] = lambda: None) -> Capture:
     """Everything a run records about its context (the slow part of ``init``).
 
     ``folder`` is where the code lives (default: the running script's folder); nothing under
     ``skip`` (a Hydra app's outputs, :func:`hydra_outputs`) is code. When ``folder`` is in an
     installed package, its name and version are recorded and the code is taken from ``cwd``
-    (default: :func:`launch_dir`).
+    (default: :func:`launch_dir`). ``pause`` is called between the steps (the run's
+    :meth:`~stepstone.sdk.run.Run.pause_for_end`).
     """
     cap = Capture()
+    pause()
     cap.fields["env"] = environment()
     folder = folder or script_dir()
+    pause()
     package = installed_package(folder)
     if package is not None:  # an installed entry point (python -m pkg, pytest, torchrun):
         cap.fields["env"]["code_package"] = package  # its release; the user's code is
         folder = cwd or launch_dir()  # where they started it, not the venv's enclosing checkout
+    pause()
     root = git_root(folder)
     if root is not None:
         capture_git(root, store, cap)
     if code:
+        pause()
         snapshot_code(root or folder, root is not None, store, cap, skip)
     cap.fields["capture_notes"] = cap.notes or None  # also clears a mark of an unfinished one
     if cap.notes:

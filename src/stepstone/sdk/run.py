@@ -39,7 +39,7 @@ CAPTURE_PENDING = ("start-up capture (packages, git, code snapshot) had not fini
                    "ended; what it finds replaces this note, so a run that keeps it has none")
 CAPTURE_LOST = ("start-up capture (packages, git, code snapshot) did not finish within {:g} s "
                 "of the run's end; the run has no environment, git state or code snapshot")
-_closing: list[tuple[threading.Thread, Run]] = []  # finished runs still capturing
+_closing: list[Run] = []  # finished runs whose start-up capture has not been queued
 SEED_RANGE = (-(2**63), 2**63 - 1)  # what the runs table's INTEGER column holds
 SUMMARY_KINDS = ("min", "max", "mean", "first", "last", "best", "copy", "none")
 
@@ -164,6 +164,7 @@ class Run:
         self._capture: threading.Thread | None = None
         self._capture_lock = threading.Lock()
         self._captured = False
+        self._ending = threading.Lock()  # held by finish(): the capture waits at its next step
         self._output: list[str] = []
         self._output_lock = threading.Lock()
         self._tees: list[tuple[str, Any]] = []
@@ -434,6 +435,17 @@ class Run:
         if self._finished:
             return
         self._finished = True
+        with self._ending:
+            self._end(exit_code, status, reason)
+
+    def pause_for_end(self) -> None:
+        """Wait while :meth:`finish` writes the run's end. The start-up capture calls it between
+        its steps: a short run's end then does not queue behind the capture's work for the
+        interpreter lock, and the capture goes on once the end is written."""
+        with self._ending:
+            pass
+
+    def _end(self, exit_code: int | None, status: str | None, reason: str | None) -> None:
         if self._when_finished is not None:  # the module-level handles stop pointing here
             self._when_finished(self)
         if self._pending and self._queue is not None:
@@ -453,18 +465,14 @@ class Run:
         seed = reported_seed(self.config.as_dict())
         if seed is not None:
             fields["seed"] = seed
-        capture = self._capture
         with self._capture_lock:  # never wait on the capture: mark it pending and go on
-            pending = capture is not None and not self._captured
-            if pending:
+            pending = self._capture is not None and not self._captured
+            if pending:  # the capture closes the writer once it has queued what it found
                 fields["capture_notes"] = [CAPTURE_PENDING]
+                _closing.append(self)
             self._enqueue(Op("fields", fields))
-        if capture is not None and pending:
+        if pending:
             self._writer.flush()
-            closer = threading.Thread(target=self._close_after_capture, args=(capture,),
-                                      name=f"stepstone-close-{self.id}", daemon=True)
-            _closing.append((closer, self))
-            closer.start()
         else:
             self._writer.close()
         if self._writer.error is not None:
@@ -476,23 +484,28 @@ class Run:
 
     def _record_capture(self, objects: Iterable[tuple[str | None, str, str, int]],
                         fields: Mapping[str, Any]) -> None:
-        """Queue what the start-up capture found (its fields replace a pending mark)."""
+        """Queue what the start-up capture found (its fields replace a pending mark); for a
+        run that finished before, close its writer now."""
         with self._capture_lock:
             for obj in objects:
                 self._enqueue(Op("object", obj))
             self._enqueue(Op("fields", dict(fields)))
             self._captured = True
-
-    def _close_after_capture(self, capture: threading.Thread) -> None:
-        """Close the writer once the start-up capture has queued what it found (its fields
-        replace the pending mark); a capture that does not end in time leaves the mark."""
-        capture.join(CAPTURE_TIMEOUT)
-        self._close_capture(lost=capture.is_alive())
+            finished = self in _closing
+        if finished:
+            self._close_capture(lost=False)
 
     def _close_capture(self, *, lost: bool) -> None:
+        """Close the writer of a run that finished before its capture ended: once the capture
+        is queued, or with :data:`CAPTURE_LOST`'s note when it did not end in time."""
         assert self._writer is not None
-        if lost:
-            self._enqueue(Op("fields", {"capture_notes": [CAPTURE_LOST.format(CAPTURE_TIMEOUT)]}))
+        with self._capture_lock:
+            if self not in _closing:  # closed already
+                return
+            _closing.remove(self)
+            if lost:
+                self._enqueue(Op("fields", {"capture_notes": [
+                    CAPTURE_LOST.format(CAPTURE_TIMEOUT)]}))
         self._writer.close()
         if self._writer.error is not None:
             print(f"stepstone: {saving_report(self._writer, self._target)}", file=sys.stderr)
@@ -564,12 +577,10 @@ def wait_for_capture(timeout: float = CAPTURE_TIMEOUT) -> None:
     written. Called at exit; a process that ends before leaves its runs marked with
     :data:`CAPTURE_LOST`'s reason rather than silently without provenance."""
     deadline = time.monotonic() + timeout
-    while _closing:
-        closer, run = _closing[0]
-        closer.join(max(deadline - time.monotonic(), 0.0))
-        if closer.is_alive():
-            run._close_capture(lost=True)
-        _closing.remove((closer, run))
+    for run in list(_closing):
+        if run._capture is not None:  # a capture that ends closes its run's writer itself
+            run._capture.join(max(deadline - time.monotonic(), 0.0))
+        run._close_capture(lost=True)  # nothing to do where it did
 
 
 def metric_summaries(lab: Lab, run_id: str,

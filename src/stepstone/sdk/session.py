@@ -482,10 +482,11 @@ def _start_capture(run: Run, target: StoreTarget, *, code: bool,
 
     def work() -> None:
         if not run.attached:  # what finish() writes the result page with, loaded off this thread
+            run.pause_for_end()
             result_page()
         try:
             cap = capture_all(open_objects(target.objects), code=code, folder=folder,
-                              skip=outputs)
+                              skip=outputs, pause=run.pause_for_end)
         except Exception as exc:  # capture must never break a run
             why = f"could not capture the environment: {exc}"
             print(f"stepstone: {why}", file=sys.stderr)

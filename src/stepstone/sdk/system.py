@@ -230,12 +230,15 @@ def default_probes(pid: int | None = None) -> list[Probe]:
 
 
 Emit = Callable[[int, float, dict[str, float]], None]
+OPEN_PROBES_AFTER = 1.0  # seconds into a run before the sampler loads psutil and NVML
 
 
 class Sampler(threading.Thread):
     """Takes a sample from every probe every ``interval`` seconds and hands it to ``emit``
     as (sample number, time, values). The probes are opened on this thread (psutil and NVML
-    load here, not in ``init()``); a probe that raises is dropped, with one note."""
+    load here, not in ``init()``), once the run has lasted ``OPEN_PROBES_AFTER`` seconds (or
+    the interval, if shorter): a short run's end does not share the interpreter with their
+    loading. A probe that raises is dropped, with one note."""
 
     def __init__(self, emit: Emit, interval: float, probes: Sequence[Probe] | None = None,
                  name: str = "stepstone-system", pid: int | None = None) -> None:
@@ -249,10 +252,16 @@ class Sampler(threading.Thread):
         self._emitting = threading.Lock()  # stop() waits on a sample being handed over, no more
 
     def run(self) -> None:
-        if self.probes is None:
+        wait = self.interval
+        if self.probes is None:  # a run that ends within this wait never loads psutil or NVML
+            opening = min(self.interval, OPEN_PROBES_AFTER)
+            if self._stop_event.wait(opening):
+                return
             self.probes = default_probes(self._pid)
-        while self.probes and not self._stop_event.wait(self.interval):
+            wait = max(self.interval - opening, opening)  # the first sample still on time
+        while self.probes and not self._stop_event.wait(wait):
             self.take()
+            wait = self.interval
 
     def take(self) -> None:
         """Take one sample now (the thread calls it every interval)."""

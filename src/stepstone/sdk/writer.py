@@ -68,7 +68,7 @@ _INT64 = (-(2**63), 2**63 - 1)  # what a step (and an integer column) can hold
 class Op:
     """A non-metric write queued behind the metrics, so order is kept."""
 
-    kind: str  # "config" | "summary" | "evals" | "fields" | "object" | "system"
+    kind: str  # "config" | "summary" | "evals" | "fields" | "object" | "system" | "mark"
     payload: Any
 
 
@@ -123,8 +123,7 @@ class Writer(threading.Thread):
         self._seq = 0
         self._stop_event = threading.Event()
         self._flush_request = threading.Event()
-        self._flushed = threading.Condition()
-        self._generation = 0
+        self._marks: list[threading.Event] = []  # flush() calls the write under way answers
         self._pending: list[_Batch] = []
         self._all_config: dict[str, Any] = {}  # every config and field update, for a spool
         self._all_fields: dict[str, Any] = {}
@@ -135,20 +134,15 @@ class Writer(threading.Thread):
 
     # -- called from the training thread -------------------------------------------------
     def flush(self, timeout: float = 30.0) -> None:
-        """Block until everything queued before this call is written (or the timeout)."""
+        """Block until everything queued before this call is written, or tried and kept for
+        a retry (or the timeout): one write of the thread's, whatever phase it is in."""
         if not self.is_alive():
             self._drain_and_write()
             return
-        deadline = time.monotonic() + timeout
-        with self._flushed:
-            target = self._generation + 2  # a write under way may have drained before the call
-            while self._generation < target:
-                step = self._generation + 1
-                self._flush_request.set()  # again for the second write: no interval's wait
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._flushed.wait_for(
-                        lambda step=step: self._generation >= step, timeout=left):  # type: ignore[misc]
-                    return
+        written = threading.Event()
+        self.queue.append(Op("mark", written))  # set once the write that drains it is done
+        self._flush_request.set()
+        written.wait(timeout)
 
     def close(self, timeout: float = 60.0) -> None:
         """Write what is left and stop the thread; what the lab will not take goes to a spool
@@ -191,7 +185,7 @@ class Writer(threading.Thread):
             self._pending.append(batch)
         now = time.time()
         if not self._pending and now - self._last_beat < HEARTBEAT_EVERY:
-            self._bump()
+            self._answer_flushes()
             return
         try:
             self._write(now)
@@ -205,7 +199,7 @@ class Writer(threading.Thread):
                 print("stepstone: writing to the lab works again; the backlog is saved",
                       file=sys.stderr)
             self.error = None
-        self._bump()
+        self._answer_flushes()
 
     def _failed(self, exc: Exception) -> None:
         if self._db is not None and self._db.dialect is not SQLITE:
@@ -239,10 +233,10 @@ class Writer(threading.Thread):
             self._pending.pop(0)
         self._last_beat = now
 
-    def _bump(self) -> None:
-        with self._flushed:
-            self._generation += 1
-            self._flushed.notify_all()
+    def _answer_flushes(self) -> None:
+        for written in self._marks:
+            written.set()
+        self._marks.clear()
 
     def _drain(self, batch: _Batch) -> None:
         """Move the queue into ``batch``: metric calls grouped by key set, ops in order.
@@ -400,6 +394,8 @@ class Writer(threading.Thread):
             batch.fields.update(op.payload)
         elif op.kind == "object":
             batch.objects.append(op.payload)
+        elif op.kind == "mark":
+            self._marks.append(op.payload)
         elif op.kind == "system":  # a system sample: its own numbering, not the run's step
             number, ts, values = op.payload
             for key, value in values.items():

@@ -422,6 +422,15 @@ class Database:
                     raise
                 time.sleep(random.uniform(0.005, 0.05))
 
+    def has_table(self, name: str) -> bool:
+        """Whether an ordinary table ``name`` exists (one catalogue lookup, not a listing)."""
+        if self.dialect is SQLITE:
+            sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        else:
+            sql = ("SELECT 1 FROM information_schema.tables"
+                   " WHERE table_schema = current_schema() AND table_name = ?")
+        return self.query_one(sql, (name,)) is not None
+
     def tables(self) -> set[str]:
         """The ordinary tables: not a full-text index (an SQLite virtual table) or the
         tables that hold it, which are the index's own business."""

@@ -41,7 +41,7 @@ def schema_version(db: Database) -> int:
     """The highest migration applied to ``db`` (0 for an empty database), or, when a
     migration this client knows below it was never applied (numbers are handed out ahead and
     may land out of order), the one before that gap: so the gap is filled by an upgrade."""
-    if "schema_migrations" not in db.tables():
+    if not db.has_table("schema_migrations"):
         return 0
     applied = {int(r["version"]) for r in db.query("SELECT version FROM schema_migrations")}
     top = max(applied, default=0)

@@ -215,7 +215,7 @@ def _copy(scratch: Path, new: Database, objects: Path) -> None:
     source_db = Database(scratch)
     try:
         with source_db.transaction():  # sync wants the same schema version on both sides
-            if "schema_migrations" in source_db.tables():
+            if source_db.has_table("schema_migrations"):
                 source_db.execute("DELETE FROM schema_migrations")
             else:
                 source_db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"

@@ -224,7 +224,7 @@ def sync(source: Lab, dest: Lab) -> SyncReport:
 
 
 def _copy_objects(source: Lab, dest: Lab, report: SyncReport) -> None:
-    if "objects" not in source.db.tables():
+    if not source.db.has_table("objects"):
         return
     same = source.target.objects == dest.target.objects
     for row in source.db.query("SELECT hash FROM objects ORDER BY hash"):
