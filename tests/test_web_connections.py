@@ -130,3 +130,16 @@ def test_a_closed_pool_closes_what_comes_back(lab):
         pool.close()
     with pytest.raises(Exception, match="closed"):
         borrowed.db.scalar("SELECT 1")
+
+
+@pytest.mark.postgres
+def test_the_agents_tools_keep_their_lab_open_between_calls(team_store, pg_server):
+    from stepstone.mcp.tools import LabTools
+
+    url, name = team_store
+    tools = LabTools(url)
+    first, pages = tools.status().structured_content, tools.notebook()
+    for _ in range(20):
+        assert tools.status().structured_content == first
+        assert tools.notebook() == pages
+    assert len(_backends(pg_server, name)) == 2  # one lab for the tools, one read-only

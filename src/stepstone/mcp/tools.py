@@ -7,7 +7,9 @@ with ``isError`` set. Resources: the notebook (whole, or one question's pages) a
 report as Markdown.
 """
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -37,7 +39,8 @@ from stepstone.method.runs import attention
 from stepstone.method.status import method_status
 from stepstone.report import build_report
 from stepstone.report.render import render_markdown
-from stepstone.store.lab import Lab, open_lab
+from stepstone.store.lab import Lab, find_store
+from stepstone.store.pool import LabPool
 
 Keys = Annotated[list[str], Field(description="Config keys (dotted); may be empty.")]
 Overrides = Annotated[list[str], Field(description="KEY=VALUE overrides of the base config "
@@ -67,11 +70,24 @@ class LabTools:
         self.lab = lab
         self.workers = workers
         self.env = dict(env or {})  # for every launched run: the health monitor's settings
+        self._pools: dict[bool, LabPool] = {}  # the lab kept open between calls (read-only: True)
+        self._pools_lock = threading.Lock()
+
+    @contextmanager
+    def _borrow(self, *, readonly: bool = False) -> Iterator[Lab]:
+        """The lab, kept open between calls (:class:`~stepstone.store.pool.LabPool`: on a team
+        store a call costs no new connection); found on first use, as the CLI finds it."""
+        with self._pools_lock:
+            pool = self._pools.get(readonly)
+            if pool is None:
+                pool = self._pools[readonly] = LabPool(find_store(self.lab), readonly=readonly)
+        with pool.borrow() as lab:
+            yield lab
 
     def call(self, work: Callable[[Lab], dict[str, Any]]) -> CallToolResult:
-        """Open the lab, do ``work``, close it; a library error is its one-line message."""
+        """Do ``work`` on the lab; a library error is its one-line message."""
         try:
-            with open_lab(self.lab) as opened:
+            with self._borrow() as opened:
                 return _result(work(opened))
         except StepstoneError as exc:
             return _refusal(str(exc))
@@ -274,7 +290,7 @@ class LabTools:
 
     # ------------------------------------------------------------------ resources
     def _read(self, work: Callable[[Lab], str]) -> str:
-        with open_lab(self.lab, readonly=True) as opened:
+        with self._borrow(readonly=True) as opened:
             return work(opened)
 
     def notebook(self) -> str:
