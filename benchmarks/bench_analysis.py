@@ -6,10 +6,10 @@ Data: 240 synthetic runs from the published Chinchilla law (E = 1.69, A = 406.4,
 α = 0.34, β = 0.28) with 1% log-normal noise, N in [7e7, 1.6e10] and D in [5e9, 5e11]
 (the range of Hoffmann et al. 2022), fixed seed. It times
 
-* the Approach-3 fit from the full starting grid (4,500 L-BFGS starts, run in lock-step);
+* the Approach-3 fit (the scan of 6,400 exponent pairs, then Newton searches from 64 of them);
 * 1,000 bootstrap refits (runs resampled with replacement, each refit starting from the
-  full-data optimum, all 1,000 in one vectorised L-BFGS);
-* the whole ``fit_scaling_law`` call (grid fit, 1,000 bootstrap refits, hold-out refit);
+  full-data optimum, all 1,000 in one batch of Newton steps);
+* the whole ``fit_scaling_law`` call (fit, 1,000 bootstrap refits, hold-out refit);
 * the same for the compute law E + A·C^-α on 24 runs.
 
 It prints a Markdown table; ``--write FILE`` replaces the section between
@@ -70,7 +70,7 @@ def run(repeat: int) -> str:
     params = grid_fit.params[0]  # type: ignore[attr-defined]
     rows.append(
         (
-            "Chinchilla fit, 240 runs, full grid (4,500 starts)",
+            "Chinchilla fit, 240 runs (scan of 6,400 exponent pairs)",
             best,
             med,
             cpu,
@@ -103,7 +103,7 @@ def run(repeat: int) -> str:
     hold = fit.holdout  # type: ignore[attr-defined]
     rows.append(
         (
-            "fit_scaling_law: grid + 1,000 bootstrap + hold-out refit",
+            "fit_scaling_law: fit + 1,000 bootstrap + hold-out refit",
             best,
             med,
             cpu,
@@ -115,7 +115,7 @@ def run(repeat: int) -> str:
     c = np.logspace(18, 22, 24)
     loss = (1.8 + 300.0 * c**-0.08) * np.exp(rng.normal(0, 0.005, c.size))
     best, med, cpu, _ = timed(lambda: ComputeLaw().fit(FitData(loss=loss, compute=c)), repeat)
-    rows.append(("Compute law E + A·C^-α, 24 runs, grid (240 starts)", best, med, cpu, ""))
+    rows.append(("Compute law E + A·C^-α, 24 runs (scan of 80 exponents)", best, med, cpu, ""))
 
     def compute_whole() -> object:
         return fit_scaling_law("compute", compute=c, loss=loss, n_bootstrap=1000, seed=0)
@@ -132,8 +132,8 @@ def run(repeat: int) -> str:
         f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (CPU time "
         "is that of this process: compare it when the machine is shared).",
         "Data: 240 synthetic runs from the published Chinchilla law with 1% noise. Bootstrap "
-        "refits start from the full-data optimum rather than the whole grid, and all refits "
-        "(and all grid starts) run in one vectorised L-BFGS.",
+        "refits start from the full-data optimum rather than the whole search, and all refits "
+        "(and all local searches) run in one batch of Newton steps.",
         "",
         "| task | wall, best (s) | wall, median (s) | CPU, best (s) | result |",
         "| --- | ---: | ---: | ---: | --- |",

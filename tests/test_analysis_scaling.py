@@ -14,8 +14,9 @@ from stepstone.analysis.scaling import FORMS, ChinchillaLaw, ComputeLaw, FitData
 from stepstone.errors import AnalysisError
 
 CHINCHILLA = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
-# a small grid around the usual basin keeps the tests cheap; the full grid is tested once
-SMALL_GRID = {"alpha": (0.5,), "beta": (0.5,), "e": (0.0, 0.5), "a": (5.0,), "b": (5.0,)}
+# a scan of one pair of exponents in the usual basin keeps the tests cheap; the full scan is
+# tested too
+SMALL_GRID = {"alpha": (0.5,), "beta": (0.5,)}
 
 
 def chinchilla_loss(n: np.ndarray, d: np.ndarray, p: dict[str, float] = CHINCHILLA) -> np.ndarray:
@@ -28,12 +29,12 @@ def ladder() -> tuple[np.ndarray, np.ndarray]:
     return n, d
 
 
-def test_chinchilla_published_values_round_trip_with_full_grid() -> None:
+def test_chinchilla_published_values_round_trip_with_full_scan() -> None:
     n, d = ladder()
     fit = fit_scaling_law(
         "chinchilla", n=n, d=d, loss=chinchilla_loss(n, d), n_bootstrap=0, holdout=0
     )
-    assert fit.n_starts == 5 * 5 * 5 * 6 * 6 == 4500
+    assert fit.n_starts == 80 * 80  # α and β each ±0.01 to ±64, 40 values a sign
     for name, value in CHINCHILLA.items():
         assert fit.values[name] == pytest.approx(value, rel=1e-6)
     assert max(abs(r) for r in fit.residuals) < 1e-9
@@ -291,11 +292,47 @@ def epoch_chinchilla() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_epochs_refit_of_chinchilla_comes_out_at_its_published_optimum() -> None:
-    """The grid search, pruned to the best tenth of its starts after ten steps, keeps the
-    optimum that every one of the 4,500 starts run to convergence finds on these data."""
+    """The scan of the exponents, searched from the best start of each of its 64 regions,
+    finds the optimum that every one of Hoffmann et al.'s 4,500 grid starts run to
+    convergence by L-BFGS finds on these data."""
     n, d, loss = epoch_chinchilla()
     assert n.size == 240
     fit = fit_scaling_law("chinchilla", n=n, d=d, loss=loss, n_bootstrap=0, holdout=0)
-    assert fit.n_starts == 4500
+    assert fit.n_starts == 6400
     assert fit.values == pytest.approx(
         {"E": 1.817, "A": 477.8, "B": 2143.0, "alpha": 0.3473, "beta": 0.3672}, abs=0, rel=5e-4)
+
+
+def test_projected_start_at_the_true_exponents_is_the_true_law() -> None:
+    """Given α and β the law is linear in E, A and B: at the true exponents the scan's start
+    is the law itself (noise-free data), and where a coefficient would come out negative the
+    best law without that term is taken, the term left vanishing."""
+    n, d = ladder()
+    law = ChinchillaLaw(grid={"alpha": (0.34,), "beta": (0.28,)})
+    data = FitData(loss=chinchilla_loss(n, d), n=n, d=d)
+    logx = law._logx(data)
+    centre = logx.mean(axis=1)
+    start = law._projected_starts(logx - centre[:, None], data.loss)
+    truth = law._to_internal(np.array([[1.69, 406.4, 410.7, 0.34, 0.28]]), centre)
+    np.testing.assert_allclose(start, truth, rtol=1e-9)
+    # a law with no irreducible loss scanned at a smaller α: the unconstrained E is negative
+    no_e = FitData(loss=406.4 / n**0.34 + 410.7 / d**0.28, n=n, d=d)
+    low = ChinchillaLaw(grid={"alpha": (0.25,), "beta": (0.28,)})
+    start = low._projected_starts(logx - centre[:, None], no_e.loss)
+    assert np.exp(start[0, 0]) == pytest.approx(1e-6 * no_e.loss.mean())
+    assert np.all(np.exp(start[0, 1:3]) > 1e-3)
+
+
+def test_each_region_of_the_scan_gives_its_best_start() -> None:
+    from stepstone.analysis.scaling import _regions
+
+    f = np.arange(64.0)[::-1].reshape(8, 8)  # 4 regions of 4 x 4, each best at its far corner
+    f[:4, :4] = np.inf  # no finite start: the region gives none
+    assert sorted(_regions(f.ravel(), (8, 8), 4)) == [3 * 8 + 7, 7 * 8 + 3, 7 * 8 + 7]
+    assert _regions(f.ravel(), (8, 8), 64).size == 64 - 16  # one a cell
+
+
+def test_chinchilla_grid_sets_the_exponents_scanned_only() -> None:
+    assert ChinchillaLaw(grid={"alpha": (0.3, 0.5)}).exponent_axes()[0].tolist() == [0.3, 0.5]
+    with pytest.raises(AnalysisError, match="'alpha' and 'beta'"):
+        ChinchillaLaw(grid={"e": (0.0,)})

@@ -5,14 +5,13 @@ and how each is fitted), then
 
 * **bootstrap** — resamples the runs with replacement ``n_bootstrap`` times and refits each
   resample; every parameter gets the percentile interval of its refits. Each refit starts
-  from the full-data optimum instead of the whole starting grid (as in Besiroglu et al. 2024);
-  the refits run in two vectorised L-BFGS batches, one in each of two threads, so 1,000
-  resamples take well under a second;
+  from the full-data optimum instead of the whole search (as in Besiroglu et al. 2024) and
+  runs to its own optimum; the refits run as one batch of Newton steps, so 1,000 resamples
+  take a tenth of a second;
 * **residuals** — ``log L_observed - log L_fitted`` per run (and the relative error);
 * **hold-out** — refits, with the full procedure, on all but the ``holdout`` runs of largest
   compute and reports how far the law misses those runs: the extrapolation error that says
-  whether the law can be trusted beyond the data. The refit runs in a second thread beside
-  the full fit and the bootstrap (it needs neither).
+  whether the law can be trusted beyond the data.
 
 It refuses fewer runs than parameters, non-positive or non-finite loss, compute, N or D,
 and runs that all sit at one size.
@@ -21,7 +20,6 @@ and runs that all sit at one size.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -299,23 +297,18 @@ def fit_scaling_law(
         raise AnalysisError(f"n_bootstrap must be 0 or more; got {n_bootstrap}.")
     data = _data(impl, compute, n, d, loss)
     split, note = _holdout_split(impl, data, holdout)
-    # two threads (numpy releases the GIL in its array passes): the hold-out refit needs
-    # nothing from the full fit, so a second thread runs it while this one fits; then the
-    # two share the bootstrap refits
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        held = None
-        if split is not None:
-            train, test = split
-            held = pool.submit(impl.fit, data.subset(train))
-        main = impl.fit(data)
-        best = main.params[0]
-        if not np.all(np.isfinite(best)):
-            raise AnalysisError(
-                f"The '{impl.name}' fit did not converge to finite parameters; check the runs "
-                "for outliers or fit a simpler form."
-            )
-        samples, failed = _bootstrap(impl, data, best, n_bootstrap, seed, pool)
-        check = None if held is None else _holdout_check(impl, data, test, held.result())
+    main = impl.fit(data)
+    best = main.params[0]
+    if not np.all(np.isfinite(best)):
+        raise AnalysisError(
+            f"The '{impl.name}' fit did not converge to finite parameters; check the runs "
+            "for outliers or fit a simpler form."
+        )
+    samples, failed = _bootstrap(impl, data, best, n_bootstrap, seed)
+    check = None
+    if split is not None:
+        train, test = split
+        check = _holdout_check(impl, data, test, impl.fit(data.subset(train)))
     samples.setflags(write=False)
 
     params = []
@@ -363,31 +356,19 @@ def fit_scaling_law(
 
 
 def _bootstrap(
-    form: ScalingForm,
-    data: FitData,
-    best: FloatArray,
-    n_bootstrap: int,
-    seed: int | None,
-    pool: ThreadPoolExecutor,
+    form: ScalingForm, data: FitData, best: FloatArray, n_bootstrap: int, seed: int | None
 ) -> tuple[FloatArray, int]:
-    """Refits of ``n_bootstrap`` resamples of the runs, each from the full-data optimum: the
-    ones that came out finite, and how many did not. The pool's thread refits the second
-    half of the resamples (once it is done with the hold-out refit), this thread the first."""
+    """Refits of ``n_bootstrap`` resamples of the runs, all at once, each from the full-data
+    optimum: the ones that came out finite, and how many did not."""
     if n_bootstrap == 0:
         return np.empty((0, form.n_params)), 0
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(
         data.size, np.full(data.size, 1.0 / data.size), size=n_bootstrap
     ).astype(np.float64)
-    start = np.repeat(best[None, :], n_bootstrap, 0)
-    half = n_bootstrap // 2
-    second = pool.submit(form.fit, data, weights=weights[half:], start=start[half:])
-    fits = [form.fit(data, weights=weights[:half], start=start[:half])] if half else []
-    fits.append(second.result())
-    params = np.concatenate([f.params for f in fits])
-    ok = np.all(np.isfinite(params), axis=1) & np.isfinite(
-        np.concatenate([f.objective for f in fits]))
-    return params[ok], int((~ok).sum())
+    fit = form.fit(data, weights=weights, start=np.repeat(best[None, :], n_bootstrap, 0))
+    ok = np.all(np.isfinite(fit.params), axis=1) & np.isfinite(fit.objective)
+    return fit.params[ok], int((~ok).sum())
 
 
 def _holdout_split(

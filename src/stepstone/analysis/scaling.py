@@ -1,7 +1,7 @@
 """Scaling-law forms behind one interface.
 
 Each form is a :class:`ScalingForm`: it names its parameters, fits them to runs (many fits
-at once, for the starting grid and for bootstrap resamples), predicts, and inverts the law
+at once, for the local searches and for bootstrap resamples), predicts, and inverts the law
 (the compute needed to reach a loss). :func:`stepstone.analysis.fit_scaling_law` drives them.
 
 Forms shipped here (``FORMS``; add one with :func:`register_form`):
@@ -12,10 +12,9 @@ Forms shipped here (``FORMS``; add one with :func:`register_form`):
                 (closed form), no irreducible term.
 ``chinchilla``  ``L(N, D) = E + A/N^α + B/D^β`` (Hoffmann et al. 2022, eq. 2), fitted as in
                 their Approach 3: minimise ``Σ Huber_δ(LSE(a - α·log N, b - β·log D, e) - log L)``
-                with ``δ = 1e-3``, L-BFGS from the grid ``α, β ∈ {0, 0.5, …, 2}``,
-                ``e ∈ {-1, -0.5, …, 1}``, ``a, b ∈ {0, 5, …, 25}`` (4,500 starts), keeping the
-                best. The Huber terms are **summed**, not averaged: averaging shrinks the
-                gradient so much that L-BFGS stops early, the flaw Besiroglu et al. (2024,
+                with ``δ = 1e-3``, keeping the lowest minimum found from many starts. The
+                Huber terms are **summed**, not averaged: averaging shrinks the gradient so
+                much that a gradient method stops early, the flaw Besiroglu et al. (2024,
                 "Chinchilla Scaling: A replication attempt") found in the published fit.
                 Published values: E = 1.69, A = 406.4, B = 410.7, α = 0.34, β = 0.28.
 
@@ -25,14 +24,21 @@ Hoffmann et al. eq. 4): ``N_opt = G·(C/k)^(β/(α+β))``, ``D_opt = (C/k)/N_opt
 ``γ = αβ/(α+β)`` and ``K = A·G^(-α) + B·G^β``, so the compute that reaches a loss ``L > E``
 is ``C = k·(K/(L - E))^(1/γ)``.
 
-Numerics (the minimum is the textbook one; only the path to it is engineered): the
-optimiser works on centred logs (``log N - mean log N``; the intercepts are shifted back
-afterwards), which makes the problem far better conditioned without moving its minimum,
-and it runs every start in lock-step (``_optim.lbfgs_batch``). After ten steps only the best
-tenth of the grid starts (by objective) go on: on Chinchilla's data about 500 of the 4,500
-starts end in the best basin, and a third of those kept are among them. Grid starts stop
-when they converge or crawl (less than 0.01% progress in 25 steps, a flat valley far from
-the best basin); the best five are then polished to full convergence.
+How the minimum is found (the objective is Approach 3's; only the path to its minimum is
+engineered; ``docs/analysis.md`` gives the evidence):
+
+* the search works on centred logs (``log N - mean log N``; the intercepts are shifted back
+  afterwards), which conditions the problem far better without moving its minimum;
+* **scan**: the exponents on a grid (:data:`EXPONENTS` for each: ±0.01 to ±64, 6,400 pairs
+  for Chinchilla's form). Given the exponents the law is linear in E, A and B, so each
+  point's coefficients are solved for (positive least squares of the relative errors:
+  variable projection), and the point is scored by the Huber objective there;
+* **search**: the best point of each of 64 regions of the scan starts a Newton search
+  (analytic gradient and Hessian, ``_optim.newton_batch``) of at most 30 steps, stopping
+  early when it crawls (ten steps gain less than 0.01%); the best five are then polished
+  to full convergence, and the lowest is the fit;
+* bootstrap refits (and any fit given ``start``) run Newton from their starts to
+  convergence, all at once.
 """
 
 from __future__ import annotations
@@ -49,12 +55,16 @@ import numpy as np
 from stepstone.errors import AnalysisError
 
 from ._common import FloatArray
-from ._optim import IntArray, lbfgs_batch
+from ._optim import IntArray, newton_batch
 
 HUBER_DELTA = 1e-3
-GRID_KEEP = 0.1  # the share of grid starts that go on after GRID_KEEP_AFTER steps
-GRID_KEEP_AFTER = 10
-_BLOCK = 128  # rows evaluated together (a block's arrays stay in the CPU's cache)
+_SCALE = np.geomspace(0.01, 64.0, 40)
+EXPONENTS = np.concatenate([-_SCALE[::-1], _SCALE])
+"""The exponents scanned for starting points: ±0.01 to ±64, 40 a sign, evenly in log."""
+SEARCH_STEPS = 30  # Newton steps of each local search before the best few are polished
+STALL = 1e-4  # a local search stops when ten steps lower it by less than this, relative
+_BLOCK = 32  # rows evaluated together (a block stays in the CPU cache, and its one matrix
+# product stays below the size at which OpenBLAS starts threads)
 
 
 @dataclass(frozen=True)
@@ -196,71 +206,93 @@ class _LogSumExpForm(ScalingForm):
 
     n_terms: ClassVar[int]
 
+    local_searches: int = 64
     polish: int = 5
 
-    def __init__(self, *, huber_delta: float | None = HUBER_DELTA, max_iter: int = 1000) -> None:
+    def __init__(self, *, huber_delta: float | None = HUBER_DELTA, max_iter: int = 600) -> None:
         self.huber_delta = huber_delta
         self.max_iter = max_iter
         loss = "squared error" if huber_delta is None else f"Huber(δ={huber_delta:g})"
-        self.objective = f"sum of {loss} on log L; L-BFGS from a grid of starts"
+        self.objective = (
+            f"sum of {loss} on log L; Newton from the best starts of a scan of the exponents"
+        )
 
     @abc.abstractmethod
     def _logx(self, data: FitData) -> FloatArray:
         """(K, n) logs of the inputs."""
 
     @abc.abstractmethod
-    def start_grid(self) -> FloatArray:
-        """Starting points as internal (uncentred) rows: e, a_1..a_K, α_1..α_K."""
+    def exponent_axes(self) -> list[FloatArray]:
+        """The exponents scanned for starting points, one axis per term: every combination
+        is a start."""
 
     def _evaluate(
         self,
         x: FloatArray,
         idx: IntArray,
-        design: list[FloatArray],
+        design: _Design,
         y: FloatArray,
         weights: FloatArray | None,
-    ) -> tuple[FloatArray, FloatArray]:
-        # L = e^e + Σ_k exp(a_k - α_k·x_k). No max-shift: the centred inputs keep the
-        # exponents moderate, and a trial point that overflows gets f = inf, which the line
-        # search rejects (a grid start always has e^e >= e^-1 > 0, so log never sees 0).
-        # Rows go in blocks that stay in the CPU's cache; each term's exponent is one matrix
-        # product (a_k, α_k)·design_k with design_k = (1, -x_k), and its two gradient
-        # entries another.
+        order: int = 2,
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        # L = e^e + Σ_k t_k with t_k = exp(a_k - α_k·x_k), and r = log L - y. No max-shift:
+        # the centred inputs keep the exponents moderate, and a trial point that overflows
+        # gets f = inf, which the line search rejects. The gradient and Hessian are sums
+        # over the runs (see :class:`_Design`), all of a block's one matrix product. Rows go
+        # in blocks that stay in the CPU's cache. ``order`` 0 gives f only (g and H empty), 1
+        # f and g, 2 all three.
         k = self.n_terms
+        p = 1 + 2 * k
         delta = self.huber_delta
-        f = np.empty(x.shape[0])
-        g = np.empty_like(x)
-        for lo in range(0, x.shape[0], _BLOCK):
-            hi = min(lo + _BLOCK, x.shape[0])
+        logx = design.logx
+        rows = x.shape[0]
+        hessian = order == 2
+        n_sums = design.to_hess.shape[0] if hessian else design.to_grad.shape[0]
+        f = np.empty(rows)
+        g = np.empty((rows if order else 0, p))
+        h = np.empty((rows if hessian else 0, p * p))
+        for lo in range(0, rows, _BLOCK):
+            hi = min(lo + _BLOCK, rows)
             xs = x[lo:hi]
-            te = np.exp(xs[:, 0])
-            terms = []
+            v = np.empty((1 + k, hi - lo, y.size))  # term-major: each term's rows contiguous
+            v[0] = np.exp(xs[:, :1])
             for j in range(k):
-                t = xs[:, [1 + j, 1 + k + j]] @ design[j]
-                terms.append(np.exp(t, out=t))
-            s = terms[0] + terms[1] if k > 1 else terms[0].copy()
-            for t in terms[2:]:
-                s += t
-            s += te[:, None]
+                t = v[1 + j]
+                np.multiply(xs[:, 1 + k + j, None], logx[j], out=t)
+                np.subtract(xs[:, 1 + j, None], t, out=t)
+                np.exp(t, out=t)
+            s = v.sum(axis=0)
             r = np.log(s)
             r -= y
-            # Huber: psi = clip(r, ±δ) is its derivative, and the loss is psi·r - psi²/2
             psi = r.copy() if delta is None else np.clip(r, -delta, delta)
-            if weights is not None:
-                psi *= weights[idx[lo:hi]]
-            fb = np.einsum("ij,ij->i", psi, r)
-            if delta is not None:
-                np.clip(r, -delta, delta, out=r)
-            fb -= 0.5 * np.einsum("ij,ij->i", psi, r)
-            f[lo:hi] = fb
-            psi /= s  # d f / d log-term, per point, divided by L
-            g[lo:hi, 0] = te * psi.sum(axis=1)
-            for j, t in enumerate(terms):
-                t *= psi
-                both = t @ design[j].T
-                g[lo:hi, 1 + j] = both[:, 0]
-                g[lo:hi, 1 + k + j] = both[:, 1]
-        return f, g
+            hub = psi * r
+            hub -= 0.5 * psi * psi  # Huber's loss: ψ·r - ψ²/2
+            w = None if weights is None else weights[idx[lo:hi]]
+            if w is None:
+                f[lo:hi] = hub.sum(axis=1)
+            else:
+                f[lo:hi] = np.einsum("ij,ij->i", w, hub)
+                psi *= w
+            if order == 0:
+                continue
+            v /= s
+            # the factors summed: ψ·v_j, then (ψ' - ψ)·v_i·v_j (ψ' is 1 inside ±δ)
+            prods = np.empty((1 + k + (len(design.pairs) if hessian else 0), hi - lo, y.size))
+            np.multiply(v, psi, out=prods[: 1 + k])
+            if hessian:
+                c = np.ones_like(r) if delta is None else (np.abs(r) <= delta) * 1.0
+                if w is not None:
+                    c *= w
+                c -= psi
+                for m, (i, j) in enumerate(design.pairs):
+                    np.multiply(v[i], v[j], out=prods[1 + k + m])
+                    prods[1 + k + m] *= c
+            sums = (prods.reshape(-1, y.size) @ design.moments).reshape(
+                prods.shape[0], hi - lo, -1).transpose(1, 0, 2).reshape(hi - lo, n_sums)
+            g[lo:hi] = sums[:, : design.to_grad.shape[0]] @ design.to_grad
+            if hessian:
+                h[lo:hi] = sums @ design.to_hess
+        return f, g, h.reshape(-1, p, p)
 
     def _to_internal(self, natural: FloatArray, centre: FloatArray) -> FloatArray:
         k = self.n_terms
@@ -280,6 +312,69 @@ class _LogSumExpForm(ScalingForm):
         out[:, 1 + k :] = internal[:, 1 + k :]
         return out
 
+    def _projected_starts(self, logx: FloatArray, loss: FloatArray) -> FloatArray:
+        """One internal start per point of the product of :meth:`exponent_axes`: given its
+        exponents the law is linear in E and the A_k, so they are the least-squares solution
+        of the relative errors ``(L̂ - L)/L`` with every coefficient positive (variable
+        projection, Golub & Pereyra 1973): of the unconstrained solutions of each subset of
+        the coefficients, the best one whose coefficients are all positive, the terms left
+        out set to at most a millionth of the mean loss. A term's column depends on its own
+        exponent only, so every Gram matrix of the scan comes from one product of columns
+        per pair of terms; each column is scaled to its largest value first (so that no
+        exponent overflows) and the equations to unit columns."""
+        k = self.n_terms
+        axes = self.exponent_axes()
+        shape = tuple(ax.size for ax in axes)
+        inv = 1.0 / loss
+        cols, top = [], []
+        for j, ax in enumerate(axes):
+            z = -ax[:, None] * logx[j]
+            top.append(z.max(axis=1))
+            cols.append(np.exp(z - top[-1][:, None]) * inv)
+
+        def spread(v: FloatArray, *dims: int) -> FloatArray:
+            """``v`` (one axis per term in ``dims``) broadcast over the scan's grid."""
+            return np.broadcast_to(
+                np.expand_dims(v, [d for d in range(k) if d not in dims]), shape)
+
+        gram = np.empty((*shape, 1 + k, 1 + k))
+        rhs = np.empty((*shape, 1 + k))  # the target is 1: L̂/L = 1
+        gram[..., 0, 0] = inv @ inv
+        rhs[..., 0] = inv.sum()
+        for j in range(k):
+            gram[..., 0, 1 + j] = gram[..., 1 + j, 0] = spread(cols[j] @ inv, j)
+            rhs[..., 1 + j] = spread(cols[j].sum(axis=1), j)
+            gram[..., 1 + j, 1 + j] = spread(np.einsum("ij,ij->i", cols[j], cols[j]), j)
+            for i in range(j + 1, k):
+                gram[..., 1 + j, 1 + i] = gram[..., 1 + i, 1 + j] = spread(
+                    cols[j] @ cols[i].T, j, i)
+        gram = gram.reshape(-1, 1 + k, 1 + k)
+        rhs = rhs.reshape(-1, 1 + k)
+        norm = np.sqrt(np.einsum("ijj->ij", gram))  # solved on unit columns
+        gram = gram / (norm[:, :, None] * norm[:, None, :])
+        rhs = rhs / norm
+        vanish = math.log(1e-6 * float(loss.mean()))
+        best = np.full(gram.shape[0], np.inf)
+        logc = np.full((gram.shape[0], 1 + k), vanish)
+        for subset in itertools.product((False, True), repeat=1 + k):
+            on = np.flatnonzero(subset)
+            if on.size == 0:
+                continue
+            gs = gram[:, on][:, :, on] + 1e-12 * np.eye(on.size)
+            bs = rhs[:, on]
+            with np.errstate(all="ignore"):
+                c = np.linalg.solve(gs, bs[:, :, None])[:, :, 0]
+                # squared error Σ(1 - L̂/L)², less the constant n
+                sse = np.einsum("ij,ijk,ik->i", c, gs, c) - 2.0 * np.einsum("ij,ij->i", c, bs)
+                ok = np.all(c > 0, axis=1) & np.isfinite(sse) & (sse < best)
+                best[ok] = sse[ok]
+                logc[np.ix_(ok, on)] = np.log(c[ok] / norm[np.ix_(ok, on)])
+            logc[np.ix_(ok, np.flatnonzero(~np.asarray(subset)))] = vanish
+        exps = _grid(*axes)
+        for j in range(k):  # undo the scaling of the columns to their largest value
+            logc[:, 1 + j] -= spread(top[j], j).reshape(-1)
+        return np.column_stack([logc, exps])
+
     def fit(
         self,
         data: FitData,
@@ -291,44 +386,41 @@ class _LogSumExpForm(ScalingForm):
         centre = logx_raw.mean(axis=1)
         logx = logx_raw - centre[:, None]
         y = np.log(data.loss)
-        k = self.n_terms
-        if start is None:
-            x0 = self.start_grid().copy()
-            x0[:, 1 : 1 + k] -= x0[:, 1 + k :] * centre  # uncentred a_k -> centred a'_k
-        else:
-            x0 = self._to_internal(start, centre)
-        if weights is not None and weights.shape[0] != x0.shape[0]:
+        if weights is not None and (start is None or weights.shape[0] != start.shape[0]):
             raise ValueError("weights and start must have one row per problem")
 
-        design = [np.stack([np.ones_like(row), -row]) for row in logx]
+        design = _Design.of(logx)
 
-        def fun(x: FloatArray, idx: IntArray) -> tuple[FloatArray, FloatArray]:
+        def fun(x: FloatArray, idx: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
             return self._evaluate(x, idx, design, y, weights)
 
         if start is None:
-            # every grid start runs until it converges or crawls (less than 0.01% progress
-            # in 25 steps: a valley far from the best basin); the best few are then
-            # polished to full convergence
-            keep = max(self.polish, math.ceil(GRID_KEEP * x0.shape[0]))
-            res = lbfgs_batch(fun, x0, max_iter=self.max_iter, stall_tol=1e-4, keep=keep,
-                              keep_after=GRID_KEEP_AFTER)
+            # the exponents scanned, each start ranked by the objective at its projected
+            # coefficients; the best start of each region of the scan is searched, and the
+            # best few of those searches polished to convergence
+            x0 = self._projected_starts(logx, data.loss)
+            with np.errstate(all="ignore"):
+                f0 = self._evaluate(x0, np.arange(x0.shape[0]), design, y, None, 0)[0]
+            shape = tuple(ax.size for ax in self.exponent_axes())
+            picked = _regions(np.where(np.isfinite(f0), f0, np.inf), shape, self.local_searches)
+            res = newton_batch(fun, x0[picked], max_iter=SEARCH_STEPS, stall_tol=STALL)
             f = np.where(np.isfinite(res.f), res.f, np.inf)
-            top = np.argsort(f, kind="stable")[: self.polish]
-            fine = lbfgs_batch(fun, res.x[top], max_iter=self.max_iter, stall_tol=0.0)
-            ff = np.where(np.isfinite(fine.f), fine.f, np.inf)
-            best = int(np.argmin(ff))
-            internal, objective = fine.x[best : best + 1], ff[best : best + 1]
-            iterations = int(res.iterations.max() + fine.iterations.max())
+            lead = np.argsort(f, kind="stable")[: self.polish]
+            res = newton_batch(fun, res.x[lead], max_iter=self.max_iter)
+            f = np.where(np.isfinite(res.f), res.f, np.inf)
+            best = int(np.argmin(f))
+            internal, objective = res.x[best : best + 1], f[best : best + 1]
+            n_starts = int(x0.shape[0])
         else:
-            res = lbfgs_batch(fun, x0, max_iter=self.max_iter, stall_tol=0.0)
+            res = newton_batch(fun, self._to_internal(start, centre), max_iter=self.max_iter)
             internal = res.x
             objective = np.where(np.isfinite(res.f), res.f, np.inf)
-            iterations = int(res.iterations.max())
+            n_starts = int(start.shape[0])
         return FormFit(
             params=self._to_natural(internal, centre),
             objective=objective,
-            n_starts=int(x0.shape[0]),
-            iterations=iterations,
+            n_starts=n_starts,
+            iterations=int(res.iterations.max()),
             converged=int(res.converged.sum()),
         )
 
@@ -347,6 +439,75 @@ class _LogSumExpForm(ScalingForm):
 
     def irreducible_loss(self, params: FloatArray) -> FloatArray | None:
         return np.asarray(_as_2d(params)[:, 0], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _Design:
+    """The sums over the runs that the gradient and Hessian of a sum-of-exponentials law are
+    made of, for centred logs ``logx`` (K, n).
+
+    With v = (e^e, t_1..t_K)/L, r = log L - y and ψ = clip(r, ±δ) Huber's derivative, the
+    derivatives of r are ∂r/∂e = v_0, ∂r/∂a_k = v_k and ∂r/∂α_k = -x_k·v_k, so the gradient is
+    Σ w·ψ·∂r and the Hessian Σ w·(ψ' - ψ)·∂r·∂rᵀ + Σ w·ψ·(∂²L)/L, where ∂²L/∂e² = e^e,
+    ∂²L/∂a_k² = t_k, ∂²L/∂a_k∂α_k = -x_k·t_k and ∂²L/∂α_k² = x_k²·t_k. Every entry is thus a
+    sum of one of the factors w·ψ·v_j or w·(ψ' - ψ)·v_i·v_j (i <= j, in ``pairs``) against one
+    of the ``moments`` 1, x_k, x_i·x_j; ``to_grad`` and ``to_hess`` map those sums (factor
+    major) to the gradient and to the flattened Hessian.
+    """
+
+    logx: FloatArray
+    moments: FloatArray  # (n, C)
+    pairs: tuple[tuple[int, int], ...]
+    to_grad: FloatArray  # ((1 + K)·C, P)
+    to_hess: FloatArray  # ((1 + K + len(pairs))·C, P·P)
+
+    @classmethod
+    def of(cls, logx: FloatArray) -> _Design:
+        k = logx.shape[0]
+        cols = [np.ones(logx.shape[1]), *logx]
+        square = np.zeros((k + 1, k + 1), dtype=np.intp)  # moment column of x_i·x_j
+        for i in range(1, k + 1):
+            for j in range(i, k + 1):
+                square[i, j] = square[j, i] = len(cols)
+                cols.append(logx[i - 1] * logx[j - 1])
+        pairs = tuple((i, j) for i in range(k + 1) for j in range(i, k + 1))
+        n_c, p = len(cols), 1 + 2 * k
+        # the maps are linear: build them by assembling every unit sum
+        unit = np.eye((1 + k + len(pairs)) * n_c).reshape(-1, 1 + k + len(pairs), n_c)
+        g = np.zeros((unit.shape[0], p))
+        h = np.zeros((unit.shape[0], p, p))
+        for j in range(k + 1):
+            g[:, j] = unit[:, j, 0]  # Σ ψ·v_j
+        for j in range(1, k + 1):
+            g[:, k + j] = -unit[:, j, j]  # Σ ψ·v_j·(-x_j)
+        for m, (i, j) in enumerate(pairs):
+            q = unit[:, 1 + k + m]  # Σ (ψ' - ψ)·v_i·v_j against each moment
+            h[:, i, j] = h[:, j, i] = q[:, 0]
+            for a, b in ((i, j), (j, i)):
+                if a >= 1:  # α_a against e or a_b: the -x_a of ∂r/∂α_a
+                    h[:, k + a, b] = h[:, b, k + a] = -q[:, a]
+            if i >= 1:
+                h[:, k + i, k + j] = h[:, k + j, k + i] = q[:, square[i, j]]
+        h[:, 0, 0] += g[:, 0]  # the ψ·(∂²L)/L terms
+        for j in range(1, k + 1):
+            h[:, j, j] += g[:, j]
+            h[:, j, k + j] += g[:, k + j]
+            h[:, k + j, j] += g[:, k + j]
+            h[:, k + j, k + j] += unit[:, j, square[j, j]]
+        return cls(logx, np.stack(cols, axis=1), pairs, g[: (1 + k) * n_c], h.reshape(-1, p * p))
+
+
+def _regions(f: FloatArray, shape: tuple[int, ...], count: int) -> IntArray:
+    """The best point (lowest ``f``, finite) of each region of a grid of ``shape`` (flat
+    values ``f``) cut into about ``count`` regions, equally many along each axis."""
+    per_axis = max(1, round(count ** (1.0 / len(shape))))
+    cut = [np.arange(n) * per_axis // n for n in shape]  # the region of each cell, per axis
+    region = np.ravel_multi_index(np.meshgrid(*cut, indexing="ij"), (per_axis,) * len(shape))
+    order = np.lexsort((f, region.ravel()))  # by region, then by f
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = region.ravel()[order[1:]] != region.ravel()[order[:-1]]
+    best = order[first]
+    return best[np.isfinite(f[best])]
 
 
 def _grid(*axes: FloatArray) -> FloatArray:
@@ -370,11 +531,8 @@ class ComputeLaw(_LogSumExpForm):
     def _logx(self, data: FitData) -> FloatArray:
         return np.log(self.compute_of(data))[None, :]
 
-    def start_grid(self) -> FloatArray:
-        e = np.arange(-1.0, 1.01, 0.5)
-        a = np.arange(0.0, 26.0, 5.0)
-        alpha = np.array([0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0])
-        return _grid(e, a, alpha)
+    def exponent_axes(self) -> list[FloatArray]:
+        return [EXPONENTS]
 
     def loss_at_compute(self, params: FloatArray, compute: FloatArray) -> FloatArray:
         p = _as_2d(params)
@@ -411,13 +569,17 @@ class ChinchillaLaw(_LogSumExpForm):
         self,
         *,
         huber_delta: float | None = HUBER_DELTA,
-        max_iter: int = 1000,
+        max_iter: int = 600,
         flops_per_param_token: float = 6.0,
         grid: Mapping[str, tuple[float, ...]] | None = None,
     ) -> None:
         super().__init__(huber_delta=huber_delta, max_iter=max_iter)
         self.flops_per_param_token = flops_per_param_token
         self.grid = dict(grid or {})
+        if not set(self.grid) <= {"alpha", "beta"}:
+            raise AnalysisError(
+                f"grid= sets the exponents scanned, 'alpha' and 'beta'; got {sorted(self.grid)}."
+            )
 
     def validate(self, data: FitData) -> None:
         hint = "The 'chinchilla' form needs n= (parameters) and d= (tokens) for every run."
@@ -429,15 +591,11 @@ class ChinchillaLaw(_LogSumExpForm):
         assert data.n is not None and data.d is not None
         return np.log(np.stack([data.n, data.d]))
 
-    def start_grid(self) -> FloatArray:
-        """Hoffmann et al.'s grid (override an axis with ``grid={"alpha": (...), ...}``)."""
-        g = self.grid
-        alpha = np.asarray(g.get("alpha", np.arange(0.0, 2.01, 0.5)), dtype=np.float64)
-        beta = np.asarray(g.get("beta", np.arange(0.0, 2.01, 0.5)), dtype=np.float64)
-        e = np.asarray(g.get("e", np.arange(-1.0, 1.01, 0.5)), dtype=np.float64)
-        a = np.asarray(g.get("a", np.arange(0.0, 26.0, 5.0)), dtype=np.float64)
-        b = np.asarray(g.get("b", np.arange(0.0, 26.0, 5.0)), dtype=np.float64)
-        return _grid(e, a, b, alpha, beta)
+    def exponent_axes(self) -> list[FloatArray]:
+        """α and β each on :data:`EXPONENTS` (override an axis with
+        ``grid={"alpha": (...), "beta": (...)}``)."""
+        return [np.asarray(self.grid.get(name, EXPONENTS), dtype=np.float64)
+                for name in ("alpha", "beta")]
 
     def compute_of(self, data: FitData) -> FloatArray:
         if data.compute is not None:
