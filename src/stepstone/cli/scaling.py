@@ -66,7 +66,6 @@ def fit_cmd(question: str | None, baseline: str | None, tag: str | None, project
     """
     from stepstone.cli import inputs
     from stepstone.method import selection as aio
-    from stepstone.store.lab import open_lab
 
     if budget is not None and form != "chinchilla":
         raise UsageError("--budget needs --form chinchilla (an (N, D) law)")
@@ -80,6 +79,8 @@ def fit_cmd(question: str | None, baseline: str | None, tag: str | None, project
         fit = _fit_or_refuse(aio, points, form, n_bootstrap, holdout)
         fit_id = None
     else:
+        from stepstone.store.lab import open_lab  # not for a file's fit left unsaved
+
         with open_lab(lab) as opened:
             if not from_file:
                 baseline, metric = _version_and_metric(opened, baseline, question, metric)

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 from stepstone.configs import flatten
 from stepstone.display import finite
 from stepstone.errors import AnalysisError, NotFoundError, UsageError
-from stepstone.store.lab import Lab, StoredFit
 from stepstone.store.runs import RunRecord
 
 if TYPE_CHECKING:
 
     from stepstone.analysis.fit import ScalingFit
     from stepstone.analysis.pareto import MFUResult
+    from stepstone.store.lab import Lab, StoredFit  # `stepstone fit --from` opens no lab
 
 N_KEY, D_KEY, C_KEY, METHOD_KEY = "n_params", "tokens", "flops", "flops_method"
 TIME_KEY = "train/time_s"
