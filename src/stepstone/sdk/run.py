@@ -1,9 +1,9 @@
 """The run handle: ``log``, ``config``, ``summary``, ``log_eval``, ``finish``.
 
-``log`` is the hot path: it checks the values' types, copies the dict and
-appends it to the writer's queue. Anything that is not a plain int or float
-(nested dicts, numpy or torch scalars, booleans, text, wandb-style media) takes a
-slower path that normalizes it first; anything that cannot be a metric raises at once.
+``log`` is the hot path: it copies the dict, checks the values' types and puts the call
+(step, time, key tuple, value tuple) on the writer's queue. Anything that is not a plain
+int or float (nested dicts, numpy or torch scalars, booleans, text, wandb-style media) takes
+a slower path that normalizes it first; anything that cannot be a metric raises at once.
 """
 
 from __future__ import annotations
@@ -182,14 +182,16 @@ class Run:
         if self._finished:
             raise UsageError(f"run {self.id} is finished: call stepstone.init() for a new run")
         media: dict[str, list[Media]] | None = None
-        for value in data.values():
+        values = dict(data)  # one snapshot: what is checked is what is queued
+        plain = tuple(values.values())
+        queued: tuple[Any, ...] | None = plain  # the value tuple to queue, None: make it anew
+        for value in plain:
             kind = type(value)
             if kind is not float and kind is not int:
                 media = {}
                 values = normalize(data, media=media)
+                queued = None
                 break
-        else:
-            values = dict(data)
         if step is None:
             step = self._step
         elif type(step) is not int:
@@ -204,6 +206,7 @@ class Run:
         if self._pending:
             self._pending.update(values)
             values, self._pending = self._pending, {}
+            queued = None
         queue = self._queue
         if queue is not None:
             if self._axes.defined:
@@ -217,7 +220,8 @@ class Run:
                     keys = known
                 else:
                     self._keys = keys
-                queue.extend((step, time.time(), keys, tuple(values.values())))
+                queue.extend((step, time.time(), keys,
+                              tuple(values.values()) if queued is None else queued))
         self._step = step + 1
 
     def log_eval(
