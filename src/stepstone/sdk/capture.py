@@ -187,7 +187,6 @@ def module_dir(module: str, cwd: Path) -> Path | None:
 def installed_package(folder: Path) -> str | None:
     """``"name version"`` when ``folder`` is inside an installed distribution (site-packages,
     not a checkout): the code that ran is that release, not a repository."""
-    import importlib.metadata
     import sysconfig
 
     resolved = folder.resolve()
@@ -197,6 +196,8 @@ def installed_package(folder: Path) -> str | None:
             top = resolved.relative_to(site).parts[0]
         except (ValueError, IndexError):
             continue
+        import importlib.metadata  # only here: it costs a short run's capture ~10 ms
+
         dists = importlib.metadata.packages_distributions().get(top, [top])
         try:
             return f"{dists[0]} {importlib.metadata.version(dists[0])}"
