@@ -336,3 +336,37 @@ def test_chinchilla_grid_sets_the_exponents_scanned_only() -> None:
     assert ChinchillaLaw(grid={"alpha": (0.3, 0.5)}).exponent_axes()[0].tolist() == [0.3, 0.5]
     with pytest.raises(AnalysisError, match="'alpha' and 'beta'"):
         ChinchillaLaw(grid={"e": (0.0,)})
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["plain", "resampled"])
+@pytest.mark.parametrize("form", [ChinchillaLaw(), ComputeLaw()], ids=["chinchilla", "compute"])
+def test_gradient_and_hessian_match_finite_differences(form: ScalingForm, weighted: bool) -> None:
+    """The Newton searches use the analytic gradient and Hessian of the summed Huber loss:
+    central differences agree, with residuals on both sides of ±δ."""
+    from stepstone.analysis.scaling import _Design
+
+    rng = np.random.default_rng(4)
+    n, d = ladder()
+    loss = chinchilla_loss(n, d) * np.exp(rng.normal(0.0, 0.01, n.size))
+    data = FitData(loss=loss, n=n, d=d, compute=6 * n * d)
+    logx = form._logx(data)  # type: ignore[attr-defined]
+    design = _Design.of(logx - logx.mean(axis=1, keepdims=True))
+    centre = logx.mean(axis=1)
+    best = form.fit(data).params  # near it, residuals on both sides of ±δ
+    x = form._to_internal(best, centre) + rng.normal(0.0, 1e-3, (2, form.n_params))  # type: ignore[attr-defined]
+    weights = rng.poisson(1.0, (2, n.size)).astype(float) if weighted else None
+    idx = np.arange(2)
+
+    def fun(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return form._evaluate(z, idx, design, np.log(loss), weights)  # type: ignore[attr-defined]
+
+    f, g, h = fun(x)
+    r = np.log(form.predict(form._to_natural(x, centre), data)) - np.log(loss)  # type: ignore[attr-defined]
+    assert (np.abs(r) < 1e-3).any() and (np.abs(r) > 1e-3).any()
+    eye = 1e-6 * np.eye(x.shape[1])
+    g_num = np.stack([(fun(x + e)[0] - fun(x - e)[0]) / 2e-6 for e in eye], axis=1)
+    h_num = np.stack([(fun(x + e)[1] - fun(x - e)[1]) / 2e-6 for e in eye], axis=1)
+    np.testing.assert_allclose(g, g_num, rtol=1e-6, atol=1e-9 * np.abs(g).max())
+    np.testing.assert_allclose(h, h_num, rtol=1e-5, atol=1e-7 * np.abs(h).max())
+    only_f = form._evaluate(x, idx, design, np.log(loss), weights, False)[0]  # type: ignore[attr-defined]
+    assert np.array_equal(f, only_f)

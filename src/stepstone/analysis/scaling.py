@@ -233,24 +233,22 @@ class _LogSumExpForm(ScalingForm):
         design: _Design,
         y: FloatArray,
         weights: FloatArray | None,
-        order: int = 2,
+        derivatives: bool = True,
     ) -> tuple[FloatArray, FloatArray, FloatArray]:
         # L = e^e + Σ_k t_k with t_k = exp(a_k - α_k·x_k), and r = log L - y. No max-shift:
         # the centred inputs keep the exponents moderate, and a trial point that overflows
         # gets f = inf, which the line search rejects. The gradient and Hessian are sums
         # over the runs (see :class:`_Design`), all of a block's one matrix product. Rows go
-        # in blocks that stay in the CPU's cache. ``order`` 0 gives f only (g and H empty), 1
-        # f and g, 2 all three.
+        # in blocks that stay in the CPU's cache. Without ``derivatives``, f only (g and H
+        # empty).
         k = self.n_terms
         p = 1 + 2 * k
         delta = self.huber_delta
         logx = design.logx
         rows = x.shape[0]
-        hessian = order == 2
-        n_sums = design.to_hess.shape[0] if hessian else design.to_grad.shape[0]
         f = np.empty(rows)
-        g = np.empty((rows if order else 0, p))
-        h = np.empty((rows if hessian else 0, p * p))
+        g = np.empty((rows if derivatives else 0, p))
+        h = np.empty((rows if derivatives else 0, p * p))
         for lo in range(0, rows, _BLOCK):
             hi = min(lo + _BLOCK, rows)
             xs = x[lo:hi]
@@ -273,25 +271,23 @@ class _LogSumExpForm(ScalingForm):
             else:
                 f[lo:hi] = np.einsum("ij,ij->i", w, hub)
                 psi *= w
-            if order == 0:
+            if not derivatives:
                 continue
             v /= s
             # the factors summed: ψ·v_j, then (ψ' - ψ)·v_i·v_j (ψ' is 1 inside ±δ)
-            prods = np.empty((1 + k + (len(design.pairs) if hessian else 0), hi - lo, y.size))
+            prods = np.empty((1 + k + len(design.pairs), hi - lo, y.size))
             np.multiply(v, psi, out=prods[: 1 + k])
-            if hessian:
-                c = np.ones_like(r) if delta is None else (np.abs(r) <= delta) * 1.0
-                if w is not None:
-                    c *= w
-                c -= psi
-                for m, (i, j) in enumerate(design.pairs):
-                    np.multiply(v[i], v[j], out=prods[1 + k + m])
-                    prods[1 + k + m] *= c
+            c = np.ones_like(r) if delta is None else (np.abs(r) <= delta) * 1.0
+            if w is not None:
+                c *= w
+            c -= psi
+            cv = v * c
+            for m, (i, j) in enumerate(design.pairs):
+                np.multiply(cv[i], v[j], out=prods[1 + k + m])
             sums = (prods.reshape(-1, y.size) @ design.moments).reshape(
-                prods.shape[0], hi - lo, -1).transpose(1, 0, 2).reshape(hi - lo, n_sums)
+                prods.shape[0], hi - lo, -1).transpose(1, 0, 2).reshape(hi - lo, -1)
             g[lo:hi] = sums[:, : design.to_grad.shape[0]] @ design.to_grad
-            if hessian:
-                h[lo:hi] = sums @ design.to_hess
+            h[lo:hi] = sums @ design.to_hess
         return f, g, h.reshape(-1, p, p)
 
     def _to_internal(self, natural: FloatArray, centre: FloatArray) -> FloatArray:
@@ -400,27 +396,29 @@ class _LogSumExpForm(ScalingForm):
             # best few of those searches polished to convergence
             x0 = self._projected_starts(logx, data.loss)
             with np.errstate(all="ignore"):
-                f0 = self._evaluate(x0, np.arange(x0.shape[0]), design, y, None, 0)[0]
+                f0 = self._evaluate(x0, np.arange(x0.shape[0]), design, y, None, False)[0]
             shape = tuple(ax.size for ax in self.exponent_axes())
             picked = _regions(np.where(np.isfinite(f0), f0, np.inf), shape, self.local_searches)
-            res = newton_batch(fun, x0[picked], max_iter=SEARCH_STEPS, stall_tol=STALL)
-            f = np.where(np.isfinite(res.f), res.f, np.inf)
+            search = newton_batch(fun, x0[picked], max_iter=SEARCH_STEPS, stall_tol=STALL)
+            f = np.where(np.isfinite(search.f), search.f, np.inf)
             lead = np.argsort(f, kind="stable")[: self.polish]
-            res = newton_batch(fun, res.x[lead], max_iter=self.max_iter)
+            res = newton_batch(fun, search.x[lead], max_iter=self.max_iter)
             f = np.where(np.isfinite(res.f), res.f, np.inf)
             best = int(np.argmin(f))
             internal, objective = res.x[best : best + 1], f[best : best + 1]
             n_starts = int(x0.shape[0])
+            steps = int(search.iterations.max() + res.iterations.max())
         else:
             res = newton_batch(fun, self._to_internal(start, centre), max_iter=self.max_iter)
             internal = res.x
             objective = np.where(np.isfinite(res.f), res.f, np.inf)
             n_starts = int(start.shape[0])
+            steps = int(res.iterations.max())
         return FormFit(
             params=self._to_natural(internal, centre),
             objective=objective,
             n_starts=n_starts,
-            iterations=int(res.iterations.max()),
+            iterations=steps,
             converged=int(res.converged.sum()),
         )
 
