@@ -15,7 +15,7 @@ import pytest
 
 import stepstone
 from _cli import cli
-from _faults import Proxy, tiny_disk
+from _faults import Proxy, fill, tiny_disk
 from stepstone.cli import main
 from stepstone.store import init_lab, open_lab
 from stepstone.store.batches import claim_batch
@@ -264,3 +264,99 @@ def test_status_lists_the_spools_waiting_for_sync(lab, tmp_path, monkeypatch):
     assert cli(spool.root, "sync", "--to", str(lab))[0] == 0
     code, out, err = cli(lab, "status")
     assert code == 0 and "waiting" not in out and "spooled1" in out, out  # copied in
+
+
+def _log_through_an_outage(run: stepstone.Run, first: int, chunks: int) -> tuple[int, int]:
+    """Log ``chunks`` chunks of 250 calls of two keys (500 points), each flushed, from step
+    ``first``; return the next step and the most points the writer kept in memory after any
+    call (a batch holds at most one chunk)."""
+    writer = run._writer
+    assert writer is not None
+    most = 0
+    step = first
+    for _ in range(chunks):
+        for _ in range(250):
+            run.log({"x": float(step), "y": 1.0}, step=step)
+            step += 1
+            most = max(most, writer.backlog_points)
+        run.flush()
+        most = max(most, writer.backlog_points)
+    return step, most
+
+
+SPILL_AT = 5000  # STEPSTONE_SPILL_POINTS in the tests: passed several times by each outage
+
+
+@pytest.mark.postgres
+def test_a_long_store_outage_spills_to_the_spool_and_sync_copies_every_point_once(
+        pg_url, tmp_path, monkeypatch, capsys):
+    """The store is cut for 30,000 points: past the bound the batches kept in memory go to
+    the spool (one warning naming it and the sync command), the writer goes on retrying, and
+    once the store is back the rest goes to it. Sync makes every point there once."""
+    monkeypatch.setenv("STEPSTONE_SPILL_POINTS", str(SPILL_AT))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    proxy = Proxy(pg_url)
+    try:
+        root = init_lab(tmp_path, store=proxy.url, objects=str(tmp_path / "team-objects"))
+        run = stepstone.init(project="p", id="spill001", lab=str(root), flush_interval=0.05,
+                             save_code=False, system_metrics=False)
+        step, _ = _log_through_an_outage(run, 0, 4)
+        proxy.cut()
+        step, most = _log_through_an_outage(run, step, 60)
+        proxy.heal()
+        step, _ = _log_through_an_outage(run, step, 4)
+        run.finish()
+        assert most <= SPILL_AT + 500, most
+        err = capsys.readouterr().err
+        command = f"stepstone sync --lab {root} --to {root}"  # the offline lab beside store.toml
+        assert err.count("moved from memory to the spool") == 1, err
+        assert err.count(command) == 2, err  # the warning and the run's last line
+        with open_lab(pg_url) as lab:
+            # the spool holds the rest: the bound was passed several times
+            assert 2 * 2000 < lab.metrics.count("spill001") <= 2 * step - 3 * SPILL_AT
+            assert lab.runs.get("spill001").status == "finished"
+        code, out, _err = cli(root, "status")
+        assert code == 0 and command in out and "spill001" in out, out
+        for _ in range(2):  # the second sync adds nothing
+            main(["sync", "--lab", str(root), "--to", str(root)])
+            with open_lab(pg_url) as lab:
+                history = lab.metrics.history("spill001")
+                assert sorted(history["x"].steps) == list(range(step))  # each once
+                assert lab.metrics.count("spill001") == 2 * step
+                record = lab.runs.get("spill001")
+                assert record.status == "finished" and record.last_step == step - 1
+                assert record.summary["x"] == float(step - 1)
+        assert "waiting" not in cli(root, "status")[1]
+    finally:
+        proxy.close()
+
+
+def test_a_disk_full_for_long_spills_to_the_spool_and_sync_copies_every_point_once(
+        tmp_path, monkeypatch, capsys):
+    """The lab's disk (a 2 MB tmpfs) is full for 30,000 points, then has room again: the same
+    as a store outage, the spool on another disk."""
+    monkeypatch.setenv("STEPSTONE_SPILL_POINTS", str(SPILL_AT))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    with tiny_disk(tmp_path / "disk") as disk:
+        assert disk is not None, "this test needs a tmpfs (run it as root)"
+        root = init_lab(disk)
+        run = stepstone.init(project="p", id="spill002", lab=str(root), flush_interval=0.05,
+                             save_code=False, system_metrics=False)
+        step, _ = _log_through_an_outage(run, 0, 4)
+        filler = fill(disk)
+        step, most = _log_through_an_outage(run, step, 60)
+        filler.unlink()
+        step, _ = _log_through_an_outage(run, step, 4)
+        run.finish()
+        assert most <= SPILL_AT + 500, most
+        err = capsys.readouterr().err
+        spool = next((tmp_path / "data").glob("stepstone/spool/*/.stepstone"))
+        command = f"stepstone sync --lab {spool} --to {root}"
+        assert "disk is full" in err and err.count("moved from memory to the spool") == 1, err
+        assert err.count(command) == 2, err
+        for _ in range(2):
+            main(["sync", "--lab", str(spool), "--to", str(root)])
+            with open_lab(root) as lab:
+                assert sorted(lab.metrics.history("spill002")["x"].steps) == list(range(step))
+                assert lab.metrics.count("spill002") == 2 * step
+                assert lab.runs.get("spill002").status == "finished"

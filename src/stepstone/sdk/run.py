@@ -479,10 +479,11 @@ class Run:
             self._writer.flush()
         else:
             self._writer.close()
+        if not pending and (self._writer.error is not None
+                            or self._writer.spooled_to is not None):
+            # else the close after the capture says where the rest went
+            print(f"stepstone: {saving_report(self._writer, self._target)}", file=sys.stderr)
         if self._writer.error is not None:
-            if not pending:  # else the close after the capture says where the rest went
-                print(f"stepstone: {saving_report(self._writer, self._target)}",
-                      file=sys.stderr)
             return
         self._after_finish()
 
@@ -511,7 +512,7 @@ class Run:
                 self._enqueue(Op("fields", {"capture_notes": [
                     CAPTURE_LOST.format(CAPTURE_TIMEOUT)]}))
         self._writer.close()
-        if self._writer.error is not None:
+        if self._writer.error is not None or self._writer.spooled_to is not None:
             print(f"stepstone: {saving_report(self._writer, self._target)}", file=sys.stderr)
 
     def _after_finish(self) -> None:

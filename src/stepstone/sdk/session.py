@@ -410,7 +410,7 @@ def _next_step(record: RunRecord) -> int:
 def _handle(opts: StartOptions, target: StoreTarget, begun: _Begun, run_copy: RunCopy) -> Run:
     """The run's handle, its writer started, its start-up capture under way."""
     writer = Writer(target.database, begun.run_id, interval=opts.flush_interval,
-                    run_copy=run_copy, spools=spool_targets(target))
+                    run_copy=run_copy, spools=spool_targets(target), lab=target.location)
     writer.start()
     run = Run(run_id=begun.run_id, name=begun.name or begun.run_id, project=begun.project,
               lab_root=target.root, objects=open_objects(target.objects), config=begun.config,

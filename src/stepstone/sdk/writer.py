@@ -20,11 +20,21 @@ key. What still cannot be written when the run finishes goes to a spool lab
 (:func:`~stepstone.store.target.spool_targets`) that ``stepstone sync`` copies in; when
 even that fails the batches are tried again for ``FINISH_RETRY_SECONDS``, then their
 points are counted as lost and the count is reported.
+
+A long outage does not grow memory without bound: once the batches kept for a retry hold
+more than ``STEPSTONE_SPILL_POINTS`` points (:func:`spill_bound`), they go to the spool at
+once, the first time with one warning naming it and the sync command, and the writer goes on
+retrying the lab with the batches that follow. The spool claims them under a writer number of
+its own (``<writer>:spool``), so ``stepstone status`` sees them waiting however far the lab's
+mark has gone; a run that spilled and then ended in the lab brings the spool's copy of its row
+up to the lab's at the end, so a later sync does not take the run back to an older state.
+When no spool takes the batches either, they stay in memory and both are tried again.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
@@ -39,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from stepstone.configs import flatten
-from stepstone.store.batches import RunCopy, claim_batch, seed_run
+from stepstone.store.batches import RunCopy, claim_batch, copy_of_run, seed_run
 from stepstone.store.db import (
     SQLITE,
     Database,
@@ -60,6 +70,8 @@ DEFAULT_INTERVAL = 0.5
 HEARTBEAT_EVERY = 5.0
 EARLY_FLUSH_CALLS = 20_000  # a queue this long is written at once, not at the next interval
 FINISH_RETRY_SECONDS = 10.0  # at the end, how long batches nothing would take are tried again
+SPILL_POINTS = 1_000_000  # kept in memory past this (about 24 MB) while the lab fails: spooled
+SPILL_ENV = "STEPSTONE_SPILL_POINTS"
 _POLL = 0.05
 _INT64 = (-(2**63), 2**63 - 1)  # what a step (and an integer column) can hold
 
@@ -105,7 +117,7 @@ class Writer(threading.Thread):
 
     def __init__(self, target: str | Path, run_id: str, interval: float = DEFAULT_INTERVAL,
                  summary_view: dict[str, Any] | None = None, *, run_copy: RunCopy | None = None,
-                 spools: tuple[StoreTarget, ...] = ()) -> None:
+                 spools: tuple[StoreTarget, ...] = (), lab: str | None = None) -> None:
         super().__init__(name=f"stepstone-writer-{run_id}", daemon=True)
         self.db_path = str(target)  # what Database() takes: a SQLite file or a store URL
         self.run_id = run_id
@@ -115,11 +127,13 @@ class Writer(threading.Thread):
         self.points_written = 0
         self.points_dropped = 0  # values no column can hold, and batches the lab refused
         self.points_lost = 0  # what neither the lab nor a spool took at the end
-        self.spooled_to: StoreTarget | None = None
+        self.spooled_to: StoreTarget | None = None  # where the batches the lab refused went
+        self.spill_points = spill_bound()
         self.error: str | None = None
         self.writer_id = uuid.uuid4().hex
         self._run_copy = run_copy or RunCopy({"id": run_id}, ())
         self._spools = spools
+        self._lab = lab or self.db_path  # what `stepstone sync --to` takes
         self._seq = 0
         self._stop_event = threading.Event()
         self._flush_request = threading.Event()
@@ -155,6 +169,14 @@ class Writer(threading.Thread):
             self._drain_and_write()
         if self._pending and not self.is_alive():
             self._rescue()
+        elif self.spooled_to is not None and self.error is None and not self.is_alive():
+            self._refresh_spool(self.spooled_to)
+
+    @property
+    def backlog_points(self) -> int:
+        """The points of the batches kept in memory for a retry (at most the spill bound and
+        one batch while a spool takes them)."""
+        return sum(b.points() for b in list(self._pending))
 
     # -- the thread ------------------------------------------------------------------------
     def run(self) -> None:
@@ -209,6 +231,30 @@ class Writer(threading.Thread):
             print(f"stepstone: {message}; training goes on and stepstone keeps "
                   "retrying (nothing logged so far is dropped)", file=sys.stderr)
         self.error = message
+        if self.backlog_points > self.spill_points:
+            self._spill()
+
+    def _spill(self) -> None:
+        """Move the batches kept in memory to the first spool that takes them (warning once
+        per spool); when none does they stay, and the next failure tries again."""
+        points = self.backlog_points
+        for spool in self._spool_order():
+            try:
+                self._spool(spool)
+            except Exception:  # a full disk there too: keep them, try again next time
+                continue
+            self._pending = []
+            if spool != self.spooled_to:
+                print(f"stepstone: the lab has not taken {points} logged points of run "
+                      f"{self.run_id}; they are moved from memory to the spool {spool.root} "
+                      f"(copy them in with `{sync_command(spool, self._lab)}`); stepstone "
+                      "keeps retrying the lab with the points that follow", file=sys.stderr)
+            self.spooled_to = spool
+            return
+
+    def _spool_order(self) -> list[StoreTarget]:
+        """The spools in the order tried: the one that holds part of the run first."""
+        return sorted(self._spools, key=lambda spool: spool != self.spooled_to)
 
     def _where(self) -> str:
         return (mask_url(self.db_path) if is_postgres_url(self.db_path)
@@ -421,13 +467,15 @@ class Writer(threading.Thread):
         del self._pending[:len(batches)]
         self._last_beat = now
 
-    def _write_in(self, db: Database, batches: list[_Batch], now: float) -> int:
+    def _write_in(self, db: Database, batches: list[_Batch], now: float,
+                  writer: str | None = None) -> int:
         """One flush's transaction (run again whole after a deadlock on PostgreSQL): each
-        batch not written before, then the heartbeat."""
+        batch not written before (claimed as ``writer``'s, by default this writer's), then
+        the heartbeat."""
         written = 0
         beat: dict[str, Any] | None = {"heartbeat_at": now}
         for index, batch in enumerate(batches):
-            if claim_batch(db, self.run_id, self.writer_id, batch.seq):
+            if claim_batch(db, self.run_id, writer or self.writer_id, batch.seq):
                 last = index == len(batches) - 1
                 written += self._write_batch(db, batch, (beat or {}) if last else {})
                 beat = None if last else beat
@@ -442,7 +490,7 @@ class Writer(threading.Thread):
         deadline = time.monotonic() + FINISH_RETRY_SECONDS
         reasons: list[str] = []
         while True:
-            for spool in self._spools:
+            for spool in self._spool_order():
                 try:
                     self._spool(spool)
                 except Exception as exc:
@@ -469,7 +517,7 @@ class Writer(threading.Thread):
 
     def _spool(self, spool: StoreTarget) -> None:
         """Write the run (its row as at its start, every update since) and the pending
-        batches into the local lab ``spool``."""
+        batches into the local lab ``spool``, claimed under the spool's writer number."""
         assert spool.root is not None
         create_local_lab(spool.root)
         db = Database(spool.database)
@@ -482,12 +530,38 @@ class Writer(threading.Thread):
             runs.write_summary(self.run_id, self.summary_view)
             if self._all_fields:
                 runs.write_fields(self.run_id, self._all_fields)
-            return self._write_in(db, batches, time.time())
+            return self._write_in(db, batches, time.time(), f"{self.writer_id}:spool")
 
         try:
             db.atomic(work)
         finally:
             db.close()
+
+    def _refresh_spool(self, spool: StoreTarget) -> None:
+        """At the end of a run that spilled and then ended in the lab: the spool's copy of the
+        run's row, config and summary becomes the lab's, so syncing the spool in later does not
+        take the run back to the state it had when it spilled."""
+        db: Database | None = None
+        try:
+            lab = self._connect()
+            run_copy = copy_of_run(lab, self.run_id)
+            db = Database(spool.database)
+            spool_db = db
+
+            def work() -> None:
+                seed_run(spool_db, run_copy, replace=True)
+                Runs(spool_db).write_summary(self.run_id, self.summary_view)
+
+            db.atomic(work)
+        except Exception as exc:
+            print(f"stepstone: could not bring the spool {spool.root}'s copy of run "
+                  f"{self.run_id} up to date ({describe_write_error(exc, str(spool.root))}); "
+                  "after `stepstone sync` its status may show the state it had when it "
+                  "spilled", file=sys.stderr)
+        finally:
+            if db is not None:
+                db.close()
+            self._disconnect()
 
     def _write_batch(self, db: Database, batch: _Batch, extra: dict[str, Any]) -> int:
         runs, metrics, evals = Runs(db), Metrics(db), Evals(db)
@@ -522,17 +596,41 @@ class Writer(threading.Thread):
 
 
 def saving_report(writer: Writer, target: StoreTarget | None) -> str:
-    """The line a run's end prints when the lab did not take all of it: where the rest is
-    kept and the command that copies it in, or how many points are lost."""
-    head = f"run {writer.run_id} could not be fully saved: {writer.error}"
+    """The line a run's end prints when the lab did not take all of it (an error at the end,
+    or batches spilled to a spool during an outage): where the rest is kept and the command
+    that copies it in, or how many points are lost."""
+    head = f"run {writer.run_id} could not be fully saved"
+    if writer.error is not None:
+        head += f": {writer.error}"
     spool = writer.spooled_to
     if spool is not None:
-        lab = mask_url(target.location) if target is not None else mask_url(writer.db_path)
+        command = sync_command(spool, target.location if target is not None else writer._lab)
+        when = " when the lab works again" if writer.error is not None else ""
         return (f"{head}; the rest of it is kept in the spool {spool.root}: copy it in with "
-                f"`stepstone sync --lab {spool.root} --to {lab}` when the lab works again")
+                f"`{command}`{when}")
     if writer.points_lost:
         return f"{head}; {writer.points_lost} logged points are lost"
     return head
+
+
+def sync_command(spool: StoreTarget, lab: str) -> str:
+    """The command that copies ``spool`` into the lab at ``lab`` (its password masked)."""
+    return f"stepstone sync --lab {spool.root} --to {mask_url(lab)}"
+
+
+def spill_bound() -> int:
+    """How many points the batches kept in memory for a retry may hold before they go to a
+    spool: ``STEPSTONE_SPILL_POINTS`` or :data:`SPILL_POINTS` (a value that is not a number
+    is reported and the default used)."""
+    value = os.environ.get(SPILL_ENV)
+    if value is None:
+        return SPILL_POINTS
+    try:
+        return max(int(value), 0)
+    except ValueError:
+        print(f"stepstone: {SPILL_ENV}={value!r} is not a number of points; using "
+              f"{SPILL_POINTS}", file=sys.stderr)
+        return SPILL_POINTS
 
 
 def queue_call(queue: deque[Any], step: int, ts: float, values: Mapping[str, Any]) -> None:
