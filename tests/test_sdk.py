@@ -309,6 +309,25 @@ def test_a_queued_call_holds_nothing_the_garbage_collector_tracks(lab_root):
     assert len(texts["note"]) == 100
 
 
+def test_a_burst_is_checkpointed_beside_the_writer_which_only_appends_to_the_log(lab_root):
+    import threading
+
+    from stepstone.sdk.run import wait_for_capture
+
+    run = stepstone.init(project="p", lab=lab_root, flush_interval=0.05)
+    for step in range(30_000):  # 300,000 points: about 7 MB, past a checkpoint's 4 MB
+        run.log({f"m{k}": float(step + k) for k in range(10)})
+    run.flush()
+    writer_db = run._writer._db
+    assert writer_db.connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    run.finish()
+    wait_for_capture()  # the writer closes once the start-up capture is written
+    assert f"stepstone-checkpoints-{run.id}" not in {t.name for t in threading.enumerate()}
+    assert (lab_root / "lab.db").stat().st_size > 300_000 * 24  # copied out of the log
+    _, history, _ = read(lab_root, run.id)
+    assert len(history) == 10 and all(len(series) == 30_000 for series in history.values())
+
+
 def test_a_burst_is_written_before_the_interval_ends(lab_root):
     import time
 

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from stepstone.configs import flatten
+from stepstone.sdk.checkpoints import Checkpoints
 from stepstone.store.batches import RunCopy, claim_batch, copy_of_run, seed_run
 from stepstone.store.db import (
     SQLITE,
@@ -145,6 +146,7 @@ class Writer(threading.Thread):
         self._warned_unstorable: set[str] = set()
         self._last_beat = 0.0
         self._db: Database | None = None
+        self._checkpoints: Checkpoints | None = None
 
     # -- called from the training thread -------------------------------------------------
     def flush(self, timeout: float = 30.0) -> None:
@@ -171,6 +173,8 @@ class Writer(threading.Thread):
             self._rescue()
         elif self.spooled_to is not None and self.error is None and not self.is_alive():
             self._refresh_spool(self.spooled_to)
+        if not self.is_alive():  # what the calls above connected (the thread closes its own)
+            self._disconnect()
 
     @property
     def backlog_points(self) -> int:
@@ -266,8 +270,7 @@ class Writer(threading.Thread):
         while self._pending:
             batch = self._pending[0]
             try:
-                db = self._connect()
-                self.points_written += db.atomic(partial(self._write_in, db, [batch], now))
+                self._commit([batch], now)
             except Exception as exc:
                 if not refuses_batch(exc):
                     self._failed(exc)
@@ -449,10 +452,18 @@ class Writer(threading.Thread):
 
     def _connect(self) -> Database:
         if self._db is None:
-            self._db = Database(self.db_path)
+            db = Database(self.db_path)
+            if db.dialect is SQLITE:  # its checkpoints on their own thread (sdk/checkpoints.py)
+                db.leave_checkpoints()
+                self._checkpoints = Checkpoints(db.target, f"stepstone-checkpoints-{self.run_id}")
+                self._checkpoints.start()
+            self._db = db
         return self._db
 
     def _disconnect(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.finish()
+            self._checkpoints = None
         if self._db is not None:
             try:
                 self._db.close()
@@ -461,11 +472,17 @@ class Writer(threading.Thread):
             self._db = None
 
     def _write(self, now: float) -> None:
-        db = self._connect()
         batches = list(self._pending)
-        self.points_written += db.atomic(lambda: self._write_in(db, batches, now))
+        self._commit(batches, now)
         del self._pending[:len(batches)]
         self._last_beat = now
+
+    def _commit(self, batches: list[_Batch], now: float) -> None:
+        db = self._connect()
+        written = db.atomic(partial(self._write_in, db, batches, now))
+        self.points_written += written
+        if self._checkpoints is not None:
+            self._checkpoints.committed(written)
 
     def _write_in(self, db: Database, batches: list[_Batch], now: float,
                   writer: str | None = None) -> int:

@@ -267,6 +267,20 @@ class Database:
     def close(self) -> None:
         self._conn.close()
 
+    def leave_checkpoints(self) -> None:
+        """This connection's commits only append to SQLite's write-ahead log: they no longer
+        copy it into the database file once it holds 1,000 pages (SQLite's automatic
+        checkpoint); :meth:`checkpoint`, on another connection, does that. No-op on
+        PostgreSQL."""
+        if self.dialect is SQLITE:
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
+
+    def checkpoint(self) -> None:
+        """Copy what SQLite's write-ahead log holds into the database file, as far as no reader
+        needs the log (a passive checkpoint: it waits for no one). No-op on PostgreSQL."""
+        if self.dialect is SQLITE:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def alive(self) -> bool:
         """Whether the connection can be used again: a PostgreSQL server drops its
         connections when it restarts or an administrator ends one (an empty query finds
