@@ -17,6 +17,7 @@ import stepstone
 from _cli import cli
 from _faults import Proxy, fill, tiny_disk
 from stepstone.cli import main
+from stepstone.sdk.run import wait_for_capture
 from stepstone.store import init_lab, open_lab
 from stepstone.store.batches import claim_batch
 from stepstone.store.target import StoreTarget
@@ -306,6 +307,7 @@ def test_a_long_store_outage_spills_to_the_spool_and_sync_copies_every_point_onc
         proxy.heal()
         step, _ = _log_through_an_outage(run, step, 4)
         run.finish()
+        wait_for_capture()  # a run that ends before its capture: the close says it
         assert most <= SPILL_AT + 500, most
         err = capsys.readouterr().err
         command = f"stepstone sync --lab {root} --to {root}"  # the offline lab beside store.toml
@@ -348,6 +350,7 @@ def test_a_disk_full_for_long_spills_to_the_spool_and_sync_copies_every_point_on
         filler.unlink()
         step, _ = _log_through_an_outage(run, step, 4)
         run.finish()
+        wait_for_capture()  # a run that ends before its capture: the close says it
         assert most <= SPILL_AT + 500, most
         err = capsys.readouterr().err
         spool = next((tmp_path / "data").glob("stepstone/spool/*/.stepstone"))
@@ -360,3 +363,34 @@ def test_a_disk_full_for_long_spills_to_the_spool_and_sync_copies_every_point_on
                 assert sorted(lab.metrics.history("spill002")["x"].steps) == list(range(step))
                 assert lab.metrics.count("spill002") == 2 * step
                 assert lab.runs.get("spill002").status == "finished"
+
+
+def test_when_the_spool_is_full_too_the_backlog_stays_in_memory_and_nothing_is_lost(
+        tmp_path, monkeypatch, capsys):
+    """The lab and its spool on one full disk: past the bound the writer says once that no
+    spool takes the backlog, keeps it in memory (which grows) and retries; once the disk has
+    room the lab takes all of it."""
+    monkeypatch.setenv("STEPSTONE_SPILL_POINTS", str(SPILL_AT))
+    with tiny_disk(tmp_path / "disk") as disk:
+        assert disk is not None, "this test needs a tmpfs (run it as root)"
+        monkeypatch.setenv("XDG_DATA_HOME", str(disk / "data"))
+        root = init_lab(disk)
+        run = stepstone.init(project="p", id="spill003", lab=str(root), flush_interval=0.05,
+                             save_code=False, system_metrics=False)
+        step, _ = _log_through_an_outage(run, 0, 4)
+        filler = fill(disk)
+        step, most = _log_through_an_outage(run, step, 30)
+        filler.unlink()
+        step, _ = _log_through_an_outage(run, step, 4)
+        run.finish()
+        wait_for_capture()  # a run that ends before its capture: the close says it
+        assert most > 2 * SPILL_AT, most  # nothing dropped: memory grew
+        err = capsys.readouterr().err
+        assert err.count("no spool takes the") == 1 and "disk is full" in err, err
+        assert "moved from memory" not in err and "could not be fully saved" not in err, err
+        with open_lab(root) as lab:
+            assert lab.metrics.history("spill003")["x"].steps == list(range(step))
+            assert lab.metrics.count("spill003") == 2 * step
+            assert lab.runs.get("spill003").status == "finished"
+        code, out, _err = cli(root, "status")
+        assert code == 0 and "waiting" not in out, out + _err

@@ -140,6 +140,7 @@ class Writer(threading.Thread):
         self._flush_request = threading.Event()
         self._marks: list[threading.Event] = []  # flush() calls the write under way answers
         self._pending: list[_Batch] = []
+        self._spill_refused = False  # warned that no spool takes the backlog either
         self._all_config: dict[str, Any] = {}  # every config and field update, for a spool
         self._all_fields: dict[str, Any] = {}
         self._warned_nonfinite: set[str] = set()
@@ -242,12 +243,15 @@ class Writer(threading.Thread):
         """Move the batches kept in memory to the first spool that takes them (warning once
         per spool); when none does they stay, and the next failure tries again."""
         points = self.backlog_points
+        reason = ""
         for spool in self._spool_order():
             try:
                 self._spool(spool)
-            except Exception:  # a full disk there too: keep them, try again next time
+            except Exception as exc:  # a full disk there too: keep them, try again next time
+                reason = describe_write_error(exc, str(spool.root))
                 continue
             self._pending = []
+            self._spill_refused = False
             if spool != self.spooled_to:
                 print(f"stepstone: the lab has not taken {points} logged points of run "
                       f"{self.run_id}; they are moved from memory to the spool {spool.root} "
@@ -255,6 +259,11 @@ class Writer(threading.Thread):
                       "keeps retrying the lab with the points that follow", file=sys.stderr)
             self.spooled_to = spool
             return
+        if reason and not self._spill_refused:
+            self._spill_refused = True
+            print(f"stepstone: no spool takes the {points} logged points of run "
+                  f"{self.run_id} either ({reason}); they stay in memory, which grows until "
+                  "the lab or a spool takes them (both are retried)", file=sys.stderr)
 
     def _spool_order(self) -> list[StoreTarget]:
         """The spools in the order tried: the one that holds part of the run first."""

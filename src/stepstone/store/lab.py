@@ -145,11 +145,19 @@ def create_local_lab(root: Path) -> Path:
         (root / "objects").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LabError(f"cannot create a lab at {root}: {exc.strerror}") from exc
-    db = Database(root / DB_NAME)
+    path = root / DB_NAME
+    new = not path.exists()
     try:
-        migrate(db)
-    finally:
-        db.close()
+        db = Database(path)
+        try:
+            migrate(db)
+        finally:
+            db.close()
+    except Exception:
+        if new:  # a creation that failed (a full disk) leaves no empty lab.db to refuse later
+            for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+                (root / name).unlink(missing_ok=True)
+        raise
     return root.resolve()
 
 
