@@ -11,8 +11,8 @@ EXPORTED = {
     "Api", "Config", "Run", "Summary", "__version__", "config", "finish", "init",
     "lint_precision", "log", "log_curve", "log_eval", "run", "save", "summary",
     # wandb's names a wandb script calls (see docs/tracking.md)
-    "Artifact", "Histogram", "Image", "Table", "define_metric", "log_artifact", "login",
-    "unwatch", "watch",
+    "Artifact", "Audio", "Histogram", "Image", "Table", "Video", "define_metric", "log_artifact",
+    "login", "unwatch", "watch",
 }
 
 

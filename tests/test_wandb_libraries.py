@@ -7,11 +7,14 @@ on the CPU (models built from a config: nothing is downloaded)."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+import wave
 from pathlib import Path
 
 import pytest
@@ -60,6 +63,7 @@ SHIM_SCRIPT = textwrap.dedent("""
     shim = sys.argv[1]
     assert Run is stepstone.Run is wandb.sdk.wandb_run.Run and wandb.Artifact is stepstone.Artifact
     assert ConfigError is stepstone.errors.ConfigError and isinstance(RunDisabled, type)
+    assert wandb.Audio is stepstone.Audio and wandb.Video is stepstone.Video
     assert importlib.metadata.version("wandb") == wandb.__version__
     assert bool(RequirementCache("wandb>=0.12.10")), str(RequirementCache("wandb>=0.12.10"))
     loaded = [m for name, m in sys.modules.items() if name.split(".")[0] == "wandb"]
@@ -239,6 +243,42 @@ def test_lightning_wandb_logger(tmp_path, lab, log_model):
         folder / "epoch=0-step=3.ckpt").read_bytes()
     assert files["model-" + record.id + ":v1/model.ckpt"] == (  # type: ignore[attr-defined]
         folder / "epoch=0-step=6.ckpt").read_bytes()
+
+
+LIGHTNING_MEDIA_SCRIPT = textwrap.dedent("""
+    import numpy as np
+    from lightning.pytorch.loggers import WandbLogger
+
+    logger = WandbLogger(project="pl", name="pl-media")
+    tone = np.sin(np.arange(800) / 8.0) * 0.5
+    logger.log_audio("speech", [tone, tone[:400]], step=7, sample_rate=[16000, 8000],
+                     caption=["a", "b"])
+    frames = np.zeros((3, 3, 8, 8), dtype=np.uint8)
+    frames[:, 1] = np.arange(3)[:, None, None] * 100
+    logger.log_video("rollout", [frames], step=7, fps=[2], format=["gif"])
+    logger.experiment.finish()
+""")
+
+
+def test_lightning_wandb_logger_logs_audio_and_video(tmp_path, lab):
+    pytest.importorskip("lightning")
+    pil = pytest.importorskip("PIL.Image")
+    script = tmp_path / "media.py"
+    script.write_text(LIGHTNING_MEDIA_SCRIPT)
+    _run(_as_wandb(script), tmp_path, lab)
+    with open_lab(lab) as opened:
+        (record,) = opened.runs.list()
+        # at the run's own step: media are not moved to Lightning's trainer/global_step
+        media = {re.sub(r"@\d+", "", o.name): opened.objects.get(o.hash)
+                 for o in opened.run_objects(record.id, "media")}
+    assert record.status == "finished"
+    assert sorted(media) == ["rollout.gif", "speech-0.wav", "speech-1.wav"]
+    with wave.open(io.BytesIO(media["speech-1.wav"])) as sound:
+        assert (sound.getframerate(), sound.getnframes(), sound.getnchannels()) == (8000, 400, 1)
+    gif = pil.open(io.BytesIO(media["rollout.gif"]))
+    assert gif.n_frames == 3 and gif.info["duration"] == 500
+    gif.seek(2)
+    assert gif.convert("RGB").getpixel((0, 0)) == (0, 200, 0)
 
 
 TENSORBOARD_SCRIPT = textwrap.dedent("""

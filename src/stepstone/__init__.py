@@ -9,8 +9,8 @@ Shaped like ``wandb`` for the common calls, so ``import stepstone as wandb`` wor
     stepstone.finish()
 
 The wandb stand-ins ``login``, ``watch``, ``unwatch``, ``define_metric``, ``Table``,
-``Image``, ``Histogram``, ``Artifact`` and ``log_artifact`` are here too (see
-``docs/tracking.md`` for what each records). To make ``import wandb`` itself resolve to
+``Image``, ``Audio``, ``Video``, ``Histogram``, ``Artifact`` and ``log_artifact`` are here
+too (see ``docs/tracking.md`` for what each records). To make ``import wandb`` itself resolve to
 stepstone, for libraries that log to wandb, see ``docs/integrations/wandb.md``.
 """
 
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from stepstone.sdk import hooks
 from stepstone.sdk.artifacts import Artifact
 from stepstone.sdk.handles import Config, Summary
-from stepstone.sdk.media import Histogram, Image, Table
+from stepstone.sdk.media import Audio, Histogram, Image, Table, Video
 
 if TYPE_CHECKING:
     from stepstone.sdk.run import Run
@@ -148,7 +148,7 @@ def Api(*args: Any, **kwargs: Any) -> Any:
 
 
 __all__ = [
-    "Api", "Artifact", "Config", "Histogram", "Image", "Run", "Summary", "Table", "__version__",
-    "config", "define_metric", "finish", "init", "lint_precision", "log", "log_artifact",
-    "log_curve", "log_eval", "login", "run", "save", "summary", "unwatch", "watch",
+    "Api", "Artifact", "Audio", "Config", "Histogram", "Image", "Run", "Summary", "Table",
+    "Video", "__version__", "config", "define_metric", "finish", "init", "lint_precision", "log",
+    "log_artifact", "log_curve", "log_eval", "login", "run", "save", "summary", "unwatch", "watch",
 ]

@@ -20,9 +20,11 @@ import stepstone
 from stepstone import (
     Api,
     Artifact,
+    Audio,
     Histogram,
     Image,
     Table,
+    Video,
     define_metric,
     finish,
     init,
@@ -111,7 +113,7 @@ def _say(string: str, level: str, repeat: bool, prefix: bool, newline: bool) -> 
 
 
 __all__ = [
-    "Api", "Artifact", "Error", "Histogram", "Image", "Run", "RunDisabled", "Settings", "Table",
-    "define_metric", "finish", "init", "log", "log_artifact", "login", "require", "save", "setup",
-    "termerror", "termlog", "termwarn", "unwatch", "use_artifact", "watch",
+    "Api", "Artifact", "Audio", "Error", "Histogram", "Image", "Run", "RunDisabled", "Settings",
+    "Table", "Video", "define_metric", "finish", "init", "log", "log_artifact", "login", "require",
+    "save", "setup", "termerror", "termlog", "termwarn", "unwatch", "use_artifact", "watch",
 ]

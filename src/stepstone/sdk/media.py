@@ -1,12 +1,14 @@
 """wandb-style media: values logged with ``Run.log`` that are stored as files of the run
 (role ``media``, name ``<key>@<step><suffix>``), not as metrics: ``Table``, ``Histogram``,
-``Image``."""
+``Image``, ``Audio``, ``Video``."""
 
 from __future__ import annotations
 
 import io
 import json
 import math
+import sys
+import wave
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,10 @@ from typing import Any
 from stepstone.errors import MetricValueError, UsageError
 
 MAX_HISTOGRAM_BINS = 512
+AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg")
+VIDEO_FORMATS = ("gif", "mp4", "webm", "ogg")
+VIDEO_FPS = 4  # wandb's default frame rate
+_said: set[str] = set()
 
 
 class Media:
@@ -156,11 +162,7 @@ class Image(Media):
         self.caption = caption
         self.suffix = ".png"
         if isinstance(data_or_path, (str, Path)):
-            path = Path(data_or_path)
-            if not path.is_file():
-                raise UsageError(f"cannot log the image {path}: it is not a file")
-            self._data = path.read_bytes()
-            self.suffix = path.suffix.lower() or ".bin"
+            self._data, self.suffix = _read("image", data_or_path, None)
         elif hasattr(data_or_path, "savefig"):
             buffer = io.BytesIO()
             data_or_path.savefig(buffer, format="png")
@@ -203,3 +205,158 @@ def _pil_of(array: Any, mode: str | None) -> Any:
         data = np.clip(np.rint(data), 0, 255).astype(np.uint8)
     image = PILImage.fromarray(data)
     return image.convert(mode) if mode else image
+
+
+def _read(what: str, path: str | Path, suffixes: tuple[str, ...] | None) -> tuple[bytes, str]:
+    """The bytes of the file at ``path`` and its suffix (lower case), refused when it is not a
+    file or its suffix is not one of ``suffixes``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffixes is not None and suffix not in suffixes:
+        raise UsageError(f"cannot log {path} as {what}: give a {', '.join(suffixes)} file")
+    if not path.is_file():
+        raise UsageError(f"cannot log the {what} {path}: it is not a file")
+    return path.read_bytes(), suffix or ".bin"
+
+
+def _array(data: Any, what: str) -> Any:
+    """``data`` (a numpy array, a torch tensor, nested lists) as a numpy array."""
+    try:
+        import numpy as np
+    except ImportError:
+        raise MetricValueError(f"logging an array as {what} needs numpy (pip install numpy); "
+                               "or pass its file path") from None
+    if hasattr(data, "detach"):
+        data = data.detach().cpu().numpy()
+    return np.asarray(data)
+
+
+def _say_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        print(f"stepstone: {message}", file=sys.stderr)
+
+
+class Audio(Media):
+    """``wandb.Audio``: a file path (.wav, .mp3, .flac, .ogg; stored as is) or an array of
+    samples (numpy or torch; 1-D mono or 2-D samples×channels) with its ``sample_rate``,
+    stored as 16-bit PCM WAV: floats in [-1, 1] scaled to ±32767 (values outside clipped, said
+    once), integers taken as 16-bit samples. ``caption`` is kept on the object, not stored."""
+
+    def __init__(self, data_or_path: Any, sample_rate: int | None = None,
+                 caption: str | None = None) -> None:
+        self.caption = caption
+        self.sample_rate = sample_rate
+        if isinstance(data_or_path, (str, Path)):
+            self._data, self.suffix = _read("audio", data_or_path, AUDIO_SUFFIXES)
+            return
+        if (isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float))
+                or not float(sample_rate).is_integer() or not 1 <= sample_rate < 2**31):
+            raise UsageError("Audio of an array needs its sample rate as a positive whole "
+                             f"number: Audio(samples, sample_rate=16000), not {sample_rate!r}")
+        self._data, self.suffix = _wav(_array(data_or_path, "audio"), int(sample_rate)), ".wav"
+
+    def encode(self) -> bytes:
+        return self._data
+
+
+def _wav(samples: Any, rate: int) -> bytes:
+    import numpy as np
+
+    if samples.ndim == 1:
+        samples = samples[:, None]
+    if samples.ndim != 2 or not samples.size or samples.shape[1] > samples.shape[0]:
+        raise MetricValueError(
+            f"an audio array has shape {samples.shape}: give samples (1-D) or samples×channels "
+            "(2-D, more samples than channels; .T turns channels×samples round)")
+    if samples.dtype.kind == "f":
+        samples = np.nan_to_num(samples.astype(np.float64), posinf=1.0, neginf=-1.0)
+        outside = int(np.count_nonzero(np.abs(samples) > 1))
+        scaled = np.rint(np.clip(samples, -1, 1) * 32767)
+        limit = "[-1, 1]"
+    elif samples.dtype.kind in "iub":
+        scaled, limit = samples.astype(np.int64), "[-32768, 32767]"
+        outside = int(np.count_nonzero((scaled < -32768) | (scaled > 32767)))
+        scaled = np.clip(scaled, -32768, 32767)
+    else:
+        raise MetricValueError(f"an audio array of {samples.dtype} cannot be stored as sound: "
+                               "give float samples in [-1, 1] or 16-bit integers")
+    if outside:
+        _say_once(f"Audio samples outside {limit} are clipped (said once)")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(samples.shape[1])
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.ascontiguousarray(scaled, dtype="<i2").tobytes())
+    return buffer.getvalue()
+
+
+class Video(Media):
+    """``wandb.Video``: a file path (.mp4, .webm, .gif, .ogg; stored as is, an .ogg as .ogv),
+    a file object with its ``format``, or an array (numpy or torch) of frames T×C×H×W, or
+    N×T×C×H×W (the N videos tiled into a grid), C being 1, 3 or 4 (alpha dropped), stored as
+    an animated GIF at ``fps`` frames a second (default 4): floats in [0, 1] are scaled to
+    0–255, other values clipped to 0–255. An array asked for as mp4, webm or ogg is stored
+    as a GIF too (said once). ``caption`` is kept on the object, not stored."""
+
+    def __init__(self, data_or_path: Any, caption: str | None = None, fps: float | None = None,
+                 format: str | None = None) -> None:
+        self.caption = caption
+        if format is not None and format not in VIDEO_FORMATS:
+            raise UsageError(f"Video format {format!r} is not one of {', '.join(VIDEO_FORMATS)}")
+        if isinstance(data_or_path, (str, Path)):
+            self._data, suffix = _read("video", data_or_path,
+                                       tuple(f".{f}" for f in VIDEO_FORMATS))
+            self.suffix = ".ogv" if suffix == ".ogg" else suffix
+            return
+        if hasattr(data_or_path, "read"):
+            if format is None:
+                raise UsageError("Video of a file object needs its format: Video(file, "
+                                 f"format=...) with one of {', '.join(VIDEO_FORMATS)}")
+            self._data = data_or_path.read()
+            self.suffix = ".ogv" if format == "ogg" else f".{format}"
+            return
+        rate = VIDEO_FPS if fps is None else fps
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate < math.inf:
+            raise UsageError(f"Video fps must be a positive number of frames a second, "
+                             f"not {fps!r}")
+        frames = _frames(_array(data_or_path, "a video"))
+        if format not in (None, "gif"):
+            _say_once(f"a Video array asked for as {format} is stored as an animated GIF "
+                      "(no video encoder is installed; said once)")
+        from stepstone.sdk.gif import encode_gif
+
+        self._data, self.suffix = encode_gif(frames, rate), ".gif"
+
+    def encode(self) -> bytes:
+        return self._data
+
+
+def _frames(video: Any) -> Any:
+    """T×H×W×3 uint8 frames of a T×C×H×W video, or of N×T×C×H×W videos tiled into a grid of
+    ceil(sqrt(N)) columns (the empty cells black)."""
+    import numpy as np
+
+    if video.ndim == 4:
+        video = video[None]
+    if video.ndim != 5 or video.shape[2] not in (1, 3, 4) or not video.size:
+        raise MetricValueError(
+            f"a video array has shape {video.shape}: give frames T×C×H×W or N×T×C×H×W, C being "
+            "1, 3 or 4, and at least one frame")
+    count, time, channels, height, width = video.shape
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    if max(rows * height, columns * width) > 65535:
+        raise MetricValueError(f"a video of {rows * height}×{columns * width} pixels is larger "
+                               "than a GIF holds (65535 a side)")
+    if video.dtype != np.uint8:
+        video = np.nan_to_num(video.astype(np.float64))
+        if video.min() >= 0 and video.max() <= 1:
+            video = video * 255
+        video = np.clip(np.rint(video), 0, 255).astype(np.uint8)
+    video = video[:, :, :3] if channels != 1 else np.repeat(video, 3, axis=2)
+    grid = np.zeros((rows * columns, time, 3, height, width), dtype=np.uint8)
+    grid[:count] = video
+    grid = grid.reshape(rows, columns, time, 3, height, width)
+    return grid.transpose(2, 0, 4, 1, 5, 3).reshape(time, rows * height, columns * width, 3)

@@ -22,6 +22,7 @@ from stepstone.store.runs import STATUSES, RunRecord
 from stepstone.web.api import GROUP_NONE, GROUP_SEED, MAX_COMPARE, decode_text
 from stepstone.web.common import lab_of, page
 from stepstone.web.downsample import lttb_indices
+from stepstone.web.media import run_media
 from stepstone.web.series import DEFAULT_POINTS
 
 router = APIRouter()
@@ -100,7 +101,7 @@ def run_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResp
                 + sum(lab.metrics.text_counts(run.id).values())),
         system=system, system_charts=system_charts, diff=diff_info, diff_note=diff_note,
         notebook=_notebook_pages(lab, run.id), texts=lab.metrics.texts(run.id),
-        evals=lab.evals.names(run.id), nav="runs", tab="overview",
+        evals=lab.evals.names(run.id), media=run_media(lab, run.id), nav="runs", tab="overview",
         evaluator=evaluator.differs(lab, run), alerts=lab.alerts.of_runs([run.id]),
     )
 

@@ -1,0 +1,65 @@
+"""A run's media on the dashboard: the files logged as ``Image``, ``Audio``, ``Video``,
+``Table`` and ``Histogram`` (role ``media``, name ``<key>@<step><suffix>``), served from the
+lab with a content type fixed by their suffix, and grouped by key for the run page."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from stepstone.store.lab import Lab
+from stepstone.web.common import lab_of
+
+api_router = APIRouter(prefix="/api")
+SHOWN_STEPS = 3  # the run page shows each key's latest steps
+# what a browser may show in the page; anything else (an SVG included) is a download
+CONTENT_TYPES = {
+    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+    ".webp": "image/webp", ".bmp": "image/bmp",
+    ".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg",
+    ".mp4": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg",
+    ".json": "application/json",
+}
+_NAME = re.compile(r"(?P<key>.+)@(?P<step>\d+)(?:-(?P<index>\d+))?(?P<suffix>\.[^@]*)?")
+
+
+def kind_of(name: str) -> str:
+    """How the page shows a media file: ``image``, ``audio``, ``video`` or ``file`` (a link)."""
+    kind = CONTENT_TYPES.get(_suffix(name), "").split("/")[0]
+    return kind if kind in ("image", "audio", "video") else "file"
+
+
+def _suffix(name: str) -> str:
+    tail = name.rsplit("/", 1)[-1]
+    return tail[tail.rfind("."):].lower() if "." in tail else ""
+
+
+def run_media(lab: Lab, run_id: str) -> list[dict[str, Any]]:
+    """The run's media by key: each key's latest ``SHOWN_STEPS`` steps, newest first, with
+    their files (name, kind) and how many steps the key has."""
+    keys: dict[str, dict[int, list[str]]] = {}
+    for found in lab.run_objects(run_id, "media"):
+        match = _NAME.fullmatch(found.name)
+        key, step = (match["key"], int(match["step"])) if match else (found.name, -1)
+        keys.setdefault(key, {}).setdefault(step, []).append(found.name)
+    return [{"key": key, "steps": len(steps),
+             "shown": [{"step": step, "files": [{"name": n, "kind": kind_of(n)}
+                                               for n in sorted(steps[step])]}
+                       for step in sorted(steps, reverse=True)[:SHOWN_STEPS]]}
+            for key, steps in sorted(keys.items())]
+
+
+@api_router.get("/runs/{ref}/media")
+def media_file(ref: str, name: str = Query(..., min_length=1),
+               lab: Lab = Depends(lab_of)) -> Response:
+    """One media file of the run, looked up by its stored name (never a path on disk)."""
+    record = lab.runs.get(ref)
+    data = lab.run_object(record.id, "media", name)
+    content_type = CONTENT_TYPES.get(_suffix(name))
+    if content_type is None:
+        return Response(data, media_type="application/octet-stream",
+                        headers={"Content-Disposition": "attachment"})
+    return Response(data, media_type=content_type)
