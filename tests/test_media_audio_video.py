@@ -259,6 +259,13 @@ def test_the_run_page_plays_audio_and_video_served_from_the_lab(lab: Path,
     assert (_gif(got.content)[0] == 100).all()
     got = client.get(f"{base}walk%409.mp4")
     assert got.headers["content-type"] == "video/mp4" and got.content == movie.read_bytes()
+    size = len(got.content)
+    for asked, (start, end) in [("bytes=2-5", (2, 5)), ("bytes=4-", (4, size - 1)),
+                                ("bytes=-3", (size - 3, size - 1)), ("bytes=5-999", (5, size - 1))]:
+        part = client.get(f"{base}walk%409.mp4", headers={"Range": asked})
+        assert part.status_code == 206 and part.content == got.content[start:end + 1]
+        assert part.headers["content-range"] == f"bytes {start}-{end}/{size}"
+    assert client.get(f"{base}walk%409.mp4", headers={"Range": "bytes=999-"}).status_code == 416
     got = client.get(f"{base}plot%409.svg")  # a page of its own, never shown inline
     assert got.headers["content-type"] == "application/octet-stream"
     assert got.headers["content-disposition"] == "attachment"

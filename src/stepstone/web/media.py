@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
 
 from stepstone.store.lab import Lab
@@ -23,6 +23,7 @@ CONTENT_TYPES = {
     ".mp4": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg",
     ".json": "application/json",
 }
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _NAME = re.compile(r"(?P<key>.+)@(?P<step>\d+)(?:-(?P<index>\d+))?(?P<suffix>\.[^@]*)?")
 
 
@@ -54,12 +55,26 @@ def run_media(lab: Lab, run_id: str) -> list[dict[str, Any]]:
 
 @api_router.get("/runs/{ref}/media")
 def media_file(ref: str, name: str = Query(..., min_length=1),
+               byte_range: str | None = Header(None, alias="range"),
                lab: Lab = Depends(lab_of)) -> Response:
-    """One media file of the run, looked up by its stored name (never a path on disk)."""
+    """One media file of the run, looked up by its stored name (never a path on disk); one
+    byte range of it when asked (players seek with them, Safari's will not play without)."""
     record = lab.runs.get(ref)
     data = lab.run_object(record.id, "media", name)
     content_type = CONTENT_TYPES.get(_suffix(name))
     if content_type is None:
         return Response(data, media_type="application/octet-stream",
                         headers={"Content-Disposition": "attachment"})
-    return Response(data, media_type=content_type)
+    asked = _RANGE.fullmatch(byte_range.strip()) if byte_range else None
+    if asked is None or not (asked[1] or asked[2]):
+        return Response(data, media_type=content_type, headers={"Accept-Ranges": "bytes"})
+    size = len(data)
+    if asked[1]:
+        start, end = int(asked[1]), min(int(asked[2] or size - 1), size - 1)
+    else:  # the last N bytes
+        start, end = max(size - int(asked[2]), 0), size - 1
+    if start > end:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    return Response(data[start:end + 1], status_code=206, media_type=content_type,
+                    headers={"Accept-Ranges": "bytes",
+                             "Content-Range": f"bytes {start}-{end}/{size}"})
