@@ -12,13 +12,13 @@ from stepstone.method.notebook import write
 from stepstone.method.schedule import schedule_incomplete
 from stepstone.store.lab import Lab
 from stepstone.store.notebook import Page
+from stepstone.store.runs import RunRecord
 
 if TYPE_CHECKING:  # the suites are imported only for a run of a tier (see _run_lines)
     from stepstone.method.suites import SuiteResult
 
 
-def _run_lines(lab: Lab, run_id: str) -> tuple[str, dict[str, Any]]:
-    run = lab.runs.get(run_id)
+def _run_lines(lab: Lab, run: RunRecord) -> tuple[str, dict[str, Any]]:
     lines = [f"Run `{run.id}` `{run.name}` ({run.kind}) ended **{run.status}**"
              + (f": {run.reason}" if run.reason else "") + "."]
     if run.baseline:
@@ -62,6 +62,6 @@ def record_run_result(lab: Lab, run_id: str) -> Page | None:
     for page in lab.notebook.pages(run_id=run.id, kind="result"):
         if page.data.get("status") == run.status:
             return page
-    body, data = _run_lines(lab, run.id)
+    body, data = _run_lines(lab, run)
     return write(lab, "result", f"Run {run.name} {run.status}", body,
                  question_id=run.question_id, run_id=run.id, data=data)
