@@ -394,3 +394,15 @@ def test_when_the_spool_is_full_too_the_backlog_stays_in_memory_and_nothing_is_l
             assert lab.runs.get("spill003").status == "finished"
         code, out, _err = cli(root, "status")
         assert code == 0 and "waiting" not in out, out + _err
+
+
+def test_the_spill_bound_comes_from_the_environment_and_a_bad_value_is_reported(
+        monkeypatch, capsys):
+    from stepstone.sdk.writer import SPILL_POINTS, spill_bound
+
+    assert spill_bound() == SPILL_POINTS
+    monkeypatch.setenv("STEPSTONE_SPILL_POINTS", "5000")
+    assert spill_bound() == 5000
+    monkeypatch.setenv("STEPSTONE_SPILL_POINTS", "lots")
+    assert spill_bound() == SPILL_POINTS
+    assert "STEPSTONE_SPILL_POINTS='lots' is not a number" in capsys.readouterr().err

@@ -5,9 +5,10 @@ first *claims* its number in ``run_writers``; the claim succeeds only when the n
 past the writer's mark, so a flush written again (the COMMIT reached the server but its
 reply was lost, and the writer could not know) changes nothing the second time.
 
-A run whose lab cannot be reached at its end is written to a spool lab instead: the spool
-first gets a copy of the run's row and config (:func:`copy_of_run`, :func:`seed_run`), so that
-its rows have their parent and ``stepstone sync`` copies a complete run back.
+A run whose lab cannot be reached at its end (or for so long during the run that the flushes
+kept for a retry pass the SDK's bound) is written to a spool lab instead: the spool first gets
+a copy of the run's row and config (:func:`copy_of_run`, :func:`seed_run`), so that its rows
+have their parent and ``stepstone sync`` copies a complete run back.
 """
 
 from __future__ import annotations
