@@ -333,6 +333,43 @@ def test_a_long_store_outage_spills_to_the_spool_and_sync_copies_every_point_onc
         proxy.close()
 
 
+
+@pytest.mark.postgres
+def test_a_flush_committed_before_its_reply_was_lost_and_then_spilled_is_synced_once(
+        pg_url, tmp_path, monkeypatch, capsys):
+    """The store commits a flush but its reply is lost, and the store is cut before the writer
+    tries again: the flush is spilled with the rest, so it is in the store and in the spool;
+    sync matches it by content and copies it no second time."""
+    import json
+
+    monkeypatch.setenv("STEPSTONE_SPILL_POINTS", str(SPILL_AT))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    proxy = Proxy(pg_url)
+    try:
+        root = init_lab(tmp_path, store=proxy.url, objects=str(tmp_path / "team-objects"))
+        run = stepstone.init(project="p", id="spill004", lab=str(root), flush_interval=2.0,
+                             save_code=False, system_metrics=False)
+        step, _ = _log_through_an_outage(run, 0, 4)
+        proxy.drop_commit_replies(1)
+        step, _ = _log_through_an_outage(run, step, 1)  # committed, the reply lost
+        proxy.cut()  # before the next try, 2 s later
+        step, _ = _log_through_an_outage(run, step, 20)
+        proxy.heal()
+        step, _ = _log_through_an_outage(run, step, 4)
+        run.finish()
+        wait_for_capture()
+        assert proxy.dropped == 1
+        assert capsys.readouterr().err.count("moved from memory to the spool") == 1
+        code, out, err = cli(root, "sync", "--to", str(root), "--json")
+        assert code == 0, err
+        assert json.loads(out)["tables"]["metric_chunks"]["unchanged"] >= 1  # in both
+        with open_lab(pg_url) as lab:
+            assert sorted(lab.metrics.history("spill004")["x"].steps) == list(range(step))
+            assert lab.metrics.count("spill004") == 2 * step
+    finally:
+        proxy.close()
+
+
 def test_a_disk_full_for_long_spills_to_the_spool_and_sync_copies_every_point_once(
         tmp_path, monkeypatch, capsys):
     """The lab's disk (a 2 MB tmpfs) is full for 30,000 points, then has room again: the same
