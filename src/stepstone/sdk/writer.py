@@ -567,27 +567,23 @@ class Writer(threading.Thread):
         """At the end of a run that spilled and then ended in the lab: the spool's copy of the
         run's row, config and summary becomes the lab's, so syncing the spool in later does not
         take the run back to the state it had when it spilled."""
-        db: Database | None = None
         try:
-            lab = self._connect()
-            run_copy = copy_of_run(lab, self.run_id)
+            run_copy = copy_of_run(self._connect(), self.run_id)  # close() disconnects
             db = Database(spool.database)
-            spool_db = db
 
             def work() -> None:
-                seed_run(spool_db, run_copy, replace=True)
-                Runs(spool_db).write_summary(self.run_id, self.summary_view)
+                seed_run(db, run_copy, replace=True)
+                Runs(db).write_summary(self.run_id, self.summary_view)
 
-            db.atomic(work)
+            try:
+                db.atomic(work)
+            finally:
+                db.close()
         except Exception as exc:
             print(f"stepstone: could not bring the spool {spool.root}'s copy of run "
                   f"{self.run_id} up to date ({describe_write_error(exc, str(spool.root))}); "
                   "after `stepstone sync` its status may show the state it had when it "
                   "spilled", file=sys.stderr)
-        finally:
-            if db is not None:
-                db.close()
-            self._disconnect()
 
     def _write_batch(self, db: Database, batch: _Batch, extra: dict[str, Any]) -> int:
         runs, metrics, evals = Runs(db), Metrics(db), Evals(db)
