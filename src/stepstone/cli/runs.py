@@ -26,10 +26,9 @@ from stepstone.method import suites as suite_rules
 from stepstone.method.schedule import schedule_incomplete
 from stepstone.method.status import method_status, status_lines
 from stepstone.sdk.system import read_system, split_keys, system_table
-from stepstone.store.db import mask_url
 from stepstone.store.lab import open_lab, open_lab_to_read
 from stepstone.store.runs import STATUSES, RunRecord
-from stepstone.store.target import StoreTarget, offline_target
+from stepstone.store.target import offline_target, sync_command
 from stepstone.store.team import offline_runs, waiting_spools
 
 _COLUMNS = ("id", "name", "project", "status", "kind", "age", "duration", "step", "tags")
@@ -258,11 +257,6 @@ def _section(title: str, data: dict[str, Any]) -> None:
         echo(f"  {key} = {shown}")
 
 
-def spool_sync(spool: StoreTarget, lab: StoreTarget) -> str:
-    """The command that copies ``spool`` into ``lab`` (as the run's last line gave it)."""
-    return f"stepstone sync --lab {spool.root} --to {mask_url(lab.location)}"
-
-
 @click.command("status")
 @lab_option
 @json_option
@@ -290,7 +284,8 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
         print_json({**{k.replace(" ", "_"): [r.to_dict() for r in v]
                        for k, v in sections.items()}, "method": method, "offline_runs": offline,
                     "spools": [{"spool": str(spool.root), "runs": runs,
-                                "sync": spool_sync(spool, target)} for spool, runs in spools]})
+                                "sync": sync_command(spool, target.location)}
+                               for spool, runs in spools]})
         return
     if offline:
         sync = "stepstone sync" if target.root is not None else \
@@ -299,7 +294,7 @@ def status_cmd(lab: str | None, as_json: bool) -> None:
              f"waiting for `{sync}`: {', '.join(offline)}")
     for spool, runs in spools:
         echo(f"{len(runs)} run(s) not fully saved are kept in the spool {spool.root}, waiting "
-             f"for `{spool_sync(spool, target)}`: {', '.join(runs)}")
+             f"for `{sync_command(spool, target.location)}`: {', '.join(runs)}")
     for line in status_lines(method):
         echo(line)
     for title, records in sections.items():

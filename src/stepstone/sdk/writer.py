@@ -65,7 +65,7 @@ from stepstone.store.lab import create_local_lab
 from stepstone.store.metrics import Chunk, Metrics
 from stepstone.store.objects import ObjectIndex
 from stepstone.store.runs import Runs
-from stepstone.store.target import StoreTarget
+from stepstone.store.target import StoreTarget, sync_command
 
 DEFAULT_INTERVAL = 0.5
 HEARTBEAT_EVERY = 5.0
@@ -633,11 +633,6 @@ def saving_report(writer: Writer, target: StoreTarget | None) -> str:
     if writer.points_lost:
         return f"{head}; {writer.points_lost} logged points are lost"
     return head
-
-
-def sync_command(spool: StoreTarget, lab: str) -> str:
-    """The command that copies ``spool`` into the lab at ``lab`` (its password masked)."""
-    return f"stepstone sync --lab {spool.root} --to {mask_url(lab)}"
 
 
 def spill_bound() -> int:

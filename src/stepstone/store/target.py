@@ -147,6 +147,12 @@ def offline_target(target: StoreTarget) -> StoreTarget:
     return StoreTarget(str(root / DB_NAME), str(root / OBJECTS_DIRNAME), root)
 
 
+def sync_command(spool: StoreTarget, lab: str) -> str:
+    """The command that copies the spool lab ``spool`` into the lab at ``lab`` (a folder or a
+    store URL, its password masked): what a run's warning and ``stepstone status`` give."""
+    return f"stepstone sync --lab {spool.root} --to {mask_url(lab)}"
+
+
 def spool_targets(target: StoreTarget) -> tuple[StoreTarget, ...]:
     """Where a run's last batches go when ``target`` cannot take them at the run's end, in the
     order tried: a team store's offline lab (see :func:`offline_target`), then a lab of its own
