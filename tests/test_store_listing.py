@@ -125,3 +125,44 @@ def test_sync_leaves_the_counts_to_the_destinations_triggers(lab, tmp_path):
     counts = Listing(lab.db).status_counts()
     assert counts["finished"] == 20 + 3 and sum(counts.values()) == 57 + 3
     assert Listing(lab.db).page(project="p0").total == 19 + 3
+
+
+def test_a_reader_shows_dead_running_runs_as_crashed_by_the_one_liveness_rule(store_target):
+    """The reader's SQL condition agrees with ``dead_reason`` run by run: elsewhere a stale
+    heartbeat is dead, a fresh one alive; on this host a gone process is dead, a live one
+    (this test's own) alive however old its heartbeat."""
+    import os
+    import socket
+
+    from stepstone.store.runs import dead_reason
+
+    here, now = socket.gethostname(), time.time()
+    gone = 2**22 + 12345  # past the kernel's default pid_max: no such process
+    running = {
+        "stale-elsewhere": ("other-host", 42, now - 600),
+        "fresh-elsewhere": ("other-host", 42, now - 5),
+        "no-host-stale": (None, None, now - 600),
+        "gone-here": (here, gone, now - 5),
+        "alive-here": (here, os.getpid(), now - 600),
+    }
+    made = {r: now if r == "alive-here" else now - 900 for r in running}  # after its process
+    with open_lab(store_target.location) as writer:
+        for run_id, (host, pid, beat) in running.items():
+            writer.runs.create({"id": run_id, "name": run_id, "project": "p", "kind": "adhoc",
+                                "status": "running", "created_at": made[run_id], "host": host,
+                                "pid": pid, "heartbeat_at": beat}, {})
+        writer.runs.create({"id": "done", "name": "done", "project": "p", "kind": "adhoc",
+                            "status": "finished", "created_at": now - 900}, {})
+    expected_dead = {r for r, (host, pid, beat) in running.items()
+                     if dead_reason(host, pid, beat, made[r], now) is not None}
+    assert expected_dead == {"stale-elsewhere", "no-host-stale", "gone-here"}
+    with open_lab(store_target.location, readonly=True) as reader:
+        listing = Listing(reader.db)
+        assert set(everything(listing, status="crashed")) == expected_dead
+        assert set(everything(listing, status="running")) == set(running) - expected_dead
+        assert listing.page(status="crashed").total == 3
+        assert listing.page(status="running").total == 2
+        assert listing.status_counts() == {"crashed": 3, "running": 2, "finished": 1}
+        assert {r.id for r in reader.runs.list(status="crashed")} == expected_dead
+        assert {r.id for r in reader.runs.list(status=["running", "finished"])} == {
+            "fresh-elsewhere", "alive-here", "done"}

@@ -17,7 +17,7 @@ from typing import Any
 
 from stepstone.errors import UsageError
 from stepstone.store.db import Database
-from stepstone.store.runs import STATUSES, RunRecord, Runs, status_condition
+from stepstone.store.runs import STATUSES, RunRecord, Runs, shows_dead, status_condition
 from stepstone.store.schema_core import ATTENTION, PAGE_KEYS, RANK
 
 # sortable columns of the listing (the user picks one of these names, never raw SQL); runs
@@ -107,7 +107,8 @@ class Listing:
         where: list[str] = []
         params: list[Any] = []
         # a dead run recorded as running shows as crashed (``Runs._record``): it filters so
-        dead = self._runs.dead_running() if status and self.db.readonly else {}
+        dead = (self._runs.dead_condition()
+                if status and self.db.readonly and shows_dead([status]) else None)
         if status:
             condition, args = status_condition([status], dead)
             where.append(condition)
@@ -122,8 +123,9 @@ class Listing:
             where.append("tags LIKE ?")
             params.append(f"%{json.dumps(tag)}%")
         total, exact = self._count(status, project, where, params, scanned=bool(name or tag))
-        if dead and not (name or tag):  # counted by status in run_counts, as recorded
-            total += len(dead) if status == "crashed" else -len(dead)
+        if dead is not None and not (name or tag):  # run_counts counts them as recorded
+            moved = self._dead_count(dead)
+            total += moved if status == "crashed" else -moved
         # one status is one bucket: no rank condition, so its (status, key, id) index serves
         buckets: tuple[int | None, ...] = _BUCKETS if attention_first and not status else (None,)
         key = SORT_COLUMNS[sort]
@@ -207,6 +209,9 @@ class Listing:
                 for r in self.db.query("SELECT project, status, n FROM run_counts WHERE n > 0")}
         return self._count_rows
 
+    def _dead_count(self, dead: tuple[str, list[Any]]) -> int:
+        return int(self.db.scalar(f"SELECT COUNT(*) FROM runs WHERE {dead[0]}", dead[1]))
+
     def projects(self) -> list[str]:
         return sorted({p for p, _ in self._counts()})
 
@@ -215,7 +220,7 @@ class Listing:
         out: dict[str, int] = {}
         for (_, status), n in self._counts().items():
             out[status] = out.get(status, 0) + n
-        dead = len(self._runs.dead_running()) if self.db.readonly else 0
+        dead = self._dead_count(self._runs.dead_condition()) if self.db.readonly else 0
         if dead:
             out["running"] -= dead
             out["crashed"] = out.get("crashed", 0) + dead

@@ -8,7 +8,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -269,7 +269,7 @@ class Runs:
                     f"unknown status {', '.join(sorted(bad))}: use one of {', '.join(STATUSES)}"
                 )
             # a reader shows a dead running run as crashed (``_record``): it filters so too
-            dead = self.dead_running() if self.db.readonly else {}
+            dead = self.dead_condition() if self.db.readonly and shows_dead(statuses) else None
             condition, args = status_condition(statuses, dead)
             where.append(condition)
             params += args
@@ -336,6 +336,26 @@ class Runs:
                 dead[row["id"]] = reason
         return dead
 
+    def dead_condition(self, now: float | None = None) -> tuple[str, builtins.list[Any]]:
+        """The SQL condition (and its parameters) for the runs recorded as running that are
+        dead by :func:`dead_reason`, for a reader that cannot record it: elsewhere (another
+        host, or no pid) a heartbeat older than ``HEARTBEAT_STALE_SECONDS``, in SQL; on this
+        host the process decides, checked here for those few runs alone."""
+        now = time.time() if now is None else now
+        here = socket.gethostname()
+        gone = [row["id"] for row in self.db.query(
+            "SELECT id, pid, host, heartbeat_at, created_at FROM runs"
+            " WHERE status = 'running' AND host = ? AND pid IS NOT NULL AND pid != 0", (here,))
+            if dead_reason(row["host"], row["pid"], row["heartbeat_at"], row["created_at"],
+                           now) is not None]
+        sql = ("(status = 'running' AND (host IS NULL OR host != ? OR pid IS NULL OR pid = 0)"
+               " AND COALESCE(NULLIF(heartbeat_at, 0), created_at) < ?)")
+        params: builtins.list[Any] = [here, now - HEARTBEAT_STALE_SECONDS]
+        if gone:
+            sql = f"({sql} OR id IN ({', '.join('?' for _ in gone)}))"
+            params += gone
+        return sql, params
+
     def reap_crashed(self, now: float | None = None) -> builtins.list[str]:
         """Mark running runs whose process is gone as crashed (by :func:`dead_reason`); return
         their ids. A read-only connection records nothing: its reads show those runs as
@@ -353,17 +373,22 @@ class Runs:
         return list(dead)
 
 
-def status_condition(statuses: Sequence[str], dead: Collection[str]) -> tuple[str, list[Any]]:
+def status_condition(statuses: Sequence[str], dead: tuple[str, list[Any]] | None = None,
+                     ) -> tuple[str, list[Any]]:
     """The SQL condition (and its parameters) for runs whose status, as a reader shows it, is
-    one of ``statuses``: a run recorded as running but in ``dead`` (:meth:`Runs.dead_running`)
-    is crashed, not running."""
+    one of ``statuses``: with ``dead`` (:meth:`Runs.dead_condition`), a run recorded as running
+    but dead is crashed, not running."""
     sql, params = f"status IN ({', '.join('?' for _ in statuses)})", list(statuses)
-    if not dead or ("crashed" in statuses) == ("running" in statuses):
+    if dead is None or not shows_dead(statuses):
         return sql, params
-    marks = ", ".join("?" for _ in dead)
     if "crashed" in statuses:
-        return f"({sql} OR id IN ({marks}))", [*params, *dead]
-    return f"({sql} AND id NOT IN ({marks}))", [*params, *dead]
+        return f"({sql} OR {dead[0]})", [*params, *dead[1]]
+    return f"({sql} AND NOT {dead[0]})", [*params, *dead[1]]
+
+
+def shows_dead(statuses: Sequence[str]) -> bool:
+    """Whether a reader's filter on ``statuses`` depends on which running runs are dead."""
+    return ("crashed" in statuses) != ("running" in statuses)
 
 
 def dead_reason(host: str | None, pid: int | None, heartbeat_at: float | None,

@@ -1,6 +1,6 @@
 """The core tables (runs, configs, summaries, metrics, evaluations, objects, fits, writer marks,
 the runs listing's indexes and counts), and :class:`Migration`, the record every schema module
-writes its migrations as: versions 1, 6 and 10.
+writes its migrations as: versions 1, 6, 10 and 11.
 
 The schema modules (this one, :mod:`~stepstone.store.schema_method`,
 :mod:`~stepstone.store.schema_launch`, :mod:`~stepstone.store.schema_suites`) are data:
@@ -204,5 +204,13 @@ MIGRATIONS: tuple[Migration, ...] = (
                            "project, status ON runs FOR EACH ROW "
                            "EXECUTE FUNCTION stepstone_run_counts()"),
         ),
+    ),
+    Migration(
+        11,
+        "a reader's liveness check: the running runs by host",
+        # this host's running runs are checked by their process, the others by heartbeat
+        # (store/runs.py dead_condition); without it a reader scanned every running run
+        ("CREATE INDEX runs_running_host ON runs (host, pid, heartbeat_at, created_at) "
+         "WHERE status = 'running'",),
     ),
 )
