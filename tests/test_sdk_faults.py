@@ -257,6 +257,7 @@ def test_status_lists_the_spools_waiting_for_sync(lab, tmp_path, monkeypatch):
     run = stepstone.init(project="p", id="spooled1", lab=str(spool.root), save_code=False)
     run.log({"x": 1.0})  # the spool holds the run and its flushes, as a run's end leaves it
     run.finish()
+    wait_for_capture()  # its start-up capture's write too, not one landing after the sync
     command = f"stepstone sync --lab {spool.root} --to {lab}"
     code, out, err = cli(lab, "status")
     assert code == 0 and command in out and "spooled1" in out, out + err

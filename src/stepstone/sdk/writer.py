@@ -185,6 +185,10 @@ class Writer(threading.Thread):
 
     # -- the thread ------------------------------------------------------------------------
     def run(self) -> None:
+        try:  # now, not at the first write: a short run's end then waits for one write alone
+            self._connect()
+        except Exception:  # the first write says what is wrong, and retries
+            pass
         while not self._stop_event.is_set():
             self._wait()
             self._flush_request.clear()
@@ -465,7 +469,6 @@ class Writer(threading.Thread):
             if db.dialect is SQLITE:  # its checkpoints on their own thread (sdk/checkpoints.py)
                 db.leave_checkpoints()
                 self._checkpoints = Checkpoints(db.target, f"stepstone-checkpoints-{self.run_id}")
-                self._checkpoints.start()
             self._db = db
         return self._db
 
