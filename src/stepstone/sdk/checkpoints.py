@@ -9,8 +9,8 @@ once its commits have added about as much to the log, and this thread makes it o
 connection while the writer goes on; the thread starts with the first request. The writer's
 end makes the last one and waits for it, so nothing of the run's is still at work on the lab
 once ``finish()`` returns (only what the log took since the checkpoint before is copied
-then); a run that never asked for one (a short run) has none to wait for. A checkpoint that fails (a full
-disk) is tried again at the next request; the log keeps everything meanwhile.
+then); a run that never asked for one (a short run) has none to wait for. A checkpoint that
+fails (a full disk) is tried again at the next request; the log keeps everything meanwhile.
 """
 
 from __future__ import annotations
