@@ -132,3 +132,25 @@ def test_the_dashboard_reads_a_read_only_lab(frozen: Path) -> None:
     assert {path: code for path, (code, _text) in pages.items()} == dict.fromkeys(paths, 200)
     assert "kept as written" in pages["/notebook"][1]
     assert json.loads(pages["/api/status?run=dead0001"][1])["runs"][0]["status"] == "crashed"
+
+
+def test_a_reader_upgrades_an_older_lab_it_can_write(tmp_path: Path) -> None:
+    """The dashboard opens a lab read-only: a lab made by an older stepstone (here, one
+    migration short) is upgraded as a writer would upgrade it, then read."""
+    from fastapi.testclient import TestClient
+
+    from stepstone.store import init_lab
+    from stepstone.store.migrations import LATEST
+    from stepstone.store.schema_core import RUNNING_INDEX
+    from stepstone.web.app import create_app
+
+    root = init_lab(tmp_path)
+    with open_lab(root) as lab:  # made by this version, then set back by one migration
+        lab.db.execute(f"DROP INDEX {RUNNING_INDEX}")
+        lab.db.execute("DELETE FROM schema_migrations WHERE version = ?", (LATEST,))
+    client = TestClient(create_app(str(root)))
+    assert client.get("/runs").status_code == 200
+    with open_lab(root, readonly=True) as lab:
+        assert lab.db.has_table("schema_migrations")
+        assert max(r["version"] for r in lab.db.query(
+            "SELECT version FROM schema_migrations")) == LATEST

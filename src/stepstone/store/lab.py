@@ -24,7 +24,7 @@ from stepstone.store.db import Database, is_postgres_url, lab_writable
 from stepstone.store.evals import Evals
 from stepstone.store.ideas import Ideas
 from stepstone.store.metrics import Metrics
-from stepstone.store.migrations import check_version, migrate, schema_version, upgrade
+from stepstone.store.migrations import LATEST, check_version, migrate, schema_version, upgrade
 from stepstone.store.notebook import Notebook
 from stepstone.store.objects import ObjectIndex, RunObject
 from stepstone.store.plans import Plans
@@ -103,13 +103,17 @@ def find_store(explicit: str | Path | None = None, start: str | Path | None = No
 def connect(target: StoreTarget, *, readonly: bool = False) -> Database:
     """Open ``target``'s database at a schema this client understands.
 
-    An embedded lab is upgraded on the spot; a team store only by ``stepstone migrate``.
+    An embedded lab is upgraded on the spot, also for a reader (the dashboard), when this
+    process can write it; a team store only by ``stepstone migrate``.
     """
     db = Database(target.database, readonly=readonly)
     try:
         if target.is_postgres and schema_version(db) == 0:
             raise LabError(f"the team store {target.describe()} is empty: "
                            f"run `stepstone init --store URL` (or `stepstone migrate`) first")
+        if (readonly and not target.is_postgres and schema_version(db) < LATEST
+                and lab_writable(target.database)):
+            connect(target).close()  # the upgrade a writer would make; the reads stay read-only
         check_version(db, auto_upgrade=not readonly and not target.is_postgres)
     except BaseException:
         db.close()

@@ -348,13 +348,13 @@ class Runs:
             " WHERE status = 'running' AND host = ? AND pid IS NOT NULL AND pid != 0", (here,))
             if dead_reason(row["host"], row["pid"], row["heartbeat_at"], row["created_at"],
                            now) is not None]
-        sql = ("(status = 'running' AND (host IS NULL OR host != ? OR pid IS NULL OR pid = 0)"
-               " AND COALESCE(NULLIF(heartbeat_at, 0), created_at) < ?)")
+        stale = ("(host IS NULL OR host != ? OR pid IS NULL OR pid = 0)"
+                 " AND COALESCE(NULLIF(heartbeat_at, 0), created_at) < ?")
         params: builtins.list[Any] = [here, now - HEARTBEAT_STALE_SECONDS]
         if gone:
-            sql = f"({sql} OR id IN ({', '.join('?' for _ in gone)}))"
+            stale = f"({stale}) OR id IN ({', '.join('?' for _ in gone)})"
             params += gone
-        return sql, params
+        return f"(status = 'running' AND ({stale}))", params
 
     def reap_crashed(self, now: float | None = None) -> builtins.list[str]:
         """Mark running runs whose process is gone as crashed (by :func:`dead_reason`); return

@@ -31,6 +31,7 @@ RANK = ("CASE status " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in ATTENTION.i
         + " ELSE 2 END")
 PAGE_KEYS = {"created": "created_at", "name": "name", "project": "project", "status": "status",
              "step": "(COALESCE(last_step, -1))", "kind": "kind"}
+RUNNING_INDEX = "runs_running_host"  # the running runs by host (migration 11)
 DERIVED_TABLES = frozenset({"run_counts"})  # kept by triggers from other tables: never copied
 _COUNT_NEW = ("INSERT INTO run_counts (project, status, n) VALUES (NEW.project, NEW.status, 1) "
               "ON CONFLICT (project, status) DO UPDATE SET n = run_counts.n + 1;")
@@ -210,7 +211,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "a reader's liveness check: the running runs by host",
         # this host's running runs are checked by their process, the others by heartbeat
         # (store/runs.py dead_condition); without it a reader scanned every running run
-        ("CREATE INDEX runs_running_host ON runs (host, pid, heartbeat_at, created_at) "
+        (f"CREATE INDEX {RUNNING_INDEX} ON runs (host, pid, heartbeat_at, created_at) "
          "WHERE status = 'running'",),
     ),
 )
