@@ -367,10 +367,11 @@ def why(r: dict[str, Any]) -> list[str]:
     if rate <= GOALS["ingest"]:
         out.append(
             f"- **Ingest:** {rate:,.0f} points/s with `log()` at {log_us:.1f} µs a call (the "
-            "figure moves by a tenth between runs of this script on this shared machine, "
-            "around the goal). What is left is CPU under one interpreter lock: the training "
-            "thread's `log()` calls and the writer's drain and insert (about 0.15 s and 0.13 s "
-            "a million points, measured by thread CPU time), and the bytes SQLite writes: "
+            "figure moved by up to a third between runs of this script on this shared "
+            "machine, with the µs a call). What is left is CPU under one interpreter lock: "
+            "the training thread's `log()` calls and the writer's drain and insert (about "
+            "0.15 s and 0.13 s a million points, measured by thread CPU time), and the bytes "
+            "SQLite writes: "
             "each key's chunk holds its own copy of the calls' steps and times, 16 of every "
             "24 bytes. A chunk format that shares one step and time block among the keys of "
             "a call would cut those bytes by half; it needs a migration of every lab's "
