@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -289,6 +290,30 @@ def _log_through_an_outage(run: stepstone.Run, first: int, chunks: int) -> tuple
 SPILL_AT = 5000  # STEPSTONE_SPILL_POINTS in the tests: passed several times by each outage
 
 
+def _through_an_outage(run: stepstone.Run, begin: Callable[[], Callable[[], None]],
+                       chunks: int) -> tuple[int, int]:
+    """Log 4 chunks, ``begin`` an outage (it returns what ends it) and log ``chunks`` more, end
+    it, log 4 and finish (the capture's last write included); return the steps logged and the
+    most points the writer kept in memory during the outage."""
+    step, _ = _log_through_an_outage(run, 0, 4)
+    end = begin()
+    step, most = _log_through_an_outage(run, step, chunks)
+    end()
+    step, _ = _log_through_an_outage(run, step, 4)
+    run.finish()
+    wait_for_capture()  # a run that ends before its capture: the close says it
+    return step, most
+
+
+def _cut(proxy: Proxy) -> Callable[[], None]:
+    proxy.cut()
+    return proxy.heal
+
+
+def _full(disk: Path) -> Callable[[], None]:
+    return fill(disk).unlink
+
+
 @pytest.mark.postgres
 def test_a_long_store_outage_spills_to_the_spool_and_sync_copies_every_point_once(
         pg_url, tmp_path, monkeypatch, capsys):
@@ -302,13 +327,7 @@ def test_a_long_store_outage_spills_to_the_spool_and_sync_copies_every_point_onc
         root = init_lab(tmp_path, store=proxy.url, objects=str(tmp_path / "team-objects"))
         run = stepstone.init(project="p", id="spill001", lab=str(root), flush_interval=0.05,
                              save_code=False, system_metrics=False)
-        step, _ = _log_through_an_outage(run, 0, 4)
-        proxy.cut()
-        step, most = _log_through_an_outage(run, step, 60)
-        proxy.heal()
-        step, _ = _log_through_an_outage(run, step, 4)
-        run.finish()
-        wait_for_capture()  # a run that ends before its capture: the close says it
+        step, most = _through_an_outage(run, lambda: _cut(proxy), 60)
         assert most <= SPILL_AT + 500, most
         err = capsys.readouterr().err
         command = f"stepstone sync --lab {root} --to {root}"  # the offline lab beside store.toml
@@ -371,20 +390,6 @@ def test_a_flush_committed_before_its_reply_was_lost_and_then_spilled_is_synced_
         proxy.close()
 
 
-
-def _through_a_full_disk(run: stepstone.Run, disk: Path, chunks: int) -> tuple[int, int]:
-    """Log 4 chunks, fill ``disk`` and log ``chunks`` more, free it, log 4 and finish (the
-    capture's last write included); return the steps logged and the most points the writer
-    kept in memory while the disk was full."""
-    step, _ = _log_through_an_outage(run, 0, 4)
-    filler = fill(disk)
-    step, most = _log_through_an_outage(run, step, chunks)
-    filler.unlink()
-    step, _ = _log_through_an_outage(run, step, 4)
-    run.finish()
-    wait_for_capture()  # a run that ends before its capture: the close says it
-    return step, most
-
 def test_a_disk_full_for_long_spills_to_the_spool_and_sync_copies_every_point_once(
         tmp_path, monkeypatch, capsys):
     """The lab's disk (a 2 MB tmpfs) is full for 30,000 points, then has room again: the same
@@ -396,7 +401,7 @@ def test_a_disk_full_for_long_spills_to_the_spool_and_sync_copies_every_point_on
         root = init_lab(disk)
         run = stepstone.init(project="p", id="spill002", lab=str(root), flush_interval=0.05,
                              save_code=False, system_metrics=False)
-        step, most = _through_a_full_disk(run, disk, 60)
+        step, most = _through_an_outage(run, lambda: _full(disk), 60)
         assert most <= SPILL_AT + 500, most
         err = capsys.readouterr().err
         spool = next((tmp_path / "data").glob("stepstone/spool/*/.stepstone"))
@@ -423,7 +428,7 @@ def test_when_the_spool_is_full_too_the_backlog_stays_in_memory_and_nothing_is_l
         root = init_lab(disk)
         run = stepstone.init(project="p", id="spill003", lab=str(root), flush_interval=0.05,
                              save_code=False, system_metrics=False)
-        step, most = _through_a_full_disk(run, disk, 30)
+        step, most = _through_an_outage(run, lambda: _full(disk), 30)
         assert most > 2 * SPILL_AT, most  # nothing dropped: memory grew
         err = capsys.readouterr().err
         assert err.count("no spool takes the") == 1 and "disk is full" in err, err
