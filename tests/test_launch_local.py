@@ -314,6 +314,25 @@ stepstone.finish()
 """
 
 
+def test_cli_says_which_runs_did_not_finish_and_why_even_with_json(project, lab, monkeypatch):
+    monkeypatch.chdir(project)
+    (project / "base.yaml").write_text("model:\n  width: 1\n")
+    (project / "fails.py").write_text(
+        "import sys, stepstone\n"
+        "stepstone.init()\n"
+        "sys.exit(3 if stepstone.config['model']['width'] == 3 else 0)\n")
+    code, out, err = cli(lab, "sweep", "--config", "base.yaml", "--grid", "model.width=2,3",
+                         "--json", "--", sys.executable, "fails.py")
+    result = json.loads(out)
+    assert code == 1 and result["status"] == "incomplete"
+    failed = next(s for s in result["runs"] if s["status"] != "finished")
+    assert failed["reason"] == "exit code 3"
+    assert f"plan {result['plan_id']} is incomplete" in err
+    assert f"({failed['run_id']}): failed, exit code 3" in err
+    assert "Run the same command again" in err
+    assert err.count("): ") == 1  # the run that finished is not named
+
+
 def test_cli_baseline_ladders_record_the_dated_version_and_answer_a_question(
         project, lab, monkeypatch):
     """The baseline's own ladder and a feature ladder linked to its question, from the CLI:

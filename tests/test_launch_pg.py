@@ -42,7 +42,7 @@ def test_a_ladder_on_the_local_pool_records_into_the_team_store(tmp_path: Path,
          "--set", "model.norm=true", "--rungs", "model.width=2; model.width=3; model.width=5",
          "--workers", "3", "--json", "--", sys.executable, "train.py"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stderr + done.stdout
     result = json.loads(done.stdout)
     assert result["status"] == "done" and result["launched"] == [0, 1, 2]
     with open_lab(root) as opened:  # a fresh connection: what the workers wrote is stored

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -526,3 +527,39 @@ def test_metric_extents_come_from_the_chunk_headers(store_target):
     with _open(store_target) as lab:
         assert lab.metrics.extents(run.id) == {"acc": (5, 0, 800), "loss": (10, 0, 900)}
         assert lab.metrics.extents("nope") == {}
+
+
+def test_two_runs_storing_the_same_blobs_at_once_never_deadlock(store_target):
+    """Two runs record the same blobs in one transaction each, listed in opposite orders
+    (two launchers capturing one repository): each transaction takes the shared rows in one
+    order, so neither waits on the other in a cycle and both land whole."""
+    blobs = [(None, f"f{i}", f"{i:064x}", i) for i in range(200)]
+    with _open(store_target) as lab:
+        for run_id in ("ra", "rb"):
+            lab.runs.create(_run_row(run_id, status="finished"), {})
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def store(run_id: str, order: list) -> None:
+        try:
+            with _open(store_target) as lab:
+                for _ in range(5):
+                    start.wait(timeout=30)
+                    with lab.db.transaction():
+                        lab.object_index.add(run_id, [("code", name, digest, size)
+                                                      for _r, name, digest, size in order])
+        except BaseException as exc:  # the test reports it below
+            errors.append(exc)
+            start.abort()
+
+    threads = [threading.Thread(target=store, args=("ra", blobs)),
+               threading.Thread(target=store, args=("rb", blobs[::-1]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    with _open(store_target) as lab:
+        for run_id in ("ra", "rb"):
+            assert sorted(o.name for o in lab.run_objects(run_id, "code")) == sorted(
+                name for _r, name, _d, _s in blobs)

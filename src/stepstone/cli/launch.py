@@ -130,8 +130,11 @@ def _plan_and_launch(kind: str, opts: dict[str, Any], make: Callable[[Lab], Make
                     ["idx", "label", "status", "run_id", "attempts", "reason"],
                     title=f"{kind} {plan.id}: {result.status}")
         echo(f"launched {len(result.launched)}, skipped {len(result.skipped)} "
-                   f"(finished or still running); plan {plan.id} is {result.status}", err=True)
+             f"(finished or still running)"
+             + (f"; plan {plan.id} is {result.status}" if result.status == "done" else ""),
+             err=True)
     if result.status != "done":
+        echo(f"plan {plan.id} is {result.status}: {result.unfinished()}", err=True)
         raise SystemExit(1)
 
 

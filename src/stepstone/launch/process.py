@@ -145,12 +145,12 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
     interval = sampling_interval(environ={**os.environ, **spec.env})  # a bad one: before the run
     run_id = create_run(lab, spec)
     cap = capture_all(lab.objects, folder=_code_folder(spec), cwd=Path(spec.cwd or os.getcwd()))
-    with lab.db.transaction():
-        for role, name, digest, size in cap.objects:
-            lab.object_index.record(digest, size)
-            if role is not None:
-                lab.object_index.attach(run_id, role, name, digest)
+
+    def record_capture() -> None:
+        lab.object_index.add(run_id, cap.objects)
         lab.runs.write_fields(run_id, cap.fields)
+
+    lab.db.atomic(record_capture)  # again after a deadlock with a run storing the same blobs
     env = {**os.environ, **spec.env, "STEPSTONE_RUN_ID": run_id,
            "STEPSTONE_LAB": lab.target.location, LAUNCHER_ENV: "1"}
     started = time.time()

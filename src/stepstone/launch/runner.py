@@ -68,10 +68,23 @@ class LaunchResult:
     skipped: list[int]
     states: list[RungState]
     status: str
+    reason: str | None = None  # what went wrong in the launcher's workers, if anything
 
     def to_dict(self) -> dict[str, Any]:
         return {"plan_id": self.plan_id, "launched": self.launched, "skipped": self.skipped,
-                "status": self.status, "runs": [s.to_dict() for s in self.states]}
+                "status": self.status, "reason": self.reason,
+                "runs": [s.to_dict() for s in self.states]}
+
+    def unfinished(self) -> str:
+        """Why the plan is not done, in a line or two: each run not finished, the workers'
+        errors, and how to go on."""
+        lines = [f"{s.label} ({s.run_id or 'no run'}): {s.status}"
+                 + (f", {s.reason}" if s.reason else "")
+                 for s in self.states if s.status != "finished"]
+        if self.reason:
+            lines.append(self.reason)
+        return "; ".join(lines) + (f". Run the same command again to relaunch what did not "
+                                   f"finish, or see `stepstone plans {self.plan_id}`")
 
 
 def _host() -> str:
@@ -286,7 +299,8 @@ def launch_plan(lab: Lab, plan: Plan, executor: ExecutorFn, *, executor_name: st
         lab.plans.release(plan.id, "incomplete", "the launcher stopped")
         raise
     final = lab.plans.get(plan.id)
-    return LaunchResult(plan.id, launched, skipped, plan_state(lab, plan.id), final.status)
+    return LaunchResult(plan.id, launched, skipped, plan_state(lab, plan.id), final.status,
+                        final.reason)
 
 
 def cancel_plan(lab: Lab, ref: str, reason: str = "cancelled by the user") -> list[str]:

@@ -603,13 +603,7 @@ class Writer(threading.Thread):
             runs.write_summary(self.run_id, batch.summary)
         for name, step, rows in batch.evals:
             evals.write(self.run_id, name, step, rows, created_at=batch.made_at)
-        index = ObjectIndex(db)
-        # shared rows in one order for every writer, so concurrent runs never deadlock
-        for digest, size in sorted({(o[2], o[3]) for o in batch.objects}):
-            index.record(digest, size)
-        for role, name, digest, _size in batch.objects:
-            if role is not None:
-                index.attach(self.run_id, role, name, digest)
+        ObjectIndex(db).add(self.run_id, batch.objects)
         fields: dict[str, Any] = {**batch.fields, **extra}
         if batch.last_step is not None:
             fields["last_step"] = batch.last_step

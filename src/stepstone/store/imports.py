@@ -137,10 +137,7 @@ class Imports:
                 self.metrics.write_texts(run.id, run.texts)
             if run.summary:
                 self.runs.write_summary(run.id, run.summary)
-            index = ObjectIndex(self.db)
-            for role, name, digest, size in stored:
-                index.record(digest, size)
-                index.attach(run.id, role, name, digest)
+            ObjectIndex(self.db).add(run.id, stored)
         return True
 
 

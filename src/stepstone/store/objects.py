@@ -114,6 +114,17 @@ class ObjectIndex:
             (digest, size, time.time()),
         )
 
+    def add(self, run_id: str, objects: Iterable[tuple[str | None, str, str, int]]) -> None:
+        """Record blobs ``(role, name, digest, size)`` and link those with a role to the run,
+        inside the caller's transaction. Shared rows are recorded in one order (by digest) for
+        every caller, so two runs storing the same blobs at once never deadlock."""
+        objects = list(objects)
+        for digest, size in sorted({(o[2], o[3]) for o in objects}):
+            self.record(digest, size)
+        for role, name, digest, _size in objects:
+            if role is not None:
+                self.attach(run_id, role, name, digest)
+
     def attach(self, run_id: str, role: str, name: str, digest: str) -> None:
         """Link a blob to a run under (role, name), inside the caller's transaction."""
         self.db.execute(
