@@ -4,12 +4,14 @@ lost (issue 17: defects 1, 2, 3, 9)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -291,16 +293,17 @@ SPILL_AT = 5000  # STEPSTONE_SPILL_POINTS in the tests: passed several times by 
 
 
 def _through_an_outage(run: stepstone.Run, begin: Callable[[], Callable[[], None]],
-                       chunks: int) -> tuple[int, int]:
+                       chunks: int, finish: Callable[[], object] | None = None,
+                       ) -> tuple[int, int]:
     """Log 4 chunks, ``begin`` an outage (it returns what ends it) and log ``chunks`` more, end
-    it, log 4 and finish (the capture's last write included); return the steps logged and the
-    most points the writer kept in memory during the outage."""
+    it, log 4 and ``finish`` (by default ``run.finish``, the capture's last write included);
+    return the steps logged and the most points the writer kept in memory during the outage."""
     step, _ = _log_through_an_outage(run, 0, 4)
     end = begin()
     step, most = _log_through_an_outage(run, step, chunks)
     end()
     step, _ = _log_through_an_outage(run, step, 4)
-    run.finish()
+    (finish or run.finish)()
     wait_for_capture()  # a run that ends before its capture: the close says it
     return step, most
 
@@ -352,6 +355,130 @@ def test_a_long_store_outage_spills_to_the_spool_and_sync_copies_every_point_onc
     finally:
         proxy.close()
 
+
+
+@pytest.mark.postgres
+def test_sync_keeps_the_newer_row_of_a_run_resumed_after_its_spill_and_a_process_warns_once(
+        pg_url, tmp_path, monkeypatch, capsys):
+    """Two runs of one process spill to one spool through two outages: one warning says where
+    and how to sync. What a spilled flush set on the run (a config value, a summary value set
+    during the outage alone) reaches the store once it is back. The first run is then resumed
+    with the store up and logs on: the store's row is newer than the spool's, and syncing the
+    spool keeps it (its end, last step, config and summary) while every point of both runs
+    lands once."""
+    monkeypatch.setenv("STEPSTONE_SPILL_POINTS", str(SPILL_AT))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    proxy = Proxy(pg_url)
+
+    def outage(run: stepstone.Run) -> Callable[[], None]:
+        heal = _cut(proxy)
+        run.config.update({"phase": "outage"})
+        run.summary["val"] = 2.0
+        return heal
+
+    try:
+        root = init_lab(tmp_path, store=proxy.url, objects=str(tmp_path / "team-objects"))
+        steps = {}
+        for run_id in ("spill010", "spill011"):
+            run = stepstone.init(project="p", id=run_id, lab=str(root), flush_interval=0.05,
+                                 config={"phase": "before"}, save_code=False,
+                                 system_metrics=False)
+            run.summary["val"] = 1.0
+            steps[run_id], _ = _through_an_outage(run, partial(outage, run), 30)
+        run = stepstone.init(project="p", id="spill010", lab=str(root), resume="allow",
+                             flush_interval=0.05, save_code=False, system_metrics=False)
+        steps["spill010"], _ = _log_through_an_outage(run, steps["spill010"], 2)
+        run.summary["best"] = "resumed"
+        run.finish()
+        wait_for_capture()
+        err = capsys.readouterr().err
+        command = f"stepstone sync --lab {root} --to {root}"
+        assert err.count("moved from memory to the spool") == 1, err
+        assert err.count(command) == 3, err  # the warning and the two spilled runs' last lines
+        with open_lab(pg_url) as lab:
+            newest = lab.runs.get("spill010")
+            other = lab.runs.get("spill011")
+        assert newest.last_step == steps["spill010"] - 1 and newest.summary["best"] == "resumed"
+        for record in (newest, other):  # set in the spilled flushes alone
+            assert record.config["phase"] == "outage" and record.summary["val"] == 2.0
+        for _ in range(2):  # the second sync adds nothing
+            code, out, err = cli(root, "sync", "--to", str(root))
+            assert code == 0 and "kept" in out, out + err
+            with open_lab(pg_url) as lab:
+                for run_id, step in steps.items():
+                    assert sorted(lab.metrics.history(run_id)["x"].steps) == list(range(step))
+                    assert lab.metrics.count(run_id) == 2 * step
+                    assert lab.runs.get(run_id).status == "finished"
+                record = lab.runs.get("spill010")
+            assert (record.ended_at, record.last_step, record.config, record.summary) == (
+                newest.ended_at, newest.last_step, newest.config, newest.summary)
+        assert "waiting" not in cli(root, "status")[1]
+    finally:
+        proxy.close()
+
+
+def _killed_after_an_outage(outage: str, where: str) -> None:
+    """Run in a process of its own by the test below: a run through an outage (``cut``: a
+    store behind a proxy, ``full``: a lab on the tmpfs ``where``), killed once the lab works
+    again and has taken the run's last points."""
+    import signal
+
+    if outage == "cut":
+        proxy = Proxy(os.environ["KILL_TEST_PG"])
+        root = init_lab(Path(where), store=proxy.url, objects=str(Path(where) / "objects"))
+        begin: Callable[[], Callable[[], None]] = lambda: _cut(proxy)  # noqa: E731
+    else:
+        root = init_lab(Path(where))
+        begin = lambda: _full(Path(where))  # noqa: E731
+    run = stepstone.init(project="p", id="killed01", lab=str(root), flush_interval=0.05,
+                         save_code=False, system_metrics=False)
+    _through_an_outage(run, begin, 30, finish=lambda: os.kill(os.getpid(), signal.SIGKILL))
+
+
+@pytest.mark.parametrize("outage", [pytest.param("cut", marks=pytest.mark.postgres), "full"])
+def test_a_run_killed_after_its_spill_keeps_its_newer_row_through_sync(
+        outage, tmp_path, request):
+    """The run spills through an outage, the lab works again and takes the rest, then the
+    process is killed: the lab's row (crashed, its last step and summary) is newer than the
+    spool's copy, and syncing the spool keeps it while every point lands once."""
+    import signal
+
+    env = _env(STEPSTONE_SPILL_POINTS=str(SPILL_AT), XDG_DATA_HOME=str(tmp_path / "data"))
+    with contextlib.ExitStack() as stack:
+        if outage == "cut":
+            env["KILL_TEST_PG"] = lab_at = request.getfixturevalue("pg_url")
+            where = tmp_path / "project"
+            spool = where / ".stepstone"  # the offline lab beside store.toml
+            to = [lab_at, "--objects", str(where / "objects")]  # the proxy died with it
+        else:
+            disk = stack.enter_context(tiny_disk(tmp_path / "disk"))
+            assert disk is not None, "this test needs a tmpfs (run it as root)"
+            where = disk
+            lab_at = str(disk / ".stepstone")
+            to = [lab_at]
+        result = subprocess.run(
+            [sys.executable, "-c", "import test_sdk_faults as t; "
+             f"t._killed_after_an_outage({outage!r}, {str(where)!r})"],
+            cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == -signal.SIGKILL, result.stderr
+        assert result.stderr.count("moved from memory to the spool") == 1, result.stderr
+        if outage == "full":
+            spool = next((tmp_path / "data").glob("stepstone/spool/*/.stepstone"))
+        step = 250 * (4 + 30 + 4)
+        with open_lab(lab_at) as lab:
+            assert lab.runs.reap_crashed() == ["killed01"]  # what any reader of the lab does
+            killed = lab.runs.get("killed01")
+        assert killed.status == "crashed" and killed.last_step == step - 1
+        assert killed.summary["x"] == float(step - 1)
+        for _ in range(2):
+            main(["sync", "--lab", str(spool), "--to", *to])
+            with open_lab(lab_at) as lab:
+                lab.runs.reap_crashed()
+                assert sorted(lab.metrics.history("killed01")["x"].steps) == list(range(step))
+                assert lab.metrics.count("killed01") == 2 * step
+                record = lab.runs.get("killed01")
+            assert (record.status, record.ended_at, record.last_step, record.summary) == (
+                killed.status, killed.ended_at, killed.last_step, killed.summary)
 
 
 @pytest.mark.postgres
@@ -450,4 +577,5 @@ def test_the_spill_bound_comes_from_the_environment_and_a_bad_value_is_reported(
     assert spill_bound() == 5000
     monkeypatch.setenv("STEPSTONE_SPILL_POINTS", "lots")
     assert spill_bound() == SPILL_POINTS
-    assert "STEPSTONE_SPILL_POINTS='lots' is not a number" in capsys.readouterr().err
+    assert spill_bound() == SPILL_POINTS  # the next run of the process: said once
+    assert capsys.readouterr().err.count("STEPSTONE_SPILL_POINTS='lots' is not a number") == 1

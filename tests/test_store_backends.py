@@ -400,6 +400,42 @@ def test_sync_copies_everything_once(store_target, tmp_path, monkeypatch):
         assert team.db.scalar("SELECT COUNT(*) FROM test_pages") == 3
 
 
+def test_sync_keeps_a_run_the_destination_holds_newer_by_the_runs_clock(store_target, tmp_path):
+    """The later of a run's last write, end and start decides which side's row wins, an ended
+    run beating a running one at the same time; the newer side's config and summary stay,
+    and what only the older side has is added."""
+    from stepstone.store.lab import init_lab
+
+    t = 1_800_000_000.0
+    laptop_root = init_lab(tmp_path / "laptop")
+    with open_lab(laptop_root) as laptop, _open(store_target) as team:
+        for lab, rows in (
+            (laptop, [("older001", "running", t + 5, None, "laptop"),
+                       ("tied0001", "running", t + 5, None, "laptop"),
+                       ("newer001", "finished", t + 9, t + 9, "laptop"),
+                       ("edit0001", "finished", t + 5, t + 5, "laptop")]),
+            (team, [("older001", "crashed", t + 7, t + 7, "team"),
+                    ("tied0001", "crashed", t + 5, t + 5, "team"),
+                    ("newer001", "crashed", t + 7, t + 7, "team"),
+                    ("edit0001", "finished", t + 5, t + 5, "team")]),
+        ):
+            for run_id, status, beat, ended, side in rows:
+                lab.runs.create(_run_row(run_id, status=status, created_at=t, heartbeat_at=beat,
+                                         ended_at=ended, notes=side), {"side": side})
+                lab.runs.set_summary(run_id, {"loss": 1.0 if side == "team" else 2.0,
+                                              side: 1.0})
+        report = sync(laptop, team)
+        assert report.tables["runs"].kept == 2 and report.tables["runs"].updated == 2
+        for run_id, winner in (("older001", "team"), ("tied0001", "team"),
+                               ("newer001", "laptop"), ("edit0001", "laptop")):
+            record = team.runs.get(run_id)
+            assert record.notes == winner and record.config == {"side": winner}, run_id
+            assert record.summary["loss"] == (1.0 if winner == "team" else 2.0), run_id
+            assert record.summary["laptop"] == 1.0, run_id  # only the laptop had it: added
+        again = sync(laptop, team)
+        assert again.inserted == 0 and again.updated == 0 and again.kept == 6
+
+
 def test_sync_refuses_different_schema_versions(store_target, tmp_path, monkeypatch):
     from stepstone.store.lab import init_lab
 

@@ -81,8 +81,10 @@ def sync_cmd(dest: str | None, objects: str | None, lab: str | None, as_json: bo
 
     Nothing is copied twice: running it again adds only what is new (a run that went on
     logging, a page written since). A row that exists on both sides with other values takes
-    the local one (a run that finished after the last sync). Both must be at the same schema
-    version (see `stepstone migrate`).
+    the local one (a run that finished after the last sync), except where the store's run is
+    newer: a later last write or end there (a spooled run that went on in the store) keeps
+    the store's row, config and summary, and only what it lacks is added ("kept"). Both must
+    be at the same schema version (see `stepstone migrate`).
 
     \b
     Example:
@@ -100,9 +102,12 @@ def sync_cmd(dest: str | None, objects: str | None, lab: str | None, as_json: bo
         return
     echo(f"{source_target.describe()} → {dest_target.describe()}")
     rows = [{"table": name, **vars(count)} for name, count in report.tables.items()
-            if count.inserted or count.updated or count.unchanged]
+            if count.inserted or count.updated or count.unchanged or count.kept]
     if rows:
-        print_table(rows, ("table", "inserted", "updated", "unchanged"))
+        print_table(rows, ("table", "inserted", "updated", "unchanged", "kept"))
+    if report.kept:
+        echo(f"kept: {report.kept} rows of runs the store holds newer (a later last write "
+             "or end there) are left as they are")
     echo(f"objects: {report.objects_copied} copied, {report.objects_present} already there"
                + (f", {len(report.objects_missing)} missing from the source"
                   if report.objects_missing else ""))

@@ -23,12 +23,18 @@ points are counted as lost and the count is reported.
 
 A long outage does not grow memory without bound: once the batches kept for a retry hold
 more than ``STEPSTONE_SPILL_POINTS`` points (:func:`spill_bound`), they go to the spool at
-once, the first time with one warning naming it and the sync command, and the writer goes on
-retrying the lab with the batches that follow. The spool claims them under a writer number of
-its own (``<writer>:spool``), so ``stepstone status`` sees them waiting however far the lab's
-mark has gone; a run that spilled and then ended in the lab brings the spool's copy of its row
-up to the lab's at the end, so a later sync does not take the run back to an older state.
-When no spool takes the batches either, they stay in memory and both are tried again.
+once, and the writer goes on retrying the lab with the batches that follow. The first spill
+to a spool in a process warns once, naming the spool and the sync command; later spills there,
+of this run or any other of the process (a resumed run, the next run of a sweep), say nothing
+more until each run's last line. The spool claims the batches under a writer number of its own
+(``<writer>:spool``), so ``stepstone status`` sees them waiting however far the lab's mark has
+gone. Their points and evaluation records stay in the spool alone, but what they set on the
+run (config, summary, fields, attached objects, the last step) stays pending for the lab in
+a batch of no points, written with the first write that works: the lab's run is then the
+newest and whole, and ``stepstone sync`` keeps it over the spool's older copy of the run
+(the run's clock: see :mod:`stepstone.store.team`), whether the run then ended in the lab,
+was killed or was resumed. When no spool takes the batches either, they stay in memory and
+both are tried again.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from typing import Any
 
 from stepstone.configs import flatten
 from stepstone.sdk.checkpoints import Checkpoints
-from stepstone.store.batches import RunCopy, claim_batch, copy_of_run, seed_run
+from stepstone.store.batches import RunCopy, claim_batch, seed_run
 from stepstone.store.db import (
     SQLITE,
     Database,
@@ -75,6 +81,8 @@ SPILL_POINTS = 1_000_000  # kept in memory past this (about 24 MB) while the lab
 SPILL_ENV = "STEPSTONE_SPILL_POINTS"
 _POLL = 0.05
 _INT64 = (-(2**63), 2**63 - 1)  # what a step (and an integer column) can hold
+_told: set[str] = set()  # what this process has said once (see :func:`_first_time`)
+_told_lock = threading.Lock()
 
 
 @dataclass
@@ -111,6 +119,17 @@ class _Batch:
 
     def points(self) -> int:
         return sum(len(c[0]) for parts in self.chunks.values() for c in parts) + len(self.texts)
+
+    def settle(self, later: _Batch) -> None:
+        """Take what ``later`` sets on the run (not its points or evaluation records)."""
+        self.config.update(later.config)
+        self.summary.update(later.summary)
+        self.fields.update(later.fields)
+        self.objects += later.objects
+        if later.last_step is not None:
+            self.last_step = (later.last_step if self.last_step is None
+                              else max(self.last_step, later.last_step))
+        self.nonfinite = self.nonfinite or later.nonfinite
 
 
 class Writer(threading.Thread):
@@ -172,8 +191,6 @@ class Writer(threading.Thread):
             self._drain_and_write()
         if self._pending and not self.is_alive():
             self._rescue()
-        elif self.spooled_to is not None and self.error is None and not self.is_alive():
-            self._refresh_spool(self.spooled_to)
         if not self.is_alive():  # what the calls above connected (the thread closes its own)
             self._disconnect()
 
@@ -244,8 +261,9 @@ class Writer(threading.Thread):
             self._spill()
 
     def _spill(self) -> None:
-        """Move the batches kept in memory to the first spool that takes them (warning once
-        per spool); when none does they stay, and the next failure tries again."""
+        """Move the batches kept in memory to the first spool that takes them, keeping what
+        they set on the run for the lab (see the module's notes), and warning once per spool
+        in this process; when none takes them they stay, and the next failure tries again."""
         points = self.backlog_points
         reason = ""
         for spool in self._spool_order():
@@ -254,13 +272,19 @@ class Writer(threading.Thread):
             except Exception as exc:  # a full disk there too: keep them, try again next time
                 reason = describe_write_error(exc, str(spool.root))
                 continue
-            self._pending = []
+            self._seq += 1
+            state = _Batch(self._seq)
+            for batch in self._pending:
+                state.settle(batch)
+            self._pending = [state]
             self._spill_refused = False
-            if spool != self.spooled_to:
+            command = sync_command(spool, self._lab)
+            if _first_time(command):  # once per spool (and lab) in this process
                 print(f"stepstone: the lab has not taken {points} logged points of run "
-                      f"{self.run_id}; they are moved from memory to the spool {spool.root} "
-                      f"(copy them in with `{sync_command(spool, self._lab)}`); stepstone "
-                      "keeps retrying the lab with the points that follow", file=sys.stderr)
+                      f"{self.run_id}; they are moved from memory to the spool {spool.root}, "
+                      "and so are those of any run of this process the lab keeps refusing; "
+                      f"copy them in with `{command}` once the lab works again (stepstone "
+                      "keeps retrying it with the points that follow)", file=sys.stderr)
             self.spooled_to = spool
             return
         if reason and not self._spill_refused:
@@ -566,28 +590,6 @@ class Writer(threading.Thread):
         finally:
             db.close()
 
-    def _refresh_spool(self, spool: StoreTarget) -> None:
-        """At the end of a run that spilled and then ended in the lab: the spool's copy of the
-        run's row, config and summary becomes the lab's, so syncing the spool in later does not
-        take the run back to the state it had when it spilled."""
-        try:
-            run_copy = copy_of_run(self._connect(), self.run_id)  # close() disconnects
-            db = Database(spool.database)
-
-            def work() -> None:
-                seed_run(db, run_copy, replace=True)
-                Runs(db).write_summary(self.run_id, self.summary_view)
-
-            try:
-                db.atomic(work)
-            finally:
-                db.close()
-        except Exception as exc:
-            print(f"stepstone: could not bring the spool {spool.root}'s copy of run "
-                  f"{self.run_id} up to date ({describe_write_error(exc, str(spool.root))}); "
-                  "after `stepstone sync` its status may show the state it had when it "
-                  "spilled", file=sys.stderr)
-
     def _write_batch(self, db: Database, batch: _Batch, extra: dict[str, Any]) -> int:
         runs, metrics, evals = Runs(db), Metrics(db), Evals(db)
         written = metrics.write_chunks(self.run_id, (
@@ -642,9 +644,19 @@ def spill_bound() -> int:
     try:
         return max(int(value), 0)
     except ValueError:
-        print(f"stepstone: {SPILL_ENV}={value!r} is not a number of points; using "
-              f"{SPILL_POINTS}", file=sys.stderr)
+        if _first_time(f"{SPILL_ENV}={value}"):  # each run reads it: said once a process
+            print(f"stepstone: {SPILL_ENV}={value!r} is not a number of points; using "
+                  f"{SPILL_POINTS}", file=sys.stderr)
         return SPILL_POINTS
+
+
+def _first_time(what: str) -> bool:
+    """True the first time this process asks about ``what``: a warning every run of the
+    process would give (a spool it spills to, a bad setting) is given once."""
+    with _told_lock:
+        first = what not in _told
+        _told.add(what)
+    return first
 
 
 def queue_call(queue: deque[Any], step: int, ts: float, values: Mapping[str, Any]) -> None:

@@ -46,20 +46,16 @@ def copy_of_run(db: Database, run_id: str) -> RunCopy:
     return RunCopy(row, config)
 
 
-def seed_run(db: Database, copy: RunCopy, *, replace: bool = False) -> None:
-    """Inside the caller's transaction: the run's row and config, unless ``db`` has the run;
-    with ``replace``, they take the copy's values where ``db`` has them."""
+def seed_run(db: Database, copy: RunCopy) -> None:
+    """Inside the caller's transaction: the run's row and config, unless ``db`` has the run."""
     columns = list(copy.row)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "id")
     db.execute(
         f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
-        + (f"ON CONFLICT (id) DO UPDATE SET {updates}" if replace and updates
-           else "ON CONFLICT (id) DO NOTHING"),
+        "ON CONFLICT (id) DO NOTHING",
         [copy.row[c] for c in columns],
     )
     db.executemany(
         "INSERT INTO run_configs (run_id, key, value) VALUES (?, ?, ?) "
-        + ("ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value" if replace
-           else "ON CONFLICT (run_id, key) DO NOTHING"),
+        "ON CONFLICT (run_id, key) DO NOTHING",
         [(copy.row["id"], key, value) for key, value in copy.config],
     )

@@ -9,7 +9,19 @@ tables added by later migrations (notebook pages, plans, ...) are copied too.
 - A table keyed by its own values (``runs.id``, ``objects.hash``,
   ``run_configs (run_id, key)``) is upserted: a missing row is inserted, a row
   that differs takes the source's values (the source wins: a laptop's run that
-  finished after an earlier sync updates the copy).
+  finished after an earlier sync updates the copy) -- unless the destination's
+  run is newer. A run's age is its *clock*: the latest of its last write by its
+  writer (``heartbeat_at``), its end (``ended_at``) and its start
+  (``created_at``); on equal clocks an ended run is newer than a running one.
+  Where the destination's clock is later, its run row is kept, and so are the
+  rows keyed by their own values that belong to that run (its config, summary,
+  objects by role and name, writer marks): those the destination lacks are
+  added, those it has are not changed (counted as ``kept``). So a spool
+  synced after its run went on in the lab (the SDK spilled a long outage's
+  points, then the lab came back and the run ended there, or was killed, or
+  was resumed) brings every point in without setting the run back to the state
+  it had when it spilled. Edits by hand (tags, notes) do not move the clock:
+  on equal clocks the source wins, as before.
 - A table keyed by a generated number (``metric_chunks``, ``eval_records``,
   ...) gets new numbers in the destination, so its rows are matched by content:
   a source row is copied unless an equal row is already there (counted, so
@@ -42,6 +54,8 @@ if TYPE_CHECKING:
     from stepstone.store.lab import Lab
 
 _BATCH = 500
+_CLOCK = ("heartbeat_at", "ended_at", "created_at")  # a run's clock (see the module's notes)
+_ENDED = "ended_at"
 
 
 # -- introspection --------------------------------------------------------------------------------
@@ -146,6 +160,7 @@ class TableCount:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    kept: int = 0  # rows of a run the destination holds newer, left as they are there
 
 
 @dataclass
@@ -165,9 +180,13 @@ class SyncReport:
     def updated(self) -> int:
         return sum(t.updated for t in self.tables.values())
 
+    @property
+    def kept(self) -> int:
+        return sum(t.kept for t in self.tables.values())
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "inserted": self.inserted, "updated": self.updated,
+            "inserted": self.inserted, "updated": self.updated, "kept": self.kept,
             "objects_copied": self.objects_copied, "objects_present": self.objects_present,
             "objects_missing": self.objects_missing,
             "tables": {name: vars(c) for name, c in self.tables.items()},
@@ -217,9 +236,11 @@ def sync(source: Lab, dest: Lab) -> SyncReport:
     _copy_objects(source, dest, report)
     referenced = {parent for t in tables.values() for _c, parent, _p in t.fks}
     id_maps: dict[str, dict[Any, Any]] = defaultdict(dict)
+    newer: dict[str, set[Any]] = defaultdict(set)
     for info in _order(tables):
         count = report.tables[info.name] = TableCount()
-        _sync_table(source.db, dest.db, info, tables, info.name in referenced, id_maps, count)
+        _sync_table(source.db, dest.db, info, tables, info.name in referenced, id_maps, newer,
+                    count)
     return report
 
 
@@ -241,8 +262,9 @@ def _copy_objects(source: Lab, dest: Lab, report: SyncReport) -> None:
         report.objects_copied += 1
 
 
-def _scope_column(info: TableInfo, tables: dict[str, TableInfo]) -> str | None:
-    """A column that splits the table into small groups: a key of a parent row (a run id).
+def _scope(info: TableInfo, tables: dict[str, TableInfo]) -> tuple[str, str] | None:
+    """A column that splits the table into small groups, a key of a parent row (a run id),
+    and that parent table.
 
     None for a table that points at itself: its rows go in one group, in key order, so a row
     is always copied after the row it points at."""
@@ -250,17 +272,38 @@ def _scope_column(info: TableInfo, tables: dict[str, TableInfo]) -> str | None:
         return None
     for col, parent, _pcol in info.fks:
         if parent != info.name and parent in tables and not tables[parent].serial:
-            return col
+            return col, parent
     return None
+
+
+def _clock_of(info: TableInfo) -> list[int] | None:
+    """Where a run's clock is in a row of ``info`` (its columns ``_CLOCK``, the ended one
+    last), or None for a table whose rows have none."""
+    if info.serial or len(info.pk) != 1 or not set(_CLOCK) <= set(info.columns):
+        return None
+    return [*(info.columns.index(c) for c in _CLOCK if c != _ENDED),
+            info.columns.index(_ENDED)]
+
+
+def _clock(row: Sequence[Any], at: list[int]) -> tuple[float, bool]:
+    """A run's clock in ``row``: its latest time, and whether it ended (ties: ended is later)."""
+    return (max((float(row[i]) for i in at if row[i] is not None), default=-math.inf),
+            row[at[-1]] is not None)
 
 
 def _sync_table(
     src: Database, dst: Database, info: TableInfo, tables: dict[str, TableInfo],
-    referenced: bool, id_maps: dict[str, dict[Any, Any]], count: TableCount,
+    referenced: bool, id_maps: dict[str, dict[Any, Any]], newer: dict[str, set[Any]],
+    count: TableCount,
 ) -> None:
+    """Copy ``info``'s rows one group at a time; ``newer`` gets the keys of the runs whose
+    destination row is newer (for a table with a run's clock), and says which groups keep the
+    destination's rows (for a table keyed by its own values under such a run)."""
     table = _quote(info.name)
     cols = ", ".join(_quote(c) for c in info.columns)
-    scope = _scope_column(info, tables)
+    scoped = _scope(info, tables)
+    scope = scoped[0] if scoped is not None else None
+    clock = _clock_of(info)
     order = " ORDER BY " + ", ".join(_quote(c) for c in info.pk) if info.pk else ""
     if scope is None:
         groups: list[Any] = [None]
@@ -285,12 +328,15 @@ def _sync_table(
             work = partial(_put_by_content, dst, info, rows, referenced, where, params,
                            id_maps[info.name])
         else:
-            work = partial(_put_by_key, dst, info, rows, scope, where, params)
-        inserted, updated, unchanged, mapping = dst.atomic(work)
-        count.inserted += inserted
-        count.updated += updated
-        count.unchanged += unchanged
-        id_maps[info.name].update(mapping)
+            keep = scoped is not None and _norm(group) in newer.get(scoped[1], ())
+            work = partial(_put_by_key, dst, info, rows, scope, where, params, clock, keep)
+        put = dst.atomic(work)
+        count.inserted += put.inserted
+        count.updated += put.updated
+        count.unchanged += put.unchanged
+        count.kept += put.kept
+        id_maps[info.name].update(put.mapping)
+        newer[info.name] |= put.newer
 
 
 def _translate(
@@ -335,10 +381,26 @@ def _parents_first(info: TableInfo, rows: list[tuple[Any, ...]]) -> list[tuple[A
     return out
 
 
+@dataclass
+class _Put:
+    """What one group's transaction did: the counts, the generated numbers it gave the
+    source's rows (by content), the keys of the runs the destination holds newer (by key)."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept: int = 0
+    mapping: dict[Any, Any] = field(default_factory=dict)
+    newer: set[Any] = field(default_factory=set)
+
+
 def _put_by_key(
     dst: Database, info: TableInfo, rows: list[tuple[Any, ...]], scope: str | None,
-    where: str, params: list[Any],
-) -> tuple[int, int, int, dict[Any, Any]]:
+    where: str, params: list[Any], clock: list[int] | None, keep: bool,
+) -> _Put:
+    """Upsert ``rows`` by key: a row that differs takes the source's values, unless ``keep``
+    (the rows of a run the destination holds newer) or, for a table with a run's clock
+    (``clock``), the destination's row is the newer (see the module's notes)."""
     table = _quote(info.name)
     cols = ", ".join(_quote(c) for c in info.columns)
     pk_index = [info.columns.index(c) for c in info.pk]
@@ -359,15 +421,20 @@ def _put_by_key(
         existing[_row_key([values[i] for i in pk_index])] = _row_key(values)
     other = [i for i in range(len(info.columns)) if i not in pk_index]
     inserts, updates = [], []
-    unchanged = 0
+    put = _Put()
     for row in rows:
-        have = existing.get(_row_key([row[i] for i in pk_index]))
+        key = _row_key([row[i] for i in pk_index])
+        have = existing.get(key)
         if have is None:
             inserts.append(row)
-        elif have != _row_key(row):
-            updates.append([*(row[i] for i in other), *(row[i] for i in pk_index)])
+        elif have == _row_key(row):
+            put.unchanged += 1
+        elif keep or (clock is not None and _clock(have, clock) > _clock(row, clock)):
+            put.kept += 1
+            if clock is not None:
+                put.newer.add(key[0])
         else:
-            unchanged += 1
+            updates.append([*(row[i] for i in other), *(row[i] for i in pk_index)])
     if inserts:
         dst.executemany(f"INSERT INTO {table} ({cols}) VALUES "
                         f"({', '.join('?' for _ in info.columns)})", inserts)
@@ -375,13 +442,14 @@ def _put_by_key(
         sets = ", ".join(f"{_quote(info.columns[i])} = ?" for i in other)
         match = " AND ".join(f"{_quote(c)} = ?" for c in info.pk)
         dst.executemany(f"UPDATE {table} SET {sets} WHERE {match}", updates)
-    return len(inserts), len(updates), unchanged, {}
+    put.inserted, put.updated = len(inserts), len(updates)
+    return put
 
 
 def _put_by_content(
     dst: Database, info: TableInfo, rows: list[tuple[Any, ...]], referenced: bool,
     where: str, params: list[Any], earlier: dict[Any, Any],
-) -> tuple[int, int, int, dict[Any, Any]]:
+) -> _Put:
     """Insert the rows that ``dst`` lacks, matched by content; ``earlier`` maps the numbers of
     this table's rows copied in earlier groups (for a table that points at itself)."""
     table = _quote(info.name)
@@ -424,8 +492,7 @@ def _put_by_content(
             inserts.append(values)
     if inserts:
         dst.executemany(insert_sql, inserts)
-    inserted = len(rows) - unchanged
-    return inserted, 0, unchanged, mapping
+    return _Put(inserted=len(rows) - unchanged, unchanged=unchanged, mapping=mapping)
 
 def _repoint_evidence(columns: list[str], values: tuple[Any, ...],
                       new_number: Any) -> tuple[Any, ...]:
