@@ -89,6 +89,26 @@ def test_bad_metric_values_raise_clear_errors(lab_root, value, fragment):
     run.finish()
 
 
+class _FailingTensor:
+    """A one-element value whose read fails (a tensor on a device that hit an error)."""
+
+    size = 1
+
+    def item(self) -> float:
+        raise RuntimeError("CUDA error: device-side assert triggered")
+
+
+def test_a_value_whose_read_fails_is_refused_naming_its_key_and_nothing_is_logged(lab_root):
+    run = stepstone.init(project="p", lab=lab_root)
+    with pytest.raises(MetricValueError, match=r"cannot log 'x': reading its value \(\.item\(\)\)"
+                                               r" raised RuntimeError: CUDA error"):
+        run.log({"y": 1.0, "x": _FailingTensor()}, step=0)
+    run.log({"y": 2.0}, step=1)
+    run.finish()
+    with open_lab(lab_root) as opened:
+        assert opened.metrics.history(run.id)["y"].values == [2.0]
+
+
 def test_array_values_are_refused_with_advice(lab_root):
     np = pytest.importorskip("numpy")
     run = stepstone.init(project="p", lab=lab_root)

@@ -57,7 +57,12 @@ def _scalar(key: str, value: Any) -> float | int | str:
         size = getattr(value, "size", None)
         numel = value.numel() if hasattr(value, "numel") else (size if isinstance(size, int) else 1)
         if numel == 1:
-            inner = item()
+            try:
+                inner = item()
+            except Exception as exc:  # a tensor whose device failed: say which key, as bad input
+                raise MetricValueError(
+                    f"cannot log {key!r}: reading its value (.item()) raised "
+                    f"{type(exc).__name__}: {exc}") from exc
             if type(inner) is type(value):  # numpy's longdouble: .item() gives itself back
                 return float(inner)
             return _scalar(key, inner)
