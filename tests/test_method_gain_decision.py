@@ -125,16 +125,16 @@ def test_decide_report_and_dashboard_agree_on_every_rung_with_two_seeds(lab):
     # two seeds this far apart (t with 1 degree of freedom) leave every rung unsettled
     assert proposal.answer == "inconclusive", (proposal.verdict.reasons, proposal.flags)
     assert report.metric == page["metric"] == "val_loss"
-    rows = {row.rung: row for row in report.gain.rows}
+    rows = {row.rung.label: row for row in report.gain.rows}
     rungs = {r["label"]: r for r in page["gain"]["rungs"]}
     assert sorted(proposal.gains, key=int) == sorted(rows, key=int) == labels
     assert sorted(rungs, key=int) == labels
     for label in labels:
         value, low, high = proposal.gains[label]
         assert 1.5 * 1.02 < value < 2.5 * 0.98  # the seeds averaged, not the last seed alone
-        assert rows[label].gain == pytest.approx(value, rel=1e-12)
+        assert rows[label].rung.gain == pytest.approx(value, rel=1e-12)
         assert rungs[label]["gain"] == pytest.approx(value, rel=1e-12)
-        assert (rows[label].ci_low, rows[label].ci_high) == pytest.approx((low, high))
+        assert (rows[label].rung.ci_low, rows[label].rung.ci_high) == pytest.approx((low, high))
         assert (rungs[label]["low"], rungs[label]["high"]) == pytest.approx((low, high))
         assert len(rows[label].runs) == len(rungs[label]["runs"]) == 2
     assert len(page["feature_points"]) == 6

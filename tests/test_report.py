@@ -163,7 +163,7 @@ def test_report_writes_markdown_html_and_figures(setup: Setup, tmp_path: Path,
     reasons = "\n".join(report["decision"]["reasons"])
     assert "gain >= 1.05 at rung 91287092" in reasons and ": yes" in reasons
     assert report["gain"]["verdict"] == "stable"
-    gains = [row["gain"] for row in report["gain"]["rows"]]
+    gains = [row["rung"]["gain"] for row in report["gain"]["rows"]]
     assert gains == pytest.approx([GAIN] * 4, rel=0.02)
     assert [row["extrapolated"] for row in report["gain"]["rows"]] == [False] * 3 + [True]
     assert report["fit"]["available"] and report["fit"]["n_points"] == 5

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from stepstone._lazy import lazy_names
 from stepstone.sdk import hooks
 from stepstone.sdk.artifacts import Artifact
 from stepstone.sdk.handles import Config, Summary
@@ -125,18 +126,9 @@ def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
         run.finish(exit_code=exit_code)
 
 
-def __getattr__(name: str) -> Any:
-    """``init`` and ``Run`` are imported on first use: a run needs the store's modules, which
-    ``import stepstone`` alone (a script that never starts a run, the command line) does not."""
-    value: Any
-    if name == "init":
-        from stepstone.sdk.session import init as value
-    elif name == "Run":
-        from stepstone.sdk.run import Run as value
-    else:
-        raise AttributeError(f"module 'stepstone' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+# ``init`` and ``Run`` are imported on first use: a run needs the store's modules, which
+# ``import stepstone`` alone (a script that never starts a run, the command line) does not.
+__getattr__, __dir__ = lazy_names(globals(), {"init": "sdk.session", "Run": "sdk.run"})
 
 
 def Api(*args: Any, **kwargs: Any) -> Any:

@@ -23,8 +23,9 @@ Every refusal raises :class:`stepstone.errors.AnalysisError` with what to do nex
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stepstone._lazy import lazy_names
 
 if TYPE_CHECKING:
     from .evals import average_evals, checkpoint_divergences, loss_eval_divergence
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 # leave the module where the function is expected.
 from .stratify import compare_buckets, stratify
 
-_HOME = {
+__getattr__, __dir__ = lazy_names(globals(), {
     "ScalingFit": "fit",
     "ScalingForm": "scaling",
     "average_evals": "evals",
@@ -75,17 +76,7 @@ _HOME = {
     "roofline": "headroom",
     "seed_variance": "stats",
     "testtime_curve": "testtime",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'stepstone.analysis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
+})
 
 __all__ = [
     "ScalingFit",

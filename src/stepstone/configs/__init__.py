@@ -16,9 +16,9 @@ script's wandb-shaped config object, not this package.)
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from stepstone._lazy import lazy_names
 from stepstone.errors import ConfigError  # every error of this package (docs/config.md)
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 # Each name is imported from its module on first use: the SDK reads a run's config with
 # `configs.precision` at `stepstone.init`, which must not load YAML (start-up speed).
-_HOME = {
+__getattr__, __dir__ = lazy_names(globals(), {
     "ConfigDiff": "_diff", "DiffEntry": "_diff", "diff": "_diff",
     "flatten": "_flat", "unflatten": "_flat",
     "config_hash": "_hashing",
@@ -41,21 +41,7 @@ _HOME = {
     "resolve": "_overrides",
     "format_value": "_values", "parse_value": "_values",
     "DEFAULT_ALLOWED_KEYS": "_verify", "VerifyResult": "_verify", "verify": "_verify",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'stepstone.configs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME})
-
+})
 
 __all__ = [
     "DEFAULT_ALLOWED_KEYS",

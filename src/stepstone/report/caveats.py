@@ -50,17 +50,18 @@ def _caveats(lab: Lab, q: Question, proposal: decide.Proposal, law: ev.BaselineL
         if fit.n_points < 5:
             out.append(f"the baseline law rests on {fit.n_points} runs only")
     for row in gain.rows:
+        rung = row.rung
         if row.extrapolated and fit.compute_range is not None:
             lo, hi = fit.compute_range
-            side = "above" if row.compute > hi else "below"
-            out.append(f"rung {row.rung} (C = {row.compute:.3g}) lies {side} the baseline's "
+            side = "above" if rung.compute > hi else "below"
+            out.append(f"rung {rung.label} (C = {rung.compute:.3g}) lies {side} the baseline's "
                        f"fitted range [{lo:.3g}, {hi:.3g}] FLOPs: its gain is an "
                        "extrapolation of the law")
-        if not row.defined:
-            out.append(f"rung {row.rung}: {row.note}")
-        elif row.ci_high is None:
-            out.append(f"rung {row.rung}: the gain's interval is unbounded above")
-    single = [row.rung for row in gain.rows if row.defined and len(row.runs) == 1]
+        if not rung.defined:
+            out.append(f"rung {rung.label}: {rung.remarks}")
+        elif rung.ci_high is None:
+            out.append(f"rung {rung.label}: the gain's interval is unbounded above")
+    single = [row.rung.label for row in gain.rows if row.rung.defined and len(row.runs) == 1]
     if single:
         out.append(f"rung(s) {', '.join(single)} have one feature run (one seed) each: their "
                    "seed noise is borrowed from the baseline's noise floor, or unknown without "

@@ -77,17 +77,12 @@ def _gain_info(qgain: ev.QuestionGain, fit: FitInfo) -> GainInfo:
     if result is None:
         return GainInfo(False, qgain.reason, skipped=qgain.skipped)
     crange = fit.compute_range
-    rows = []
-    for rung, ids in zip(result.rungs, qgain.rung_runs, strict=True):
-        outside = crange is not None and not (crange[0] <= rung.compute <= crange[1])
-        rows.append(GainRow(
-            rung=rung.label, compute=rung.compute, loss=rung.loss,
-            baseline_loss=rung.baseline_loss, compute_predicted=finite(rung.compute_predicted),
-            gain=finite(rung.gain), ci_low=finite(rung.ci_low), ci_high=finite(rung.ci_high),
-            defined=rung.defined, note=rung.remarks, runs=ids, extrapolated=outside))
+    rows = tuple(
+        GainRow(rung, ids, crange is not None and not (crange[0] <= rung.compute <= crange[1]))
+        for rung, ids in zip(result.rungs, qgain.rung_runs, strict=True))
     t = result.trend
     return GainInfo(
-        available=True, reason=None, rows=tuple(rows), verdict=t.verdict,
+        available=True, reason=None, rows=rows, verdict=t.verdict,
         slope_per_decade=finite(t.slope_per_decade), slope_ci=(finite(t.ci_low), finite(t.ci_high)),
         n_rungs=t.n_rungs, tolerance=t.tolerance, explanation=t.explanation,
         comparison=result.comparison, confidence=result.confidence, skipped=qgain.skipped)

@@ -100,7 +100,7 @@ def _draw_fit(report: Report, fig: Figure) -> None:
     ax.plot(x, fit.curve_loss, color=BASE_COLOR, lw=1.6, label=f"baseline law: {fit.formula}")
     ax.scatter(fit.points_compute, fit.points_loss, color=BASE_COLOR, s=28, zorder=3,
                label=f"baseline runs ({fit.n_points})")
-    rows = report.gain.rows
+    rows = [row.rung for row in report.gain.rows]
     if rows:
         ax.scatter([r.compute for r in rows], [r.loss for r in rows], color=FEATURE_COLOR,
                    marker="D", s=34, zorder=4, label=f"{report.question.id} rungs ({len(rows)})")
@@ -121,7 +121,7 @@ def _gain_missing(report: Report) -> str | None:
     gain = report.gain
     if not gain.available:
         return f"No gain figure: {(gain.reason or 'no reason given').rstrip('. ')}."
-    defined = [r for r in gain.rows if r.defined and r.gain is not None]
+    defined = [r for r in (row.rung for row in gain.rows) if r.defined and r.gain is not None]
     if len(defined) < 2:
         return (f"No gain figure: {len(defined)} rung(s) with a defined gain; a trend needs "
                 "at least 2.")
@@ -130,7 +130,7 @@ def _gain_missing(report: Report) -> str | None:
 
 def _draw_gain(report: Report, fig: Figure) -> None:
     gain = report.gain
-    rows = [r for r in gain.rows if r.defined and r.gain is not None]
+    rows = [r for r in (row.rung for row in gain.rows) if r.defined and r.gain is not None]
     ax = fig.add_subplot()
     xs = [r.compute for r in rows]
     ys = [float(r.gain or 0.0) for r in rows]
@@ -144,7 +144,7 @@ def _draw_gain(report: Report, fig: Figure) -> None:
     for r, y in zip(rows, ys, strict=True):
         if r.ci_high is None:
             ax.annotate("unbounded", (r.compute, top), fontsize=7, ha="center", va="bottom")
-        ax.annotate(_short(r.rung, 14), (r.compute, y), textcoords="offset points",
+        ax.annotate(_short(r.label, 14), (r.compute, y), textcoords="offset points",
                     xytext=(6, 4), fontsize=7)
     ax.axhline(1.0, color="#555555", lw=1.0, ls="--", label="no gain (1.0)")
     threshold = _threshold(report.question.rule)

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepstone.display import jsonable
 from stepstone.store.suites import CheckResult
+
+if TYPE_CHECKING:  # a type only: importing the report loads no scipy (analysis.gain does)
+    from stepstone.analysis.gain import GainRung
 
 
 # -- the data ----------------------------------------------------------------------------------
@@ -116,16 +119,10 @@ class FitInfo:
 
 @dataclass(frozen=True)
 class GainRow:
-    rung: str
-    compute: float
-    loss: float
-    baseline_loss: float
-    compute_predicted: float | None
-    gain: float | None
-    ci_low: float | None
-    ci_high: float | None  # None: unbounded above
-    defined: bool
-    note: str
+    """One rung of the question's gain: the analysis's own result, the runs averaged at it, and
+    whether its compute lies outside the baseline's fitted range."""
+
+    rung: GainRung
     runs: tuple[str, ...]
     extrapolated: bool
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from stepstone.display import fmt, interval, span
 from stepstone.report.build import Report
 from stepstone.report.figures import FigureOut, make_figures
+from stepstone.report.model import GainRow
 
 SECTIONS = ("Question", "Setup", "Results", "Scaling law", "Efficiency gain",
             "Stratified evaluation", "Standards", "Decision", "Conclusion", "Caveats", "Reproduce")
@@ -201,15 +202,19 @@ def _fit(r: Report) -> Section:
     return Section("Scaling law", tuple(blocks))
 
 
+def _gain_cells(row: GainRow) -> tuple[str, ...]:
+    r = row.rung
+    return (r.label, fmt(r.compute, 3), fmt(r.loss), fmt(r.compute_predicted, 3),
+            fmt(r.gain) if r.defined else "undefined",
+            interval(r.ci_low, r.ci_high) if r.defined else "–",
+            _ids(row.runs, 3), ("extrapolated; " if row.extrapolated else "") + r.remarks)
+
+
 def _gain(r: Report) -> Section:
     g = r.gain
     if not g.available:
         return Section("Efficiency gain", (Fig("gain", f"No gain: {_end(g.reason)}"),))
-    rows = tuple((row.rung, fmt(row.compute, 3), fmt(row.loss), fmt(row.compute_predicted, 3),
-                  fmt(row.gain) if row.defined else "undefined",
-                  interval(row.ci_low, row.ci_high) if row.defined else "–",
-                  _ids(row.runs, 3), ("extrapolated; " if row.extrapolated else "") + row.note)
-                 for row in g.rows)
+    rows = tuple(_gain_cells(row) for row in g.rows)
     lo, hi = g.slope_ci
     blocks: list[Block] = [
         Para(f"Gain = the compute the baseline's law needs to reach each rung's {r.metric}, "

@@ -9,16 +9,13 @@ it uses.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from stepstone._lazy import lazy_names
 
 if TYPE_CHECKING:
     from stepstone.store.lab import Lab, find_lab, init_lab, open_lab
 
 __all__ = ["Lab", "find_lab", "init_lab", "open_lab"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("stepstone.store.lab"), name)
-    raise AttributeError(f"module 'stepstone.store' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(globals(), dict.fromkeys(__all__, "lab"))
