@@ -76,6 +76,28 @@ def test_a_loss_that_turns_nan_is_caught(lab):
     assert "train/loss is nan" in nonfinite[0]["message"]
 
 
+SAME_STEP = """\
+import time, stepstone
+run = stepstone.init()
+for step in range(3):
+    run.log({"train/loss": 1.0 / (step + 1)}, step=step)
+run.flush()
+time.sleep(1.5)  # the monitor has read step 2 of train/loss
+run.log({"eval/loss": float("nan")}, step=2)  # the evaluation of step 2, logged after it
+run.flush()
+time.sleep(1.5)
+run.finish()
+"""
+
+
+def test_an_evaluation_logged_after_its_steps_training_point_is_watched(lab, tmp_path):
+    (tmp_path / "same_step.py").write_text(SAME_STEP)
+    record = _run(lab, "--monitor", *FAST, "--", sys.executable, str(tmp_path / "same_step.py"))
+    nonfinite = [a for a in _alerts(lab, record["id"]) if a["detector"] == "nonfinite"]
+    assert [a["metric"] for a in nonfinite] == ["eval/loss"], _alerts(lab, record["id"])
+    assert "eval/loss is nan at step 2" in nonfinite[0]["message"]
+
+
 STALL = """\
 import sys, time, stepstone
 run = stepstone.init()

@@ -128,6 +128,27 @@ def test_metric_chunks_round_trip_with_nan_and_inf(store_target):
         assert flags == {"loss": 1, "acc": 0}
 
 
+def test_new_points_after_each_keys_own_step(store_target):
+    """A poller's read: each key past its own last step, a key it has not seen read whole,
+    one step for all keys as before."""
+    with _open(store_target) as lab:
+        lab.runs.create(_run_row("met00002"))
+        with lab.db.transaction():
+            lab.metrics.write_chunks("met00002", [
+                Chunk("train/loss", [0, 1, 2], [3.0, 2.0, 1.0], [1.0, 2.0, 3.0]),
+                Chunk("eval/loss", [2], [1.5], [4.0]),  # logged after train/loss's step 2
+                Chunk("lr", [0, 1, 2], [0.1, 0.1, 0.1], [1.0, 2.0, 3.0]),
+            ])
+        seen = lab.metrics.history("met00002", after_step={"train/loss": 1, "lr": 2})
+        assert {k: s.steps for k, s in seen.items()} == {"train/loss": [2], "eval/loss": [2]}
+        assert lab.metrics.history("met00002", after_step={"train/loss": 2, "eval/loss": 2,
+                                                           "lr": 2}) == {}
+        assert set(lab.metrics.history("met00002", after_step={})) == {
+            "train/loss", "eval/loss", "lr"}
+        assert {k: s.steps for k, s in lab.metrics.history("met00002", after_step=1).items()
+                } == {"train/loss": [2], "eval/loss": [2], "lr": [2]}
+
+
 def test_evaluation_records(store_target):
     from stepstone.store.evals import normalize_record
 

@@ -203,13 +203,14 @@ def _start_live(lab_root: Path, run_id: str) -> None:
     _log_more(lab_root, run_id, [0, 1, 2], [3.0, 2.0, 1.5])
 
 
-def _log_more(lab_root: Path, run_id: str, steps: list[int], values: list[float]) -> None:
+def _log_more(lab_root: Path, run_id: str, steps: list[int], values: list[float],
+              key: str = "loss") -> None:
     """What the run's writer does: more points, and the run's last step."""
     from stepstone.store.lab import open_lab
     from stepstone.store.metrics import Chunk
 
     with open_lab(lab_root) as lab, lab.db.transaction():
-        lab.metrics.write_chunks(run_id, [Chunk("loss", steps, values, [time.time()] * len(steps))])
+        lab.metrics.write_chunks(run_id, [Chunk(key, steps, values, [time.time()] * len(steps))])
         lab.runs.write_fields(run_id, {"last_step": steps[-1]})
 
 
@@ -232,6 +233,11 @@ def test_a_running_run_updates_without_a_reload(server, page) -> None:
     # (the page's CSP forbids string eval, so poll from here rather than wait_for_function)
     _until(lambda: page.evaluate(count) == 5)
     assert page.inner_text("#last-step") == "4"
+    # the evaluation of step 4, written after the page has seen step 4: drawn, nothing twice
+    _log_more(lab_root, "live0001", [4], [1.1], key="eval/loss")
+    evals = "document.querySelector(\"[data-key='eval/loss']\")?.data?.[0]?.x?.length ?? 0"
+    _until(lambda: page.evaluate(evals) == 1)
+    assert page.evaluate(count) == 5
     _finish(lab_root, "live0001")
     _until(lambda: page.inner_text("#run-status") == "finished")
     assert page.get_attribute("#run-status", "class") == "badge ok"
@@ -254,7 +260,7 @@ def test_a_failed_fetch_does_not_stop_the_run_page(server, page) -> None:
     page.route(re.compile(r"/api/runs/live0002/series\?since="), drop_the_first)
     with page.expect_event("requestfailed") as failed:  # the first poll fails ...
         page.goto(f"{base}/runs/live0002")
-    assert failed.value.url == f"{base}/api/runs/live0002/series?since=2"
+    assert failed.value.url == f"{base}/api/runs/live0002/series?since=1"  # from step 2 on
     _log_more(lab_root, "live0002", [3, 4, 5], [1.2, 1.0, 0.9])
     count = "document.querySelector(\"[data-key='loss']\").data[0].x.length"
     _until(lambda: page.evaluate(count) == 6)  # ... and the next ones still came

@@ -106,7 +106,7 @@ class Watcher(threading.Thread):
         self.state = HealthState(spec.rules, last_point_at=time.time())
         self.stopped_by: str | None = None  # the reason, once an alert stopped the run
         self._done = threading.Event()
-        self._after: int | None = None
+        self._after: dict[str, int] = {}  # each key's last step seen
         self._last_logged = 0.0  # wall time of the run's latest training point seen
 
     def close(self) -> None:
@@ -123,15 +123,15 @@ class Watcher(threading.Thread):
     def _check(self, lab: Lab, *, alive: bool) -> None:
         now = time.time()
         found: list[Finding] = []
+        # each key from its own last step: an evaluation logged after the training point of
+        # its step is new, though the run has been at that step before
         history = lab.metrics.history(self.run_id, after_step=self._after)
         for key, series in history.items():
-            if is_system_key(key):  # numbered by sample, not by step: no step to follow
+            self._after[key] = max(self._after.get(key, series.steps[0]), *series.steps)
+            if is_system_key(key):  # the sampler's: not the training's health
                 continue
             found += self.state.feed(key, series.steps, series.values, now)
-            if series.steps:
-                top = max(series.steps)
-                self._after = top if self._after is None else max(self._after, top)
-                self._last_logged = max(self._last_logged, *series.times)
+            self._last_logged = max(self._last_logged, *series.times)
         if alive:
             found += self.state.idle(now)
         for finding in found:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import sys
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,10 +145,15 @@ class Metrics:
         )
 
     def history(self, run_id: str, keys: Sequence[str] | None = None,
-                after_step: int | None = None) -> dict[str, Series]:
-        """Every numeric series of a run (or just ``keys``), in logging order; with
-        ``after_step``, only the points past it, reading only the chunks that hold some (so
-        polling a live run for its new points stays cheap however long the run is)."""
+                after_step: int | Mapping[str, int] | None = None) -> dict[str, Series]:
+        """Every numeric series of a run (or just ``keys``), in logging order.
+
+        With ``after_step``, only the points past it, reading only the chunks that hold some
+        (so polling a live run for its new points stays cheap however long the run is): one
+        step for every key, or a step per key, where a key not in the mapping is read whole.
+        A poller that follows a run should pass each key's own last step: a key logged later
+        at a step already seen (an evaluation after the training point of its step) is past
+        its own last step, not past the run's."""
         sql = "SELECT key, steps, vals, times FROM metric_chunks WHERE run_id = ?"
         params: list[Any] = [run_id]
         if keys is not None:
@@ -156,28 +161,39 @@ class Metrics:
                 return {}
             sql += f" AND key IN ({', '.join('?' for _ in keys)})"
             params += list(keys)
-        if after_step is not None:
+        cut: dict[str, int] | None = None
+        everywhere: int | None = None
+        if isinstance(after_step, Mapping):
+            cut = {key: int(step) for key, step in after_step.items()}
+            if cut:
+                sql += (f" AND (step_max > ? OR key NOT IN "
+                        f"({', '.join('?' for _ in cut)}))")
+                params += [min(cut.values()), *cut]
+        elif after_step is not None:
+            everywhere = int(after_step)
             sql += " AND step_max > ?"
-            params.append(int(after_step))
+            params.append(everywhere)
         out: dict[str, Series] = {}
         for row in self.db.query(sql + " ORDER BY id", params):
-            series = out.get(row["key"])
+            key = row["key"]
+            after = cut.get(key) if cut is not None else everywhere
+            series = out.get(key)
             if series is None:
-                series = out[row["key"]] = Series(row["key"], [], [], [])
+                series = out[key] = Series(key, [], [], [])
             steps = unpack("q", row["steps"])
             vals = unpack("d", row["vals"])
             times = unpack("d", row["times"])
-            if after_step is None:
+            if after is None:
                 series.steps.extend(steps)
                 series.values.extend(vals)
                 series.times.extend(times)
                 continue
             for step, value, ts in zip(steps, vals, times, strict=True):
-                if step > after_step:
+                if step > after:
                     series.steps.append(step)
                     series.values.append(value)
                     series.times.append(ts)
-        return out
+        return {key: series for key, series in out.items() if series.steps}
 
     def texts(self, run_id: str) -> dict[str, list[tuple[int, str]]]:
         out: dict[str, list[tuple[int, str]]] = {}

@@ -66,9 +66,16 @@
     Object.keys(series).forEach(function (key) {
       var s = series[key];
       chart(key);
-      if (append && !s.x.length) return;
-      raw[key] = append ? { x: raw[key].x.concat(s.x), y: raw[key].y.concat(s.y) }
-        : { x: s.x, y: s.y };
+      if (append) {
+        var have = raw[key].x;
+        var last = have.length ? have[have.length - 1] : null;
+        var from = 0;
+        while (last !== null && from < s.x.length && s.x[from] <= last) from++;
+        if (from === s.x.length) return;
+        raw[key] = { x: have.concat(s.x.slice(from)), y: raw[key].y.concat(s.y.slice(from)) };
+      } else {
+        raw[key] = { x: s.x, y: s.y };
+      }
       render(key);
     });
   }
@@ -82,9 +89,10 @@
     });
   });
 
-  // the first call draws every series; later ones append the points after the last step
+  // the first call draws every series; later ones ask from the last step on (an evaluation
+  // may land after the training point of its step) and append what each chart lacks
   function step() {
-    var url = base + (loaded && lastStep !== null ? "?since=" + lastStep : "");
+    var url = base + (loaded && lastStep !== null ? "?since=" + (lastStep - 1) : "");
     return window.stepstoneGet(url).then(function (body) {
       if (body.error) return false;
       if (!loaded) data.keys.forEach(chart);
