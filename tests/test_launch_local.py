@@ -180,6 +180,67 @@ def test_cancel_with_rungs_still_waiting_for_a_worker(project, lab, linked):
         (project / "hang").unlink(missing_ok=True)
 
 
+FINISHING = """\
+import os, signal, time
+import stepstone
+
+stepstone.init()
+asked = []
+signal.signal(signal.SIGTERM, lambda *_: asked.append(True))
+with open("finishing.pid", "w") as fh:
+    fh.write(str(os.getpid()))
+while not asked:  # it was about to finish: the cancel's SIGTERM lets it
+    time.sleep(0.1)
+stepstone.summary["final_loss"] = 0.5
+stepstone.finish()
+"""
+
+
+def test_a_run_that_finishes_as_the_cancel_comes_stays_finished(project, lab):
+    """The cancel marks the running run killed and signals it; the run's own finish lands
+    after that mark: the cancel's last word (its reason on the runs it stopped) keeps it."""
+    (project / "finishing.py").write_text(FINISHING)
+    plan = plan_ladder({"model": {"width": 1}}, [sys.executable, "finishing.py"],
+                       rungs=[["model.width=2"]], cwd=str(project))
+    with open_lab(lab) as opened:
+        thread, out = in_thread(launch_plan, opened, plan, local_executor(workers=1))
+        pid = wait_for(project / "finishing.pid")
+        code, text, err = cli(lab, "cancel", plan.id, "--reason", "wrong lr", "--json")
+        assert code == 0, err
+        thread.join(60)
+        assert not thread.is_alive() and "error" not in out, out
+        assert out["result"].status == "cancelled" and json.loads(text)["stopped"] == []
+        (state,) = plan_state(opened, plan.id)
+        assert (state.status, state.reason) == ("finished", None)
+        assert opened.runs.get(str(state.run_id)).summary["final_loss"] == 0.5
+        assert gone(pid)
+
+
+def test_a_command_that_exits_0_on_the_cancel_is_killed_by_it(project, lab):
+    """A command without the SDK that stops cleanly on the cancel's SIGTERM: exit code 0,
+    but the cancel stopped it (it had marked the run killed first)."""
+    (project / "stops.py").write_text(
+        "import os, signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+        "with open('stops.pid', 'w') as fh:\n"
+        "    fh.write(str(os.getpid()))\n"
+        "while True:\n"
+        "    time.sleep(0.1)\n")
+    plan = plan_ladder({"model": {"width": 1}}, [sys.executable, "stops.py"],
+                       rungs=[["model.width=2"]], cwd=str(project))
+    with open_lab(lab) as opened:
+        thread, out = in_thread(launch_plan, opened, plan, local_executor(workers=1))
+        wait_for(project / "stops.pid")
+        code, text, err = cli(lab, "cancel", plan.id, "--reason", "wrong lr", "--json")
+        assert code == 0, err
+        thread.join(60)
+        assert not thread.is_alive() and "error" not in out, out
+        (state,) = plan_state(opened, plan.id)
+        assert json.loads(text)["stopped"] == [state.run_id]
+        rec = opened.runs.get(str(state.run_id))
+        assert (rec.status, rec.reason, rec.exit_code) == ("killed", "cancelled: wrong lr", 0)
+
+
 def test_cli_ladder_runs_then_resumes_without_duplicates(project, lab):
     (project / "base.yaml").write_text("model:\n  width: 1\n")
     env = {**os.environ, "STEPSTONE_LAB": str(lab)}

@@ -1,12 +1,12 @@
 """A real ladder as a job array through submitit's local executor (the Slurm code path),
 every rung recorded with config, code snapshot and metrics; a failed rung relaunched;
-cancelling the plan stops its running job and leaves no training process behind."""
+cancelling the plan stops its running job and leaves no training process behind, and a
+rung that finished stays finished even while its process is still exiting."""
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,13 @@ if hang and width == hang["width"]:
     while os.path.exists(hang["file"]):
         time.sleep(0.1)
 stepstone.summary["final_loss"] = 1.0 / (width * 3)
+linger = stepstone.config.get("linger")
 stepstone.finish()
+if linger and width == linger["width"]:  # finished, and slow to exit until stopped
+    with open(linger["file"] + ".pid", "w") as fh:
+        fh.write(str(os.getpid()))
+    while os.path.exists(linger["file"]):
+        time.sleep(0.1)
 """
 
 
@@ -67,10 +73,15 @@ def test_slurm_local_job_array_records_every_rung(tmp_path: Path, lab: Path) -> 
 
 
 def test_cancel_stops_the_running_job_and_its_command(tmp_path: Path, lab: Path) -> None:
+    """The finished rung's command is still exiting when the plan is cancelled (it lingers
+    after ``stepstone.finish()`` until a signal ends it): the cancel stops its job too, and
+    the run stays finished with its result."""
     (tmp_path / "train.py").write_text(TRAIN)
-    hang = tmp_path / "hang"
+    hang, linger = tmp_path / "hang", tmp_path / "linger"
     hang.write_text("")
-    plan = plan_ladder({"model": {"width": 1}, "hang": {"file": str(hang), "width": 5}},
+    linger.write_text("")
+    plan = plan_ladder({"model": {"width": 1}, "hang": {"file": str(hang), "width": 5},
+                        "linger": {"file": str(linger), "width": 2}},
                        [sys.executable, "train.py"],
                        rungs=[["model.width=2"], ["model.width=5"]], cwd=str(tmp_path))
     executor = slurm_executor(tmp_path / "submitit", time_limit="5", cluster="local")
@@ -78,10 +89,8 @@ def test_cancel_stops_the_running_job_and_its_command(tmp_path: Path, lab: Path)
         with open_lab(lab) as opened:
             thread, out = in_thread(launch_plan, opened, plan, executor)
             pid = wait_for(tmp_path / "hang.pid")
-            deadline = time.monotonic() + 60
-            while plan_state(opened, plan.id)[0].status != "finished":  # only one is left
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            wait_for(tmp_path / "linger.pid")
+            assert plan_state(opened, plan.id)[0].status == "finished"  # only one is left
             code, text, err = cli(lab, "cancel", plan.id, "--reason", "wrong lr", "--json")
             assert code == 0, err
             thread.join(120)
@@ -91,9 +100,11 @@ def test_cancel_stops_the_running_job_and_its_command(tmp_path: Path, lab: Path)
             assert (hung.status, hung.reason) == ("killed", "cancelled: wrong lr")
             assert json.loads(text)["stopped"] == [hung.run_id]
             assert gone(pid), "the training command outlived the cancel"
-            assert other.status == "finished"
+            assert (other.status, other.reason) == ("finished", None)
+            assert opened.runs.summary(str(other.run_id))["final_loss"] == pytest.approx(1 / 6)
     finally:
         hang.unlink(missing_ok=True)  # a command a broken cancel left behind ends
+        linger.unlink(missing_ok=True)
 
 
 def test_slurm_time_limits():

@@ -79,6 +79,11 @@ def test_runs_create_get_and_list(store_target):
         lab.runs.update("bbbb3333", last_step=10)
         lab.runs.update("bbbb3333", last_step=4)  # never goes back
         assert lab.runs.get("bbbb3333").last_step == 10
+        # a status written since the caller read it stands (a run's own end, a cancel's mark)
+        assert not lab.runs.update("bbbb2222", if_status=("running",), status="killed")
+        assert lab.runs.get("bbbb2222").status == "finished"
+        assert lab.runs.update("bbbb3333", if_status=("running",), status="killed")
+        assert lab.runs.get("bbbb3333").status == "killed"
 
 
 def test_config_and_summary_upsert(store_target):

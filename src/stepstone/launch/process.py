@@ -249,17 +249,21 @@ def _record_end(lab: Lab, run_id: str, code: int, started: float, output: bytes,
         lab.attach_object(run_id, "log", "output.log", digest)
     current = lab.runs.get(run_id)
     fields: dict[str, Any] = {"exit_code": code, "ended_at": time.time()}
-    if code == 0 and interrupted is None:
+    if current.status == "finished" and (code <= 0 or interrupted is not None):
+        # its own finish() stands: a stop that reached the command after it (a cancel
+        # racing its exit) ends nothing, the run had finished with its result
         fields.update(status="finished", reason=None)
     elif current.status == "killed" and current.reason:  # stopped on purpose (a cancel)
         fields.update(status="killed", reason=current.reason)
+    elif code == 0 and interrupted is None:
+        fields.update(status="finished", reason=None)
     elif code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else code
         fields.update(status="killed", reason=interrupted or f"killed by signal {name}")
     elif interrupted is not None:
         fields.update(status="killed", reason=interrupted)
     else:
-        keep = current.status in ("failed", "killed") and current.reason
+        keep = current.status == "failed" and current.reason
         fields.update(status=current.status if keep else "failed",
                       reason=current.reason if keep else f"exit code {code}")
     if "duration_s" not in current.summary:

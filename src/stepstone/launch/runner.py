@@ -188,18 +188,16 @@ def _rung(lab: Lab, job: RungJob) -> PlannedRun | None:
     return next((r for r in lab.plans.runs(job.plan_id) if r.idx == job.idx), None)
 
 
-def _stamp_cancel(lab: Lab, plan_id: str, run_ids: Sequence[str]) -> None:
-    """Give runs of a cancelled plan that stopped the cancel's reason (a rung booked but
-    never started, still waiting for a worker, has no run to stamp)."""
+def _stamp_cancel(lab: Lab, plan_id: str, run_ids: Sequence[str]) -> list[str]:
+    """Give runs of a cancelled plan that stopped the cancel's reason, and return their ids.
+    A run that finished keeps its end (the UPDATE checks the status it replaces: a run's own
+    finish written meanwhile stands); a rung booked but never started has no run to stamp."""
     plan = lab.plans.get(plan_id)
     if plan.status != "cancelled":
-        return
-    for run_id in run_ids:
-        if not lab.runs.exists(run_id):
-            continue
-        rec = lab.runs.get(run_id)
-        if rec.status in ("killed", "failed", "crashed"):
-            lab.runs.update(run_id, status="killed", reason=f"{CANCELLED}{plan.reason}")
+        return []
+    return [run_id for run_id in run_ids
+            if lab.runs.update(run_id, if_status=("killed", "failed", "crashed"), status="killed",
+                               reason=f"{CANCELLED}{plan.reason}")]
 
 
 # -- the launcher side ----------------------------------------------------------------
@@ -305,26 +303,29 @@ def launch_plan(lab: Lab, plan: Plan, executor: ExecutorFn, *, executor_name: st
 
 def cancel_plan(lab: Lab, ref: str, reason: str = "cancelled by the user") -> list[str]:
     """Cancel a plan: no more of its runs start, and its running runs are signalled and
-    marked killed with ``reason``. Returns the ids of the runs stopped."""
+    marked killed with ``reason``. Returns the ids of the runs stopped. A run that ended
+    since it was read as running keeps its end (the mark checks the status it replaces),
+    only a run this cancel marked is signalled, and the reason goes last only on runs that
+    stopped without finishing."""
     plan = lab.plans.get(ref)
     lab.plans.update(plan.id, status="cancelled", reason=reason)
     jobs = {a.run_id: a.job_id for r in lab.plans.runs(plan.id) for a in r.attempts}
-    stopped: list[str] = []
+    signalled: list[str] = []
     for state in plan_state(lab, plan.id):
         if state.status != "running" or state.run_id is None:
             continue
+        if not lab.runs.update(state.run_id, if_status=("running",), status="killed",
+                               reason=f"{CANCELLED}{reason}", ended_at=time.time()):
+            continue  # it ended since plan_state read it
         rec = lab.runs.get(state.run_id)
-        lab.runs.update(rec.id, status="killed", reason=f"{CANCELLED}{reason}",
-                        ended_at=time.time())
         _signal_run(rec.pid, rec.host, jobs.get(rec.id))
-        stopped.append(rec.id)
+        signalled.append(rec.id)
     deadline = time.monotonic() + CANCEL_WAIT_SECONDS
-    while stopped and time.monotonic() < deadline:  # let them stop, then keep the reason
-        if not any(_still_running(lab, run_id) for run_id in stopped):
+    while signalled and time.monotonic() < deadline:  # let them stop, then keep the reason
+        if not any(_still_running(lab, run_id) for run_id in signalled):
             break
         time.sleep(0.2)
-    for run_id in stopped:
-        lab.runs.update(run_id, status="killed", reason=f"{CANCELLED}{reason}")
+    stopped = _stamp_cancel(lab, plan.id, signalled)
     # a live launcher here releases the plan itself; any other hold is dropped
     if not (plan.owner_host == _host() and _alive(plan.owner_pid, plan.owner_host)):
         lab.plans.release(plan.id, "cancelled")

@@ -121,17 +121,23 @@ class Runs:
                 self.write_config(str(row["id"]), config)
         return str(row["id"])
 
-    def update(self, run_id: str, **fields: Any) -> None:
+    def update(self, run_id: str, *, if_status: Sequence[str] = (), **fields: Any) -> bool:
+        """Update run columns; with ``if_status``, only while the run's status is one of
+        those (the UPDATE itself checks, so a status another process wrote since the caller
+        read it stands). Returns whether the run was updated."""
         unknown = set(fields) - set(_RUN_COLUMNS)
         if unknown:
             raise UsageError(f"unknown run fields: {', '.join(sorted(unknown))}")
         if not fields:
-            return
+            return False
         with self.db.transaction():
-            self.write_fields(run_id, fields)
+            return self.write_fields(run_id, fields, if_status=if_status)
 
-    def write_fields(self, run_id: str, fields: Mapping[str, Any]) -> None:
-        """Update run columns inside the caller's transaction; ``last_step`` never goes back."""
+    def write_fields(self, run_id: str, fields: Mapping[str, Any], *,
+                     if_status: Sequence[str] = ()) -> bool:
+        """Update run columns inside the caller's transaction (with ``if_status``, only
+        while its status is one of those); ``last_step`` never goes back. Returns whether
+        the run was updated."""
         sets: list[str] = []
         values: list[Any] = []
         for key, value in fields.items():
@@ -142,7 +148,12 @@ class Runs:
                 continue
             sets.append(f"{key} = ?")
             values.append(encode(value) if key in _JSON_COLUMNS and value is not None else value)
-        self.db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*values, run_id])
+        where = "id = ?"
+        if if_status:
+            where += f" AND status IN ({', '.join('?' for _ in if_status)})"
+        cur = self.db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE {where}",
+                              [*values, run_id, *if_status])
+        return bool(cur.rowcount)
 
     def write_config(self, run_id: str, config: Mapping[str, Any], *,
                      own_transaction: bool = False) -> None:
