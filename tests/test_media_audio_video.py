@@ -1,6 +1,6 @@
 """``stepstone.Audio`` and ``stepstone.Video`` (wandb's): arrays encoded as WAV and animated GIF
 and read back, files stored byte for byte, bad input refused at the constructor, and the
-dashboard's run page playing them from the lab."""
+dashboard's run page playing them from the lab with their captions."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from stepstone.errors import MetricValueError, UsageError
 from stepstone.integrations import wandb_compat
 from stepstone.sdk import media
 from stepstone.sdk.gif import lzw
+from stepstone.store import open_lab
 
 np = pytest.importorskip("numpy")
 PILImage = pytest.importorskip("PIL.Image")
@@ -234,10 +235,12 @@ def test_the_run_page_plays_audio_and_video_served_from_the_lab(lab: Path,
     drawing.write_text("<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>")
     run = stepstone.init(project="media", lab=str(lab))
     for step in range(5):
-        run.log({"val/sound <b>": stepstone.Audio(np.zeros(80), sample_rate=8000),
+        run.log({"val/sound <b>": stepstone.Audio(np.zeros(80), sample_rate=8000,
+                                                  caption=f"tone <{step}>"),
                  "rollout": stepstone.Video(np.full((2, 3, 4, 4), step * 50, dtype=np.uint8)),
                  "table": stepstone.Table(columns=["a"], data=[[step]])}, step=step)
-    run.log({"walk": stepstone.Video(movie), "plot": stepstone.Image(drawing)}, step=9)
+    run.log({"walk": stepstone.Video(movie, caption="walk, café"),
+             "plot": stepstone.Image(drawing, caption=7)}, step=9)
     run.finish()
     client = TestClient(create_app(lab))
     page = client.get(f"/runs/{run.id}").text
@@ -271,4 +274,23 @@ def test_the_run_page_plays_audio_and_video_served_from_the_lab(lab: Path,
     assert got.headers["content-disposition"] == "attachment"
     assert got.headers["x-content-type-options"] == "nosniff"
     assert client.get(f"{base}..%2F..%2Flab.db").status_code == 404
-    assert client.get(f"/api/runs/{run.id}/media").status_code in (400, 422)
+    assert client.get(base).status_code == 400  # an empty name
+    # captions: stored beside their files, shown under them (escaped), listed by the API
+    assert section.count('<span class="caption">') == 5
+    assert '<span class="caption">tone &lt;4&gt;</span>' in section
+    assert '<span class="caption">walk, café</span>' in section
+    assert '<span class="caption">7</span>' in section
+    listed = client.get(f"/api/runs/{run.id}/media").json()
+    assert listed["run"] == run.id and len(listed["media"]) == 17
+    assert listed["media"][0] == {"key": "plot", "step": 9, "name": "plot@9.svg",
+                                  "kind": "file", "caption": "7"}
+    sounds = [m for m in listed["media"] if m["kind"] == "audio"]
+    assert [(m["step"], m["caption"]) for m in sounds] == [(s, f"tone <{s}>") for s in range(5)]
+    assert {m["caption"] for m in listed["media"] if m["key"] in ("rollout", "table")} == {None}
+    api_file = stepstone.Api(lab=str(lab)).run(run.id).file("walk@9.mp4.caption.txt")
+    assert api_file.role == "caption" and api_file.read() == "walk, café".encode()
+    # a caption whose object is lost: its file still shows, without it
+    with open_lab(lab) as opened:
+        opened.objects.path(api_file.hash).unlink()
+    section = client.get(f"/runs/{run.id}").text.split('<section id="media">')[1]
+    assert "walk, café" not in section and f'src="{base}walk%409.mp4"' in section

@@ -10,7 +10,6 @@ import importlib.util
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -202,10 +201,15 @@ LIGHTNING_SCRIPT = textwrap.dedent("""
             x, y = batch
             loss = torch.nn.functional.mse_loss(self.net(x), y)
             self.log("train/loss", loss)
+            if self.global_step == 4:
+                self.logger.log_image("samples", [x[:1, None].sigmoid()], step=self.global_step,
+                                      caption=[f"batch {i}"])
             return loss
         def validation_step(self, batch, i):
             x, y = batch
             self.log("val/loss", torch.nn.functional.mse_loss(self.net(x), y))
+            if i == 0:
+                self.logger.log_table("preds", columns=["y"], data=[[float(y[0])]])
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
 
@@ -226,15 +230,25 @@ LIGHTNING_SCRIPT = textwrap.dedent("""
 @pytest.mark.parametrize("log_model", ["no", "yes"])
 def test_lightning_wandb_logger(tmp_path, lab, log_model):
     pytest.importorskip("lightning")
+    pytest.importorskip("PIL")
     script = tmp_path / "train.py"
     script.write_text(LIGHTNING_SCRIPT)
     out = _run(_as_wandb(script, log_model), tmp_path, lab).stdout
     record, steps, files = _only_run(lab)
+    with open_lab(lab) as opened:
+        media = sorted(o.name for o in opened.run_objects(record.id, "media"))  # type: ignore[attr-defined]
+        caption = opened.run_object(record.id, "caption",  # type: ignore[attr-defined]
+                                    "samples@4.png.caption.txt")
     assert record.status == "finished" and record.config == {"lr": 0.1}  # type: ignore[attr-defined]
     # at Lightning's global step (what it passes as trainer/global_step), not at call counts
     assert steps["train/loss"] == [1, 3, 5]
     assert steps["val/loss"] == [2, 5]
-    assert steps["trainer/global_step"] == [1, 2, 3, 5, 5]
+    assert steps["trainer/global_step"] == [1, 2, 3, 4, 5, 5]  # 4: log_image's
+    # media too: log_image's at its step, log_table's (no step given) at the last global step
+    # logged, as wandb plots them (the sanity check's, before any, at the run's own step 0)
+    assert media == ["preds@0.table.json", "preds@1.table.json", "preds@5.table.json",
+                     "samples@4.png"]
+    assert caption == b"batch 4"
     if log_model == "no":
         assert files == {}
         return
@@ -268,14 +282,17 @@ def test_lightning_wandb_logger_logs_audio_and_video(tmp_path, lab):
     _run(_as_wandb(script), tmp_path, lab)
     with open_lab(lab) as opened:
         (record,) = opened.runs.list()
-        # at the run's own step: media are not moved to Lightning's trainer/global_step
-        media = {re.sub(r"@\d+", "", o.name): opened.objects.get(o.hash)
+        media = {o.name: opened.objects.get(o.hash)
                  for o in opened.run_objects(record.id, "media")}
+        captions = {o.name: opened.objects.get(o.hash)
+                    for o in opened.run_objects(record.id, "caption")}
     assert record.status == "finished"
-    assert sorted(media) == ["rollout.gif", "speech-0.wav", "speech-1.wav"]
-    with wave.open(io.BytesIO(media["speech-1.wav"])) as sound:
+    # at the step given, Lightning's trainer/global_step, as its scalars
+    assert sorted(media) == ["rollout@7.gif", "speech@7-0.wav", "speech@7-1.wav"]
+    assert captions == {"speech@7-0.wav.caption.txt": b"a", "speech@7-1.wav.caption.txt": b"b"}
+    with wave.open(io.BytesIO(media["speech@7-1.wav"])) as sound:
         assert (sound.getframerate(), sound.getnframes(), sound.getnchannels()) == (8000, 400, 1)
-    gif = pil.open(io.BytesIO(media["rollout.gif"]))
+    gif = pil.open(io.BytesIO(media["rollout@7.gif"]))
     assert gif.n_frames == 3 and gif.info["duration"] == 500
     gif.seek(2)
     assert gif.convert("RGB").getpixel((0, 0)) == (0, 200, 0)
@@ -297,8 +314,10 @@ TENSORBOARD_SCRIPT = textwrap.dedent("""
     writer.add_scalar("charts/SPS", 1234, 384, new_style=True)
     writer.add_histogram("weights", np.arange(100.0), 384)
     writer.add_image("frame", np.zeros((3, 4, 4)), 384)
-    writer.add_audio("sound", np.zeros(800), 384)
+    writer.add_audio("sound", np.sin(np.arange(800) / 8.0) * 0.5, 384, sample_rate=8000)
     writer.add_audio("sound", np.zeros(800), 512)
+    writer.add_pr_curve("pr", np.array([0, 1, 1]), np.array([0.1, 0.6, 0.9]), 384)
+    writer.add_pr_curve("pr", np.array([0, 1, 1]), np.array([0.2, 0.6, 0.9]), 512)
     writer.close()
     wandb.finish()
 """)
@@ -306,6 +325,7 @@ TENSORBOARD_SCRIPT = textwrap.dedent("""
 
 def test_a_tensorboard_only_script_with_sync_tensorboard(tmp_path, lab):
     pytest.importorskip("torch.utils.tensorboard")
+    np = pytest.importorskip("numpy")
     script = tmp_path / "ppo.py"
     script.write_text(TENSORBOARD_SCRIPT)
     err = _run(_as_wandb(script), tmp_path, lab).stderr
@@ -329,6 +349,12 @@ def test_a_tensorboard_only_script_with_sync_tensorboard(tmp_path, lab):
     assert len(histogram["bins"]) == len(histogram["counts"]) + 1
     assert histogram["bins"][0] == 0.0 and histogram["bins"][-1] >= 99.0
     assert media["frame@384.png"].startswith(b"\x89PNG")
+    with wave.open(io.BytesIO(media["sound@384.wav"])) as sound:  # add_audio's own WAV file
+        assert (sound.getframerate(), sound.getnframes(), sound.getnchannels()) == (8000, 800, 1)
+        samples = np.frombuffer(sound.readframes(800), dtype="<i2")
+    expected = np.sin(np.arange(800) / 8.0) * 0.5 * 32767
+    assert np.abs(samples - expected).max() <= 1
+    assert media["sound@512.wav"].startswith(b"RIFF")
     # what is not mirrored is said, once per kind; an ignored init option too
-    assert err.count("audio summaries (tag 'sound') are not mirrored") == 1
+    assert err.count("pr_curves summaries (tag 'pr') are not mirrored") == 1
     assert err.count("init(monitor_gym=...) is ignored") == 1

@@ -30,18 +30,24 @@ def test_step_metric_puts_points_at_the_trainer_step(lab):
     run.define_metric("val/*", step_metric="epoch")
     run.define_metric("val/exact", step_metric=None)
     run.log({"train/loss": 1.0, "train/global_step": 10})
-    run.log({"eval/loss": 2.0, "train/global_step": 15})
+    run.log({"eval/loss": 2.0, "train/global_step": 15,
+             "eval/table": stepstone.Table(columns=["a"], data=[[1]])})
     run.log({"train/loss": 0.5})  # no step metric in the row: its last value
+    run.log({"samples": stepstone.Table(columns=["a"], data=[[2]])})  # media too
     run.log({"epoch": 1, "val/acc": 0.7, "val/exact": 3.0})
     run.log({"epoch": 0.5, "val/acc": 0.8})  # not a whole number: the run's own step
     run.finish()
+    with open_lab(lab) as opened:
+        media = sorted(o.name for o in opened.run_objects(run.id, "media"))
+    # media land where their key's metrics do (Lightning's log_image, HF's non-scalar logs)
+    assert media == ["eval/table@15.table.json", "samples@15.table.json"]
     history = _history(lab, run.id)
     assert history["train/loss"] == ([10, 15], [1.0, 0.5])
     assert history["eval/loss"] == ([15], [2.0])
     assert history["train/global_step"] == ([10, 15], [10.0, 15.0])
-    assert history["epoch"] == ([1, 4], [1.0, 0.5])  # a step metric at its own value
-    assert history["val/acc"] == ([1, 4], [0.7, 0.8])
-    assert history["val/exact"] == ([3], [3.0])  # an exact name beats the patterns
+    assert history["epoch"] == ([1, 5], [1.0, 0.5])  # a step metric at its own value
+    assert history["val/acc"] == ([1, 5], [0.7, 0.8])
+    assert history["val/exact"] == ([4], [3.0])  # an exact name beats the patterns
 
 
 def test_a_fractional_step_metric_is_said_once(lab, capsys):

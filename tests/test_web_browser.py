@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -21,6 +22,8 @@ pytestmark = [
 ]
 expect = pytest.importorskip("playwright.sync_api").expect
 XSS = "<script>alert(1)</script>"
+PIXEL = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhg"
+                         "GAWjR9awAAAABJRU5ErkJggg==")  # a 1×1 PNG
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 LAB_ROOT: dict[str, Path] = {}
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -41,6 +44,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
     from stepstone.store.lab import open_lab
 
     root = init_lab(tmp_path_factory.mktemp("weblab"))
+    image = root.parent / "pixel.png"
+    image.write_bytes(PIXEL)
     for i in range(3):
         run = stepstone.init(project="browser", name=XSS if i == 0 else f"run-{i}",
                              config={"lr": 0.01 * (i + 1), "model": {"width": 64 * (i + 1)}},
@@ -48,6 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list
                              save_code=False)  # the snapshot below is the run's only one
         for step in range(300):
             run.log({"loss": 2.0 / (step + 1) + 0.1 * i, "acc": step / 300}, step=step)
+        run.log({"sample": stepstone.Image(image, caption=f"caption {XSS}")}, step=299)
         run.finish()
     with open_lab(root) as lab:
         ids = [r.id for r in lab.runs.list(details=False)]
@@ -157,6 +163,10 @@ def test_user_text_renders_as_text(server, page) -> None:
         expect(page.locator("body")).to_contain_text(XSS)
         if path.startswith("/runs/"):  # the chart titles are drawn by script from user text
             page.wait_for_selector("#charts .chart .main-svg")
+            figure = page.locator("#media figure.media")  # a caption under its image
+            expect(figure.locator("figcaption .caption")).to_have_text(f"caption {XSS}")
+            expect(figure.locator("img")).to_have_attribute("alt", f"caption {XSS}")
+            assert figure.locator("img").evaluate("img => img.naturalWidth") == 1
         assert page.locator("main script:not([type])").count() == 0
     code = page.goto(f"{base}/runs/{ids[0]}/code?path=train.py")
     assert code is not None and page.locator("pre.source b").count() == 0

@@ -6,7 +6,9 @@ value logged for ``train/global_step``; the Hugging Face and Lightning loggers d
 each point at one integer step, so a row is split by axis: a key whose step metric has
 an integer value lands at that value, every other key at the run's own step. A step
 metric itself lands at its own value (``train/global_step`` 40 at step 40). A name
-defined exactly wins over a pattern; among patterns the latest wins.
+defined exactly wins over a pattern; among patterns the latest wins. Media (an image,
+a table) logged in a row land where a metric of their key would (:meth:`StepAxes.place`),
+so that ``WandbLogger.log_image`` files an image at Lightning's global step.
 """
 
 from __future__ import annotations
@@ -72,6 +74,14 @@ class StepAxes:
         for (key, value), metric in zip(values.items(), axes, strict=True):
             rows.setdefault(steps[metric], {})[key] = value
         return rows
+
+    def place(self, step: int, values: dict[str, Any], key: str) -> int:
+        """The step ``key`` lands at in a row logging ``values`` at ``step`` (``key`` itself
+        need not be among ``values``: a media key)."""
+        metric = self.axis(key)
+        if metric is not None and metric in values:
+            self._last[metric] = values[metric]
+        return self._step_of(metric, step)
 
     def _step_of(self, metric: str | None, step: int) -> int:
         if metric is None or metric not in self._last:

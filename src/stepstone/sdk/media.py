@@ -1,6 +1,7 @@
 """wandb-style media: values logged with ``Run.log`` that are stored as files of the run
 (role ``media``, name ``<key>@<step><suffix>``), not as metrics: ``Table``, ``Histogram``,
-``Image``, ``Audio``, ``Video``."""
+``Image``, ``Audio``, ``Video``. The caption of an image, a sound or a video is stored
+beside its file as UTF-8 text (role ``caption``, name :func:`caption_name`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ MAX_HISTOGRAM_BINS = 512
 AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg")
 VIDEO_FORMATS = ("gif", "mp4", "webm", "ogg")
 VIDEO_FPS = 4  # wandb's default frame rate
+CAPTION_ROLE = "caption"
 _said: set[str] = set()
 
 
@@ -27,9 +29,20 @@ class Media:
     ``media``, name ``<key>@<step><suffix>``), not as a metric."""
 
     suffix = ".json"
+    caption: str | None = None  # what Image, Audio and Video were given, as text
 
     def encode(self) -> bytes:
         raise NotImplementedError
+
+
+def caption_name(name: str) -> str:
+    """The name of the caption stored for the media file ``name`` (role ``caption``)."""
+    return f"{name}.caption.txt"
+
+
+def _caption(caption: Any) -> str | None:
+    """A caption as text (wandb takes any value and shows its text), None for none."""
+    return None if caption is None or caption == "" else str(caption)
 
 
 def is_media(value: Any) -> bool:
@@ -154,12 +167,12 @@ def _bin(values: list[float], bins: int) -> tuple[list[int], list[float]]:
 class Image(Media):
     """``wandb.Image``: a file path (stored as is), a PIL image or a matplotlib figure (stored
     as PNG), or an array (numpy H×W or H×W×C; torch C×H×W): floats in [0, 1] are scaled to
-    0–255, other values clipped to 0–255, stored as PNG (needs Pillow). ``caption`` is kept
-    on the object but not stored."""
+    0–255, other values clipped to 0–255, stored as PNG (needs Pillow). ``caption`` is
+    stored with it (see :func:`caption_name`)."""
 
     def __init__(self, data_or_path: Any, mode: str | None = None, caption: str | None = None,
                  **_: Any) -> None:
-        self.caption = caption
+        self.caption = _caption(caption)
         self.suffix = ".png"
         if isinstance(data_or_path, (str, Path)):
             self._data, self.suffix = _read("image", data_or_path, None)
@@ -241,11 +254,11 @@ class Audio(Media):
     """``wandb.Audio``: a file path (.wav, .mp3, .flac, .ogg; stored as is) or an array of
     samples (numpy or torch; 1-D mono or 2-D samples×channels) with its ``sample_rate``,
     stored as 16-bit PCM WAV: floats in [-1, 1] scaled to ±32767 (values outside clipped, said
-    once), integers taken as 16-bit samples. ``caption`` is kept on the object, not stored."""
+    once), integers taken as 16-bit samples. ``caption`` is stored with it."""
 
     def __init__(self, data_or_path: Any, sample_rate: int | None = None,
                  caption: str | None = None) -> None:
-        self.caption = caption
+        self.caption = _caption(caption)
         self.sample_rate = sample_rate
         if isinstance(data_or_path, (str, Path)):
             self._data, self.suffix = _read("audio", data_or_path, AUDIO_SUFFIXES)
@@ -298,11 +311,11 @@ class Video(Media):
     N×T×C×H×W (the N videos tiled into a grid), C being 1, 3 or 4 (alpha dropped), stored as
     an animated GIF at ``fps`` frames a second (default 4): floats in [0, 1] are scaled to
     0–255, other values clipped to 0–255. An array asked for as mp4, webm or ogg is stored
-    as a GIF too (said once). ``caption`` is kept on the object, not stored."""
+    as a GIF too (said once). ``caption`` is stored with it."""
 
     def __init__(self, data_or_path: Any, caption: str | None = None, fps: float | None = None,
                  format: str | None = None) -> None:
-        self.caption = caption
+        self.caption = _caption(caption)
         if format is not None and format not in VIDEO_FORMATS:
             raise UsageError(f"Video format {format!r} is not one of {', '.join(VIDEO_FORMATS)}")
         if isinstance(data_or_path, (str, Path)):

@@ -22,7 +22,7 @@ from stepstone.sdk.artifacts import Artifact, as_artifact
 from stepstone.sdk.axes import StepAxes
 from stepstone.sdk.handles import Config, Summary
 from stepstone.sdk.hooks import result_page
-from stepstone.sdk.media import Media, is_media
+from stepstone.sdk.media import CAPTION_ROLE, Media, caption_name, is_media
 from stepstone.sdk.system import Sampler, launcher_samples, start_sampler
 from stepstone.sdk.writer import Op, Writer, queue_call, saving_report
 from stepstone.store.evals import normalize_record
@@ -204,7 +204,12 @@ class Run:
                 raise UsageError(f"step must be an integer, got {step!r}")
             step = int(step)
         if media:
-            self._store_media(media, step)
+            if self._axes.defined:  # each key where its metric would land (sdk/axes.py)
+                row = {**self._pending, **values}
+                for key, items in media.items():
+                    self._store_media({key: items}, self._axes.place(step, row, key))
+            else:
+                self._store_media(media, step)
         if not commit:
             self._pending.update(values)
             return
@@ -276,18 +281,23 @@ class Run:
         return self.log_eval(records, name=f"testtime/{knob}", step=step)
 
     def _store_media(self, media: Mapping[str, list[Media]], step: int) -> None:
-        """Store logged media as files of the run (encoded on this thread, like ``save``)."""
+        """Store logged media as files of the run (encoded on this thread, like ``save``),
+        each caption beside its file."""
         if self._objects is None:  # a disabled or unrecorded run
             return
         for key, items in media.items():
             for index, item in enumerate(items):
-                data = item.encode()
                 tail = f"-{index}" if len(items) > 1 else ""
-                digest = self._put(data, f"{key}@{step}")
-                if digest is None:
-                    return
-                self._enqueue(Op("object", ("media", f"{key}@{step}{tail}{item.suffix}",
-                                            digest, len(data))))
+                name = f"{key}@{step}{tail}{item.suffix}"
+                files = [("media", name, item.encode())]
+                if item.caption is not None:
+                    files.append((CAPTION_ROLE, caption_name(name),
+                                  item.caption.encode("utf-8", "replace")))
+                for role, stored, data in files:
+                    digest = self._put(data, f"{key}@{step}")
+                    if digest is None:
+                        return
+                    self._enqueue(Op("object", (role, stored, digest, len(data))))
 
     def define_metric(self, name: str, step_metric: str | None = None,
                       step_sync: bool | None = None, hidden: bool | None = None,

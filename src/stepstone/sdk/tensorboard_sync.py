@@ -5,10 +5,10 @@ Lightning's ``TensorBoardLogger`` write through) and of ``tensorboardX``, where 
 is patched once per process: every event it writes to its file is also read here, on the
 writer's thread, and logged into the current run at the event's own step. Scalars
 (``add_scalar``, ``add_scalars``) become metrics, text (``add_text``) text metrics,
-histograms (``add_histogram``) and images (``add_image``) files of the run like
-``stepstone.Histogram`` and ``stepstone.Image``. What does not map (audio, graphs, PR
-curves, hparams layouts...) stays in the TensorBoard files and is named in a warning,
-once per kind. The event files themselves are written as before.
+histograms (``add_histogram``), images (``add_image``) and sounds (``add_audio``) files of
+the run like ``stepstone.Histogram``, ``stepstone.Image`` and ``stepstone.Audio``. What
+does not map (graphs, PR curves, hparams layouts...) stays in the TensorBoard files and is
+named in a warning, once per kind. The event files themselves are written as before.
 
 Keys are the tags of the run's first writer; a writer in a sub-folder of its folder
 prefixes that sub-folder (``add_scalars("loss", {"train": ...})`` gives ``loss/train``, as
@@ -34,10 +34,13 @@ _current: Callable[[], Any] | None = None  # the session's current run
 _patched: list[str] = []
 _roots: dict[str, Path] = {}  # run id -> the folder of the first writer seen
 _warned: set[str] = set()
+# the files TensorBoard's audio summaries hold, by their content type
+AUDIO_TYPES = {"audio/wav": ".wav", "audio/x-wav": ".wav", "audio/wave": ".wav",
+               "audio/mpeg": ".mp3", "audio/flac": ".flac", "audio/ogg": ".ogg"}
 
 
 class _Encoded(Media):
-    """An image TensorBoard already encoded (PNG)."""
+    """An image (PNG) or a sound TensorBoard already encoded."""
 
     def __init__(self, data: bytes, suffix: str) -> None:
         self._data, self.suffix = data, suffix
@@ -109,6 +112,9 @@ def mirror(writer: Any, event: Any) -> None:
             media[tag] = [_histogram(value.histo)]
         elif kind == "image":
             media[tag] = [_Encoded(value.image.encoded_image_string, ".png")]
+        elif kind == "audio" and value.audio.content_type in AUDIO_TYPES:
+            media[tag] = [_Encoded(value.audio.encoded_audio_string,
+                                   AUDIO_TYPES[value.audio.content_type])]
         else:
             what = plugin or kind or "an empty value"
             _warn(f"kind:{what}", f"sync_tensorboard: {what} summaries (tag {value.tag!r}) are "
