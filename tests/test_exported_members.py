@@ -12,7 +12,7 @@ EXPORTED = {
     "lint_precision", "log", "log_curve", "log_eval", "run", "save", "summary",
     # wandb's names a wandb script calls (see docs/tracking.md)
     "Artifact", "Audio", "Histogram", "Image", "Table", "Video", "define_metric", "log_artifact",
-    "login", "unwatch", "watch",
+    "login", "unwatch", "use_artifact", "watch",
 }
 
 

@@ -257,7 +257,32 @@ def test_lightning_wandb_logger(tmp_path, lab, log_model):
         folder / "epoch=0-step=3.ckpt").read_bytes()
     assert files["model-" + record.id + ":v1/model.ckpt"] == (  # type: ignore[attr-defined]
         folder / "epoch=0-step=6.ckpt").read_bytes()
+    # a later run takes the checkpoints back through the logger's own artifact calls
+    script = tmp_path / "evaluate.py"
+    script.write_text(LIGHTNING_USE_SCRIPT)
+    out = _run(_as_wandb(script, f"model-{record.id}"), tmp_path, lab).stdout  # type: ignore[attr-defined]
+    used, fetched = (Path(line.split(" ", 1)[1]) for line in out.splitlines()[-2:])
+    assert used.read_bytes() == (folder / "epoch=0-step=6.ckpt").read_bytes()
+    assert fetched.read_bytes() == (folder / "epoch=0-step=3.ckpt").read_bytes()
+    with open_lab(lab) as opened:
+        (user,) = [r for r in opened.runs.list() if r.name == "pl-eval"]
+        inputs = [(v.name, v.version, v.run_id) for v in opened.artifacts.used_by(user.id)]
+    assert inputs == [(f"model-{record.id}", "v1", record.id)]  # type: ignore[attr-defined]
 
+
+LIGHTNING_USE_SCRIPT = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from lightning.pytorch.loggers import WandbLogger
+
+    logger = WandbLogger(project="pl", name="pl-eval")
+    used = logger.use_artifact(f"pl/{sys.argv[1]}:latest", artifact_type="model")
+    print("used", Path(used.download()) / "model.ckpt")
+    first = WandbLogger.download_artifact(f"{sys.argv[1]}:v0", save_dir="first",
+                                          artifact_type="model", use_artifact=False)
+    print("fetched", Path(first) / "model.ckpt")
+    logger.experiment.finish()
+""")
 
 LIGHTNING_MEDIA_SCRIPT = textwrap.dedent("""
     import numpy as np

@@ -149,8 +149,6 @@ def test_artifact_bad_input_is_one_clear_error(lab, tmp_path):
     run = stepstone.init(project="p", lab=lab)
     with pytest.raises(UsageError, match="is gone"):
         run.log_artifact(artifact)
-    with pytest.raises(UsageError, match=r"use_artifact.*is not supported"):
-        run.use_artifact("model-x:latest")
     run.finish()
     with open_lab(lab) as opened:
         assert opened.run_objects(run.id, "artifact") == []

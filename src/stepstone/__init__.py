@@ -9,9 +9,10 @@ Shaped like ``wandb`` for the common calls, so ``import stepstone as wandb`` wor
     stepstone.finish()
 
 The wandb stand-ins ``login``, ``watch``, ``unwatch``, ``define_metric``, ``Table``,
-``Image``, ``Audio``, ``Video``, ``Histogram``, ``Artifact`` and ``log_artifact`` are here
-too (see ``docs/tracking.md`` for what each records). To make ``import wandb`` itself resolve to
-stepstone, for libraries that log to wandb, see ``docs/integrations/wandb.md``.
+``Image``, ``Audio``, ``Video``, ``Histogram``, ``Artifact``, ``log_artifact`` and
+``use_artifact`` are here too (see ``docs/tracking.md`` for what each records). To make
+``import wandb`` itself resolve to stepstone, for libraries that log to wandb, see
+``docs/integrations/wandb.md``.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from stepstone._lazy import lazy_names
 from stepstone.sdk import hooks
-from stepstone.sdk.artifacts import Artifact
 from stepstone.sdk.handles import Config, Summary
 from stepstone.sdk.media import Audio, Histogram, Image, Table, Video
 
 if TYPE_CHECKING:
+    from stepstone.sdk.artifacts import Artifact
     from stepstone.sdk.run import Run
     from stepstone.sdk.session import init
     from stepstone.store.lab import Lab
@@ -93,6 +94,14 @@ def log_artifact(artifact_or_path: Any, name: str | None = None, type: str | Non
                                                      aliases=aliases, tags=tags)
 
 
+def use_artifact(artifact_or_name: Any, type: str | None = None,
+                 aliases: list[str] | None = None, use_as: str | None = None) -> Any:
+    """An artifact logged to this lab, recorded as an input of the current run (see
+    :meth:`Run.use_artifact`): ``use_artifact("model:latest").download()``."""
+    return _require_run("use_artifact").use_artifact(artifact_or_name, type=type,
+                                                     aliases=aliases, use_as=use_as)
+
+
 def define_metric(name: str, step_metric: str | None = None, step_sync: bool | None = None,
                   hidden: bool | None = None, summary: str | None = None,
                   goal: str | None = None, overwrite: bool | None = None) -> None:
@@ -126,9 +135,10 @@ def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
         run.finish(exit_code=exit_code)
 
 
-# ``init`` and ``Run`` are imported on first use: a run needs the store's modules, which
-# ``import stepstone`` alone (a script that never starts a run, the command line) does not.
-__getattr__, __dir__ = lazy_names(globals(), {"init": "sdk.session", "Run": "sdk.run"})
+# ``init``, ``Run`` and ``Artifact`` are imported on first use: they need the store's modules,
+# which ``import stepstone`` alone (a script that never starts a run, the command line) does not.
+__getattr__, __dir__ = lazy_names(globals(), {"init": "sdk.session", "Run": "sdk.run",
+                                              "Artifact": "sdk.artifacts"})
 
 
 def Api(*args: Any, **kwargs: Any) -> Any:
@@ -142,5 +152,6 @@ def Api(*args: Any, **kwargs: Any) -> Any:
 __all__ = [
     "Api", "Artifact", "Audio", "Config", "Histogram", "Image", "Run", "Summary", "Table",
     "Video", "__version__", "config", "define_metric", "finish", "init", "lint_precision", "log",
-    "log_artifact", "log_curve", "log_eval", "login", "run", "save", "summary", "unwatch", "watch",
+    "log_artifact", "log_curve", "log_eval", "login", "run", "save", "summary", "unwatch",
+    "use_artifact", "watch",
 ]

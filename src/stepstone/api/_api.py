@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from stepstone.api._paths import ENTITY, ui_url
 from stepstone.api._run import Run
 from stepstone.api._runs import Runs
 from stepstone.errors import NotFoundError, UsageError
+from stepstone.sdk.artifacts import StoredArtifact
+from stepstone.store.artifacts import parse_reference
 from stepstone.store.lab import Lab, open_lab
 from stepstone.store.listing import Listing
 from stepstone.store.runs import RunRecord
@@ -154,6 +157,19 @@ class Api:
             else:
                 records.append(self._lab.runs.get(str(item)))
         return records
+
+    # artifacts --------------------------------------------------------------------------------
+    def artifact(self, name: str, type: str | None = None) -> StoredArtifact:
+        """An artifact version logged to this lab, as wandb's ``api.artifact``: ``name``,
+        ``name:latest``, ``name:v3`` or ``name:ALIAS``, after ``project/`` or
+        ``entity/project/`` where you like (the project picks among its runs' versions, by
+        default the ``project`` of ``overrides``; the entity is ignored). The rule is
+        :mod:`stepstone.store.artifacts`'s; nothing is fetched from wandb. ``type``, when
+        given, must match."""
+        ref = parse_reference(name)
+        if ref.project is None and self._project:
+            ref = dataclasses.replace(ref, project=self._project)
+        return StoredArtifact(self._lab.artifacts.resolve(ref, type), self._lab.objects)
 
     # tables -----------------------------------------------------------------------------------
     def runs_frame(

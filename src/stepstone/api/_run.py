@@ -15,6 +15,7 @@ from stepstone.api._summary import Summary
 from stepstone.configs import flatten
 from stepstone.display import when
 from stepstone.errors import NotFoundError, UsageError
+from stepstone.sdk.artifacts import StoredArtifact
 from stepstone.sdk.system import read_system, split_keys, system_table
 from stepstone.store.lab import Lab
 from stepstone.store.runs import RunRecord
@@ -403,6 +404,17 @@ class Run:
             raise NotFoundError(f"run {self.id} has no file {name!r}"
                                 + (f" of role {role}" if role else ""))
         return found[0]
+
+    def logged_artifacts(self, per_page: int = 100) -> list[StoredArtifact]:
+        """The artifact versions this run logged (``log_artifact``), by name and version."""
+        return [StoredArtifact(v, self._lab.objects)
+                for v in self._lab.artifacts.logged_by(self.id)]
+
+    def used_artifacts(self, per_page: int = 100) -> list[StoredArtifact]:
+        """The artifact versions this run used (``use_artifact``), by name and version; each
+        one's ``run_id`` is the run that logged it."""
+        return [StoredArtifact(v, self._lab.objects)
+                for v in self._lab.artifacts.used_by(self.id)]
 
     # display ----------------------------------------------------------------------------------
     def __repr__(self) -> str:

@@ -26,6 +26,7 @@ from stepstone.method import suites as suite_rules
 from stepstone.method.schedule import schedule_incomplete
 from stepstone.method.status import method_status, status_lines
 from stepstone.sdk.system import read_system, split_keys, system_table
+from stepstone.store.artifacts import ArtifactVersion
 from stepstone.store.lab import open_lab, open_lab_to_read
 from stepstone.store.runs import STATUSES, RunRecord
 from stepstone.store.target import offline_target, sync_command
@@ -106,6 +107,8 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
         system = system_table(read_system(opened, record.id))
         points -= sum(row["samples"] for row in system)
         objects = opened.run_objects(record.id)
+        used = [_artifact(v) for v in opened.artifacts.used_by(record.id)]
+        logged = [_artifact(v) for v in opened.artifacts.logged_by(record.id)]
         evals = opened.evals.names(record.id)
         cut = schedule_incomplete(opened, record)
         checks = suite_rules.latest(opened, record.id)
@@ -114,7 +117,8 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
     payload = record.to_dict()
     payload.update(metric_keys=keys, points=points, text_keys=texts,
                    text_points=sum(texts.values()), system_metrics=system,
-                   objects=objects, eval_sets=evals,
+                   objects=objects, artifacts_used=used, artifacts_logged=logged,
+                   eval_sets=evals,
                    incomplete_schedule=cut, suite_checks=checks,
                    evaluator_differs=other_evaluator, alerts=alerts,
                    precision_lints=lint_rules.run_lints(record.config, record.summary))
@@ -145,6 +149,12 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
         echo(f"  PRECISION WARNING: {warning}")
     for line in suite_rules.lines(checks):
         echo(f"  {line.replace('**', '')}")
+    if used:
+        echo("  artifacts used: " + ", ".join(
+            f"{a['name']}:{a['version']} ({a['type']}, logged by run {a['run_id'] or '(gone)'})"
+            for a in used))
+    if logged:
+        echo("  artifacts logged: " + ", ".join(f"{a['name']}:{a['version']}" for a in logged))
     _section("config", record.config)
     _section("summary", record.summary)
     echo(_metrics_line(keys, points, texts) + (f"; evals: {', '.join(evals)}"
@@ -154,6 +164,12 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
         for row in system:
             echo(f"  {row['key']}: last {row['last']:.4g}, mean {row['mean']:.4g}, "
                        f"max {row['max']:.4g}")
+
+
+def _artifact(version: ArtifactVersion) -> dict[str, Any]:
+    """An artifact version as ``show`` gives it: name, version, type, aliases, logging run."""
+    return {"name": version.name, "version": version.version, "type": version.type,
+            "aliases": list(version.aliases), "run_id": version.run_id}
 
 
 def _metrics_line(keys: list[str], points: int, texts: dict[str, int]) -> str:

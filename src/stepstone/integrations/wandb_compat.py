@@ -33,9 +33,10 @@ from stepstone import (
     login,
     save,
     unwatch,
+    use_artifact,
     watch,
 )
-from stepstone.errors import StepstoneError, UsageError
+from stepstone.errors import StepstoneError
 from stepstone.sdk.run import Run
 
 # The wandb release whose API this stands in for, with stepstone's mark (PEP 440 local
@@ -77,15 +78,6 @@ def require(requirement: str | None = None, experiment: str | None = None) -> No
 
 def setup(settings: Any = None) -> None:
     """``wandb.setup()``: nothing to start (the writer starts with each run)."""
-
-
-def use_artifact(artifact_or_name: Any, type: str | None = None,
-                 aliases: list[str] | None = None, use_as: str | None = None) -> Any:
-    """``wandb.use_artifact``: not supported (see :meth:`Run.use_artifact`)."""
-    run: Run | None = stepstone.run
-    if run is None:
-        raise UsageError("wandb.use_artifact() needs a run: call wandb.init() first")
-    return run.use_artifact(artifact_or_name, type=type, aliases=aliases, use_as=use_as)
 
 
 def termlog(string: str = "", newline: bool = True, repeat: bool = True,

@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stepstone.errors import LabError, MetricValueError, UsageError
-from stepstone.sdk.artifacts import Artifact, as_artifact
+from stepstone.sdk.artifacts import Artifact, StoredArtifact, as_artifact
 from stepstone.sdk.axes import StepAxes
 from stepstone.sdk.handles import Config, Summary
 from stepstone.sdk.hooks import result_page
 from stepstone.sdk.media import CAPTION_ROLE, Media, caption_name, is_media
 from stepstone.sdk.system import Sampler, launcher_samples, start_sampler
 from stepstone.sdk.writer import Op, Writer, queue_call, saving_report
+from stepstone.store.artifacts import ArtifactIndex, next_number
 from stepstone.store.evals import normalize_record
 from stepstone.store.lab import Lab, connect
-from stepstone.store.objects import ObjectIndex, ObjectStore
+from stepstone.store.objects import ObjectStore
 
 if TYPE_CHECKING:
     from stepstone.store.lab import Lab
@@ -156,7 +157,8 @@ class Run:
         self._target = target
         self._summaries: dict[str, tuple[str, ...]] = {}  # define_metric: pattern -> kinds
         self._axes = StepAxes()  # define_metric: step_metric
-        self._artifact_versions: dict[str, int] = {}
+        self._artifact_versions: dict[str, int] = {}  # the next version of each name logged
+        self._lab_unread = False  # the lab's versions could not be read: number on from ours
         self.summary = Summary(self)
         self._writer = writer
         self._queue = writer.queue if writer is not None else None
@@ -357,9 +359,11 @@ class Run:
         artifact = as_artifact(artifact_or_path, name, type)
         if self._writer is None or self._objects is None:
             return artifact
-        version = self._artifact_versions.get(artifact.name)
-        if version is None:
-            version = next_version(self._target, self.id, artifact.name)
+        version = self._artifact_versions.get(artifact.name, 0)
+        if self._target is not None and not self._lab_unread:
+            in_lab = next_version(self._target, artifact.name)
+            self._lab_unread = in_lab is None
+            version = max(version, in_lab or 0)
         try:
             rows = list(artifact.store(self._objects, version, aliases or ()))
         except LabError as exc:
@@ -370,12 +374,36 @@ class Run:
         self._artifact_versions[artifact.name] = version + 1
         return artifact
 
-    def use_artifact(self, artifact_or_name: Any, type: str | None = None,
-                     aliases: list[str] | None = None, use_as: str | None = None) -> Any:
-        """``wandb.use_artifact`` is not supported: stepstone fetches nothing from wandb."""
-        raise UsageError(
-            f"use_artifact({artifact_or_name!r}) is not supported: stepstone does not fetch "
-            "artifacts; read a file logged by another run with stepstone.Api().run(ID).file()")
+    def use_artifact(self, artifact_or_name: Artifact | StoredArtifact | str,
+                     type: str | None = None, aliases: list[str] | None = None,
+                     use_as: str | None = None) -> Artifact | StoredArtifact:
+        """``wandb.use_artifact``: the artifact version a reference names in this lab
+        (``name``, ``name:v3``, ``name:best``, ``project/name:latest``; the rule is
+        :mod:`stepstone.store.artifacts`'s), recorded as an input of the run. A logged
+        artifact passed in is used as it is. ``type`` must match when given; ``aliases`` and
+        ``use_as`` are accepted and unused (wandb applies them to an artifact it logs here,
+        and stepstone uses logged artifacts only)."""
+        if self._writer is None or self._target is None or self._objects is None:
+            raise UsageError(f"use_artifact({artifact_or_name!r}) needs a run that records to "
+                             "a lab; this one is disabled: read it with "
+                             "stepstone.Api(lab=PATH).artifact(NAME)")
+        used: Artifact | StoredArtifact
+        if isinstance(artifact_or_name, (Artifact, StoredArtifact)):
+            used = artifact_or_name
+            if type is not None and used.type != type:
+                raise UsageError(f"artifact {used.name} is of type {used.type!r}, not {type!r}")
+        elif isinstance(artifact_or_name, str):
+            db = connect(self._target, readonly=True)
+            try:
+                found = ArtifactIndex(db, self._objects).resolve(artifact_or_name, type)
+            finally:
+                db.close()
+            used = StoredArtifact(found, self._objects)
+        else:
+            raise UsageError(f"use_artifact takes an artifact's name or a logged Artifact, "
+                             f"not {artifact_or_name.__class__.__name__}")
+        self._enqueue(Op("object", used.input_row()))
+        return used
 
     def _label(self, **_: Any) -> None:
         """wandb's integration label (``run._label(code="transformers_trainer")``): unused."""
@@ -572,24 +600,20 @@ class Run:
 
 
 
-def next_version(target: StoreTarget | None, run_id: str, name: str) -> int:
-    """The version after the last one of artifact ``name`` the run has in the store (0 when
-    it has none), so that a resumed run does not log over the versions it logged before."""
-    if target is None:
-        return 0
+def next_version(target: StoreTarget, name: str) -> int | None:
+    """The lab's next number for artifact ``name`` (:func:`stepstone.store.artifacts.
+    next_number`), or None with a warning when the store cannot be read (an outage must not
+    stop training, nor slow each later log: the caller numbers on from its run's versions)."""
     try:
         db = connect(target, readonly=True)
         try:
-            rows = ObjectIndex(db).of_run(run_id, "artifact-manifest")
+            return next_number(db, name)
         finally:
             db.close()
-    except Exception as exc:  # an unreachable store must not stop training
-        print(f"stepstone: could not read the earlier versions of artifact {name!r} "
-              f"({exc}); numbering from v0", file=sys.stderr)
-        return 0
-    versions = [int(tail) for head, _, tail in (r.name.rpartition(":v") for r in rows)
-                if head == name and tail.isdigit()]
-    return max(versions) + 1 if versions else 0
+    except Exception as exc:
+        print(f"stepstone: could not read the lab's versions of artifact {name!r} ({exc}); "
+              "this run numbers its artifacts on from its own versions", file=sys.stderr)
+        return None
 
 
 def wait_for_capture(timeout: float = CAPTURE_TIMEOUT) -> None:

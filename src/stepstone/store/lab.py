@@ -19,6 +19,7 @@ from typing import Any
 
 from stepstone.errors import LabError, NotFoundError, UsageError
 from stepstone.store.alerts import Alerts
+from stepstone.store.artifacts import ArtifactIndex
 from stepstone.store.baselines import Baselines
 from stepstone.store.db import Database, is_postgres_url, lab_writable
 from stepstone.store.evals import Evals
@@ -213,6 +214,7 @@ class Lab:
         self.metrics = Metrics(db)
         self.evals = Evals(db)
         self.object_index = ObjectIndex(db)
+        self.artifacts = ArtifactIndex(db, self.objects)
         self.plans = Plans(db)
         self.ideas = Ideas(db)
         self.questions = Questions(db)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from stepstone.errors import LabError, NotFoundError
 from stepstone.store.db import Database, describe_write_error
@@ -98,6 +99,48 @@ class ObjectStore:
             return self.path(digest).read_bytes()
         except FileNotFoundError as exc:
             raise NotFoundError(f"object {digest[:12]} is missing from {self.root}") from exc
+
+    def open(self, digest: str) -> IO[bytes]:
+        """The object's content, to read in pieces."""
+        try:
+            return open(self.path(digest), "rb")
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"object {digest[:12]} is missing from {self.root}") from exc
+
+    def copy_to(self, digest: str, dest: Path) -> None:
+        """Write object ``digest`` to the file ``dest`` (its folder made), read in pieces and
+        checked against its hash on the way: ``dest`` appears whole and right, or not at all
+        (a damaged object is a LabError and leaves ``dest`` as it was)."""
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+        except OSError as exc:
+            raise LabError(describe_write_error(exc, str(dest.parent))) from exc
+        try:
+            sha = hashlib.sha256()
+            with self.open(digest) as src, os.fdopen(fd, "wb") as out:
+                for piece in iter(lambda: src.read(1 << 20), b""):
+                    sha.update(piece)
+                    out.write(piece)
+            if sha.hexdigest() != digest:
+                raise LabError(f"object {digest[:12]} in {self.root} is damaged (its content no "
+                               "longer matches its hash): it cannot be read back")
+            os.replace(tmp, dest)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise LabError(describe_write_error(exc, str(dest.parent))) from exc
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 hex digest of a file's content, read in pieces."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as src:
+        for piece in iter(lambda: src.read(1 << 20), b""):
+            sha.update(piece)
+    return sha.hexdigest()
 
 
 class ObjectIndex:

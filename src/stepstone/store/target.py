@@ -23,7 +23,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from stepstone.errors import LabError, NotFoundError, UsageError
 from stepstone.store.db import is_postgres_url, mask_url
@@ -225,3 +225,10 @@ class UrlObjectStore(ObjectStore):
         except FileNotFoundError as exc:
             raise NotFoundError(f"object {digest[:12]} is missing from {self.url}") from exc
         return bytes(data)
+
+    def open(self, digest: str) -> IO[bytes]:
+        try:
+            handle: IO[bytes] = self.fs.open(self.key(digest), "rb")
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"object {digest[:12]} is missing from {self.url}") from exc
+        return handle
