@@ -44,6 +44,22 @@ def test_import_stepstone_loads_no_store_until_a_run_starts():
                          check=True, timeout=60).stdout.strip().splitlines()
     assert out == ["[]", "stepstone.sdk.run Config"]
 
+def test_a_run_start_loads_only_what_a_run_writes_with():
+    """What a run's first ``init()`` loads (the session) leaves out the method's repositories
+    (a ``Lab`` makes them on first use), the start-up capture (its own thread loads it) and
+    the standard library's ``socket``, ``uuid`` and ``subprocess``."""
+    code = ("import sys, stepstone.sdk.session\n"
+            "print(sorted(m for m in sys.modules if m in ("
+            "'stepstone.store.plans', 'stepstone.store.ideas', 'stepstone.store.questions', "
+            "'stepstone.store.baselines', 'stepstone.store.notebook', 'stepstone.store.suites', "
+            "'stepstone.store.recall', 'stepstone.store.alerts', 'stepstone.sdk.capture', "
+            "'socket', 'uuid', 'subprocess')))\n"
+            "print('stepstone.store.lab' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.strip().splitlines()
+    assert out == ["[]", "True"]
+
+
 def test_module_level_handles_follow_the_current_run(tmp_path):
     assert stepstone.run is None
     run = stepstone.init(project="p", dir=tmp_path)

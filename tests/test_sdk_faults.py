@@ -189,7 +189,7 @@ def test_a_full_disk_through_finish_raises_nothing_and_loses_nothing(tmp_path):
         data = tmp_path / "data"
         script = tmp_path / "train.py"
         script.write_text(textwrap.dedent(f"""
-            import resource, signal, sys, stepstone
+            import os, resource, signal, sys, stepstone
             sys.path.insert(0, {str(Path(__file__).parent)!r})
             from _faults import fill
             run = stepstone.init(project="full", id="fulldisk", flush_interval=0.05)
@@ -207,7 +207,13 @@ def test_a_full_disk_through_finish_raises_nothing_and_loses_nothing(tmp_path):
             run.save({str(tmp_path / "ckpt.bin")!r})
             run.finish()
             sys.stdout = sys.__stdout__
+            again = None
+            if {disk is not None}:  # full again: the first run's end freed its write-ahead log
+                os.mkdir({str(base / "again")!r})
+                again = fill({str(base / "again")!r})
             stepstone.init(project="full", id="second1").finish()  # on the full disk
+            if again is not None:
+                again.unlink()
             print("training finished", flush=True)
         """))
         (tmp_path / "ckpt.bin").write_bytes(b"")

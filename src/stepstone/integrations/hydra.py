@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stepstone.sdk.capture import hydra_info
+from stepstone.sdk.origin import hydra_info
 from stepstone.sdk.run import Run
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -42,7 +41,7 @@ from stepstone.errors import UsageError
 from stepstone.method import notebook
 from stepstone.store.lab import Lab, connect
 from stepstone.store.metrics import is_system_key
-from stepstone.store.runs import RunRecord
+from stepstone.store.runs import RunRecord, this_host
 from stepstone.store.target import StoreTarget
 
 ENV = "STEPSTONE_MONITOR"
@@ -178,7 +177,7 @@ def watch_run(lab: Lab, ref: str, spec: MonitorSpec) -> RunRecord:
     run = lab.runs.get(ref)
     if run.status != "running":
         raise UsageError(f"run {run.id} is {run.status}: only a running run can be watched")
-    if spec.stop and (run.host != socket.gethostname() or not run.pid):
+    if spec.stop and (run.host != this_host() or not run.pid):
         raise UsageError(f"run {run.id} runs on {run.host or 'an unknown host'}: "
                          "--stop-on-alert stops only a run on this machine")
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -39,7 +38,7 @@ from stepstone.sdk.run import config_seed
 from stepstone.sdk.session import new_run_id, new_run_name
 from stepstone.sdk.system import LAUNCHER_ENV, sample_process, sampling_interval
 from stepstone.store.lab import Lab
-from stepstone.store.runs import RunRecord
+from stepstone.store.runs import RunRecord, this_host
 
 HEARTBEAT_SECONDS = 5.0
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -73,7 +72,7 @@ def create_run(lab: Lab, spec: LaunchSpec) -> str:
     lab.runs.create({
         "id": run_id, "name": spec.name or new_run_name(run_id), "project": spec.project,
         "kind": spec.kind, "tags": list(spec.tags), "status": "running", "created_at": now,
-        "heartbeat_at": now, "pid": os.getpid(), "host": socket.gethostname(),
+        "heartbeat_at": now, "pid": os.getpid(), "host": this_host(),
         "command": list(spec.command), "cwd": spec.cwd or os.getcwd(),
         "question_id": spec.question_id, "baseline": spec.baseline,
         "config_delta": dict(spec.config_delta) if spec.config_delta is not None else None,

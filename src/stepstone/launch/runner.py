@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from stepstone.method.runs import CANCELLED, planned_kind
 from stepstone.sdk.session import new_run_id
 from stepstone.store.lab import Lab, open_lab
 from stepstone.store.plans import PlannedRun, PlanRecord
+from stepstone.store.runs import this_host
 
 RELAUNCH = ("pending", "queued", "cancelled", "failed", "killed", "crashed")
 """States of a planned run that a launch starts (again)."""
@@ -87,15 +87,11 @@ class LaunchResult:
                                    f"finish, or see `stepstone plans {self.plan_id}`")
 
 
-def _host() -> str:
-    return socket.gethostname()
-
-
 def _alive(pid: int | None, host: str | None) -> bool:
     """Whether a process is alive; one on another host is taken to be (we cannot see it)."""
     if pid is None:
         return False
-    if host != _host():
+    if host != this_host():
         return True
     try:
         os.kill(int(pid), 0)
@@ -259,7 +255,7 @@ def launch_plan(lab: Lab, plan: Plan, executor: ExecutorFn, *, executor_name: st
     Ctrl-C cancels the plan: its running runs are stopped and marked killed.
     """
     save_plan(lab, plan, executor_name)
-    me = os.getpid(), _host()
+    me = os.getpid(), this_host()
     held = lab.plans.take_ownership(plan.id, me[0], me[1], _alive)
     if held[0] is not None:
         raise UsageError(f"plan {plan.id} is being launched by pid {held[0]} on {held[1]}: "
@@ -327,7 +323,7 @@ def cancel_plan(lab: Lab, ref: str, reason: str = "cancelled by the user") -> li
         time.sleep(0.2)
     stopped = _stamp_cancel(lab, plan.id, signalled)
     # a live launcher here releases the plan itself; any other hold is dropped
-    if not (plan.owner_host == _host() and _alive(plan.owner_pid, plan.owner_host)):
+    if not (plan.owner_host == this_host() and _alive(plan.owner_pid, plan.owner_host)):
         lab.plans.release(plan.id, "cancelled")
     return stopped
 
@@ -335,12 +331,12 @@ def cancel_plan(lab: Lab, ref: str, reason: str = "cancelled by the user") -> li
 def _still_running(lab: Lab, run_id: str) -> bool:
     """A run here whose launcher has not yet recorded its end (it records the exit code)."""
     rec = lab.runs.get(run_id)
-    return rec.host == _host() and rec.exit_code is None and _alive(rec.pid, rec.host)
+    return rec.host == this_host() and rec.exit_code is None and _alive(rec.pid, rec.host)
 
 
 def _signal_run(pid: int | None, host: str | None, job_id: str | None) -> None:
     """SIGTERM a run's launcher process on this host; scancel a Slurm job elsewhere."""
-    if pid is not None and host == _host():
+    if pid is not None and host == this_host():
         if pid == os.getpid():
             return
         try:

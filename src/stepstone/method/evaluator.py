@@ -13,10 +13,13 @@ run's fingerprint), so the rule holds on a read-only lab too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from stepstone.store.lab import Lab
-from stepstone.store.questions import Question
 from stepstone.store.runs import RunRecord
+
+if TYPE_CHECKING:  # a run's result page loads this module; most runs have no question
+    from stepstone.store.questions import Question
 
 KEYS = ("eval_fingerprint", "data/eval_fingerprint", "evaluator/fingerprint")
 """Where a run records its evaluator's fingerprint, in order (summary first, then config)."""

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -34,7 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stepstone.sdk.origin import launch_dir, script_dir
 from stepstone.store.objects import ObjectStore
+from stepstone.store.runs import this_host
 from stepstone.store.target import LAB_DIRNAME
 
 SNAPSHOT_MAX_BYTES = 20 * 1024 * 1024  # STEPSTONE_SNAPSHOT_MAX_BYTES overrides it
@@ -79,84 +80,6 @@ def _git(args: list[str], cwd: Path, binary: bool = False) -> Any:
         ["git", *args], cwd=cwd, capture_output=True, timeout=30, check=True
     ).stdout
     return out if binary else out.decode("utf-8", "replace").strip()
-
-
-def _hydra_runtime() -> Any:
-    """Hydra's runtime config (``cwd``, ``output_dir``) inside a Hydra app, else None. Hydra is
-    read only when the program imported it."""
-    if "hydra" not in sys.modules:
-        return None
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return HydraConfig.get().runtime if HydraConfig.initialized() else None
-    except Exception:  # an older or partial Hydra
-        return None
-
-
-def hydra_info() -> dict[str, Any] | None:
-    """What Hydra knows about the running job, or None outside a Hydra app."""
-    if "hydra" not in sys.modules:  # Hydra is read only when the program imported it
-        return None
-    try:
-        from hydra.core.hydra_config import HydraConfig
-    except ImportError:
-        return None
-    if not HydraConfig.initialized():
-        return None
-    hc = HydraConfig.get()
-    info: dict[str, Any] = {
-        "overrides": [str(o) for o in hc.overrides.task],
-        "job_name": str(hc.job.name),
-        "config_name": None if hc.job.config_name is None else str(hc.job.config_name),
-        "choices": {str(k): (None if v is None else str(v))
-                    for k, v in hc.runtime.choices.items() if not str(k).startswith("hydra/")},
-        "output_dir": str(hc.runtime.output_dir),
-        "mode": str(getattr(hc.mode, "name", hc.mode)),
-    }
-    hydra_overrides = [str(o) for o in hc.overrides.hydra]
-    if hydra_overrides:
-        info["hydra_overrides"] = hydra_overrides
-    if info["mode"] == "MULTIRUN":
-        try:
-            info["job_num"] = int(hc.job.num)
-        except Exception:  # not set in this Hydra version
-            pass
-    return info
-
-
-def launch_dir() -> Path:
-    """The folder the program was started in: Hydra's original working directory when a
-    Hydra app has moved into its output folder (``hydra.job.chdir=True``, the default before
-    Hydra 1.2), else the working directory."""
-    runtime = _hydra_runtime()
-    return Path(str(runtime.cwd)) if runtime is not None else Path.cwd()
-
-
-def hydra_outputs() -> Path | None:
-    """The top folder of a Hydra app's output folders under where it started (``.../outputs``
-    for ``outputs/<date>/<time>``): logs and configs of runs, never code. Read it during the
-    job: Hydra forgets its runtime when the job ends."""
-    runtime = _hydra_runtime()
-    if runtime is None:
-        return None
-    start = Path(str(runtime.cwd)).resolve()
-    try:
-        inside = Path(str(runtime.output_dir)).resolve().relative_to(start)
-    except ValueError:  # the outputs are elsewhere
-        return None
-    return start / inside.parts[0] if inside.parts else None
-
-
-def script_dir() -> Path:
-    """The folder of the running script (``sys.argv[0]``, relative to :func:`launch_dir`; for
-    ``python -m pkg.mod`` Python sets it to the module's file), or that folder itself."""
-    main = sys.argv[0] if sys.argv else ""
-    if main and main not in ("-c", "-m"):
-        path = launch_dir() / main  # an absolute argv[0] stays as it is
-        if path.exists():
-            return path.resolve().parent
-    return launch_dir()
 
 
 def module_dir(module: str, cwd: Path) -> Path | None:
@@ -416,7 +339,7 @@ def _installed() -> dict[str, str]:
 
 def hardware() -> dict[str, Any]:
     info: dict[str, Any] = {
-        "host": socket.gethostname(),
+        "host": this_host(),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),

@@ -13,32 +13,27 @@ import atexit
 import os
 import random
 import signal
-import socket
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from stepstone.configs import flatten
 from stepstone.errors import LabError, StoreUnreachableError, UsageError
 from stepstone.sdk import tensorboard_sync
-from stepstone.sdk.capture import hydra_info, launch_dir
 from stepstone.sdk.handles import Config, Summary, as_mapping
 from stepstone.sdk.hooks import result_page
 from stepstone.sdk.lints import check_config
+from stepstone.sdk.origin import hydra_info, hydra_outputs, launch_dir, script_dir
 from stepstone.sdk.run import Run, config_seed, wait_for_capture
 from stepstone.sdk.system import sampling_interval, wandb_stats_setting
 from stepstone.sdk.writer import DEFAULT_INTERVAL, Writer
-from stepstone.store.baselines import Baselines
-from stepstone.store.batches import RunCopy, copy_of_run
-from stepstone.store.db import Database, is_postgres_url
+from stepstone.store.batches import copy_of_run
+from stepstone.store.db import SQLITE, Database, is_postgres_url
 from stepstone.store.lab import connect, create_local_lab, init_lab
-from stepstone.store.questions import Questions
-from stepstone.store.runs import RunRecord, Runs
+from stepstone.store.runs import RunRecord, Runs, this_host
 from stepstone.store.target import (
     LAB_DIRNAME,
     StoreTarget,
@@ -79,7 +74,7 @@ _terminating = False  # a SIGTERM is finishing the run now: one arriving meanwhi
 def new_run_id() -> str:
     """An 8-character base-36 id, like wandb's."""
     alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-    value = uuid.uuid4().int
+    value = int.from_bytes(os.urandom(16), "big")
     return "".join(alphabet[(value >> (5 * i)) % 36] for i in range(8))
 
 
@@ -88,10 +83,11 @@ def new_run_name(run_id: str) -> str:
     return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{run_id[:4]}"
 
 
-@dataclass(frozen=True)
-class StartOptions:
+class StartOptions(NamedTuple):
     """What ``init()`` was asked for: its arguments and the ``STEPSTONE_*`` environment, read
-    once and checked by :meth:`read`, so that bad input is refused before anything is made."""
+    once and checked by :meth:`read`, so that bad input is refused before anything is made.
+    (This and :class:`_Begun` are named tuples: Python makes a dataclass several times more
+    slowly, at the import that every run's first ``init()`` pays.)"""
 
     project: str
     name: str | None
@@ -205,9 +201,7 @@ def init(
     if opts.mode == "disabled":
         return _activate(_unrecorded(opts, "disabled"))
     try:
-        run = _start(opts)
-        run._start_system(opts.system_interval)
-        return run
+        return _start(opts)
     except LabError as exc:
         print(f"stepstone: {exc}. This run is NOT being recorded; training goes on.",
               file=sys.stderr)
@@ -252,8 +246,7 @@ def _default_project() -> str:
 
 
 # -- start-up: open the lab, then attach, resume or create, then the run's handle -------------
-@dataclass(frozen=True)
-class _Begun:
+class _Begun(NamedTuple):
     """The run that attach, resume or create left in the lab, as the handle needs it."""
 
     run_id: str
@@ -274,10 +267,20 @@ def _start(opts: StartOptions) -> Run:
             begun = _resume(opts, db)
         else:
             begun = _create(opts, db, target)
-        run_copy = copy_of_run(db, begun.run_id)  # what a spool needs if the lab fails at the end
-    finally:
+        # a SQLite lab's connection goes on as the writer's: closed, as the lab's last one, it
+        # would checkpoint the log (two syncs), and the writer would open another (a team
+        # store's is closed: the writer connects on its own thread)
+        handed = db if db.dialect is SQLITE else None
+        writer = Writer(target.database, begun.run_id, interval=opts.flush_interval,
+                        run_copy=copy_of_run(db, begun.run_id),  # what a spool needs
+                        spools=spool_targets(target), lab=target.location, db=handed)
+    except BaseException:
         db.close()
-    return _activate(_handle(opts, target, begun, run_copy))
+        raise
+    if handed is None:
+        db.close()
+    writer.start()
+    return _activate(_handle(opts, target, begun, writer))
 
 
 def _connect(opts: StartOptions) -> tuple[StoreTarget, Database]:
@@ -375,7 +378,7 @@ def _resume(opts: StartOptions, db: Database) -> _Begun:
     config = {**record.config, **opts.config}
     runs.write_config(run_id, config, own_transaction=True)
     runs.update(run_id, status="running", reason=None, ended_at=None, exit_code=None,
-                pid=os.getpid(), host=socket.gethostname(), heartbeat_at=time.time())
+                pid=os.getpid(), host=this_host(), heartbeat_at=time.time())
     return _Begun(run_id=run_id, name=record.name, project=record.project, config=config,
                   start_step=_next_step(record))
 
@@ -394,7 +397,7 @@ def _create(opts: StartOptions, db: Database, target: StoreTarget) -> _Begun:
         "id": run_id, "name": name, "project": opts.project, "group_name": opts.group,
         "job_type": opts.job_type, "kind": opts.kind, "tags": list(opts.tags),
         "notes": opts.notes, "status": "running", "created_at": now, "heartbeat_at": now,
-        "pid": os.getpid(), "host": socket.gethostname(), "command": [sys.executable, *sys.argv],
+        "pid": os.getpid(), "host": this_host(), "command": [sys.executable, *sys.argv],
         "cwd": str(launch_dir()), "question_id": opts.question,
         "baseline": baseline, "seed": config_seed(config),
     }, config)
@@ -407,22 +410,21 @@ def _next_step(record: RunRecord) -> int:
     return (record.last_step + 1) if record.last_step is not None else 0
 
 
-def _handle(opts: StartOptions, target: StoreTarget, begun: _Begun, run_copy: RunCopy) -> Run:
-    """The run's handle, its writer started, its start-up capture under way."""
-    writer = Writer(target.database, begun.run_id, interval=opts.flush_interval,
-                    run_copy=run_copy, spools=spool_targets(target), lab=target.location)
-    writer.start()
+def _handle(opts: StartOptions, target: StoreTarget, begun: _Begun, writer: Writer) -> Run:
+    """The run's handle, writing with ``writer``, its system sampler and start-up capture
+    under way."""
     run = Run(run_id=begun.run_id, name=begun.name or begun.run_id, project=begun.project,
               lab_root=target.root, objects=open_objects(target.objects), config=begun.config,
               writer=writer, start_step=begun.start_step, attached=begun.attached,
               target=target)
     check_config(run.summary, begun.config)  # fp16 without a gradient scaler: warn now
-    _start_capture(run, target, code=opts.save_code and not begun.attached, notes=begun.notes)
     if not begun.attached:
         run._start_tee()
     info = hydra_info()
     if info is not None:  # launched from a Hydra app: keep its overrides and choices
         run.config.update({"hydra": info})
+    run._start_system(opts.system_interval)
+    _start_capture(run, target, code=opts.save_code and not begun.attached, notes=begun.notes)
     return run
 
 
@@ -452,6 +454,8 @@ def _links(db: Database, question: str | None,
     (``small@2026-11-21``): the version the run starts from, which reproduces it."""
     notes = []
     if question is not None:
+        from stepstone.store.questions import Questions  # on first use: most runs link none
+
         try:
             Questions(db).get(question)
         except Exception:
@@ -459,6 +463,8 @@ def _links(db: Database, question: str | None,
                          "(`stepstone question list` shows its questions)")
     version = baseline
     if baseline is not None:
+        from stepstone.store.baselines import Baselines
+
         try:
             row = (Baselines(db).current(baseline) if "@" not in baseline
                    else Baselines(db).get(baseline))
@@ -476,15 +482,15 @@ def _links(db: Database, question: str | None,
 
 def _start_capture(run: Run, target: StoreTarget, *, code: bool,
                    notes: Sequence[str] = ()) -> None:
-    from stepstone.sdk.capture import capture_all, hydra_outputs, script_dir
-
     folder, outputs = script_dir(), hydra_outputs()  # now: a Hydra job forgets them at its end
 
     def work() -> None:
+        run.pause_for_end()  # the first time: until the thread's start has returned (below)
         if not run.attached:  # what finish() writes the result page with, loaded off this thread
-            run.pause_for_end()
             result_page()
         try:
+            from stepstone.sdk.capture import capture_all  # loaded on this thread too
+
             cap = capture_all(open_objects(target.objects), code=code, folder=folder,
                               skip=outputs, pause=run.pause_for_end)
         except Exception as exc:  # capture must never break a run
@@ -497,8 +503,9 @@ def _start_capture(run: Run, target: StoreTarget, *, code: bool,
         run._record_capture(cap.objects, cap.fields)
 
     thread = threading.Thread(target=work, name=f"stepstone-capture-{run.id}", daemon=True)
-    thread.start()
     run._capture = thread
+    with run._ending:  # the thread's first pause_for_end() waits until init() has this thread
+        thread.start()  # back: init() does not queue behind the capture for the interpreter lock
 
 
 def _activate(run: Run) -> Run:

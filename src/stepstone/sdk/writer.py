@@ -44,7 +44,6 @@ import os
 import sys
 import threading
 import time
-import uuid
 from array import array
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -137,7 +136,10 @@ class Writer(threading.Thread):
 
     def __init__(self, target: str | Path, run_id: str, interval: float = DEFAULT_INTERVAL,
                  summary_view: dict[str, Any] | None = None, *, run_copy: RunCopy | None = None,
-                 spools: tuple[StoreTarget, ...] = (), lab: str | None = None) -> None:
+                 spools: tuple[StoreTarget, ...] = (), lab: str | None = None,
+                 db: Database | None = None) -> None:
+        """``db``, when given, is a connection to ``target`` that the writer takes over (the
+        one its run was started on: ``init()`` neither closes it nor waits for a new one)."""
         super().__init__(name=f"stepstone-writer-{run_id}", daemon=True)
         self.db_path = str(target)  # what Database() takes: a SQLite file or a store URL
         self.run_id = run_id
@@ -150,7 +152,7 @@ class Writer(threading.Thread):
         self.spooled_to: StoreTarget | None = None  # where the batches the lab refused went
         self.spill_points = spill_bound()
         self.error: str | None = None
-        self.writer_id = uuid.uuid4().hex
+        self.writer_id = os.urandom(16).hex()
         self._run_copy = run_copy or RunCopy({"id": run_id}, ())
         self._spools = spools
         self._lab = lab or self.db_path  # what `stepstone sync --to` takes
@@ -167,6 +169,8 @@ class Writer(threading.Thread):
         self._last_beat = 0.0
         self._db: Database | None = None
         self._checkpoints: Checkpoints | None = None
+        if db is not None:
+            self._adopt(db)
 
     # -- called from the training thread -------------------------------------------------
     def flush(self, timeout: float = 30.0) -> None:
@@ -489,12 +493,16 @@ class Writer(threading.Thread):
 
     def _connect(self) -> Database:
         if self._db is None:
-            db = Database(self.db_path)
-            if db.dialect is SQLITE:  # its checkpoints on their own thread (sdk/checkpoints.py)
-                db.leave_checkpoints()
-                self._checkpoints = Checkpoints(db.target, f"stepstone-checkpoints-{self.run_id}")
-            self._db = db
+            self._adopt(Database(self.db_path))
+        assert self._db is not None
         return self._db
+
+    def _adopt(self, db: Database) -> None:
+        """Write with ``db`` from now on."""
+        if db.dialect is SQLITE:  # its checkpoints on their own thread (sdk/checkpoints.py)
+            db.leave_checkpoints()
+            self._checkpoints = Checkpoints(db.target, f"stepstone-checkpoints-{self.run_id}")
+        self._db = db
 
     def _disconnect(self) -> None:
         if self._checkpoints is not None:

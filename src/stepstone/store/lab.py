@@ -12,27 +12,19 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stepstone.errors import LabError, NotFoundError, UsageError
-from stepstone.store.alerts import Alerts
 from stepstone.store.artifacts import ArtifactIndex
-from stepstone.store.baselines import Baselines
 from stepstone.store.db import Database, is_postgres_url, lab_writable
 from stepstone.store.evals import Evals
-from stepstone.store.ideas import Ideas
 from stepstone.store.metrics import Metrics
 from stepstone.store.migrations import LATEST, check_version, migrate, schema_version, upgrade
-from stepstone.store.notebook import Notebook
 from stepstone.store.objects import ObjectIndex, RunObject
-from stepstone.store.plans import Plans
-from stepstone.store.questions import Questions
-from stepstone.store.recall import Recall
 from stepstone.store.runs import Runs
-from stepstone.store.suites import Suites
 from stepstone.store.target import (
     DB_NAME,
     LAB_DIRNAME,
@@ -44,6 +36,16 @@ from stepstone.store.target import (
     target_of_url,
     write_store_file,
 )
+
+if TYPE_CHECKING:
+    from stepstone.store.alerts import Alerts
+    from stepstone.store.baselines import Baselines
+    from stepstone.store.ideas import Ideas
+    from stepstone.store.notebook import Notebook
+    from stepstone.store.plans import Plans
+    from stepstone.store.questions import Questions
+    from stepstone.store.recall import Recall
+    from stepstone.store.suites import Suites
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,11 @@ class Lab:
     """An open lab: its database repositories and its object store.
 
     ``root`` is the local ``.stepstone/`` folder, None for a team store named by URL alone;
-    ``target`` says where the database and the objects live.
+    ``target`` says where the database and the objects live. The repositories a run writes
+    with (runs, metrics, evaluations, objects, artifacts) are made at once; the method's
+    (plans, ideas, questions, baselines, notebook, suites, recall, alerts) on first use, their
+    modules imported then: a run's ``init()`` opens its lab through this module, and its
+    result page reads a few of them (imports for start-up speed).
     """
 
     def __init__(self, root: Path | None, db: Database, target: StoreTarget | None = None) -> None:
@@ -215,14 +221,54 @@ class Lab:
         self.evals = Evals(db)
         self.object_index = ObjectIndex(db)
         self.artifacts = ArtifactIndex(db, self.objects)
-        self.plans = Plans(db)
-        self.ideas = Ideas(db)
-        self.questions = Questions(db)
-        self.baselines = Baselines(db)
-        self.notebook = Notebook(db)
-        self.suites = Suites(db)
-        self.recall = Recall(db)
-        self.alerts = Alerts(db)
+
+    @cached_property
+    def plans(self) -> Plans:
+        from stepstone.store.plans import Plans
+
+        return Plans(self.db)
+
+    @cached_property
+    def ideas(self) -> Ideas:
+        from stepstone.store.ideas import Ideas
+
+        return Ideas(self.db)
+
+    @cached_property
+    def questions(self) -> Questions:
+        from stepstone.store.questions import Questions
+
+        return Questions(self.db)
+
+    @cached_property
+    def baselines(self) -> Baselines:
+        from stepstone.store.baselines import Baselines
+
+        return Baselines(self.db)
+
+    @cached_property
+    def notebook(self) -> Notebook:
+        from stepstone.store.notebook import Notebook
+
+        return Notebook(self.db)
+
+    @cached_property
+    def suites(self) -> Suites:
+        from stepstone.store.suites import Suites
+
+        return Suites(self.db)
+
+    @cached_property
+    def recall(self) -> Recall:
+        from stepstone.store.recall import Recall
+
+        return Recall(self.db)
+
+    @cached_property
+    def alerts(self) -> Alerts:
+        from stepstone.store.alerts import Alerts
+
+        return Alerts(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -271,7 +317,7 @@ class Lab:
         self, *, label: str, form: str, source: str, run_ids: list[str],
         flops_method: str | None, result: dict[str, Any],
     ) -> str:
-        fit_id = uuid.uuid4().hex[:10]
+        fit_id = os.urandom(5).hex()
         with self.db.transaction():
             self.db.execute(
                 "INSERT INTO fits (id, created_at, label, form, source, run_ids, flops_method,"

@@ -6,7 +6,6 @@ import builtins
 import json
 import math
 import os
-import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -353,7 +352,7 @@ class Runs:
         host, or no pid) a heartbeat older than ``HEARTBEAT_STALE_SECONDS``, in SQL; on this
         host the process decides, checked here for those few runs alone."""
         now = time.time() if now is None else now
-        here = socket.gethostname()
+        here = this_host()
         gone = [row["id"] for row in self.db.query(
             "SELECT id, pid, host, heartbeat_at, created_at FROM runs"
             " WHERE status = 'running' AND host = ? AND pid IS NOT NULL AND pid != 0", (here,))
@@ -402,6 +401,13 @@ def shows_dead(statuses: Sequence[str]) -> bool:
     return ("crashed" in statuses) != ("running" in statuses)
 
 
+def this_host() -> str:
+    """This machine's name, as a run records it (``host``) and as :func:`dead_reason` compares
+    it: the kernel's node name, which ``socket.gethostname()`` returns too (read here without
+    loading ``socket``, which a run's start does not otherwise need)."""
+    return os.uname().nodename
+
+
 def dead_reason(host: str | None, pid: int | None, heartbeat_at: float | None,
                 created_at: float, now: float) -> str | None:
     """Why a running run is dead, or None while it may live: the one liveness rule of the
@@ -413,7 +419,7 @@ def dead_reason(host: str | None, pid: int | None, heartbeat_at: float | None,
     (a writer waiting on a lock, a suspended laptop). Elsewhere a heartbeat older than
     ``HEARTBEAT_STALE_SECONDS`` means dead.
     """
-    if host == socket.gethostname() and pid:
+    if host == this_host() and pid:
         if not _pid_alive(int(pid)):
             return f"the process died without finishing (pid {pid} is gone)"
         if (_started_at(int(pid)) or 0.0) > created_at + _START_SLACK:
