@@ -141,7 +141,7 @@ SESSION = "stepstone.sdk.session"  # what a run's first init() loads on top of s
 
 
 # what the SDK's own modules import from the standard library: the floor of ``import stepstone``
-STDLIB = "sqlite3, threading, dataclasses, typing, hashlib, json, pathlib, tempfile, uuid, socket"
+STDLIB = "sqlite3, threading, dataclasses, typing, hashlib, json, pathlib, tempfile"
 
 
 # -- fit ------------------------------------------------------------------------------------
