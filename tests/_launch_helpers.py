@@ -1,5 +1,5 @@
 """What the launch tests share: wait for a file a hanging rung writes, run a launch in a
-thread, and tell whether a process has ended."""
+thread, tell whether a process has ended, and know when an executor has acted on a cancel."""
 
 from __future__ import annotations
 
@@ -42,3 +42,32 @@ def gone(pid: int) -> bool:
             return fh.read().split(")")[-1].split()[0] == "Z"
     except (ProcessLookupError, FileNotFoundError):
         return True
+
+
+class CancelPasses:
+    """An executor that counts the passes of its wait loop (its :class:`Watch` ticks) made
+    after it saw the plan cancelled: once :meth:`wait` sees ``n`` of them (``n`` >= 2), its
+    cancel of the jobs went out a whole poll before (a test's order of events, not a timing)."""
+
+    def __init__(self, executor):
+        self.executor = executor
+        self.count = 0
+        self._changed = threading.Condition()
+
+    def __call__(self, jobs, watch):
+        tick = watch.tick
+
+        def counted(force=False):
+            tick(force)
+            if watch.cancelled():
+                with self._changed:
+                    self.count += 1
+                    self._changed.notify_all()
+
+        watch.tick = counted
+        self.executor(jobs, watch)
+
+    def wait(self, n: int, timeout: float = 60.0) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.count >= n, timeout):
+                raise AssertionError(f"the executor made {self.count} passes after the cancel")

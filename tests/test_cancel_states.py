@@ -26,6 +26,23 @@ def test_unstarted_runs_of_a_cancelled_plan_read_cancelled(lab: Path) -> None:
         assert [s.status for s in plan_state(opened, plan.id)] == ["cancelled"] * 3
 
 
+def test_a_plan_records_when_it_was_cancelled_and_a_second_cancel_keeps_that(lab: Path) -> None:
+    """The time decides which runs the cancel stopped (a run that ended before keeps its own
+    end): cancelling again changes the reason, not when the plan was cancelled."""
+    plan = plan_ladder({"width": 1}, [sys.executable, "t.py"], rungs=[["width=2"]], name="p",
+                       project="t")
+    with open_lab(lab) as opened:
+        save_plan(opened, plan)
+        assert opened.plans.get(plan.id).cancelled_at is None
+        before = time.time()
+        cancel_plan(opened, plan.id, "wrong lr")
+        first = opened.plans.get(plan.id)
+        assert first.cancelled_at is not None and first.cancelled_at >= before
+        cancel_plan(opened, plan.id, "wrong lr, and the data")
+        again = opened.plans.get(plan.id)
+        assert (again.cancelled_at, again.reason) == (first.cancelled_at, "wrong lr, and the data")
+
+
 def test_a_planned_runs_state_is_not_a_run_status(lab: Path) -> None:
     code, _, err = cli(lab, "runs", "--status", "queued")
     assert code == 2 and "queued is the state of a planned run" in err

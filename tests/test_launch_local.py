@@ -241,6 +241,43 @@ def test_a_command_that_exits_0_on_the_cancel_is_killed_by_it(project, lab):
         assert (rec.status, rec.reason, rec.exit_code) == ("killed", "cancelled: wrong lr", 0)
 
 
+FAILS_OR_HANGS = """\
+import os, sys, time
+import stepstone
+
+stepstone.init()
+if stepstone.config["model"]["width"] == 2:
+    sys.exit(3)  # fails on its own
+with open("hangs.pid", "w") as fh:
+    fh.write(str(os.getpid()))
+time.sleep(120)
+"""
+
+
+def test_a_rung_that_failed_before_the_cancel_keeps_its_own_reason(project, lab):
+    """One rung failed on its own (exit code 3) before the plan was cancelled, the other was
+    running when the cancel came: only that one gets the cancel's reason."""
+    (project / "fails_or_hangs.py").write_text(FAILS_OR_HANGS)
+    plan = plan_ladder({"model": {"width": 1}}, [sys.executable, "fails_or_hangs.py"],
+                       rungs=[["model.width=2"], ["model.width=5"]], cwd=str(project))
+    with open_lab(lab) as opened:
+        thread, out = in_thread(launch_plan, opened, plan, local_executor(workers=2))
+        wait_for(project / "hangs.pid")
+        deadline = time.monotonic() + 60
+        while plan_state(opened, plan.id)[0].status != "failed":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        code, text, err = cli(lab, "cancel", plan.id, "--reason", "wrong lr", "--json")
+        assert code == 0, err
+        thread.join(60)
+        assert not thread.is_alive() and "error" not in out, out
+        assert out["result"].status == "cancelled"
+        failed, hung = plan_state(opened, plan.id)
+        assert (failed.status, failed.reason) == ("failed", "exit code 3")
+        assert (hung.status, hung.reason) == ("killed", "cancelled: wrong lr")
+        assert json.loads(text)["stopped"] == [hung.run_id]
+
+
 def test_cli_ladder_runs_then_resumes_without_duplicates(project, lab):
     (project / "base.yaml").write_text("model:\n  width: 1\n")
     env = {**os.environ, "STEPSTONE_LAB": str(lab)}

@@ -340,3 +340,29 @@ def test_a_condition_is_alerted_once_per_run_whichever_watcher_sees_it(lab, tmp_
         proc.wait()
     assert [(a["detector"], a["metric"]) for a in _alerts(lab, run_id)] == [
         ("divergence", "loss")]
+
+
+FINISHED_NAN = """\
+import os, time, stepstone
+from stepstone.store import open_lab
+
+run = stepstone.init(flush_interval=3600)  # its points are written with its end, by finish()
+run.log({"loss": 1.0}, step=0)
+run.log({"loss": float("nan")}, step=1)
+run.finish()
+with open_lab(os.environ["STEPSTONE_LAB"]) as lab:  # finished, and slow to exit: until the
+    deadline = time.time() + 60                     # monitor has alerted on the NaN
+    while not lab.alerts.of_runs([run.id]) and time.time() < deadline:
+        time.sleep(0.1)
+"""
+
+
+def test_a_run_that_finished_before_the_monitors_stop_stays_finished(lab, tmp_path):
+    """The monitor sees a NaN loss only once the script recorded its end (its process still
+    lives): the run keeps its finish, its process is left to exit, the alert is recorded."""
+    (tmp_path / "finished_nan.py").write_text(FINISHED_NAN)
+    record = _run(lab, "--monitor", "--stop-on-alert", "--monitor-every", "0.2",
+                  "--", sys.executable, str(tmp_path / "finished_nan.py"))
+    assert (record["status"], record["reason"], record["exit_code"]) == ("finished", None, 0)
+    [alert] = _alerts(lab, record["id"])
+    assert (alert["detector"], alert["metric"], alert["action"]) == ("nonfinite", "loss", None)

@@ -141,12 +141,11 @@ def test_a_reader_upgrades_an_older_lab_it_can_write(tmp_path: Path) -> None:
 
     from stepstone.store import init_lab
     from stepstone.store.migrations import LATEST
-    from stepstone.store.schema_core import RUNNING_INDEX
     from stepstone.web.app import create_app
 
     root = init_lab(tmp_path)
-    with open_lab(root) as lab:  # made by this version, then set back by one migration
-        lab.db.execute(f"DROP INDEX {RUNNING_INDEX}")
+    with open_lab(root) as lab:  # made by this version, then set back by one migration (12)
+        lab.db.execute("ALTER TABLE plans DROP COLUMN cancelled_at")
         lab.db.execute("DELETE FROM schema_migrations WHERE version = ?", (LATEST,))
     client = TestClient(create_app(str(root)))
     assert client.get("/runs").status_code == 200

@@ -1,5 +1,6 @@
 """Executors: where a plan's runs go. Each takes the jobs and a :class:`Watch`, and
-returns when every job has ended (or the plan was cancelled and its jobs stopped).
+returns when every job has ended (or the plan was cancelled and its jobs stopped: a job
+whose run has ended is left to exit, so its output log and result page are written whole).
 
 - :func:`local_executor`: a pool of worker processes on this machine, one GPU per run
   through ``CUDA_VISIBLE_DEVICES`` when ``nvidia-smi`` shows GPUs (least-busy first).
@@ -129,6 +130,13 @@ def ray_executor(address: str | None = None, cpus_per_run: float = 1.0,
             task = ray.remote(execute_rung).options(
                 num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)
             refs: dict[Any, RungJob] = {task.remote(job): job for job in jobs}
+
+            def stop() -> None:  # a task whose run has ended is left to exit
+                ended = watch.ended([job.run_id for job in refs.values()])
+                for ref, job in refs.items():
+                    if job.run_id not in ended:
+                        ray.cancel(ref, force=False)
+
             cancelled = False
             try:
                 while refs:
@@ -142,12 +150,10 @@ def ray_executor(address: str | None = None, cpus_per_run: float = 1.0,
                                 watch.error(f"run {job.run_id}: {type(exc).__name__}")
                     if not cancelled and watch.cancelled():
                         cancelled = True
-                        for ref in refs:
-                            ray.cancel(ref, force=False)
+                        stop()
                     watch.tick()
             except KeyboardInterrupt:
-                for ref in refs:
-                    ray.cancel(ref, force=False)
+                stop()
                 raise
         finally:
             if started:
@@ -205,20 +211,23 @@ def slurm_executor(folder: str | Path, partition: str | None = None, time_limit:
         submitted = executor.map_array(execute_rung, jobs)
         for job, sub in zip(jobs, submitted, strict=True):
             watch.record_job(job.run_id, str(sub.job_id))
+
+        def stop() -> None:  # a job whose run has ended is left to exit
+            ended = watch.ended([job.run_id for job in jobs])
+            for job, sub in zip(jobs, submitted, strict=True):
+                if not sub.done() and job.run_id not in ended:
+                    sub.cancel(check=False)
+
         cancelled = False
         try:
             while not all(sub.done() for sub in submitted):
                 if not cancelled and watch.cancelled():
                     cancelled = True
-                    for sub in submitted:
-                        if not sub.done():
-                            sub.cancel(check=False)
+                    stop()
                 watch.tick()
                 time.sleep(POLL_SECONDS)
         except KeyboardInterrupt:
-            for sub in submitted:
-                if not sub.done():
-                    sub.cancel(check=False)
+            stop()
             raise
         for job, sub in zip(jobs, submitted, strict=True):
             if sub.state in ("CANCELLED",) or cancelled:

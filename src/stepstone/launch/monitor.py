@@ -12,7 +12,8 @@ the detectors of :mod:`stepstone.analysis.health`. Each firing:
   ``STEPSTONE_ALERT_DETECTOR`` set and the alert as JSON on stdin), or, for an
   ``http(s)://`` URL, a webhook POST of that JSON;
 - with ``stop``, stops the run (SIGTERM to its process) to free its machine: it ends killed,
-  the reason saying which alert stopped it.
+  the reason saying which alert stopped it. Only a run still running is stopped: one whose
+  script recorded its end (``finish()``) before the stop keeps it, with the alert recorded.
 
 A condition (a detector on a key; a stall: per silence) is alerted once per run, whichever
 watcher saw it first. A run that ended by itself is still alerted on for the points it logged
@@ -155,9 +156,13 @@ class Watcher(threading.Thread):
         alert = {"run_id": run.id, "run_name": run.name, "question_id": run.question_id,
                  **asdict(finding)}
         actions = [a for a in (_act(self.spec, alert),) if a]
-        if self.spec.stop and alive:
-            self.stopped_by = f"stopped by the health monitor: {finding.message}"
-            lab.runs.update(run.id, status="killed", reason=self.stopped_by)
+        stopped_by = f"stopped by the health monitor: {finding.message}"
+        # only a run still running is stopped (the UPDATE checks): one whose script recorded
+        # its end meanwhile (finished, its process still exiting) keeps it, and its process
+        # is left to exit
+        if self.spec.stop and alive and lab.runs.update(
+                run.id, if_status=("running",), status="killed", reason=stopped_by):
+            self.stopped_by = stopped_by
             self.stop_process()
             actions.append("run stopped")
         action = "; ".join(actions) or None

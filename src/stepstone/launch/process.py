@@ -179,11 +179,12 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
     previous = _forward_sigterm(send)
     try:
         while True:
-            try:
-                code = proc.wait(timeout=HEARTBEAT_SECONDS)
-                break
-            except subprocess.TimeoutExpired:
-                lab.runs.update(run_id, heartbeat_at=time.time())
+            try:  # an interrupt anywhere in the wait, the heartbeat's write included
+                try:
+                    code = proc.wait(timeout=HEARTBEAT_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    lab.runs.update(run_id, heartbeat_at=time.time())
             except KeyboardInterrupt:
                 interrupted = "interrupted (Ctrl-C)"
                 send(signal.SIGINT)

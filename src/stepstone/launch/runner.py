@@ -185,15 +185,24 @@ def _rung(lab: Lab, job: RungJob) -> PlannedRun | None:
 
 
 def _stamp_cancel(lab: Lab, plan_id: str, run_ids: Sequence[str]) -> list[str]:
-    """Give runs of a cancelled plan that stopped the cancel's reason, and return their ids.
-    A run that finished keeps its end (the UPDATE checks the status it replaces: a run's own
-    finish written meanwhile stands); a rung booked but never started has no run to stamp."""
+    """Give the runs of a cancelled plan that the cancel stopped its reason, and return their
+    ids: the one rule of who gets it. A run that was still running when the plan was
+    cancelled and did not finish gets it; one that ended before (a rung that failed on its
+    own) keeps its own end and reason, and one that finished keeps its end (the UPDATE checks
+    the status it replaces: a run's own finish written meanwhile stands). A rung booked but
+    never started has no run to stamp."""
     plan = lab.plans.get(plan_id)
     if plan.status != "cancelled":
         return []
-    return [run_id for run_id in run_ids
-            if lab.runs.update(run_id, if_status=("killed", "failed", "crashed"), status="killed",
-                               reason=f"{CANCELLED}{plan.reason}")]
+    stamped: list[str] = []
+    for rec in lab.runs.list(ids=list(run_ids), details=False) if run_ids else []:
+        if (plan.cancelled_at is not None and rec.ended_at is not None
+                and rec.ended_at < plan.cancelled_at):
+            continue  # it ended before the cancel came
+        if lab.runs.update(rec.id, if_status=("killed", "failed", "crashed"), status="killed",
+                           reason=f"{CANCELLED}{plan.reason}"):
+            stamped.append(rec.id)
+    return stamped
 
 
 # -- the launcher side ----------------------------------------------------------------
@@ -222,6 +231,13 @@ class Watch:
         if not self._cancelled:
             self._cancelled = self.lab.plans.get(self.plan_id).status == "cancelled"
         return self._cancelled
+
+    def ended(self, run_ids: Sequence[str]) -> set[str]:
+        """Those of ``run_ids`` whose run has ended (its status is no longer running), though
+        its process may still be exiting: an executor's cancel leaves their jobs alone (a
+        job not yet started has no run, and is cancelled)."""
+        return {rec.id for rec in self.lab.runs.list(ids=list(run_ids), details=False)
+                if rec.status != "running"}
 
     def record_job(self, run_id: str, job_id: str) -> None:
         self.lab.plans.set_job_id(run_id, job_id)
@@ -302,9 +318,12 @@ def cancel_plan(lab: Lab, ref: str, reason: str = "cancelled by the user") -> li
     marked killed with ``reason``. Returns the ids of the runs stopped. A run that ended
     since it was read as running keeps its end (the mark checks the status it replaces),
     only a run this cancel marked is signalled, and the reason goes last only on runs that
-    stopped without finishing."""
+    stopped without finishing. The plan records when it was cancelled (the runs that ended
+    before keep their own end: :func:`_stamp_cancel`)."""
     plan = lab.plans.get(ref)
-    lab.plans.update(plan.id, status="cancelled", reason=reason)
+    since = plan.cancelled_at if plan.status == "cancelled" else None  # cancelled again: kept
+    lab.plans.update(plan.id, status="cancelled", reason=reason,
+                     cancelled_at=since or time.time())
     jobs = {a.run_id: a.job_id for r in lab.plans.runs(plan.id) for a in r.attempts}
     signalled: list[str] = []
     for state in plan_state(lab, plan.id):

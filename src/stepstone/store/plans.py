@@ -41,6 +41,7 @@ class PlanRecord:
     options: dict[str, Any] = field(default_factory=dict)
     owner_pid: int | None = None
     owner_host: str | None = None
+    cancelled_at: float | None = None  # when it was last cancelled
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,7 +116,8 @@ class Plans:
         return True
 
     def update(self, plan_id: str, **fields: Any) -> None:
-        allowed = {"status", "reason", "executor", "options", "owner_pid", "owner_host"}
+        allowed = {"status", "reason", "executor", "options", "owner_pid", "owner_host",
+                   "cancelled_at"}
         unknown = set(fields) - allowed
         if unknown:
             raise UsageError(f"unknown plan fields: {', '.join(sorted(unknown))}")

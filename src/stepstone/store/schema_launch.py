@@ -1,4 +1,4 @@
-"""Migrations of the launch tables (plans and their planned runs): version 3.
+"""Migrations of the launch tables (plans and their planned runs): versions 3 and 12.
 
 A plan is a sweep or a ladder: a base config, a command and a list of planned runs
 (rungs), each a set of overrides. Every launch of a planned run is an attempt that
@@ -55,5 +55,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
             "CREATE INDEX plan_attempts_run ON plan_attempts (run_id)",
         ),
+    ),
+    Migration(
+        12,
+        "the time a plan was cancelled",
+        # a run of the plan that ended before it keeps its own end and reason; one that was
+        # running then gets the cancel's reason (launch/runner.py _stamp_cancel)
+        ("ALTER TABLE plans ADD COLUMN cancelled_at DOUBLE PRECISION",),
     ),
 )
