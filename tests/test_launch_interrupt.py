@@ -1,12 +1,14 @@
 """Ctrl-C while a launcher waits on its command ends the run `killed` ("interrupted
 (Ctrl-C)") and stops the command, wherever in the wait it lands: the heartbeat's write
-included."""
+included; and a command started from a thread that blocks SIGINT (a Ray worker's) can still
+be stopped by it."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,35 @@ def test_ctrl_c_during_the_heartbeat_ends_the_run_killed(lab: Path, tmp_path: Pa
         assert (record.status, record.reason) == ("killed", "interrupted (Ctrl-C)")
         assert opened.runs.get(record.id).status == "killed"
     assert gone(int(pid_file.read_text())), "the command outlived the interrupt"
+
+
+MASK = """\
+for line in open("/proc/self/status"):
+    if line.startswith("SigBlk:"):
+        open("blocked.txt", "w").write(line.split()[1])
+"""
+
+
+def test_a_command_started_where_sigint_is_blocked_can_be_stopped_by_it(
+        lab: Path, tmp_path: Path) -> None:
+    """The launching thread blocks SIGINT and SIGTERM, as a Ray worker's does: the command
+    starts with them deliverable (a cancel's forwarded stop reaches it), and the thread's
+    own mask is as it was."""
+    (tmp_path / "mask.py").write_text(MASK)
+    stops = {signal.SIGINT, signal.SIGTERM}
+    seen: dict[str, object] = {}
+
+    def launch() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        with open_lab(lab) as opened:
+            seen["record"] = run_attached(opened, LaunchSpec(
+                [sys.executable, "mask.py"], project="t", cwd=str(tmp_path)), echo=False)
+        seen["after"] = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+    thread = threading.Thread(target=launch)
+    thread.start()
+    thread.join(120)
+    assert seen["record"].status == "finished"  # type: ignore[attr-defined]
+    blocked = int((tmp_path / "blocked.txt").read_text(), 16)
+    assert not blocked & (1 << (signal.SIGINT - 1) | 1 << (signal.SIGTERM - 1)), hex(blocked)
+    assert stops <= seen["after"]  # type: ignore[operator]

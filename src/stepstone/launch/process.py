@@ -26,7 +26,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -131,6 +132,21 @@ def _death_signal() -> Callable[[], None] | None:
     return setup
 
 
+@contextmanager
+def _stops_unblocked() -> Iterator[None]:
+    """Start the command with SIGINT and SIGTERM deliverable. A child inherits its forking
+    thread's signal mask, and some hosts block them in the thread that launches (a Ray
+    worker blocks SIGINT): the command would then never see the stop a cancel forwards."""
+    stops = {signal.SIGINT, signal.SIGTERM} & signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    if stops:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+    try:
+        yield
+    finally:
+        if stops:
+            signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+
+
 def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
                  own_group: bool = False) -> RunRecord:
     """Launch ``spec.command`` as a run, wait for it, write its result page in the notebook,
@@ -154,10 +170,11 @@ def run_attached(lab: Lab, spec: LaunchSpec, *, echo: bool = True,
            "STEPSTONE_LAB": lab.target.location, LAUNCHER_ENV: "1"}
     started = time.time()
     try:
-        proc = subprocess.Popen(list(spec.command), cwd=spec.cwd, env=env,
-                                stdin=subprocess.DEVNULL if own_group else None,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=own_group, preexec_fn=_death_signal())
+        with _stops_unblocked():
+            proc = subprocess.Popen(list(spec.command), cwd=spec.cwd, env=env,
+                                    stdin=subprocess.DEVNULL if own_group else None,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=own_group, preexec_fn=_death_signal())
     except OSError as exc:
         lab.runs.update(run_id, status="failed", reason=f"could not start: {exc.strerror}",
                         ended_at=time.time(), exit_code=127)
