@@ -271,7 +271,7 @@ def test_the_run_page_plays_audio_and_video_served_from_the_lab(lab: Path,
     assert client.get(f"{base}walk%409.mp4", headers={"Range": "bytes=999-"}).status_code == 416
     got = client.get(f"{base}plot%409.svg")  # a page of its own, never shown inline
     assert got.headers["content-type"] == "application/octet-stream"
-    assert got.headers["content-disposition"] == "attachment"
+    assert got.headers["content-disposition"] == "attachment; filename*=utf-8''plot%409.svg"
     assert got.headers["x-content-type-options"] == "nosniff"
     assert client.get(f"{base}..%2F..%2Flab.db").status_code == 404
     assert client.get(base).status_code == 400  # an empty name

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from _cli import cli
-from stepstone.display import cell, duration, jsonable, span
+from stepstone.display import cell, duration, jsonable, nbytes, span
 from stepstone.method import baselines as baseline_rules
 from stepstone.store import open_lab
 
@@ -24,6 +24,13 @@ def test_a_span_is_in_a_readable_unit(hours: float, text: str) -> None:
                                                (3 * 3600, "3 h")])
 def test_a_runs_duration_reads_as_a_span(seconds: float | None, text: str) -> None:
     assert duration(seconds) == text  # the CLI's runs table and the dashboard alike
+
+
+@pytest.mark.parametrize(("count", "text"), [
+    (0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (12_301, "12.0 KiB"),
+    (3 * 1024**3, "3.0 GiB"), (5 * 1024**5, "5120.0 TiB")])
+def test_a_size_is_in_a_readable_unit(count: int, text: str) -> None:
+    assert nbytes(count) == text  # an artifact's files on the run page
 
 
 @pytest.mark.parametrize(("value", "text"), [

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from fastapi.testclient import TestClient
 
 import stepstone
 from stepstone.store.lab import open_lab
+from stepstone.store.target import StoreTarget
 from stepstone.web.app import create_app
 from stepstone.web.downsample import lttb, lttb_indices
 
@@ -632,3 +635,88 @@ def test_a_nan_summary_is_null_in_the_cli_json_and_the_api(lab: Path) -> None:
     assert code == 0 and json.loads(out)["summary"] == want
     api = TestClient(create_app(lab)).get("/api/runs/nanrun01")
     assert api.status_code == 200 and api.json()["summary"] == want
+
+
+def test_a_runs_artifacts_are_listed_and_their_files_served_with_ranges(
+        store_target: StoreTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``/api/runs/ID/artifacts`` lists what a run logged and used (through the store's
+    version rule); ``.../artifacts/NAME:vN/file?path=P`` serves a logged file by its stored
+    name, whole or one byte range; a run with no artifacts costs the page one query."""
+    from stepstone.store.artifacts import INPUT_ROLE, MANIFEST_ROLE
+    from stepstone.store.db import Database
+
+    lab = store_target.root
+
+    weights = bytes(range(256)) * 64
+    (tmp_path / "weights.bin").write_bytes(weights)
+    producer = stepstone.init(project="art", name="producer", lab=str(lab), save_code=False)
+    model = stepstone.Artifact("model", type=f"ckpt {XSS}", description="first",
+                               metadata={"acc": 0.5, XSS: {"depth": 2}})
+    model.add_file(tmp_path / "weights.bin", name="ckpt/weights.bin")
+    with model.new_file("notes.txt") as notes:
+        notes.write("hello")
+    producer.log_artifact(model, aliases=["best"])
+    producer.finish()
+    consumer = stepstone.init(project="art", name="consumer", lab=str(lab), save_code=False)
+    consumer.use_artifact("model:best")
+    consumer.finish()
+    plain = stepstone.init(project="art", name="plain", lab=str(lab), save_code=False)
+    plain.finish()
+    client = TestClient(create_app(lab))
+
+    listed = client.get(f"/api/runs/{producer.id}/artifacts").json()
+    assert listed == {"run": producer.id, "used": [], "logged": [{
+        "name": "model", "version": "v0", "type": f"ckpt {XSS}", "aliases": ["best", "latest"],
+        "run_id": producer.id, "description": "first",
+        "metadata": {"acc": 0.5, XSS: {"depth": 2}}, "references": {},
+        "files": [{"path": "ckpt/weights.bin", "size": len(weights)},
+                  {"path": "notes.txt", "size": 5}],
+        "size": len(weights) + 5}]}
+    used = client.get(f"/api/runs/{consumer.id}/artifacts").json()
+    assert used == {"run": consumer.id, "logged": [], "used": [{
+        "name": "model", "version": "v0", "type": f"ckpt {XSS}", "aliases": ["best", "latest"],
+        "run_id": producer.id}]}
+
+    url = f"/api/runs/{producer.id}/artifacts/model:v0/file"
+    got = client.get(url, params={"path": "ckpt/weights.bin"})
+    assert got.status_code == 200 and got.content == weights
+    assert got.headers["content-type"] == "application/octet-stream"
+    assert got.headers["content-disposition"] == 'attachment; filename="weights.bin"'
+    size = len(weights)
+    for asked, (start, end) in [("bytes=2-5", (2, 5)), ("bytes=-3", (size - 3, size - 1)),
+                                ("bytes=100-", (100, size - 1))]:
+        part = client.get(url, params={"path": "ckpt/weights.bin"}, headers={"Range": asked})
+        assert part.status_code == 206 and part.content == weights[start:end + 1]
+        assert part.headers["content-range"] == f"bytes {start}-{end}/{size}"
+    beyond = client.get(url, params={"path": "ckpt/weights.bin"},
+                        headers={"Range": f"bytes={size}-"})
+    assert beyond.status_code == 416
+    assert client.get(url, params={"path": "notes.txt"}).content == b"hello"
+    for ref, path, status in [
+            (producer.id, "../../lab.db", 404), (producer.id, "weights.bin", 404),
+            (consumer.id, "ckpt/weights.bin", 404),  # the logging run serves a version's files
+            ("nosuchrun", "notes.txt", 404)]:
+        _assert_error(client.get(f"/api/runs/{ref}/artifacts/model:v0/file",
+                                 params={"path": path}), status)
+    _assert_error(client.get(f"/api/runs/{producer.id}/artifacts/model:best/file",
+                             params={"path": "notes.txt"}), 400)  # a version, not an alias
+    _assert_error(client.get(url), 400)  # no path
+    with open_lab(lab) as opened:  # a lost object is a 404, not a 500
+        opened.objects.path(hashlib.sha256(b"hello").hexdigest()).unlink()
+    _assert_error(client.get(url, params={"path": "notes.txt"}), 404)
+
+    asked: list[tuple[str, tuple[object, ...]]] = []
+    query = Database.query
+
+    def counted(self: Database, statement: str, params: Sequence[object] = ()) -> list[object]:
+        asked.append((statement, tuple(params)))
+        return query(self, statement, params)
+
+    monkeypatch.setattr(Database, "query", counted)
+    page = client.get(f"/runs/{plain.id}")
+    assert page.status_code == 200 and 'id="artifacts"' not in page.text
+    reads = [q for q in asked if MANIFEST_ROLE in q[1] or INPUT_ROLE in q[1]]
+    assert len(reads) == 1, reads
+    asked.clear()
+    page = client.get(f"/runs/{producer.id}")
+    assert 'id="artifacts"' in page.text and XSS not in page.text  # type, metadata escaped

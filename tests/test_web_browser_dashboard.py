@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import test_web_browser as shared
-from test_web_browser import _serve, _shot
+from test_web_browser import XSS, _serve, _shot
 
 pytestmark = shared.pytestmark
 browser, page = shared.browser, shared.page  # the same chromium and tab fixtures
 analysis_server = shared.analysis_server  # the scaling ladder of the analysis pages
 SPIKE_AT, SPIKE = 654_321, 1e3
 GROUPS = {"lr": (0.1, 0.2), "seed": (0, 1, 2)}
+WEIGHTS = bytes(range(256)) * 48  # the checkpoint one run logs and another uses
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +45,19 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 member.log({"loss": lr * 10 / (step + 1) + 0.05 * seed}, step=step)
             member.log({"eval/loss": lr + 0.01 * seed}, step=49)
             member.finish()
+    (root.parent / "weights.bin").write_bytes(WEIGHTS)
+    producer = stepstone.init(project="artifacts", name="producer", lab=str(root),
+                              save_code=False)
+    model = stepstone.Artifact("model", type="checkpoint", metadata={"note": XSS, "width": 64})
+    model.add_file(root.parent / "weights.bin", name="ckpt/weights.bin")
+    with model.new_file("config.json") as config:
+        config.write('{"width": 64}')
+    producer.log_artifact(model, aliases=["best", XSS])
+    producer.finish()
+    consumer = stepstone.init(project="artifacts", name="consumer", lab=str(root),
+                              save_code=False)
+    consumer.use_artifact("model:best", type="checkpoint")
+    consumer.finish()
     now = time.time()
     n = 1_000_000
     values = [2.0 - i * 1e-6 for i in range(n)]
@@ -171,6 +186,36 @@ def test_compare_draws_seed_groups_as_mean_and_band(lab_server, page) -> None:
     page.select_option("#group-select", "none")
     page.click("#compare-chart ~ h2, form.filters button")
     page.wait_for_selector("#compare-chart[data-groups='0'][data-drawn='6']")
+    assert page.errors == []
+
+
+def test_a_consumer_links_to_the_producer_of_its_artifact_and_its_files_download(
+        lab_server, page) -> None:
+    producer, consumer = _run_id(lab_server, "producer"), _run_id(lab_server, "consumer")
+    page.goto(f"{lab_server}/runs/{consumer}")
+    used = page.locator("#artifacts table.used tr")
+    shared.expect(used).to_have_count(1)
+    shared.expect(used.locator(".artifact-name")).to_have_text("model:v0")
+    shared.expect(used.locator(".artifact-type")).to_have_text("checkpoint")
+    shared.expect(used.locator(".alias")).to_have_text([XSS, "best", "latest"])
+    assert page.locator("#artifacts .artifact.logged").count() == 0  # it logged none
+    used.locator("a.producer").click()
+    page.wait_for_url(f"**/runs/{producer}")
+    logged = page.locator("#artifacts .artifact.logged")
+    shared.expect(logged).to_have_count(1)
+    shared.expect(logged.locator(".artifact-name")).to_have_text("model:v0")
+    shared.expect(logged.locator("h4 .hint")).to_have_text("2 files, 12.0 KiB")
+    shared.expect(logged.locator(".alias")).to_have_text([XSS, "best", "latest"])
+    shared.expect(logged.locator("table.metadata td").first).to_have_text(XSS)
+    shared.expect(logged.locator(".files a")).to_have_text(["ckpt/weights.bin", "config.json"])
+    assert page.locator("#artifacts table.used").count() == 0  # it used none
+    with page.expect_download() as started:
+        logged.locator(".files a", has_text="ckpt/weights.bin").click()
+    download = started.value
+    assert download.suggested_filename == "weights.bin"
+    assert Path(download.path()).read_bytes() == WEIGHTS
+    _shot(page, "run-artifacts")
+    assert page.dialogs == []  # type: ignore[attr-defined]
     assert page.errors == []
 
 

@@ -75,6 +75,18 @@ def span(hours: float) -> str:
     return f"{hours / 24:.3g} d"
 
 
+def nbytes(count: int) -> str:
+    """A size in bytes as a person reads it: ``512 B``, ``1.5 KiB``, ``3.2 GiB``."""
+    if count < 1024:
+        return f"{count} B"
+    size, unit = count / 1024, "KiB"
+    for bigger in ("MiB", "GiB", "TiB"):
+        if size < 1024:
+            break
+        size, unit = size / 1024, bigger
+    return f"{size:.1f} {unit}"
+
+
 def day(ts: float | None = None) -> str:
     """A timestamp's local date as ``YYYY-MM-DD`` (a baseline's or a plan's day); none: today."""
     return time.strftime("%Y-%m-%d", time.localtime(time.time() if ts is None else ts))

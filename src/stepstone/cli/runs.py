@@ -107,8 +107,9 @@ def show_cmd(run: str, lab: str | None, as_json: bool) -> None:
         system = system_table(read_system(opened, record.id))
         points -= sum(row["samples"] for row in system)
         objects = opened.run_objects(record.id)
-        used = [_artifact(v) for v in opened.artifacts.used_by(record.id)]
-        logged = [_artifact(v) for v in opened.artifacts.logged_by(record.id)]
+        logged_versions, used_versions = opened.artifacts.of_run(record.id)
+        used = [_artifact(v) for v in used_versions]
+        logged = [_artifact(v) for v in logged_versions]
         evals = opened.evals.names(record.id)
         cut = schedule_incomplete(opened, record)
         checks = suite_rules.latest(opened, record.id)

@@ -24,7 +24,15 @@ from typing import IO, TYPE_CHECKING, Any
 
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.sdk.media import Media
-from stepstone.store.artifacts import FILE_ROLE, INPUT_ROLE, MANIFEST_ROLE, NAME, NOT_HERE, tag
+from stepstone.store.artifacts import (
+    FILE_ROLE,
+    INPUT_ROLE,
+    MANIFEST_ROLE,
+    NAME,
+    NOT_HERE,
+    file_tag,
+    tag,
+)
 from stepstone.store.objects import file_digest
 
 if TYPE_CHECKING:
@@ -120,11 +128,11 @@ class Artifact:
                                  "(log an artifact right after adding its files)")
             digest, size = objects.put_file(path)
             files[entry] = {"hash": digest, "size": size}
-            rows.append((FILE_ROLE, f"{tagged}/{entry}", digest, size))
+            rows.append((FILE_ROLE, file_tag(tagged, entry), digest, size))
         for entry, data in self._blobs.items():
             digest = objects.put(data)
             files[entry] = {"hash": digest, "size": len(data)}
-            rows.append((FILE_ROLE, f"{tagged}/{entry}", digest, len(data)))
+            rows.append((FILE_ROLE, file_tag(tagged, entry), digest, len(data)))
         self.version, self.aliases = f"v{version}", list(aliases)
         manifest = json.dumps({
             "name": self.name, "version": self.version, "type": self.type,

@@ -3,8 +3,8 @@
 ``entity/project/`` before it) picks.
 
 A run links an artifact version as objects (see :mod:`stepstone.sdk.artifacts`): its manifest
-with role ``artifact-manifest`` under ``<name>:v<N>``, its files with role ``artifact``. The
-rule, here and nowhere else:
+with role ``artifact-manifest`` under ``<name>:v<N>``, its files with role ``artifact`` under
+``<name>:v<N>/<path>`` (:func:`file_tag`). The rule, here and nowhere else:
 
 - **Numbers are lab-wide.** A new version of ``name`` is numbered one past the highest number
   of ``name`` in the lab (any run, any project) and past the ones its own run logged:
@@ -38,7 +38,7 @@ from typing import Any
 
 from stepstone.errors import NotFoundError, UsageError
 from stepstone.store.db import Database
-from stepstone.store.objects import ObjectStore
+from stepstone.store.objects import ObjectIndex, ObjectStore
 
 MANIFEST_ROLE = "artifact-manifest"
 FILE_ROLE = "artifact"
@@ -72,6 +72,11 @@ def parse_reference(text: str) -> Reference:
 def tag(name: str, number: int) -> str:
     """A version's name among a run's objects: ``<name>:v<N>``."""
     return f"{name}:v{number}"
+
+
+def file_tag(tagged: str, path: str) -> str:
+    """A version's file among its run's objects: ``<name>:v<N>/<path>``."""
+    return f"{tagged}/{path}"
 
 
 def _split(tagged: str) -> tuple[str, int] | None:
@@ -211,28 +216,49 @@ class ArtifactIndex:
 
     def logged_by(self, run_id: str) -> list[ArtifactVersion]:
         """The versions a run logged, by name and number."""
-        return self._of_run(run_id, MANIFEST_ROLE)
+        return self._of_run(run_id, MANIFEST_ROLE)[MANIFEST_ROLE]
 
     def used_by(self, run_id: str) -> list[ArtifactVersion]:
         """The versions a run used (its ``artifact-input`` objects), by name and number."""
-        return self._of_run(run_id, INPUT_ROLE)
+        return self._of_run(run_id, INPUT_ROLE)[INPUT_ROLE]
 
-    def _of_run(self, run_id: str, role: str) -> list[ArtifactVersion]:
+    def of_run(self, run_id: str) -> tuple[list[ArtifactVersion], list[ArtifactVersion]]:
+        """The versions a run logged and those it used, read with one query (and nothing
+        more for a run with none)."""
+        found = self._of_run(run_id, MANIFEST_ROLE, INPUT_ROLE)
+        return found[MANIFEST_ROLE], found[INPUT_ROLE]
+
+    def file_of(self, run_id: str, tagged: str, path: str) -> str:
+        """The hash of the file at ``path`` in version ``tagged`` (``name:vN``) that run
+        ``run_id`` logged, looked up by its name among the run's objects (never on disk)."""
+        if _split(tagged) is None:
+            raise UsageError(f"{tagged!r} is not an artifact version: name one as NAME:vN")
+        digest = ObjectIndex(self.db).find(run_id, FILE_ROLE, file_tag(tagged, path))
+        if digest is None:
+            raise NotFoundError(f"run {run_id} logged no file {path!r} in artifact {tagged}: "
+                                "the run that logged a version serves its files")
+        return digest
+
+    def _of_run(self, run_id: str, *roles: str) -> dict[str, list[ArtifactVersion]]:
         rows = self.db.query(
-            "SELECT o.name, o.hash, b.size FROM run_objects o JOIN objects b ON b.hash = o.hash "
-            "WHERE o.run_id = ? AND o.role = ? ORDER BY o.name", (run_id, role))
-        found = []
+            "SELECT o.role, o.name, o.hash, b.size FROM run_objects o "
+            "JOIN objects b ON b.hash = o.hash WHERE o.run_id = ? AND o.role IN ("
+            + ", ".join("?" * len(roles)) + ") ORDER BY o.name", (run_id, *roles))
+        found: dict[str, list[ArtifactVersion]] = {role: [] for role in roles}
+        named: dict[str, ArtifactVersions] = {}  # each name's versions, read once
         for row in rows:
             split = _split(row["name"])
             if split is None:
                 continue
-            version = self.versions(split[0]).find(row["hash"])
+            if split[0] not in named:
+                named[split[0]] = self.versions(split[0])
+            version = named[split[0]].find(row["hash"])
             if version is None:  # its logging run was replaced (a re-import): the manifest stays
                 manifest = self._manifest(row["hash"])
                 version = ArtifactVersion(split[0], split[1], None, None, row["hash"],
                                           int(row["size"]), float(manifest.get("logged_at", 0)),
                                           manifest)
-            found.append(version)
+            found[row["role"]].append(version)
         return found
 
     def _manifest(self, digest: str) -> dict[str, Any]:

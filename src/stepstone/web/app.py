@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from stepstone.errors import StepstoneError
 from stepstone.store.lab import find_store
 from stepstone.store.pool import LabPool
-from stepstone.web import api, media, pages_analysis, pages_method, pages_runs
+from stepstone.web import api, artifacts, media, pages_analysis, pages_method, pages_runs
 from stepstone.web.auth import COOKIE, host_allowed, supplied_token, token_matches
 from stepstone.web.common import HERE, error_response, status_of
 
@@ -126,6 +126,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(pages_analysis.api_router)  # before api.router's catch-all
     app.include_router(media.api_router)
+    app.include_router(artifacts.api_router)
     app.include_router(api.router)
     app.include_router(pages_runs.router)
     app.include_router(pages_method.router)

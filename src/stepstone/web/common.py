@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from stepstone.display import cell, duration, span, when
+from stepstone.display import cell, duration, nbytes, span, when
 from stepstone.errors import LabError, NotFoundError, StepstoneError, UsageError
 from stepstone.store.lab import Lab
 from stepstone.store.pool import LabPool
@@ -37,6 +37,7 @@ TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.filters["span"] = span
 TEMPLATES.env.filters["duration"] = duration
 TEMPLATES.env.filters["num"] = cell
+TEMPLATES.env.filters["bytes"] = nbytes
 TEMPLATES.env.filters["markdown"] = markdown.render
 
 

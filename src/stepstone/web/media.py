@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse
 
 from stepstone.errors import NotFoundError
 from stepstone.sdk.media import CAPTION_ROLE, caption_name
@@ -26,7 +26,6 @@ CONTENT_TYPES = {
     ".mp4": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg",
     ".json": "application/json",
 }
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _NAME = re.compile(r"(?P<key>.+)@(?P<step>\d+)(?:-(?P<index>\d+))?(?P<suffix>\.[^@]*)?")
 
 
@@ -84,12 +83,10 @@ def run_media(lab: Lab, run_id: str) -> list[dict[str, Any]]:
 
 @api_router.get("/runs/{ref}/media", response_model=None)
 def media_api(ref: str, name: str | None = Query(None, min_length=1),
-              byte_range: str | None = Header(None, alias="range"),
-              lab: Lab = Depends(lab_of)) -> Response | dict[str, Any]:
+              lab: Lab = Depends(lab_of)) -> FileResponse | dict[str, Any]:
     """Without ``name``: every media file of the run (key, step, name, kind, caption), by
-    key and step. With it: that file, looked up by its stored name (never a path on disk);
-    one byte range of it when asked (players seek with them, Safari's will not play
-    without)."""
+    key and step. With it: that file, looked up by its stored name (never a path on disk),
+    as :func:`stored_file` serves it."""
     record = lab.runs.get(ref)
     if name is None:
         captions = _Captions(lab, record.id)
@@ -97,21 +94,23 @@ def media_api(ref: str, name: str | None = Query(None, min_length=1),
             {"key": key, "step": step, **_file(n, captions)}
             for key, steps in sorted(_by_key(lab, record.id).items())
             for step in sorted(steps) for n in sorted(steps[step])]}
-    data = lab.run_object(record.id, "media", name)
+    digest = lab.object_index.find(record.id, "media", name)
+    if digest is None:
+        raise NotFoundError(f"run {record.id} has no media {name!r}")
+    return stored_file(lab, digest, name)
+
+
+def stored_file(lab: Lab, digest: str, name: str, *, download: bool = False) -> FileResponse:
+    """Object ``digest`` of the lab, stored as ``name``: streamed from the object store (a
+    checkpoint need not fit in memory), one byte range of it when asked (players seek with
+    them, Safari's will not play without; a download resumes with them). A file a browser
+    may show in the page goes with its content type; anything else, and anything when
+    ``download``, as an attachment named after ``name``."""
+    path = lab.objects.path(digest)
+    if not path.is_file():
+        raise NotFoundError(f"object {digest[:12]} is missing from {lab.objects.root}")
     content_type = CONTENT_TYPES.get(_suffix(name))
-    if content_type is None:
-        return Response(data, media_type="application/octet-stream",
-                        headers={"Content-Disposition": "attachment"})
-    asked = _RANGE.fullmatch(byte_range.strip()) if byte_range else None
-    if asked is None or not (asked[1] or asked[2]):
-        return Response(data, media_type=content_type, headers={"Accept-Ranges": "bytes"})
-    size = len(data)
-    if asked[1]:
-        start, end = int(asked[1]), min(int(asked[2] or size - 1), size - 1)
-    else:  # the last N bytes
-        start, end = max(size - int(asked[2]), 0), size - 1
-    if start > end:
-        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
-    return Response(data[start:end + 1], status_code=206, media_type=content_type,
-                    headers={"Accept-Ranges": "bytes",
-                             "Content-Range": f"bytes {start}-{end}/{size}"})
+    if content_type is None or download:
+        return FileResponse(path, media_type=content_type or "application/octet-stream",
+                            filename=name.rsplit("/", 1)[-1])
+    return FileResponse(path, media_type=content_type)

@@ -20,6 +20,7 @@ from stepstone.store.lab import Lab
 from stepstone.store.listing import SORT_COLUMNS, Listing
 from stepstone.store.runs import STATUSES, RunRecord
 from stepstone.web.api import GROUP_NONE, GROUP_SEED, MAX_COMPARE, decode_text
+from stepstone.web.artifacts import SHOWN_FILES, run_artifacts
 from stepstone.web.common import lab_of, page
 from stepstone.web.downsample import lttb_indices
 from stepstone.web.media import run_media
@@ -101,7 +102,8 @@ def run_page(request: Request, ref: str, lab: Lab = Depends(lab_of)) -> HTMLResp
                 + sum(lab.metrics.text_counts(run.id).values())),
         system=system, system_charts=system_charts, diff=diff_info, diff_note=diff_note,
         notebook=_notebook_pages(lab, run.id), texts=lab.metrics.texts(run.id),
-        evals=lab.evals.names(run.id), media=run_media(lab, run.id), nav="runs", tab="overview",
+        evals=lab.evals.names(run.id), media=run_media(lab, run.id),
+        artifacts=run_artifacts(lab, run.id), shown_files=SHOWN_FILES, nav="runs", tab="overview",
         evaluator=evaluator.differs(lab, run), alerts=lab.alerts.of_runs([run.id]),
     )
 
