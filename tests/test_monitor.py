@@ -193,6 +193,17 @@ def test_throughput_drops_fire_only_when_they_last():
     assert state.feed("throughput/tokens_per_s", [13], [1.0], 3.0) == []  # once per key
 
 
+def test_a_start_up_may_take_three_stall_times_before_its_first_point():
+    state = HealthState(HealthRules(stall_seconds=600.0), last_point_at=0.0)
+    assert state.feed("system/cpu_percent", [0], [90.0], 700.0) == []  # loading, not logging
+    assert state.idle(1799.0) == []
+    [stall] = state.idle(1800.0)
+    assert "before a first point, stall after 1800 s: 3 x 600 s" in stall.message
+    started = HealthState(HealthRules(stall_seconds=600.0), last_point_at=0.0)
+    started.feed("train/loss", [0], [2.0], 10.0)
+    assert [f.detector for f in started.idle(610.0)] == ["stall"]  # once it logs: 600 s
+
+
 def test_the_running_minimum_and_the_system_series():
     state = HealthState(HealthRules(divergence=3.0), last_point_at=0.0)
     assert state.feed("train/loss", [0, 1, 2], [4.0, 2.0, 5.9], 1.0) == []  # 5.9 < 3 x 2

@@ -8,7 +8,9 @@ the alerts and acts on them is :mod:`stepstone.launch.monitor`.
 - **divergence**: a loss key went beyond ``divergence`` × its running minimum (a positive
   minimum; the first point counts);
 - **stall**: no new point of any training series (``system/*`` aside: the sampler keeps
-  going in a hung process) for ``stall_seconds`` while the process lives;
+  going in a hung process) for ``stall_seconds`` while the process lives; before the run's
+  first point, for :data:`STARTUP_FACTOR` times as long (loading data, compiling a model:
+  a start-up is slower than a step, and a stall stopped on alert would kill a healthy run);
 - **throughput**: a throughput key (:func:`is_throughput_key`) stayed below
   ``1 - throughput_drop`` of the median of its earlier points for
   :data:`THROUGHPUT_SUSTAIN` points in a row (judged after :data:`THROUGHPUT_POINTS`).
@@ -28,6 +30,8 @@ THROUGHPUT_POINTS = 5
 """Points of a throughput key before its drop is judged."""
 THROUGHPUT_SUSTAIN = 3
 """Consecutive low points that make a drop (one slow step on a busy machine is not one)."""
+STARTUP_FACTOR = 3.0
+"""How many stall durations a run may take to log its first training point."""
 
 
 def is_loss_key(key: str) -> bool:
@@ -87,6 +91,7 @@ class HealthState:
     low: dict[str, list[float]] = field(default_factory=dict)
     fired: set[tuple[str, str]] = field(default_factory=set)
     stalled: bool = False
+    started: bool = False  # a training point has been seen
 
     def _fire(self, detector: str, key: str, message: str, step: int | None) -> list[Finding]:
         if (detector, key) in self.fired:
@@ -102,6 +107,7 @@ class HealthState:
         if not key.startswith("system/"):
             self.last_point_at = now
             self.stalled = False
+            self.started = True
         out: list[Finding] = []
         if self.rules.watches_loss(key):
             out += self._loss(key, steps, values)
@@ -150,8 +156,14 @@ class HealthState:
     def idle(self, now: float) -> list[Finding]:
         """A stall, when the run has logged nothing for ``stall_seconds`` (once per silence)."""
         quiet = now - self.last_point_at
-        if self.stalled or quiet < self.rules.stall_seconds:
+        limit = self.rules.stall_seconds * (1.0 if self.started else STARTUP_FACTOR)
+        if self.stalled or quiet < limit:
             return []
         self.stalled = True
+        if not self.started:
+            return [Finding("stall", f"no point logged for {quiet:.0f} s since the watch began "
+                                     f"while the process lives (before a first point, stall "
+                                     f"after {limit:.0f} s: {STARTUP_FACTOR:g} x "
+                                     f"{self.rules.stall_seconds:.0f} s)")]
         return [Finding("stall", f"no point logged for {quiet:.0f} s while the process lives "
                                  f"(stall after {self.rules.stall_seconds:.0f} s)")]

@@ -80,7 +80,7 @@ def monitor_options(func: F) -> F:
                      help="Stop a run on its first alert (killed, with the alert as reason)."),
         click.option("--stall", metavar="DURATION",
                      help="A run that logs nothing this long while it lives has stalled "
-                          "[default: 10m]."),
+                          "(before its first point: 3 times this long) [default: 10m]."),
         click.option("--diverge", type=float, metavar="K",
                      help="A loss beyond K times its running minimum diverged [default: 3]."),
         click.option("--throughput-drop", type=float, metavar="F",
