@@ -12,7 +12,9 @@ It records the module's hyperparameters (``save_hyperparameters()``) as the conf
 every logged metric at the trainer's global step, the parameter counts
 (``n_params``, ``n_params_non_embedding`` in the summary), the paths of the
 checkpoints ``ModelCheckpoint`` writes (``checkpoint/*`` summary keys; with
-``log_model=True`` the files themselves are stored too), and the run's end state:
+``log_model=True`` the files themselves are stored too), the media logged with
+``log_image``, ``log_audio``, ``log_video``, ``log_table`` and ``log_text`` (the calls of
+Lightning's ``WandbLogger``, at the step of the scalars of the moment), and the run's end state:
 finished when ``fit`` returns, failed (with the exception) or killed (Ctrl-C) when it
 does not. Works with ``lightning.pytorch`` and with the older ``pytorch_lightning``.
 """
@@ -21,12 +23,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import weakref
 from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from stepstone.errors import UsageError
 from stepstone.integrations._common import ManagedRun, count_params
+from stepstone.sdk.media import Audio, Image, Media, Table, Video
 from stepstone.sdk.run import Run
 
 
@@ -64,6 +69,35 @@ def rank_zero_experiment(fn: _F) -> _F:
 
 def _rank() -> int:
     return int(getattr(_PIECES[2], "rank", 0))
+
+
+# what each media call passes on to its stepstone kind, a list with one value per item
+_MediaKind = type[Image] | type[Audio] | type[Video]
+_MEDIA_OPTIONS: dict[_MediaKind, tuple[str, ...]] = {
+    Image: ("caption", "mode"), Audio: ("caption", "sample_rate"),
+    Video: ("caption", "fps", "format"),
+}
+
+
+def _media(kind: _MediaKind, items: Any, options: dict[str, Any]) -> list[Media]:
+    """One ``kind`` per item, each given its own entry of every option list, as Lightning's
+    ``WandbLogger`` does (``log_image("x", [a, b], caption=["a", "b"])``); bad input raises
+    before anything is logged."""
+    noun = kind.__name__.lower()
+    call = f"log_{noun}"
+    if not isinstance(items, list) or not items:
+        raise UsageError(f"{call} takes a non-empty list of {noun}s, got {items!r:.80}")
+    allowed = _MEDIA_OPTIONS[kind]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise UsageError(f"{call} does not take {', '.join(unknown)}: its options are "
+                         f"{', '.join(allowed)}, each a list with one value per {noun}")
+    for name, values in options.items():
+        if not isinstance(values, (list, tuple)) or len(values) != len(items):
+            raise UsageError(f"{call}: {name} must be a list of {len(items)} values, one per "
+                             f"{noun}, got {values!r:.80}")
+    return [kind(item, **{name: values[i] for name, values in options.items()})
+            for i, item in enumerate(items)]
 
 
 class StepstoneLogger(Logger):  # type: ignore[misc]
@@ -106,6 +140,7 @@ class StepstoneLogger(Logger):  # type: ignore[misc]
         self._prefix = prefix
         self._log_model = log_model
         self._stored: dict[str, float] = {}
+        self._trainer: weakref.ref[Any] | None = None  # set by log_graph: the media's step
         self._managed = ManagedRun(
             run, project=project, name=name, config=config, lab=lab, id=id, tags=tags,
             notes=notes, group=group, job_type=job_type, question=question, baseline=baseline,
@@ -158,7 +193,10 @@ class StepstoneLogger(Logger):  # type: ignore[misc]
 
     @rank_zero_only
     def log_graph(self, model: Any, input_array: Any = None) -> None:
-        """Record the model's parameter counts (Lightning calls this once, at the start)."""
+        """Record the model's parameter counts (Lightning calls this once, at the start of
+        each ``fit``, ``validate``...; the module's trainer gives the media their step)."""
+        trainer = getattr(model, "_trainer", None)
+        self._trainer = weakref.ref(trainer) if trainer is not None else None
         try:
             n_params, n_non_embedding = count_params(model)
         except Exception:  # not a torch module: nothing to count
@@ -166,6 +204,53 @@ class StepstoneLogger(Logger):  # type: ignore[misc]
         self.experiment.summary.update(
             {"n_params": n_params, "n_params_non_embedding": n_non_embedding}
         )
+
+    # -- media: the calls of Lightning's WandbLogger ------------------------------------------
+    @rank_zero_only
+    def log_image(self, key: str, images: list[Any], step: int | None = None,
+                  **kwargs: Any) -> None:
+        """Record images (tensors, arrays, PIL images or file paths; see
+        :class:`stepstone.Image`) under ``key``; each keyword is a list with one value per
+        image: ``caption`` (stored with it), ``mode``."""
+        self._log_media(key, _media(Image, images, kwargs), step)
+
+    @rank_zero_only
+    def log_audio(self, key: str, audios: list[Any], step: int | None = None,
+                  **kwargs: Any) -> None:
+        """Record sounds (arrays or file paths; see :class:`stepstone.Audio`) under ``key``;
+        each keyword is a list with one value per sound: ``caption``, ``sample_rate``."""
+        self._log_media(key, _media(Audio, audios, kwargs), step)
+
+    @rank_zero_only
+    def log_video(self, key: str, videos: list[Any], step: int | None = None,
+                  **kwargs: Any) -> None:
+        """Record videos (arrays or file paths; see :class:`stepstone.Video`) under ``key``;
+        each keyword is a list with one value per video: ``caption``, ``fps``, ``format``."""
+        self._log_media(key, _media(Video, videos, kwargs), step)
+
+    @rank_zero_only
+    def log_table(self, key: str, columns: list[str] | None = None,
+                  data: list[list[Any]] | None = None, dataframe: Any = None,
+                  step: int | None = None) -> None:
+        """Record a :class:`stepstone.Table` under ``key``, from ``columns`` and ``data``
+        (rows) or from a pandas ``dataframe``."""
+        self._log_media(key, [Table(columns=columns, data=data, dataframe=dataframe)], step)
+
+    @rank_zero_only
+    def log_text(self, key: str, columns: list[str] | None = None,
+                 data: list[list[str]] | None = None, dataframe: Any = None,
+                 step: int | None = None) -> None:
+        """Record text as a table (:meth:`log_table`)."""
+        self.log_table(key, columns, data, dataframe, step)
+
+    def _log_media(self, key: str, items: list[Media], step: int | None) -> None:
+        """Store ``items`` at ``step``; without one, at the step Lightning logs its metrics of
+        the moment at (so an image from ``training_step`` lands beside that step's loss)."""
+        trainer = self._trainer() if self._trainer is not None else None
+        if step is None and trainer is not None:
+            step = int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+        self.experiment.log(_add_prefix({key: items}, self._prefix, self.LOGGER_JOIN_CHAR),
+                            step=step)
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
@@ -215,6 +300,7 @@ class StepstoneLogger(Logger):  # type: ignore[misc]
     def __getstate__(self) -> dict[str, Any]:
         """Picklable for spawned workers: they resume the same run by its id."""
         state = self.__dict__.copy()
+        state["_trainer"] = None  # a weak reference does not pickle; log_graph sets it again
         managed = self._managed
         kwargs = dict(managed.init_kwargs)
         if managed.id is not None:
