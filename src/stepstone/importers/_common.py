@@ -9,6 +9,7 @@ from typing import Any
 
 from stepstone.store.imports import ImportedRun, Imports
 from stepstone.store.lab import Lab, open_lab
+from stepstone.store.media import media_name
 
 LabRef = Lab | str | Path | None
 
@@ -44,11 +45,13 @@ class ImportReport:
 
 
 class Sink:
-    """Accumulates one run's metric points and text values, in the order they come."""
+    """Accumulates one run's metric points, text values and media files, in the order they
+    come."""
 
     def __init__(self) -> None:
         self.series: dict[str, tuple[list[int], list[float], list[float]]] = {}
         self.texts: list[tuple[str, int, float, str]] = []
+        self.objects: list[tuple[str, str, bytes]] = []  # ("media", name, data)
         self.dropped: dict[str, int] = {}
 
     def add(self, key: str, step: int, value: Any, ts: float) -> None:
@@ -66,6 +69,10 @@ class Sink:
             self.texts.append((key, int(step), float(ts), value))
         else:
             self.dropped[key] = self.dropped.get(key, 0) + 1
+
+    def add_media(self, key: str, step: int, suffix: str, data: bytes) -> None:
+        """Add one media file of ``key`` at ``step``, named as a logged one is."""
+        self.objects.append(("media", media_name(key, int(step), suffix), data))
 
     def last_values(self) -> dict[str, Any]:
         """The last value of each numeric series (what a summary holds when nothing else does)."""

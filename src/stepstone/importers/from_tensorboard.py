@@ -3,7 +3,10 @@
 A TensorBoard run is a folder holding event files (``events.out.tfevents.*``); each
 becomes a stepstone run. Scalars (``add_scalar``, and TF2 ``tf.summary.scalar``
 tensors) become metric series with their steps and wall times, text summaries become
-text metrics, and hyperparameters written with ``add_hparams`` become the config.
+text metrics, images (``add_image``, ``add_images``) and sounds (``add_audio``) become
+media files of the run named as the live mirror (``sync_tensorboard=True``) names them
+(``tag@step.png``, ``tag@step.wav``), and hyperparameters written with ``add_hparams``
+become the config.
 The sub-folders that PyTorch's ``SummaryWriter.add_scalars`` and ``add_hparams`` make
 (written by the same process as their parent, as the event files' names say) are
 folded back into the parent run, as ``main_tag/tag`` metrics and config.
@@ -33,6 +36,7 @@ from stepstone.importers._common import (
     write_candidates,
 )
 from stepstone.store.imports import ImportedRun
+from stepstone.store.media import audio_suffix, image_suffix
 
 _EVENT_NAME = re.compile(r"events\.out\.tfevents\.(?P<time>\d+)\.(?P<host>.+)\.(?P<pid>\d+)\.\d+")
 
@@ -60,7 +64,7 @@ def _accumulator(path: Path) -> Any:
             "importing TensorBoard logs needs tensorboard: pip install 'stepstone[import]'"
         ) from exc
     acc = ea.EventAccumulator(str(path), size_guidance={
-        ea.SCALARS: 0, ea.TENSORS: 0, ea.IMAGES: 1, ea.AUDIO: 1, ea.HISTOGRAMS: 1,
+        ea.SCALARS: 0, ea.TENSORS: 0, ea.IMAGES: 0, ea.AUDIO: 0, ea.HISTOGRAMS: 1,
         ea.COMPRESSED_HISTOGRAMS: 1,
     })
     acc.Reload()
@@ -95,7 +99,8 @@ def _hparams(acc: Any) -> dict[str, Any]:
 
 
 def _read(acc: Any, sink: Sink, rename: Any = None) -> tuple[float | None, float | None]:
-    """Put every scalar and text point of ``acc`` into ``sink``; return (first, last) times."""
+    """Put every scalar and text point, image and sound of ``acc`` into ``sink``; return
+    (first, last) times."""
     from tensorboard.util import tensor_util
 
     first: float | None = None
@@ -129,9 +134,23 @@ def _read(acc: Any, sink: Sink, rename: Any = None) -> tuple[float | None, float
                 sink.dropped[key] = sink.dropped.get(key, 0) + 1
                 continue
             seen(ev.wall_time)
-    for kind in ("images", "audio", "histograms"):
-        for tag in tags.get(kind, []):
-            sink.dropped[f"{tag} ({kind})"] = 1
+    for tag in tags.get("images", []):
+        key = rename(tag) if rename else tag
+        for image in acc.Images(tag):
+            data = image.encoded_image_string
+            sink.add_media(key, image.step, image_suffix(data), data)
+            seen(image.wall_time)
+    for tag in tags.get("audio", []):
+        key = rename(tag) if rename else tag
+        for sound in acc.Audio(tag):
+            suffix = audio_suffix(sound.content_type)
+            if suffix is None:  # a sound no browser plays
+                sink.dropped[key] = sink.dropped.get(key, 0) + 1
+                continue
+            sink.add_media(key, sound.step, suffix, sound.encoded_audio_string)
+            seen(sound.wall_time)
+    for tag in tags.get("histograms", []):
+        sink.dropped[f"{tag} (histograms)"] = 1
     return first, last
 
 
@@ -203,7 +222,7 @@ def load_run(folder: _Folder, children: list[_Folder], root: Path, project: str,
         row["host"] = m["host"]
     note_dropped(report, run_id, sink)
     return ImportedRun(row=row, config=config, series=sink.series, texts=sink.texts,
-                       summary=sink.last_values())
+                       summary=sink.last_values(), objects=sink.objects)
 
 
 def import_tensorboard(

@@ -28,6 +28,7 @@ from stepstone.sdk.writer import Op, Writer, queue_call, saving_report
 from stepstone.store.artifacts import ArtifactIndex, next_number
 from stepstone.store.evals import normalize_record
 from stepstone.store.lab import Lab, connect
+from stepstone.store.media import media_name
 from stepstone.store.objects import ObjectStore
 
 if TYPE_CHECKING:
@@ -289,8 +290,7 @@ class Run:
             return
         for key, items in media.items():
             for index, item in enumerate(items):
-                tail = f"-{index}" if len(items) > 1 else ""
-                name = f"{key}@{step}{tail}{item.suffix}"
+                name = media_name(key, step, item.suffix, index if len(items) > 1 else None)
                 files = [("media", name, item.encode())]
                 if item.caption is not None:
                     files.append((CAPTION_ROLE, caption_name(name),

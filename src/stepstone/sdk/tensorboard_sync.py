@@ -27,6 +27,7 @@ from typing import Any
 
 from stepstone.sdk.media import Histogram, Media
 from stepstone.sdk.writer import queue_call
+from stepstone.store.media import audio_suffix, image_suffix
 
 WRITERS = ("tensorboard.summary.writer.event_file_writer", "tensorboardX.event_file_writer")
 
@@ -34,13 +35,10 @@ _current: Callable[[], Any] | None = None  # the session's current run
 _patched: list[str] = []
 _roots: dict[str, Path] = {}  # run id -> the folder of the first writer seen
 _warned: set[str] = set()
-# the files TensorBoard's audio summaries hold, by their content type
-AUDIO_TYPES = {"audio/wav": ".wav", "audio/x-wav": ".wav", "audio/wave": ".wav",
-               "audio/mpeg": ".mp3", "audio/flac": ".flac", "audio/ogg": ".ogg"}
 
 
 class _Encoded(Media):
-    """An image (PNG) or a sound TensorBoard already encoded."""
+    """An image or a sound TensorBoard already encoded."""
 
     def __init__(self, data: bytes, suffix: str) -> None:
         self._data, self.suffix = data, suffix
@@ -111,10 +109,10 @@ def mirror(writer: Any, event: Any) -> None:
         elif kind == "histo":
             media[tag] = [_histogram(value.histo)]
         elif kind == "image":
-            media[tag] = [_Encoded(value.image.encoded_image_string, ".png")]
-        elif kind == "audio" and value.audio.content_type in AUDIO_TYPES:
-            media[tag] = [_Encoded(value.audio.encoded_audio_string,
-                                   AUDIO_TYPES[value.audio.content_type])]
+            data = value.image.encoded_image_string
+            media[tag] = [_Encoded(data, image_suffix(data))]
+        elif kind == "audio" and (suffix := audio_suffix(value.audio.content_type)):
+            media[tag] = [_Encoded(value.audio.encoded_audio_string, suffix)]
         else:
             what = plugin or kind or "an empty value"
             _warn(f"kind:{what}", f"sync_tensorboard: {what} summaries (tag {value.tag!r}) are "

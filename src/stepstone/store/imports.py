@@ -2,16 +2,18 @@
 
 An imported run keeps its original id, config, metric series, summary and times, and
 ``runs.imported_from`` says where it came from (``wandb:/path/to/run``). Writing is
-all or nothing: the run row, its config, every metric chunk, text metric and summary
-key land in one transaction, so a failed import leaves no half run behind. Importing twice
-duplicates nothing: a run already imported from the same place is skipped when the source
-has nothing new, and replaced whole (in one transaction, keeping its id and whatever points at
-it: notebook pages, evaluations) when the source has grown since, e.g. a run that was still
-going at the first import. A native run, or one imported from elsewhere, is never touched.
+all or nothing: the run row, its config, every metric chunk, text metric, summary key
+and attached file land in one transaction, so a failed import leaves no half run behind.
+Importing twice duplicates nothing: a run already imported from the same place is skipped
+when the source has nothing new, and replaced whole (in one transaction, keeping its id and
+whatever points at it: notebook pages, evaluations) when the source has grown since, e.g. a
+run that was still going at the first import. A native run, or one imported from
+elsewhere, is never touched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -84,7 +86,17 @@ class Imports:
         return bool(
             row["status"] == run.row.get("status") and row["ended_at"] == run.row.get("ended_at")
             and int(points) == run.points and int(texts) == len(run.texts)
-            and row["last_step"] == _last_step(run) and stored == summary)
+            and row["last_step"] == _last_step(run) and stored == summary
+            and self._attached(run.id, {role for role, _, _ in run.objects}) == _to_attach(run))
+
+    def _attached(self, run_id: str, roles: set[str]) -> dict[tuple[str, str], str]:
+        """The hashes of the run's attached objects of ``roles``, by role and name."""
+        if not roles:
+            return {}
+        marks = ", ".join("?" for _ in roles)
+        return {(r["role"], r["name"]): r["hash"] for r in self.db.query(
+            f"SELECT role, name, hash FROM run_objects WHERE run_id = ? AND role IN ({marks})",
+            (run_id, *sorted(roles)))}
 
     def write(self, run: ImportedRun, objects: ObjectStore | None = None, *,
               replace: bool = False) -> bool:
@@ -145,6 +157,12 @@ class Imports:
 _REPLACED = ("run_configs", "run_summaries", "metric_chunks", "metric_texts", "run_objects")
 # how a run ended: cleared before a newer import of it says again
 _OUTCOME = ("reason", "exit_code", "ended_at", "heartbeat_at", "last_step")
+
+
+def _to_attach(run: ImportedRun) -> dict[tuple[str, str], str]:
+    """The hashes of what an import attaches to ``run``, by role and name (a later file of
+    the same name replaces an earlier one, as attaching it does)."""
+    return {(role, name): hashlib.sha256(data).hexdigest() for role, name, data in run.objects}
 
 
 def _last_step(run: ImportedRun) -> int | None:
