@@ -360,16 +360,15 @@ def why(r: dict[str, Any]) -> list[str]:
             "opens the lab, checks its schema, commits the run's row (the first commit to a new "
             "write-ahead log syncs its header) and starts the writer's and the sampler's "
             "threads; the connection goes on as the writer's, and the start-up capture starts "
-            "last, on its own thread.")
+            "last, on its own thread (its module and the result page's load here, so that a "
+            "`finish()` soon after waits for no import of that thread's).")
     if short["stepstone"]["finish"] >= short["trackio"]["finish"]:
         out.append(
             "- **Short run's `finish()`:** it waits for no start-up capture (the capture "
             "pauses while the end is written, and finishes in the background, at the latest at "
             "exit), no thread and no checkpoint: for the run's end made durable (one write of "
             "the writer's, on a connection opened when the run started) and the run's result "
-            "page in the notebook, which Trackio does not write; the page's modules load on the "
-            "capture's thread once `init()` has returned, and a `finish()` as soon after it as "
-            "this one waits for them.")
+            "page in the notebook, which Trackio does not write.")
     if imp["stepstone"] >= GOALS["import"]:
         out.append(
             f"- **`import stepstone`:** {ms(imp['stepstone'])}, of which the standard-library "

@@ -484,13 +484,16 @@ def _start_capture(run: Run, target: StoreTarget, *, code: bool,
                    notes: Sequence[str] = ()) -> None:
     folder, outputs = script_dir(), hydra_outputs()  # now: a Hydra job forgets them at its end
 
+    # what the capture and finish() need, loaded here: a short run's finish() then waits on no
+    # import of the capture's thread (each holds the interpreter lock for its switch interval)
+    from stepstone.sdk.capture import capture_all
+
+    if not run.attached:  # the result page's modules, for finish() to write it with
+        result_page()
+
     def work() -> None:
         run.pause_for_end()  # the first time: until the thread's start has returned (below)
-        if not run.attached:  # what finish() writes the result page with, loaded off this thread
-            result_page()
         try:
-            from stepstone.sdk.capture import capture_all  # loaded on this thread too
-
             cap = capture_all(open_objects(target.objects), code=code, folder=folder,
                               skip=outputs, pause=run.pause_for_end)
         except Exception as exc:  # capture must never break a run
