@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from _cli import cli
-from _launch_helpers import CancelPasses, gone, in_thread, wait_for
+from _launch_helpers import (
+    LINGERING_END,
+    check_a_cancel_leaves_a_finished_rung_alone,
+    gone,
+    in_thread,
+    wait_for,
+)
 from stepstone.launch.executors import ray_executor
 from stepstone.launch.plan import plan_ladder
 from stepstone.launch.runner import launch_plan, plan_state
@@ -35,26 +41,7 @@ if hang and width == hang["width"]:
         fh.write(str(os.getpid()))
     while os.path.exists(hang["file"]):
         time.sleep(0.1)
-stepstone.summary["final_loss"] = 1.0 / (width * 3)
-linger = stepstone.config.get("linger")
-stepstone.finish()
-if linger and width == linger["width"]:  # finished, slow to exit: signals are noted
-    import signal
-
-    def note(signum, frame):
-        with open(linger["file"] + ".signals", "a") as fh:
-            print(signum, file=fh)
-
-    signal.signal(signal.SIGINT, note)
-    signal.signal(signal.SIGTERM, note)
-    with open(linger["file"] + ".pid", "w") as fh:
-        fh.write(str(os.getpid()))
-    while os.path.exists(linger["file"]):
-        time.sleep(0.1)
-    for signum in signal.sigpending():  # blocked where it runs (a Ray worker blocks SIGINT)
-        note(signum, None)
-    print("exited in its own time")
-"""
+""" + LINGERING_END
 
 
 @pytest.fixture(scope="module")
@@ -116,40 +103,5 @@ def test_cancel_stops_the_running_ray_task_and_its_command(tmp_path: Path, lab: 
 
 def test_cancel_leaves_alone_a_task_whose_run_finished(tmp_path: Path, lab: Path,
                                                       cluster: None) -> None:
-    """A rung finished and its command is still exiting (it lingers after
-    ``stepstone.finish()``) when the plan is cancelled: its task is not cancelled, and once
-    the test lets it exit the run is finished, with its whole output log and its result page;
-    the running rung is stopped."""
-    (tmp_path / "train.py").write_text(TRAIN)
-    hang, linger = tmp_path / "hang", tmp_path / "linger"
-    hang.write_text("")
-    linger.write_text("")
-    plan = plan_ladder({"model": {"width": 1}, "hang": {"file": str(hang), "width": 5},
-                        "linger": {"file": str(linger), "width": 2}},
-                       [sys.executable, "train.py"],
-                       rungs=[["model.width=2"], ["model.width=5"]], cwd=str(tmp_path))
-    executor = CancelPasses(ray_executor(cpus_per_run=1))
-    try:
-        with open_lab(lab) as opened:
-            thread, out = in_thread(launch_plan, opened, plan, executor)
-            pid = wait_for(tmp_path / "hang.pid")
-            wait_for(tmp_path / "linger.pid")
-            code, text, err = cli(lab, "cancel", plan.id, "--reason", "wrong lr", "--json")
-            assert code == 0, err
-            executor.wait(3)  # the executor's cancel went out while the rung lingered
-            linger.unlink()
-            thread.join(120)
-            assert not thread.is_alive() and "error" not in out, out
-            other, hung = plan_state(opened, plan.id)
-            assert (hung.status, hung.reason) == ("killed", "cancelled: wrong lr")
-            assert json.loads(text)["stopped"] == [hung.run_id]
-            assert gone(pid), "the training command outlived the cancel"
-            assert not (tmp_path / "linger.signals").exists(), "the finished rung was signalled"
-            assert (other.status, other.reason) == ("finished", None)
-            assert b"exited in its own time" in opened.run_object(str(other.run_id), "log",
-                                                                  "output.log")
-            (page,) = opened.notebook.pages(kind="result", run_id=str(other.run_id))
-            assert "finished" in page.title, page.title
-    finally:
-        hang.unlink(missing_ok=True)  # a command a broken cancel left behind ends
-        linger.unlink(missing_ok=True)
+    check_a_cancel_leaves_a_finished_rung_alone(tmp_path, lab, TRAIN,
+                                                ray_executor(cpus_per_run=1))

@@ -6,14 +6,15 @@ end, its whole output log and its result page)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from _cli import cli
-from _launch_helpers import CancelPasses, gone, in_thread, wait_for
+from _launch_helpers import (
+    LINGERING_END,
+    check_a_cancel_leaves_a_finished_rung_alone,
+)
 from stepstone.launch.executors import parse_time, slurm_executor
 from stepstone.launch.plan import plan_ladder
 from stepstone.launch.runner import launch_plan, plan_state
@@ -37,26 +38,7 @@ if hang and width == hang["width"]:
         fh.write(str(os.getpid()))
     while os.path.exists(hang["file"]):
         time.sleep(0.1)
-stepstone.summary["final_loss"] = 1.0 / (width * 3)
-linger = stepstone.config.get("linger")
-stepstone.finish()
-if linger and width == linger["width"]:  # finished, slow to exit: signals are noted
-    import signal
-
-    def note(signum, frame):
-        with open(linger["file"] + ".signals", "a") as fh:
-            print(signum, file=fh)
-
-    signal.signal(signal.SIGINT, note)
-    signal.signal(signal.SIGTERM, note)
-    with open(linger["file"] + ".pid", "w") as fh:
-        fh.write(str(os.getpid()))
-    while os.path.exists(linger["file"]):
-        time.sleep(0.1)
-    for signum in signal.sigpending():  # blocked where it runs (a Ray worker blocks SIGINT)
-        note(signum, None)
-    print("exited in its own time")
-"""
+""" + LINGERING_END
 
 
 def test_slurm_local_job_array_records_every_rung(tmp_path: Path, lab: Path) -> None:
@@ -85,46 +67,9 @@ def test_slurm_local_job_array_records_every_rung(tmp_path: Path, lab: Path) -> 
 
 
 def test_cancel_stops_the_running_job_and_its_command(tmp_path: Path, lab: Path) -> None:
-    """The finished rung's command is still exiting (it lingers after ``stepstone.finish()``)
-    when the plan is cancelled: its job is not signalled, and once the test lets it exit the
-    run is finished with its result, its whole output log and its result page."""
-    (tmp_path / "train.py").write_text(TRAIN)
-    hang, linger = tmp_path / "hang", tmp_path / "linger"
-    hang.write_text("")
-    linger.write_text("")
-    plan = plan_ladder({"model": {"width": 1}, "hang": {"file": str(hang), "width": 5},
-                        "linger": {"file": str(linger), "width": 2}},
-                       [sys.executable, "train.py"],
-                       rungs=[["model.width=2"], ["model.width=5"]], cwd=str(tmp_path))
-    executor = CancelPasses(slurm_executor(tmp_path / "submitit", time_limit="5",
-                                           cluster="local"))
-    try:
-        with open_lab(lab) as opened:
-            thread, out = in_thread(launch_plan, opened, plan, executor)
-            pid = wait_for(tmp_path / "hang.pid")
-            wait_for(tmp_path / "linger.pid")
-            assert plan_state(opened, plan.id)[0].status == "finished"  # only one is left
-            code, text, err = cli(lab, "cancel", plan.id, "--reason", "wrong lr", "--json")
-            assert code == 0, err
-            executor.wait(3)  # the executor's cancel went out while the rung lingered
-            linger.unlink()
-            thread.join(120)
-            assert not thread.is_alive() and "error" not in out, out
-            assert out["result"].status == "cancelled"
-            other, hung = plan_state(opened, plan.id)
-            assert (hung.status, hung.reason) == ("killed", "cancelled: wrong lr")
-            assert json.loads(text)["stopped"] == [hung.run_id]
-            assert gone(pid), "the training command outlived the cancel"
-            assert not (tmp_path / "linger.signals").exists(), "the finished rung was signalled"
-            assert (other.status, other.reason) == ("finished", None)
-            assert opened.runs.summary(str(other.run_id))["final_loss"] == pytest.approx(1 / 6)
-            assert b"exited in its own time" in opened.run_object(str(other.run_id), "log",
-                                                                  "output.log")
-            (page,) = opened.notebook.pages(kind="result", run_id=str(other.run_id))
-            assert "finished" in page.title, page.title
-    finally:
-        hang.unlink(missing_ok=True)  # a command a broken cancel left behind ends
-        linger.unlink(missing_ok=True)
+    check_a_cancel_leaves_a_finished_rung_alone(
+        tmp_path, lab, TRAIN, slurm_executor(tmp_path / "submitit", time_limit="5",
+                                             cluster="local"))
 
 
 def test_slurm_time_limits():
